@@ -1,0 +1,135 @@
+//! [`Error`]: every way a system call can fail, with its negative return code.
+//!
+//! The kernel works with `Result<_, Error>` internally and turns the error into its code
+//! only at the system-call boundary; userland decodes a negative return with
+//! `Error::try_from(code)`.
+
+use num_enum::{IntoPrimitive, TryFromPrimitive};
+
+/// A system-call failure. The discriminant is the value the system call returns.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, IntoPrimitive, TryFromPrimitive)]
+#[repr(i32)]
+pub enum Error {
+    /// A value or flag out of range (e.g. `option_sync > 2`, a synchronous send to oneself).
+    InvalidArgument = -1,
+    /// A pointer or range is not valid user memory of the caller.
+    BadAddress = -2,
+    /// A long-message address or length is not page-aligned / a multiple of 4 KiB.
+    Misaligned = -3,
+    /// `*len_short > SHORT_MAX`, or a long message larger than the receiver's window.
+    TooLong = -4,
+    /// The id names no living thread.
+    NoSuchThread = -5,
+    /// The timeout expired first; also `ipc_reply` to a sender that timed out.
+    Timeout = -6,
+    /// The other side died before the operation completed.
+    PeerDied = -7,
+    /// `ipc_recv` before replying to the last synchronous sender.
+    ReplyPending = -8,
+    /// `ipc_reply` with no synchronous sender awaiting a reply.
+    NoReplyPending = -9,
+    /// A long move names pages the caller does not own exclusively.
+    NotOwner = -10,
+    /// The receive window is not entirely unmapped user space.
+    WindowOccupied = -11,
+    /// The receiver's asynchronous queue (or the sender's own budget) is at its bound.
+    QueueFull = -12,
+    /// The kernel could not allocate.
+    OutOfMemory = -13,
+}
+
+impl Error {
+    /// Every variant, in code order. Used by tests and by const checks below.
+    pub const ALL: [Error; 13] = [
+        Error::InvalidArgument,
+        Error::BadAddress,
+        Error::Misaligned,
+        Error::TooLong,
+        Error::NoSuchThread,
+        Error::Timeout,
+        Error::PeerDied,
+        Error::ReplyPending,
+        Error::NoReplyPending,
+        Error::NotOwner,
+        Error::WindowOccupied,
+        Error::QueueFull,
+        Error::OutOfMemory,
+    ];
+
+    /// The system-call return value for this error.
+    pub const fn code(self) -> i32 {
+        self as i32
+    }
+
+    /// A short, stable, human-readable name (the variant name).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Error::InvalidArgument => "InvalidArgument",
+            Error::BadAddress => "BadAddress",
+            Error::Misaligned => "Misaligned",
+            Error::TooLong => "TooLong",
+            Error::NoSuchThread => "NoSuchThread",
+            Error::Timeout => "Timeout",
+            Error::PeerDied => "PeerDied",
+            Error::ReplyPending => "ReplyPending",
+            Error::NoReplyPending => "NoReplyPending",
+            Error::NotOwner => "NotOwner",
+            Error::WindowOccupied => "WindowOccupied",
+            Error::QueueFull => "QueueFull",
+            Error::OutOfMemory => "OutOfMemory",
+        }
+    }
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} ({})", self.name(), self.code())
+    }
+}
+
+// Every code negative and distinct: a non-negative return is never mistaken for an error,
+// and decoding is unambiguous. `ALL` covering every variant is checked by the exhaustive
+// `match` in `name` plus the host test that round-trips each code.
+const _: () = {
+    let mut i = 0;
+    while i < Error::ALL.len() {
+        assert!(Error::ALL[i].code() < 0);
+        let mut j = i + 1;
+        while j < Error::ALL.len() {
+            assert!(Error::ALL[i].code() != Error::ALL[j].code());
+            j += 1;
+        }
+        i += 1;
+    }
+};
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn every_code_round_trips() {
+        for e in Error::ALL {
+            assert_eq!(Error::try_from(e.code()), Ok(e));
+            assert_eq!(i32::from(e), e.code());
+        }
+    }
+
+    #[test]
+    fn all_lists_every_code_once_and_nothing_else_decodes() {
+        // Codes are dense from -1 down; anything outside that range is not an error code.
+        let n = Error::ALL.len() as i32;
+        for code in -(n + 5)..=5 {
+            let decoded = Error::try_from(code).ok();
+            assert_eq!(decoded.is_some(), (-n..=-1).contains(&code), "code {code}");
+        }
+    }
+
+    #[test]
+    fn contract_values_match_design() {
+        // DESIGN.md 3.4 names these variants; external programs match on them.
+        assert_eq!(Error::InvalidArgument.code(), -1);
+        assert_eq!(Error::OutOfMemory.code(), -13);
+        assert_eq!(Error::Timeout.name(), "Timeout");
+    }
+}

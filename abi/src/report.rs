@@ -1,0 +1,144 @@
+//! How a guest reports to the host runner: the QEMU exit codes the kernel leaves with, and
+//! the test-result lines that in-guest tests print on the console.
+//!
+//! The kernel (and later user-level test programs) produce these; `xtask` consumes them.
+//! Defining both directions here keeps the producer and the parser from drifting.
+//!
+//! Line protocol, one record per console line (anything else on the console is ignored):
+//! ```text
+//! moroso-test ok <name>
+//! moroso-test FAIL <name>: <reason>
+//! moroso-test summary: <P> passed, <F> failed
+//! ```
+//! The prefix is deliberately unusual so that ordinary output cannot match it by accident.
+
+/// I/O port of QEMU's `isa-debug-exit` device (`-device isa-debug-exit,iobase=0xf4,iosize=4`).
+pub const DEBUG_EXIT_PORT: u16 = 0xf4;
+
+/// Why the guest powered off. The kernel writes the discriminant to [`DEBUG_EXIT_PORT`];
+/// QEMU then exits with status `(value << 1) | 1`.
+///
+/// A triple fault (QEMU exits 0 under `-no-reboot`), a QEMU crash or a kill never produce
+/// one of these statuses, so the runner treats anything it cannot decode as failure.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u32)]
+pub enum GuestExit {
+    /// Everything ran and the first task's status (if any) was 0.
+    Success = 0x10,
+    /// The kernel ran to completion, but the first task's status was non-zero or an
+    /// in-guest test failed. The status line says which.
+    Failure = 0x11,
+    /// The kernel panicked or took an unexpected exception.
+    KernelPanic = 0x12,
+}
+
+impl GuestExit {
+    /// The exit status of the QEMU process after the kernel wrote `self`.
+    pub const fn qemu_status(self) -> i32 {
+        ((self as u32) << 1 | 1) as i32
+    }
+
+    /// Decodes a QEMU process exit status. `None` means QEMU did not exit through the
+    /// kernel's power-off path (triple fault, crash, killed).
+    pub fn from_qemu_status(status: i32) -> Option<Self> {
+        [Self::Success, Self::Failure, Self::KernelPanic].into_iter().find(|e| e.qemu_status() == status)
+    }
+}
+
+/// Prefix of every test-protocol line.
+pub const TEST_PREFIX: &str = "moroso-test ";
+
+/// Printed by the kernel just before it powers off: `moroso: power off, status <i32>`.
+pub const STATUS_PREFIX: &str = "moroso: power off, status ";
+
+/// One parsed test-protocol line.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TestLine<'a> {
+    /// A named case passed.
+    Ok(&'a str),
+    /// A named case failed, with a reason.
+    Fail { name: &'a str, reason: &'a str },
+    /// The closing line of a suite.
+    Summary { passed: u32, failed: u32 },
+}
+
+impl<'a> TestLine<'a> {
+    /// Parses one console line; `None` if it is not a well-formed protocol line.
+    ///
+    /// Leading garbage before the prefix (e.g. a partial line from a concurrent writer)
+    /// is tolerated; the prefix must still appear intact.
+    pub fn parse(line: &'a str) -> Option<Self> {
+        let rest = &line[line.find(TEST_PREFIX)? + TEST_PREFIX.len()..];
+        let rest = rest.trim_end();
+        if let Some(name) = rest.strip_prefix("ok ") {
+            return (!name.is_empty()).then_some(TestLine::Ok(name));
+        }
+        if let Some(body) = rest.strip_prefix("FAIL ") {
+            let (name, reason) = body.split_once(": ").unwrap_or((body, ""));
+            return (!name.is_empty()).then_some(TestLine::Fail { name, reason });
+        }
+        let counts = rest.strip_prefix("summary: ")?;
+        let (p, f) = counts.split_once(" passed, ")?;
+        let f = f.strip_suffix(" failed")?;
+        Some(TestLine::Summary { passed: p.parse().ok()?, failed: f.parse().ok()? })
+    }
+}
+
+/// Parses the kernel's power-off status line (`None` for any other line).
+pub fn parse_status_line(line: &str) -> Option<i32> {
+    line.trim_end().strip_prefix(STATUS_PREFIX)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_statuses_are_distinct_odd_and_never_zero() {
+        let all = [GuestExit::Success, GuestExit::Failure, GuestExit::KernelPanic];
+        for e in all {
+            let s = e.qemu_status();
+            assert_eq!(s & 1, 1);
+            assert_ne!(s, 0, "a triple fault exits 0 and must not decode");
+            assert_eq!(GuestExit::from_qemu_status(s), Some(e));
+        }
+        assert_eq!(GuestExit::Success.qemu_status(), 33);
+        assert_eq!(GuestExit::from_qemu_status(0), None);
+        assert_eq!(GuestExit::from_qemu_status(1), None);
+    }
+
+    #[test]
+    fn parses_protocol_lines() {
+        assert_eq!(TestLine::parse("moroso-test ok frames::alloc"), Some(TestLine::Ok("frames::alloc")));
+        assert_eq!(
+            TestLine::parse("moroso-test FAIL paging::nx: expected fault\r"),
+            Some(TestLine::Fail { name: "paging::nx", reason: "expected fault" })
+        );
+        assert_eq!(
+            TestLine::parse("junk moroso-test summary: 12 passed, 1 failed"),
+            Some(TestLine::Summary { passed: 12, failed: 1 })
+        );
+    }
+
+    #[test]
+    fn rejects_lookalikes() {
+        for line in [
+            "ok frames::alloc",
+            "moroso-test ok ",
+            "moroso-test okfoo",
+            "moroso-test summary: x passed, 0 failed",
+            "moroso-test summary: 1 passed",
+            "moroso-testok a",
+            "12 passed, 0 failed",
+        ] {
+            assert_eq!(TestLine::parse(line), None, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn status_line() {
+        assert_eq!(parse_status_line("moroso: power off, status -3\r"), Some(-3));
+        assert_eq!(parse_status_line("moroso: power off, status "), None);
+        assert_eq!(parse_status_line("hello"), None);
+    }
+}

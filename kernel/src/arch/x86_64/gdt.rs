@@ -1,0 +1,69 @@
+//! The GDT and TSS.
+//!
+//! Descriptor order is fixed by `syscall`/`sysret` (issue 3): STAR requires the kernel data
+//! selector right after kernel code, and user data right before user code. The TSS carries
+//! the interrupt stacks (IST) for faults that must not trust the current stack: double
+//! fault (a kernel stack overflow ends up there), NMI and machine check.
+
+use core::cell::UnsafeCell;
+use spin::Once;
+use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
+use x86_64::instructions::tables::load_tss;
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
+use x86_64::structures::tss::TaskStateSegment;
+use x86_64::VirtAddr;
+
+/// IST slots (0-based TSS index; the IDT uses index + 1).
+pub const IST_DOUBLE_FAULT: u16 = 0;
+pub const IST_NMI: u16 = 1;
+pub const IST_MACHINE_CHECK: u16 = 2;
+
+/// The selectors the rest of the kernel needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Selectors {
+    pub kernel_code: SegmentSelector,
+    pub kernel_data: SegmentSelector,
+    pub user_data: SegmentSelector,
+    pub user_code: SegmentSelector,
+    pub tss: SegmentSelector,
+}
+
+struct TssCell(UnsafeCell<TaskStateSegment>);
+// SAFETY: the TSS is written only during `init`, before it is loaded, on the single CPU.
+// Later writers (the per-thread `rsp0` of issue 3) run with interrupts disabled.
+unsafe impl Sync for TssCell {}
+
+static TSS: TssCell = TssCell(UnsafeCell::new(TaskStateSegment::new()));
+static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
+
+/// Builds and loads the GDT and TSS. `ist` holds the tops of the double-fault, NMI and
+/// machine-check stacks.
+pub fn init(ist: [VirtAddr; 3]) -> Selectors {
+    // SAFETY: called once at boot, before the TSS is loaded or referenced by anyone.
+    let tss = unsafe { &mut *TSS.0.get() };
+    tss.interrupt_stack_table[IST_DOUBLE_FAULT as usize] = ist[0];
+    tss.interrupt_stack_table[IST_NMI as usize] = ist[1];
+    tss.interrupt_stack_table[IST_MACHINE_CHECK as usize] = ist[2];
+
+    let (gdt, sel) = GDT.call_once(|| {
+        let mut gdt = GlobalDescriptorTable::new();
+        let kernel_code = gdt.append(Descriptor::kernel_code_segment());
+        let kernel_data = gdt.append(Descriptor::kernel_data_segment());
+        let user_data = gdt.append(Descriptor::user_data_segment());
+        let user_code = gdt.append(Descriptor::user_code_segment());
+        // SAFETY: only a shared reference escapes, into the descriptor; the TSS lives for
+        // the whole run in a static.
+        let tss = gdt.append(Descriptor::tss_segment(unsafe { &*TSS.0.get() }));
+        (gdt, Selectors { kernel_code, kernel_data, user_data, user_code, tss })
+    });
+    gdt.load();
+    // SAFETY: the selectors index the GDT just loaded, with the right descriptor types.
+    unsafe {
+        CS::set_reg(sel.kernel_code);
+        SS::set_reg(sel.kernel_data);
+        DS::set_reg(sel.kernel_data);
+        ES::set_reg(sel.kernel_data);
+        load_tss(sel.tss);
+    }
+    *sel
+}

@@ -1,0 +1,268 @@
+//! Trap entry: one assembly stub per vector, a common path that saves every general
+//! register into a [`TrapFrame`], and [`dispatch`], which decides what the trap means.
+//!
+//! Invariants: each stub pushes an error code (a zero where the CPU does not push one)
+//! and its vector number, so every frame has the same layout; `swapgs` is executed exactly
+//! when the trap came from user mode (CS RPL 3), on the way in and on the way out; the
+//! stack is 16-byte aligned at the call into Rust.
+//!
+//! An exception taken in kernel mode is a kernel bug unless it is one of the deliberate
+//! ones (a fault inside a `probe` routine, or `int3`): it is reported with every register
+//! and the machine powers off with `GuestExit::KernelPanic`.
+
+use super::{paging, pic, power, probe};
+use abi::report::GuestExit;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering};
+use x86_64::registers::control::Cr2;
+
+pub const VEC_BREAKPOINT: u8 = 3;
+pub const VEC_NMI: u8 = 2;
+pub const VEC_DOUBLE_FAULT: u8 = 8;
+pub const VEC_GENERAL_PROTECTION: u8 = 13;
+pub const VEC_PAGE_FAULT: u8 = 14;
+pub const VEC_MACHINE_CHECK: u8 = 18;
+/// The PIC's IRQ 0..15 arrive at vectors 32..47.
+pub const VEC_IRQ_BASE: u8 = 32;
+
+/// The registers saved on every trap, in stack order (lowest address first).
+#[derive(Debug, Clone)]
+#[repr(C)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    pub vector: u64,
+    pub error_code: u64,
+    // Pushed by the CPU.
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+// The assembly below addresses `cs` at this offset from the vector slot.
+const _: () = assert!(core::mem::offset_of!(TrapFrame, cs) - core::mem::offset_of!(TrapFrame, vector) == 24);
+const _: () = assert!(size_of::<TrapFrame>() == 22 * 8);
+
+impl TrapFrame {
+    pub fn from_user(&self) -> bool {
+        self.cs & 3 == 3
+    }
+}
+
+core::arch::global_asm!(
+    r#"
+    .altmacro
+    .macro trap_stub n
+        .balign 16
+    trap_stub_\n:
+        .if (\n == 8) || (\n == 10) || (\n == 11) || (\n == 12) || (\n == 13) || (\n == 14) || (\n == 17) || (\n == 21) || (\n == 29) || (\n == 30)
+        .else
+        pushq $0
+        .endif
+        pushq $\n
+        jmp trap_common
+    .endm
+    .macro trap_stub_addr n
+        .quad trap_stub_\n
+    .endm
+
+    .section .text.traps, "ax"
+    .set i, 0
+    .rept 256
+        trap_stub %i
+        .set i, i + 1
+    .endr
+
+trap_common:
+    testb $3, 24(%rsp)
+    jz 1f
+    swapgs
+1:  pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    mov %rsp, %rdi
+    cld
+    call {dispatch}
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %r11
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rbp
+    popq %rdi
+    popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rbx
+    popq %rax
+    testb $3, 24(%rsp)
+    jz 2f
+    swapgs
+2:  add $16, %rsp
+    iretq
+
+    .section .rodata.traps, "a"
+    .balign 8
+    .global trap_stub_table
+trap_stub_table:
+    .set i, 0
+    .rept 256
+        trap_stub_addr %i
+        .set i, i + 1
+    .endr
+    .noaltmacro
+    "#,
+    dispatch = sym dispatch,
+    options(att_syntax)
+);
+
+extern "C" {
+    static trap_stub_table: [u64; 256];
+}
+
+/// The entry address of the stub for `vector`.
+pub fn stub_address(vector: u8) -> u64 {
+    // SAFETY: `trap_stub_table` is a read-only table of 256 addresses defined above.
+    unsafe { trap_stub_table[vector as usize] }
+}
+
+/// Kernel-mode `int3`s taken so far (the self-tests use them to exercise the trap path).
+pub static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn dispatch(frame: &mut TrapFrame) {
+    let vector = frame.vector as u8;
+    match vector {
+        0..=31 => exception(frame),
+        v if (VEC_IRQ_BASE..VEC_IRQ_BASE + 16).contains(&v) => pic::handle_irq(v - VEC_IRQ_BASE),
+        _ => fatal(frame, "unexpected interrupt vector"),
+    }
+}
+
+fn exception(frame: &mut TrapFrame) {
+    let vector = frame.vector as u8;
+    if !frame.from_user() {
+        if vector == VEC_BREAKPOINT {
+            BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if matches!(vector, VEC_PAGE_FAULT | VEC_GENERAL_PROTECTION) && probe::recover(frame) {
+            return;
+        }
+    }
+    fatal(frame, "unexpected exception")
+}
+
+/// Reports the trap with every register and powers off. Used for kernel bugs only.
+fn fatal(frame: &TrapFrame, why: &str) -> ! {
+    x86_64::instructions::interrupts::disable();
+    let mut out = crate::console::emergency();
+    let vector = frame.vector as u8;
+    let _ = writeln!(
+        out,
+        "\nKERNEL EXCEPTION: {why}: {} (vector {vector}) in {} mode, error code {:#x}",
+        exception_name(vector),
+        if frame.from_user() { "user" } else { "kernel" },
+        frame.error_code
+    );
+    if vector == VEC_PAGE_FAULT || vector == VEC_DOUBLE_FAULT {
+        let cr2 = Cr2::read_raw();
+        if vector == VEC_PAGE_FAULT {
+            let _ = writeln!(out, "  fault address (cr2) = {cr2:#018x}: {}", PageFaultCode(frame.error_code));
+        } else {
+            let _ = writeln!(out, "  last page-fault address (cr2) = {cr2:#018x}");
+        }
+        if paging::in_stack_region(cr2) {
+            let _ = writeln!(out, "  the address is below a kernel stack, in its guard: kernel stack overflow");
+        }
+    }
+    let f = frame;
+    let _ =
+        writeln!(out, "  rip={:#018x} cs={:#x} rflags={:#x} rsp={:#018x} ss={:#x}", f.rip, f.cs, f.rflags, f.rsp, f.ss);
+    let _ = writeln!(out, "  rax={:#018x} rbx={:#018x} rcx={:#018x} rdx={:#018x}", f.rax, f.rbx, f.rcx, f.rdx);
+    let _ = writeln!(out, "  rsi={:#018x} rdi={:#018x} rbp={:#018x}", f.rsi, f.rdi, f.rbp);
+    let _ = writeln!(out, "  r8 ={:#018x} r9 ={:#018x} r10={:#018x} r11={:#018x}", f.r8, f.r9, f.r10, f.r11);
+    let _ = writeln!(out, "  r12={:#018x} r13={:#018x} r14={:#018x} r15={:#018x}", f.r12, f.r13, f.r14, f.r15);
+    power::exit(GuestExit::KernelPanic)
+}
+
+/// The architectural name of an exception vector.
+pub fn exception_name(vector: u8) -> &'static str {
+    match vector {
+        0 => "#DE divide error",
+        1 => "#DB debug",
+        2 => "NMI",
+        3 => "#BP breakpoint",
+        4 => "#OF overflow",
+        5 => "#BR bound range exceeded",
+        6 => "#UD invalid opcode",
+        7 => "#NM device not available",
+        8 => "#DF double fault",
+        10 => "#TS invalid TSS",
+        11 => "#NP segment not present",
+        12 => "#SS stack-segment fault",
+        13 => "#GP general protection",
+        14 => "#PF page fault",
+        16 => "#MF x87 floating-point error",
+        17 => "#AC alignment check",
+        18 => "#MC machine check",
+        19 => "#XM SIMD floating-point",
+        20 => "#VE virtualization",
+        21 => "#CP control protection",
+        29 => "#VC VMM communication",
+        30 => "#SX security",
+        9 | 15 | 22..=28 | 31 => "reserved exception",
+        _ => "interrupt",
+    }
+}
+
+/// A page-fault error code, printed as words.
+pub struct PageFaultCode(pub u64);
+
+impl core::fmt::Display for PageFaultCode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let c = self.0;
+        f.write_str(if c & 1 != 0 { "protection violation" } else { "page not present" })?;
+        f.write_str(if c & 0x10 != 0 {
+            ", instruction fetch"
+        } else if c & 2 != 0 {
+            ", write"
+        } else {
+            ", read"
+        })?;
+        f.write_str(if c & 4 != 0 { ", from user mode" } else { ", from kernel mode" })?;
+        if c & 8 != 0 {
+            f.write_str(", reserved bit set in a page-table entry")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,31 @@
+//! Physical and virtual memory: the address-space layout, usable-RAM computation and the
+//! frame allocator. All portable; the page-table code is in `arch`.
+pub mod frames;
+pub mod layout;
+pub mod usable;
+
+/// A half-open range of physical addresses `[start, end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PhysRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl PhysRange {
+    pub const fn new(start: u64, end: u64) -> Self {
+        PhysRange { start, end }
+    }
+    pub const fn len(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
+    pub const fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+}
+
+/// Frames the kernel manages: physical memory below 4 GiB (QEMU puts guest RAM up to about
+/// 3 GiB there; RAM above 4 GiB is reported at boot and left unused).
+pub const FRAME_WORDS: usize = ((4u64 << 30) / abi::PAGE_SIZE as u64 / 64) as usize;
+
+/// The kernel's frame allocator.
+pub static FRAMES: spin::Mutex<frames::FrameAllocator<FRAME_WORDS>> = spin::Mutex::new(frames::FrameAllocator::new());

@@ -1,0 +1,77 @@
+//! In-kernel self-tests, run when the command line says `selftest`.
+//!
+//! Each case prints one line in the protocol of `abi::report` (`moroso-test ok NAME` or
+//! `moroso-test FAIL NAME: why`), and the suite closes with `moroso-test summary: P passed,
+//! F failed`. A case stops at its first failed check. The cases check the machine as it
+//! really behaves (faults taken, bits in page-table entries, interrupts counted), not the
+//! kernel's own bookkeeping alone.
+
+mod frames;
+mod paging;
+mod timer;
+mod traps;
+
+use crate::kprintln;
+use abi::report::TEST_PREFIX;
+
+/// One running case.
+pub struct Case {
+    name: &'static str,
+    failed: bool,
+}
+
+impl Case {
+    /// Records `ok`; on the first failure prints the FAIL line with `why`.
+    pub fn check(&mut self, ok: bool, why: core::fmt::Arguments) -> bool {
+        if !ok && !self.failed {
+            self.failed = true;
+            kprintln!("{TEST_PREFIX}FAIL {}: {}", self.name, why);
+        }
+        ok
+    }
+}
+
+/// `ensure!(case, condition, "format", args...)`: check, and end the case if it fails.
+macro_rules! ensure {
+    ($case:expr, $cond:expr, $($why:tt)+) => {
+        if !$case.check($cond, format_args!($($why)+)) {
+            return;
+        }
+    };
+}
+pub(crate) use ensure;
+
+type CaseFn = fn(&mut Case);
+
+const CASES: &[(&str, CaseFn)] = &[
+    ("frames::alloc_free_restores_count", frames::alloc_free_restores_count),
+    ("frames::double_free_is_detected", frames::double_free_is_detected),
+    ("frames::exhaustion_skips_reserved_and_recovers", frames::exhaustion_skips_reserved_and_recovers),
+    ("paging::text_is_not_writable", paging::text_is_not_writable),
+    ("paging::rodata_is_read_only", paging::rodata_is_read_only),
+    ("paging::data_and_direct_map_are_not_executable", paging::data_and_direct_map_are_not_executable),
+    ("paging::identity_map_and_null_are_unmapped", paging::identity_map_and_null_are_unmapped),
+    ("paging::direct_map_reaches_allocated_frames", paging::direct_map_reaches_allocated_frames),
+    ("paging::stack_guard_page_faults", paging::stack_guard_page_faults),
+    ("traps::breakpoint_preserves_registers", traps::breakpoint_preserves_registers),
+    ("traps::page_fault_reports_address_and_cause", traps::page_fault_reports_address_and_cause),
+    ("timer::ticks_advance_with_interrupts", timer::ticks_advance_with_interrupts),
+    ("timer::halt_wakes_on_tick", timer::halt_wakes_on_tick),
+];
+
+/// Runs every case; returns the number that failed.
+pub fn run_all() -> usize {
+    kprintln!("running {} kernel self-tests", CASES.len());
+    let mut failed = 0;
+    for (name, case) in CASES {
+        let mut c = Case { name, failed: false };
+        case(&mut c);
+        if c.failed {
+            failed += 1;
+        } else {
+            kprintln!("{TEST_PREFIX}ok {name}");
+        }
+    }
+    kprintln!("{TEST_PREFIX}summary: {} passed, {} failed", CASES.len() - failed, failed);
+    failed
+}

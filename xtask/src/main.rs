@@ -1,0 +1,136 @@
+//! `cargo xtask`: the one entry point for building, booting and testing Moroso.
+//!
+//! ```text
+//! cargo xtask run [--timeout SECS] [--icount] [--accel tcg|kvm] [--append ARGS]
+//! cargo xtask test
+//! ```
+//! Both install what is missing first (the `x86_64-unknown-none` Rust target; QEMU through
+//! apt-get when running as root) and say so.
+
+mod build;
+mod qemu;
+mod setup;
+mod symbols;
+mod test;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  run                 build the kernel and boot it in QEMU (serial console on stdout)
+      --timeout SECS  kill QEMU and fail after SECS seconds
+      --icount        run QEMU with -icount shift=0 (rdtsc counts guest instructions)
+      --accel tcg|kvm accelerator (default tcg; kvm only where virtualization is real)
+      --append ARGS   extra kernel command-line arguments (e.g. \"selftest\")
+      --app PATH      boot PATH as the only program (needs userland; not available yet)
+  test                run every test: lints, host unit tests, in-QEMU kernel tests
+  help                this text
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => parse_run(&args[1..]).and_then(run),
+        Some("test") if args.len() == 1 => test::run_all(),
+        Some("test") => Err(format!("`test` takes no options (got {:?})", &args[1..])),
+        Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+        None => Err(format!("no command given\n\n{USAGE}")),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("xtask: error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Options of `cargo xtask run`.
+struct RunOptions {
+    timeout: Option<Duration>,
+    icount: bool,
+    accel: qemu::Accel,
+    append: String,
+}
+
+fn parse_run(args: &[String]) -> Result<RunOptions, String> {
+    let mut o = RunOptions { timeout: None, icount: false, accel: qemu::Accel::Tcg, append: String::new() };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--timeout" => {
+                let v = value("--timeout")?;
+                let secs: f64 = v.parse().map_err(|_| format!("--timeout: {v:?} is not a number of seconds"))?;
+                if !(secs > 0.0 && secs.is_finite()) {
+                    return Err(format!("--timeout must be positive, got {v}"));
+                }
+                o.timeout = Some(Duration::from_secs_f64(secs));
+            }
+            "--icount" => o.icount = true,
+            "--accel" => {
+                o.accel = match value("--accel")?.as_str() {
+                    "tcg" => qemu::Accel::Tcg,
+                    "kvm" => qemu::Accel::Kvm,
+                    other => return Err(format!("--accel: unknown accelerator {other:?} (tcg or kvm)")),
+                }
+            }
+            "--append" => o.append = value("--append")?,
+            "--app" => {
+                return Err("--app needs the kernel to run user programs, which arrives with userland \
+                            (issue 3); it is not available yet"
+                    .into())
+            }
+            other => return Err(format!("run: unknown option {other:?}\n\n{USAGE}")),
+        }
+    }
+    Ok(o)
+}
+
+fn run(o: RunOptions) -> Result<ExitCode, String> {
+    setup::ensure_all()?;
+    let kernel = build::kernel()?;
+    let cfg = qemu::Config {
+        kernel: kernel.clone(),
+        append: o.append,
+        accel: o.accel,
+        icount: o.icount,
+        timeout: o.timeout,
+        echo: true,
+    };
+    eprintln!("xtask: booting {} in QEMU ({})", kernel.display(), cfg.describe());
+    let outcome = qemu::run(&cfg)?;
+    Ok(report_run(&outcome))
+}
+
+/// Says how the guest ended and picks the command's exit status (DESIGN.md 3.1).
+fn report_run(outcome: &qemu::Outcome) -> ExitCode {
+    use abi::report::GuestExit;
+    match outcome.end {
+        qemu::End::Guest(GuestExit::Success) => ExitCode::SUCCESS,
+        qemu::End::Guest(GuestExit::Failure) => {
+            let status = outcome.status.unwrap_or(1);
+            eprintln!("xtask: the guest powered off with status {status}");
+            ExitCode::from(u8::try_from(status).ok().filter(|s| *s != 0).unwrap_or(1))
+        }
+        qemu::End::Guest(GuestExit::KernelPanic) => {
+            eprintln!("xtask: the kernel crashed (see the report above)");
+            ExitCode::from(1)
+        }
+        qemu::End::Timeout(t) => {
+            eprintln!("xtask: timed out after {:.1} s; QEMU was killed", t.as_secs_f64());
+            ExitCode::from(1)
+        }
+        qemu::End::Unexpected(code) => {
+            eprintln!(
+                "xtask: QEMU exited with status {code:?} without the kernel powering off \
+                 (a triple fault, a QEMU error, or a signal)"
+            );
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Booting the kernel in QEMU and deciding how the run ended.
+//!
+//! The guest's serial console arrives on QEMU's stdout; it is echoed (if asked) and kept
+//! line by line for the caller. How the run ended comes from QEMU's exit status, decoded
+//! with `abi::report::GuestExit`: only a status the kernel wrote on purpose counts as an
+//! ending the kernel chose. A triple fault, a QEMU error or a kill is `End::Unexpected`;
+//! running past the timeout kills QEMU and is `End::Timeout`.
+
+use crate::setup::QEMU;
+use crate::symbols::Symbols;
+use abi::report::{parse_status_line, GuestExit, DEBUG_EXIT_PORT};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Guest memory. Enough for every test; small enough to boot fast.
+const MEMORY: &str = "512M";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    Tcg,
+    Kvm,
+}
+
+/// One boot.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub kernel: PathBuf,
+    pub append: String,
+    pub accel: Accel,
+    pub icount: bool,
+    pub timeout: Option<Duration>,
+    /// Copy the guest console to our stdout as it arrives.
+    pub echo: bool,
+}
+
+impl Config {
+    pub fn describe(&self) -> String {
+        let mut d = match self.accel {
+            Accel::Tcg => "TCG".to_string(),
+            Accel::Kvm => "KVM".to_string(),
+        };
+        if self.icount {
+            d += ", -icount shift=0";
+        }
+        if !self.append.is_empty() {
+            d += &format!(", command line {:?}", self.append);
+        }
+        if let Some(t) = self.timeout {
+            d += &format!(", timeout {} s", t.as_secs_f64());
+        }
+        d
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(QEMU);
+        match self.accel {
+            Accel::Tcg => c.args(["-accel", "tcg", "-cpu", "max"]),
+            Accel::Kvm => c.args(["-accel", "kvm", "-cpu", "host"]),
+        };
+        if self.icount {
+            c.args(["-icount", "shift=0"]);
+        }
+        c.args(["-m", MEMORY, "-kernel"]).arg(&self.kernel);
+        if !self.append.is_empty() {
+            c.args(["-append", &self.append]);
+        }
+        c.args(["-serial", "stdio", "-display", "none", "-monitor", "none", "-no-reboot"]);
+        c.args(["-device", &format!("isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=4")]);
+        c
+    }
+}
+
+/// How a boot ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The kernel powered off on purpose, for this reason.
+    Guest(GuestExit),
+    /// QEMU ran past the timeout and was killed.
+    Timeout(Duration),
+    /// QEMU exited on its own without the kernel's power-off (its exit code, if any).
+    Unexpected(Option<i32>),
+}
+
+/// The result of one boot.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub end: End,
+    /// Console lines, without line terminators.
+    pub lines: Vec<String>,
+    /// The status from the kernel's last power-off line, if it printed one.
+    pub status: Option<i32>,
+}
+
+/// Boots the kernel and waits for the end (or the timeout).
+pub fn run(cfg: &Config) -> Result<Outcome, String> {
+    let symbols = Symbols::load(&cfg.kernel).ok();
+    let mut child = cfg
+        .command()
+        .stdin(if cfg.echo { Stdio::inherit() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+
+    // A reader thread forwards console bytes, so the main thread can enforce the timeout.
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+
+    let start = Instant::now();
+    let mut console = Console { partial: Vec::new(), lines: Vec::new(), echo: cfg.echo, symbols };
+    let mut timed_out = None;
+    loop {
+        let wait = match cfg.timeout {
+            Some(t) => match t.checked_sub(start.elapsed()) {
+                Some(left) => left,
+                None => {
+                    timed_out = Some(t);
+                    break;
+                }
+            },
+            None => Duration::from_secs(3600),
+        };
+        match rx.recv_timeout(wait) {
+            Ok(bytes) => console.feed(&bytes),
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    if timed_out.is_some() {
+        let _ = child.kill();
+    }
+    let status = child.wait().map_err(|e| format!("waiting for QEMU: {e}"))?;
+    let _ = reader.join();
+    while let Ok(bytes) = rx.try_recv() {
+        console.feed(&bytes);
+    }
+    console.finish();
+
+    let end = match timed_out {
+        Some(t) => End::Timeout(t),
+        None => match status.code().and_then(GuestExit::from_qemu_status) {
+            Some(g) => End::Guest(g),
+            None => End::Unexpected(status.code()),
+        },
+    };
+    let status = console.lines.iter().rev().find_map(|l| parse_status_line(l));
+    Ok(Outcome { end, lines: console.lines, status })
+}
+
+/// Splits the console stream into lines, echoing it and adding symbol names to kernel
+/// addresses in fault reports.
+struct Console {
+    partial: Vec<u8>,
+    lines: Vec<String>,
+    echo: bool,
+    symbols: Option<Symbols>,
+}
+
+impl Console {
+    fn feed(&mut self, bytes: &[u8]) {
+        if self.echo {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(bytes);
+            let _ = out.flush();
+        }
+        for &b in bytes {
+            if b == b'\n' {
+                let line = std::mem::take(&mut self.partial);
+                self.push_line(String::from_utf8_lossy(&line).trim_end_matches('\r').to_string());
+            } else {
+                self.partial.push(b);
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.push_line(String::from_utf8_lossy(&line).trim_end_matches('\r').to_string());
+        }
+    }
+
+    fn push_line(&mut self, line: String) {
+        if let Some(extra) = self.symbols.as_ref().and_then(|s| s.annotate(&line)) {
+            if self.echo {
+                println!("{extra}");
+            }
+            self.lines.push(line);
+            self.lines.push(extra);
+        } else {
+            self.lines.push(line);
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! `cargo xtask test`: every test, in order, with one summary at the end.
+//!
+//! Steps: lints (rustfmt, clippy on host and bare-metal builds), host unit tests
+//! (`cargo test`), then in QEMU the kernel self-tests and the crash-report checks. Every
+//! step runs even if an earlier one failed (except what cannot run without a kernel), so
+//! one run shows every problem. The command fails if anything failed.
+
+use crate::build::{self, cargo};
+use crate::qemu::{self, Accel, End, Outcome};
+use crate::setup::{self, TARGET};
+use abi::report::{GuestExit, TestLine};
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+/// Per-boot limit. A boot with the self-tests takes a few seconds under TCG; the margin is
+/// for slow, loaded machines. A hang is still caught well within CI's budget.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The result of one step.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct StepResult {
+    pub passed: u32,
+    pub failed: u32,
+    /// One line per failure, naming the case and why.
+    pub problems: Vec<String>,
+}
+
+impl StepResult {
+    fn problem(&mut self, p: impl Into<String>) {
+        self.failed += 1;
+        self.problems.push(p.into());
+    }
+}
+
+struct Step {
+    title: &'static str,
+    run: fn(&mut Ctx) -> StepResult,
+}
+
+#[derive(Default)]
+struct Ctx {
+    kernel: Option<Result<std::path::PathBuf, String>>,
+}
+
+impl Ctx {
+    fn kernel(&mut self) -> Result<std::path::PathBuf, String> {
+        self.kernel.get_or_insert_with(build::kernel).clone()
+    }
+}
+
+const STEPS: &[Step] = &[
+    Step { title: "lints (rustfmt, clippy)", run: lints },
+    Step { title: "host unit tests (cargo test)", run: host_tests },
+    Step { title: "kernel self-tests in QEMU", run: kernel_selftests },
+    Step { title: "kernel crash reports in QEMU", run: crash_reports },
+];
+
+pub fn run_all() -> Result<ExitCode, String> {
+    setup::ensure_all()?;
+    let started = Instant::now();
+    let mut ctx = Ctx::default();
+    let mut results = Vec::new();
+    for (i, step) in STEPS.iter().enumerate() {
+        eprintln!("\n==> [{}/{}] {}", i + 1, STEPS.len(), step.title);
+        let t = Instant::now();
+        let r = (step.run)(&mut ctx);
+        eprintln!("==> {}: {} passed, {} failed ({:.1} s)", step.title, r.passed, r.failed, t.elapsed().as_secs_f64());
+        results.push((step.title, r));
+    }
+
+    println!("\nxtask test: results ({:.0} s)", started.elapsed().as_secs_f64());
+    let (mut passed, mut failed) = (0, 0);
+    for (title, r) in &results {
+        println!("  {title:<34} {} passed, {} failed", r.passed, r.failed);
+        for p in &r.problems {
+            println!("      FAILED: {p}");
+        }
+        passed += r.passed;
+        failed += r.failed;
+    }
+    println!("total: {passed} passed, {failed} failed");
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn lints(_: &mut Ctx) -> StepResult {
+    let mut r = StepResult::default();
+    if let Err(e) = setup::ensure_lint_tools() {
+        r.problem(format!("lint tools unavailable: {e}"));
+        return r;
+    }
+    let checks: [(&str, &[&str]); 3] = [
+        ("rustfmt", &["fmt", "--all", "--check"]),
+        ("clippy (host)", &["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]),
+        (
+            "clippy (kernel, bare metal)",
+            &["clippy", "-p", "moroso-kernel", "--target", TARGET, "--release", "--quiet", "--", "-D", "warnings"],
+        ),
+    ];
+    for (name, args) in checks {
+        eprintln!("xtask: cargo {}", args.join(" "));
+        match cargo().args(args).status() {
+            Ok(s) if s.success() => r.passed += 1,
+            Ok(s) => r.problem(format!("{name}: cargo {} exited with {s}", args.join(" "))),
+            Err(e) => r.problem(format!("{name}: cannot run cargo: {e}")),
+        }
+    }
+    r
+}
+
+fn host_tests(_: &mut Ctx) -> StepResult {
+    let mut r = StepResult::default();
+    eprintln!("xtask: cargo test");
+    let child = cargo().arg("test").stdout(Stdio::piped()).spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            r.problem(format!("cannot run cargo test: {e}"));
+            return r;
+        }
+    };
+    let mut counted = StepResult::default();
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines().map_while(Result::ok) {
+        println!("{line}");
+        count_cargo_test_line(&line, &mut counted);
+    }
+    let ok = child.wait().is_ok_and(|s| s.success());
+    r.passed = counted.passed;
+    r.failed = counted.failed;
+    r.problems = counted.problems;
+    if !ok && r.failed == 0 {
+        r.problem("cargo test failed before running tests (see the build errors above)");
+    }
+    r
+}
+
+/// Counts a `cargo test` output line: `test NAME ... FAILED` names a failure, and
+/// `test result: ...` lines carry the counts.
+pub fn count_cargo_test_line(line: &str, r: &mut StepResult) {
+    if let Some(name) = line.strip_prefix("test ").and_then(|l| l.strip_suffix(" ... FAILED")) {
+        r.problems.push(format!("host test {name}"));
+    }
+    let Some(rest) = line.strip_prefix("test result: ") else { return };
+    let count = |what: &str| -> u32 {
+        rest.split(';')
+            .find_map(|part| part.trim().trim_start_matches("ok. ").trim_start_matches("FAILED. ").strip_suffix(what))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    r.passed += count(" passed");
+    r.failed += count(" failed");
+}
+
+fn boot(ctx: &mut Ctx, append: &str, timeout: Duration) -> Result<Outcome, String> {
+    let kernel = ctx.kernel()?;
+    let cfg = qemu::Config {
+        kernel,
+        append: append.to_string(),
+        accel: Accel::Tcg,
+        icount: false,
+        timeout: Some(timeout),
+        echo: true,
+    };
+    eprintln!("xtask: booting the kernel ({})", cfg.describe());
+    qemu::run(&cfg)
+}
+
+fn kernel_selftests(ctx: &mut Ctx) -> StepResult {
+    match boot(ctx, "selftest", BOOT_TIMEOUT) {
+        Ok(outcome) => judge_suite("kernel", &outcome),
+        Err(e) => StepResult { passed: 0, failed: 1, problems: vec![format!("kernel self-tests could not run: {e}")] },
+    }
+}
+
+/// Judges an in-guest suite from its console and ending. A suite passes only if it printed
+/// its summary, the summary agrees with the case lines, no case is reported twice, and the
+/// kernel powered off with the matching status.
+pub fn judge_suite(suite: &str, o: &Outcome) -> StepResult {
+    let mut r = StepResult::default();
+    let mut seen = BTreeSet::new();
+    let mut summary = None;
+    for line in &o.lines {
+        match TestLine::parse(line) {
+            Some(TestLine::Ok(name)) => {
+                if !seen.insert(name.to_string()) {
+                    r.problem(format!("{suite}: {name} reported twice"));
+                }
+                r.passed += 1;
+            }
+            Some(TestLine::Fail { name, reason }) => {
+                if !seen.insert(name.to_string()) {
+                    r.problems.push(format!("{suite}: {name} reported twice"));
+                }
+                r.problem(format!("{suite}: {name}: {reason}"));
+            }
+            Some(TestLine::Summary { passed, failed }) => summary = Some((passed, failed)),
+            None => {}
+        }
+    }
+    let case_failures = r.problems.len() as u32;
+    match summary {
+        None => r.problem(format!("{suite}: the suite did not finish ({})", describe_end(o.end))),
+        Some((p, f)) if (p, f) != (r.passed, case_failures) => r.problem(format!(
+            "{suite}: summary says {p} passed, {f} failed, but {} passed and {case_failures} failed were reported",
+            r.passed
+        )),
+        Some(_) => {
+            let expected = if case_failures == 0 { GuestExit::Success } else { GuestExit::Failure };
+            if o.end != End::Guest(expected) {
+                r.problem(format!("{suite}: finished, but then {}", describe_end(o.end)));
+            }
+        }
+    }
+    r
+}
+
+fn describe_end(end: End) -> String {
+    match end {
+        End::Guest(GuestExit::Success) => "the kernel powered off normally".into(),
+        End::Guest(GuestExit::Failure) => "the kernel powered off with a failure status".into(),
+        End::Guest(GuestExit::KernelPanic) => "the kernel crashed".into(),
+        End::Timeout(t) => format!("it timed out after {} s", t.as_secs()),
+        End::Unexpected(code) => format!("QEMU exited with {code:?} without a kernel power-off (triple fault?)"),
+    }
+}
+
+/// A deliberate crash (`crash=WHAT` on the kernel command line), how the runner must see it
+/// end, and what the console must say.
+struct Crash {
+    what: &'static str,
+    end: fn(End) -> bool,
+    expect: &'static [&'static str],
+    timeout: Duration,
+}
+
+const CRASHES: &[Crash] = &[
+    Crash {
+        what: "panic",
+        end: |e| e == End::Guest(GuestExit::KernelPanic),
+        expect: &["KERNEL PANIC: deliberate panic (crash=panic)", "at kernel/src/crash.rs:"],
+        timeout: BOOT_TIMEOUT,
+    },
+    Crash {
+        what: "pagefault",
+        end: |e| e == End::Guest(GuestExit::KernelPanic),
+        expect: &[
+            "#PF page fault (vector 14) in kernel mode",
+            "fault address (cr2) = 0x00000000deadb000: page not present, write, from kernel mode",
+            "rip is in moroso_kernel::crash::deliberately",
+        ],
+        timeout: BOOT_TIMEOUT,
+    },
+    Crash {
+        what: "overflow",
+        end: |e| e == End::Guest(GuestExit::KernelPanic),
+        expect: &["#DF double fault (vector 8)", "kernel stack overflow", "rip is in moroso_kernel::crash::recurse"],
+        timeout: BOOT_TIMEOUT,
+    },
+    // The runner itself: a hang must end in a timeout, a triple fault as an unexpected exit.
+    Crash {
+        what: "hang",
+        end: |e| matches!(e, End::Timeout(_)),
+        expect: &["crash test: hang"],
+        timeout: Duration::from_secs(5),
+    },
+    Crash {
+        what: "triple",
+        end: |e| matches!(e, End::Unexpected(_)),
+        expect: &["crash test: triple"],
+        timeout: BOOT_TIMEOUT,
+    },
+];
+
+fn crash_reports(ctx: &mut Ctx) -> StepResult {
+    let mut r = StepResult::default();
+    for c in CRASHES {
+        match boot(ctx, &format!("crash={}", c.what), c.timeout) {
+            Ok(o) => match judge_crash(&o, c.end, c.expect) {
+                Ok(()) => r.passed += 1,
+                Err(why) => r.problem(format!("crash={}: {why}", c.what)),
+            },
+            Err(e) => r.problem(format!("crash={}: could not boot: {e}", c.what)),
+        }
+    }
+    r
+}
+
+/// A deliberate crash must end the way `end` accepts, and its report must contain `expect`.
+fn judge_crash(o: &Outcome, end: fn(End) -> bool, expect: &[&str]) -> Result<(), String> {
+    if !end(o.end) {
+        return Err(format!("ended wrongly: {}", describe_end(o.end)));
+    }
+    for e in expect {
+        if !o.lines.iter().any(|l| l.contains(e)) {
+            return Err(format!("the report does not say {e:?}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(end: End, lines: &[&str]) -> Outcome {
+        Outcome { end, lines: lines.iter().map(|s| s.to_string()).collect(), status: None }
+    }
+    const OK: End = End::Guest(GuestExit::Success);
+    const FAIL: End = End::Guest(GuestExit::Failure);
+
+    #[test]
+    fn a_clean_suite_passes() {
+        let o =
+            outcome(OK, &["boot", "moroso-test ok a", "moroso-test ok b", "moroso-test summary: 2 passed, 0 failed"]);
+        assert_eq!(judge_suite("k", &o), StepResult { passed: 2, failed: 0, problems: vec![] });
+    }
+
+    #[test]
+    fn a_failing_case_is_named() {
+        let o =
+            outcome(FAIL, &["moroso-test ok a", "moroso-test FAIL b: boom", "moroso-test summary: 1 passed, 1 failed"]);
+        let r = judge_suite("k", &o);
+        assert_eq!((r.passed, r.failed), (1, 1));
+        assert_eq!(r.problems, vec!["k: b: boom"]);
+    }
+
+    #[test]
+    fn structural_problems_fail_the_suite() {
+        // No summary: the kernel died mid-suite.
+        let r = judge_suite("k", &outcome(End::Guest(GuestExit::KernelPanic), &["moroso-test ok a"]));
+        assert_eq!(r.failed, 1);
+        assert!(r.problems[0].contains("did not finish") && r.problems[0].contains("crashed"));
+        // A triple fault after a clean summary still fails.
+        let r = judge_suite("k", &outcome(End::Unexpected(Some(0)), &["moroso-test summary: 0 passed, 0 failed"]));
+        assert_eq!(r.failed, 1);
+        // Summary disagreeing with the case lines.
+        let r = judge_suite("k", &outcome(OK, &["moroso-test ok a", "moroso-test summary: 2 passed, 0 failed"]));
+        assert_eq!(r.failed, 1);
+        // Failures reported but the kernel claims success.
+        let r = judge_suite("k", &outcome(OK, &["moroso-test FAIL a: x", "moroso-test summary: 0 passed, 1 failed"]));
+        assert_eq!(r.failed, 2);
+        // Duplicates.
+        let r = judge_suite(
+            "k",
+            &outcome(OK, &["moroso-test ok a", "moroso-test ok a", "moroso-test summary: 2 passed, 0 failed"]),
+        );
+        assert!(r.failed >= 1);
+        // Timeout.
+        let r = judge_suite("k", &outcome(End::Timeout(Duration::from_secs(5)), &[]));
+        assert!(r.problems[0].contains("timed out"));
+    }
+
+    #[test]
+    fn crash_judging() {
+        let panic = End::Guest(GuestExit::KernelPanic);
+        let is_panic: fn(End) -> bool = |e| e == End::Guest(GuestExit::KernelPanic);
+        assert!(judge_crash(&outcome(panic, &["x KERNEL PANIC: y"]), is_panic, &["KERNEL PANIC"]).is_ok());
+        assert!(judge_crash(&outcome(panic, &["x"]), is_panic, &["KERNEL PANIC"]).is_err());
+        assert!(judge_crash(&outcome(OK, &["KERNEL PANIC"]), is_panic, &["KERNEL PANIC"]).is_err());
+    }
+
+    #[test]
+    fn every_crash_expects_a_failure_ending() {
+        // No crash case may accept a clean power-off, or the runner could call a crash a pass.
+        for c in CRASHES {
+            assert!(!(c.end)(End::Guest(GuestExit::Success)), "crash={}", c.what);
+            assert!(!(c.end)(End::Guest(GuestExit::Failure)), "crash={}", c.what);
+        }
+    }
+
+    #[test]
+    fn cargo_test_lines_are_counted() {
+        let mut r = StepResult::default();
+        for l in [
+            "test a::b ... ok",
+            "test a::c ... FAILED",
+            "test result: FAILED. 5 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s",
+            "test result: ok. 7 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s",
+        ] {
+            count_cargo_test_line(l, &mut r);
+        }
+        assert_eq!((r.passed, r.failed), (12, 1));
+        assert_eq!(r.problems, vec!["host test a::c"]);
+    }
+}
