@@ -34,13 +34,21 @@ pub enum Error {
     WindowOccupied = -11,
     /// The receiver's asynchronous queue (or the sender's own budget) is at its bound.
     QueueFull = -12,
-    /// The kernel could not allocate.
+    /// The kernel could not allocate, or the task is at its memory limit.
     OutOfMemory = -13,
+    /// `make_runnable` of a thread that is not descheduled.
+    NotDescheduled = -14,
+    /// `yield_to` a thread that is not runnable.
+    NotRunnable = -15,
+    /// A program name that is not in the boot image, or an image that cannot be loaded.
+    NoSuchProgram = -16,
+    /// The id names no task (or one whose status was already collected).
+    NoSuchTask = -17,
 }
 
 impl Error {
     /// Every variant, in code order. Used by tests and by const checks below.
-    pub const ALL: [Error; 13] = [
+    pub const ALL: [Error; 17] = [
         Error::InvalidArgument,
         Error::BadAddress,
         Error::Misaligned,
@@ -54,6 +62,10 @@ impl Error {
         Error::WindowOccupied,
         Error::QueueFull,
         Error::OutOfMemory,
+        Error::NotDescheduled,
+        Error::NotRunnable,
+        Error::NoSuchProgram,
+        Error::NoSuchTask,
     ];
 
     /// The system-call return value for this error.
@@ -77,6 +89,10 @@ impl Error {
             Error::WindowOccupied => "WindowOccupied",
             Error::QueueFull => "QueueFull",
             Error::OutOfMemory => "OutOfMemory",
+            Error::NotDescheduled => "NotDescheduled",
+            Error::NotRunnable => "NotRunnable",
+            Error::NoSuchProgram => "NoSuchProgram",
+            Error::NoSuchTask => "NoSuchTask",
         }
     }
 }

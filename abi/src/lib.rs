@@ -13,9 +13,14 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod image;
+pub mod layout;
 pub mod report;
+pub mod status;
+pub mod syscall;
 
 pub use error::Error;
+pub use syscall::Syscall;
 
 /// Size of a page, and the unit of every long-message transfer.
 pub const PAGE_SIZE: usize = 4096;

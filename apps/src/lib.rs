@@ -1,2 +1,6 @@
-//! User programs for the boot image live here once the kernel runs user tasks (issue 3).
+//! Shared pieces of the user programs in the boot image: the in-guest test harness.
 #![no_std]
+
+extern crate alloc;
+
+pub mod harness;

@@ -5,8 +5,9 @@
 //! the kernel's own page tables replace the boot tables, and the kernel moves onto a stack
 //! with a guard page. Only then are the descriptor tables, interrupts and timer set up.
 
-use crate::arch::{cpu, gdt, idt, paging, pic, power};
+use crate::arch::{cpu, entry, gdt, idt, paging, pic, power};
 use crate::boot::pvh::{BootInfo, PhysMemory};
+use crate::loader::image::BootImage;
 use crate::mem::layout::{BOOT_IDENTITY_LIMIT, KERNEL_PHYS};
 use crate::mem::{usable, PhysRange, FRAMES};
 use crate::{kprintln, time};
@@ -126,6 +127,7 @@ extern "C" fn continue_boot() -> ! {
     });
     let selectors = gdt::init(ist);
     idt::init(&selectors);
+    entry::init();
     pic::init();
     pic::start_timer();
     x86_64::instructions::interrupts::enable();
@@ -139,8 +141,30 @@ extern "C" fn continue_boot() -> ! {
         let failed = crate::selftest::run_all();
         power::power_off(if failed == 0 { 0 } else { 1 });
     }
-    kprintln!("no user programs yet: userland arrives with the next milestone");
-    power::power_off(0)
+    crate::sys::start(boot_image(info))
+}
+
+/// The boot image (module 0, QEMU's `-initrd`), if there is one and it is well-formed.
+fn boot_image(info: &BootInfo) -> Option<BootImage<'static>> {
+    let m = info.modules().first()?;
+    // SAFETY: the module's frames are reserved from the allocator (see `init_frames`), so
+    // nothing ever writes them; the direct map covers all RAM.
+    let bytes = unsafe { core::slice::from_raw_parts(paging::phys_to_virt(m.base) as *const u8, m.size as usize) };
+    match BootImage::parse(bytes) {
+        Ok(image) => {
+            let names = image.programs().map(|p| p.name);
+            crate::kprint!("boot image: {} program(s):", image.len());
+            for n in names {
+                crate::kprint!(" {n}");
+            }
+            kprintln!();
+            Some(image)
+        }
+        Err(e) => {
+            kprintln!("the boot image is unusable: {e}");
+            None
+        }
+    }
 }
 
 /// Waits for a few ticks (halting between them) and reports the timer's rate and cost.

@@ -57,3 +57,17 @@ macro_rules! kprintln {
     () => { $crate::kprint!("\n") };
     ($($arg:tt)*) => { $crate::console::_print(format_args!("{}\n", format_args!($($arg)*))) };
 }
+
+/// Writes raw bytes (a user program's output) under the console lock.
+pub fn write_bytes(bytes: &[u8]) {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        if let Some(serial) = CONSOLE.lock().as_mut() {
+            for &b in bytes {
+                if b == b'\n' {
+                    serial.write_byte(b'\r');
+                }
+                serial.write_byte(b);
+            }
+        }
+    });
+}

@@ -19,7 +19,13 @@ mod panic;
 pub mod boot;
 #[cfg(target_os = "none")]
 mod crash;
+pub mod loader;
 pub mod mem;
+pub mod sched;
 #[cfg(target_os = "none")]
 mod selftest;
+#[cfg(target_os = "none")]
+pub mod sys;
+pub mod task;
 pub mod time;
+pub mod umem;

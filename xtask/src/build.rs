@@ -1,8 +1,13 @@
-//! Building the bare-metal artifacts with the same cargo that runs the xtask.
+//! Building the bare-metal artifacts with the same cargo that runs the xtask, and packing
+//! boot images from them.
 
+use crate::image::{self, Program};
 use crate::setup::{run_visible, TARGET};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The programs of the default image (`cargo xtask run`), the first one started at boot.
+pub const DEFAULT_IMAGE: &[&str] = &["init", "hello"];
 
 /// The workspace root (the xtask crate lives one level below it).
 pub fn root() -> PathBuf {
@@ -20,14 +25,54 @@ pub fn cargo() -> Command {
     c
 }
 
-/// Builds the kernel (release, with debug info for symbolization) and returns its ELF.
-pub fn kernel() -> Result<PathBuf, String> {
-    eprintln!("xtask: building the kernel (cargo build --release -p moroso-kernel --target {TARGET})");
-    run_visible(cargo().args(["build", "--release", "-p", "moroso-kernel", "--target", TARGET]))?;
-    let elf = target_dir().join(TARGET).join("release").join("moroso-kernel");
-    if elf.is_file() {
-        Ok(elf)
-    } else {
-        Err(format!("the kernel build finished but {} is missing", elf.display()))
+/// Where the bare-metal release binaries land.
+fn out_dir() -> PathBuf {
+    target_dir().join(TARGET).join("release")
+}
+
+/// The built kernel and user programs.
+#[derive(Clone, Debug)]
+pub struct Built {
+    pub kernel: PathBuf,
+}
+
+impl Built {
+    /// The ELF of user program `name` from `apps/`.
+    pub fn app(&self, name: &str) -> PathBuf {
+        out_dir().join(name)
     }
+
+    /// Packs the named programs from `apps/` into a boot image called `image`.
+    pub fn image(&self, image: &str, programs: &[&str]) -> Result<PathBuf, String> {
+        let programs: Vec<Program> =
+            programs.iter().map(|n| Program { name: n.to_string(), path: self.app(n) }).collect();
+        let out = target_dir().join("moroso").join(format!("{image}.img"));
+        image::pack(&programs, &out)?;
+        Ok(out)
+    }
+}
+
+/// Builds the kernel and every user program (release, with debug info for symbolization).
+pub fn all() -> Result<Built, String> {
+    eprintln!("xtask: building the kernel and user programs (cargo build --release --target {TARGET})");
+    run_visible(cargo().args(["build", "--release", "--target", TARGET, "-p", "moroso-kernel", "-p", "moroso-apps"]))?;
+    let kernel = out_dir().join("moroso-kernel");
+    if kernel.is_file() {
+        Ok(Built { kernel })
+    } else {
+        Err(format!("the build finished but {} is missing", kernel.display()))
+    }
+}
+
+/// Packs one external program as the whole boot image.
+pub fn single_program_image(path: &Path) -> Result<PathBuf, String> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| n.chars().take(abi::image::NAME_MAX).collect::<String>())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| format!("{}: cannot make a program name from this path", path.display()))?;
+    let out = target_dir().join("moroso").join("app.img");
+    image::pack(&[Program { name, path: path.to_path_buf() }], &out)?;
+    Ok(out)
 }

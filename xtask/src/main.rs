@@ -1,13 +1,14 @@
 //! `cargo xtask`: the one entry point for building, booting and testing Moroso.
 //!
 //! ```text
-//! cargo xtask run [--timeout SECS] [--icount] [--accel tcg|kvm] [--append ARGS]
+//! cargo xtask run [--app PATH] [--timeout SECS] [--icount] [--accel tcg|kvm] [--append ARGS]
 //! cargo xtask test
 //! ```
 //! Both install what is missing first (the `x86_64-unknown-none` Rust target; QEMU through
 //! apt-get when running as root) and say so.
 
 mod build;
+mod image;
 mod qemu;
 mod setup;
 mod symbols;
@@ -20,7 +21,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  run                 build the kernel and boot it in QEMU (serial console on stdout)
+  run                 build the kernel and programs, boot the default image in QEMU
+      --app PATH      boot the ELF at PATH as the only program; exit with its status
       --timeout SECS  kill QEMU and fail after SECS seconds
       --icount        run QEMU with -icount shift=0 (rdtsc counts guest instructions)
       --accel tcg|kvm accelerator (default tcg; kvm only where virtualization is real)
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
 
 /// Options of `cargo xtask run`.
 struct RunOptions {
+    app: Option<std::path::PathBuf>,
     timeout: Option<Duration>,
     icount: bool,
     accel: qemu::Accel,
@@ -58,7 +61,7 @@ struct RunOptions {
 }
 
 fn parse_run(args: &[String]) -> Result<RunOptions, String> {
-    let mut o = RunOptions { timeout: None, icount: false, accel: qemu::Accel::Tcg, append: String::new() };
+    let mut o = RunOptions { app: None, timeout: None, icount: false, accel: qemu::Accel::Tcg, append: String::new() };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
@@ -80,11 +83,7 @@ fn parse_run(args: &[String]) -> Result<RunOptions, String> {
                 }
             }
             "--append" => o.append = value("--append")?,
-            "--app" => {
-                return Err("--app needs the kernel to run user programs, which arrives with userland \
-                            (issue 3); it is not available yet"
-                    .into())
-            }
+            "--app" => o.app = Some(value("--app")?.into()),
             other => return Err(format!("run: unknown option {other:?}\n\n{USAGE}")),
         }
     }
@@ -92,10 +91,20 @@ fn parse_run(args: &[String]) -> Result<RunOptions, String> {
 }
 
 fn run(o: RunOptions) -> Result<ExitCode, String> {
+    // Refuse a bad --app before building or booting anything.
+    if let Some(app) = &o.app {
+        image::validate(app)?;
+    }
     setup::ensure_all()?;
-    let kernel = build::kernel()?;
+    let built = build::all()?;
+    let initrd = match &o.app {
+        Some(app) => build::single_program_image(app)?,
+        None => built.image("default", build::DEFAULT_IMAGE)?,
+    };
+    let kernel = built.kernel.clone();
     let cfg = qemu::Config {
         kernel: kernel.clone(),
+        initrd: Some(initrd),
         append: o.append,
         accel: o.accel,
         icount: o.icount,

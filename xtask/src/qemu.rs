@@ -28,6 +28,8 @@ pub enum Accel {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub kernel: PathBuf,
+    /// The boot image (`-initrd`).
+    pub initrd: Option<PathBuf>,
     pub append: String,
     pub accel: Accel,
     pub icount: bool,
@@ -64,6 +66,9 @@ impl Config {
             c.args(["-icount", "shift=0"]);
         }
         c.args(["-m", MEMORY, "-kernel"]).arg(&self.kernel);
+        if let Some(initrd) = &self.initrd {
+            c.arg("-initrd").arg(initrd);
+        }
         if !self.append.is_empty() {
             c.args(["-append", &self.append]);
         }

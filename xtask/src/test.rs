@@ -11,6 +11,7 @@ use crate::setup::{self, TARGET};
 use abi::report::{GuestExit, TestLine};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -41,12 +42,12 @@ struct Step {
 
 #[derive(Default)]
 struct Ctx {
-    kernel: Option<Result<std::path::PathBuf, String>>,
+    built: Option<Result<build::Built, String>>,
 }
 
 impl Ctx {
-    fn kernel(&mut self) -> Result<std::path::PathBuf, String> {
-        self.kernel.get_or_insert_with(build::kernel).clone()
+    fn built(&mut self) -> Result<build::Built, String> {
+        self.built.get_or_insert_with(build::all).clone()
     }
 }
 
@@ -55,6 +56,8 @@ const STEPS: &[Step] = &[
     Step { title: "host unit tests (cargo test)", run: host_tests },
     Step { title: "kernel self-tests in QEMU", run: kernel_selftests },
     Step { title: "kernel crash reports in QEMU", run: crash_reports },
+    Step { title: "userland system calls in QEMU", run: userland },
+    Step { title: "runner contract (cargo xtask run)", run: runner },
 ];
 
 pub fn run_all() -> Result<ExitCode, String> {
@@ -92,10 +95,28 @@ fn lints(_: &mut Ctx) -> StepResult {
     }
     let checks: [(&str, &[&str]); 3] = [
         ("rustfmt", &["fmt", "--all", "--check"]),
-        ("clippy (host)", &["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]),
         (
-            "clippy (kernel, bare metal)",
-            &["clippy", "-p", "moroso-kernel", "--target", TARGET, "--release", "--quiet", "--", "-D", "warnings"],
+            "clippy (host)",
+            &["clippy", "--workspace", "--exclude", "moroso-apps", "--all-targets", "--quiet", "--", "-D", "warnings"],
+        ),
+        (
+            "clippy (bare metal: kernel, libsys, apps)",
+            &[
+                "clippy",
+                "-p",
+                "moroso-kernel",
+                "-p",
+                "libsys",
+                "-p",
+                "moroso-apps",
+                "--target",
+                TARGET,
+                "--release",
+                "--quiet",
+                "--",
+                "-D",
+                "warnings",
+            ],
         ),
     ];
     for (name, args) in checks {
@@ -152,10 +173,14 @@ pub fn count_cargo_test_line(line: &str, r: &mut StepResult) {
     r.failed += count(" failed");
 }
 
-fn boot(ctx: &mut Ctx, append: &str, timeout: Duration) -> Result<Outcome, String> {
-    let kernel = ctx.kernel()?;
+/// Boots the kernel with `append` on its command line and the named programs as its boot
+/// image (none: no image).
+fn boot(ctx: &mut Ctx, append: &str, timeout: Duration, programs: &[&str]) -> Result<Outcome, String> {
+    let built = ctx.built()?;
+    let initrd = if programs.is_empty() { None } else { Some(built.image(programs[0], programs)?) };
     let cfg = qemu::Config {
-        kernel,
+        kernel: built.kernel.clone(),
+        initrd,
         append: append.to_string(),
         accel: Accel::Tcg,
         icount: false,
@@ -167,7 +192,7 @@ fn boot(ctx: &mut Ctx, append: &str, timeout: Duration) -> Result<Outcome, Strin
 }
 
 fn kernel_selftests(ctx: &mut Ctx) -> StepResult {
-    match boot(ctx, "selftest", BOOT_TIMEOUT) {
+    match boot(ctx, "selftest", BOOT_TIMEOUT, &[]) {
         Ok(outcome) => judge_suite("kernel", &outcome),
         Err(e) => StepResult { passed: 0, failed: 1, problems: vec![format!("kernel self-tests could not run: {e}")] },
     }
@@ -225,6 +250,116 @@ fn describe_end(end: End) -> String {
     }
 }
 
+fn userland(ctx: &mut Ctx) -> StepResult {
+    match boot(ctx, "", BOOT_TIMEOUT, &["usertest"]) {
+        Ok(outcome) => judge_suite("usertest", &outcome),
+        Err(e) => StepResult { passed: 0, failed: 1, problems: vec![format!("usertest could not run: {e}")] },
+    }
+}
+
+/// `cargo xtask run` as a user runs it (DESIGN.md 3.1): the default image boots; `--app`
+/// boots one program and exits with its status; bad files are refused with one line.
+fn runner(ctx: &mut Ctx) -> StepResult {
+    let mut r = StepResult::default();
+    let built = match ctx.built() {
+        Ok(b) => b,
+        Err(e) => {
+            r.problem(format!("nothing to run: {e}"));
+            return r;
+        }
+    };
+    let scratch = build::target_dir().join("moroso");
+    let _ = std::fs::create_dir_all(&scratch);
+    let not_elf = scratch.join("not-an-elf.txt");
+    let arm = scratch.join("aarch64.elf");
+    let _ = std::fs::write(&not_elf, "plain text\n");
+    let _ = std::fs::write(&arm, fake_elf(183));
+    let path = |p: &Path| p.display().to_string();
+    let external = match build_external_program(&scratch) {
+        Ok(elf) => elf,
+        Err(e) => {
+            r.problem(format!("runner: an external program using only libsys did not build: {e}"));
+            scratch.join("external-program-missing")
+        }
+    };
+    let cases: Vec<(&str, Vec<String>, i32, &str)> = vec![
+        ("--app runs an external libsys program", vec!["--app".into(), path(&external)], 5, "external: thread"),
+        ("default image boots", vec![], 0, "init: hello exited with status 0"),
+        ("--app exits 0 with the program", vec!["--app".into(), path(&built.app("hello"))], 0, "hello from task"),
+        ("--app passes the status on", vec!["--app".into(), path(&built.app("exit7"))], 7, "with status 7"),
+        ("--app refuses a missing file", vec!["--app".into(), path(&scratch.join("missing"))], 2, "No such file"),
+        ("--app refuses a non-ELF", vec!["--app".into(), path(&not_elf)], 2, "not an ELF file"),
+        ("--app refuses another machine", vec!["--app".into(), path(&arm)], 2, "not x86-64"),
+        (
+            "--timeout kills a hang",
+            vec!["--append".into(), "crash=hang".into(), "--timeout".into(), "3".into()],
+            1,
+            "timed out",
+        ),
+    ];
+    for (what, args, code, says) in cases {
+        eprintln!("xtask: cargo xtask run {}", args.join(" "));
+        let out = cargo().args(["xtask", "run"]).args(&args).stdin(Stdio::null()).output();
+        match out {
+            Ok(o) => {
+                let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+                let got = o.status.code();
+                if got == Some(code) && text.contains(says) {
+                    r.passed += 1;
+                } else {
+                    let tail: Vec<&str> = text.lines().rev().take(3).collect();
+                    r.problem(format!(
+                        "runner: {what}: exit {got:?} (want {code}), wanted {says:?}; ended with {tail:?}"
+                    ));
+                }
+            }
+            Err(e) => r.problem(format!("runner: {what}: cannot run cargo: {e}")),
+        }
+    }
+    r
+}
+
+/// Builds a program the way someone outside this repository would (DESIGN.md 3.2): a crate
+/// whose only dependency is `libsys` by path, `cargo build --release --target
+/// x86_64-unknown-none`, no linker script, no build script, no flags. Returns its ELF.
+fn build_external_program(scratch: &Path) -> Result<std::path::PathBuf, String> {
+    let dir = scratch.join("external");
+    std::fs::create_dir_all(dir.join("src")).map_err(|e| e.to_string())?;
+    let manifest = format!(
+        "[package]\nname = \"external\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [dependencies]\nlibsys = {{ path = {:?} }}\n\n\
+         [profile.release]\npanic = \"abort\"\n[profile.dev]\npanic = \"abort\"\n\n[workspace]\n",
+        build::root().join("libsys")
+    );
+    let main = "#![no_std]\n#![no_main]\n\nlibsys::entry!(main);\n\nfn main() -> i32 {\n    \
+                libsys::println!(\"external: thread {}\", libsys::raw::gettid());\n    5\n}\n";
+    std::fs::write(dir.join("Cargo.toml"), manifest).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("src/main.rs"), main).map_err(|e| e.to_string())?;
+    let _ = std::fs::copy(build::root().join("rust-toolchain.toml"), dir.join("rust-toolchain.toml"));
+    let target_dir = build::target_dir().join("external");
+    let status = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args(["build", "--release", "--target", TARGET, "--quiet"])
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("cargo build in {} failed ({status})", dir.display()));
+    }
+    Ok(target_dir.join(TARGET).join("release").join("external"))
+}
+
+/// The first bytes of an ELF header for `machine`: enough to be recognised and refused.
+fn fake_elf(machine: u16) -> Vec<u8> {
+    let mut v = vec![0u8; 64];
+    v[..4].copy_from_slice(b"\x7fELF");
+    v[4] = 2;
+    v[5] = 1;
+    v[16] = 3;
+    v[18..20].copy_from_slice(&machine.to_le_bytes());
+    v
+}
+
 /// A deliberate crash (`crash=WHAT` on the kernel command line), how the runner must see it
 /// end, and what the console must say.
 struct Crash {
@@ -275,7 +410,7 @@ const CRASHES: &[Crash] = &[
 fn crash_reports(ctx: &mut Ctx) -> StepResult {
     let mut r = StepResult::default();
     for c in CRASHES {
-        match boot(ctx, &format!("crash={}", c.what), c.timeout) {
+        match boot(ctx, &format!("crash={}", c.what), c.timeout, &[]) {
             Ok(o) => match judge_crash(&o, c.end, c.expect) {
                 Ok(()) => r.passed += 1,
                 Err(why) => r.problem(format!("crash={}: {why}", c.what)),

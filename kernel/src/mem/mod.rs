@@ -2,6 +2,7 @@
 //! frame allocator. All portable; the page-table code is in `arch`.
 pub mod frames;
 pub mod layout;
+pub mod regions;
 pub mod usable;
 
 /// A half-open range of physical addresses `[start, end)`.
@@ -20,6 +21,21 @@ impl PhysRange {
     }
     pub const fn is_empty(&self) -> bool {
         self.end <= self.start
+    }
+}
+
+/// A kernel stack: `[bottom, top)` is mapped read-write; the page below `bottom` is not.
+/// (Allocated by `arch::paging`; recorded here so portable code can hold one.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct KernelStack {
+    pub bottom: u64,
+    pub top: u64,
+}
+
+impl KernelStack {
+    /// The unmapped guard page under the stack.
+    pub fn guard(&self) -> u64 {
+        self.bottom - abi::PAGE_SIZE as u64
     }
 }
 

@@ -18,6 +18,12 @@ pub const IST_DOUBLE_FAULT: u16 = 0;
 pub const IST_NMI: u16 = 1;
 pub const IST_MACHINE_CHECK: u16 = 2;
 
+/// The selector values the descriptor order above produces; the `syscall` stub and new
+/// threads' frames use them as constants (checked against the GDT in `init`).
+pub const KERNEL_CODE: u16 = 0x08;
+pub const USER_DATA: u16 = 0x18 | 3;
+pub const USER_CODE: u16 = 0x20 | 3;
+
 /// The selectors the rest of the kernel needs.
 #[derive(Clone, Copy, Debug)]
 pub struct Selectors {
@@ -56,6 +62,7 @@ pub fn init(ist: [VirtAddr; 3]) -> Selectors {
         let tss = gdt.append(Descriptor::tss_segment(unsafe { &*TSS.0.get() }));
         (gdt, Selectors { kernel_code, kernel_data, user_data, user_code, tss })
     });
+    assert_eq!((sel.kernel_code.0, sel.user_data.0, sel.user_code.0), (KERNEL_CODE, USER_DATA, USER_CODE));
     gdt.load();
     // SAFETY: the selectors index the GDT just loaded, with the right descriptor types.
     unsafe {
@@ -66,4 +73,12 @@ pub fn init(ist: [VirtAddr; 3]) -> Selectors {
         load_tss(sel.tss);
     }
     *sel
+}
+
+/// Sets the stack the CPU switches to on an interrupt or exception from user mode.
+pub fn set_rsp0(top: u64) {
+    // SAFETY: single CPU, interrupts disabled (callers are kernel entry paths); the CPU
+    // reads this field only when delivering an interrupt from ring 3, which cannot happen
+    // while the kernel runs.
+    unsafe { (*TSS.0.get()).privilege_stack_table[0] = VirtAddr::new(top) };
 }

@@ -1,8 +1,10 @@
 //! x86-64 specifics: boot, the serial console, descriptor tables, traps, the interrupt
 //! controller and timer, paging, and power-off. Everything else in the kernel is portable.
 
+pub mod aspace;
 pub mod boot;
 pub mod cpu;
+pub mod entry;
 pub mod gdt;
 pub mod idt;
 pub mod paging;

@@ -13,7 +13,7 @@
 use crate::boot::pvh::MemRegion;
 use crate::mem::frames::Frame;
 use crate::mem::layout::{BOOT_IDENTITY_LIMIT, KERNEL_VMA, KSTACKS_BASE, KSTACKS_SIZE, PHYS_MAP_MAX, PHYS_OFFSET};
-use crate::mem::FRAMES;
+use crate::mem::{KernelStack, FRAMES};
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 use x86_64::registers::control::{Cr3, Cr3Flags};
@@ -32,11 +32,20 @@ const STACK_SLOT: u64 = (MAX_STACK_PAGES + 1) * PAGE;
 
 static KERNEL_SPACE: Mutex<Option<OffsetPageTable<'static>>> = Mutex::new(None);
 static NEXT_STACK_SLOT: AtomicU64 = AtomicU64::new(0);
+/// Freed stack slots, reused before new ones are taken.
+static FREE_STACK_SLOTS: Mutex<([u32; 256], usize)> = Mutex::new(([0; 256], 0));
+static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
+
+/// Physical address of the kernel's PML4. Its upper half is shared by every address
+/// space; it never changes after boot (the PML4 slots the kernel uses all exist by then).
+pub fn kernel_root() -> u64 {
+    KERNEL_ROOT.load(Ordering::Relaxed)
+}
 
 /// Hands the global frame allocator to the `x86_64` mapper for page-table frames.
 /// `limit` bounds the frames it may return (the boot identity map before `init` switches).
-struct TableFrames {
-    limit: u64,
+pub(super) struct TableFrames {
+    pub(super) limit: u64,
 }
 
 // SAFETY: every frame returned comes from the kernel frame allocator, is unused, and is
@@ -139,6 +148,7 @@ pub fn init(regions: &[MemRegion]) -> PagingSummary {
     // Loading CR3 flushes the non-global TLB entries of the boot tables.
     unsafe { Cr3::write(root_frame, Cr3Flags::empty()) };
 
+    KERNEL_ROOT.store(root.addr(), Ordering::Relaxed);
     // SAFETY: the direct map now covers the root table's frame.
     let pml4 = unsafe { &mut *((PHYS_OFFSET + root.addr()) as *mut PageTable) };
     // SAFETY: the tables are reachable at `PHYS_OFFSET + phys`, and this is the only
@@ -162,25 +172,21 @@ pub fn translate(virt: u64) -> Option<(u64, F)> {
     }
 }
 
-/// A kernel stack: `[bottom, top)` is mapped read-write; the page below `bottom` is not.
-#[derive(Clone, Copy, Debug)]
-pub struct KernelStack {
-    pub bottom: u64,
-    pub top: u64,
-}
-
-impl KernelStack {
-    /// The unmapped guard page under the stack.
-    pub fn guard(&self) -> u64 {
-        self.bottom - PAGE
-    }
-}
-
 /// Allocates and maps a zeroed kernel stack of `pages` pages with a guard page below it.
 /// On failure nothing stays allocated.
 pub fn alloc_stack(pages: u64) -> Result<KernelStack, abi::Error> {
     assert!((1..=MAX_STACK_PAGES).contains(&pages));
-    let slot = NEXT_STACK_SLOT.fetch_add(1, Ordering::Relaxed);
+    let reused = {
+        let mut free = FREE_STACK_SLOTS.lock();
+        (free.1 > 0).then(|| {
+            free.1 -= 1;
+            free.0[free.1] as u64
+        })
+    };
+    let slot = match reused {
+        Some(s) => s,
+        None => NEXT_STACK_SLOT.fetch_add(1, Ordering::Relaxed),
+    };
     if slot >= KSTACKS_SIZE / STACK_SLOT {
         return Err(abi::Error::OutOfMemory);
     }
@@ -195,6 +201,21 @@ pub fn alloc_stack(pages: u64) -> Result<KernelStack, abi::Error> {
         }
     }
     Ok(stack)
+}
+
+/// Unmaps a stack from [`alloc_stack`] and frees its frames. The caller guarantees no one
+/// runs on it any more.
+pub fn free_stack(stack: KernelStack) {
+    let mut space = KERNEL_SPACE.lock();
+    let mapper = space.as_mut().expect("paging not initialised");
+    unmap_stack_pages(mapper, stack.bottom..stack.top);
+    let slot = (stack.top - KSTACKS_BASE) / STACK_SLOT - 1;
+    let mut free = FREE_STACK_SLOTS.lock();
+    if free.1 < free.0.len() {
+        let n = free.1;
+        free.0[n] = slot as u32;
+        free.1 += 1;
+    } // else the slot's virtual range is simply not reused: nothing physical is lost.
 }
 
 fn map_stack_page(mapper: &mut OffsetPageTable<'static>, virt: u64) -> Result<(), abi::Error> {

@@ -60,17 +60,19 @@ fn in_service(cmd_port: u16) -> u8 {
     inb(cmd_port)
 }
 
-/// Handles IRQ `irq` (called from the trap dispatcher with interrupts disabled).
-pub fn handle_irq(irq: u8) {
+/// Acknowledges IRQ `irq` (called from the trap dispatcher with interrupts disabled) and
+/// returns it, or `None` for a spurious interrupt. The acknowledgement comes first so the
+/// caller may switch threads afterwards.
+pub fn handle_irq(irq: u8) -> Option<u8> {
     // IRQ 7 and 15 can be spurious (the line dropped before the PIC could say which);
     // a spurious IRQ is not in service and must not be acknowledged, except that a
     // spurious IRQ 15 still needs the master's EOI for the cascade.
     if irq == 7 && in_service(MASTER_CMD) & (1 << 7) == 0 {
-        return;
+        return None;
     }
     if irq == 15 && in_service(SLAVE_CMD) & (1 << 7) == 0 {
         outb(MASTER_CMD, EOI);
-        return;
+        return None;
     }
     if irq == IRQ_TIMER {
         crate::time::tick();
@@ -79,6 +81,7 @@ pub fn handle_irq(irq: u8) {
         outb(SLAVE_CMD, EOI);
     }
     outb(MASTER_CMD, EOI);
+    Some(irq)
 }
 
 /// Programs PIT channel 0 as a rate generator at `abi::TICK_HZ` and unmasks its line.

@@ -90,9 +90,11 @@ core::arch::global_asm!(
 
 trap_common:
     testb $3, 24(%rsp)
-    jz 1f
+    jz trap_save
     swapgs
-1:  pushq %rax
+    .global trap_save
+trap_save:
+    pushq %rax
     pushq %rbx
     pushq %rcx
     pushq %rdx
@@ -110,6 +112,8 @@ trap_common:
     mov %rsp, %rdi
     cld
     call {dispatch}
+    .global trap_restore
+trap_restore:
     popq %r15
     popq %r14
     popq %r13
@@ -159,17 +163,32 @@ pub fn stub_address(vector: u8) -> u64 {
 /// Kernel-mode `int3`s taken so far (the self-tests use them to exercise the trap path).
 pub static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
 
+/// Every entry into the kernel from a trap or `syscall` lands here, on the current thread's
+/// kernel stack (or the idle stack). It returns to resume the interrupted context, or
+/// diverges into another thread via `entry::enter_thread`.
 extern "C" fn dispatch(frame: &mut TrapFrame) {
+    if frame.vector == super::entry::SYSCALL_VECTOR {
+        return crate::sys::syscall(frame);
+    }
     let vector = frame.vector as u8;
     match vector {
         0..=31 => exception(frame),
-        v if (VEC_IRQ_BASE..VEC_IRQ_BASE + 16).contains(&v) => pic::handle_irq(v - VEC_IRQ_BASE),
+        v if (VEC_IRQ_BASE..VEC_IRQ_BASE + 16).contains(&v) => {
+            let irq = v - VEC_IRQ_BASE;
+            if pic::handle_irq(irq) == Some(pic::IRQ_TIMER) {
+                crate::sys::timer_tick(frame);
+            }
+        }
         _ => fatal(frame, "unexpected interrupt vector"),
     }
 }
 
 fn exception(frame: &mut TrapFrame) {
     let vector = frame.vector as u8;
+    if frame.from_user() && !matches!(vector, VEC_DOUBLE_FAULT | VEC_NMI | VEC_MACHINE_CHECK) {
+        let cr2 = if vector == VEC_PAGE_FAULT { Cr2::read_raw() } else { 0 };
+        return crate::sys::user_fault(frame, cr2);
+    }
     if !frame.from_user() {
         if vector == VEC_BREAKPOINT {
             BREAKPOINTS.fetch_add(1, Ordering::Relaxed);

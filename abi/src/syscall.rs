@@ -1,0 +1,91 @@
+//! System-call numbers and the register convention.
+//!
+//! A system call is the `syscall` instruction with the number in `rax` and up to six
+//! arguments in `rdi`, `rsi`, `rdx`, `r10`, `r8`, `r9`. The result comes back in `rax`: a
+//! non-negative value on success, a negative [`Error`](crate::Error) code on failure
+//! (`GetTicks` returns a full `u64` and cannot fail). The CPU clobbers `rcx` and `r11`;
+//! the kernel preserves every other register.
+
+use num_enum::{IntoPrimitive, TryFromPrimitive};
+
+/// Every system call, by number. The kernel dispatches from one table indexed by this.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, IntoPrimitive, TryFromPrimitive)]
+#[repr(u64)]
+pub enum Syscall {
+    /// `gettid() -> tid`
+    Gettid = 0,
+    /// `yield_to(tid: i32) -> 0`; -1 yields to any runnable thread.
+    YieldTo = 1,
+    /// `deschedule(reject: *const i32) -> 0`
+    Deschedule = 2,
+    /// `make_runnable(tid) -> 0`
+    MakeRunnable = 3,
+    /// `sleep(ticks: i32) -> 0`
+    Sleep = 4,
+    /// `get_ticks() -> u64`
+    GetTicks = 5,
+    /// `new_pages(base, len) -> 0`
+    NewPages = 6,
+    /// `remove_pages(base) -> 0`
+    RemovePages = 7,
+    /// `thread_create(rip, rsp, arg0, arg1) -> tid`: a new thread in the caller's task,
+    /// starting at `rip` with `rsp`, `rdi = arg0`, `rsi = arg1`.
+    ThreadCreate = 8,
+    /// `thread_exit(stack_base) -> !`: ends the calling thread; if `stack_base` is
+    /// non-zero, the `new_pages` region there (the thread's own stack) is removed with it.
+    ThreadExit = 9,
+    /// `task_spawn(name, name_len, arg) -> task id`: starts the boot-image program `name`;
+    /// its first thread starts with `rdi = arg`.
+    TaskSpawn = 10,
+    /// `task_exit(status: i32) -> !`: ends every thread of the calling task.
+    TaskExit = 11,
+    /// `task_wait(task id) -> status`: blocks until that task has exited.
+    TaskWait = 12,
+    /// `print(buf, len) -> len`: writes bytes to the kernel console.
+    Print = 13,
+    /// `free_frames() -> count`: free physical frames (for leak tests and diagnostics).
+    FreeFrames = 14,
+}
+
+impl Syscall {
+    /// Number of system calls; numbers are dense from 0.
+    pub const COUNT: usize = 15;
+}
+
+const _: () = assert!(Syscall::FreeFrames as usize == Syscall::COUNT - 1);
+
+/// Encodes a task exit status as `task_wait`'s return value: zero-extended, so it is never
+/// negative and never mistaken for an error code (errors are negative 64-bit values).
+pub const fn encode_status(status: i32) -> u64 {
+    status as u32 as u64
+}
+
+/// Decodes `task_wait`'s return value.
+pub fn decode_status(ret: i64) -> Result<i32, crate::Error> {
+    if ret < 0 {
+        Err(crate::Error::try_from(ret as i32).unwrap_or(crate::Error::InvalidArgument))
+    } else {
+        Ok(ret as u32 as i32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_survive_the_return_register() {
+        for s in [0, 1, -1, -5, i32::MIN, i32::MAX, crate::status::faulted(14)] {
+            assert_eq!(decode_status(encode_status(s) as i64), Ok(s));
+        }
+        assert_eq!(decode_status(crate::Error::NoSuchTask.code() as i64), Err(crate::Error::NoSuchTask));
+    }
+
+    #[test]
+    fn numbers_are_dense() {
+        for n in 0..Syscall::COUNT as u64 {
+            assert_eq!(Syscall::try_from(n).map(u64::from), Ok(n));
+        }
+        assert!(Syscall::try_from(Syscall::COUNT as u64).is_err());
+    }
+}

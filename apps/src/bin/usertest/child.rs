@@ -1,0 +1,137 @@
+//! The other side of task cases: what a copy of `usertest` started with a non-zero argument
+//! does. The low byte of the argument picks the behaviour; the rest is a parameter.
+
+use libsys::abi::{layout, Error, Syscall};
+use libsys::raw;
+
+pub const EXIT_WITH: u64 = 1;
+pub const FAULT_NULL_READ: u64 = 2;
+pub const FAULT_WRITE_TEXT: u64 = 3;
+pub const FAULT_EXEC_STACK: u64 = 4;
+pub const FAULT_READ_KERNEL: u64 = 5;
+pub const FAULT_NONCANONICAL: u64 = 6;
+pub const FAULT_DIVIDE: u64 = 7;
+pub const FAULT_INVALID_OPCODE: u64 = 8;
+pub const PANIC: u64 = 9;
+pub const THREADS_THEN_EXIT: u64 = 10;
+pub const FUZZ: u64 = 11;
+
+/// The argument for `mode` with parameter `p`.
+pub const fn arg(mode: u64, p: u32) -> u64 {
+    mode | (p as u64) << 8
+}
+
+pub fn run(arg: u64) -> i32 {
+    let param = (arg >> 8) as u32;
+    match arg & 0xff {
+        EXIT_WITH => param as i32,
+        // SAFETY (all faults below): not safe, on purpose: each makes the CPU fault, and the
+        // kernel must end this task, and only this task.
+        FAULT_NULL_READ => unsafe { core::ptr::read_volatile(core::hint::black_box(8usize) as *const u64) as i32 },
+        FAULT_WRITE_TEXT => unsafe {
+            core::ptr::write_volatile(run as *const () as *mut u8, 0xcc);
+            0
+        },
+        FAULT_EXEC_STACK => {
+            let code = [0xc3u8; 16]; // `ret`, on the (no-execute) stack
+                                     // SAFETY: see above.
+            let f: extern "C" fn() = unsafe { core::mem::transmute(core::hint::black_box(code.as_ptr())) };
+            f();
+            0
+        }
+        FAULT_READ_KERNEL => unsafe { core::ptr::read_volatile(0xffff_ffff_8010_0000 as *const u8) as i32 },
+        FAULT_NONCANONICAL => unsafe { core::ptr::read_volatile(0x0000_8000_0000_0000 as *const u8) as i32 },
+        FAULT_DIVIDE => {
+            let (zero, n): (u64, u64) = (core::hint::black_box(0), 7);
+            let q: u64;
+            // SAFETY: see above: a division by zero raises #DE.
+            unsafe { core::arch::asm!("div {d}", d = in(reg) zero, inout("rax") n => q, inout("rdx") 0u64 => _) };
+            q as i32
+        }
+        FAULT_INVALID_OPCODE => unsafe {
+            core::arch::asm!("ud2");
+            0
+        },
+        PANIC => panic!("deliberate panic in a child task"),
+        THREADS_THEN_EXIT => {
+            for _ in 0..3 {
+                libsys::thread::spawn(
+                    |_| loop {
+                        libsys::time::yield_now();
+                    },
+                    0,
+                )
+                .expect("spawn");
+            }
+            libsys::time::yield_now();
+            libsys::task::exit(3)
+        }
+        FUZZ => fuzz(param),
+        _ => 100,
+    }
+}
+
+/// Makes many system calls with hostile arguments. Every call must come back with a
+/// success value or a known error code; the kernel must survive all of them. Calls that
+/// could block this task forever, or end it early, get arguments that cannot.
+fn fuzz(seed: u32) -> i32 {
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        /// An argument: zero, small, huge, kernel, non-canonical, this task's memory, ...
+        fn arg(&mut self, own: u64) -> u64 {
+            match self.next() % 9 {
+                0 => 0,
+                1 => self.next() % 64,
+                2 => u64::MAX,
+                3 => 0xffff_ffff_8010_0000,
+                4 => 0x0000_8000_0000_1000,
+                5 => own + (self.next() % 64) * 0x1000,
+                6 => own + self.next() % 0x10_0000,
+                7 => layout::USER_MIN + self.next() % 0x1000,
+                _ => self.next(),
+            }
+        }
+    }
+    let mut rng = Rng(seed as u64 | 1);
+    let nonzero = 1i32;
+    let own = layout::PROGRAM_REGION.0 + 0x2000_0000;
+    let mut strange = 0;
+    for _ in 0..3000 {
+        let (a, b, c, d) = (rng.arg(own), rng.arg(own), rng.arg(own), rng.arg(own));
+        let n = rng.next() % (Syscall::COUNT as u64 + 3);
+        let (n, a, b) = match Syscall::try_from(n) {
+            // Would end this task or thread early, or block it forever.
+            Ok(Syscall::TaskExit | Syscall::ThreadExit | Syscall::TaskWait | Syscall::ThreadCreate) => continue,
+            Ok(Syscall::Deschedule) if a % 2 == 0 => (n, &nonzero as *const i32 as u64, b),
+            Ok(Syscall::Deschedule) => (n, a | 0xffff_0000_0000_0000, b), // always invalid
+            Ok(Syscall::Sleep) => (n, a % 2, b),
+            // Never real bytes: garbage on the console could break the test protocol.
+            Ok(Syscall::Print) => (n, a | 0xffff_0000_0000_0000, b),
+            Ok(Syscall::TaskSpawn) => (n, a | 0xffff_0000_0000_0000, b), // never a real name
+            _ => (n, a, b),
+        };
+        let ret: i64;
+        // SAFETY: the kernel must validate everything; the only memory it may write is this
+        // task's own, and the arguments above keep it from ending or blocking the task.
+        unsafe {
+            core::arch::asm!(
+                "syscall",
+                inlateout("rax") n => ret,
+                in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d,
+                lateout("rcx") _, lateout("r11") _,
+                options(nostack),
+            );
+        }
+        if ret < 0 && Error::try_from(ret as i32).is_err() {
+            strange += 1;
+        }
+    }
+    let _ = raw::yield_to(-1);
+    strange
+}

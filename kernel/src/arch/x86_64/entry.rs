@@ -1,0 +1,163 @@
+//! The `syscall` entry, the per-CPU block it needs, and the two ways out of the kernel:
+//! into a thread's saved frame, or into the idle loop.
+//!
+//! Every thread's user registers live in a [`TrapFrame`] at the top of its kernel stack:
+//! the CPU puts them there on an interrupt (TSS.rsp0 is that stack's top), and the
+//! `syscall` stub builds the same layout at the same place. Leaving the kernel is therefore
+//! always "point rsp at a frame and run the restore path" (`trap_restore`: pop, `swapgs`
+//! if returning to user mode, `iretq`).
+//!
+//! GS convention: in the kernel GS.base is the per-CPU block and KERNEL_GS_BASE holds the
+//! user's value; `swapgs` on every user<->kernel transition keeps it so.
+
+use super::gdt::{self, KERNEL_CODE, USER_CODE, USER_DATA};
+use super::traps::TrapFrame;
+use core::cell::UnsafeCell;
+use x86_64::registers::model_specific::{Efer, EferFlags, GsBase, KernelGsBase, LStar, SFMask, Star};
+use x86_64::registers::rflags::RFlags;
+use x86_64::structures::gdt::SegmentSelector;
+use x86_64::VirtAddr;
+
+/// The `vector` value of a frame built by the `syscall` stub (beyond every hardware vector).
+pub const SYSCALL_VECTOR: u64 = 256;
+
+/// Per-CPU block at GS.base while in the kernel. Layout is used by the `syscall` stub.
+#[repr(C)]
+struct PerCpu {
+    /// Top of the current thread's kernel stack.
+    kernel_rsp: u64,
+    /// Scratch: the user rsp during `syscall` entry.
+    user_rsp: u64,
+}
+
+struct PerCpuCell(UnsafeCell<PerCpu>);
+// SAFETY: one CPU; written only by kernel code with interrupts disabled, read by the
+// `syscall` stub, which runs with interrupts disabled (SFMASK clears IF).
+unsafe impl Sync for PerCpuCell {}
+
+static PERCPU: PerCpuCell = PerCpuCell(UnsafeCell::new(PerCpu { kernel_rsp: 0, user_rsp: 0 }));
+
+core::arch::global_asm!(
+    r#"
+    .section .text.syscall, "ax"
+    .global syscall_entry
+syscall_entry:
+    swapgs
+    mov %rsp, %gs:8
+    mov %gs:0, %rsp
+    pushq ${user_ss}
+    pushq %gs:8
+    pushq %r11
+    pushq ${user_cs}
+    pushq %rcx
+    pushq $0
+    pushq ${vector}
+    jmp trap_save
+    "#,
+    user_ss = const USER_DATA,
+    user_cs = const USER_CODE,
+    vector = const SYSCALL_VECTOR,
+    options(att_syntax)
+);
+
+extern "C" {
+    fn syscall_entry();
+    fn trap_restore();
+}
+
+/// Enables `syscall` and points it at the stub; sets up the GS bases.
+pub fn init() {
+    // SAFETY: PERCPU lives forever; the GS bases take effect in `swapgs` on entry/exit.
+    GsBase::write(VirtAddr::from_ptr(PERCPU.0.get()));
+    KernelGsBase::write(VirtAddr::zero());
+    Star::write(
+        SegmentSelector(USER_CODE),
+        SegmentSelector(USER_DATA),
+        SegmentSelector(KERNEL_CODE),
+        SegmentSelector(KERNEL_CODE + 8),
+    )
+    .expect("GDT layout fits STAR");
+    LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
+    // Interrupts, direction, trap and alignment-check flags cleared on entry.
+    SFMask::write(RFlags::INTERRUPT_FLAG | RFlags::DIRECTION_FLAG | RFlags::TRAP_FLAG | RFlags::ALIGNMENT_CHECK);
+    // SAFETY: SCE only makes `syscall` available; its MSRs are set just above.
+    unsafe { Efer::update(|f| f.insert(EferFlags::SYSTEM_CALL_EXTENSIONS)) };
+}
+
+/// Where a thread's user frame lives on its kernel stack.
+pub fn frame_of(kstack_top: u64) -> *mut TrapFrame {
+    (kstack_top - size_of::<TrapFrame>() as u64) as *mut TrapFrame
+}
+
+/// Writes the frame a new user thread starts from.
+pub fn init_user_frame(kstack_top: u64, rip: u64, rsp: u64, arg0: u64, arg1: u64) {
+    let frame = TrapFrame {
+        r15: 0,
+        r14: 0,
+        r13: 0,
+        r12: 0,
+        r11: 0,
+        r10: 0,
+        r9: 0,
+        r8: 0,
+        rbp: 0,
+        rdi: arg0,
+        rsi: arg1,
+        rdx: 0,
+        rcx: 0,
+        rbx: 0,
+        rax: 0,
+        vector: 0,
+        error_code: 0,
+        rip,
+        cs: USER_CODE as u64,
+        rflags: (RFlags::INTERRUPT_FLAG | RFlags::from_bits_retain(2)).bits(),
+        rsp,
+        ss: USER_DATA as u64,
+    };
+    // SAFETY: the top of a freshly allocated kernel stack, mapped and unused.
+    unsafe { frame_of(kstack_top).write(frame) };
+}
+
+/// Makes `kstack_top` the stack the CPU and the `syscall` stub enter on.
+pub fn set_kernel_stack(kstack_top: u64) {
+    // SAFETY: see `PerCpuCell`.
+    unsafe { (*PERCPU.0.get()).kernel_rsp = kstack_top };
+    gdt::set_rsp0(kstack_top);
+}
+
+/// Leaves the kernel into the thread whose frame is at `frame` (its kernel stack, address
+/// space and kernel-stack registration already set up by the caller).
+pub fn enter_thread(frame: *mut TrapFrame) -> ! {
+    // SAFETY: `frame` is a complete user frame at the top of the thread's kernel stack;
+    // `trap_restore` pops it and returns to user mode. Nothing on the current stack is
+    // needed any more.
+    unsafe {
+        core::arch::asm!(
+            "mov rsp, {frame}",
+            "jmp {restore}",
+            frame = in(reg) frame,
+            restore = sym trap_restore,
+            options(noreturn)
+        )
+    }
+}
+
+/// Idles on `stack_top` until an interrupt makes a thread runnable (the interrupt path then
+/// enters it and never comes back here) or forever.
+pub fn idle(stack_top: u64) -> ! {
+    // SAFETY: `stack_top` is the top of the idle stack, used by nothing else; `sti; hlt`
+    // is the race-free way to wait (the interrupt shadow of `sti` covers `hlt`).
+    unsafe {
+        core::arch::asm!(
+            "mov rsp, {top}",
+            "2:",
+            "sti",
+            "hlt",
+            "cli",
+            "jmp 2b",
+            top = in(reg) stack_top,
+            options(noreturn)
+        )
+    }
+}

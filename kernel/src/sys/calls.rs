@@ -1,0 +1,216 @@
+//! One function per system call, all with one shape, dispatched from one table indexed by
+//! `abi::Syscall` numbers (checked at compile time).
+//!
+//! Each handler decodes its own arguments from the caller's frame (`rdi`, `rsi`, `rdx`,
+//! `r10`, `r8`, `r9`), checks all of them before changing anything, and returns either a
+//! value, or `Blocked` when the caller is no longer running (it blocked, or it ended) and
+//! its result will be set by whoever wakes it. Errors become negative codes only in
+//! [`dispatch`].
+
+use super::{spawn, Kernel};
+use crate::arch::aspace::AddressSpace;
+use crate::arch::traps::TrapFrame;
+use crate::loader::elf::Protection;
+use crate::mem::regions::Region;
+use crate::mem::FRAMES;
+use crate::umem::{UserPtr, UserSlice};
+use abi::{Error, Syscall};
+
+const PAGE: u64 = abi::PAGE_SIZE as u64;
+/// Most bytes one `print` writes; it returns how many it wrote.
+const PRINT_MAX: u64 = 64 * 1024;
+
+pub enum Ret {
+    Value(u64),
+    /// The caller is off the CPU; its result is set when it is woken (or never, if ended).
+    Blocked,
+}
+
+type Handler = fn(&mut Kernel, &TrapFrame) -> Result<Ret, Error>;
+
+const TABLE: [(Syscall, Handler); Syscall::COUNT] = [
+    (Syscall::Gettid, gettid),
+    (Syscall::YieldTo, yield_to),
+    (Syscall::Deschedule, deschedule),
+    (Syscall::MakeRunnable, make_runnable),
+    (Syscall::Sleep, sleep),
+    (Syscall::GetTicks, get_ticks),
+    (Syscall::NewPages, new_pages),
+    (Syscall::RemovePages, remove_pages),
+    (Syscall::ThreadCreate, thread_create),
+    (Syscall::ThreadExit, thread_exit),
+    (Syscall::TaskSpawn, task_spawn),
+    (Syscall::TaskExit, task_exit),
+    (Syscall::TaskWait, task_wait),
+    (Syscall::Print, print),
+    (Syscall::FreeFrames, free_frames),
+];
+
+// Entry i handles system call number i.
+const _: () = {
+    let mut i = 0;
+    while i < TABLE.len() {
+        assert!(TABLE[i].0 as usize == i);
+        i += 1;
+    }
+};
+
+/// Runs the system call in `frame.rax` and stores its result in `frame.rax` (unless the
+/// caller blocked).
+pub fn dispatch(k: &mut Kernel, frame: &mut TrapFrame) {
+    let result = match TABLE.get(frame.rax as usize) {
+        Some((_, handler)) => handler(k, frame),
+        None => Err(Error::InvalidArgument),
+    };
+    match result {
+        Ok(Ret::Value(v)) => frame.rax = v,
+        Ok(Ret::Blocked) => {}
+        Err(e) => frame.rax = e.code() as i64 as u64,
+    }
+}
+
+/// The calling thread's slot and task slot.
+fn caller(k: &Kernel) -> (usize, usize) {
+    let me = k.core.current().expect("a system call has a caller");
+    (me, k.core.thread(me).task)
+}
+
+fn space(k: &mut Kernel, task: usize) -> &mut AddressSpace {
+    k.core.task_mut(task).space.as_mut().expect("a live task has an address space")
+}
+
+fn ok(v: u64) -> Result<Ret, Error> {
+    Ok(Ret::Value(v))
+}
+
+fn gettid(k: &mut Kernel, _: &TrapFrame) -> Result<Ret, Error> {
+    let (me, _) = caller(k);
+    ok(k.core.thread(me).tid as u64)
+}
+
+fn yield_to(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    k.core.yield_to(f.rdi as i32)?;
+    ok(0)
+}
+
+fn deschedule(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    let (_, task) = caller(k);
+    // Reading *reject and blocking happen in one kernel entry, so no make_runnable can
+    // fall between them.
+    let reject = UserPtr::<i32>::new(f.rdi).read(space(k, task))?;
+    Ok(if k.core.deschedule(reject) { Ret::Blocked } else { Ret::Value(0) })
+}
+
+fn make_runnable(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    k.core.make_runnable(f.rdi as u32)?;
+    ok(0)
+}
+
+fn sleep(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    Ok(if k.core.sleep(f.rdi as i32)? { Ret::Blocked } else { Ret::Value(0) })
+}
+
+fn get_ticks(_: &mut Kernel, _: &TrapFrame) -> Result<Ret, Error> {
+    ok(crate::time::ticks())
+}
+
+fn new_pages(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    let (base, len) = (f.rdi, f.rsi as u32 as u64);
+    if base % PAGE != 0 || len % PAGE != 0 {
+        return Err(Error::Misaligned);
+    }
+    if len == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    if !abi::layout::is_user_range(base, len) {
+        return Err(Error::BadAddress);
+    }
+    let (_, task) = caller(k);
+    let space = space(k, task);
+    let region = Region { base, pages: len / PAGE };
+    space.regions.check_add(region)?;
+    if !space.is_unmapped(base, region.pages) {
+        return Err(Error::WindowOccupied);
+    }
+    space.map_zeroed(base, region.pages, Protection::ReadWrite)?;
+    space.regions.add(region).expect("checked above");
+    ok(0)
+}
+
+fn remove_region(space: &mut AddressSpace, base: u64) -> Result<(), Error> {
+    let r = space.regions.remove(base).ok_or(Error::InvalidArgument)?;
+    space.unmap(r.base, r.pages);
+    Ok(())
+}
+
+fn remove_pages(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    let (_, task) = caller(k);
+    remove_region(space(k, task), f.rdi)?;
+    ok(0)
+}
+
+fn thread_create(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    let (rip, rsp) = (f.rdi, f.rsi);
+    if !abi::layout::is_user_range(rip, 1) || !abi::layout::is_user_range(rsp.wrapping_sub(8), 8) {
+        return Err(Error::BadAddress);
+    }
+    let (_, task) = caller(k);
+    ok(spawn::thread(k, task, rip, rsp, f.rdx, f.r10)? as u64)
+}
+
+fn thread_exit(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    let (me, task) = caller(k);
+    if f.rdi != 0 {
+        // The thread's own stack: it will never run on it again after this call.
+        remove_region(space(k, task), f.rdi)?;
+    }
+    drop(k.core.exit_thread(me).space);
+    Ok(Ret::Blocked)
+}
+
+fn task_spawn(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    let (_, task) = caller(k);
+    let len = f.rsi;
+    if len == 0 || len > abi::image::NAME_MAX as u64 {
+        return Err(Error::NoSuchProgram);
+    }
+    let mut buf = [0u8; abi::image::NAME_MAX];
+    let name = &mut buf[..len as usize];
+    let space = space(k, task);
+    UserSlice::new(f.rdi, len).readable(space)?.read(space, name)?;
+    let name = core::str::from_utf8(name).map_err(|_| Error::NoSuchProgram)?;
+    ok(spawn::task(k, name, f.rdx)? as u64)
+}
+
+fn task_exit(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    let (_, task) = caller(k);
+    drop(k.core.exit_task(task, f.rdi as i32).space);
+    Ok(Ret::Blocked)
+}
+
+fn task_wait(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    Ok(match k.core.task_wait(f.rdi as u32)? {
+        Some(status) => Ret::Value(abi::syscall::encode_status(status)),
+        None => Ret::Blocked,
+    })
+}
+
+fn print(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    let (_, task) = caller(k);
+    let len = f.rsi.min(PRINT_MAX);
+    let space = space(k, task);
+    let text = UserSlice::new(f.rdi, len).readable(space)?;
+    let mut chunk = [0u8; 256];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk.len() as u64) as usize;
+        text.sub(done, n as u64).read(space, &mut chunk[..n])?;
+        crate::console::write_bytes(&chunk[..n]);
+        done += n as u64;
+    }
+    ok(len)
+}
+
+fn free_frames(_: &mut Kernel, _: &TrapFrame) -> Result<Ret, Error> {
+    ok(FRAMES.lock().free_count() as u64)
+}

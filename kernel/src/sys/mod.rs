@@ -1,0 +1,184 @@
+//! The kernel at run time: its global state, and what happens on every entry from user
+//! mode (a system call, the timer, a user fault).
+//!
+//! Each entry borrows the [`Kernel`] once, decides, releases it, and then either returns
+//! (resuming the interrupted thread through its frame) or leaves into another thread or the
+//! idle loop. Handlers never block inside the kernel: a thread that must wait is taken off
+//! the CPU by the core, and whoever wakes it sets the value its system call returns.
+
+mod calls;
+mod spawn;
+
+use crate::arch::aspace::AddressSpace;
+use crate::arch::entry::{self, frame_of};
+use crate::arch::paging;
+use crate::arch::traps::{exception_name, PageFaultCode, TrapFrame};
+use crate::kprintln;
+use crate::loader::image::BootImage;
+use crate::task::Core;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// Everything the kernel knows at run time.
+pub struct Kernel {
+    pub core: Core<AddressSpace>,
+    pub image: Option<BootImage<'static>>,
+    /// Top of the stack the idle loop runs on.
+    idle_stack: u64,
+}
+
+/// The one `Kernel`, borrowed by one entry at a time.
+struct KernelCell {
+    busy: AtomicBool,
+    kernel: UnsafeCell<Kernel>,
+}
+
+// SAFETY: one CPU, and the kernel runs with interrupts disabled except in the idle loop,
+// which holds no borrow; `busy` turns any nested borrow (a kernel bug) into a panic
+// instead of aliasing.
+unsafe impl Sync for KernelCell {}
+
+static KERNEL: KernelCell = KernelCell {
+    busy: AtomicBool::new(false),
+    kernel: UnsafeCell::new(Kernel { core: Core::new(), image: None, idle_stack: 0 }),
+};
+
+fn with_kernel<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
+    debug_assert!(!x86_64::instructions::interrupts::are_enabled());
+    assert!(!KERNEL.busy.swap(true, Ordering::Acquire), "kernel state borrowed twice");
+    // SAFETY: `busy` guarantees this is the only live reference.
+    let r = f(unsafe { &mut *KERNEL.kernel.get() });
+    KERNEL.busy.store(false, Ordering::Release);
+    r
+}
+
+/// Where to go when an entry is done.
+enum Leave {
+    /// Return through the frame we entered on.
+    Return,
+    /// Enter another thread's frame.
+    Thread(*mut TrapFrame),
+    /// Nothing to run.
+    Idle(u64),
+}
+
+fn leave(how: Leave) {
+    match how {
+        Leave::Return => {}
+        Leave::Thread(frame) => entry::enter_thread(frame),
+        Leave::Idle(stack) => entry::idle(stack),
+    }
+}
+
+impl Kernel {
+    /// Frees the kernel stacks of threads that have exited (never the one in use).
+    fn reap(&mut self) {
+        while let Some(stack) = self.core.reap() {
+            paging::free_stack(stack);
+        }
+    }
+
+    /// Picks what runs next. `entered_on` is the thread whose frame this entry is on
+    /// (`None` when the entry came from the idle loop).
+    fn next(&mut self, entered_on: Option<usize>) -> Leave {
+        if self.core.live_tasks() == 0 {
+            crate::arch::power::power_off(self.core.first_task_status().unwrap_or(0));
+        }
+        let Some(slot) = self.core.schedule() else { return Leave::Idle(self.idle_stack) };
+        let t = self.core.thread_mut(slot);
+        let top = t.kstack.top;
+        let frame = frame_of(top);
+        if let Some(v) = t.wake_value.take() {
+            // SAFETY: the frame of a thread that is not running; nothing else refers to it.
+            unsafe { (*frame).rax = v as u64 };
+        }
+        if Some(slot) == entered_on {
+            return Leave::Return;
+        }
+        let task = self.core.thread(slot).task;
+        self.core.task(task).space.as_ref().expect("a live thread's task has a space").activate();
+        entry::set_kernel_stack(top);
+        Leave::Thread(frame)
+    }
+}
+
+/// Starts the first program of the boot image and never returns.
+pub fn start(image: Option<BootImage<'static>>) -> ! {
+    let idle = paging::alloc_stack(2).expect("no memory for the idle stack");
+    let how = with_kernel(|k| {
+        k.image = image;
+        k.idle_stack = idle.top;
+        let Some(image) = k.image else {
+            kprintln!("no boot image: nothing to run");
+            crate::arch::power::power_off(0);
+        };
+        let first = image.programs().next().map(|p| p.name);
+        let Some(name) = first else {
+            kprintln!("the boot image is empty: nothing to run");
+            crate::arch::power::power_off(0);
+        };
+        match spawn::task(k, name, 0) {
+            Ok(id) => kprintln!("starting {name} (task {id})"),
+            Err(e) => {
+                kprintln!("cannot start {name}: {e}");
+                crate::arch::power::power_off(1);
+            }
+        }
+        k.next(None)
+    });
+    leave(how);
+    unreachable!("the first thread was entered")
+}
+
+/// A `syscall` from the current thread; `frame` is its saved user frame.
+pub fn syscall(frame: &mut TrapFrame) {
+    let how = with_kernel(|k| {
+        k.reap();
+        let me = k.core.current();
+        calls::dispatch(k, frame);
+        k.next(me)
+    });
+    leave(how);
+}
+
+/// A timer tick. `frame` is the interrupted context: a user thread, or the idle loop.
+pub fn timer_tick(frame: &mut TrapFrame) {
+    let how = with_kernel(|k| {
+        k.reap();
+        let on = if frame.from_user() { k.core.current() } else { None };
+        k.core.tick();
+        match (on, k.core.current()) {
+            // Idle and still nothing to run: back to the idle loop.
+            (None, None) if k.core.schedule().is_none() => Leave::Return,
+            _ => k.next(on),
+        }
+    });
+    leave(how);
+}
+
+/// A CPU exception in user mode: the faulting task ends, the kernel goes on.
+pub fn user_fault(frame: &mut TrapFrame, cr2: u64) {
+    let how = with_kernel(|k| {
+        k.reap();
+        let me = k.core.current().expect("a user fault has a current thread");
+        let t = *k.core.thread(me);
+        let vector = frame.vector as u8;
+        let task = k.core.task(t.task);
+        kprintln!(
+            "task {} ({}) thread {} killed: {} at rip {:#x}, error code {:#x}",
+            task.id,
+            task.name(),
+            t.tid,
+            exception_name(vector),
+            frame.rip,
+            frame.error_code
+        );
+        if vector == 14 {
+            kprintln!("  fault address {cr2:#x}: {}", PageFaultCode(frame.error_code));
+        }
+        let ended = k.core.exit_task(t.task, abi::status::faulted(vector));
+        drop(ended.space); // frees the address space (switching CR3 away first)
+        k.next(None)
+    });
+    leave(how);
+}

@@ -1,0 +1,492 @@
+//! Threads, tasks and the scheduling policy: the portable core behind the thread, task and
+//! Pebbles system calls.
+//!
+//! [`Core`] works with slots, ids and plain values. The system-call layer validates user
+//! pointers and reads what the core needs (e.g. `*reject` for `deschedule`) before calling
+//! in; since the kernel is not preemptible, that read and the core's decision are atomic
+//! with respect to every other thread. A thread that blocks gets its result later, from
+//! whoever wakes it, in [`Thread::wake_value`].
+//!
+//! Invariants:
+//! - `current` (if any) is `Runnable` and in no list; every other `Runnable` thread is in
+//!   the run queue, exactly once.
+//! - A thread is armed in the timer heap only while `Sleeping`.
+//! - A `WaitingTask(t)` thread is in task `t`'s waiter list.
+//! - `Zombie` threads are in the zombie list until their kernel stack is reclaimed; the
+//!   current thread's stack is never reclaimed while it runs on it.
+//! - A task's `live_threads` counts its threads that are not `Free` or `Zombie`.
+
+pub mod ids;
+
+use crate::mem::KernelStack;
+use crate::sched::list::{Links, List};
+use crate::sched::timers::TimerHeap;
+use abi::Error;
+use ids::IdSpace;
+
+/// Thread-table size (slot 0 unused).
+pub const MAX_THREADS: usize = 256;
+/// Task-table size (slot 0 unused).
+pub const MAX_TASKS: usize = 64;
+/// Ticks a thread runs before the timer preempts it in favour of another runnable thread.
+pub const QUANTUM_TICKS: u32 = 1;
+
+pub type ThreadIds = IdSpace<MAX_THREADS>;
+pub type TaskIds = IdSpace<MAX_TASKS>;
+
+const RUN_QUEUE: u16 = 0;
+const ZOMBIES: u16 = 1;
+const fn waiters_list(task: usize) -> u16 {
+    2 + task as u16
+}
+
+/// What a thread is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Free,
+    Runnable,
+    Sleeping,
+    Descheduled,
+    /// In `task_wait` for the task in this slot.
+    WaitingTask(usize),
+    /// Exited; its kernel stack is not yet reclaimed.
+    Zombie,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Thread {
+    pub tid: u32,
+    generation: u32,
+    pub task: usize,
+    pub state: State,
+    /// Set when a blocked thread is woken: the value its system call returns.
+    pub wake_value: Option<i64>,
+    pub kstack: KernelStack,
+    quantum: u32,
+}
+
+impl Thread {
+    const EMPTY: Thread = Thread {
+        tid: 0,
+        generation: 0,
+        task: 0,
+        state: State::Free,
+        wake_value: None,
+        kstack: KernelStack { bottom: 0, top: 0 },
+        quantum: 0,
+    };
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskState {
+    Free,
+    Live,
+    /// Ended with this status, not yet collected by `task_wait`.
+    Exited(i32),
+}
+
+pub struct Task<S> {
+    pub id: u32,
+    generation: u32,
+    pub state: TaskState,
+    name: [u8; abi::image::NAME_MAX],
+    name_len: usize,
+    /// The address space; `None` once the task has ended and it has been handed back.
+    pub space: Option<S>,
+    live_threads: usize,
+    waiters: List,
+}
+
+impl<S> Task<S> {
+    pub fn name(&self) -> &str {
+        core::str::from_utf8(&self.name[..self.name_len]).unwrap_or("?")
+    }
+}
+
+/// What ending a thread or task leaves for the caller to free.
+#[must_use]
+pub struct Ended<S> {
+    /// The task's address space, if the task ended.
+    pub space: Option<S>,
+    /// The task's slot, if the task ended.
+    pub task: Option<usize>,
+}
+
+pub struct Core<S> {
+    threads: [Thread; MAX_THREADS],
+    tasks: [Task<S>; MAX_TASKS],
+    links: Links<MAX_THREADS>,
+    run_queue: List,
+    zombies: List,
+    timers: TimerHeap<MAX_THREADS>,
+    current: Option<usize>,
+    now: u64,
+    first_task: Option<usize>,
+    first_status: Option<i32>,
+    live_tasks: usize,
+}
+
+impl<S> Default for Core<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S> Core<S> {
+    pub const fn new() -> Self {
+        Core {
+            threads: [Thread::EMPTY; MAX_THREADS],
+            tasks: [const {
+                Task {
+                    id: 0,
+                    generation: 0,
+                    state: TaskState::Free,
+                    name: [0; abi::image::NAME_MAX],
+                    name_len: 0,
+                    space: None,
+                    live_threads: 0,
+                    waiters: List::new(0),
+                }
+            }; MAX_TASKS],
+            links: Links::new(),
+            run_queue: List::new(RUN_QUEUE),
+            zombies: List::new(ZOMBIES),
+            timers: TimerHeap::new(),
+            current: None,
+            now: 0,
+            first_task: None,
+            first_status: None,
+            live_tasks: 0,
+        }
+    }
+
+    // ---- lookups ----------------------------------------------------------------------
+
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+    pub fn current(&self) -> Option<usize> {
+        self.current
+    }
+    pub fn thread(&self, slot: usize) -> &Thread {
+        &self.threads[slot]
+    }
+    pub fn thread_mut(&mut self, slot: usize) -> &mut Thread {
+        &mut self.threads[slot]
+    }
+    pub fn task(&self, slot: usize) -> &Task<S> {
+        &self.tasks[slot]
+    }
+    pub fn task_mut(&mut self, slot: usize) -> &mut Task<S> {
+        &mut self.tasks[slot]
+    }
+    /// Tasks that have not ended.
+    pub fn live_tasks(&self) -> usize {
+        self.live_tasks
+    }
+    /// The exit status of the first task ever created, once it has ended.
+    pub fn first_task_status(&self) -> Option<i32> {
+        self.first_status
+    }
+
+    /// The slot of a living thread.
+    pub fn lookup_thread(&self, tid: u32) -> Result<usize, Error> {
+        let slot = ThreadIds::slot(tid).ok_or(Error::NoSuchThread)?;
+        let t = &self.threads[slot];
+        if t.tid == tid && !matches!(t.state, State::Free | State::Zombie) {
+            Ok(slot)
+        } else {
+            Err(Error::NoSuchThread)
+        }
+    }
+
+    /// The slot of a task that is live or whose status has not been collected.
+    pub fn lookup_task(&self, id: u32) -> Result<usize, Error> {
+        let slot = TaskIds::slot(id).ok_or(Error::NoSuchTask)?;
+        let t = &self.tasks[slot];
+        if t.id == id && t.state != TaskState::Free {
+            Ok(slot)
+        } else {
+            Err(Error::NoSuchTask)
+        }
+    }
+
+    /// The living threads of task `task`.
+    pub fn threads_of(&self, task: usize) -> impl Iterator<Item = usize> + '_ {
+        (1..MAX_THREADS).filter(move |&s| {
+            let t = &self.threads[s];
+            t.task == task && !matches!(t.state, State::Free | State::Zombie)
+        })
+    }
+
+    // ---- creation ---------------------------------------------------------------------
+
+    /// Registers a new task owning `space`. Reuses the slot of an ended, uncollected task
+    /// if the table is otherwise full (its status is then lost).
+    pub fn create_task(&mut self, name: &str, space: S) -> Result<usize, Error> {
+        let slot = (1..MAX_TASKS)
+            .find(|&s| self.tasks[s].state == TaskState::Free)
+            .or_else(|| (1..MAX_TASKS).find(|&s| matches!(self.tasks[s].state, TaskState::Exited(_))))
+            .ok_or(Error::OutOfMemory)?;
+        if self.tasks[slot].state != TaskState::Free {
+            self.free_task_slot(slot); // an uncollected status is dropped
+        }
+        let t = &mut self.tasks[slot];
+        t.id = TaskIds::make(slot, t.generation);
+        t.state = TaskState::Live;
+        let n = name.len().min(abi::image::NAME_MAX);
+        t.name = [0; abi::image::NAME_MAX];
+        t.name[..n].copy_from_slice(&name.as_bytes()[..n]);
+        t.name_len = n;
+        t.space = Some(space);
+        t.live_threads = 0;
+        t.waiters = List::new(waiters_list(slot));
+        self.live_tasks += 1;
+        if self.first_task.is_none() {
+            self.first_task = Some(slot);
+        }
+        Ok(slot)
+    }
+
+    /// Registers a new runnable thread of `task`, running on `kstack`.
+    pub fn create_thread(&mut self, task: usize, kstack: KernelStack) -> Result<usize, Error> {
+        debug_assert_eq!(self.tasks[task].state, TaskState::Live);
+        let slot = (1..MAX_THREADS).find(|&s| self.threads[s].state == State::Free).ok_or(Error::OutOfMemory)?;
+        let t = &mut self.threads[slot];
+        t.tid = ThreadIds::make(slot, t.generation);
+        t.task = task;
+        t.state = State::Runnable;
+        t.wake_value = None;
+        t.kstack = kstack;
+        t.quantum = QUANTUM_TICKS;
+        self.tasks[task].live_threads += 1;
+        self.links.push_back(&mut self.run_queue, slot);
+        Ok(slot)
+    }
+
+    // ---- scheduling -------------------------------------------------------------------
+
+    /// The thread to run now: the current one if it may go on, else the next runnable
+    /// (which becomes current). `None`: nothing is runnable, idle.
+    pub fn schedule(&mut self) -> Option<usize> {
+        if let Some(c) = self.current {
+            return Some(c);
+        }
+        let next = self.links.pop_front(&mut self.run_queue)?;
+        self.threads[next].quantum = QUANTUM_TICKS;
+        self.current = Some(next);
+        Some(next)
+    }
+
+    /// Puts the current thread at the back of the run queue.
+    fn requeue_current(&mut self) {
+        if let Some(c) = self.current.take() {
+            self.links.push_back(&mut self.run_queue, c);
+        }
+    }
+
+    /// Takes the current thread off the CPU into `state` (a blocked state).
+    fn block_current(&mut self, state: State) -> usize {
+        let c = self.current.take().expect("a blocking call has a caller");
+        self.threads[c].state = state;
+        c
+    }
+
+    /// Makes a blocked thread runnable with `value` as its system call's result.
+    pub fn wake(&mut self, slot: usize, value: i64) {
+        let t = &mut self.threads[slot];
+        debug_assert!(!matches!(t.state, State::Runnable | State::Free | State::Zombie));
+        if let State::WaitingTask(task) = t.state {
+            self.links.remove(&mut self.tasks[task].waiters, slot);
+        }
+        self.timers.cancel(slot);
+        let t = &mut self.threads[slot];
+        t.state = State::Runnable;
+        t.wake_value = Some(value);
+        self.links.push_back(&mut self.run_queue, slot);
+    }
+
+    /// One timer tick: wakes expired sleepers, and preempts the current thread when its
+    /// quantum is used up and another thread is waiting to run.
+    pub fn tick(&mut self) {
+        self.now += 1;
+        while let Some(slot) = self.timers.pop_expired(self.now) {
+            if self.threads[slot].state == State::Sleeping {
+                self.wake(slot, 0);
+            }
+        }
+        if let Some(c) = self.current {
+            let t = &mut self.threads[c];
+            t.quantum = t.quantum.saturating_sub(1);
+            if t.quantum == 0 && !self.run_queue.is_empty() {
+                self.requeue_current();
+            }
+        }
+    }
+
+    // ---- the Pebbles calls ------------------------------------------------------------
+
+    /// `yield_to(-1)` runs the next thread in line; `yield_to(tid)` runs `tid` next.
+    pub fn yield_to(&mut self, target: i32) -> Result<(), Error> {
+        let me = self.current.expect("yield has a caller");
+        if target == -1 {
+            self.requeue_current();
+            return Ok(());
+        }
+        let slot = u32::try_from(target).map_err(|_| Error::NoSuchThread).and_then(|t| self.lookup_thread(t))?;
+        if slot == me {
+            return Ok(());
+        }
+        if self.threads[slot].state != State::Runnable {
+            return Err(Error::NotRunnable);
+        }
+        // Move the target to the front, then give up the CPU: it runs next.
+        self.links.remove(&mut self.run_queue, slot);
+        self.requeue_current();
+        self.current = Some(slot);
+        self.threads[slot].quantum = QUANTUM_TICKS;
+        Ok(())
+    }
+
+    /// `deschedule(&reject)`, given the value of `*reject` read by the caller: returns at
+    /// once if it is non-zero, else blocks until `make_runnable`. Returns whether it blocked.
+    pub fn deschedule(&mut self, reject: i32) -> bool {
+        if reject != 0 {
+            return false;
+        }
+        self.block_current(State::Descheduled);
+        true
+    }
+
+    /// `make_runnable(tid)`: wakes a descheduled thread (its `deschedule` returns 0).
+    pub fn make_runnable(&mut self, tid: u32) -> Result<(), Error> {
+        let slot = self.lookup_thread(tid)?;
+        if self.threads[slot].state != State::Descheduled {
+            return Err(Error::NotDescheduled);
+        }
+        self.wake(slot, 0);
+        Ok(())
+    }
+
+    /// `sleep(ticks)`: 0 returns at once, negative is an error. Returns whether it blocked.
+    pub fn sleep(&mut self, ticks: i32) -> Result<bool, Error> {
+        if ticks < 0 {
+            return Err(Error::InvalidArgument);
+        }
+        if ticks == 0 {
+            return Ok(false);
+        }
+        let me = self.block_current(State::Sleeping);
+        self.timers.arm(me, self.now + ticks as u64);
+        Ok(true)
+    }
+
+    /// `task_wait(id)`: the status if the task has ended (collecting it), else blocks
+    /// until it does (`Ok(None)`).
+    pub fn task_wait(&mut self, id: u32) -> Result<Option<i32>, Error> {
+        let task = self.lookup_task(id)?;
+        let me = self.current.expect("task_wait has a caller");
+        match self.tasks[task].state {
+            TaskState::Exited(status) => {
+                self.free_task_slot(task);
+                Ok(Some(status))
+            }
+            TaskState::Live if self.threads[me].task == task => Err(Error::InvalidArgument),
+            TaskState::Live => {
+                self.block_current(State::WaitingTask(task));
+                self.links.push_back(&mut self.tasks[task].waiters, me);
+                Ok(None)
+            }
+            TaskState::Free => unreachable!("lookup_task returns live or exited tasks"),
+        }
+    }
+
+    // ---- endings ----------------------------------------------------------------------
+
+    /// Takes `slot` out of whatever it is waiting in and makes it a zombie.
+    fn bury(&mut self, slot: usize) {
+        let t = self.threads[slot];
+        match t.state {
+            State::Runnable if self.current == Some(slot) => self.current = None,
+            State::Runnable => {
+                self.links.remove(&mut self.run_queue, slot);
+            }
+            State::WaitingTask(task) => {
+                self.links.remove(&mut self.tasks[task].waiters, slot);
+            }
+            State::Sleeping => {
+                self.timers.cancel(slot);
+            }
+            State::Descheduled => {}
+            State::Free | State::Zombie => return,
+        }
+        self.threads[slot].state = State::Zombie;
+        self.links.push_back(&mut self.zombies, slot);
+        self.tasks[t.task].live_threads -= 1;
+    }
+
+    /// Ends one thread. If it was its task's last, the task ends with status 0.
+    pub fn exit_thread(&mut self, slot: usize) -> Ended<S> {
+        let task = self.threads[slot].task;
+        self.bury(slot);
+        if self.tasks[task].live_threads == 0 {
+            self.finish_task(task, 0)
+        } else {
+            Ended { space: None, task: None }
+        }
+    }
+
+    /// Ends every thread of `task` and the task itself, with `status`.
+    pub fn exit_task(&mut self, task: usize, status: i32) -> Ended<S> {
+        for slot in 1..MAX_THREADS {
+            if self.threads[slot].task == task {
+                self.bury(slot);
+            }
+        }
+        self.finish_task(task, status)
+    }
+
+    fn finish_task(&mut self, task: usize, status: i32) -> Ended<S> {
+        debug_assert_eq!(self.tasks[task].live_threads, 0);
+        let mut waiters = self.tasks[task].waiters;
+        let mut collected = false;
+        while let Some(w) = self.links.pop_front(&mut waiters) {
+            self.threads[w].state = State::Runnable;
+            self.threads[w].wake_value = Some(abi::syscall::encode_status(status) as i64);
+            self.links.push_back(&mut self.run_queue, w);
+            collected = true;
+        }
+        self.tasks[task].waiters = waiters;
+        self.tasks[task].state = TaskState::Exited(status);
+        let space = self.tasks[task].space.take();
+        if collected {
+            self.free_task_slot(task);
+        }
+        self.live_tasks -= 1;
+        if self.first_task == Some(task) && self.first_status.is_none() {
+            self.first_status = Some(status);
+        }
+        Ended { space, task: Some(task) }
+    }
+
+    /// Releases a task slot; the next task in it gets a new id.
+    fn free_task_slot(&mut self, task: usize) {
+        let t = &mut self.tasks[task];
+        t.state = TaskState::Free;
+        t.generation = TaskIds::next_generation(t.generation);
+    }
+
+    /// A zombie whose kernel stack may now be freed (never the current thread's), and
+    /// frees its slot.
+    pub fn reap(&mut self) -> Option<KernelStack> {
+        let slot = self.links.iter(&self.zombies).find(|&s| Some(s) != self.current)?;
+        self.links.remove(&mut self.zombies, slot);
+        let t = &mut self.threads[slot];
+        t.state = State::Free;
+        t.generation = ThreadIds::next_generation(t.generation);
+        Some(core::mem::replace(&mut t.kstack, KernelStack { bottom: 0, top: 0 }))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,59 @@
+//! Console output: [`print!`](crate::print) and [`println!`](crate::println).
+//!
+//! Formatting goes into a small buffer that is written with one `print` system call when
+//! full and at the end, so a short line reaches the console in one piece even when several
+//! threads print at once.
+
+use core::fmt::{self, Write};
+
+struct Buffered {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl Buffered {
+    fn flush(&mut self) {
+        let mut done = 0;
+        while done < self.len {
+            let n = crate::raw::print(&self.buf[done..self.len]);
+            if n <= 0 {
+                break;
+            }
+            done += n as usize;
+        }
+        self.len = 0;
+    }
+}
+
+impl Write for Buffered {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len == self.buf.len() {
+                self.flush();
+            }
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
+        Ok(())
+    }
+}
+
+#[doc(hidden)]
+pub fn _print(args: fmt::Arguments) {
+    let mut out = Buffered { buf: [0; 256], len: 0 };
+    let _ = out.write_fmt(args);
+    out.flush();
+}
+
+/// Prints to the console.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::console::_print(format_args!($($arg)*)) };
+}
+
+/// Prints a line to the console.
+#[macro_export]
+macro_rules! println {
+    () => { $crate::print!("\n") };
+    ($($arg:tt)*) => { $crate::console::_print(format_args!("{}\n", format_args!($($arg)*))) };
+}

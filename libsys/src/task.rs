@@ -1,0 +1,39 @@
+//! Tasks: starting boot-image programs, waiting for them, ending the caller.
+//!
+//! ```no_run
+//! let child = libsys::task::spawn("hello", 0).expect("hello is in the boot image");
+//! let status = libsys::task::wait(child).expect("a task we started");
+//! libsys::println!("hello exited with {status}");
+//! ```
+
+use abi::Error;
+
+/// Starts the boot-image program `name`; its `main` can read `arg` with [`arg`].
+pub fn spawn(name: &str, arg: u64) -> Result<u32, Error> {
+    let r = crate::raw::task_spawn(name, arg);
+    if r < 0 {
+        Err(Error::try_from(r).unwrap_or(Error::InvalidArgument))
+    } else {
+        Ok(r as u32)
+    }
+}
+
+/// Waits until task `id` ends and returns its exit status (collecting it).
+pub fn wait(id: u32) -> Result<i32, Error> {
+    abi::syscall::decode_status(crate::raw::task_wait(id))
+}
+
+/// Ends the calling task, every thread of it, with `status`.
+pub fn exit(status: i32) -> ! {
+    crate::raw::task_exit(status)
+}
+
+/// The argument this task was started with (0 for the first task).
+pub fn arg() -> u64 {
+    crate::rt::arg()
+}
+
+/// Free physical frames in the machine (for leak checks).
+pub fn free_frames() -> u64 {
+    crate::raw::free_frames()
+}
