@@ -44,7 +44,9 @@ static KERNEL: KernelCell = KernelCell {
 };
 
 fn with_kernel<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
-    debug_assert!(!x86_64::instructions::interrupts::are_enabled());
+    // A real check, not a debug one: an entry that forgot to disable interrupts would
+    // otherwise fail only when a tick happens to land inside it.
+    assert!(!x86_64::instructions::interrupts::are_enabled(), "kernel state used with interrupts enabled");
     assert!(!KERNEL.busy.swap(true, Ordering::Acquire), "kernel state borrowed twice");
     // SAFETY: `busy` guarantees this is the only live reference.
     let r = f(unsafe { &mut *KERNEL.kernel.get() });
@@ -104,6 +106,9 @@ impl Kernel {
 
 /// Starts the first program of the boot image and never returns.
 pub fn start(image: Option<BootImage<'static>>) -> ! {
+    // Like every kernel entry, this runs with interrupts off: a tick must not find the
+    // kernel state half-updated. The first thread's frame turns them back on.
+    x86_64::instructions::interrupts::disable();
     let idle = paging::alloc_stack(2).expect("no memory for the idle stack");
     let how = with_kernel(|k| {
         k.image = image;

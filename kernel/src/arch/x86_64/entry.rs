@@ -4,8 +4,9 @@
 //! Every thread's user registers live in a [`TrapFrame`] at the top of its kernel stack:
 //! the CPU puts them there on an interrupt (TSS.rsp0 is that stack's top), and the
 //! `syscall` stub builds the same layout at the same place. Leaving the kernel is therefore
-//! always "point rsp at a frame and run the restore path" (`trap_restore`: pop, `swapgs`
-//! if returning to user mode, `iretq`).
+//! always "point rsp at a frame and run the restore path" (`trap_restore`: pop, then
+//! `sysretq` for a frame the `syscall` stub built, else `swapgs` if returning to user mode
+//! and `iretq`).
 //!
 //! GS convention: in the kernel GS.base is the per-CPU block and KERNEL_GS_BASE holds the
 //! user's value; `swapgs` on every user<->kernel transition keeps it so.

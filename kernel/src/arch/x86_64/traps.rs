@@ -4,7 +4,8 @@
 //! Invariants: each stub pushes an error code (a zero where the CPU does not push one)
 //! and its vector number, so every frame has the same layout; `swapgs` is executed exactly
 //! when the trap came from user mode (CS RPL 3), on the way in and on the way out; the
-//! stack is 16-byte aligned at the call into Rust.
+//! stack is 16-byte aligned at the call into Rust. The restore path (`trap_restore`) is also
+//! the way out of `syscall`: a frame whose vector is `SYSCALL_VECTOR` leaves by `sysretq`.
 //!
 //! An exception taken in kernel mode is a kernel bug unless it is one of the deliberate
 //! ones (a fault inside a `probe` routine, or `int3`): it is reported with every register
@@ -129,11 +130,21 @@ trap_restore:
     popq %rcx
     popq %rbx
     popq %rax
+    cmpq ${syscall_vector}, (%rsp)
+    je 3f
     testb $3, 24(%rsp)
     jz 2f
     swapgs
 2:  add $16, %rsp
     iretq
+    /* A frame built by the `syscall` stub goes back with `sysretq`. Its RIP is the
+       instruction after the user's own `syscall`, so it is canonical (a non-canonical RCX
+       would make `sysretq` fault in ring 0). RCX and R11 are clobbered by the ABI. */
+3:  mov 16(%rsp), %rcx
+    mov 32(%rsp), %r11
+    mov 40(%rsp), %rsp
+    swapgs
+    sysretq
 
     .section .rodata.traps, "a"
     .balign 8
@@ -147,6 +158,7 @@ trap_stub_table:
     .noaltmacro
     "#,
     dispatch = sym dispatch,
+    syscall_vector = const super::entry::SYSCALL_VECTOR,
     options(att_syntax)
 );
 
