@@ -14,6 +14,7 @@
 
 mod error;
 pub mod image;
+pub mod ipc;
 pub mod layout;
 pub mod report;
 pub mod status;

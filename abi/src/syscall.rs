@@ -45,14 +45,20 @@ pub enum Syscall {
     Print = 13,
     /// `free_frames() -> count`: free physical frames (for leak tests and diagnostics).
     FreeFrames = 14,
+    /// `ipc_send(...)`: see `abi::ipc` for how the arguments travel.
+    IpcSend = 15,
+    /// `ipc_recv(...) -> RecvKind`, sender tid in `rdx`.
+    IpcRecv = 16,
+    /// `ipc_reply(message, message_len) -> 0`
+    IpcReply = 17,
 }
 
 impl Syscall {
     /// Number of system calls; numbers are dense from 0.
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 18;
 }
 
-const _: () = assert!(Syscall::FreeFrames as usize == Syscall::COUNT - 1);
+const _: () = assert!(Syscall::IpcReply as usize == Syscall::COUNT - 1);
 
 /// Encodes a task exit status as `task_wait`'s return value: zero-extended, so it is never
 /// negative and never mistaken for an error code (errors are negative 64-bit values).

@@ -19,6 +19,7 @@ mod panic;
 pub mod boot;
 #[cfg(target_os = "none")]
 mod crash;
+pub mod ipc;
 pub mod loader;
 pub mod mem;
 pub mod sched;

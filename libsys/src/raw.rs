@@ -41,6 +41,104 @@ unsafe fn syscall4(n: Syscall, a: u64, b: u64, c: u64, d: u64) -> i64 {
     ret
 }
 
+/// # Safety
+/// As for `syscall4`; this one also passes `r8` and `r9` and returns `rdx` as well.
+#[inline(always)]
+unsafe fn syscall6(n: Syscall, a: [u64; 6]) -> (i64, u64) {
+    let (ret, rdx): (i64, u64);
+    // SAFETY: the caller vouches for any memory the arguments name.
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") n as u64 => ret,
+            in("rdi") a[0],
+            in("rsi") a[1],
+            inlateout("rdx") a[2] => rdx,
+            in("r10") a[3],
+            in("r8") a[4],
+            in("r9") a[5],
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    (ret, rdx)
+}
+
+/// Sends a long and/or short message to thread `id` (the specification's `ipc_send`).
+///
+/// `*len_short` bytes at `message_short` are sent; for a synchronous send (`option_sync`
+/// of 1) the reply replaces them, up to that length, and `*len_short` becomes the reply's
+/// length. `option_sync` is 0 for asynchronous, 1 for synchronous, 2 for synchronous
+/// without reply. Returns 0 (delivered, and for a call replied to), 1 (asynchronous,
+/// buffered), or a negative [`abi::Error`] code.
+///
+/// # Safety
+/// `message_short` must be valid for `*len_short` bytes (written too, for option 1) and
+/// `len_short` for a `u32`; the message pages for a long send must be the caller's. The
+/// kernel checks all of it and fails with `BadAddress`, but cannot know whether the memory
+/// is in use by something else in this program.
+#[allow(clippy::too_many_arguments)] // the specification's signature
+pub unsafe fn ipc_send(
+    id: u32,
+    message_long: *mut u8,
+    message_short: *mut u8,
+    len_long: u32,
+    len_short: *mut u32,
+    timeout: i32,
+    shared: bool,
+    option_sync: u32,
+) -> i32 {
+    let control = abi::ipc::SendControl { timeout, shared, option_sync }.encode();
+    let args = [id as u64, message_long as u64, message_short as u64, len_long as u64, len_short as u64, control];
+    // SAFETY: the caller vouches for the memory named.
+    unsafe { syscall6(Syscall::IpcSend, args).0 as i32 }
+}
+
+/// Receives one message (the specification's `ipc_recv`): returns 0 for a synchronous
+/// sender now waiting for `ipc_reply`, 1 for an asynchronous message, 2 for a synchronous
+/// sender that expects no reply, or a negative [`abi::Error`] code.
+///
+/// # Safety
+/// `short_dest` must be writable for `*len_short` bytes, `len_short` and `len_long` valid
+/// `u32`s, and `long_dest` a range the program does not use for anything else.
+pub unsafe fn ipc_recv(
+    long_dest: *mut u8,
+    short_dest: *mut u8,
+    len_long: *mut u32,
+    len_short: *mut u32,
+    timeout: i32,
+) -> i32 {
+    // SAFETY: as above.
+    unsafe { ipc_recv_from(long_dest, short_dest, len_long, len_short, timeout).0 }
+}
+
+/// [`ipc_recv`], also returning the sender's tid (valid when the result is non-negative).
+///
+/// # Safety
+/// As for [`ipc_recv`].
+pub unsafe fn ipc_recv_from(
+    long_dest: *mut u8,
+    short_dest: *mut u8,
+    len_long: *mut u32,
+    len_short: *mut u32,
+    timeout: i32,
+) -> (i32, u32) {
+    let args = [long_dest as u64, short_dest as u64, len_long as u64, len_short as u64, timeout as u32 as u64, 0];
+    // SAFETY: the caller vouches for the memory named.
+    let (ret, sender) = unsafe { syscall6(Syscall::IpcRecv, args) };
+    (ret as i32, sender as u32)
+}
+
+/// Replies to the last synchronous sender received (the specification's `ipc_reply`).
+///
+/// # Safety
+/// `message` must be readable for `message_len` bytes.
+pub unsafe fn ipc_reply(message: *const u8, message_len: u32) -> i32 {
+    // SAFETY: the kernel only reads the message.
+    unsafe { syscall4(Syscall::IpcReply, message as u64, message_len as u64, 0, 0) as i32 }
+}
+
 /// The calling thread's id.
 pub fn gettid() -> u32 {
     syscall0(Syscall::Gettid) as u32

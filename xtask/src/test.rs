@@ -57,6 +57,8 @@ const STEPS: &[Step] = &[
     Step { title: "kernel self-tests in QEMU", run: kernel_selftests },
     Step { title: "kernel crash reports in QEMU", run: crash_reports },
     Step { title: "userland system calls in QEMU", run: userland },
+    Step { title: "IPC in QEMU", run: ipc },
+    Step { title: "contract (../shared/contract)", run: contract },
     Step { title: "runner contract (cargo xtask run)", run: runner },
 ];
 
@@ -255,6 +257,63 @@ fn userland(ctx: &mut Ctx) -> StepResult {
         Ok(outcome) => judge_suite("usertest", &outcome),
         Err(e) => StepResult { passed: 0, failed: 1, problems: vec![format!("usertest could not run: {e}")] },
     }
+}
+
+fn ipc(ctx: &mut Ctx) -> StepResult {
+    match boot(ctx, "", BOOT_TIMEOUT, &["ipctest"]) {
+        Ok(outcome) => judge_suite("ipctest", &outcome),
+        Err(e) => StepResult { passed: 0, failed: 1, problems: vec![format!("ipctest could not run: {e}")] },
+    }
+}
+
+/// The external contract (DESIGN.md section 3): `../shared/contract/check.sh` builds a
+/// program that uses every item with its exact type; then that program must also run.
+fn contract(ctx: &mut Ctx) -> StepResult {
+    let mut r = StepResult::default();
+    let script = build::root().join("../shared/contract/check.sh");
+    if !script.is_file() {
+        r.problem(format!("{} is missing", script.display()));
+        return r;
+    }
+    eprintln!("xtask: bash {}", script.display());
+    match std::process::Command::new("bash").arg(&script).current_dir(build::root()).status() {
+        Ok(s) if s.success() => r.passed += 1,
+        Ok(s) => {
+            r.problem(format!("contract check failed ({s})"));
+            return r;
+        }
+        Err(e) => {
+            r.problem(format!("cannot run the contract check: {e}"));
+            return r;
+        }
+    }
+    let elf = build::root().join("target/contract-check").join(TARGET).join("release/contract");
+    let built = match ctx.built() {
+        Ok(b) => b,
+        Err(e) => {
+            r.problem(format!("contract program: no kernel: {e}"));
+            return r;
+        }
+    };
+    let outcome = build::single_program_image(&elf).and_then(|initrd| {
+        qemu::run(&qemu::Config {
+            kernel: built.kernel.clone(),
+            initrd: Some(initrd),
+            append: String::new(),
+            accel: Accel::Tcg,
+            icount: false,
+            timeout: Some(BOOT_TIMEOUT),
+            echo: true,
+        })
+    });
+    match outcome {
+        Ok(o) if o.end == End::Guest(GuestExit::Success) && o.lines.iter().any(|l| l.contains("contract ok")) => {
+            r.passed += 1
+        }
+        Ok(o) => r.problem(format!("the contract program did not run to status 0: {}", describe_end(o.end))),
+        Err(e) => r.problem(format!("the contract program could not boot: {e}")),
+    }
+    r
 }
 
 /// `cargo xtask run` as a user runs it (DESIGN.md 3.1): the default image boots; `--app`

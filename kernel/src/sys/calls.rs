@@ -10,6 +10,7 @@
 use super::{spawn, Kernel};
 use crate::arch::aspace::AddressSpace;
 use crate::arch::traps::TrapFrame;
+use crate::ipc::{Outcome, RecvArgs, SendArgs};
 use crate::loader::elf::Protection;
 use crate::mem::regions::Region;
 use crate::mem::FRAMES;
@@ -22,6 +23,8 @@ const PRINT_MAX: u64 = 64 * 1024;
 
 pub enum Ret {
     Value(u64),
+    /// A value in `rax` and a second one in `rdx` (IPC receives: the sender's tid).
+    Pair(u64, u64),
     /// The caller is off the CPU; its result is set when it is woken (or never, if ended).
     Blocked,
 }
@@ -44,6 +47,9 @@ const TABLE: [(Syscall, Handler); Syscall::COUNT] = [
     (Syscall::TaskWait, task_wait),
     (Syscall::Print, print),
     (Syscall::FreeFrames, free_frames),
+    (Syscall::IpcSend, ipc_send),
+    (Syscall::IpcRecv, ipc_recv),
+    (Syscall::IpcReply, ipc_reply),
 ];
 
 // Entry i handles system call number i.
@@ -64,6 +70,10 @@ pub fn dispatch(k: &mut Kernel, frame: &mut TrapFrame) {
     };
     match result {
         Ok(Ret::Value(v)) => frame.rax = v,
+        Ok(Ret::Pair(a, d)) => {
+            frame.rax = a;
+            frame.rdx = d;
+        }
         Ok(Ret::Blocked) => {}
         Err(e) => frame.rax = e.code() as i64 as u64,
     }
@@ -213,4 +223,36 @@ fn print(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
 
 fn free_frames(_: &mut Kernel, _: &TrapFrame) -> Result<Ret, Error> {
     ok(FRAMES.lock().free_count() as u64)
+}
+
+fn ipc_send(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    let control = abi::ipc::SendControl::decode(f.r9);
+    let args = SendArgs {
+        id: f.rdi as u32,
+        message_long: f.rsi,
+        message_short: f.rdx,
+        len_long: f.r10 as u32,
+        len_short: f.r8,
+        timeout: control.timeout,
+        shared: control.shared,
+        option_sync: control.option_sync,
+    };
+    Ok(match k.core.ipc_send(args)? {
+        Outcome::Done(v, _) => Ret::Value(v),
+        Outcome::Blocked => Ret::Blocked,
+    })
+}
+
+fn ipc_recv(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    let args =
+        RecvArgs { long_dest: f.rdi, short_dest: f.rsi, len_long: f.rdx, len_short: f.r10, timeout: f.r8 as i32 };
+    Ok(match k.core.ipc_recv(args)? {
+        Outcome::Done(kind, sender) => Ret::Pair(kind, sender),
+        Outcome::Blocked => Ret::Blocked,
+    })
+}
+
+fn ipc_reply(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    k.core.ipc_reply(f.rdi, f.rsi as u32)?;
+    ok(0)
 }

@@ -11,6 +11,7 @@ mod spawn;
 
 use crate::arch::aspace::AddressSpace;
 use crate::arch::entry::{self, frame_of};
+use crate::arch::msgbuf::FrameBuffers;
 use crate::arch::paging;
 use crate::arch::traps::{exception_name, PageFaultCode, TrapFrame};
 use crate::kprintln;
@@ -21,7 +22,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Everything the kernel knows at run time.
 pub struct Kernel {
-    pub core: Core<AddressSpace>,
+    pub core: Core<AddressSpace, FrameBuffers>,
     pub image: Option<BootImage<'static>>,
     /// Top of the stack the idle loop runs on.
     idle_stack: u64,
@@ -40,7 +41,7 @@ unsafe impl Sync for KernelCell {}
 
 static KERNEL: KernelCell = KernelCell {
     busy: AtomicBool::new(false),
-    kernel: UnsafeCell::new(Kernel { core: Core::new(), image: None, idle_stack: 0 }),
+    kernel: UnsafeCell::new(Kernel { core: Core::new(FrameBuffers), image: None, idle_stack: 0 }),
 };
 
 fn with_kernel<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
@@ -93,6 +94,10 @@ impl Kernel {
         if let Some(v) = t.wake_value.take() {
             // SAFETY: the frame of a thread that is not running; nothing else refers to it.
             unsafe { (*frame).rax = v as u64 };
+        }
+        if let Some(v) = t.wake_aux.take() {
+            // SAFETY: as above.
+            unsafe { (*frame).rdx = v };
         }
         if Some(slot) == entered_on {
             return Leave::Return;

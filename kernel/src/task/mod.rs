@@ -10,14 +10,18 @@
 //! Invariants:
 //! - `current` (if any) is `Runnable` and in no list; every other `Runnable` thread is in
 //!   the run queue, exactly once.
-//! - A thread is armed in the timer heap only while `Sleeping`.
-//! - A `WaitingTask(t)` thread is in task `t`'s waiter list.
+//! - A thread is armed in the timer heap only while `Sleeping` or blocked in IPC with a
+//!   deadline.
+//! - A `WaitingTask(t)` thread is in task `t`'s waiter list; a `SendBlocked { to }` thread
+//!   is in `to`'s mailbox sender queue (IPC: see `crate::ipc`).
 //! - `Zombie` threads are in the zombie list until their kernel stack is reclaimed; the
 //!   current thread's stack is never reclaimed while it runs on it.
 //! - A task's `live_threads` counts its threads that are not `Free` or `Zombie`.
 
 pub mod ids;
 
+use crate::ipc::mailbox::{MessagePool, MsgBuffers};
+use crate::ipc::ThreadIpc;
 use crate::mem::KernelStack;
 use crate::sched::list::{Links, List};
 use crate::sched::timers::TimerHeap;
@@ -39,6 +43,9 @@ const ZOMBIES: u16 = 1;
 const fn waiters_list(task: usize) -> u16 {
     2 + task as u16
 }
+const fn mailbox_list(thread: usize) -> u16 {
+    2 + MAX_TASKS as u16 + thread as u16
+}
 
 /// What a thread is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +56,17 @@ pub enum State {
     Descheduled,
     /// In `task_wait` for the task in this slot.
     WaitingTask(usize),
+    /// A synchronous sender queued in thread `to`'s mailbox.
+    SendBlocked {
+        to: usize,
+    },
+    /// A synchronous sender whose message thread `from` received, waiting for the reply.
+    ReplyWait {
+        from: usize,
+        seq: u64,
+    },
+    /// Blocked in `ipc_recv`.
+    Receiving,
     /// Exited; its kernel stack is not yet reclaimed.
     Zombie,
 }
@@ -61,8 +79,12 @@ pub struct Thread {
     pub state: State,
     /// Set when a blocked thread is woken: the value its system call returns.
     pub wake_value: Option<i64>,
+    /// A second result register (`rdx`), set with `wake_value` by IPC receives only (every
+    /// other call preserves `rdx`).
+    pub wake_aux: Option<u64>,
     pub kstack: KernelStack,
     quantum: u32,
+    pub(crate) ipc: ThreadIpc,
 }
 
 impl Thread {
@@ -72,8 +94,10 @@ impl Thread {
         task: 0,
         state: State::Free,
         wake_value: None,
+        wake_aux: None,
         kstack: KernelStack { bottom: 0, top: 0 },
         quantum: 0,
+        ipc: ThreadIpc::EMPTY,
     };
 }
 
@@ -112,13 +136,22 @@ pub struct Ended<S> {
     pub task: Option<usize>,
 }
 
-pub struct Core<S> {
-    threads: [Thread; MAX_THREADS],
-    tasks: [Task<S>; MAX_TASKS],
-    links: Links<MAX_THREADS>,
+/// The kernel's scheduling and IPC state. `S` is an address space, `B` the pool of kernel
+/// buffers for asynchronous messages.
+pub struct Core<S, B> {
+    pub(crate) threads: [Thread; MAX_THREADS],
+    pub(crate) tasks: [Task<S>; MAX_TASKS],
+    pub(crate) links: Links<MAX_THREADS>,
     run_queue: List,
     zombies: List,
-    timers: TimerHeap<MAX_THREADS>,
+    pub(crate) timers: TimerHeap<MAX_THREADS>,
+    /// Each thread's mailbox: its queue of blocked synchronous senders.
+    pub(crate) mailboxes: [List; MAX_THREADS],
+    /// Each thread's mailbox: its buffered asynchronous messages.
+    pub(crate) messages: MessagePool,
+    pub(crate) buffers: B,
+    /// Send order, shared by synchronous senders and asynchronous messages.
+    pub(crate) seq: u64,
     current: Option<usize>,
     now: u64,
     first_task: Option<usize>,
@@ -126,14 +159,14 @@ pub struct Core<S> {
     live_tasks: usize,
 }
 
-impl<S> Default for Core<S> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<S> Core<S> {
-    pub const fn new() -> Self {
+impl<S, B: MsgBuffers> Core<S, B> {
+    pub const fn new(buffers: B) -> Self {
+        let mut mailboxes = [List::new(0); MAX_THREADS];
+        let mut i = 0;
+        while i < MAX_THREADS {
+            mailboxes[i] = List::new(mailbox_list(i));
+            i += 1;
+        }
         Core {
             threads: [Thread::EMPTY; MAX_THREADS],
             tasks: [const {
@@ -152,6 +185,10 @@ impl<S> Core<S> {
             run_queue: List::new(RUN_QUEUE),
             zombies: List::new(ZOMBIES),
             timers: TimerHeap::new(),
+            mailboxes,
+            messages: MessagePool::new(),
+            buffers,
+            seq: 0,
             current: None,
             now: 0,
             first_task: None,
@@ -241,6 +278,7 @@ impl<S> Core<S> {
         t.space = Some(space);
         t.live_threads = 0;
         t.waiters = List::new(waiters_list(slot));
+        self.messages.reset_task(slot);
         self.live_tasks += 1;
         if self.first_task.is_none() {
             self.first_task = Some(slot);
@@ -257,8 +295,10 @@ impl<S> Core<S> {
         t.task = task;
         t.state = State::Runnable;
         t.wake_value = None;
+        t.wake_aux = None;
         t.kstack = kstack;
         t.quantum = QUANTUM_TICKS;
+        t.ipc = ThreadIpc::EMPTY;
         self.tasks[task].live_threads += 1;
         self.links.push_back(&mut self.run_queue, slot);
         Ok(slot)
@@ -278,6 +318,18 @@ impl<S> Core<S> {
         Some(next)
     }
 
+    /// Makes runnable thread `slot` the current one at once (tests drive the core directly).
+    #[cfg(test)]
+    pub(crate) fn switch_to(&mut self, slot: usize) {
+        assert_eq!(self.threads[slot].state, State::Runnable, "only a runnable thread can run");
+        if self.current == Some(slot) {
+            return;
+        }
+        self.requeue_current();
+        self.links.remove(&mut self.run_queue, slot);
+        self.current = Some(slot);
+    }
+
     /// Puts the current thread at the back of the run queue.
     fn requeue_current(&mut self) {
         if let Some(c) = self.current.take() {
@@ -286,7 +338,7 @@ impl<S> Core<S> {
     }
 
     /// Takes the current thread off the CPU into `state` (a blocked state).
-    fn block_current(&mut self, state: State) -> usize {
+    pub(crate) fn block_current(&mut self, state: State) -> usize {
         let c = self.current.take().expect("a blocking call has a caller");
         self.threads[c].state = state;
         c
@@ -296,8 +348,14 @@ impl<S> Core<S> {
     pub fn wake(&mut self, slot: usize, value: i64) {
         let t = &mut self.threads[slot];
         debug_assert!(!matches!(t.state, State::Runnable | State::Free | State::Zombie));
-        if let State::WaitingTask(task) = t.state {
-            self.links.remove(&mut self.tasks[task].waiters, slot);
+        match t.state {
+            State::WaitingTask(task) => {
+                self.links.remove(&mut self.tasks[task].waiters, slot);
+            }
+            State::SendBlocked { to } => {
+                self.links.remove(&mut self.mailboxes[to], slot);
+            }
+            _ => {}
         }
         self.timers.cancel(slot);
         let t = &mut self.threads[slot];
@@ -311,8 +369,12 @@ impl<S> Core<S> {
     pub fn tick(&mut self) {
         self.now += 1;
         while let Some(slot) = self.timers.pop_expired(self.now) {
-            if self.threads[slot].state == State::Sleeping {
-                self.wake(slot, 0);
+            match self.threads[slot].state {
+                State::Sleeping => self.wake(slot, 0),
+                State::SendBlocked { .. } | State::ReplyWait { .. } | State::Receiving => {
+                    self.wake(slot, Error::Timeout.code() as i64)
+                }
+                _ => {}
             }
         }
         if let Some(c) = self.current {
@@ -403,9 +465,15 @@ impl<S> Core<S> {
 
     // ---- endings ----------------------------------------------------------------------
 
-    /// Takes `slot` out of whatever it is waiting in and makes it a zombie.
+    /// Takes `slot` out of whatever it is waiting in and makes it a zombie. As a mailbox
+    /// owner it releases every sender queued on it or waiting for its reply (`PeerDied`)
+    /// and frees its buffered messages; as a sender it just leaves the queue it was in.
     fn bury(&mut self, slot: usize) {
         let t = self.threads[slot];
+        if matches!(t.state, State::Free | State::Zombie) {
+            return;
+        }
+        self.release_mailbox(slot);
         match t.state {
             State::Runnable if self.current == Some(slot) => self.current = None,
             State::Runnable => {
@@ -414,15 +482,47 @@ impl<S> Core<S> {
             State::WaitingTask(task) => {
                 self.links.remove(&mut self.tasks[task].waiters, slot);
             }
-            State::Sleeping => {
-                self.timers.cancel(slot);
+            State::SendBlocked { to } => {
+                self.links.remove(&mut self.mailboxes[to], slot);
             }
-            State::Descheduled => {}
+            State::Sleeping | State::ReplyWait { .. } | State::Receiving | State::Descheduled => {}
             State::Free | State::Zombie => return,
         }
+        self.timers.cancel(slot);
         self.threads[slot].state = State::Zombie;
         self.links.push_back(&mut self.zombies, slot);
         self.tasks[t.task].live_threads -= 1;
+    }
+
+    /// Releases everything waiting on `slot`'s mailbox (the thread is dying).
+    fn release_mailbox(&mut self, slot: usize) {
+        let died = Error::PeerDied.code() as i64;
+        while let Some(sender) = self.mailboxes[slot].front() {
+            self.wake(sender, died);
+        }
+        for s in 1..MAX_THREADS {
+            if matches!(self.threads[s].state, State::ReplyWait { from, .. } if from == slot) {
+                self.wake(s, died);
+            }
+        }
+        while let Some(m) = self.messages.pop(slot) {
+            if let Some(t) = self.live_task_slot(m.sender_task) {
+                self.messages.uncharge(t);
+            }
+            self.buffers.free(m.buffer);
+        }
+        self.threads[slot].ipc.reply_to = None;
+    }
+
+    /// The slot of the living task with id `id`.
+    pub(crate) fn live_task_slot(&self, id: u32) -> Option<usize> {
+        self.lookup_task(id).ok().filter(|&t| self.tasks[t].state == TaskState::Live)
+    }
+
+    /// The next send-order number.
+    pub(crate) fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
     }
 
     /// Ends one thread. If it was its task's last, the task ends with status 0.

@@ -1,18 +1,21 @@
 use super::*;
+use crate::ipc::mailbox::VecBuffers;
+
+type C<S> = Core<S, VecBuffers>;
 
 fn ks(n: u64) -> KernelStack {
     KernelStack { bottom: n * 0x10000, top: n * 0x10000 + 0x4000 }
 }
 
 /// A core with one task of `n` threads; returns the core, the task slot and thread slots.
-fn setup(n: usize) -> (Core<&'static str>, usize, Vec<usize>) {
-    let mut c = Core::new();
+fn setup(n: usize) -> (C<&'static str>, usize, Vec<usize>) {
+    let mut c = Core::new(VecBuffers::default());
     let task = c.create_task("t", "space").unwrap();
     let threads = (0..n).map(|i| c.create_thread(task, ks(i as u64 + 1)).unwrap()).collect();
     (c, task, threads)
 }
 
-fn tid(c: &Core<&'static str>, slot: usize) -> u32 {
+fn tid(c: &C<&'static str>, slot: usize) -> u32 {
     c.thread(slot).tid
 }
 
@@ -108,7 +111,7 @@ fn idle_when_nothing_is_runnable() {
 
 #[test]
 fn task_wait_blocks_until_exit_and_gets_the_status() {
-    let mut c: Core<&str> = Core::new();
+    let mut c: C<&str> = Core::new(VecBuffers::default());
     let parent = c.create_task("parent", "p").unwrap();
     let p = c.create_thread(parent, ks(1)).unwrap();
     let child = c.create_task("child", "c").unwrap();
@@ -127,7 +130,7 @@ fn task_wait_blocks_until_exit_and_gets_the_status() {
 
 #[test]
 fn an_uncollected_status_waits_for_its_collector() {
-    let mut c: Core<&str> = Core::new();
+    let mut c: C<&str> = Core::new(VecBuffers::default());
     let a = c.create_task("a", "a").unwrap();
     let ta = c.create_thread(a, ks(1)).unwrap();
     let b = c.create_task("b", "b").unwrap();
@@ -205,7 +208,7 @@ fn stale_ids_never_name_new_threads() {
 
 #[test]
 fn tables_fill_up_with_out_of_memory_not_a_panic() {
-    let mut c: Core<()> = Core::new();
+    let mut c: C<()> = Core::new(VecBuffers::default());
     let task = c.create_task("t", ()).unwrap();
     for i in 1..MAX_THREADS {
         c.create_thread(task, ks(i as u64)).unwrap();

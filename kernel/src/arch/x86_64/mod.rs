@@ -7,6 +7,7 @@ pub mod cpu;
 pub mod entry;
 pub mod gdt;
 pub mod idt;
+pub mod msgbuf;
 pub mod paging;
 pub mod pic;
 pub mod power;

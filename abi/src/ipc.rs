@@ -1,0 +1,149 @@
+//! IPC constants, modes and the register encoding of `ipc_send`'s control word.
+//!
+//! `ipc_send` has eight parameters and a system call has six argument registers, so the
+//! three small ones travel packed in `r9` ([`SendControl`]); the rest go in `rdi`, `rsi`,
+//! `rdx`, `r10`, `r8` in the specification's order:
+//!
+//! | register | `ipc_send` | `ipc_recv` | `ipc_reply` |
+//! |---|---|---|---|
+//! | `rdi` | `id` | `long_dest` | `message` |
+//! | `rsi` | `message_long` | `short_dest` | `message_len` |
+//! | `rdx` | `message_short` | `len_long` (pointer) | |
+//! | `r10` | `len_long` | `len_short` (pointer) | |
+//! | `r8`  | `len_short` (pointer) | `timeout` | |
+//! | `r9`  | [`SendControl`] | | |
+//!
+//! `ipc_recv` returns the [`RecvKind`] in `rax` and the sender's tid in `rdx`.
+
+use num_enum::{IntoPrimitive, TryFromPrimitive};
+
+/// Most asynchronous messages buffered in one mailbox; past it a send fails with
+/// `QueueFull`.
+pub const ASYNC_QUEUE_MAX: usize = 16;
+/// Most asynchronous messages one task may have buffered (in all mailboxes) at once.
+pub const ASYNC_TASK_MAX: usize = 64;
+
+/// `option_sync`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, IntoPrimitive, TryFromPrimitive)]
+#[repr(u32)]
+pub enum SendMode {
+    /// Buffered if no receiver waits; returns without a reply.
+    Async = 0,
+    /// Blocks until the receiver replies.
+    Sync = 1,
+    /// Blocks until the receiver has received the message; no reply.
+    SyncNoReply = 2,
+}
+
+/// What `ipc_recv` received (its return value).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, IntoPrimitive, TryFromPrimitive)]
+#[repr(u32)]
+pub enum RecvKind {
+    /// A synchronous sender, now waiting for `ipc_reply`.
+    Call = 0,
+    /// An asynchronous message.
+    Async = 1,
+    /// A synchronous sender that expects no reply (already released).
+    NoReply = 2,
+}
+
+/// A timeout in ticks, as the specification encodes it in an `i32`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Timeout {
+    /// 0: do not wait for a rendezvous.
+    Poll,
+    /// N > 0 ticks.
+    Ticks(u32),
+    /// -1: no timeout.
+    Forever,
+}
+
+impl Timeout {
+    pub const fn to_raw(self) -> i32 {
+        match self {
+            Timeout::Poll => 0,
+            Timeout::Ticks(n) => {
+                if n > i32::MAX as u32 {
+                    i32::MAX
+                } else {
+                    n as i32
+                }
+            }
+            Timeout::Forever => -1,
+        }
+    }
+
+    /// `None` for values below -1, which are invalid.
+    pub const fn from_raw(v: i32) -> Option<Timeout> {
+        match v {
+            -1 => Some(Timeout::Forever),
+            0 => Some(Timeout::Poll),
+            n if n > 0 => Some(Timeout::Ticks(n as u32)),
+            _ => None,
+        }
+    }
+}
+
+/// `ipc_send`'s `timeout`, `shared` and `option_sync`, packed into one register:
+/// bits 0..32 the timeout (`i32`), bit 32 `shared`, bits 40..48 `option_sync`, saturated
+/// at 255 so that an out-of-range value stays out of range.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SendControl {
+    pub timeout: i32,
+    pub shared: bool,
+    pub option_sync: u32,
+}
+
+impl SendControl {
+    pub const fn encode(self) -> u64 {
+        let sync = if self.option_sync > 0xff { 0xff } else { self.option_sync as u64 };
+        (self.timeout as u32 as u64) | (self.shared as u64) << 32 | sync << 40
+    }
+
+    /// Unpacks a register.
+    pub const fn decode(r: u64) -> SendControl {
+        SendControl { timeout: r as u32 as i32, shared: (r >> 32) & 1 != 0, option_sync: ((r >> 40) & 0xff) as u32 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_words_round_trip() {
+        for timeout in [-1, 0, 1, 5000, i32::MAX, i32::MIN] {
+            for shared in [false, true] {
+                for option_sync in [0, 1, 2, 3, 200] {
+                    let c = SendControl { timeout, shared, option_sync };
+                    assert_eq!(SendControl::decode(c.encode()), c);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn option_sync_beyond_a_byte_stays_invalid() {
+        // Masking would turn 0x101 into a valid 1; saturation keeps it invalid.
+        for bad in [0x101, 0x102, u32::MAX] {
+            let c = SendControl { timeout: 0, shared: false, option_sync: bad };
+            assert_eq!(SendControl::decode(c.encode()).option_sync, 0xff);
+        }
+    }
+
+    #[test]
+    fn spec_values() {
+        assert_eq!(SendMode::try_from(0), Ok(SendMode::Async));
+        assert_eq!(SendMode::try_from(1), Ok(SendMode::Sync));
+        assert_eq!(SendMode::try_from(2), Ok(SendMode::SyncNoReply));
+        assert!(SendMode::try_from(3).is_err());
+        assert_eq!(u32::from(RecvKind::Call), 0);
+        assert_eq!(u32::from(RecvKind::Async), 1);
+        assert_eq!(u32::from(RecvKind::NoReply), 2);
+        assert_eq!(Timeout::from_raw(-1), Some(Timeout::Forever));
+        assert_eq!(Timeout::from_raw(0), Some(Timeout::Poll));
+        assert_eq!(Timeout::from_raw(7), Some(Timeout::Ticks(7)));
+        assert_eq!(Timeout::from_raw(-2), None);
+        assert_eq!(Timeout::Ticks(u32::MAX).to_raw(), i32::MAX);
+    }
+}

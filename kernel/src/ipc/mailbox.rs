@@ -1,0 +1,169 @@
+//! The asynchronous half of every mailbox: buffered messages, in one fixed pool.
+//!
+//! A buffered message is a record (sequence number, sender, length) plus a kernel buffer of
+//! `SHORT_MAX` bytes from a [`MsgBuffers`] pool (frames, on the machine). Each mailbox's
+//! messages form an intrusive FIFO over the pool's records.
+//!
+//! Invariants: a mailbox holds at most `ASYNC_QUEUE_MAX` messages; a task has at most
+//! `ASYNC_TASK_MAX` messages buffered anywhere; every record in a queue owns exactly one
+//! buffer, returned to the pool when the message is received or its mailbox dies.
+
+use crate::sched::list::{Links, List};
+use crate::task::{MAX_TASKS, MAX_THREADS};
+use abi::ipc::{ASYNC_QUEUE_MAX, ASYNC_TASK_MAX};
+use abi::Error;
+
+/// Records in the pool: enough for every task at its bound.
+pub const MAX_MSGS: usize = 4096;
+const _: () = assert!(MAX_MSGS >= (MAX_TASKS - 1) * ASYNC_TASK_MAX);
+
+/// Kernel buffers for buffered messages, `abi::SHORT_MAX` bytes each.
+pub trait MsgBuffers {
+    /// A new buffer's handle, or `None` if memory is exhausted.
+    fn alloc(&mut self) -> Option<u64>;
+    fn free(&mut self, handle: u64);
+    fn bytes(&mut self, handle: u64) -> &mut [u8];
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Msg {
+    pub seq: u64,
+    pub sender_tid: u32,
+    /// The sending task's id, to return its quota when the message is consumed.
+    pub sender_task: u32,
+    pub len: u32,
+    pub buffer: u64,
+}
+
+const FREE_LIST: u16 = 0;
+const fn queue_id(thread: usize) -> u16 {
+    1 + thread as u16
+}
+
+pub struct MessagePool {
+    msgs: [Msg; MAX_MSGS],
+    links: Links<MAX_MSGS>,
+    free: List,
+    unused: usize,
+    queues: [List; MAX_THREADS],
+    per_task: [u16; MAX_TASKS],
+}
+
+impl Default for MessagePool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MessagePool {
+    pub const fn new() -> Self {
+        let mut queues = [List::new(0); MAX_THREADS];
+        let mut i = 0;
+        while i < MAX_THREADS {
+            queues[i] = List::new(queue_id(i));
+            i += 1;
+        }
+        MessagePool {
+            msgs: [Msg { seq: 0, sender_tid: 0, sender_task: 0, len: 0, buffer: 0 }; MAX_MSGS],
+            links: Links::new(),
+            free: List::new(FREE_LIST),
+            unused: 0,
+            queues,
+            per_task: [0; MAX_TASKS],
+        }
+    }
+
+    /// Messages waiting in `thread`'s mailbox.
+    pub fn queued(&self, thread: usize) -> usize {
+        self.queues[thread].len()
+    }
+
+    /// The oldest message in `thread`'s mailbox.
+    pub fn front(&self, thread: usize) -> Option<&Msg> {
+        self.queues[thread].front().map(|i| &self.msgs[i])
+    }
+
+    /// Messages task (slot) `task` has buffered.
+    pub fn task_count(&self, task: usize) -> usize {
+        self.per_task[task] as usize
+    }
+
+    /// Checks that `task` may buffer one more message in `thread`'s mailbox.
+    pub fn check_room(&self, thread: usize, task: usize) -> Result<(), Error> {
+        if self.queues[thread].len() >= ASYNC_QUEUE_MAX || self.per_task[task] as usize >= ASYNC_TASK_MAX {
+            return Err(Error::QueueFull);
+        }
+        if self.free.is_empty() && self.unused == MAX_MSGS {
+            return Err(Error::OutOfMemory);
+        }
+        Ok(())
+    }
+
+    /// Appends `msg` to `thread`'s mailbox, charged to task slot `task`. The caller checked
+    /// `check_room` in the same kernel entry.
+    pub fn push(&mut self, thread: usize, task: usize, msg: Msg) {
+        let i = match self.links.pop_front(&mut self.free) {
+            Some(i) => i,
+            None => {
+                self.unused += 1;
+                self.unused - 1
+            }
+        };
+        self.msgs[i] = msg;
+        let pushed = self.links.push_back(&mut self.queues[thread], i);
+        debug_assert!(pushed);
+        self.per_task[task] += 1;
+    }
+
+    /// Removes the oldest message of `thread`'s mailbox. The caller returns the sender's
+    /// quota with [`uncharge`](Self::uncharge) if the sending task still lives.
+    pub fn pop(&mut self, thread: usize) -> Option<Msg> {
+        let i = self.links.pop_front(&mut self.queues[thread])?;
+        let m = self.msgs[i];
+        self.links.push_back(&mut self.free, i);
+        Some(m)
+    }
+
+    /// Returns one message of task slot `task`'s quota.
+    pub fn uncharge(&mut self, task: usize) {
+        self.per_task[task] = self.per_task[task].saturating_sub(1);
+    }
+
+    /// Forgets the counts of a task slot being reused.
+    pub fn reset_task(&mut self, task: usize) {
+        self.per_task[task] = 0;
+    }
+}
+
+/// Buffers on the host, for tests: a vector of boxes, handles are indices + 1.
+#[cfg(test)]
+#[derive(Default)]
+pub struct VecBuffers {
+    pub slots: std::vec::Vec<Option<std::boxed::Box<[u8; abi::SHORT_MAX]>>>,
+    /// Refuse allocations beyond this many live buffers (to test `OutOfMemory`).
+    pub limit: Option<usize>,
+}
+
+#[cfg(test)]
+impl VecBuffers {
+    pub fn live(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+}
+
+#[cfg(test)]
+impl MsgBuffers for VecBuffers {
+    fn alloc(&mut self) -> Option<u64> {
+        if self.limit.is_some_and(|l| self.live() >= l) {
+            return None;
+        }
+        self.slots.push(Some(std::boxed::Box::new([0; abi::SHORT_MAX])));
+        Some(self.slots.len() as u64)
+    }
+    fn free(&mut self, handle: u64) {
+        assert!(self.slots[handle as usize - 1].take().is_some(), "double free of buffer {handle}");
+    }
+    fn bytes(&mut self, handle: u64) -> &mut [u8] {
+        &mut self.slots[handle as usize - 1].as_mut().expect("live buffer")[..]
+    }
+}

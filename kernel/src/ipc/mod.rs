@@ -1,0 +1,404 @@
+//! Moroso IPC (`../shared/SPEC.md`, with DESIGN.md section 4 where the spec is open):
+//! `ipc_send`, `ipc_recv` and `ipc_reply` as operations on the [`Core`].
+//!
+//! Every thread has a mailbox: a FIFO of blocked synchronous senders (threads in
+//! `SendBlocked`) and a FIFO of buffered asynchronous messages ([`mailbox`]). Both carry a
+//! sequence number from one counter, and a receive takes whichever head is older, so
+//! senders are received in the order they sent.
+//!
+//! A synchronous message is never buffered: it stays in the sender's memory until a
+//! receiver takes it, and is then copied straight into the receiver's buffer. An
+//! asynchronous message goes directly to a receiver blocked in `ipc_recv` (whose mailbox is
+//! then necessarily empty, so order is kept), or into a kernel buffer.
+//!
+//! Each operation checks all of the caller's arguments first, then the target, and only
+//! then touches any other thread (DESIGN.md 4.8): a malformed call changes nothing.
+//!
+//! Blocking, timeouts and death are the core's: a blocked party is woken with its result
+//! (`Thread::wake_value`, and for receivers the sender's tid in `wake_aux`). Deadlines live
+//! in the core's timer heap; a thread that dies releases everyone queued on it.
+
+pub mod mailbox;
+
+#[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod model;
+#[cfg(test)]
+mod tests;
+
+use crate::task::{Core, State};
+use crate::umem::{UserMemory, UserPtr, UserSlice};
+use abi::ipc::{RecvKind, SendMode, Timeout};
+use abi::{Error, SHORT_MAX};
+use mailbox::{Msg, MsgBuffers};
+
+/// The send a thread is blocked in (`SendBlocked` or `ReplyWait`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PendingSend {
+    /// `message_short`: the message, and where the reply goes.
+    buf: u64,
+    /// `*len_short` when sent: the message length and the reply capacity.
+    len: u32,
+    /// `len_short`: where the reply length is written.
+    len_ptr: u64,
+    mode: SendMode,
+    seq: u64,
+}
+
+/// The receive a thread is blocked in (`Receiving`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PendingRecv {
+    buf: u64,
+    cap: u32,
+    len_ptr: u64,
+    /// `len_long`: where the long-message length is written.
+    long_len_ptr: u64,
+}
+
+/// The synchronous sender a receiver owes a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ReplyTo {
+    slot: usize,
+    tid: u32,
+    seq: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ThreadIpc {
+    send: PendingSend,
+    recv: PendingRecv,
+    pub(crate) reply_to: Option<ReplyTo>,
+}
+
+impl ThreadIpc {
+    pub(crate) const EMPTY: ThreadIpc = ThreadIpc {
+        send: PendingSend { buf: 0, len: 0, len_ptr: 0, mode: SendMode::Async, seq: 0 },
+        recv: PendingRecv { buf: 0, cap: 0, len_ptr: 0, long_len_ptr: 0 },
+        reply_to: None,
+    };
+}
+
+/// `ipc_send`'s arguments, as the caller passed them.
+#[derive(Clone, Copy, Debug)]
+pub struct SendArgs {
+    pub id: u32,
+    pub message_long: u64,
+    pub message_short: u64,
+    pub len_long: u32,
+    pub len_short: u64,
+    pub timeout: i32,
+    pub shared: bool,
+    pub option_sync: u32,
+}
+
+/// `ipc_recv`'s arguments, as the caller passed them.
+#[derive(Clone, Copy, Debug)]
+pub struct RecvArgs {
+    pub long_dest: u64,
+    pub short_dest: u64,
+    pub len_long: u64,
+    pub len_short: u64,
+    pub timeout: i32,
+}
+
+/// How an IPC call ends for its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Returns now with `rax`, and `rdx` (the sender's tid, for receives).
+    Done(u64, u64),
+    /// The caller is blocked; its result is set when it is woken.
+    Blocked,
+}
+
+/// Which side of a copy failed.
+enum Side {
+    Source,
+    Dest,
+}
+
+const CHUNK: usize = 256;
+
+impl<S: UserMemory, B: MsgBuffers> Core<S, B> {
+    fn space(&self, task: usize) -> &S {
+        self.tasks[task].space.as_ref().expect("a live thread's task has an address space")
+    }
+
+    fn space_mut(&mut self, task: usize) -> &mut S {
+        self.tasks[task].space.as_mut().expect("a live thread's task has an address space")
+    }
+
+    fn task_of(&self, thread: usize) -> usize {
+        self.threads[thread].task
+    }
+
+    /// Copies `len` bytes from thread `from`'s memory to thread `to`'s.
+    fn copy_user(&mut self, from: usize, src: u64, to: usize, dst: u64, len: u32) -> Result<(), Side> {
+        let (ft, tt) = (self.task_of(from), self.task_of(to));
+        let mut chunk = [0u8; CHUNK];
+        let mut done = 0u64;
+        while done < len as u64 {
+            let n = (len as u64 - done).min(CHUNK as u64) as usize;
+            self.space(ft).copy_in(src + done, &mut chunk[..n]).map_err(|_| Side::Source)?;
+            self.space_mut(tt).copy_out(dst + done, &chunk[..n]).map_err(|_| Side::Dest)?;
+            done += n as u64;
+        }
+        Ok(())
+    }
+
+    fn write_len(&mut self, thread: usize, len_ptr: u64, n: u32) -> Result<(), Error> {
+        let task = self.task_of(thread);
+        self.space_mut(task).copy_out(len_ptr, &n.to_le_bytes())
+    }
+
+    /// Writes a receiver's `*len_short` and `*len_long` once a message has arrived.
+    fn write_received_lens(&mut self, thread: usize, recv: PendingRecv, short: u32, long: u32) -> Result<(), Error> {
+        self.write_len(thread, recv.len_ptr, short)?;
+        self.write_len(thread, recv.long_len_ptr, long)
+    }
+
+    /// Arms `thread`'s deadline for `timeout` (no timer for poll or forever).
+    fn arm(&mut self, thread: usize, timeout: Timeout) {
+        if let Timeout::Ticks(n) = timeout {
+            self.timers.arm(thread, self.now() + n as u64);
+        }
+    }
+
+    // ---- ipc_send ---------------------------------------------------------------------
+
+    pub fn ipc_send(&mut self, a: SendArgs) -> Result<Outcome, Error> {
+        let me = self.current().expect("ipc_send has a caller");
+        let task = self.task_of(me);
+
+        // 1. The caller's own arguments.
+        let mode = SendMode::try_from(a.option_sync).map_err(|_| Error::InvalidArgument)?;
+        let space = self.space(task);
+        let len_ptr = UserPtr::<u32>::new(a.len_short);
+        let len = len_ptr.read(space)?;
+        if mode == SendMode::Sync {
+            len_ptr.check_writable(space)?;
+        }
+        if len as usize > SHORT_MAX {
+            return Err(Error::TooLong);
+        }
+        let message = UserSlice::new(a.message_short, len as u64);
+        if mode == SendMode::Sync {
+            message.writable(space)?; // the reply comes back here
+        } else {
+            message.readable(space)?;
+        }
+        if a.len_long != 0 {
+            // Long messages (page transfers) arrive with the next milestone.
+            return Err(Error::InvalidArgument);
+        }
+        // The timeout matters only for synchronous sends ("ignored if option_sync is 0").
+        let timeout = match mode {
+            SendMode::Async => Timeout::Forever,
+            _ => Timeout::from_raw(a.timeout).ok_or(Error::InvalidArgument)?,
+        };
+
+        // 2. The target.
+        let to = self.lookup_thread(a.id)?;
+        if to == me && mode != SendMode::Async {
+            return Err(Error::InvalidArgument);
+        }
+
+        // 3. The rendezvous.
+        let seq = self.next_seq();
+        self.threads[me].ipc.send = PendingSend { buf: a.message_short, len, len_ptr: a.len_short, mode, seq };
+        if self.threads[to].state == State::Receiving && self.deliver_to_receiver(me, to) {
+            return Ok(match mode {
+                SendMode::Sync => {
+                    self.block_current(State::ReplyWait { from: to, seq });
+                    // Timeout 0: delivered, so wait for the reply without a deadline.
+                    self.arm(me, timeout);
+                    self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: self.threads[me].tid, seq });
+                    Outcome::Blocked
+                }
+                SendMode::SyncNoReply | SendMode::Async => Outcome::Done(0, 0),
+            });
+        }
+        match mode {
+            SendMode::Async => self.buffer_async(me, to, a.message_short, len, seq),
+            _ if timeout == Timeout::Poll => Err(Error::Timeout),
+            _ => {
+                self.block_current(State::SendBlocked { to });
+                let queued = self.links.push_back(&mut self.mailboxes[to], me);
+                debug_assert!(queued);
+                self.arm(me, timeout);
+                Ok(Outcome::Blocked)
+            }
+        }
+    }
+
+    /// Copies the current sender `me`'s message straight into receiver `to`, which is
+    /// blocked in `ipc_recv`, and wakes it. Returns false if the receiver's buffer turned
+    /// out to be unusable (then the receiver is woken with `BadAddress` and the message
+    /// takes the normal path).
+    fn deliver_to_receiver(&mut self, me: usize, to: usize) -> bool {
+        let send = self.threads[me].ipc.send;
+        let recv = self.threads[to].ipc.recv;
+        let n = send.len.min(recv.cap);
+        let copied = match self.copy_user(me, send.buf, to, recv.buf, n) {
+            Ok(()) => self.write_received_lens(to, recv, n, 0).is_ok(),
+            // The sender's buffer was checked in this same kernel entry.
+            Err(Side::Source) => unreachable!("the sender's message was validated just now"),
+            Err(Side::Dest) => false,
+        };
+        if !copied {
+            self.wake(to, Error::BadAddress.code() as i64);
+            return false;
+        }
+        let kind = match send.mode {
+            SendMode::Sync => RecvKind::Call,
+            SendMode::SyncNoReply => RecvKind::NoReply,
+            SendMode::Async => RecvKind::Async,
+        };
+        self.threads[to].wake_aux = Some(self.threads[me].tid as u64);
+        self.wake(to, u32::from(kind) as i64);
+        true
+    }
+
+    fn buffer_async(&mut self, me: usize, to: usize, src: u64, len: u32, seq: u64) -> Result<Outcome, Error> {
+        let task = self.task_of(me);
+        self.messages.check_room(to, task)?;
+        let buffer = self.buffers.alloc().ok_or(Error::OutOfMemory)?;
+        let bytes = &mut self.buffers.bytes(buffer)[..len as usize];
+        if let Err(e) = self.tasks[task].space.as_ref().expect("live").copy_in(src, bytes) {
+            self.buffers.free(buffer);
+            return Err(e);
+        }
+        let msg = Msg { seq, sender_tid: self.threads[me].tid, sender_task: self.tasks[task].id, len, buffer };
+        self.messages.push(to, task, msg);
+        Ok(Outcome::Done(1, 0))
+    }
+
+    // ---- ipc_recv ---------------------------------------------------------------------
+
+    pub fn ipc_recv(&mut self, a: RecvArgs) -> Result<Outcome, Error> {
+        let me = self.current().expect("ipc_recv has a caller");
+        let task = self.task_of(me);
+
+        // 1. The caller's own arguments.
+        let space = self.space(task);
+        let len_ptr = UserPtr::<u32>::new(a.len_short);
+        let cap = len_ptr.read(space)?;
+        len_ptr.check_writable(space)?;
+        let cap = cap.min(SHORT_MAX as u32);
+        UserSlice::new(a.short_dest, cap as u64).writable(space)?;
+        let long_ptr = UserPtr::<u32>::new(a.len_long);
+        let long_cap = long_ptr.read(space)?;
+        long_ptr.check_writable(space)?;
+        if long_cap % abi::PAGE_SIZE as u32 != 0 {
+            return Err(Error::Misaligned);
+        }
+        if long_cap != 0 {
+            // Long messages (page transfers) arrive with the next milestone.
+            return Err(Error::InvalidArgument);
+        }
+        let timeout = Timeout::from_raw(a.timeout).ok_or(Error::InvalidArgument)?;
+        if self.threads[me].ipc.reply_to.is_some() {
+            return Err(Error::ReplyPending);
+        }
+        let recv = PendingRecv { buf: a.short_dest, cap, len_ptr: a.len_short, long_len_ptr: a.len_long };
+
+        // 2. The rendezvous: the oldest sender first.
+        loop {
+            let sender = self.mailboxes[me].front();
+            let sender_seq = sender.map(|s| self.threads[s].ipc.send.seq);
+            let msg_seq = self.messages.front(me).map(|m| m.seq);
+            match (sender, sender_seq, msg_seq) {
+                (None, _, None) => break,
+                (_, _, Some(m)) if sender_seq.is_none_or(|s| m < s) => {
+                    return self.take_async(me, recv);
+                }
+                (Some(s), _, _) => match self.take_sender(me, s, recv)? {
+                    Some(outcome) => return Ok(outcome),
+                    None => continue, // that sender's buffer was gone: next one
+                },
+                (None, _, Some(_)) => unreachable!("handled by the async arm"),
+            }
+        }
+        if timeout == Timeout::Poll {
+            return Err(Error::Timeout);
+        }
+        self.threads[me].ipc.recv = recv;
+        self.block_current(State::Receiving);
+        self.arm(me, timeout);
+        Ok(Outcome::Blocked)
+    }
+
+    fn take_async(&mut self, me: usize, recv: PendingRecv) -> Result<Outcome, Error> {
+        let task = self.task_of(me);
+        let m = *self.messages.front(me).expect("a message is queued");
+        let n = m.len.min(recv.cap);
+        let bytes = &self.buffers.bytes(m.buffer)[..n as usize];
+        // On failure the message stays queued: nothing is lost.
+        self.tasks[task].space.as_mut().expect("live").copy_out(recv.buf, bytes)?;
+        self.write_received_lens(me, recv, n, 0)?;
+        self.messages.pop(me);
+        if let Some(t) = self.live_task_slot(m.sender_task) {
+            self.messages.uncharge(t);
+        }
+        self.buffers.free(m.buffer);
+        Ok(Outcome::Done(u32::from(RecvKind::Async) as u64, m.sender_tid as u64))
+    }
+
+    /// Receives blocked sender `s`. `None`: the sender's own buffer was unusable (it gets
+    /// `BadAddress`), try the next.
+    fn take_sender(&mut self, me: usize, s: usize, recv: PendingRecv) -> Result<Option<Outcome>, Error> {
+        let send = self.threads[s].ipc.send;
+        let n = send.len.min(recv.cap);
+        match self.copy_user(s, send.buf, me, recv.buf, n) {
+            Ok(()) => {}
+            Err(Side::Source) => {
+                self.wake(s, Error::BadAddress.code() as i64);
+                return Ok(None);
+            }
+            Err(Side::Dest) => return Err(Error::BadAddress), // the sender stays queued
+        }
+        self.write_received_lens(me, recv, n, 0)?;
+        let tid = self.threads[s].tid as u64;
+        Ok(Some(match send.mode {
+            SendMode::Sync => {
+                // Still bounded by its deadline, if it has one: now waiting for the reply.
+                self.links.remove(&mut self.mailboxes[me], s);
+                self.threads[s].state = State::ReplyWait { from: me, seq: send.seq };
+                self.threads[me].ipc.reply_to = Some(ReplyTo { slot: s, tid: tid as u32, seq: send.seq });
+                Outcome::Done(u32::from(RecvKind::Call) as u64, tid)
+            }
+            SendMode::SyncNoReply => {
+                self.wake(s, 0); // takes it out of the queue and cancels its deadline
+                Outcome::Done(u32::from(RecvKind::NoReply) as u64, tid)
+            }
+            SendMode::Async => unreachable!("asynchronous senders never block"),
+        }))
+    }
+
+    // ---- ipc_reply --------------------------------------------------------------------
+
+    pub fn ipc_reply(&mut self, message: u64, len: u32) -> Result<Outcome, Error> {
+        let me = self.current().expect("ipc_reply has a caller");
+        let task = self.task_of(me);
+        if len as usize > SHORT_MAX {
+            return Err(Error::TooLong);
+        }
+        UserSlice::new(message, len as u64).readable(self.space(task))?;
+        let to = self.threads[me].ipc.reply_to.take().ok_or(Error::NoReplyPending)?;
+        let t = &self.threads[to.slot];
+        if t.tid != to.tid || matches!(t.state, State::Free | State::Zombie) {
+            return Err(Error::PeerDied);
+        }
+        if t.state != (State::ReplyWait { from: me, seq: to.seq }) {
+            return Err(Error::Timeout); // it gave up waiting
+        }
+        let send = t.ipc.send;
+        let n = len.min(send.len);
+        let result = match self.copy_user(me, message, to.slot, send.buf, n) {
+            Ok(()) => self.write_len(to.slot, send.len_ptr, n).map(|_| 0),
+            Err(_) => Err(Error::BadAddress), // the sender's buffer is gone: its problem
+        };
+        self.wake(to.slot, result.unwrap_or_else(|e| e.code() as i64));
+        Ok(Outcome::Done(0, 0))
+    }
+}
