@@ -13,7 +13,8 @@
 //! | `r8`  | `len_short` (pointer) | `timeout` | |
 //! | `r9`  | [`SendControl`] | | |
 //!
-//! `ipc_recv` returns the [`RecvKind`] in `rax` and the sender's tid in `rdx`.
+//! `ipc_recv` returns the [`RecvKind`] in `rax` and, in `rdx`, the sender's tid (bits
+//! 0..32) and [`RECV_SHARED`].
 
 use num_enum::{IntoPrimitive, TryFromPrimitive};
 
@@ -22,6 +23,10 @@ use num_enum::{IntoPrimitive, TryFromPrimitive};
 pub const ASYNC_QUEUE_MAX: usize = 16;
 /// Most asynchronous messages one task may have buffered (in all mailboxes) at once.
 pub const ASYNC_TASK_MAX: usize = 64;
+
+/// Set in the sender word `ipc_recv` returns in `rdx` (bits 0..32: the sender's tid) when
+/// the long message's pages arrived shared rather than moved.
+pub const RECV_SHARED: u64 = 1 << 32;
 
 /// `option_sync`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, IntoPrimitive, TryFromPrimitive)]

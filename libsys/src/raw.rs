@@ -113,7 +113,15 @@ pub unsafe fn ipc_recv(
     unsafe { ipc_recv_from(long_dest, short_dest, len_long, len_short, timeout).0 }
 }
 
-/// [`ipc_recv`], also returning the sender's tid (valid when the result is non-negative).
+/// Who sent what [`ipc_recv_from`] received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sender {
+    pub tid: u32,
+    /// The long message's pages arrived shared (the sender still maps them), not moved.
+    pub shared: bool,
+}
+
+/// [`ipc_recv`], also returning the sender (valid when the result is non-negative).
 ///
 /// # Safety
 /// As for [`ipc_recv`].
@@ -123,11 +131,11 @@ pub unsafe fn ipc_recv_from(
     len_long: *mut u32,
     len_short: *mut u32,
     timeout: i32,
-) -> (i32, u32) {
+) -> (i32, Sender) {
     let args = [long_dest as u64, short_dest as u64, len_long as u64, len_short as u64, timeout as u32 as u64, 0];
     // SAFETY: the caller vouches for the memory named.
-    let (ret, sender) = unsafe { syscall6(Syscall::IpcRecv, args) };
-    (ret as i32, sender as u32)
+    let (ret, word) = unsafe { syscall6(Syscall::IpcRecv, args) };
+    (ret as i32, Sender { tid: word as u32, shared: word & abi::ipc::RECV_SHARED != 0 })
 }
 
 /// Replies to the last synchronous sender received (the specification's `ipc_reply`).

@@ -4,31 +4,91 @@
 
 use super::mailbox::VecBuffers;
 use super::{Outcome, RecvArgs, SendArgs};
+use crate::mem::pagemap::{Mapped, PageMap};
+use crate::mem::regions::Regions;
 use crate::mem::KernelStack;
 use crate::task::{Core, State};
 use crate::umem::UserMemory;
 use abi::Error;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
 
-/// A fake address space: pages that exist, each writable or not.
-#[derive(Default)]
+thread_local! {
+    /// Every fake frame of the current test thread: its bytes and its map count.
+    static FRAMES: RefCell<BTreeMap<u64, (Vec<u8>, u32)>> = const { RefCell::new(BTreeMap::new()) };
+    static NEXT_FRAME: Cell<u64> = const { Cell::new(1) };
+}
+
+/// Most mappings of one fake frame (to test the share limit).
+pub const FAKE_MAX_MAPPINGS: u32 = 1000;
+
+/// Live fake frames (leak checks).
+pub fn live_frames() -> usize {
+    FRAMES.with(|f| f.borrow().len())
+}
+
+/// A fake address space: pages mapping shared fake frames, each writable or not.
 pub struct Mem {
-    pub pages: BTreeMap<u64, (Vec<u8>, bool)>,
+    pub pages: BTreeMap<u64, Mapped>,
+    regions: Box<Regions>,
+    /// Make the next `prepare` fail (out of memory for page tables).
+    pub fail_prepare: bool,
+}
+
+impl Default for Mem {
+    fn default() -> Self {
+        Mem { pages: BTreeMap::new(), regions: Box::new(Regions::new(1 << 20)), fail_prepare: false }
+    }
 }
 
 impl Mem {
+    /// Maps `pages` fresh zeroed frames at `addr`.
     pub fn map(&mut self, addr: u64, pages: u64, writable: bool) {
         for p in 0..pages {
-            self.pages.insert(addr + p * PAGE, (vec![0; PAGE as usize], writable));
+            let frame = NEXT_FRAME.with(|n| {
+                let f = n.get();
+                n.set(f + 1);
+                f
+            });
+            FRAMES.with(|f| f.borrow_mut().insert(frame, (vec![0; PAGE as usize], 1)));
+            self.pages.insert(addr + p * PAGE, Mapped { frame, writable });
         }
     }
+
+    /// Unmaps the page at `addr`, dropping its frame if this was the last mapping.
     pub fn unmap(&mut self, addr: u64) {
-        self.pages.remove(&addr);
+        if let Some(m) = self.pages.remove(&addr) {
+            release(m.frame);
+        }
     }
-    fn page(&self, a: u64) -> Option<&(Vec<u8>, bool)> {
-        self.pages.get(&(a & !(PAGE - 1)))
+
+    pub fn set_writable(&mut self, addr: u64, writable: bool) {
+        self.pages.get_mut(&addr).expect("mapped").writable = writable;
+    }
+
+    fn at(&self, a: u64) -> Option<Mapped> {
+        self.pages.get(&(a & !(PAGE - 1))).copied()
+    }
+}
+
+fn release(frame: u64) {
+    FRAMES.with(|f| {
+        let mut f = f.borrow_mut();
+        let e = f.get_mut(&frame).expect("a live frame");
+        e.1 -= 1;
+        if e.1 == 0 {
+            f.remove(&frame);
+        }
+    });
+}
+
+impl Drop for Mem {
+    fn drop(&mut self) {
+        for m in std::mem::take(&mut self.pages).into_values() {
+            release(m.frame);
+        }
     }
 }
 
@@ -36,8 +96,8 @@ impl UserMemory for Mem {
     fn check(&self, addr: u64, len: u64, write: bool) -> Result<(), Error> {
         let mut p = addr & !(PAGE - 1);
         while p < addr + len {
-            match self.page(p) {
-                Some((_, w)) if *w || !write => p += PAGE,
+            match self.at(p) {
+                Some(m) if m.writable || !write => p += PAGE,
                 _ => return Err(Error::BadAddress),
             }
         }
@@ -46,20 +106,58 @@ impl UserMemory for Mem {
     fn copy_in(&self, addr: u64, buf: &mut [u8]) -> Result<(), Error> {
         for (i, b) in buf.iter_mut().enumerate() {
             let a = addr + i as u64;
-            *b = self.page(a).ok_or(Error::BadAddress)?.0[(a % PAGE) as usize];
+            let m = self.at(a).ok_or(Error::BadAddress)?;
+            *b = FRAMES.with(|f| f.borrow()[&m.frame].0[(a % PAGE) as usize]);
         }
         Ok(())
     }
     fn copy_out(&mut self, addr: u64, data: &[u8]) -> Result<(), Error> {
         for (i, b) in data.iter().enumerate() {
             let a = addr + i as u64;
-            let (page, w) = self.pages.get_mut(&(a & !(PAGE - 1))).ok_or(Error::BadAddress)?;
-            if !*w {
+            let m = self.at(a).ok_or(Error::BadAddress)?;
+            if !m.writable {
                 return Err(Error::BadAddress);
             }
-            page[(a % PAGE) as usize] = *b;
+            FRAMES.with(|f| f.borrow_mut().get_mut(&m.frame).unwrap().0[(a % PAGE) as usize] = *b);
         }
         Ok(())
+    }
+}
+
+impl PageMap for Mem {
+    fn page(&self, va: u64) -> Option<Mapped> {
+        self.pages.get(&va).copied()
+    }
+    fn prepare(&mut self, _va: u64, _pages: u64) -> Result<(), Error> {
+        if std::mem::take(&mut self.fail_prepare) {
+            Err(Error::OutOfMemory)
+        } else {
+            Ok(())
+        }
+    }
+    fn map_frame(&mut self, va: u64, m: Mapped) {
+        let old = self.pages.insert(va, m);
+        assert!(old.is_none(), "map_frame over a mapped page");
+    }
+    fn unmap_moved(&mut self, va: u64) {
+        self.pages.remove(&va).expect("unmap_moved of an unmapped page");
+    }
+    fn flush(&mut self, _va: u64, _pages: u64) {}
+    fn regions(&mut self) -> &mut Regions {
+        &mut self.regions
+    }
+    fn map_count(frame: u64) -> u32 {
+        FRAMES.with(|f| f.borrow().get(&frame).map_or(0, |e| e.1))
+    }
+    fn add_mapping(frame: u64) -> Result<(), Error> {
+        if !Self::can_add_mapping(frame) {
+            return Err(Error::OutOfMemory);
+        }
+        FRAMES.with(|f| f.borrow_mut().get_mut(&frame).unwrap().1 += 1);
+        Ok(())
+    }
+    fn can_add_mapping(frame: u64) -> bool {
+        Self::map_count(frame) < FAKE_MAX_MAPPINGS
     }
 }
 
@@ -76,8 +174,16 @@ pub fn lens(t: usize) -> u64 {
     send_buf(t) + 2 * PAGE
 }
 
+/// Each thread's long-message area (what it sends) and receive window.
+pub fn long_base(t: usize) -> u64 {
+    0x2000_0000 + t as u64 * 0x100_0000
+}
+pub fn window(t: usize) -> u64 {
+    0x4000_0000 + t as u64 * 0x100_0000
+}
+
 pub struct World {
-    pub core: Core<Mem, VecBuffers>,
+    pub core: Box<Core<Mem, VecBuffers>>,
     /// Thread slots, in creation order.
     pub threads: Vec<usize>,
 }
@@ -85,7 +191,7 @@ pub struct World {
 impl World {
     /// `layout[i]` threads in task `i`.
     pub fn new(layout: &[usize]) -> World {
-        let mut core = Core::new(VecBuffers::default());
+        let mut core = Box::new(Core::new(VecBuffers::default()));
         let mut threads = Vec::new();
         for (i, &n) in layout.iter().enumerate() {
             let task = core.create_task("t", Mem::default()).unwrap();
@@ -210,6 +316,86 @@ impl World {
         let th = self.core.thread_mut(t);
         let v = th.wake_value.take()?;
         Some((v, th.wake_aux.take()))
+    }
+
+    /// Maps `pages` pages at thread `t`'s long area as a region, page i filled with
+    /// `tag + i`.
+    pub fn map_long(&mut self, t: usize, pages: u64, tag: u8) {
+        let base = long_base(t);
+        let mem = self.mem(t);
+        mem.map(base, pages, true);
+        mem.regions().add(crate::mem::regions::Region { base, pages }).unwrap();
+        for i in 0..pages {
+            mem.copy_out(base + i * PAGE, &[tag.wrapping_add(i as u8); PAGE as usize]).unwrap();
+        }
+    }
+
+    /// Sends `pages` pages from `from`'s long area (plus a short `msg`) to `to`.
+    pub fn send_long(
+        &mut self,
+        from: usize,
+        to: usize,
+        pages: u64,
+        shared: bool,
+        timeout: i32,
+    ) -> Result<Outcome, Error> {
+        self.send_long_from(from, long_base(from), to, pages, shared, timeout)
+    }
+
+    /// Sends `pages` pages at `va` in `from`'s space to `to`.
+    pub fn send_long_from(
+        &mut self,
+        from: usize,
+        va: u64,
+        to: usize,
+        pages: u64,
+        shared: bool,
+        timeout: i32,
+    ) -> Result<Outcome, Error> {
+        let mut a = self.send_args(from, self.tid(to), b"L", 1, timeout);
+        a.message_long = va;
+        a.len_long = (pages * PAGE) as u32;
+        a.shared = shared;
+        self.core.switch_to(from);
+        self.core.ipc_send(a)
+    }
+
+    /// Receives on `t` with a window of `pages` pages.
+    pub fn recv_long(&mut self, t: usize, pages: u64, timeout: i32) -> Result<Outcome, Error> {
+        let mut a = self.recv_args(t, 64, timeout);
+        self.put_u32(t, lens(t) + 16, (pages * PAGE) as u32);
+        a.long_dest = window(t);
+        self.core.switch_to(t);
+        self.core.ipc_recv(a)
+    }
+
+    /// `*len_long` as the last receive on `t` wrote it.
+    pub fn long_len(&mut self, t: usize) -> u32 {
+        self.get_u32(t, lens(t) + 16)
+    }
+
+    /// The first byte of each of `pages` pages at `va` in `t`'s space (None: unmapped).
+    pub fn tags(&mut self, t: usize, va: u64, pages: u64) -> Vec<Option<u8>> {
+        (0..pages)
+            .map(|i| {
+                let mut b = [0u8];
+                self.mem(t).copy_in(va + i * PAGE, &mut b).ok().map(|_| b[0])
+            })
+            .collect()
+    }
+
+    /// `remove_pages(base)` in `t`'s task.
+    pub fn remove_region(&mut self, t: usize, base: u64) -> bool {
+        let mem = self.mem(t);
+        match mem.regions().remove(base) {
+            Some(r) => {
+                for i in 0..r.pages {
+                    mem.unmap(r.base + i * PAGE);
+                }
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn tick(&mut self, n: u64) {

@@ -23,15 +23,21 @@ pub mod mailbox;
 #[cfg(test)]
 mod fixture;
 #[cfg(test)]
+mod long_tests;
+#[cfg(test)]
 mod model;
 #[cfg(test)]
 mod tests;
 
+use crate::mem::pagemap::{check_owned, PageMap};
+use crate::mem::regions::Region;
 use crate::task::{Core, State};
 use crate::umem::{UserMemory, UserPtr, UserSlice};
-use abi::ipc::{RecvKind, SendMode, Timeout};
+use abi::ipc::{RecvKind, SendMode, Timeout, RECV_SHARED};
 use abi::{Error, SHORT_MAX};
 use mailbox::{Msg, MsgBuffers};
+
+const PAGE: u64 = abi::PAGE_SIZE as u64;
 
 /// The send a thread is blocked in (`SendBlocked` or `ReplyWait`).
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +50,10 @@ pub(crate) struct PendingSend {
     len_ptr: u64,
     mode: SendMode,
     seq: u64,
+    /// The long message: first page, page count (0: none), and whether it moves.
+    long_va: u64,
+    long_pages: u64,
+    moving: bool,
 }
 
 /// The receive a thread is blocked in (`Receiving`).
@@ -54,6 +64,9 @@ pub(crate) struct PendingRecv {
     len_ptr: u64,
     /// `len_long`: where the long-message length is written.
     long_len_ptr: u64,
+    /// The window for a long message: first page and size in pages (0: none).
+    long_va: u64,
+    long_pages: u64,
 }
 
 /// The synchronous sender a receiver owes a reply.
@@ -73,8 +86,17 @@ pub(crate) struct ThreadIpc {
 
 impl ThreadIpc {
     pub(crate) const EMPTY: ThreadIpc = ThreadIpc {
-        send: PendingSend { buf: 0, len: 0, len_ptr: 0, mode: SendMode::Async, seq: 0 },
-        recv: PendingRecv { buf: 0, cap: 0, len_ptr: 0, long_len_ptr: 0 },
+        send: PendingSend {
+            buf: 0,
+            len: 0,
+            len_ptr: 0,
+            mode: SendMode::Async,
+            seq: 0,
+            long_va: 0,
+            long_pages: 0,
+            moving: false,
+        },
+        recv: PendingRecv { buf: 0, cap: 0, len_ptr: 0, long_len_ptr: 0, long_va: 0, long_pages: 0 },
         reply_to: None,
     };
 }
@@ -117,9 +139,17 @@ enum Side {
     Dest,
 }
 
+/// Why a rendezvous could not complete, and whose problem it is.
+enum Fault {
+    /// The sender's: it fails with this error; the receiver keeps waiting.
+    Sender(Error),
+    /// The receiver's: it fails with this error; the sender's message is not lost.
+    Receiver(Error),
+}
+
 const CHUNK: usize = 256;
 
-impl<S: UserMemory, B: MsgBuffers> Core<S, B> {
+impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     fn space(&self, task: usize) -> &S {
         self.tasks[task].space.as_ref().expect("a live thread's task has an address space")
     }
@@ -170,8 +200,14 @@ impl<S: UserMemory, B: MsgBuffers> Core<S, B> {
         let me = self.current().expect("ipc_send has a caller");
         let task = self.task_of(me);
 
-        // 1. The caller's own arguments.
-        let mode = SendMode::try_from(a.option_sync).map_err(|_| Error::InvalidArgument)?;
+        // 1. The caller's own arguments. A long message is always a call ("option_sync is
+        // ignored" when len_long is non-zero).
+        let long = a.len_long != 0;
+        let mode = if long {
+            SendMode::Sync
+        } else {
+            SendMode::try_from(a.option_sync).map_err(|_| Error::InvalidArgument)?
+        };
         let space = self.space(task);
         let len_ptr = UserPtr::<u32>::new(a.len_short);
         let len = len_ptr.read(space)?;
@@ -187,9 +223,15 @@ impl<S: UserMemory, B: MsgBuffers> Core<S, B> {
         } else {
             message.readable(space)?;
         }
-        if a.len_long != 0 {
-            // Long messages (page transfers) arrive with the next milestone.
-            return Err(Error::InvalidArgument);
+        let long_pages = a.len_long as u64 / PAGE;
+        if long {
+            if !(a.len_long as u64).is_multiple_of(PAGE) || !a.message_long.is_multiple_of(PAGE) {
+                return Err(Error::Misaligned);
+            }
+            if !abi::layout::is_user_range(a.message_long, a.len_long as u64) {
+                return Err(Error::BadAddress);
+            }
+            check_owned(space, a.message_long, long_pages, !a.shared)?;
         }
         // The timeout matters only for synchronous sends ("ignored if option_sync is 0").
         let timeout = match mode {
@@ -205,8 +247,38 @@ impl<S: UserMemory, B: MsgBuffers> Core<S, B> {
 
         // 3. The rendezvous.
         let seq = self.next_seq();
-        self.threads[me].ipc.send = PendingSend { buf: a.message_short, len, len_ptr: a.len_short, mode, seq };
-        if self.threads[to].state == State::Receiving && self.deliver_to_receiver(me, to) {
+        self.threads[me].ipc.send = PendingSend {
+            buf: a.message_short,
+            len,
+            len_ptr: a.len_short,
+            mode,
+            seq,
+            long_va: a.message_long,
+            long_pages,
+            moving: !a.shared,
+        };
+        let delivered = match self.threads[to].state {
+            State::Receiving => match self.rendezvous(me, to) {
+                Ok(flags) => {
+                    let kind = match mode {
+                        SendMode::Sync => RecvKind::Call,
+                        SendMode::SyncNoReply => RecvKind::NoReply,
+                        SendMode::Async => RecvKind::Async,
+                    };
+                    self.threads[to].wake_aux = Some(self.threads[me].tid as u64 | flags);
+                    self.wake(to, u32::from(kind) as i64);
+                    true
+                }
+                // The receiver keeps waiting for a message that fits.
+                Err(Fault::Sender(e)) => return Err(e),
+                Err(Fault::Receiver(e)) => {
+                    self.wake(to, e.code() as i64);
+                    false
+                }
+            },
+            _ => false,
+        };
+        if delivered {
             return Ok(match mode {
                 SendMode::Sync => {
                     self.block_current(State::ReplyWait { from: to, seq });
@@ -231,32 +303,86 @@ impl<S: UserMemory, B: MsgBuffers> Core<S, B> {
         }
     }
 
-    /// Copies the current sender `me`'s message straight into receiver `to`, which is
-    /// blocked in `ipc_recv`, and wakes it. Returns false if the receiver's buffer turned
-    /// out to be unusable (then the receiver is woken with `BadAddress` and the message
-    /// takes the normal path).
-    fn deliver_to_receiver(&mut self, me: usize, to: usize) -> bool {
-        let send = self.threads[me].ipc.send;
-        let recv = self.threads[to].ipc.recv;
+    /// Completes the rendezvous of sender `s` with receiver `r` (the one blocked, or the
+    /// one calling): the long message first (checked and prepared, so nothing can fail
+    /// after the short copy), then the short one, then the page transfer. Returns the
+    /// receive flags (`RECV_SHARED` if pages were shared). On error nothing was transferred.
+    fn rendezvous(&mut self, s: usize, r: usize) -> Result<u64, Fault> {
+        self.prepare_long(s, r)?;
+        let send = self.threads[s].ipc.send;
+        let recv = self.threads[r].ipc.recv;
         let n = send.len.min(recv.cap);
-        let copied = match self.copy_user(me, send.buf, to, recv.buf, n) {
-            Ok(()) => self.write_received_lens(to, recv, n, 0).is_ok(),
-            // The sender's buffer was checked in this same kernel entry.
-            Err(Side::Source) => unreachable!("the sender's message was validated just now"),
-            Err(Side::Dest) => false,
-        };
-        if !copied {
-            self.wake(to, Error::BadAddress.code() as i64);
-            return false;
+        match self.copy_user(s, send.buf, r, recv.buf, n) {
+            Ok(()) => {}
+            Err(Side::Source) => return Err(Fault::Sender(Error::BadAddress)),
+            Err(Side::Dest) => return Err(Fault::Receiver(Error::BadAddress)),
         }
-        let kind = match send.mode {
-            SendMode::Sync => RecvKind::Call,
-            SendMode::SyncNoReply => RecvKind::NoReply,
-            SendMode::Async => RecvKind::Async,
-        };
-        self.threads[to].wake_aux = Some(self.threads[me].tid as u64);
-        self.wake(to, u32::from(kind) as i64);
-        true
+        let long_len = (send.long_pages * PAGE) as u32;
+        self.write_received_lens(r, recv, n, long_len).map_err(Fault::Receiver)?;
+        self.commit_long(s, r);
+        Ok(if send.long_pages > 0 && !send.moving { RECV_SHARED } else { 0 })
+    }
+
+    /// Phase one of a page transfer: every check, and every allocation, it needs.
+    fn prepare_long(&mut self, s: usize, r: usize) -> Result<(), Fault> {
+        let send = self.threads[s].ipc.send;
+        let recv = self.threads[r].ipc.recv;
+        let n = send.long_pages;
+        if n == 0 {
+            return Ok(());
+        }
+        if n > recv.long_pages {
+            return Err(Fault::Sender(Error::TooLong)); // DESIGN.md 4.4
+        }
+        let (st, rt) = (self.task_of(s), self.task_of(r));
+        // The sender may have changed its pages while it waited: check again.
+        check_owned(self.space(st), send.long_va, n, send.moving).map_err(Fault::Sender)?;
+        let rspace = self.space(rt);
+        if (0..n).any(|i| rspace.page(recv.long_va + i * PAGE).is_some()) {
+            return Err(Fault::Receiver(Error::WindowOccupied));
+        }
+        let window = Region { base: recv.long_va, pages: n };
+        let moved = Region { base: send.long_va, pages: n };
+        // Room in the region tables, as they will be after the commit.
+        let mut regions = self.space_mut(rt).regions().clone();
+        if send.moving && st == rt {
+            if !regions.can_punch(moved) {
+                return Err(Fault::Sender(Error::OutOfMemory));
+            }
+            regions.punch(moved);
+        }
+        regions.check_add(window).map_err(|_| Fault::Sender(Error::OutOfMemory))?;
+        if send.moving && st != rt && !self.space_mut(st).regions().can_punch(moved) {
+            return Err(Fault::Sender(Error::OutOfMemory));
+        }
+        self.space_mut(rt).prepare(window.base, n).map_err(Fault::Sender)
+    }
+
+    /// Phase two: maps the pages into the receiver and, for a move, out of the sender.
+    /// Cannot fail: `prepare_long` checked and allocated everything.
+    fn commit_long(&mut self, s: usize, r: usize) {
+        let send = self.threads[s].ipc.send;
+        let recv = self.threads[r].ipc.recv;
+        let n = send.long_pages;
+        if n == 0 {
+            return;
+        }
+        let (st, rt) = (self.task_of(s), self.task_of(r));
+        for i in 0..n {
+            let m = self.space(st).page(send.long_va + i * PAGE).expect("checked in prepare_long");
+            self.space_mut(rt).map_frame(recv.long_va + i * PAGE, m);
+            if send.moving {
+                self.space_mut(st).unmap_moved(send.long_va + i * PAGE);
+            } else {
+                S::add_mapping(m.frame).expect("checked in prepare_long");
+            }
+        }
+        if send.moving {
+            let sender = self.space_mut(st);
+            sender.flush(send.long_va, n);
+            sender.regions().punch(Region { base: send.long_va, pages: n });
+        }
+        self.space_mut(rt).regions().add(Region { base: recv.long_va, pages: n }).expect("checked in prepare_long");
     }
 
     fn buffer_async(&mut self, me: usize, to: usize, src: u64, len: u32, seq: u64) -> Result<Outcome, Error> {
@@ -287,22 +413,37 @@ impl<S: UserMemory, B: MsgBuffers> Core<S, B> {
         let cap = cap.min(SHORT_MAX as u32);
         UserSlice::new(a.short_dest, cap as u64).writable(space)?;
         let long_ptr = UserPtr::<u32>::new(a.len_long);
-        let long_cap = long_ptr.read(space)?;
+        let long_cap = long_ptr.read(space)? as u64;
         long_ptr.check_writable(space)?;
-        if long_cap % abi::PAGE_SIZE as u32 != 0 {
+        if !long_cap.is_multiple_of(PAGE) {
             return Err(Error::Misaligned);
         }
         if long_cap != 0 {
-            // Long messages (page transfers) arrive with the next milestone.
-            return Err(Error::InvalidArgument);
+            if !a.long_dest.is_multiple_of(PAGE) {
+                return Err(Error::Misaligned);
+            }
+            if !abi::layout::is_user_range(a.long_dest, long_cap) {
+                return Err(Error::BadAddress);
+            }
+            if (0..long_cap / PAGE).any(|i| space.page(a.long_dest + i * PAGE).is_some()) {
+                return Err(Error::WindowOccupied);
+            }
         }
         let timeout = Timeout::from_raw(a.timeout).ok_or(Error::InvalidArgument)?;
         if self.threads[me].ipc.reply_to.is_some() {
             return Err(Error::ReplyPending);
         }
-        let recv = PendingRecv { buf: a.short_dest, cap, len_ptr: a.len_short, long_len_ptr: a.len_long };
+        let recv = PendingRecv {
+            buf: a.short_dest,
+            cap,
+            len_ptr: a.len_short,
+            long_len_ptr: a.len_long,
+            long_va: a.long_dest,
+            long_pages: long_cap / PAGE,
+        };
 
         // 2. The rendezvous: the oldest sender first.
+        self.threads[me].ipc.recv = recv;
         loop {
             let sender = self.mailboxes[me].front();
             let sender_seq = sender.map(|s| self.threads[s].ipc.send.seq);
@@ -344,20 +485,19 @@ impl<S: UserMemory, B: MsgBuffers> Core<S, B> {
         Ok(Outcome::Done(u32::from(RecvKind::Async) as u64, m.sender_tid as u64))
     }
 
-    /// Receives blocked sender `s`. `None`: the sender's own buffer was unusable (it gets
-    /// `BadAddress`), try the next.
-    fn take_sender(&mut self, me: usize, s: usize, recv: PendingRecv) -> Result<Option<Outcome>, Error> {
+    /// Receives blocked sender `s`. `None`: the sender could not be received (its buffer
+    /// or pages were unusable, or its long message does not fit): it has been failed, try
+    /// the next one.
+    fn take_sender(&mut self, me: usize, s: usize, _recv: PendingRecv) -> Result<Option<Outcome>, Error> {
         let send = self.threads[s].ipc.send;
-        let n = send.len.min(recv.cap);
-        match self.copy_user(s, send.buf, me, recv.buf, n) {
-            Ok(()) => {}
-            Err(Side::Source) => {
-                self.wake(s, Error::BadAddress.code() as i64);
+        let flags = match self.rendezvous(s, me) {
+            Ok(flags) => flags,
+            Err(Fault::Sender(e)) => {
+                self.wake(s, e.code() as i64);
                 return Ok(None);
             }
-            Err(Side::Dest) => return Err(Error::BadAddress), // the sender stays queued
-        }
-        self.write_received_lens(me, recv, n, 0)?;
+            Err(Fault::Receiver(e)) => return Err(e), // the sender stays queued
+        };
         let tid = self.threads[s].tid as u64;
         Ok(Some(match send.mode {
             SendMode::Sync => {
@@ -365,11 +505,11 @@ impl<S: UserMemory, B: MsgBuffers> Core<S, B> {
                 self.links.remove(&mut self.mailboxes[me], s);
                 self.threads[s].state = State::ReplyWait { from: me, seq: send.seq };
                 self.threads[me].ipc.reply_to = Some(ReplyTo { slot: s, tid: tid as u32, seq: send.seq });
-                Outcome::Done(u32::from(RecvKind::Call) as u64, tid)
+                Outcome::Done(u32::from(RecvKind::Call) as u64, tid | flags)
             }
             SendMode::SyncNoReply => {
                 self.wake(s, 0); // takes it out of the queue and cancels its deadline
-                Outcome::Done(u32::from(RecvKind::NoReply) as u64, tid)
+                Outcome::Done(u32::from(RecvKind::NoReply) as u64, tid | flags)
             }
             SendMode::Async => unreachable!("asynchronous senders never block"),
         }))

@@ -254,7 +254,7 @@ fn send_argument_errors_come_first_and_change_nothing() {
     z.message_short = 0;
     assert_eq!(w.core.ipc_send(z), Ok(Done(1, 0)));
     // A read-only buffer is fine for async, not for a call (the reply goes there).
-    w.mem(a).pages.get_mut(&super::fixture::send_buf(a)).unwrap().1 = false;
+    w.mem(a).set_writable(super::fixture::send_buf(a), false);
     let ro = w.send_args_ro(a, tb, 3);
     assert_eq!(w.core.ipc_send(ro.0), Ok(Done(1, 0)));
     assert_eq!(w.core.ipc_send(ro.1), Err(Error::BadAddress));

@@ -2,6 +2,8 @@
 //! frame allocator. All portable; the page-table code is in `arch`.
 pub mod frames;
 pub mod layout;
+pub mod mapcount;
+pub mod pagemap;
 pub mod regions;
 pub mod usable;
 
@@ -45,3 +47,6 @@ pub const FRAME_WORDS: usize = ((4u64 << 30) / abi::PAGE_SIZE as u64 / 64) as us
 
 /// The kernel's frame allocator.
 pub static FRAMES: spin::Mutex<frames::FrameAllocator<FRAME_WORDS>> = spin::Mutex::new(frames::FrameAllocator::new());
+
+/// How many user mappings each frame has (page-ownership rights, DESIGN.md section 5).
+pub static MAP_COUNTS: mapcount::MapCounts<{ FRAME_WORDS * 64 }> = mapcount::MapCounts::new();

@@ -78,6 +78,46 @@ impl Regions {
     pub fn iter(&self) -> impl Iterator<Item = &Region> {
         self.table[..self.len].iter()
     }
+
+    /// How many more entries `punch(start, pages)` would need (a region straddling the
+    /// range on both sides splits in two).
+    fn punch_growth(&self, r: Region) -> usize {
+        self.iter().filter(|x| x.base < r.base && r.end() < x.end()).count()
+    }
+
+    /// Whether `punch` of `r` has room in the table.
+    pub fn can_punch(&self, r: Region) -> bool {
+        self.len + self.punch_growth(r) <= MAX_REGIONS
+    }
+
+    /// Takes `r` out of every region it overlaps (its pages moved away), keeping what is
+    /// left of each on either side. Call `can_punch` first.
+    pub fn punch(&mut self, r: Region) {
+        debug_assert!(self.can_punch(r));
+        let mut i = 0;
+        while i < self.len {
+            let x = self.table[i];
+            if x.end() <= r.base || r.end() <= x.base {
+                i += 1;
+                continue;
+            }
+            let page = abi::PAGE_SIZE as u64;
+            let left = Region { base: x.base, pages: r.base.saturating_sub(x.base) / page };
+            let right_base = r.end().max(x.base);
+            let right = Region { base: right_base, pages: x.end().saturating_sub(right_base) / page };
+            self.pages -= x.pages - left.pages - right.pages;
+            // Replace x by its remnants.
+            self.len -= 1;
+            self.table[i] = self.table[self.len];
+            for rem in [left, right] {
+                if rem.pages > 0 {
+                    self.table[self.len] = rem;
+                    self.len += 1;
+                }
+            }
+            // Remnants were appended past `i`'s replacement; they never overlap `r` again.
+        }
+    }
 }
 
 #[cfg(test)]
@@ -107,6 +147,55 @@ mod tests {
         assert_eq!(r.add(Region { base: 0x20000, pages: 3 }), Err(Error::OutOfMemory));
         r.add(Region { base: 0x20000, pages: 2 }).unwrap();
         assert_eq!(r.pages(), 4);
+    }
+
+    #[test]
+    fn punching_keeps_what_is_left() {
+        let mut r = Regions::new(100);
+        r.add(Region { base: 0x10000, pages: 10 }).unwrap();
+        r.add(Region { base: 0x30000, pages: 2 }).unwrap();
+        let hole = Region { base: 0x12000, pages: 3 };
+        assert!(r.can_punch(hole));
+        r.punch(hole);
+        assert_eq!(r.pages(), 9);
+        assert_eq!(r.find(0x10000), Some(Region { base: 0x10000, pages: 2 }));
+        assert_eq!(r.find(0x15000), Some(Region { base: 0x15000, pages: 5 }));
+        // A whole region, and a range spanning the end of one.
+        r.punch(Region { base: 0x30000, pages: 2 });
+        assert_eq!(r.find(0x30000), None);
+        r.punch(Region { base: 0x19000, pages: 4 });
+        assert_eq!(r.find(0x15000), Some(Region { base: 0x15000, pages: 4 }));
+        assert_eq!(r.pages(), 6);
+    }
+
+    #[test]
+    fn random_punches_match_a_page_set() {
+        use std::collections::BTreeSet;
+        let mut seed = 5u64;
+        let mut rnd = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for _ in 0..500 {
+            let mut r = Regions::new(1000);
+            let mut model = BTreeSet::new();
+            for _ in 0..10 {
+                let reg = Region { base: rnd(64) * P, pages: 1 + rnd(8) };
+                if r.add(reg).is_ok() {
+                    model.extend((0..reg.pages).map(|i| reg.base + i * P));
+                }
+                let hole = Region { base: rnd(64) * P, pages: 1 + rnd(8) };
+                if r.can_punch(hole) {
+                    r.punch(hole);
+                    for i in 0..hole.pages {
+                        model.remove(&(hole.base + i * P));
+                    }
+                }
+                let got: BTreeSet<u64> = r.iter().flat_map(|x| (0..x.pages).map(move |i| x.base + i * P)).collect();
+                assert_eq!(got, model);
+                assert_eq!(r.pages() as usize, model.len());
+            }
+        }
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub fn recv(buf: &mut [u8], timeout: i32) -> Result<Received, Error> {
     // SAFETY: `buf` is writable for `len` bytes; `len` and `long` are valid u32s.
     let (r, sender) =
         unsafe { raw::ipc_recv_from(core::ptr::null_mut(), buf.as_mut_ptr(), &mut long, &mut len, timeout) };
-    result(r).map(|kind| Received { kind, sender, len })
+    result(r).map(|kind| Received { kind, sender: sender.tid, len })
 }
 
 pub fn reply(msg: &[u8]) -> Result<i32, Error> {

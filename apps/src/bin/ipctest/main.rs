@@ -11,6 +11,7 @@ extern crate alloc;
 mod death;
 mod ipc;
 mod load;
+mod long;
 mod peer;
 mod recv;
 mod send;
@@ -28,6 +29,7 @@ fn main() -> i32 {
     send::cases(&mut s);
     recv::cases(&mut s);
     death::cases(&mut s);
+    long::cases(&mut s);
     load::cases(&mut s);
     s.finish()
 }

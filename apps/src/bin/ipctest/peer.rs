@@ -18,6 +18,10 @@ pub const DIE_WITH_QUEUE: u64 = 4;
 pub const SEND_AND_EXIT: u64 = 5;
 /// Load client: `param` calls to the parent's server thread (its tid is the parent).
 pub const LOAD_CLIENT: u64 = 6;
+/// Serves long messages (see `long::server`).
+pub const LONG_SERVER: u64 = 7;
+/// Receives one long message into its window, then exits without replying.
+pub const DIE_HOLDING_LONG: u64 = 8;
 
 pub const fn arg(role: u64, parent: u32) -> u64 {
     role | (parent as u64) << 8
@@ -55,6 +59,17 @@ pub fn run(arg: u64) -> i32 {
             0
         }
         LOAD_CLIENT => crate::load::client(parent, (arg >> 40) as u32),
+        LONG_SERVER => crate::long::server(parent),
+        DIE_HOLDING_LONG => {
+            let mut buf = [0u8; 8];
+            let mut len = 8u32;
+            let mut long = (crate::long::WINDOW_PAGES * 4096) as u32;
+            // SAFETY: an unmapped window of this task.
+            unsafe {
+                libsys::raw::ipc_recv(crate::long::WINDOW as *mut u8, buf.as_mut_ptr(), &mut long, &mut len, FOREVER)
+            };
+            10 // exits holding the pages, without replying
+        }
         _ => 99,
     }
 }

@@ -2,17 +2,18 @@
 //! entries are copied from the kernel root and never change after boot); the lower half
 //! holds the task's user pages, each backed by a frame the address space owns.
 //!
-//! Invariants: every present lower-half leaf maps a frame allocated for this address space
-//! and nobody else (page sharing arrives with long messages); intermediate tables are
-//! created user-accessible and writable so that the leaf alone decides permissions; a
-//! dropped address space has returned every frame, including its tables, and is never the
-//! one loaded in CR3 at that moment.
+//! Invariants: every present lower-half leaf maps a user frame whose map count
+//! (`mem::MAP_COUNTS`) includes this mapping, and a user frame is freed when its last
+//! mapping goes; intermediate tables are created user-accessible and writable so that the
+//! leaf alone decides permissions; a dropped address space has dropped every mapping and
+//! freed its tables, and is never the one loaded in CR3 at that moment.
 
 use super::paging::{kernel_root, phys_to_virt, TableFrames};
 use crate::loader::elf::{LoadTarget, Protection};
 use crate::mem::frames::Frame;
+use crate::mem::pagemap::{Mapped, PageMap};
 use crate::mem::regions::Regions;
-use crate::mem::FRAMES;
+use crate::mem::{FRAMES, MAP_COUNTS};
 use crate::umem::UserMemory;
 use abi::Error;
 use x86_64::registers::control::{Cr3, Cr3Flags};
@@ -52,6 +53,16 @@ fn free_frame(phys: u64) {
     let f = Frame::from_addr(phys).expect("page-table addresses are page-aligned");
     FRAMES.lock().free(f).unwrap_or_else(|e| panic!("frame accounting broken: {e:?}"));
 }
+
+/// Drops one mapping of user frame `phys`, freeing it if that was the last.
+fn release_user_frame(phys: u64) {
+    if MAP_COUNTS.decrement(phys) == 0 {
+        free_frame(phys);
+    }
+}
+
+/// Above this many pages a transfer reloads CR3 instead of invalidating page by page.
+const FLUSH_ALL_ABOVE: u64 = 32;
 
 impl AddressSpace {
     /// An address space with the kernel half and no user pages.
@@ -138,6 +149,7 @@ impl AddressSpace {
         match r {
             Ok(flush) => {
                 flush.ignore(); // a new mapping: no stale TLB entry can exist
+                MAP_COUNTS.set_one(frame.addr());
                 Ok(())
             }
             Err(e) => {
@@ -150,7 +162,7 @@ impl AddressSpace {
         }
     }
 
-    /// Unmaps every mapped page of `[va, va + pages)` and frees its frame.
+    /// Unmaps every mapped page of `[va, va + pages)`, freeing frames left unmapped.
     pub fn unmap(&mut self, va: u64, pages: u64) {
         let active = self.is_active();
         for i in 0..pages {
@@ -161,7 +173,7 @@ impl AddressSpace {
                 } else {
                     flush.ignore();
                 }
-                free_frame(frame.start_address().as_u64());
+                release_user_frame(frame.start_address().as_u64());
             }
         }
     }
@@ -196,7 +208,7 @@ impl AddressSpace {
                 for l2 in pd.iter_mut().filter(|e| !e.is_unused()) {
                     let pt = table_at(l2.addr().as_u64());
                     for l1 in pt.iter_mut().filter(|e| !e.is_unused()) {
-                        free_frame(l1.addr().as_u64());
+                        release_user_frame(l1.addr().as_u64());
                         l1.set_unused();
                     }
                     free_frame(l2.addr().as_u64());
@@ -209,6 +221,92 @@ impl AddressSpace {
             l4.set_unused();
         }
         free_frame(self.root);
+    }
+}
+
+impl AddressSpace {
+    /// The level-1 table covering `va`, creating missing tables if `create`.
+    fn leaf_table(&mut self, va: u64, create: bool) -> Result<Option<&'static mut PageTable>, Error> {
+        let mut table = table_at(self.root);
+        for level in [39u32, 30, 21] {
+            let e = &mut table[((va >> level) & 0x1ff) as usize];
+            if e.is_unused() {
+                if !create {
+                    return Ok(None);
+                }
+                let f = FRAMES.lock().alloc().ok_or(Error::OutOfMemory)?;
+                table_at(f.addr()).zero();
+                e.set_addr(PhysAddr::new(f.addr()), F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE);
+            }
+            table = table_at(e.addr().as_u64());
+        }
+        Ok(Some(table))
+    }
+}
+
+impl PageMap for AddressSpace {
+    fn page(&self, va: u64) -> Option<Mapped> {
+        let (frame, f) = self.leaf(va)?;
+        f.contains(F::USER_ACCESSIBLE).then_some(Mapped { frame, writable: f.contains(F::WRITABLE) })
+    }
+
+    fn prepare(&mut self, va: u64, pages: u64) -> Result<(), Error> {
+        // One level-1 table covers 2 MiB: visit each 2 MiB block the range touches.
+        let (mut block, end) = (va & !0x1f_ffff, va + pages * PAGE);
+        while block < end {
+            self.leaf_table(block, true)?;
+            block += 0x20_0000;
+        }
+        Ok(())
+    }
+
+    fn map_frame(&mut self, va: u64, m: Mapped) {
+        let table = self.leaf_table(va, false).ok().flatten().expect("prepared");
+        let e = &mut table[((va >> 12) & 0x1ff) as usize];
+        assert!(e.is_unused(), "map_frame over a mapped page");
+        let flags = if m.writable { user_flags(Protection::ReadWrite) } else { user_flags(Protection::ReadOnly) };
+        e.set_addr(PhysAddr::new(m.frame), flags);
+    }
+
+    fn unmap_moved(&mut self, va: u64) {
+        let table = self.leaf_table(va, false).ok().flatten().expect("mapped");
+        table[((va >> 12) & 0x1ff) as usize].set_unused();
+    }
+
+    fn flush(&mut self, va: u64, pages: u64) {
+        if !self.is_active() {
+            return; // loading CR3 for this space later flushes its non-global entries
+        }
+        if pages > FLUSH_ALL_ABOVE {
+            let (frame, flags) = Cr3::read();
+            // SAFETY: reloads the same root: the only effect is dropping non-global TLB
+            // entries, which is exactly what is wanted.
+            unsafe { Cr3::write(frame, flags) };
+        } else {
+            for i in 0..pages {
+                x86_64::instructions::tlb::flush(VirtAddr::new(va + i * PAGE));
+            }
+        }
+    }
+
+    fn regions(&mut self) -> &mut Regions {
+        &mut self.regions
+    }
+
+    fn map_count(frame: u64) -> u32 {
+        MAP_COUNTS.get(frame)
+    }
+
+    fn add_mapping(frame: u64) -> Result<(), Error> {
+        if MAP_COUNTS.increment(frame) {
+            Ok(())
+        } else {
+            Err(Error::OutOfMemory)
+        }
+    }
+
+    fn can_add_mapping(frame: u64) -> bool {
+        MAP_COUNTS.get(frame) < u16::MAX as u32
     }
 }
 
