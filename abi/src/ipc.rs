@@ -24,9 +24,42 @@ pub const ASYNC_QUEUE_MAX: usize = 16;
 /// Most asynchronous messages one task may have buffered (in all mailboxes) at once.
 pub const ASYNC_TASK_MAX: usize = 64;
 
-/// Set in the sender word `ipc_recv` returns in `rdx` (bits 0..32: the sender's tid) when
-/// the long message's pages arrived shared rather than moved.
-pub const RECV_SHARED: u64 = 1 << 32;
+bitflags::bitflags! {
+    /// What a holder may do with a page it maps (DESIGN.md section 5). A page mapped in
+    /// one place only is exclusive (`MOVE | SHARE`); a page mapped in two or more places is
+    /// shared (`SHARE` only).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct PageRights: u32 {
+        /// Give the page away: unmapped here, mapped in the receiver.
+        const MOVE = 1 << 0;
+        /// Map the page in the receiver too.
+        const SHARE = 1 << 1;
+    }
+}
+
+impl PageRights {
+    /// The rights over a frame with `mappings` user mappings.
+    pub const fn of(mappings: u32) -> PageRights {
+        if mappings == 1 {
+            PageRights::MOVE.union(PageRights::SHARE)
+        } else {
+            PageRights::SHARE
+        }
+    }
+}
+
+bitflags::bitflags! {
+    /// The flag half (bits 32..64) of the sender word `ipc_recv` returns in `rdx`; bits 0..32
+    /// are the sender's tid.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct RecvFlags: u32 {
+        /// The long message's pages arrived shared (the sender still maps them), not moved.
+        const SHARED = 1 << 0;
+    }
+}
+
+/// [`RecvFlags::SHARED`] in the sender word.
+pub const RECV_SHARED: u64 = (RecvFlags::SHARED.bits() as u64) << 32;
 
 /// `option_sync`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, IntoPrimitive, TryFromPrimitive)]
@@ -134,6 +167,14 @@ mod tests {
             let c = SendControl { timeout: 0, shared: false, option_sync: bad };
             assert_eq!(SendControl::decode(c.encode()).option_sync, 0xff);
         }
+    }
+
+    #[test]
+    fn rights_follow_the_mapping_count() {
+        assert_eq!(PageRights::of(1), PageRights::MOVE | PageRights::SHARE);
+        assert_eq!(PageRights::of(2), PageRights::SHARE);
+        assert!(!PageRights::of(7).contains(PageRights::MOVE));
+        assert_eq!(RECV_SHARED, 1 << 32);
     }
 
     #[test]

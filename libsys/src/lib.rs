@@ -1,6 +1,9 @@
 //! The Moroso user library: what a Moroso program links to run.
 //!
-//! ```no_run
+//! A whole program (built for `x86_64-unknown-none`; `apps/src/bin/hello.rs` is this one,
+//! compiled on every test run):
+//!
+//! ```ignore
 //! #![no_std]
 //! #![no_main]
 //!
@@ -14,6 +17,8 @@
 //! Build it with `cargo build --release --target x86_64-unknown-none` and boot it with
 //! `cargo xtask run --app target/x86_64-unknown-none/release/NAME`.
 //!
+//! - [`ipc`]: typed IPC — messages as Rust types (`#[derive(Message)]`), calls with typed
+//!   replies, reply tokens, pages that move by value. Start there.
 //! - [`raw`]: one function per system call, with the specification's names and parameters.
 //! - [`entry!`], [`println!`], [`print!`]: program entry and console output.
 //! - [`thread`], [`task`], [`time`]: threads, tasks and time, as safe functions.
@@ -23,10 +28,14 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub use abi;
+/// The message trait and its derive: `use libsys::Message;` brings both.
+pub use abi::message::Message;
+pub use moroso_derive::Message;
 
 pub mod console;
 #[cfg(target_os = "none")]
 mod heap;
+pub mod ipc;
 pub mod raw;
 pub mod rt;
 pub mod task;

@@ -135,7 +135,8 @@ pub unsafe fn ipc_recv_from(
     let args = [long_dest as u64, short_dest as u64, len_long as u64, len_short as u64, timeout as u32 as u64, 0];
     // SAFETY: the caller vouches for the memory named.
     let (ret, word) = unsafe { syscall6(Syscall::IpcRecv, args) };
-    (ret as i32, Sender { tid: word as u32, shared: word & abi::ipc::RECV_SHARED != 0 })
+    let flags = abi::ipc::RecvFlags::from_bits_truncate((word >> 32) as u32);
+    (ret as i32, Sender { tid: word as u32, shared: flags.contains(abi::ipc::RecvFlags::SHARED) })
 }
 
 /// Replies to the last synchronous sender received (the specification's `ipc_reply`).

@@ -7,9 +7,8 @@ static ARG: AtomicU64 = AtomicU64::new(0);
 /// Declares the program's entry: `main` runs on the first thread, and its return value is
 /// the task's exit status (returning ends the whole task).
 ///
-/// ```no_run
-/// # #![no_std]
-/// # #![no_main]
+/// ```ignore
+/// // A whole no_std program for x86_64-unknown-none (see apps/src/bin/hello.rs).
 /// libsys::entry!(main);
 /// fn main() -> i32 {
 ///     0

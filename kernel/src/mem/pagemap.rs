@@ -11,6 +11,7 @@
 //! only rewrites page-table entries and cannot fail.
 
 use super::regions::Regions;
+use abi::ipc::PageRights;
 use abi::Error;
 
 /// A user page as mapped: its frame and whether it is writable.
@@ -47,9 +48,10 @@ pub trait PageMap {
 /// Checks that `[va, va + pages)` is mapped user memory of `space` (`BadAddress`) and, for
 /// a move, that every page is exclusive (`NotOwner`).
 pub fn check_owned<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> Result<(), Error> {
+    let need = if moving { PageRights::MOVE } else { PageRights::SHARE };
     for i in 0..pages {
         let m = space.page(va + i * abi::PAGE_SIZE as u64).ok_or(Error::BadAddress)?;
-        if moving && S::map_count(m.frame) != 1 {
+        if !PageRights::of(S::map_count(m.frame)).contains(need) {
             return Err(Error::NotOwner);
         }
         if !moving && !S::can_add_mapping(m.frame) {

@@ -1,0 +1,185 @@
+//! In-guest tests of libsys's typed IPC (`libsys::ipc`): typed calls and replies, async and
+//! no-reply messages, malformed messages, and pages that move or are shared by value.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use core::sync::atomic::{AtomicU32, Ordering};
+use libsys::ipc::{self, Delivery, Incoming, IpcError, Pages, Received, Timeout, Window};
+use libsys::{raw, Message};
+use moroso_apps::harness::{Msg, Suite};
+use moroso_apps::{ensure, ensure_eq};
+
+libsys::entry!(main);
+
+#[derive(Message, Debug, PartialEq, Clone, Copy)]
+#[repr(u8)]
+enum Op {
+    Add = 1,
+    Mul = 2,
+    Stop = 3,
+}
+
+#[derive(Message, Debug, PartialEq)]
+#[repr(C)]
+#[message(reply = Answer)]
+struct Calc {
+    a: u32,
+    b: u32,
+    op: Op,
+    pad: [u8; 3],
+}
+
+#[derive(Message, Debug, PartialEq)]
+#[repr(C)]
+struct Answer {
+    value: u64,
+    by: u32,
+    pages_seen: u32,
+}
+
+const WINDOW: u64 = libsys::abi::layout::PROGRAM_REGION.0 + 0x5000_0000;
+const OUT: u64 = libsys::abi::layout::PROGRAM_REGION.0 + 0x6000_0000;
+
+/// A calculator server thread: answers `Calc` calls until told to stop; pages that come
+/// with a call are summed (first byte of each) into `pages_seen`, and written to if shared.
+fn server(_: usize) {
+    loop {
+        let Ok((incoming, pages)) = ipc::receive_with_pages::<Calc>(Window::new(WINDOW, 8), Timeout::Forever) else {
+            continue;
+        };
+        let pages_seen = match &pages {
+            Received::None => 0,
+            Received::Moved(p) => p.as_bytes().chunks(4096).map(|c| c[0] as u32).sum(),
+            Received::Shared(p) => {
+                // SAFETY: the shared pages are mapped writable here; the sender expects this.
+                unsafe { (p.base() as *mut u8).write_volatile(0xee) };
+                1000 + p.count() as u32
+            }
+        };
+        drop(pages); // unmaps our mapping (moved pages are freed, shared ones stay the sender's)
+        match incoming {
+            Incoming::Call { msg, reply, .. } => {
+                let value = match msg.op {
+                    Op::Add => msg.a as u64 + msg.b as u64,
+                    Op::Mul => msg.a as u64 * msg.b as u64,
+                    Op::Stop => 0,
+                };
+                let _ = reply.reply(&Answer { value, by: raw::gettid(), pages_seen });
+                if msg.op == Op::Stop {
+                    return;
+                }
+            }
+            Incoming::Async { msg, .. } | Incoming::NoReply { msg, .. } => {
+                let i = LOGGED.load(Ordering::SeqCst) as usize;
+                if i < LOG.len() {
+                    LOG[i].store(msg.a, Ordering::SeqCst);
+                    LOGGED.store(i as u32 + 1, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+}
+
+/// The `a` of every non-call message the server got, in order.
+static LOG: [AtomicU32; 4] = [const { AtomicU32::new(0) }; 4];
+static LOGGED: AtomicU32 = AtomicU32::new(0);
+
+fn fail(e: impl core::fmt::Display) -> Msg {
+    Msg::new(format_args!("{e}"))
+}
+
+fn main() -> i32 {
+    let mut s = Suite::new();
+    let srv = libsys::thread::spawn(server, 0).expect("server thread");
+    let calc = |a, b, op| Calc { a, b, op, pad: [0; 3] };
+
+    s.case("typed::call_returns_the_declared_reply_type", || {
+        let r: Answer = ipc::call(srv, &calc(20, 22, Op::Add), Timeout::Forever).map_err(fail)?;
+        ensure_eq!(r.value, 42, "2 + 40");
+        ensure_eq!(r.by, srv, "answered by the server thread");
+        let r = ipc::call(srv, &calc(6, 7, Op::Mul), Timeout::Ticks(100)).map_err(fail)?;
+        ensure_eq!(r.value, 42, "6 * 7");
+        Ok(())
+    });
+
+    s.case("typed::async_and_no_reply_messages", || {
+        ensure!(matches!(ipc::send(srv, &calc(5, 0, Op::Add)), Ok(Delivery::Delivered | Delivery::Queued)), "send");
+        ipc::notify(srv, &calc(9, 0, Op::Add), Timeout::Forever).map_err(fail)?;
+        // `notify` returns once the message is received; the server logs it just after.
+        while LOGGED.load(Ordering::SeqCst) < 2 {
+            libsys::time::yield_now();
+        }
+        ensure_eq!([LOG[0].load(Ordering::SeqCst), LOG[1].load(Ordering::SeqCst)], [5, 9], "both, in the order sent");
+        Ok(())
+    });
+
+    s.case("typed::a_malformed_call_is_answered_and_reported", || {
+        static RESULT: AtomicU32 = AtomicU32::new(0);
+        let me = raw::gettid();
+        libsys::thread::spawn(
+            |me| {
+                // Op tag 9 does not exist.
+                let mut bad = [1u8, 0, 0, 0, 2, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0];
+                let mut len = 16u32;
+                // SAFETY: a valid local buffer.
+                let r = unsafe {
+                    raw::ipc_send(me as u32, core::ptr::null_mut(), bad.as_mut_ptr(), 0, &mut len, -1, false, 1)
+                };
+                RESULT.store(if r == 0 && len == 0 { 1 } else { 2 }, Ordering::SeqCst);
+            },
+            me as usize,
+        )
+        .expect("spawn");
+        let got = ipc::receive::<Calc>(Timeout::Forever);
+        ensure!(matches!(got, Err(IpcError::Decode(_))), "a bad tag is a decode error");
+        while RESULT.load(Ordering::SeqCst) == 0 {
+            libsys::time::yield_now();
+        }
+        ensure_eq!(RESULT.load(Ordering::SeqCst), 1, "the caller was answered (empty) instead of left waiting");
+        ensure!(ipc::receive::<Calc>(Timeout::Poll).is_err(), "and no reply is pending");
+        Ok(())
+    });
+
+    s.case("typed::pages_move_by_value", || {
+        let mut pages = Pages::alloc(OUT, 3).map_err(fail)?;
+        for (i, chunk) in pages.as_bytes_mut().chunks_mut(4096).enumerate() {
+            chunk.fill(10 + i as u8);
+        }
+        let r = ipc::call_moving(srv, &calc(0, 0, Op::Add), pages, Timeout::Forever).map_err(|e| fail(e.error))?;
+        ensure_eq!(r.pages_seen, 10 + 11 + 12, "the server saw the three pages");
+        // They are gone: the range can be allocated afresh.
+        let again = Pages::alloc(OUT, 3).map_err(fail)?;
+        ensure_eq!(again.as_bytes()[0], 0, "fresh zeroed pages");
+        Ok(())
+    });
+
+    s.case("typed::shared_pages_are_seen_by_both", || {
+        let shared = Pages::alloc(OUT + 0x10_0000, 2).map_err(fail)?.into_shared();
+        let r = ipc::call_sharing(srv, &calc(0, 0, Op::Add), &shared, Timeout::Forever).map_err(fail)?;
+        ensure_eq!(r.pages_seen, 1002, "received as shared, two pages");
+        ensure_eq!(shared.as_bytes()[0], 0xee, "the server's write shows here");
+        Ok(())
+    });
+
+    s.case("typed::a_failed_move_gives_the_pages_back", || {
+        let pages = Pages::alloc(OUT + 0x20_0000, 1).map_err(fail)?;
+        match ipc::call_moving(0x7fff_0000, &calc(0, 0, Op::Add), pages, Timeout::Forever) {
+            Err(e) => {
+                ensure_eq!(e.error, IpcError::Sys(libsys::abi::Error::NoSuchThread), "no such thread");
+                ensure!(e.pages.is_some(), "the pages did not move, so they come back");
+            }
+            Ok(_) => return Err(fail("a call to nobody succeeded")),
+        }
+        Ok(())
+    });
+
+    s.case("typed::server_stops", || {
+        let r = ipc::call(srv, &calc(0, 0, Op::Stop), Timeout::Forever).map_err(fail)?;
+        ensure_eq!(r.value, 0, "stop acknowledged");
+        Ok(())
+    });
+
+    s.finish()
+}

@@ -1,0 +1,379 @@
+//! Typed IPC: messages declared as Rust types, calls whose reply type is known at compile
+//! time, reply tokens that must be used exactly once, and pages that move by value.
+//!
+//! A complete server and client:
+//!
+//! ```no_run
+//! use libsys::ipc::{self, Incoming, Timeout};
+//! use libsys::Message;
+//!
+//! /// A request: add two numbers. Its reply type is part of its declaration.
+//! #[derive(Message, Debug)]
+//! #[repr(C)]
+//! #[message(reply = Sum)]
+//! struct Add {
+//!     a: u32,
+//!     b: u32,
+//! }
+//!
+//! #[derive(Message, Debug, PartialEq)]
+//! #[repr(C)]
+//! struct Sum {
+//!     value: u64,
+//! }
+//!
+//! fn server() -> ! {
+//!     loop {
+//!         match ipc::receive::<Add>(Timeout::Forever) {
+//!             // A call comes with a token: the only way to answer it, exactly once, with a Sum.
+//!             Ok(Incoming::Call { msg, reply, .. }) => {
+//!                 let _ = reply.reply(&Sum { value: msg.a as u64 + msg.b as u64 });
+//!             }
+//!             Ok(_) | Err(_) => {} // asynchronous notes, or malformed messages
+//!         }
+//!     }
+//! }
+//!
+//! fn client(server: u32) {
+//!     let sum: Sum = ipc::call(server, &Add { a: 2, b: 40 }, Timeout::Forever).expect("the server answers");
+//!     assert_eq!(sum, Sum { value: 42 });
+//! }
+//! ```
+//!
+//! Misuse does not compile: replying twice (the token is consumed), replying with the wrong
+//! type, cloning a token, using pages after moving them, moving pages that are shared, or
+//! declaring a message with a pointer, padding, or more than 4 KiB (`tests/ui` holds one
+//! compile-fail case for each).
+//!
+//! The specification's exact calls remain in [`crate::raw`].
+
+use crate::raw;
+use abi::{Error, PAGE_SIZE, SHORT_MAX};
+use core::marker::PhantomData;
+
+pub use abi::ipc::Timeout;
+pub use abi::message::{DecodeError, Message, NoReply};
+
+/// A thread id.
+pub type Tid = u32;
+
+/// Why a typed IPC operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpcError {
+    /// The kernel refused or the peer failed.
+    Sys(Error),
+    /// The bytes that arrived are not a valid message of the expected type.
+    Decode(DecodeError),
+}
+
+impl From<Error> for IpcError {
+    fn from(e: Error) -> Self {
+        IpcError::Sys(e)
+    }
+}
+
+impl From<DecodeError> for IpcError {
+    fn from(e: DecodeError) -> Self {
+        IpcError::Decode(e)
+    }
+}
+
+impl core::fmt::Display for IpcError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            IpcError::Sys(e) => write!(f, "{e}"),
+            IpcError::Decode(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+fn check(r: i32) -> Result<i32, Error> {
+    if r < 0 {
+        Err(Error::try_from(r).unwrap_or(Error::InvalidArgument))
+    } else {
+        Ok(r)
+    }
+}
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// How many bytes a call carries: its message, or more if the reply is larger (the spec:
+/// a reply is copied into the sender's buffer up to the length sent).
+const fn call_len<M: Message>() -> usize {
+    max(M::SIZE, <M::Reply as Message>::SIZE)
+}
+
+/// Calls thread `to` with `msg` and waits (up to `timeout`) for its typed reply.
+pub fn call<M: Message>(to: Tid, msg: &M, timeout: Timeout) -> Result<M::Reply, IpcError> {
+    call_raw::<M>(to, msg, timeout, core::ptr::null_mut(), 0, false)
+}
+
+fn call_raw<M: Message>(
+    to: Tid,
+    msg: &M,
+    timeout: Timeout,
+    long: *mut u8,
+    long_len: u32,
+    shared: bool,
+) -> Result<M::Reply, IpcError> {
+    let mut buf = [0u8; SHORT_MAX];
+    msg.encode_into(&mut buf);
+    let mut len = call_len::<M>() as u32;
+    // SAFETY: `buf` is valid for `len` bytes and receives the reply; the long range, if
+    // any, is pages the caller's typed wrapper owns.
+    check(unsafe { raw::ipc_send(to, long, buf.as_mut_ptr(), long_len, &mut len, timeout.to_raw(), shared, 1) })?;
+    Ok(<M::Reply as Message>::decode(&buf[..len as usize])?)
+}
+
+/// Whether an asynchronous message went straight to a waiting receiver or was queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Delivered,
+    Queued,
+}
+
+/// Sends `msg` to `to` asynchronously: returns at once, without a reply.
+pub fn send<M: Message>(to: Tid, msg: &M) -> Result<Delivery, Error> {
+    let mut buf = [0u8; SHORT_MAX];
+    msg.encode_into(&mut buf);
+    let mut len = M::SIZE as u32;
+    // SAFETY: `buf` is valid for `len` bytes; the kernel only reads it.
+    let r = check(unsafe { raw::ipc_send(to, core::ptr::null_mut(), buf.as_mut_ptr(), 0, &mut len, 0, false, 0) })?;
+    Ok(if r == 0 { Delivery::Delivered } else { Delivery::Queued })
+}
+
+/// Sends `msg` to `to` and waits until it has been received (no reply).
+pub fn notify<M: Message>(to: Tid, msg: &M, timeout: Timeout) -> Result<(), Error> {
+    let mut buf = [0u8; SHORT_MAX];
+    msg.encode_into(&mut buf);
+    let mut len = M::SIZE as u32;
+    // SAFETY: `buf` is valid for `len` bytes; the kernel only reads it.
+    check(unsafe {
+        raw::ipc_send(to, core::ptr::null_mut(), buf.as_mut_ptr(), 0, &mut len, timeout.to_raw(), false, 2)
+    })?;
+    Ok(())
+}
+
+/// The right, and the obligation, to answer one call, with a reply of type `R`.
+///
+/// Not `Clone`, consumed by [`reply`](Self::reply): a call is answered exactly once. A token
+/// dropped unused leaves the caller waiting (until its timeout, if it has one) and makes
+/// the next `receive` fail with `ReplyPending`, hence `#[must_use]`.
+#[must_use = "the caller waits for this reply: answer it with `ReplyToken::reply`"]
+pub struct ReplyToken<R> {
+    _reply: PhantomData<fn(R)>,
+}
+
+impl<R: Message> ReplyToken<R> {
+    /// Answers the call with `reply`.
+    pub fn reply(self, reply: &R) -> Result<(), Error> {
+        let mut buf = [0u8; SHORT_MAX];
+        reply.encode_into(&mut buf);
+        // SAFETY: `buf` is readable for `R::SIZE` bytes.
+        check(unsafe { raw::ipc_reply(buf.as_ptr(), R::SIZE as u32) }).map(|_| ())
+    }
+}
+
+/// A received message.
+pub enum Incoming<M: Message> {
+    /// A call: the caller waits for `reply`.
+    Call { from: Tid, msg: M, reply: ReplyToken<M::Reply> },
+    /// An asynchronous message.
+    Async { from: Tid, msg: M },
+    /// A synchronous message that expects no reply (its sender is already released).
+    NoReply { from: Tid, msg: M },
+}
+
+impl<M: Message> Incoming<M> {
+    /// The sender's tid.
+    pub fn from(&self) -> Tid {
+        match self {
+            Incoming::Call { from, .. } | Incoming::Async { from, .. } | Incoming::NoReply { from, .. } => *from,
+        }
+    }
+}
+
+/// Receives one message of type `M` (waiting up to `timeout`).
+///
+/// If a call's bytes are not a valid `M`, it is answered at once with an empty reply (so
+/// its caller is not left waiting; its decode of the reply then fails too) and
+/// `IpcError::Decode` is returned.
+pub fn receive<M: Message>(timeout: Timeout) -> Result<Incoming<M>, IpcError> {
+    receive_raw::<M>(timeout, Window::NONE).map(|(m, _)| m)
+}
+
+fn receive_raw<M: Message>(timeout: Timeout, window: Window) -> Result<(Incoming<M>, Received), IpcError> {
+    let mut buf = [0u8; SHORT_MAX];
+    let mut len = SHORT_MAX as u32;
+    let mut long = (window.count as usize * PAGE_SIZE) as u32;
+    // SAFETY: `buf`, `len` and `long` are valid; the window is the caller's declaration of
+    // unmapped space (the kernel checks it is).
+    let (r, sender) =
+        unsafe { raw::ipc_recv_from(window.base as *mut u8, buf.as_mut_ptr(), &mut long, &mut len, timeout.to_raw()) };
+    let kind = check(r)?;
+    let pages = long as u64 / PAGE_SIZE as u64;
+    let received = match (pages, sender.shared) {
+        (0, _) => Received::None,
+        (n, false) => Received::Moved(Pages { base: window.base, count: n }),
+        (n, true) => Received::Shared(SharedPages { base: window.base, count: n }),
+    };
+    let msg = match M::decode(&buf[..len as usize]) {
+        Ok(m) => m,
+        Err(e) => {
+            if kind == 0 {
+                // SAFETY: an empty reply reads nothing.
+                unsafe { raw::ipc_reply(core::ptr::null(), 0) };
+            }
+            return Err(e.into());
+        }
+    };
+    let from = sender.tid;
+    let incoming = match kind {
+        0 => Incoming::Call { from, msg, reply: ReplyToken { _reply: PhantomData } },
+        1 => Incoming::Async { from, msg },
+        _ => Incoming::NoReply { from, msg },
+    };
+    Ok((incoming, received))
+}
+
+// ---- pages ------------------------------------------------------------------------------
+
+/// Pages this program holds exclusively: made by `new_pages`, or received by move. They can
+/// be moved to another thread (which takes the value), or turned into [`SharedPages`].
+/// Dropping them unmaps them.
+pub struct Pages {
+    base: u64,
+    count: u64,
+}
+
+/// Pages that are, or may be, mapped somewhere else too. They can be shared further but
+/// never moved: there is no way to pass them where `Pages` is needed. Dropping them unmaps
+/// this program's mapping only.
+pub struct SharedPages {
+    base: u64,
+    count: u64,
+}
+
+macro_rules! page_range_methods {
+    ($t:ty) => {
+        impl $t {
+            /// The first page's address.
+            pub fn base(&self) -> u64 {
+                self.base
+            }
+            /// How many pages.
+            pub fn count(&self) -> u64 {
+                self.count
+            }
+            /// The pages' bytes.
+            pub fn as_bytes(&self) -> &[u8] {
+                // SAFETY: the range is mapped (this value is its owner) and readable.
+                unsafe { core::slice::from_raw_parts(self.base as *const u8, (self.count as usize) * PAGE_SIZE) }
+            }
+        }
+
+        impl Drop for $t {
+            fn drop(&mut self) {
+                // SAFETY: this value owns the region; nothing refers to it past this point.
+                unsafe { raw::remove_pages(self.base as *mut u8) };
+            }
+        }
+    };
+}
+page_range_methods!(Pages);
+page_range_methods!(SharedPages);
+
+impl Pages {
+    /// Maps `count` zeroed pages at `base` (page-aligned, in the program's own region).
+    pub fn alloc(base: u64, count: u64) -> Result<Pages, Error> {
+        let len = u32::try_from(count * PAGE_SIZE as u64).map_err(|_| Error::InvalidArgument)?;
+        // SAFETY: the kernel maps only an unmapped range, so no memory in use changes.
+        check(unsafe { raw::new_pages(base as *mut u8, len) })?;
+        Ok(Pages { base, count })
+    }
+
+    /// The pages' bytes, writable.
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: exclusively ours, mapped writable by `new_pages` or a move of such pages.
+        unsafe { core::slice::from_raw_parts_mut(self.base as *mut u8, (self.count as usize) * PAGE_SIZE) }
+    }
+
+    /// Gives up exclusivity: the pages may be shared from now on.
+    pub fn into_shared(self) -> SharedPages {
+        let s = SharedPages { base: self.base, count: self.count };
+        core::mem::forget(self);
+        s
+    }
+}
+
+/// Why [`call_moving`] failed, with the pages back if they did not move.
+pub struct MoveFailed {
+    pub error: IpcError,
+    /// `Some` if the pages are still this program's (the failure came before the transfer).
+    pub pages: Option<Pages>,
+}
+
+/// Calls `to` with `msg`, moving `pages` to it (they are no longer this program's).
+pub fn call_moving<M: Message>(to: Tid, msg: &M, pages: Pages, timeout: Timeout) -> Result<M::Reply, MoveFailed> {
+    let (base, count) = (pages.base, pages.count);
+    core::mem::forget(pages);
+    let len = (count as usize * PAGE_SIZE) as u32;
+    match call_raw::<M>(to, msg, timeout, base as *mut u8, len, false) {
+        Ok(r) => Ok(r),
+        Err(error) => {
+            // Did the pages leave? (A timeout or death after receipt happens after the move.)
+            // SAFETY: probing one page of our own former range: if it is free, the pages
+            // moved and the probe page is removed again at once.
+            let still_ours =
+                unsafe { raw::new_pages(base as *mut u8, PAGE_SIZE as u32) } == Error::WindowOccupied.code();
+            if !still_ours {
+                // SAFETY: the probe page just mapped, used by nothing.
+                unsafe { raw::remove_pages(base as *mut u8) };
+            }
+            Err(MoveFailed { error, pages: still_ours.then_some(Pages { base, count }) })
+        }
+    }
+}
+
+/// Calls `to` with `msg`, sharing `pages` with it (both map them afterwards).
+pub fn call_sharing<M: Message>(to: Tid, msg: &M, pages: &SharedPages, timeout: Timeout) -> Result<M::Reply, IpcError> {
+    let len = (pages.count as usize * PAGE_SIZE) as u32;
+    call_raw::<M>(to, msg, timeout, pages.base as *mut u8, len, true)
+}
+
+/// Where received pages go: `count` pages of unmapped space at `base`.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    base: u64,
+    count: u64,
+}
+
+impl Window {
+    /// No window: long messages are refused (their senders get `TooLong`).
+    pub const NONE: Window = Window { base: 0, count: 0 };
+
+    /// A window of `count` pages at `base` (page-aligned, unmapped; the kernel checks).
+    pub const fn new(base: u64, count: u64) -> Window {
+        Window { base, count }
+    }
+}
+
+/// Pages that came with a message.
+pub enum Received {
+    None,
+    /// Moved: now exclusively this program's.
+    Moved(Pages),
+    /// Shared: the sender still maps them.
+    Shared(SharedPages),
+}
+
+/// Receives one message of type `M`, with any pages it carries mapped at `window`.
+pub fn receive_with_pages<M: Message>(window: Window, timeout: Timeout) -> Result<(Incoming<M>, Received), IpcError> {
+    receive_raw::<M>(timeout, window)
+}
