@@ -193,3 +193,73 @@ mod tests {
         assert_eq!(Timeout::Ticks(u32::MAX).to_raw(), i32::MAX);
     }
 }
+
+/// The register fast path (SPEC 1.2: "synchronous messages small enough to fit in the gpr's
+/// can be sent through the fast path without being buffered in the kernel").
+///
+/// `IpcCall` (a synchronous send expecting a reply):
+///
+/// | register | in | out |
+/// |---|---|---|
+/// | `rax` | `Syscall::IpcCall` | 0, or a negative `Error` |
+/// | `rdi` | target tid (bits 0..32), message length (bits 32..40) | 0 |
+/// | `rsi` | timeout (`i32`) | reply length |
+/// | `rdx`, `r10`, `r8`, `r9`, `r12` | message, little-endian, up to [`MAX`](fast::MAX) bytes | reply |
+///
+/// `IpcReplyWait` (a server's reply to its last call, then a receive):
+///
+/// | register | in | out |
+/// |---|---|---|
+/// | `rax` | `Syscall::IpcReplyWait` | [`RecvKind`], or a negative `Error` |
+/// | `rdi` | reply length (bits 0..8); bit 63 set: no reply, just wait | sender word (tid, [`RecvFlags`] << 32) |
+/// | `rsi` | timeout (`i32`) for the wait | message length |
+/// | `rdx`, `r10`, `r8`, `r9`, `r12` | reply | message (cut to [`MAX`](fast::MAX) bytes) |
+///
+/// Either side may be a fast or an ordinary (memory) party: a fast call to a thread blocked
+/// in `ipc_recv` writes its buffer; a server in `IpcReplyWait` receives ordinary sends in
+/// registers. A call that reaches a waiting receiver, and a reply followed by a wait, switch
+/// straight to the partner thread.
+pub mod fast {
+    /// Payload bytes in registers: `rdx`, `r10`, `r8`, `r9`, `r12`.
+    pub const MAX: usize = 40;
+    /// Payload registers.
+    pub const WORDS: usize = MAX / 8;
+    /// `IpcReplyWait`'s `rdi` bit meaning "no reply to send".
+    pub const NO_REPLY: u64 = 1 << 63;
+
+    /// Packs the target and length of an `IpcCall`.
+    pub const fn call_word(tid: u32, len: usize) -> u64 {
+        tid as u64 | (len as u64 & 0xff) << 32
+    }
+
+    /// Little-endian bytes to payload words.
+    pub fn to_words(bytes: &[u8]) -> [u64; WORDS] {
+        let mut w = [0u64; WORDS];
+        for (i, b) in bytes.iter().take(MAX).enumerate() {
+            w[i / 8] |= (*b as u64) << (8 * (i % 8));
+        }
+        w
+    }
+
+    /// Payload words to little-endian bytes.
+    pub fn to_bytes(words: &[u64; WORDS]) -> [u8; MAX] {
+        let mut b = [0u8; MAX];
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = (words[i / 8] >> (8 * (i % 8))) as u8;
+        }
+        b
+    }
+
+    const _: () = assert!(MAX == crate::message::FAST_PATH_MAX && MAX.is_multiple_of(8));
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn words_and_bytes_round_trip() {
+            let bytes: [u8; super::MAX] = core::array::from_fn(|i| i as u8 * 3);
+            assert_eq!(super::to_bytes(&super::to_words(&bytes)), bytes);
+            assert_eq!(super::to_words(&[1, 2])[0], 0x0201);
+            assert_eq!(super::call_word(7, 40), 7 | 40 << 32);
+        }
+    }
+}

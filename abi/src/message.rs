@@ -10,7 +10,7 @@
 //! A message that is sent as a call names its reply type ([`Message::Reply`]); the typed
 //! API uses it so that a reply of the wrong type does not compile.
 
-/// Bytes of message that fit the register fast path: `rsi`, `rdx`, `r10`, `r8`, `r9`.
+/// Bytes of message that fit the register fast path (`abi::ipc::fast`): five registers.
 pub const FAST_PATH_MAX: usize = 40;
 
 /// Why bytes could not be decoded as a message.

@@ -51,14 +51,18 @@ pub enum Syscall {
     IpcRecv = 16,
     /// `ipc_reply(message, message_len) -> 0`
     IpcReply = 17,
+    /// The register fast path: a call whose message travels in registers (`abi::ipc::fast`).
+    IpcCall = 18,
+    /// The fast path's server side: reply (in registers) and wait for the next message.
+    IpcReplyWait = 19,
 }
 
 impl Syscall {
     /// Number of system calls; numbers are dense from 0.
-    pub const COUNT: usize = 18;
+    pub const COUNT: usize = 20;
 }
 
-const _: () = assert!(Syscall::IpcReply as usize == Syscall::COUNT - 1);
+const _: () = assert!(Syscall::IpcReplyWait as usize == Syscall::COUNT - 1);
 
 /// Encodes a task exit status as `task_wait`'s return value: zero-extended, so it is never
 /// negative and never mistaken for an error code (errors are negative 64-bit values).

@@ -141,7 +141,7 @@ extern "C" fn continue_boot() -> ! {
         let failed = crate::selftest::run_all();
         power::power_off(if failed == 0 { 0 } else { 1 });
     }
-    crate::sys::start(boot_image(info))
+    crate::sys::start(boot_image(info), !info.has_flag("nohandoff"))
 }
 
 /// The boot image (module 0, QEMU's `-initrd`), if there is one and it is well-formed.

@@ -48,8 +48,11 @@
 //! The specification's exact calls remain in [`crate::raw`].
 
 use crate::raw;
+use abi::ipc::fast;
 use abi::{Error, PAGE_SIZE, SHORT_MAX};
 use core::marker::PhantomData;
+
+const FAST: usize = fast::MAX;
 
 pub use abi::ipc::Timeout;
 pub use abi::message::{DecodeError, Message, NoReply};
@@ -110,7 +113,21 @@ const fn call_len<M: Message>() -> usize {
 }
 
 /// Calls thread `to` with `msg` and waits (up to `timeout`) for its typed reply.
+///
+/// If the message and its reply both fit in registers (`M::FITS_FAST_PATH`, decided at
+/// compile time), the call takes the register fast path: no memory is copied, and the
+/// kernel switches straight to a waiting server and back.
 pub fn call<M: Message>(to: Tid, msg: &M, timeout: Timeout) -> Result<M::Reply, IpcError> {
+    if M::FITS_FAST_PATH {
+        let mut bytes = [0u8; FAST];
+        msg.encode_into(&mut bytes);
+        // SAFETY: registers only.
+        let (r, len, words) =
+            unsafe { raw::ipc_call_fast(to, call_len::<M>(), fast::to_words(&bytes), timeout.to_raw()) };
+        check(r)?;
+        let reply = fast::to_bytes(&words);
+        return Ok(<M::Reply as Message>::decode(&reply[..len.min(FAST)])?);
+    }
     call_raw::<M>(to, msg, timeout, core::ptr::null_mut(), 0, false)
 }
 
@@ -178,6 +195,50 @@ impl<R: Message> ReplyToken<R> {
         // SAFETY: `buf` is readable for `R::SIZE` bytes.
         check(unsafe { raw::ipc_reply(buf.as_ptr(), R::SIZE as u32) }).map(|_| ())
     }
+
+    /// Answers the call with `reply` and waits (up to `timeout`) for the next message, in
+    /// one system call when both fit in registers: a server's loop. If the reply fails
+    /// (the caller timed out or died), that error is returned without waiting.
+    pub fn reply_and_receive<M: Message>(self, reply: &R, timeout: Timeout) -> Result<Incoming<M>, IpcError> {
+        if R::SIZE <= FAST && M::SIZE <= FAST {
+            let mut bytes = [0u8; FAST];
+            reply.encode_into(&mut bytes);
+            // SAFETY: registers only.
+            let out = unsafe { raw::ipc_reply_wait(Some((R::SIZE, fast::to_words(&bytes))), timeout.to_raw()) };
+            return incoming_from_registers(out);
+        }
+        self.reply(reply)?;
+        receive(timeout)
+    }
+}
+
+/// Decodes what `raw::ipc_reply_wait` returned.
+fn incoming_from_registers<M: Message>(
+    (r, sender, len, words): (i32, raw::Sender, usize, [u64; fast::WORDS]),
+) -> Result<Incoming<M>, IpcError> {
+    let kind = check(r)?;
+    let bytes = fast::to_bytes(&words);
+    incoming(kind, sender.tid, M::decode(&bytes[..len.min(FAST)]))
+}
+
+/// Builds the `Incoming` for a message of `kind` from `from`, answering a malformed call
+/// at once so its caller is not left waiting.
+fn incoming<M: Message>(kind: i32, from: Tid, msg: Result<M, DecodeError>) -> Result<Incoming<M>, IpcError> {
+    let msg = match msg {
+        Ok(m) => m,
+        Err(e) => {
+            if kind == 0 {
+                // SAFETY: an empty reply reads nothing.
+                unsafe { raw::ipc_reply(core::ptr::null(), 0) };
+            }
+            return Err(e.into());
+        }
+    };
+    Ok(match kind {
+        0 => Incoming::Call { from, msg, reply: ReplyToken { _reply: PhantomData } },
+        1 => Incoming::Async { from, msg },
+        _ => Incoming::NoReply { from, msg },
+    })
 }
 
 /// A received message.
@@ -199,12 +260,17 @@ impl<M: Message> Incoming<M> {
     }
 }
 
-/// Receives one message of type `M` (waiting up to `timeout`).
+/// Receives one message of type `M` (waiting up to `timeout`); into registers, on the fast
+/// path, when `M` fits.
 ///
 /// If a call's bytes are not a valid `M`, it is answered at once with an empty reply (so
 /// its caller is not left waiting; its decode of the reply then fails too) and
 /// `IpcError::Decode` is returned.
 pub fn receive<M: Message>(timeout: Timeout) -> Result<Incoming<M>, IpcError> {
+    if M::SIZE <= FAST {
+        // SAFETY: registers only.
+        return incoming_from_registers(unsafe { raw::ipc_reply_wait(None, timeout.to_raw()) });
+    }
     receive_raw::<M>(timeout, Window::NONE).map(|(m, _)| m)
 }
 
@@ -223,23 +289,7 @@ fn receive_raw<M: Message>(timeout: Timeout, window: Window) -> Result<(Incoming
         (n, false) => Received::Moved(Pages { base: window.base, count: n }),
         (n, true) => Received::Shared(SharedPages { base: window.base, count: n }),
     };
-    let msg = match M::decode(&buf[..len as usize]) {
-        Ok(m) => m,
-        Err(e) => {
-            if kind == 0 {
-                // SAFETY: an empty reply reads nothing.
-                unsafe { raw::ipc_reply(core::ptr::null(), 0) };
-            }
-            return Err(e.into());
-        }
-    };
-    let from = sender.tid;
-    let incoming = match kind {
-        0 => Incoming::Call { from, msg, reply: ReplyToken { _reply: PhantomData } },
-        1 => Incoming::Async { from, msg },
-        _ => Incoming::NoReply { from, msg },
-    };
-    Ok((incoming, received))
+    Ok((incoming(kind, sender.tid, M::decode(&buf[..len as usize]))?, received))
 }
 
 // ---- pages ------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ const STEPS: &[Step] = &[
     Step { title: "userland system calls in QEMU", run: userland },
     Step { title: "IPC in QEMU", run: ipc },
     Step { title: "typed IPC (libsys::ipc) in QEMU", run: typed_ipc },
+    Step { title: "IPC again, without the direct switch", run: ipc_without_handoff },
     Step { title: "contract (../shared/contract)", run: contract },
     Step { title: "runner contract (cargo xtask run)", run: runner },
 ];
@@ -273,6 +274,24 @@ fn ipc(ctx: &mut Ctx) -> StepResult {
         Ok(outcome) => judge_suite("ipctest", &outcome),
         Err(e) => StepResult { passed: 0, failed: 1, problems: vec![format!("ipctest could not run: {e}")] },
     }
+}
+
+/// The fast path's direct switch changes who runs next, never what a call returns: the IPC
+/// suites must pass the same with it off.
+fn ipc_without_handoff(ctx: &mut Ctx) -> StepResult {
+    let mut r = StepResult::default();
+    for suite in ["ipctest", "typedtest"] {
+        match boot(ctx, "nohandoff", BOOT_TIMEOUT, &[suite]) {
+            Ok(o) => {
+                let s = judge_suite(&format!("{suite} (nohandoff)"), &o);
+                r.passed += s.passed;
+                r.failed += s.failed;
+                r.problems.extend(s.problems);
+            }
+            Err(e) => r.problem(format!("{suite} (nohandoff) could not run: {e}")),
+        }
+    }
+    r
 }
 
 fn typed_ipc(ctx: &mut Ctx) -> StepResult {

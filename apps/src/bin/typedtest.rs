@@ -39,6 +39,55 @@ struct Answer {
     pages_seen: u32,
 }
 
+/// The same request, too large for the registers: it takes the general path.
+#[derive(Message, Debug, PartialEq)]
+#[repr(C)]
+#[message(reply = Answer)]
+struct BigCalc {
+    a: u32,
+    b: u32,
+    op: Op,
+    pad: [u8; 55],
+}
+
+/// A server loop on the fast path: `receive`, then `reply_and_receive` for every call.
+fn fast_server(_: usize) {
+    let mut next = ipc::receive::<Calc>(Timeout::Forever);
+    loop {
+        match next {
+            Ok(Incoming::Call { msg, reply, .. }) => {
+                let value = match msg.op {
+                    Op::Add => msg.a as u64 + msg.b as u64,
+                    Op::Mul => msg.a as u64 * msg.b as u64,
+                    Op::Stop => {
+                        let _ = reply.reply(&Answer { value: 0, by: raw::gettid(), pages_seen: 0 });
+                        return;
+                    }
+                };
+                next = reply.reply_and_receive(&Answer { value, by: raw::gettid(), pages_seen: 0 }, Timeout::Forever);
+            }
+            _ => next = ipc::receive::<Calc>(Timeout::Forever),
+        }
+    }
+}
+
+/// A server for `BigCalc` (general path both ways).
+fn slow_server(_: usize) {
+    loop {
+        if let Ok(Incoming::Call { msg, reply, .. }) = ipc::receive::<BigCalc>(Timeout::Forever) {
+            let value = match msg.op {
+                Op::Add => msg.a as u64 + msg.b as u64,
+                Op::Mul => msg.a as u64 * msg.b as u64,
+                Op::Stop => {
+                    let _ = reply.reply(&Answer { value: 0, by: raw::gettid(), pages_seen: 0 });
+                    return;
+                }
+            };
+            let _ = reply.reply(&Answer { value, by: raw::gettid(), pages_seen: 0 });
+        }
+    }
+}
+
 const WINDOW: u64 = libsys::abi::layout::PROGRAM_REGION.0 + 0x5000_0000;
 const OUT: u64 = libsys::abi::layout::PROGRAM_REGION.0 + 0x6000_0000;
 
@@ -172,6 +221,22 @@ fn main() -> i32 {
             }
             Ok(_) => return Err(fail("a call to nobody succeeded")),
         }
+        Ok(())
+    });
+
+    s.case("typed::fast_and_general_paths_agree", || {
+        const { assert!(Calc::FITS_FAST_PATH && !BigCalc::FITS_FAST_PATH) };
+        let fast = libsys::thread::spawn(fast_server, 0).map_err(fail)?;
+        let slow = libsys::thread::spawn(slow_server, 0).map_err(fail)?;
+        for i in 0..200u32 {
+            let op = if i % 2 == 0 { Op::Add } else { Op::Mul };
+            let f = ipc::call(fast, &Calc { a: i, b: i + 3, op, pad: [0; 3] }, Timeout::Forever).map_err(fail)?;
+            let g = ipc::call(slow, &BigCalc { a: i, b: i + 3, op, pad: [0; 55] }, Timeout::Forever).map_err(fail)?;
+            ensure_eq!(f.value, g.value, "call {i}: registers and memory give the same answer");
+            ensure_eq!((f.by, g.by), (fast, slow), "answered by the right servers");
+        }
+        ipc::call(fast, &calc(0, 0, Op::Stop), Timeout::Forever).map_err(fail)?;
+        ipc::call(slow, &BigCalc { a: 0, b: 0, op: Op::Stop, pad: [0; 55] }, Timeout::Forever).map_err(fail)?;
         Ok(())
     });
 

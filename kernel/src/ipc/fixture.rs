@@ -398,6 +398,28 @@ impl World {
         }
     }
 
+    /// A fast-path call (`IpcCall`) from `from` to `to` with `msg` in registers.
+    pub fn call_fast(&mut self, from: usize, to: usize, msg: &[u8], timeout: i32) -> Result<Outcome, Error> {
+        let words = abi::ipc::fast::to_words(msg);
+        let tid = self.tid(to);
+        self.core.switch_to(from);
+        self.core.ipc_call_fast(tid, msg.len() as u32, words, timeout)
+    }
+
+    /// `IpcReplyWait` on `t`: reply `reply` (if any), then receive into registers.
+    pub fn reply_wait(&mut self, t: usize, reply: Option<&[u8]>, timeout: i32) -> Result<Outcome, Error> {
+        let r = reply.map(|b| (b.len() as u32, abi::ipc::fast::to_words(b)));
+        self.core.switch_to(t);
+        self.core.ipc_reply_wait(r, timeout)
+    }
+
+    /// The registers a fast-path operation left for `t`: (bytes, sender word).
+    pub fn fast_out(&mut self, t: usize) -> Option<(Vec<u8>, u64)> {
+        let out = self.core.thread_mut(t).fast_out.take()?;
+        let bytes = abi::ipc::fast::to_bytes(&out.words);
+        Some((bytes[..out.len as usize].to_vec(), out.sender))
+    }
+
     pub fn tick(&mut self, n: u64) {
         for _ in 0..n {
             self.core.tick();

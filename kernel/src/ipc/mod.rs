@@ -21,6 +21,8 @@
 pub mod mailbox;
 
 #[cfg(test)]
+mod fast_tests;
+#[cfg(test)]
 mod fixture;
 #[cfg(test)]
 mod long_tests;
@@ -33,6 +35,7 @@ use crate::mem::pagemap::{check_owned, PageMap};
 use crate::mem::regions::Region;
 use crate::task::{Core, State};
 use crate::umem::{UserMemory, UserPtr, UserSlice};
+use abi::ipc::fast::{self, WORDS};
 use abi::ipc::{RecvKind, SendMode, Timeout, RECV_SHARED};
 use abi::{Error, SHORT_MAX};
 use mailbox::{Msg, MsgBuffers};
@@ -54,6 +57,9 @@ pub(crate) struct PendingSend {
     long_va: u64,
     long_pages: u64,
     moving: bool,
+    /// A fast-path call: the message is these registers, not memory at `buf`, and the
+    /// reply goes back into registers.
+    regs: Option<[u64; WORDS]>,
 }
 
 /// The receive a thread is blocked in (`Receiving`).
@@ -67,6 +73,17 @@ pub(crate) struct PendingRecv {
     /// The window for a long message: first page and size in pages (0: none).
     long_va: u64,
     long_pages: u64,
+    /// A fast-path receive: the message goes into registers, not memory at `buf`.
+    into_regs: bool,
+}
+
+/// The registers a fast-path operation returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FastOut {
+    pub words: [u64; WORDS],
+    pub len: u32,
+    /// The sender word for a receive (tid, flags << 32); 0 for a call's reply.
+    pub sender: u64,
 }
 
 /// The synchronous sender a receiver owes a reply.
@@ -95,8 +112,9 @@ impl ThreadIpc {
             long_va: 0,
             long_pages: 0,
             moving: false,
+            regs: None,
         },
-        recv: PendingRecv { buf: 0, cap: 0, len_ptr: 0, long_len_ptr: 0, long_va: 0, long_pages: 0 },
+        recv: PendingRecv { buf: 0, cap: 0, len_ptr: 0, long_len_ptr: 0, long_va: 0, long_pages: 0, into_regs: false },
         reply_to: None,
     };
 }
@@ -256,7 +274,41 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             long_va: a.message_long,
             long_pages,
             moving: !a.shared,
+            regs: None,
         };
+        self.send_pending(me, to, mode, timeout)
+    }
+
+    /// `IpcCall`: a call whose message (`len` bytes) is in registers.
+    pub fn ipc_call_fast(&mut self, tid: u32, len: u32, words: [u64; WORDS], timeout: i32) -> Result<Outcome, Error> {
+        let me = self.current().expect("ipc_call has a caller");
+        if len as usize > fast::MAX {
+            return Err(Error::TooLong);
+        }
+        let timeout = Timeout::from_raw(timeout).ok_or(Error::InvalidArgument)?;
+        let to = self.lookup_thread(tid)?;
+        if to == me {
+            return Err(Error::InvalidArgument);
+        }
+        let seq = self.next_seq();
+        self.threads[me].ipc.send = PendingSend {
+            buf: 0,
+            len,
+            len_ptr: 0,
+            mode: SendMode::Sync,
+            seq,
+            long_va: 0,
+            long_pages: 0,
+            moving: false,
+            regs: Some(words),
+        };
+        self.send_pending(me, to, SendMode::Sync, timeout)
+    }
+
+    /// Completes a send whose arguments are checked and recorded in `me`'s pending send:
+    /// straight to `to` if it is receiving, else queued (or buffered, if asynchronous).
+    fn send_pending(&mut self, me: usize, to: usize, mode: SendMode, timeout: Timeout) -> Result<Outcome, Error> {
+        let seq = self.threads[me].ipc.send.seq;
         let delivered = match self.threads[to].state {
             State::Receiving => match self.rendezvous(me, to) {
                 Ok(flags) => {
@@ -265,7 +317,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                         SendMode::SyncNoReply => RecvKind::NoReply,
                         SendMode::Async => RecvKind::Async,
                     };
-                    self.threads[to].wake_aux = Some(self.threads[me].tid as u64 | flags);
+                    let word = self.threads[me].tid as u64 | flags;
+                    if let Some(out) = self.threads[to].fast_out.as_mut() {
+                        out.sender = word;
+                    } else {
+                        self.threads[to].wake_aux = Some(word);
+                    }
                     self.wake(to, u32::from(kind) as i64);
                     true
                 }
@@ -285,13 +342,15 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                     // Timeout 0: delivered, so wait for the reply without a deadline.
                     self.arm(me, timeout);
                     self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: self.threads[me].tid, seq });
+                    self.hand_off(to); // the caller waits: run the receiver now
                     Outcome::Blocked
                 }
                 SendMode::SyncNoReply | SendMode::Async => Outcome::Done(0, 0),
             });
         }
+        let send = self.threads[me].ipc.send;
         match mode {
-            SendMode::Async => self.buffer_async(me, to, a.message_short, len, seq),
+            SendMode::Async => self.buffer_async(me, to, send.buf, send.len, seq),
             _ if timeout == Timeout::Poll => Err(Error::Timeout),
             _ => {
                 self.block_current(State::SendBlocked { to });
@@ -312,13 +371,32 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let send = self.threads[s].ipc.send;
         let recv = self.threads[r].ipc.recv;
         let n = send.len.min(recv.cap);
-        match self.copy_user(s, send.buf, r, recv.buf, n) {
-            Ok(()) => {}
-            Err(Side::Source) => return Err(Fault::Sender(Error::BadAddress)),
-            Err(Side::Dest) => return Err(Fault::Receiver(Error::BadAddress)),
+        let (st, rt) = (self.task_of(s), self.task_of(r));
+        match (send.regs, recv.into_regs) {
+            (None, false) => match self.copy_user(s, send.buf, r, recv.buf, n) {
+                Ok(()) => {}
+                Err(Side::Source) => return Err(Fault::Sender(Error::BadAddress)),
+                Err(Side::Dest) => return Err(Fault::Receiver(Error::BadAddress)),
+            },
+            (Some(words), false) => {
+                let bytes = fast::to_bytes(&words);
+                self.space_mut(rt).copy_out(recv.buf, &bytes[..n as usize]).map_err(Fault::Receiver)?;
+            }
+            (None, true) => {
+                let mut bytes = [0u8; fast::MAX];
+                self.space(st).copy_in(send.buf, &mut bytes[..n as usize]).map_err(Fault::Sender)?;
+                self.threads[r].fast_out = Some(FastOut { words: fast::to_words(&bytes), len: n, sender: 0 });
+            }
+            (Some(words), true) => {
+                let mut bytes = fast::to_bytes(&words);
+                bytes[n as usize..].fill(0);
+                self.threads[r].fast_out = Some(FastOut { words: fast::to_words(&bytes), len: n, sender: 0 });
+            }
         }
         let long_len = (send.long_pages * PAGE) as u32;
-        self.write_received_lens(r, recv, n, long_len).map_err(Fault::Receiver)?;
+        if !recv.into_regs {
+            self.write_received_lens(r, recv, n, long_len).map_err(Fault::Receiver)?;
+        }
         self.commit_long(s, r);
         Ok(if send.long_pages > 0 && !send.moving { RECV_SHARED } else { 0 })
     }
@@ -440,9 +518,45 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             long_len_ptr: a.len_long,
             long_va: a.long_dest,
             long_pages: long_cap / PAGE,
+            into_regs: false,
         };
+        self.receive(me, recv, timeout)
+    }
 
-        // 2. The rendezvous: the oldest sender first.
+    /// `IpcReplyWait`: replies `reply` (if any) to the last call received, then receives
+    /// into registers. A failed reply is returned as the error, without waiting.
+    pub fn ipc_reply_wait(&mut self, reply: Option<(u32, [u64; WORDS])>, timeout: i32) -> Result<Outcome, Error> {
+        let me = self.current().expect("ipc_reply_wait has a caller");
+        let timeout = Timeout::from_raw(timeout).ok_or(Error::InvalidArgument)?;
+        let mut replied_to = None;
+        if let Some((len, words)) = reply {
+            if len as usize > fast::MAX {
+                return Err(Error::TooLong);
+            }
+            replied_to = Some(self.reply_with(me, Reply::Regs(words, len))?);
+        } else if self.threads[me].ipc.reply_to.is_some() {
+            return Err(Error::ReplyPending);
+        }
+        let recv = PendingRecv {
+            buf: 0,
+            cap: fast::MAX as u32,
+            len_ptr: 0,
+            long_len_ptr: 0,
+            long_va: 0,
+            long_pages: 0,
+            into_regs: true,
+        };
+        self.threads[me].fast_out = Some(FastOut { words: [0; WORDS], len: 0, sender: 0 });
+        let outcome = self.receive(me, recv, timeout);
+        if let (Ok(Outcome::Blocked), Some(caller)) = (outcome, replied_to) {
+            self.hand_off(caller); // the server waits: run the caller it just answered
+        }
+        outcome
+    }
+
+    /// The receive half of `ipc_recv` and `ipc_reply_wait`, arguments checked.
+    fn receive(&mut self, me: usize, recv: PendingRecv, timeout: Timeout) -> Result<Outcome, Error> {
+        // The oldest sender first.
         self.threads[me].ipc.recv = recv;
         loop {
             let sender = self.mailboxes[me].front();
@@ -474,9 +588,13 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let m = *self.messages.front(me).expect("a message is queued");
         let n = m.len.min(recv.cap);
         let bytes = &self.buffers.bytes(m.buffer)[..n as usize];
-        // On failure the message stays queued: nothing is lost.
-        self.tasks[task].space.as_mut().expect("live").copy_out(recv.buf, bytes)?;
-        self.write_received_lens(me, recv, n, 0)?;
+        if recv.into_regs {
+            self.threads[me].fast_out = Some(FastOut { words: fast::to_words(bytes), len: n, sender: 0 });
+        } else {
+            // On failure the message stays queued: nothing is lost.
+            self.tasks[task].space.as_mut().expect("live").copy_out(recv.buf, bytes)?;
+            self.write_received_lens(me, recv, n, 0)?;
+        }
         self.messages.pop(me);
         if let Some(t) = self.live_task_slot(m.sender_task) {
             self.messages.uncharge(t);
@@ -524,6 +642,13 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Err(Error::TooLong);
         }
         UserSlice::new(message, len as u64).readable(self.space(task))?;
+        self.reply_with(me, Reply::Memory(message, len))?;
+        Ok(Outcome::Done(0, 0))
+    }
+
+    /// Answers the call `me` last received with `reply`; returns the caller's slot. The
+    /// reply's own arguments are checked by the caller.
+    fn reply_with(&mut self, me: usize, reply: Reply) -> Result<usize, Error> {
         let to = self.threads[me].ipc.reply_to.take().ok_or(Error::NoReplyPending)?;
         let t = &self.threads[to.slot];
         if t.tid != to.tid || matches!(t.state, State::Free | State::Zombie) {
@@ -533,12 +658,47 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Err(Error::Timeout); // it gave up waiting
         }
         let send = t.ipc.send;
-        let n = len.min(send.len);
-        let result = match self.copy_user(me, message, to.slot, send.buf, n) {
-            Ok(()) => self.write_len(to.slot, send.len_ptr, n).map(|_| 0),
-            Err(_) => Err(Error::BadAddress), // the sender's buffer is gone: its problem
+        let result = match (reply, send.regs) {
+            (Reply::Memory(message, len), None) => {
+                let n = len.min(send.len);
+                match self.copy_user(me, message, to.slot, send.buf, n) {
+                    Ok(()) => self.write_len(to.slot, send.len_ptr, n).map(|_| 0),
+                    Err(_) => Err(Error::BadAddress), // the caller's buffer is gone: its problem
+                }
+            }
+            (Reply::Regs(words, len), None) => {
+                let n = len.min(send.len);
+                let bytes = fast::to_bytes(&words);
+                let task = self.task_of(to.slot);
+                match self.space_mut(task).copy_out(send.buf, &bytes[..n as usize]) {
+                    Ok(()) => self.write_len(to.slot, send.len_ptr, n).map(|_| 0),
+                    Err(_) => Err(Error::BadAddress),
+                }
+            }
+            (reply, Some(_)) => {
+                let (mut bytes, len) = match reply {
+                    Reply::Regs(words, len) => (fast::to_bytes(&words), len),
+                    Reply::Memory(message, len) => {
+                        let mut b = [0u8; fast::MAX];
+                        let n = len.min(fast::MAX as u32);
+                        self.space(self.task_of(me)).copy_in(message, &mut b[..n as usize])?;
+                        (b, len)
+                    }
+                };
+                let n = len.min(send.len).min(fast::MAX as u32);
+                bytes[n as usize..].fill(0);
+                self.threads[to.slot].fast_out = Some(FastOut { words: fast::to_words(&bytes), len: n, sender: 0 });
+                Ok(0)
+            }
         };
         self.wake(to.slot, result.unwrap_or_else(|e| e.code() as i64));
-        Ok(Outcome::Done(0, 0))
+        Ok(to.slot)
     }
+}
+
+/// Where a reply's bytes are.
+#[derive(Clone, Copy)]
+enum Reply {
+    Memory(u64, u32),
+    Regs([u64; WORDS], u32),
 }

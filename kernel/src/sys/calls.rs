@@ -25,6 +25,8 @@ pub enum Ret {
     Value(u64),
     /// A value in `rax` and a second one in `rdx` (IPC receives: the sender's tid).
     Pair(u64, u64),
+    /// A value in `rax`, and the fast path's registers from the caller's `fast_out`.
+    Fast(u64),
     /// The caller is off the CPU; its result is set when it is woken (or never, if ended).
     Blocked,
 }
@@ -50,6 +52,8 @@ const TABLE: [(Syscall, Handler); Syscall::COUNT] = [
     (Syscall::IpcSend, ipc_send),
     (Syscall::IpcRecv, ipc_recv),
     (Syscall::IpcReply, ipc_reply),
+    (Syscall::IpcCall, ipc_call),
+    (Syscall::IpcReplyWait, ipc_reply_wait),
 ];
 
 // Entry i handles system call number i.
@@ -64,15 +68,28 @@ const _: () = {
 /// Runs the system call in `frame.rax` and stores its result in `frame.rax` (unless the
 /// caller blocked).
 pub fn dispatch(k: &mut Kernel, frame: &mut TrapFrame) {
+    let me = k.core.current();
     let result = match TABLE.get(frame.rax as usize) {
         Some((_, handler)) => handler(k, frame),
         None => Err(Error::InvalidArgument),
+    };
+    // Fast-path registers are for a fast call that returns now; a blocked caller gets
+    // its own when it resumes, anything else none.
+    let fast = match (&result, me) {
+        (Ok(Ret::Blocked), _) | (_, None) => None,
+        (_, Some(me)) => k.core.thread_mut(me).fast_out.take(),
     };
     match result {
         Ok(Ret::Value(v)) => frame.rax = v,
         Ok(Ret::Pair(a, d)) => {
             frame.rax = a;
             frame.rdx = d;
+        }
+        Ok(Ret::Fast(v)) => {
+            frame.rax = v;
+            if let Some(out) = fast {
+                crate::arch::entry::apply_fast(frame, &out);
+            }
         }
         Ok(Ret::Blocked) => {}
         Err(e) => frame.rax = e.code() as i64 as u64,
@@ -255,4 +272,28 @@ fn ipc_recv(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
 fn ipc_reply(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
     k.core.ipc_reply(f.rdi, f.rsi as u32)?;
     ok(0)
+}
+
+fn ipc_call(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    let (tid, len) = (f.rdi as u32, ((f.rdi >> 32) & 0xff) as u32);
+    let words = [f.rdx, f.r10, f.r8, f.r9, f.r12];
+    Ok(match k.core.ipc_call_fast(tid, len, words, f.rsi as i32)? {
+        Outcome::Done(v, _) => Ret::Value(v),
+        Outcome::Blocked => Ret::Blocked,
+    })
+}
+
+fn ipc_reply_wait(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    let reply =
+        (f.rdi & abi::ipc::fast::NO_REPLY == 0).then_some(((f.rdi & 0xff) as u32, [f.rdx, f.r10, f.r8, f.r9, f.r12]));
+    let (me, _) = caller(k);
+    Ok(match k.core.ipc_reply_wait(reply, f.rsi as i32)? {
+        Outcome::Done(kind, sender) => {
+            if let Some(out) = k.core.thread_mut(me).fast_out.as_mut() {
+                out.sender = sender;
+            }
+            Ret::Fast(kind)
+        }
+        Outcome::Blocked => Ret::Blocked,
+    })
 }

@@ -99,6 +99,10 @@ impl Kernel {
             // SAFETY: as above.
             unsafe { (*frame).rdx = v };
         }
+        if let Some(out) = t.fast_out.take() {
+            // SAFETY: as above.
+            entry::apply_fast(unsafe { &mut *frame }, &out);
+        }
         if Some(slot) == entered_on {
             return Leave::Return;
         }
@@ -109,8 +113,10 @@ impl Kernel {
     }
 }
 
-/// Starts the first program of the boot image and never returns.
-pub fn start(image: Option<BootImage<'static>>) -> ! {
+/// Starts the first program of the boot image and never returns. `handoff`: whether IPC
+/// switches straight to the partner thread (the kernel command line's `nohandoff` turns it
+/// off, to check that results do not depend on it).
+pub fn start(image: Option<BootImage<'static>>, handoff: bool) -> ! {
     // Like every kernel entry, this runs with interrupts off: a tick must not find the
     // kernel state half-updated. The first thread's frame turns them back on.
     x86_64::instructions::interrupts::disable();
@@ -118,6 +124,7 @@ pub fn start(image: Option<BootImage<'static>>) -> ! {
     let how = with_kernel(|k| {
         k.image = image;
         k.idle_stack = idle.top;
+        k.core.handoff = handoff;
         let Some(image) = k.image else {
             kprintln!("no boot image: nothing to run");
             crate::arch::power::power_off(0);

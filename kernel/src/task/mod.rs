@@ -85,6 +85,9 @@ pub struct Thread {
     pub kstack: KernelStack,
     quantum: u32,
     pub(crate) ipc: ThreadIpc,
+    /// Registers a fast-path operation returns (`abi::ipc::fast`): set by whoever
+    /// completes it, written into the thread's frame when it next runs.
+    pub fast_out: Option<crate::ipc::FastOut>,
 }
 
 impl Thread {
@@ -98,6 +101,7 @@ impl Thread {
         kstack: KernelStack { bottom: 0, top: 0 },
         quantum: 0,
         ipc: ThreadIpc::EMPTY,
+        fast_out: None,
     };
 }
 
@@ -154,6 +158,9 @@ pub struct Core<S, B> {
     pub(crate) seq: u64,
     current: Option<usize>,
     now: u64,
+    /// Switch straight to the partner of an IPC rendezvous (the fast path's direct
+    /// switch); off, the partner waits its turn in the run queue. Results are the same.
+    pub handoff: bool,
     first_task: Option<usize>,
     first_status: Option<i32>,
     live_tasks: usize,
@@ -191,6 +198,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             seq: 0,
             current: None,
             now: 0,
+            handoff: true,
             first_task: None,
             first_status: None,
             live_tasks: 0,
@@ -299,6 +307,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.kstack = kstack;
         t.quantum = QUANTUM_TICKS;
         t.ipc = ThreadIpc::EMPTY;
+        t.fast_out = None;
         self.tasks[task].live_threads += 1;
         self.links.push_back(&mut self.run_queue, slot);
         Ok(slot)
@@ -328,6 +337,15 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.requeue_current();
         self.links.remove(&mut self.run_queue, slot);
         self.current = Some(slot);
+    }
+
+    /// If the CPU is free (the caller just blocked), runs `slot` next, ahead of the run
+    /// queue: the direct switch of the IPC fast path.
+    pub(crate) fn hand_off(&mut self, slot: usize) {
+        if self.handoff && self.current.is_none() && self.links.remove(&mut self.run_queue, slot) {
+            self.threads[slot].quantum = QUANTUM_TICKS;
+            self.current = Some(slot);
+        }
     }
 
     /// Puts the current thread at the back of the run queue.

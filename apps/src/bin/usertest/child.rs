@@ -116,6 +116,19 @@ fn fuzz(seed: u32) -> i32 {
             Ok(Syscall::TaskSpawn) => (n, a | 0xffff_0000_0000_0000, b), // never a real name
             _ => (n, a, b),
         };
+        // IPC may not wait: timeout 0 everywhere (nobody here is receiving, so nothing is
+        // delivered and no reply can be awaited either).
+        let (b, d, r8, r9) = match Syscall::try_from(n) {
+            Ok(Syscall::IpcCall | Syscall::IpcReplyWait) => (0, d, c, 0),
+            Ok(Syscall::IpcRecv) => (b, d, 0, 0),
+            Ok(Syscall::IpcSend) => (
+                b,
+                d,
+                c,
+                libsys::abi::ipc::SendControl { timeout: 0, shared: c % 2 == 0, option_sync: (d % 4) as u32 }.encode(),
+            ),
+            _ => (b, d, c, d),
+        };
         let ret: i64;
         // SAFETY: the kernel must validate everything; the only memory it may write is this
         // task's own, and the arguments above keep it from ending or blocking the task.
@@ -123,7 +136,7 @@ fn fuzz(seed: u32) -> i32 {
             core::arch::asm!(
                 "syscall",
                 inlateout("rax") n => ret,
-                in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d,
+                in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d, in("r8") r8, in("r9") r9,
                 lateout("rcx") _, lateout("r11") _,
                 options(nostack),
             );
