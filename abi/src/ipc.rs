@@ -232,22 +232,32 @@ pub mod fast {
         tid as u64 | (len as u64 & 0xff) << 32
     }
 
-    /// Little-endian bytes to payload words.
+    /// Little-endian bytes (at most `MAX`) to payload words, zero-filled.
+    #[inline]
     pub fn to_words(bytes: &[u8]) -> [u64; WORDS] {
-        let mut w = [0u64; WORDS];
-        for (i, b) in bytes.iter().take(MAX).enumerate() {
-            w[i / 8] |= (*b as u64) << (8 * (i % 8));
-        }
-        w
+        let mut b = [0u8; MAX];
+        let n = bytes.len().min(MAX);
+        b[..n].copy_from_slice(&bytes[..n]);
+        core::array::from_fn(|i| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes")))
     }
 
     /// Payload words to little-endian bytes.
+    #[inline]
     pub fn to_bytes(words: &[u64; WORDS]) -> [u8; MAX] {
         let mut b = [0u8; MAX];
-        for (i, x) in b.iter_mut().enumerate() {
-            *x = (words[i / 8] >> (8 * (i % 8))) as u8;
+        for (i, w) in words.iter().enumerate() {
+            b[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
         }
         b
+    }
+
+    /// Keeps the first `len` bytes of a payload and zeroes the rest, word by word.
+    #[inline]
+    pub fn truncate(words: &mut [u64; WORDS], len: usize) {
+        for (i, w) in words.iter_mut().enumerate() {
+            let keep = len.saturating_sub(i * 8).min(8);
+            *w = if keep == 8 { *w } else { *w & ((1u64 << (keep * 8)) - 1) };
+        }
     }
 
     const _: () = assert!(MAX == crate::message::FAST_PATH_MAX && MAX.is_multiple_of(8));
@@ -260,6 +270,11 @@ pub mod fast {
             assert_eq!(super::to_bytes(&super::to_words(&bytes)), bytes);
             assert_eq!(super::to_words(&[1, 2])[0], 0x0201);
             assert_eq!(super::call_word(7, 40), 7 | 40 << 32);
+            let mut w = super::to_words(&bytes);
+            super::truncate(&mut w, 11);
+            let cut = super::to_bytes(&w);
+            assert_eq!(&cut[..11], &bytes[..11]);
+            assert!(cut[11..].iter().all(|&b| b == 0));
         }
     }
 }

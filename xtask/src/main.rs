@@ -3,10 +3,12 @@
 //! ```text
 //! cargo xtask run [--app PATH] [--timeout SECS] [--icount] [--accel tcg|kvm] [--append ARGS]
 //! cargo xtask test
+//! cargo xtask bench [--no-linux]
 //! ```
 //! Both install what is missing first (the `x86_64-unknown-none` Rust target; QEMU through
 //! apt-get when running as root) and say so.
 
+mod bench;
 mod build;
 mod image;
 mod qemu;
@@ -37,6 +39,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => parse_run(&args[1..]).and_then(run),
         Some("test") if args.len() == 1 => test::run_all(),
+        Some("bench") => match args.get(1).map(String::as_str) {
+            None => bench::run(true),
+            Some("--no-linux") if args.len() == 2 => bench::run(false),
+            _ => Err(format!("bench: unknown option {:?} (only --no-linux)", &args[1..])),
+        },
         Some("test") => Err(format!("`test` takes no options (got {:?})", &args[1..])),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");

@@ -208,3 +208,44 @@ impl Console {
         }
     }
 }
+
+/// Runs an arbitrary QEMU command line (the Linux baseline), killing it after `timeout`;
+/// its console lines.
+pub fn run_command(mut cmd: Command, timeout: Duration) -> Result<Vec<String>, String> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let start = Instant::now();
+    let mut console = Console { partial: Vec::new(), lines: Vec::new(), echo: false, symbols: None };
+    loop {
+        let Some(left) = timeout.checked_sub(start.elapsed()) else {
+            let _ = child.kill();
+            break;
+        };
+        match rx.recv_timeout(left) {
+            Ok(bytes) => console.feed(&bytes),
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let _ = child.wait();
+    let _ = reader.join();
+    while let Ok(bytes) = rx.try_recv() {
+        console.feed(&bytes);
+    }
+    console.finish();
+    Ok(console.lines)
+}

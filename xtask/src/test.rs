@@ -61,6 +61,7 @@ const STEPS: &[Step] = &[
     Step { title: "typed IPC (libsys::ipc) in QEMU", run: typed_ipc },
     Step { title: "IPC again, without the direct switch", run: ipc_without_handoff },
     Step { title: "contract (../shared/contract)", run: contract },
+    Step { title: "benchmark regressions (-icount)", run: bench_regressions },
     Step { title: "runner contract (cargo xtask run)", run: runner },
 ];
 
@@ -80,7 +81,7 @@ pub fn run_all() -> Result<ExitCode, String> {
     println!("\nxtask test: results ({:.0} s)", started.elapsed().as_secs_f64());
     let (mut passed, mut failed) = (0, 0);
     for (title, r) in &results {
-        println!("  {title:<34} {} passed, {} failed", r.passed, r.failed);
+        println!("  {title:<40} {} passed, {} failed", r.passed, r.failed);
         for p in &r.problems {
             println!("      FAILED: {p}");
         }
@@ -299,6 +300,37 @@ fn typed_ipc(ctx: &mut Ctx) -> StepResult {
         Ok(outcome) => judge_suite("typedtest", &outcome),
         Err(e) => StepResult { passed: 0, failed: 1, problems: vec![format!("typedtest could not run: {e}")] },
     }
+}
+
+/// Instruction counts under `-icount shift=0` are deterministic, so they can be guarded: a
+/// median more than 20% above its recorded figure (`xtask/bench-baseline.txt`) fails.
+fn bench_regressions(ctx: &mut Ctx) -> StepResult {
+    let mut r = StepResult::default();
+    let recorded = match crate::bench::baseline() {
+        Ok(b) => b,
+        Err(e) => {
+            r.problem(format!("no recorded figures: {e}"));
+            return r;
+        }
+    };
+    let now = match ctx.built().and_then(|b| crate::bench::moroso(&b)) {
+        Ok(m) => m,
+        Err(e) => {
+            r.problem(format!("the benchmarks did not run: {e}"));
+            return r;
+        }
+    };
+    let bad = crate::bench::regressions(&recorded, &now, 0.2);
+    r.passed = (recorded.len() - bad.len()) as u32;
+    for (name, was, is) in bad {
+        match is {
+            Some(is) => {
+                r.problem(format!("benchmark {name}: {is} instructions, recorded {was} (+{}%)", (is * 100 / was) - 100))
+            }
+            None => r.problem(format!("benchmark {name}: no longer measured (recorded {was})")),
+        }
+    }
+    r
 }
 
 /// The external contract (DESIGN.md section 3): `../shared/contract/check.sh` builds a

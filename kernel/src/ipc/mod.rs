@@ -387,10 +387,10 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                 self.space(st).copy_in(send.buf, &mut bytes[..n as usize]).map_err(Fault::Sender)?;
                 self.threads[r].fast_out = Some(FastOut { words: fast::to_words(&bytes), len: n, sender: 0 });
             }
-            (Some(words), true) => {
-                let mut bytes = fast::to_bytes(&words);
-                bytes[n as usize..].fill(0);
-                self.threads[r].fast_out = Some(FastOut { words: fast::to_words(&bytes), len: n, sender: 0 });
+            (Some(mut words), true) => {
+                // Register to register: no bytes at all.
+                fast::truncate(&mut words, n as usize);
+                self.threads[r].fast_out = Some(FastOut { words, len: n, sender: 0 });
             }
         }
         let long_len = (send.long_pages * PAGE) as u32;
@@ -676,18 +676,18 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                 }
             }
             (reply, Some(_)) => {
-                let (mut bytes, len) = match reply {
-                    Reply::Regs(words, len) => (fast::to_bytes(&words), len),
+                let (mut words, len) = match reply {
+                    Reply::Regs(words, len) => (words, len),
                     Reply::Memory(message, len) => {
                         let mut b = [0u8; fast::MAX];
                         let n = len.min(fast::MAX as u32);
                         self.space(self.task_of(me)).copy_in(message, &mut b[..n as usize])?;
-                        (b, len)
+                        (fast::to_words(&b), len)
                     }
                 };
                 let n = len.min(send.len).min(fast::MAX as u32);
-                bytes[n as usize..].fill(0);
-                self.threads[to.slot].fast_out = Some(FastOut { words: fast::to_words(&bytes), len: n, sender: 0 });
+                fast::truncate(&mut words, n as usize);
+                self.threads[to.slot].fast_out = Some(FastOut { words, len: n, sender: 0 });
                 Ok(0)
             }
         };

@@ -1,0 +1,319 @@
+//! IPC and scheduling microbenchmarks. Run under `-icount shift=0` (`cargo xtask bench`),
+//! where `rdtsc` counts retired guest instructions: the numbers are exact and repeatable.
+//!
+//! Each case runs many times; each run is measured alone (rdtsc before and after, minus
+//! the measured cost of an empty measurement), and the median is reported on one line:
+//! `moroso-bench NAME median=N min=N max=N samples=N`. Cases that cross address spaces
+//! talk to a copy of this program started as a partner task.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use libsys::abi::layout::PROGRAM_REGION;
+use libsys::ipc::{self, Incoming, Timeout};
+use libsys::{println, raw, Message};
+
+libsys::entry!(main);
+
+const PAGE: u64 = 4096;
+/// Windows the long-message cases move pages between: the main task's and the partner's.
+const WIN_A: u64 = PROGRAM_REGION.0 + 0x1000_0000;
+const WIN_B: u64 = PROGRAM_REGION.0 + 0x2000_0000;
+const SIZES: [u32; 3] = [64, 1024, 4096];
+const PAGES: [u64; 3] = [1, 16, 256];
+
+/// The fast-path message: 8 bytes each way.
+#[derive(Message)]
+#[repr(C)]
+#[message(reply = Pong)]
+struct Ping {
+    n: u64,
+}
+
+#[derive(Message)]
+#[repr(C)]
+struct Pong {
+    n: u64,
+}
+
+fn rdtsc() -> u64 {
+    // SAFETY: reads the time-stamp counter; user mode may (CR4.TSD is clear).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+struct Bench {
+    overhead: u64,
+}
+
+impl Bench {
+    /// Runs `f` `samples` times, each measured alone; prints and returns the median.
+    fn run(&self, name: &str, samples: usize, f: impl FnMut()) -> u64 {
+        self.run_between(name, samples, f, || {})
+    }
+
+    /// As `run`, with `between` run after each sample, unmeasured.
+    fn run_between(&self, name: &str, samples: usize, mut f: impl FnMut(), mut between: impl FnMut()) -> u64 {
+        let mut v: Vec<u64> = Vec::with_capacity(samples);
+        for _ in 0..samples {
+            let t0 = rdtsc();
+            f();
+            let t1 = rdtsc();
+            v.push((t1 - t0).saturating_sub(self.overhead));
+            between();
+        }
+        v.sort_unstable();
+        let median = v[v.len() / 2];
+        println!("moroso-bench {name} median={median} min={} max={} samples={samples}", v[0], v[v.len() - 1]);
+        median
+    }
+}
+
+// ---- partner roles ------------------------------------------------------------------------
+
+const FAST_SERVER: u64 = 1;
+const RAW_SERVER: u64 = 2;
+const PAGE_PARTNER: u64 = 3;
+const SHARE_PARTNER: u64 = 4;
+
+/// Tells the parent our tid, then serves.
+fn partner(arg: u64) -> i32 {
+    let parent = (arg >> 8) as u32;
+    let param = arg >> 40;
+    let mut hello = *b"hi";
+    let mut len = 2u32;
+    // SAFETY: a valid local message.
+    unsafe { raw::ipc_send(parent, core::ptr::null_mut(), hello.as_mut_ptr(), 0, &mut len, 0, false, 0) };
+    match arg & 0xff {
+        FAST_SERVER => fast_server(),
+        RAW_SERVER => raw_server(),
+        PAGE_PARTNER => page_partner(parent, param),
+        SHARE_PARTNER => share_partner(param),
+        _ => 1,
+    }
+}
+
+/// `Ping { n: QUIT }` ends a fast server.
+const QUIT: u64 = u64::MAX;
+
+fn fast_server() -> i32 {
+    let mut next = ipc::receive::<Ping>(Timeout::Forever);
+    loop {
+        next = match next {
+            Ok(Incoming::Call { msg, reply, .. }) if msg.n == QUIT => {
+                let _ = reply.reply(&Pong { n: 0 });
+                return 0;
+            }
+            Ok(Incoming::Call { msg, reply, .. }) => reply.reply_and_receive(&Pong { n: msg.n + 1 }, Timeout::Forever),
+            _ => ipc::receive::<Ping>(Timeout::Forever),
+        };
+    }
+}
+
+fn raw_server() -> i32 {
+    let mut buf = [0u8; 4096];
+    loop {
+        let mut len = 4096u32;
+        let mut long = 0u32;
+        // SAFETY: local buffers.
+        let r = unsafe { raw::ipc_recv(core::ptr::null_mut(), buf.as_mut_ptr(), &mut long, &mut len, -1) };
+        if r == 0 {
+            // SAFETY: `len` bytes of `buf` are initialised.
+            unsafe { raw::ipc_reply(buf.as_ptr(), len) };
+            if len == 1 {
+                return 0; // a one-byte call: quit
+            }
+        }
+    }
+}
+
+/// Long-message ping-pong: receive `pages` pages into WIN_B, reply, move them back.
+fn page_partner(parent: u32, pages: u64) -> i32 {
+    let mut buf = [0u8; 8];
+    loop {
+        let (mut len, mut long) = (8u32, (pages * PAGE) as u32);
+        // SAFETY: WIN_B is this task's free window; local buffers.
+        let r = unsafe { raw::ipc_recv(WIN_B as *mut u8, buf.as_mut_ptr(), &mut long, &mut len, -1) };
+        if r != 0 {
+            return 2;
+        }
+        // SAFETY: an empty reply.
+        unsafe { raw::ipc_reply(core::ptr::null(), 0) };
+        if long == 0 {
+            return 0; // a call without pages: quit
+        }
+        let mut l = 0u32;
+        // SAFETY: the pages just received at WIN_B are exclusively ours: move them back.
+        unsafe {
+            raw::ipc_send(parent, WIN_B as *mut u8, buf.as_mut_ptr(), (pages * PAGE) as u32, &mut l, -1, false, 1)
+        };
+    }
+}
+
+/// Long-message sharing: receive `pages` shared pages into WIN_B, reply, drop our mapping.
+fn share_partner(pages: u64) -> i32 {
+    let mut buf = [0u8; 8];
+    loop {
+        let (mut len, mut long) = (8u32, (pages * PAGE) as u32);
+        // SAFETY: WIN_B is this task's free window; local buffers.
+        let r = unsafe { raw::ipc_recv(WIN_B as *mut u8, buf.as_mut_ptr(), &mut long, &mut len, -1) };
+        if r != 0 {
+            return 3;
+        }
+        // SAFETY: an empty reply, then our mapping of the shared pages goes.
+        unsafe {
+            raw::ipc_reply(core::ptr::null(), 0);
+            if long == 0 {
+                return 0; // a call without pages: quit
+            }
+            raw::remove_pages(WIN_B as *mut u8);
+        }
+    }
+}
+
+/// Starts a partner and learns its tid from its first message.
+fn start(role: u64, param: u64) -> (u32, u32) {
+    let me = raw::gettid();
+    let task = libsys::task::spawn("bench", role | (me as u64) << 8 | param << 40).expect("spawn a partner");
+    let mut buf = [0u8; 8];
+    let (mut len, mut long) = (8u32, 0u32);
+    // SAFETY: local buffers.
+    let (r, sender) = unsafe { raw::ipc_recv_from(core::ptr::null_mut(), buf.as_mut_ptr(), &mut long, &mut len, -1) };
+    assert!(r >= 0, "the partner said hello");
+    (task, sender.tid)
+}
+
+/// A one-byte call without pages: tells a raw or page partner to quit.
+fn quit_raw(to: u32) {
+    let mut b = [b'q'];
+    call_raw(to, &mut b, 1);
+}
+
+fn call_raw(to: u32, buf: &mut [u8], n: u32) {
+    let mut len = n;
+    // SAFETY: `buf` holds at least `n` bytes.
+    let r = unsafe { raw::ipc_send(to, core::ptr::null_mut(), buf.as_mut_ptr(), 0, &mut len, -1, false, 1) };
+    assert_eq!(r, 0);
+}
+
+fn main() -> i32 {
+    let arg = libsys::task::arg();
+    if arg != 0 {
+        return partner(arg);
+    }
+    // The cost of measuring nothing, subtracted from every sample.
+    let mut b = Bench { overhead: 0 };
+    b.overhead = b.run("empty_measurement", 101, || {});
+
+    b.run("null_syscall", 1001, || {
+        raw::gettid();
+    });
+
+    // Fast path within one address space: a server thread.
+    let srv = libsys::thread::spawn(
+        |_| {
+            fast_server();
+        },
+        0,
+    )
+    .expect("server thread");
+    let mut n = 0;
+    b.run("fastpath_call_same_as", 1001, || {
+        n = ipc::call(srv, &Ping { n }, Timeout::Forever).expect("call").n;
+    });
+
+    // Fast path across address spaces: a server task.
+    let (_, fast) = start(FAST_SERVER, 0);
+    b.run("fastpath_call_cross_as", 1001, || {
+        n = ipc::call(fast, &Ping { n }, Timeout::Forever).expect("call").n;
+    });
+
+    // The general path: the spec's raw calls, short messages of several sizes.
+    let (_, raw_srv) = start(RAW_SERVER, 0);
+    let mut buf = [7u8; 4096];
+    for size in SIZES {
+        b.run(&alloc::format!("short_call_cross_as_{size}b"), 501, || call_raw(raw_srv, &mut buf, size));
+    }
+
+    // Asynchronous send and receive (to oneself: buffered, then taken).
+    let me = raw::gettid();
+    b.run("async_send_recv_8b", 1001, || {
+        let mut m = *b"12345678";
+        let (mut len, mut long) = (8u32, 0u32);
+        // SAFETY: local buffers.
+        unsafe {
+            raw::ipc_send(me, core::ptr::null_mut(), m.as_mut_ptr(), 0, &mut len, 0, false, 0);
+            raw::ipc_recv(core::ptr::null_mut(), m.as_mut_ptr(), &mut long, &mut len, 0);
+        }
+    });
+
+    // Long messages: pages moved to a partner and back (each measured call moves them once
+    // and gets the reply), and pages shared.
+    for pages in PAGES {
+        let (_, p) = start(PAGE_PARTNER, pages);
+        // SAFETY: WIN_A is ours and free.
+        assert_eq!(unsafe { raw::new_pages(WIN_A as *mut u8, (pages * PAGE) as u32) }, 0);
+        let samples = if pages > 16 { 51 } else { 201 };
+        let mut m = [0u8; 8];
+        let take_back = || {
+            let (mut len, mut long) = (8u32, (pages * PAGE) as u32);
+            let mut buf = [0u8; 8];
+            // SAFETY: WIN_A is free again (its pages moved away); local buffers.
+            let r = unsafe { raw::ipc_recv(WIN_A as *mut u8, buf.as_mut_ptr(), &mut long, &mut len, -1) };
+            assert_eq!(r, 0);
+            // SAFETY: an empty reply.
+            unsafe { raw::ipc_reply(core::ptr::null(), 0) };
+        };
+        b.run_between(
+            &alloc::format!("long_move_{pages}p"),
+            samples,
+            || {
+                let mut l = 0u32;
+                // SAFETY: WIN_A holds `pages` exclusive pages of ours.
+                let r = unsafe {
+                    raw::ipc_send(p, WIN_A as *mut u8, m.as_mut_ptr(), (pages * PAGE) as u32, &mut l, -1, false, 1)
+                };
+                assert_eq!(r, 0);
+            },
+            take_back,
+        );
+        quit_raw(p);
+        // SAFETY: the pages are back at WIN_A, a region of ours.
+        unsafe { raw::remove_pages(WIN_A as *mut u8) };
+    }
+    for pages in PAGES {
+        let (_, p) = start(SHARE_PARTNER, pages);
+        let base = WIN_A + 0x100_0000 * pages;
+        // SAFETY: a free range of ours.
+        assert_eq!(unsafe { raw::new_pages(base as *mut u8, (pages * PAGE) as u32) }, 0);
+        let samples = if pages > 16 { 51 } else { 201 };
+        let mut m = [0u8; 8];
+        b.run(&alloc::format!("long_share_{pages}p"), samples, || {
+            let mut l = 0u32;
+            // SAFETY: `base` holds `pages` pages of ours, shared each time.
+            let r = unsafe {
+                raw::ipc_send(p, base as *mut u8, m.as_mut_ptr(), (pages * PAGE) as u32, &mut l, -1, true, 1)
+            };
+            assert_eq!(r, 0);
+        });
+        quit_raw(p);
+    }
+    quit_raw(raw_srv);
+    ipc::call(fast, &Ping { n: QUIT }, Timeout::Forever).expect("quit");
+
+    // Yield between two threads of one task: there and back.
+    let other = libsys::thread::spawn(
+        |me| loop {
+            raw::yield_to(me as i32);
+        },
+        me as usize,
+    )
+    .expect("yielder");
+    b.run("yield_there_and_back", 1001, || {
+        raw::yield_to(other as i32);
+    });
+    println!("moroso-bench done");
+    // Ends the server and yielder threads with the task.
+    libsys::task::exit(0)
+}
