@@ -256,22 +256,21 @@ pub fn free_frames() -> u64 {
     syscall0(Syscall::FreeFrames) as u64
 }
 
-/// The fast path's call (`abi::ipc::fast`): `len` bytes of message in `words`; returns the
-/// result (0 or a negative error code), the reply's length and the reply.
+/// A fast-path system call: `rdi`, `rsi` and the five payload registers in, the same out.
 ///
 /// # Safety
-/// None beyond `ipc_send`'s: no memory is passed. (Unsafe for symmetry with the raw IPC
-/// calls: a call transfers control to another thread.)
-pub unsafe fn ipc_call_fast(to: u32, len: usize, words: [u64; 5], timeout: i32) -> (i32, usize, [u64; 5]) {
-    let (ret, rlen): (i64, u64);
+/// Registers only; the kernel reads and writes exactly those named here.
+#[inline(always)]
+unsafe fn fast_syscall(n: Syscall, rdi: u64, rsi: u64, words: [u64; 5]) -> (i64, u64, u64, [u64; 5]) {
+    let (ret, rdi_out, rsi_out): (i64, u64, u64);
     let mut w = words;
-    // SAFETY: registers only; the kernel reads and writes exactly those named here.
+    // SAFETY: see above.
     unsafe {
         asm!(
             "syscall",
-            inlateout("rax") Syscall::IpcCall as u64 => ret,
-            inlateout("rdi") abi::ipc::fast::call_word(to, len) => _,
-            inlateout("rsi") timeout as u32 as u64 => rlen,
+            inlateout("rax") n as u64 => ret,
+            inlateout("rdi") rdi => rdi_out,
+            inlateout("rsi") rsi => rsi_out,
             inlateout("rdx") w[0],
             inlateout("r10") w[1],
             inlateout("r8") w[2],
@@ -282,6 +281,19 @@ pub unsafe fn ipc_call_fast(to: u32, len: usize, words: [u64; 5], timeout: i32) 
             options(nostack),
         );
     }
+    (ret, rdi_out, rsi_out, w)
+}
+
+/// The fast path's call (`abi::ipc::fast`): `len` bytes of message in `words`; returns the
+/// result (0 or a negative error code), the reply's length and the reply.
+///
+/// # Safety
+/// None beyond `ipc_send`'s: no memory is passed. (Unsafe for symmetry with the raw IPC
+/// calls: a call transfers control to another thread.)
+pub unsafe fn ipc_call_fast(to: u32, len: usize, words: [u64; 5], timeout: i32) -> (i32, usize, [u64; 5]) {
+    // SAFETY: registers only.
+    let (ret, _, rlen, w) =
+        unsafe { fast_syscall(Syscall::IpcCall, abi::ipc::fast::call_word(to, len), timeout as u32 as u64, words) };
     (ret as i32, rlen as usize, w)
 }
 
@@ -292,28 +304,12 @@ pub unsafe fn ipc_call_fast(to: u32, len: usize, words: [u64; 5], timeout: i32) 
 /// # Safety
 /// As for [`ipc_call_fast`].
 pub unsafe fn ipc_reply_wait(reply: Option<(usize, [u64; 5])>, timeout: i32) -> (i32, Sender, usize, [u64; 5]) {
-    let (ret, word, len): (i64, u64, u64);
-    let (rdi, mut w) = match reply {
+    let (rdi, words) = match reply {
         Some((len, words)) => (len as u64, words),
         None => (abi::ipc::fast::NO_REPLY, [0; 5]),
     };
     // SAFETY: registers only.
-    unsafe {
-        asm!(
-            "syscall",
-            inlateout("rax") Syscall::IpcReplyWait as u64 => ret,
-            inlateout("rdi") rdi => word,
-            inlateout("rsi") timeout as u32 as u64 => len,
-            inlateout("rdx") w[0],
-            inlateout("r10") w[1],
-            inlateout("r8") w[2],
-            inlateout("r9") w[3],
-            inlateout("r12") w[4],
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
+    let (ret, word, len, w) = unsafe { fast_syscall(Syscall::IpcReplyWait, rdi, timeout as u32 as u64, words) };
     let flags = abi::ipc::RecvFlags::from_bits_truncate((word >> 32) as u32);
     (ret as i32, Sender { tid: word as u32, shared: flags.contains(abi::ipc::RecvFlags::SHARED) }, len as usize, w)
 }

@@ -101,16 +101,40 @@ pub struct Outcome {
 
 /// Boots the kernel and waits for the end (or the timeout).
 pub fn run(cfg: &Config) -> Result<Outcome, String> {
-    let symbols = Symbols::load(&cfg.kernel).ok();
-    let mut child = cfg
-        .command()
-        .stdin(if cfg.echo { Stdio::inherit() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+    let mut cmd = cfg.command();
+    cmd.stdin(if cfg.echo { Stdio::inherit() } else { Stdio::null() });
+    let console =
+        Console { partial: Vec::new(), lines: Vec::new(), echo: cfg.echo, symbols: Symbols::load(&cfg.kernel).ok() };
+    let (lines, status, timed_out) = capture(cmd, cfg.timeout, console)?;
+    let end = match (timed_out, cfg.timeout) {
+        (true, Some(t)) => End::Timeout(t),
+        _ => match status.and_then(GuestExit::from_qemu_status) {
+            Some(g) => End::Guest(g),
+            None => End::Unexpected(status),
+        },
+    };
+    let status = lines.iter().rev().find_map(|l| parse_status_line(l));
+    Ok(Outcome { end, lines, status })
+}
 
-    // A reader thread forwards console bytes, so the main thread can enforce the timeout.
+/// Runs an arbitrary QEMU command line (the Linux baseline), killing it after `timeout`;
+/// its console lines.
+pub fn run_command(mut cmd: Command, timeout: Duration) -> Result<Vec<String>, String> {
+    cmd.stdin(Stdio::null());
+    let console = Console { partial: Vec::new(), lines: Vec::new(), echo: false, symbols: None };
+    Ok(capture(cmd, Some(timeout), console)?.0)
+}
+
+/// Runs QEMU, feeding its console through `console` until it exits or `timeout` passes
+/// (then it is killed). Returns the lines, QEMU's exit code, and whether it timed out.
+fn capture(
+    mut cmd: Command,
+    timeout: Option<Duration>,
+    mut console: Console,
+) -> Result<(Vec<String>, Option<i32>, bool), String> {
+    let mut child =
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+    // A reader thread forwards console bytes, so this thread can enforce the timeout.
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     let reader = std::thread::spawn(move || {
@@ -121,16 +145,14 @@ pub fn run(cfg: &Config) -> Result<Outcome, String> {
             }
         }
     });
-
     let start = Instant::now();
-    let mut console = Console { partial: Vec::new(), lines: Vec::new(), echo: cfg.echo, symbols };
-    let mut timed_out = None;
+    let mut timed_out = false;
     loop {
-        let wait = match cfg.timeout {
+        let wait = match timeout {
             Some(t) => match t.checked_sub(start.elapsed()) {
                 Some(left) => left,
                 None => {
-                    timed_out = Some(t);
+                    timed_out = true;
                     break;
                 }
             },
@@ -142,7 +164,7 @@ pub fn run(cfg: &Config) -> Result<Outcome, String> {
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    if timed_out.is_some() {
+    if timed_out {
         let _ = child.kill();
     }
     let status = child.wait().map_err(|e| format!("waiting for QEMU: {e}"))?;
@@ -151,16 +173,7 @@ pub fn run(cfg: &Config) -> Result<Outcome, String> {
         console.feed(&bytes);
     }
     console.finish();
-
-    let end = match timed_out {
-        Some(t) => End::Timeout(t),
-        None => match status.code().and_then(GuestExit::from_qemu_status) {
-            Some(g) => End::Guest(g),
-            None => End::Unexpected(status.code()),
-        },
-    };
-    let status = console.lines.iter().rev().find_map(|l| parse_status_line(l));
-    Ok(Outcome { end, lines: console.lines, status })
+    Ok((console.lines, status.code(), timed_out))
 }
 
 /// Splits the console stream into lines, echoing it and adding symbol names to kernel
@@ -207,45 +220,4 @@ impl Console {
             self.lines.push(line);
         }
     }
-}
-
-/// Runs an arbitrary QEMU command line (the Linux baseline), killing it after `timeout`;
-/// its console lines.
-pub fn run_command(mut cmd: Command, timeout: Duration) -> Result<Vec<String>, String> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let start = Instant::now();
-    let mut console = Console { partial: Vec::new(), lines: Vec::new(), echo: false, symbols: None };
-    loop {
-        let Some(left) = timeout.checked_sub(start.elapsed()) else {
-            let _ = child.kill();
-            break;
-        };
-        match rx.recv_timeout(left) {
-            Ok(bytes) => console.feed(&bytes),
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-    }
-    let _ = child.wait();
-    let _ = reader.join();
-    while let Ok(bytes) = rx.try_recv() {
-        console.feed(&bytes);
-    }
-    console.finish();
-    Ok(console.lines)
 }

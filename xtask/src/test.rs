@@ -204,6 +204,16 @@ fn boot(ctx: &mut Ctx, append: &str, timeout: Duration, programs: &[&str]) -> Re
     qemu::run(&cfg)
 }
 
+/// Boots user program `program` as the only program (kernel command line `append`) and
+/// judges the suite it prints.
+fn suite(ctx: &mut Ctx, program: &str, append: &str) -> StepResult {
+    let label = if append.is_empty() { program.to_string() } else { format!("{program} ({append})") };
+    match boot(ctx, append, BOOT_TIMEOUT, &[program]) {
+        Ok(outcome) => judge_suite(&label, &outcome),
+        Err(e) => StepResult { passed: 0, failed: 1, problems: vec![format!("{label} could not run: {e}")] },
+    }
+}
+
 fn kernel_selftests(ctx: &mut Ctx) -> StepResult {
     match boot(ctx, "selftest", BOOT_TIMEOUT, &[]) {
         Ok(outcome) => judge_suite("kernel", &outcome),
@@ -264,42 +274,28 @@ fn describe_end(end: End) -> String {
 }
 
 fn userland(ctx: &mut Ctx) -> StepResult {
-    match boot(ctx, "", BOOT_TIMEOUT, &["usertest"]) {
-        Ok(outcome) => judge_suite("usertest", &outcome),
-        Err(e) => StepResult { passed: 0, failed: 1, problems: vec![format!("usertest could not run: {e}")] },
-    }
+    suite(ctx, "usertest", "")
 }
 
 fn ipc(ctx: &mut Ctx) -> StepResult {
-    match boot(ctx, "", BOOT_TIMEOUT, &["ipctest"]) {
-        Ok(outcome) => judge_suite("ipctest", &outcome),
-        Err(e) => StepResult { passed: 0, failed: 1, problems: vec![format!("ipctest could not run: {e}")] },
-    }
+    suite(ctx, "ipctest", "")
 }
 
 /// The fast path's direct switch changes who runs next, never what a call returns: the IPC
 /// suites must pass the same with it off.
 fn ipc_without_handoff(ctx: &mut Ctx) -> StepResult {
     let mut r = StepResult::default();
-    for suite in ["ipctest", "typedtest"] {
-        match boot(ctx, "nohandoff", BOOT_TIMEOUT, &[suite]) {
-            Ok(o) => {
-                let s = judge_suite(&format!("{suite} (nohandoff)"), &o);
-                r.passed += s.passed;
-                r.failed += s.failed;
-                r.problems.extend(s.problems);
-            }
-            Err(e) => r.problem(format!("{suite} (nohandoff) could not run: {e}")),
-        }
+    for program in ["ipctest", "typedtest"] {
+        let s = suite(ctx, program, "nohandoff");
+        r.passed += s.passed;
+        r.failed += s.failed;
+        r.problems.extend(s.problems);
     }
     r
 }
 
 fn typed_ipc(ctx: &mut Ctx) -> StepResult {
-    match boot(ctx, "", BOOT_TIMEOUT, &["typedtest"]) {
-        Ok(outcome) => judge_suite("typedtest", &outcome),
-        Err(e) => StepResult { passed: 0, failed: 1, problems: vec![format!("typedtest could not run: {e}")] },
-    }
+    suite(ctx, "typedtest", "")
 }
 
 /// Instruction counts under `-icount shift=0` are deterministic, so they can be guarded: a

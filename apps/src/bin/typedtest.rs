@@ -50,19 +50,24 @@ struct BigCalc {
     pad: [u8; 55],
 }
 
+/// What both servers compute (`None`: stop).
+fn compute(op: Op, a: u32, b: u32) -> Option<u64> {
+    match op {
+        Op::Add => Some(a as u64 + b as u64),
+        Op::Mul => Some(a as u64 * b as u64),
+        Op::Stop => None,
+    }
+}
+
 /// A server loop on the fast path: `receive`, then `reply_and_receive` for every call.
 fn fast_server(_: usize) {
     let mut next = ipc::receive::<Calc>(Timeout::Forever);
     loop {
         match next {
             Ok(Incoming::Call { msg, reply, .. }) => {
-                let value = match msg.op {
-                    Op::Add => msg.a as u64 + msg.b as u64,
-                    Op::Mul => msg.a as u64 * msg.b as u64,
-                    Op::Stop => {
-                        let _ = reply.reply(&Answer { value: 0, by: raw::gettid(), pages_seen: 0 });
-                        return;
-                    }
+                let Some(value) = compute(msg.op, msg.a, msg.b) else {
+                    let _ = reply.reply(&Answer { value: 0, by: raw::gettid(), pages_seen: 0 });
+                    return;
                 };
                 next = reply.reply_and_receive(&Answer { value, by: raw::gettid(), pages_seen: 0 }, Timeout::Forever);
             }
@@ -75,15 +80,11 @@ fn fast_server(_: usize) {
 fn slow_server(_: usize) {
     loop {
         if let Ok(Incoming::Call { msg, reply, .. }) = ipc::receive::<BigCalc>(Timeout::Forever) {
-            let value = match msg.op {
-                Op::Add => msg.a as u64 + msg.b as u64,
-                Op::Mul => msg.a as u64 * msg.b as u64,
-                Op::Stop => {
-                    let _ = reply.reply(&Answer { value: 0, by: raw::gettid(), pages_seen: 0 });
-                    return;
-                }
-            };
-            let _ = reply.reply(&Answer { value, by: raw::gettid(), pages_seen: 0 });
+            let value = compute(msg.op, msg.a, msg.b);
+            let _ = reply.reply(&Answer { value: value.unwrap_or(0), by: raw::gettid(), pages_seen: 0 });
+            if value.is_none() {
+                return;
+            }
         }
     }
 }
@@ -110,13 +111,9 @@ fn server(_: usize) {
         drop(pages); // unmaps our mapping (moved pages are freed, shared ones stay the sender's)
         match incoming {
             Incoming::Call { msg, reply, .. } => {
-                let value = match msg.op {
-                    Op::Add => msg.a as u64 + msg.b as u64,
-                    Op::Mul => msg.a as u64 * msg.b as u64,
-                    Op::Stop => 0,
-                };
-                let _ = reply.reply(&Answer { value, by: raw::gettid(), pages_seen });
-                if msg.op == Op::Stop {
+                let value = compute(msg.op, msg.a, msg.b);
+                let _ = reply.reply(&Answer { value: value.unwrap_or(0), by: raw::gettid(), pages_seen });
+                if value.is_none() {
                     return;
                 }
             }

@@ -39,7 +39,9 @@ pub fn run(arg: u64) -> i32 {
             f();
             0
         }
+        // SAFETY: not safe, on purpose: kernel memory is not user-accessible; this faults.
         FAULT_READ_KERNEL => unsafe { core::ptr::read_volatile(0xffff_ffff_8010_0000 as *const u8) as i32 },
+        // SAFETY: not safe, on purpose: a non-canonical address raises #GP.
         FAULT_NONCANONICAL => unsafe { core::ptr::read_volatile(0x0000_8000_0000_0000 as *const u8) as i32 },
         FAULT_DIVIDE => {
             let (zero, n): (u64, u64) = (core::hint::black_box(0), 7);
@@ -48,6 +50,7 @@ pub fn run(arg: u64) -> i32 {
             unsafe { core::arch::asm!("div {d}", d = in(reg) zero, inout("rax") n => q, inout("rdx") 0u64 => _) };
             q as i32
         }
+        // SAFETY: not safe, on purpose: `ud2` raises #UD.
         FAULT_INVALID_OPCODE => unsafe {
             core::arch::asm!("ud2");
             0
