@@ -22,6 +22,7 @@
 //! - [`raw`]: one function per system call, with the specification's names and parameters.
 //! - [`entry!`], [`println!`], [`print!`]: program entry and console output.
 //! - [`thread`], [`task`], [`time`]: threads, tasks and time, as safe functions.
+//! - [`sync`]: `Mutex`, `Condvar`, `Semaphore` for threads of one task, without busy waiting.
 //! - A global allocator backed by `new_pages`, so `alloc` (`Vec`, `Box`, ...) works.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -38,6 +39,7 @@ mod heap;
 pub mod ipc;
 pub mod raw;
 pub mod rt;
+pub mod sync;
 pub mod task;
 pub mod thread;
 pub mod time;

@@ -60,6 +60,7 @@ const STEPS: &[Step] = &[
     Step { title: "IPC in QEMU", run: ipc },
     Step { title: "typed IPC (libsys::ipc) in QEMU", run: typed_ipc },
     Step { title: "IPC again, without the direct switch", run: ipc_without_handoff },
+    Step { title: "userland locks (libsys::sync) in QEMU", run: sync_locks },
     Step { title: "contract (../shared/contract)", run: contract },
     Step { title: "benchmark regressions (-icount)", run: bench_regressions },
     Step { title: "runner contract (cargo xtask run)", run: runner },
@@ -292,6 +293,10 @@ fn ipc_without_handoff(ctx: &mut Ctx) -> StepResult {
         r.problems.extend(s.problems);
     }
     r
+}
+
+fn sync_locks(ctx: &mut Ctx) -> StepResult {
+    suite(ctx, "synctest", "")
 }
 
 fn typed_ipc(ctx: &mut Ctx) -> StepResult {
