@@ -53,7 +53,7 @@ fn main() -> i32 {
                 }
                 let v = *c;
                 // Widen the window: give others the chance to run while we hold the lock.
-                if v % 97 == 0 {
+                if v.is_multiple_of(97) {
                     libsys::time::yield_now();
                 }
                 *c = v + 1;
