@@ -44,11 +44,14 @@ pub enum Error {
     NoSuchProgram = -16,
     /// The id names no task (or one whose status was already collected).
     NoSuchTask = -17,
+    /// A device capability (an IRQ line, an I/O port) the task was not granted, or an
+    /// IRQ line another driver holds.
+    PermissionDenied = -18,
 }
 
 impl Error {
     /// Every variant, in code order. Used by tests and by const checks below.
-    pub const ALL: [Error; 17] = [
+    pub const ALL: [Error; 18] = [
         Error::InvalidArgument,
         Error::BadAddress,
         Error::Misaligned,
@@ -66,6 +69,7 @@ impl Error {
         Error::NotRunnable,
         Error::NoSuchProgram,
         Error::NoSuchTask,
+        Error::PermissionDenied,
     ];
 
     /// The system-call return value for this error.
@@ -93,6 +97,7 @@ impl Error {
             Error::NotRunnable => "NotRunnable",
             Error::NoSuchProgram => "NoSuchProgram",
             Error::NoSuchTask => "NoSuchTask",
+            Error::PermissionDenied => "PermissionDenied",
         }
     }
 }

@@ -11,8 +11,8 @@
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-/// `"MOROSOI1"`: identifies the format and its version.
-pub const MAGIC: [u8; 8] = *b"MOROSOI1";
+/// `"MOROSOI2"`: identifies the format and its version (2: entries carry grants).
+pub const MAGIC: [u8; 8] = *b"MOROSOI2";
 /// Longest program name, in bytes.
 pub const NAME_MAX: usize = 32;
 /// Most programs in one image.
@@ -36,6 +36,33 @@ pub struct ImageEntry {
     pub offset: u64,
     /// Size of the ELF in bytes.
     pub size: u64,
+    /// What every task started from this program may do beyond ordinary programs.
+    pub grants: Grants,
+}
+
+/// Device capabilities, granted by the boot image's description of which program drives
+/// what (never by asking at run time).
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Grants {
+    /// IRQ lines (bit n: IRQ n) the task may bind with `irq_bind`.
+    pub irqs: u16,
+    /// I/O ports `[io_base, io_base + io_count)` the task may use (`in`/`out`).
+    pub io_base: u16,
+    pub io_count: u16,
+    pub reserved: u16,
+}
+
+impl Grants {
+    pub const NONE: Grants = Grants { irqs: 0, io_base: 0, io_count: 0, reserved: 0 };
+
+    pub const fn has_irq(&self, irq: u8) -> bool {
+        irq < 16 && self.irqs & (1 << irq) != 0
+    }
+
+    pub const fn has_port(&self, port: u16) -> bool {
+        port >= self.io_base && (port as u32) < self.io_base as u32 + self.io_count as u32
+    }
 }
 
 impl ImageEntry {
@@ -46,4 +73,4 @@ impl ImageEntry {
     }
 }
 
-const _: () = assert!(size_of::<ImageHeader>() == 16 && size_of::<ImageEntry>() == 48);
+const _: () = assert!(size_of::<ImageHeader>() == 16 && size_of::<ImageEntry>() == 56);

@@ -55,8 +55,14 @@ bitflags::bitflags! {
     pub struct RecvFlags: u32 {
         /// The long message's pages arrived shared (the sender still maps them), not moved.
         const SHARED = 1 << 0;
+        /// Not a message from a thread: an interrupt, from [`KERNEL_TID`]. The message is
+        /// one byte, the IRQ number.
+        const INTERRUPT = 1 << 1;
     }
 }
+
+/// The sender id of messages the kernel itself sends (interrupts). No thread has it.
+pub const KERNEL_TID: u32 = 0;
 
 /// [`RecvFlags::SHARED`] in the sender word.
 pub const RECV_SHARED: u64 = (RecvFlags::SHARED.bits() as u64) << 32;

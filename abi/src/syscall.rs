@@ -55,14 +55,19 @@ pub enum Syscall {
     IpcCall = 18,
     /// The fast path's server side: reply (in registers) and wait for the next message.
     IpcReplyWait = 19,
+    /// `irq_bind(irq) -> 0`: the calling thread receives IRQ `irq` as messages from
+    /// `abi::ipc::KERNEL_TID`, flagged `RecvFlags::INTERRUPT`. Needs the IRQ's grant.
+    IrqBind = 20,
+    /// `irq_ack(irq) -> 0`: the bound driver is done with the interrupt; unmasks the line.
+    IrqAck = 21,
 }
 
 impl Syscall {
     /// Number of system calls; numbers are dense from 0.
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 22;
 }
 
-const _: () = assert!(Syscall::IpcReplyWait as usize == Syscall::COUNT - 1);
+const _: () = assert!(Syscall::IrqAck as usize == Syscall::COUNT - 1);
 
 /// Encodes a task exit status as `task_wait`'s return value: zero-extended, so it is never
 /// negative and never mistaken for an error code (errors are negative 64-bit values).

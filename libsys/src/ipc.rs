@@ -218,13 +218,17 @@ fn incoming_from_registers<M: Message>(
 ) -> Result<Incoming<M>, IpcError> {
     let kind = check(r)?;
     let bytes = fast::to_bytes(&words);
-    incoming(kind, sender.tid, M::decode(&bytes[..len.min(FAST)]))
+    incoming(kind, sender, &bytes[..len.min(FAST)])
 }
 
-/// Builds the `Incoming` for a message of `kind` from `from`, answering a malformed call
-/// at once so its caller is not left waiting.
-fn incoming<M: Message>(kind: i32, from: Tid, msg: Result<M, DecodeError>) -> Result<Incoming<M>, IpcError> {
-    let msg = match msg {
+/// Builds the `Incoming` for a message of `kind` from `sender`, answering a malformed
+/// call at once so its caller is not left waiting.
+fn incoming<M: Message>(kind: i32, sender: raw::Sender, bytes: &[u8]) -> Result<Incoming<M>, IpcError> {
+    if sender.interrupt {
+        return Ok(Incoming::Interrupt { irq: bytes.first().copied().unwrap_or(0) });
+    }
+    let from = sender.tid;
+    let msg = match M::decode(bytes) {
         Ok(m) => m,
         Err(e) => {
             if kind == 0 {
@@ -249,6 +253,8 @@ pub enum Incoming<M: Message> {
     Async { from: Tid, msg: M },
     /// A synchronous message that expects no reply (its sender is already released).
     NoReply { from: Tid, msg: M },
+    /// An interrupt on line `irq`, for a driver that bound it (`crate::device::bind`).
+    Interrupt { irq: u8 },
 }
 
 impl<M: Message> Incoming<M> {
@@ -256,6 +262,7 @@ impl<M: Message> Incoming<M> {
     pub fn from(&self) -> Tid {
         match self {
             Incoming::Call { from, .. } | Incoming::Async { from, .. } | Incoming::NoReply { from, .. } => *from,
+            Incoming::Interrupt { .. } => abi::ipc::KERNEL_TID,
         }
     }
 }
@@ -289,7 +296,7 @@ fn receive_raw<M: Message>(timeout: Timeout, window: Window) -> Result<(Incoming
         (n, false) => Received::Moved(Pages { base: window.base, count: n }),
         (n, true) => Received::Shared(SharedPages { base: window.base, count: n }),
     };
-    Ok((incoming(kind, sender.tid, M::decode(&buf[..len as usize]))?, received))
+    Ok((incoming(kind, sender, &buf[..len as usize])?, received))
 }
 
 // ---- pages ------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ pub use abi::message::Message;
 pub use moroso_derive::Message;
 
 pub mod console;
+pub mod device;
 #[cfg(target_os = "none")]
 mod heap;
 pub mod ipc;

@@ -119,6 +119,19 @@ pub struct Sender {
     pub tid: u32,
     /// The long message's pages arrived shared (the sender still maps them), not moved.
     pub shared: bool,
+    /// Not a thread's message: an interrupt from the kernel (one byte, the IRQ number).
+    pub interrupt: bool,
+}
+
+impl Sender {
+    fn from_word(word: u64) -> Sender {
+        let flags = abi::ipc::RecvFlags::from_bits_truncate((word >> 32) as u32);
+        Sender {
+            tid: word as u32,
+            shared: flags.contains(abi::ipc::RecvFlags::SHARED),
+            interrupt: flags.contains(abi::ipc::RecvFlags::INTERRUPT),
+        }
+    }
 }
 
 /// [`ipc_recv`], also returning the sender (valid when the result is non-negative).
@@ -135,8 +148,7 @@ pub unsafe fn ipc_recv_from(
     let args = [long_dest as u64, short_dest as u64, len_long as u64, len_short as u64, timeout as u32 as u64, 0];
     // SAFETY: the caller vouches for the memory named.
     let (ret, word) = unsafe { syscall6(Syscall::IpcRecv, args) };
-    let flags = abi::ipc::RecvFlags::from_bits_truncate((word >> 32) as u32);
-    (ret as i32, Sender { tid: word as u32, shared: flags.contains(abi::ipc::RecvFlags::SHARED) })
+    (ret as i32, Sender::from_word(word))
 }
 
 /// Replies to the last synchronous sender received (the specification's `ipc_reply`).
@@ -310,6 +322,17 @@ pub unsafe fn ipc_reply_wait(reply: Option<(usize, [u64; 5])>, timeout: i32) -> 
     };
     // SAFETY: registers only.
     let (ret, word, len, w) = unsafe { fast_syscall(Syscall::IpcReplyWait, rdi, timeout as u32 as u64, words) };
-    let flags = abi::ipc::RecvFlags::from_bits_truncate((word >> 32) as u32);
-    (ret as i32, Sender { tid: word as u32, shared: flags.contains(abi::ipc::RecvFlags::SHARED) }, len as usize, w)
+    (ret as i32, Sender::from_word(word), len as usize, w)
+}
+
+/// Binds IRQ `irq` to the calling thread (the task needs the IRQ's grant).
+pub fn irq_bind(irq: u8) -> i32 {
+    // SAFETY: no memory is passed.
+    unsafe { syscall4(Syscall::IrqBind, irq as u64, 0, 0, 0) as i32 }
+}
+
+/// Acknowledges IRQ `irq`: the driver has handled it; the line is unmasked.
+pub fn irq_ack(irq: u8) -> i32 {
+    // SAFETY: no memory is passed.
+    unsafe { syscall4(Syscall::IrqAck, irq as u64, 0, 0, 0) as i32 }
 }

@@ -61,6 +61,7 @@ pub fn moroso(built: &build::Built) -> Result<BTreeMap<String, Figure>, String> 
         icount: true,
         timeout: Some(TIMEOUT),
         echo: false,
+        input: None,
     };
     eprintln!("xtask: booting the Moroso benchmarks ({})", cfg.describe());
     let o = qemu::run(&cfg)?;

@@ -9,6 +9,16 @@ use std::process::Command;
 /// The programs of the default image (`cargo xtask run`), the first one started at boot.
 pub const DEFAULT_IMAGE: &[&str] = &["init", "hello"];
 
+/// Which program drives what: the device capabilities the boot image grants by name.
+/// COM1 is IRQ 4 and ports 0x3f8..0x400.
+pub fn grants_for(name: &str) -> abi::image::Grants {
+    let com1 = abi::image::Grants { irqs: 1 << 4, io_base: 0x3f8, io_count: 8, reserved: 0 };
+    match name {
+        "irqtest" => com1,
+        _ => abi::image::Grants::NONE,
+    }
+}
+
 /// The workspace root (the xtask crate lives one level below it).
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace").to_path_buf()
@@ -42,10 +52,16 @@ impl Built {
         out_dir().join(name)
     }
 
-    /// Packs the named programs from `apps/` into a boot image called `image`.
+    /// Packs the named programs from `apps/` into a boot image called `image`. An entry
+    /// `alias=program` packs `program` under the name `alias`, with the alias's grants.
     pub fn image(&self, image: &str, programs: &[&str]) -> Result<PathBuf, String> {
-        let programs: Vec<Program> =
-            programs.iter().map(|n| Program { name: n.to_string(), path: self.app(n) }).collect();
+        let programs: Vec<Program> = programs
+            .iter()
+            .map(|entry| {
+                let (name, file) = entry.split_once('=').unwrap_or((entry, entry));
+                Program { name: name.to_string(), path: self.app(file), grants: grants_for(name) }
+            })
+            .collect();
         let out = target_dir().join("moroso").join(format!("{image}.img"));
         image::pack(&programs, &out)?;
         Ok(out)
@@ -73,6 +89,6 @@ pub fn single_program_image(path: &Path) -> Result<PathBuf, String> {
         .filter(|n| !n.is_empty())
         .ok_or_else(|| format!("{}: cannot make a program name from this path", path.display()))?;
     let out = target_dir().join("moroso").join("app.img");
-    image::pack(&[Program { name, path: path.to_path_buf() }], &out)?;
+    image::pack(&[Program { name, path: path.to_path_buf(), grants: abi::image::Grants::NONE }], &out)?;
     Ok(out)
 }

@@ -1,6 +1,6 @@
 //! Writing the boot image (`abi::image`) that QEMU hands the kernel as `-initrd`.
 
-use abi::image::{ImageEntry, ImageHeader, MAGIC, MAX_PROGRAMS, NAME_MAX};
+use abi::image::{Grants, ImageEntry, ImageHeader, MAGIC, MAX_PROGRAMS, NAME_MAX};
 use moroso_kernel::loader::elf::ElfImage;
 use std::path::{Path, PathBuf};
 use zerocopy::IntoBytes;
@@ -9,6 +9,8 @@ use zerocopy::IntoBytes;
 pub struct Program {
     pub name: String,
     pub path: PathBuf,
+    /// Device capabilities its tasks get.
+    pub grants: Grants,
 }
 
 /// Checks that `path` is an ELF executable the kernel will load; a one-line reason if not.
@@ -32,7 +34,7 @@ pub fn pack(programs: &[Program], out: &Path) -> Result<(), String> {
             return Err(format!("program name {:?} must be 1 to {NAME_MAX} bytes", p.name));
         }
         let bytes = validate(&p.path)?;
-        let mut e = ImageEntry { name: [0; NAME_MAX], offset, size: bytes.len() as u64 };
+        let mut e = ImageEntry { name: [0; NAME_MAX], offset, size: bytes.len() as u64, grants: p.grants };
         e.name[..p.name.len()].copy_from_slice(p.name.as_bytes());
         table.extend_from_slice(e.as_bytes());
         blobs.extend_from_slice(&bytes);
@@ -81,8 +83,11 @@ mod tests {
         let elf = dir.join("tiny");
         std::fs::write(&elf, tiny_elf()).unwrap();
         validate(&elf).expect("the tiny ELF is loadable");
-        let programs =
-            [Program { name: "first".into(), path: elf.clone() }, Program { name: "second".into(), path: elf.clone() }];
+        let com1 = Grants { irqs: 1 << 4, io_base: 0x3f8, io_count: 8, reserved: 0 };
+        let programs = [
+            Program { name: "first".into(), path: elf.clone(), grants: Grants::NONE },
+            Program { name: "second".into(), path: elf.clone(), grants: com1 },
+        ];
         let out = dir.join("boot.img");
         pack(&programs, &out).unwrap();
         let data = std::fs::read(&out).unwrap();
@@ -90,6 +95,8 @@ mod tests {
         let names: Vec<_> = img.programs().map(|p| p.name).collect();
         assert_eq!(names, ["first", "second"]);
         assert_eq!(img.find("second").unwrap().elf, tiny_elf());
+        assert_eq!(img.find("second").unwrap().grants, com1);
+        assert_eq!(img.find("first").unwrap().grants, Grants::NONE);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -103,7 +110,7 @@ mod tests {
         assert!(err.contains("not an ELF file"), "{err}");
         let err = validate(&dir.join("missing")).unwrap_err();
         assert!(err.contains("missing"), "{err}");
-        let long = Program { name: "x".repeat(NAME_MAX + 1), path: text.clone() };
+        let long = Program { name: "x".repeat(NAME_MAX + 1), path: text.clone(), grants: Grants::NONE };
         assert!(pack(&[long], &dir.join("o.img")).unwrap_err().contains("must be 1 to"));
         let _ = std::fs::remove_dir_all(&dir);
     }

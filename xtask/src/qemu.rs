@@ -36,6 +36,8 @@ pub struct Config {
     pub timeout: Option<Duration>,
     /// Copy the guest console to our stdout as it arrives.
     pub echo: bool,
+    /// Bytes to type into the guest's serial input once the console shows this line.
+    pub input: Option<(String, Vec<u8>)>,
 }
 
 impl Config {
@@ -102,10 +104,14 @@ pub struct Outcome {
 /// Boots the kernel and waits for the end (or the timeout).
 pub fn run(cfg: &Config) -> Result<Outcome, String> {
     let mut cmd = cfg.command();
-    cmd.stdin(if cfg.echo { Stdio::inherit() } else { Stdio::null() });
+    cmd.stdin(match (&cfg.input, cfg.echo) {
+        (Some(_), _) => Stdio::piped(),
+        (None, true) => Stdio::inherit(),
+        (None, false) => Stdio::null(),
+    });
     let console =
         Console { partial: Vec::new(), lines: Vec::new(), echo: cfg.echo, symbols: Symbols::load(&cfg.kernel).ok() };
-    let (lines, status, timed_out) = capture(cmd, cfg.timeout, console)?;
+    let (lines, status, timed_out) = capture(cmd, cfg.timeout, console, cfg.input.clone())?;
     let end = match (timed_out, cfg.timeout) {
         (true, Some(t)) => End::Timeout(t),
         _ => match status.and_then(GuestExit::from_qemu_status) {
@@ -122,7 +128,7 @@ pub fn run(cfg: &Config) -> Result<Outcome, String> {
 pub fn run_command(mut cmd: Command, timeout: Duration) -> Result<Vec<String>, String> {
     cmd.stdin(Stdio::null());
     let console = Console { partial: Vec::new(), lines: Vec::new(), echo: false, symbols: None };
-    Ok(capture(cmd, Some(timeout), console)?.0)
+    Ok(capture(cmd, Some(timeout), console, None)?.0)
 }
 
 /// Runs QEMU, feeding its console through `console` until it exits or `timeout` passes
@@ -131,9 +137,11 @@ fn capture(
     mut cmd: Command,
     timeout: Option<Duration>,
     mut console: Console,
+    mut input: Option<(String, Vec<u8>)>,
 ) -> Result<(Vec<String>, Option<i32>, bool), String> {
     let mut child =
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+    let mut stdin = child.stdin.take();
     // A reader thread forwards console bytes, so this thread can enforce the timeout.
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
@@ -163,7 +171,16 @@ fn capture(
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
+        // Type the input once the guest says it is ready for it.
+        if input.as_ref().is_some_and(|(trigger, _)| console.lines.iter().any(|l| l.contains(trigger.as_str()))) {
+            let (_, bytes) = input.take().expect("checked");
+            if let Some(s) = stdin.as_mut() {
+                let _ = s.write_all(&bytes);
+                let _ = s.flush();
+            }
+        }
     }
+    drop(stdin);
     if timed_out {
         let _ = child.kill();
     }

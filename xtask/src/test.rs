@@ -61,6 +61,7 @@ const STEPS: &[Step] = &[
     Step { title: "typed IPC (libsys::ipc) in QEMU", run: typed_ipc },
     Step { title: "IPC again, without the direct switch", run: ipc_without_handoff },
     Step { title: "userland locks (libsys::sync) in QEMU", run: sync_locks },
+    Step { title: "interrupts and I/O grants in QEMU", run: interrupts },
     Step { title: "contract (../shared/contract)", run: contract },
     Step { title: "benchmark regressions (-icount)", run: bench_regressions },
     Step { title: "runner contract (cargo xtask run)", run: runner },
@@ -200,6 +201,7 @@ fn boot(ctx: &mut Ctx, append: &str, timeout: Duration, programs: &[&str]) -> Re
         icount: false,
         timeout: Some(timeout),
         echo: true,
+        input: None,
     };
     eprintln!("xtask: booting the kernel ({})", cfg.describe());
     qemu::run(&cfg)
@@ -295,6 +297,36 @@ fn ipc_without_handoff(ctx: &mut Ctx) -> StepResult {
     r
 }
 
+/// Bytes typed into the guest's serial port for `irqtest` (`a` + i % 26, as it expects).
+const SERIAL_BURST: usize = 600;
+
+fn interrupts(ctx: &mut Ctx) -> StepResult {
+    let fail = |e: String| StepResult { passed: 0, failed: 1, problems: vec![format!("irqtest could not run: {e}")] };
+    let built = match ctx.built() {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    let initrd = match built.image("irqtest", &["irqtest", "irqnocap=irqtest"]) {
+        Ok(i) => i,
+        Err(e) => return fail(e),
+    };
+    let burst: Vec<u8> = (0..SERIAL_BURST).map(|i| b'a' + (i % 26) as u8).collect();
+    let cfg = qemu::Config {
+        kernel: built.kernel.clone(),
+        initrd: Some(initrd),
+        append: String::new(),
+        accel: Accel::Tcg,
+        icount: false,
+        timeout: Some(BOOT_TIMEOUT),
+        echo: true,
+        input: Some(("irqtest: ready for input".into(), burst)),
+    };
+    match qemu::run(&cfg) {
+        Ok(o) => judge_suite("irqtest", &o),
+        Err(e) => fail(e),
+    }
+}
+
 fn sync_locks(ctx: &mut Ctx) -> StepResult {
     suite(ctx, "synctest", "")
 }
@@ -372,6 +404,7 @@ fn contract(ctx: &mut Ctx) -> StepResult {
             icount: false,
             timeout: Some(BOOT_TIMEOUT),
             echo: true,
+            input: None,
         })
     });
     match outcome {

@@ -124,6 +124,7 @@ fn server(_: usize) {
                     LOGGED.store(i as u32 + 1, Ordering::SeqCst);
                 }
             }
+            Incoming::Interrupt { .. } => {} // this server drives no device
         }
     }
 }

@@ -25,6 +25,8 @@ mod fast_tests;
 #[cfg(test)]
 mod fixture;
 #[cfg(test)]
+mod irq_tests;
+#[cfg(test)]
 mod long_tests;
 #[cfg(test)]
 mod model;
@@ -36,7 +38,7 @@ use crate::mem::regions::Region;
 use crate::task::{Core, State};
 use crate::umem::{UserMemory, UserPtr, UserSlice};
 use abi::ipc::fast::{self, WORDS};
-use abi::ipc::{RecvKind, SendMode, Timeout, RECV_SHARED};
+use abi::ipc::{RecvFlags, RecvKind, SendMode, Timeout, KERNEL_TID, RECV_SHARED};
 use abi::{Error, SHORT_MAX};
 use mailbox::{Msg, MsgBuffers};
 
@@ -554,9 +556,49 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         outcome
     }
 
+    /// Interrupt `irq` for driver thread `slot`: received at once if the driver is
+    /// waiting, else kept pending (one per line) for its next receive.
+    pub fn post_interrupt(&mut self, slot: usize, irq: u8) {
+        if self.threads[slot].state == State::Receiving {
+            let recv = self.threads[slot].ipc.recv;
+            if let Ok(word) = self.put_interrupt(slot, recv, irq) {
+                if self.threads[slot].fast_out.is_none() {
+                    self.threads[slot].wake_aux = Some(word);
+                }
+                self.wake(slot, u32::from(RecvKind::Async) as i64);
+                return;
+            }
+            // Its buffer is gone: it learns of that, and of the interrupt next time.
+            self.wake(slot, Error::BadAddress.code() as i64);
+        }
+        self.threads[slot].pending_irqs |= 1 << irq;
+    }
+
+    /// Writes interrupt `irq` where receiver `slot` receives; returns the sender word.
+    fn put_interrupt(&mut self, slot: usize, recv: PendingRecv, irq: u8) -> Result<u64, Error> {
+        let word = KERNEL_TID as u64 | (RecvFlags::INTERRUPT.bits() as u64) << 32;
+        if recv.into_regs {
+            self.threads[slot].fast_out = Some(FastOut { words: fast::to_words(&[irq]), len: 1, sender: word });
+        } else {
+            let n = recv.cap.min(1);
+            let task = self.task_of(slot);
+            self.space_mut(task).copy_out(recv.buf, &[irq][..n as usize])?;
+            self.write_received_lens(slot, recv, n, 0)?;
+        }
+        Ok(word)
+    }
+
     /// The receive half of `ipc_recv` and `ipc_reply_wait`, arguments checked.
     fn receive(&mut self, me: usize, recv: PendingRecv, timeout: Timeout) -> Result<Outcome, Error> {
-        // The oldest sender first.
+        // Interrupts first: a driver is never starved of its device by its clients.
+        let pending = self.threads[me].pending_irqs;
+        if pending != 0 {
+            let irq = pending.trailing_zeros() as u8;
+            let word = self.put_interrupt(me, recv, irq)?;
+            self.threads[me].pending_irqs &= !(1 << irq);
+            return Ok(Outcome::Done(u32::from(RecvKind::Async) as u64, word));
+        }
+        // Then the oldest sender.
         self.threads[me].ipc.recv = recv;
         loop {
             let sender = self.mailboxes[me].front();

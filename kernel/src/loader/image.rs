@@ -2,7 +2,7 @@
 //! `-initrd`. Every entry is checked against the image's bounds when the image is opened,
 //! so a lookup never reads outside it.
 
-use abi::image::{ImageEntry, ImageHeader, MAGIC, MAX_PROGRAMS};
+use abi::image::{Grants, ImageEntry, ImageHeader, MAGIC, MAX_PROGRAMS};
 use core::fmt;
 use zerocopy::FromBytes;
 
@@ -39,6 +39,8 @@ impl fmt::Display for ImageError {
 pub struct Program<'a> {
     pub name: &'a str,
     pub elf: &'a [u8],
+    /// The device capabilities its tasks get.
+    pub grants: Grants,
 }
 
 impl<'a> BootImage<'a> {
@@ -69,6 +71,7 @@ impl<'a> BootImage<'a> {
         self.entries.iter().map(|e| Program {
             name: e.name().unwrap_or(""),
             elf: &self.data[e.offset as usize..(e.offset + e.size) as usize],
+            grants: e.grants,
         })
     }
 
@@ -96,7 +99,12 @@ mod tests {
         let mut offset = (size_of::<ImageHeader>() + programs.len() * size_of::<ImageEntry>()) as u64;
         let mut blobs = Vec::new();
         for (name, bytes) in programs {
-            let mut e = ImageEntry { name: [0; abi::image::NAME_MAX], offset, size: bytes.len() as u64 };
+            let mut e = ImageEntry {
+                name: [0; abi::image::NAME_MAX],
+                offset,
+                size: bytes.len() as u64,
+                grants: Grants { irqs: 1 << 4, ..Grants::NONE },
+            };
             e.name[..name.len()].copy_from_slice(name.as_bytes());
             out.extend_from_slice(e.as_bytes());
             blobs.extend_from_slice(bytes);
@@ -112,6 +120,7 @@ mod tests {
         let img = BootImage::parse(&data).unwrap();
         assert_eq!(img.len(), 2);
         assert_eq!(img.find("echo").unwrap().elf, b"ELF-BB");
+        assert!(img.find("echo").unwrap().grants.has_irq(4), "grants read back");
         assert_eq!(img.programs().next().unwrap().name, "init");
         assert!(img.find("ech").is_none());
     }

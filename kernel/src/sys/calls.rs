@@ -54,6 +54,8 @@ const TABLE: [(Syscall, Handler); Syscall::COUNT] = [
     (Syscall::IpcReply, ipc_reply),
     (Syscall::IpcCall, ipc_call),
     (Syscall::IpcReplyWait, ipc_reply_wait),
+    (Syscall::IrqBind, irq_bind),
+    (Syscall::IrqAck, irq_ack),
 ];
 
 // Entry i handles system call number i.
@@ -296,4 +298,38 @@ fn ipc_reply_wait(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
         }
         Outcome::Blocked => Ret::Blocked,
     })
+}
+
+/// An IRQ line a driver may bind: not the timer (0) nor the PIC cascade (2).
+fn driver_line(irq: u64) -> Result<u8, Error> {
+    match irq {
+        1 | 3..=15 => Ok(irq as u8),
+        _ => Err(Error::InvalidArgument),
+    }
+}
+
+fn irq_bind(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    let irq = driver_line(f.rdi)?;
+    let (me, task) = caller(k);
+    if !k.core.task(task).grants.has_irq(irq) {
+        return Err(Error::PermissionDenied);
+    }
+    if let Some((_, tid)) = k.irqs[irq as usize] {
+        if k.core.lookup_thread(tid).is_ok() && tid != k.core.thread(me).tid {
+            return Err(Error::PermissionDenied); // another driver holds it
+        }
+    }
+    k.irqs[irq as usize] = Some((me, k.core.thread(me).tid));
+    crate::arch::pic::unmask(irq);
+    ok(0)
+}
+
+fn irq_ack(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    let irq = driver_line(f.rdi)?;
+    let (me, _) = caller(k);
+    if k.irqs[irq as usize] != Some((me, k.core.thread(me).tid)) {
+        return Err(Error::PermissionDenied);
+    }
+    crate::arch::pic::unmask(irq);
+    ok(0)
 }

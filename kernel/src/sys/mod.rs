@@ -26,6 +26,10 @@ pub struct Kernel {
     pub image: Option<BootImage<'static>>,
     /// Top of the stack the idle loop runs on.
     idle_stack: u64,
+    /// Which driver thread each IRQ line is bound to: (thread slot, tid).
+    pub irqs: [Option<(usize, u32)>; 16],
+    /// The I/O ports the TSS bitmap currently allows: (base, count).
+    io_loaded: (u16, u16),
 }
 
 /// The one `Kernel`, borrowed by one entry at a time.
@@ -41,7 +45,13 @@ unsafe impl Sync for KernelCell {}
 
 static KERNEL: KernelCell = KernelCell {
     busy: AtomicBool::new(false),
-    kernel: UnsafeCell::new(Kernel { core: Core::new(FrameBuffers), image: None, idle_stack: 0 }),
+    kernel: UnsafeCell::new(Kernel {
+        core: Core::new(FrameBuffers),
+        image: None,
+        idle_stack: 0,
+        irqs: [None; 16],
+        io_loaded: (0, 0),
+    }),
 };
 
 fn with_kernel<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
@@ -74,10 +84,22 @@ fn leave(how: Leave) {
 }
 
 impl Kernel {
-    /// Frees the kernel stacks of threads that have exited (never the one in use).
+    /// Frees the kernel stacks of threads that have exited (never the one in use), and
+    /// unbinds (and masks) the IRQ lines of drivers among them. Costs nothing when no
+    /// thread has exited.
     fn reap(&mut self) {
+        let mut reaped = false;
         while let Some(stack) = self.core.reap() {
             paging::free_stack(stack);
+            reaped = true;
+        }
+        if reaped {
+            for (irq, line) in self.irqs.iter_mut().enumerate() {
+                if line.is_some_and(|(_, tid)| self.core.lookup_thread(tid).is_err()) {
+                    *line = None;
+                    crate::arch::pic::mask(irq as u8);
+                }
+            }
         }
     }
 
@@ -106,8 +128,13 @@ impl Kernel {
         if Some(slot) == entered_on {
             return Leave::Return;
         }
-        let task = self.core.thread(slot).task;
-        self.core.task(task).space.as_ref().expect("a live thread's task has a space").activate();
+        let task = self.core.task(self.core.thread(slot).task);
+        task.space.as_ref().expect("a live thread's task has a space").activate();
+        let io = (task.grants.io_base, task.grants.io_count);
+        if io != self.io_loaded {
+            crate::arch::gdt::set_io_ports(io.0, io.1);
+            self.io_loaded = io;
+        }
         entry::set_kernel_stack(top);
         Leave::Thread(frame)
     }
@@ -166,6 +193,26 @@ pub fn timer_tick(frame: &mut TrapFrame) {
         k.core.tick();
         match (on, k.core.current()) {
             // Idle and still nothing to run: back to the idle loop.
+            (None, None) if k.core.schedule().is_none() => Leave::Return,
+            _ => k.next(on),
+        }
+    });
+    leave(how);
+}
+
+/// A device interrupt on `irq` (already acknowledged at the PIC). The line is masked
+/// until its driver acknowledges it with `irq_ack`, and the driver gets a message; a line
+/// nobody drives stays masked.
+pub fn device_irq(frame: &mut TrapFrame, irq: u8) {
+    crate::arch::pic::mask(irq);
+    let how = with_kernel(|k| {
+        let on = if frame.from_user() { k.core.current() } else { None };
+        if let Some((slot, tid)) = k.irqs[irq as usize] {
+            if k.core.lookup_thread(tid) == Ok(slot) {
+                k.core.post_interrupt(slot, irq);
+            }
+        }
+        match (on, k.core.current()) {
             (None, None) if k.core.schedule().is_none() => Leave::Return,
             _ => k.next(on),
         }

@@ -35,6 +35,7 @@ pub fn task(k: &mut Kernel, name: &str, arg: u64) -> Result<u32, Error> {
             return Err(e);
         }
     };
+    k.core.task_mut(slot).grants = program.grants;
     if let Err(e) = k.core.create_thread(slot, kstack) {
         paging::free_stack(kstack);
         let ended = k.core.exit_task(slot, 0);

@@ -88,6 +88,9 @@ pub struct Thread {
     /// Registers a fast-path operation returns (`abi::ipc::fast`): set by whoever
     /// completes it, written into the thread's frame when it next runs.
     pub fast_out: Option<crate::ipc::FastOut>,
+    /// Interrupts (bit n: IRQ n) for this driver thread not yet received: at most one per
+    /// line (the line stays masked until acknowledged), so nothing queues without bound.
+    pub pending_irqs: u16,
 }
 
 impl Thread {
@@ -102,6 +105,7 @@ impl Thread {
         quantum: 0,
         ipc: ThreadIpc::EMPTY,
         fast_out: None,
+        pending_irqs: 0,
     };
 }
 
@@ -121,6 +125,8 @@ pub struct Task<S> {
     name_len: usize,
     /// The address space; `None` once the task has ended and it has been handed back.
     pub space: Option<S>,
+    /// Device capabilities, from the boot image.
+    pub grants: abi::image::Grants,
     live_threads: usize,
     waiters: List,
 }
@@ -184,6 +190,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
                     name: [0; abi::image::NAME_MAX],
                     name_len: 0,
                     space: None,
+                    grants: abi::image::Grants::NONE,
                     live_threads: 0,
                     waiters: List::new(0),
                 }
@@ -284,6 +291,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.name[..n].copy_from_slice(&name.as_bytes()[..n]);
         t.name_len = n;
         t.space = Some(space);
+        t.grants = abi::image::Grants::NONE;
         t.live_threads = 0;
         t.waiters = List::new(waiters_list(slot));
         self.messages.reset_task(slot);
@@ -308,6 +316,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.quantum = QUANTUM_TICKS;
         t.ipc = ThreadIpc::EMPTY;
         t.fast_out = None;
+        t.pending_irqs = 0;
         self.tasks[task].live_threads += 1;
         self.links.push_back(&mut self.run_queue, slot);
         Ok(slot)

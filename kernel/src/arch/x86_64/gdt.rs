@@ -34,19 +34,31 @@ pub struct Selectors {
     pub tss: SegmentSelector,
 }
 
-struct TssCell(UnsafeCell<TaskStateSegment>);
-// SAFETY: the TSS is written only during `init`, before it is loaded, on the single CPU.
-// Later writers (the per-thread `rsp0` of issue 3) run with interrupts disabled.
+/// Ports the I/O permission bitmap covers: 0..1024 (devices above are never granted).
+pub const IO_PORTS: usize = 1024;
+
+/// The TSS with its I/O permission bitmap right after it, as the CPU requires (bit set:
+/// port denied; the trailing 0xff byte ends the map).
+#[repr(C)]
+struct TssWithIomap {
+    tss: TaskStateSegment,
+    iomap: [u8; IO_PORTS / 8 + 1],
+}
+
+struct TssCell(UnsafeCell<TssWithIomap>);
+// SAFETY: the TSS is written only during `init`, before it is loaded, on the single CPU,
+// and afterwards only by kernel entry paths with interrupts disabled (rsp0, the bitmap).
 unsafe impl Sync for TssCell {}
 
-static TSS: TssCell = TssCell(UnsafeCell::new(TaskStateSegment::new()));
+static TSS: TssCell =
+    TssCell(UnsafeCell::new(TssWithIomap { tss: TaskStateSegment::new(), iomap: [0xff; IO_PORTS / 8 + 1] }));
 static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 
 /// Builds and loads the GDT and TSS. `ist` holds the tops of the double-fault, NMI and
 /// machine-check stacks.
 pub fn init(ist: [VirtAddr; 3]) -> Selectors {
     // SAFETY: called once at boot, before the TSS is loaded or referenced by anyone.
-    let tss = unsafe { &mut *TSS.0.get() };
+    let tss = unsafe { &mut (*TSS.0.get()).tss };
     tss.interrupt_stack_table[IST_DOUBLE_FAULT as usize] = ist[0];
     tss.interrupt_stack_table[IST_NMI as usize] = ist[1];
     tss.interrupt_stack_table[IST_MACHINE_CHECK as usize] = ist[2];
@@ -57,9 +69,11 @@ pub fn init(ist: [VirtAddr; 3]) -> Selectors {
         let kernel_data = gdt.append(Descriptor::kernel_data_segment());
         let user_data = gdt.append(Descriptor::user_data_segment());
         let user_code = gdt.append(Descriptor::user_code_segment());
-        // SAFETY: only a shared reference escapes, into the descriptor; the TSS lives for
-        // the whole run in a static.
-        let tss = gdt.append(Descriptor::tss_segment(unsafe { &*TSS.0.get() }));
+        // SAFETY: only shared references escape, into the descriptor; the TSS and its
+        // bitmap live for the whole run in a static, the bitmap right after the TSS.
+        let whole: &TssWithIomap = unsafe { &*TSS.0.get() };
+        let (tss, iomap) = (&whole.tss, &whole.iomap[..]);
+        let tss = gdt.append(Descriptor::tss_segment_with_iomap(tss, iomap).expect("the bitmap follows the TSS"));
         (gdt, Selectors { kernel_code, kernel_data, user_data, user_code, tss })
     });
     assert_eq!((sel.kernel_code.0, sel.user_data.0, sel.user_code.0), (KERNEL_CODE, USER_DATA, USER_CODE));
@@ -80,5 +94,17 @@ pub fn set_rsp0(top: u64) {
     // SAFETY: single CPU, interrupts disabled (callers are kernel entry paths); the CPU
     // reads this field only when delivering an interrupt from ring 3, which cannot happen
     // while the kernel runs.
-    unsafe { (*TSS.0.get()).privilege_stack_table[0] = VirtAddr::new(top) };
+    unsafe { (*TSS.0.get()).tss.privilege_stack_table[0] = VirtAddr::new(top) };
+}
+
+/// Lets user mode use ports `[base, base + count)` (of the first `IO_PORTS`) and no other.
+pub fn set_io_ports(base: u16, count: u16) {
+    // SAFETY: as for `set_rsp0`: the CPU reads the bitmap only for user-mode `in`/`out`,
+    // which cannot run while the kernel does.
+    let map = unsafe { &mut (*TSS.0.get()).iomap };
+    map[..IO_PORTS / 8].fill(0xff);
+    let end = (base as usize + count as usize).min(IO_PORTS);
+    for port in (base as usize).min(end)..end {
+        map[port / 8] &= !(1 << (port % 8));
+    }
 }

@@ -187,8 +187,10 @@ extern "C" fn dispatch(frame: &mut TrapFrame) {
         0..=31 => exception(frame),
         v if (VEC_IRQ_BASE..VEC_IRQ_BASE + 16).contains(&v) => {
             let irq = v - VEC_IRQ_BASE;
-            if pic::handle_irq(irq) == Some(pic::IRQ_TIMER) {
-                crate::sys::timer_tick(frame);
+            match pic::handle_irq(irq) {
+                Some(pic::IRQ_TIMER) => crate::sys::timer_tick(frame),
+                Some(irq) => crate::sys::device_irq(frame, irq),
+                None => {} // spurious
             }
         }
         _ => fatal(frame, "unexpected interrupt vector"),
