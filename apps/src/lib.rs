@@ -3,4 +3,5 @@
 
 extern crate alloc;
 
+pub mod console_proto;
 pub mod harness;

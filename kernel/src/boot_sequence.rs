@@ -141,7 +141,9 @@ extern "C" fn continue_boot() -> ! {
         let failed = crate::selftest::run_all();
         power::power_off(if failed == 0 { 0 } else { 1 });
     }
-    crate::sys::start(boot_image(info), !info.has_flag("nohandoff"))
+    // The first program's argument: bit 0 set for `interactive` (a person at the console).
+    let first_arg = info.has_flag("interactive") as u64;
+    crate::sys::start(boot_image(info), !info.has_flag("nohandoff"), first_arg)
 }
 
 /// The boot image (module 0, QEMU's `-initrd`), if there is one and it is well-formed.

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The programs of the default image (`cargo xtask run`), the first one started at boot.
-pub const DEFAULT_IMAGE: &[&str] = &["init", "hello"];
+pub const DEFAULT_IMAGE: &[&str] = &["init", "hello", "console", "shell"];
 
 /// Which program drives what: the device capabilities the boot image grants by name.
 /// COM1 is IRQ 4 and ports 0x3f8..0x400.
 pub fn grants_for(name: &str) -> abi::image::Grants {
     let com1 = abi::image::Grants { irqs: 1 << 4, io_base: 0x3f8, io_count: 8, reserved: 0 };
     match name {
-        "irqtest" => com1,
+        "irqtest" | "console" => com1,
         _ => abi::image::Grants::NONE,
     }
 }

@@ -109,10 +109,15 @@ fn run(o: RunOptions) -> Result<ExitCode, String> {
         None => built.image("default", build::DEFAULT_IMAGE)?,
     };
     let kernel = built.kernel.clone();
+    // A person at a terminal gets the interactive default image (console server, shell).
+    let mut append = o.append;
+    if o.app.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        append = format!("{append} interactive").trim().to_string();
+    }
     let cfg = qemu::Config {
         kernel: kernel.clone(),
         initrd: Some(initrd),
-        append: o.append,
+        append,
         accel: o.accel,
         icount: o.icount,
         timeout: o.timeout,

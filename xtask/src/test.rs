@@ -62,6 +62,7 @@ const STEPS: &[Step] = &[
     Step { title: "IPC again, without the direct switch", run: ipc_without_handoff },
     Step { title: "userland locks (libsys::sync) in QEMU", run: sync_locks },
     Step { title: "interrupts and I/O grants in QEMU", run: interrupts },
+    Step { title: "user-level console and shell in QEMU", run: console },
     Step { title: "contract (../shared/contract)", run: contract },
     Step { title: "benchmark regressions (-icount)", run: bench_regressions },
     Step { title: "runner contract (cargo xtask run)", run: runner },
@@ -325,6 +326,63 @@ fn interrupts(ctx: &mut Ctx) -> StepResult {
         Ok(o) => judge_suite("irqtest", &o),
         Err(e) => fail(e),
     }
+}
+
+/// What `cargo xtask run` gives a person at a terminal: the default image with
+/// `interactive`, typed into through COM1. Every echo and answer below travels
+/// keyboard → IRQ 4 → console server → shell → console server → COM1.
+fn console(ctx: &mut Ctx) -> StepResult {
+    let mut r = StepResult::default();
+    let built = match ctx.built() {
+        Ok(b) => b,
+        Err(e) => {
+            r.problem(format!("console could not run: {e}"));
+            return r;
+        }
+    };
+    let initrd = match built.image("default", build::DEFAULT_IMAGE) {
+        Ok(i) => i,
+        Err(e) => {
+            r.problem(format!("console could not run: {e}"));
+            return r;
+        }
+    };
+    let cfg = qemu::Config {
+        kernel: built.kernel.clone(),
+        initrd: Some(initrd),
+        append: "interactive".into(),
+        accel: Accel::Tcg,
+        icount: false,
+        timeout: Some(BOOT_TIMEOUT),
+        echo: true,
+        // Backspace must edit the line: "hellp" + DEL + "o" is "hello".
+        input: Some(("moroso shell".into(), b"hellp\x7fo\rexit\r".to_vec())),
+    };
+    let o = match qemu::run(&cfg) {
+        Ok(o) => o,
+        Err(e) => {
+            r.problem(format!("console could not run: {e}"));
+            return r;
+        }
+    };
+    let expect = [
+        ("the shell echoes and answers a line", "you typed: hello"),
+        ("exit ends the shell", "bye"),
+        ("init sees the shell end", "init: the shell exited with status 0"),
+    ];
+    for (what, line) in expect {
+        if o.lines.iter().any(|l| l.trim_end().ends_with(line)) {
+            r.passed += 1;
+        } else {
+            r.problem(format!("console: {what}: no line ending in {line:?}"));
+        }
+    }
+    if o.end == End::Guest(GuestExit::Success) {
+        r.passed += 1;
+    } else {
+        r.problem(format!("console: {}", describe_end(o.end)));
+    }
+    r
 }
 
 fn sync_locks(ctx: &mut Ctx) -> StepResult {

@@ -143,7 +143,7 @@ impl Kernel {
 /// Starts the first program of the boot image and never returns. `handoff`: whether IPC
 /// switches straight to the partner thread (the kernel command line's `nohandoff` turns it
 /// off, to check that results do not depend on it).
-pub fn start(image: Option<BootImage<'static>>, handoff: bool) -> ! {
+pub fn start(image: Option<BootImage<'static>>, handoff: bool, first_arg: u64) -> ! {
     // Like every kernel entry, this runs with interrupts off: a tick must not find the
     // kernel state half-updated. The first thread's frame turns them back on.
     x86_64::instructions::interrupts::disable();
@@ -161,7 +161,7 @@ pub fn start(image: Option<BootImage<'static>>, handoff: bool) -> ! {
             kprintln!("the boot image is empty: nothing to run");
             crate::arch::power::power_off(0);
         };
-        match spawn::task(k, name, 0) {
+        match spawn::task(k, name, first_arg) {
             Ok(id) => kprintln!("starting {name} (task {id})"),
             Err(e) => {
                 kprintln!("cannot start {name}: {e}");
