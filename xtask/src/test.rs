@@ -192,6 +192,18 @@ pub fn count_cargo_test_line(line: &str, r: &mut StepResult) {
 /// Boots the kernel with `append` on its command line and the named programs as its boot
 /// image (none: no image).
 fn boot(ctx: &mut Ctx, append: &str, timeout: Duration, programs: &[&str]) -> Result<Outcome, String> {
+    boot_typing(ctx, append, timeout, programs, None)
+}
+
+/// [`boot`], and once the console shows the line `input.0` starts with, types `input.1`
+/// into the guest's serial port.
+fn boot_typing(
+    ctx: &mut Ctx,
+    append: &str,
+    timeout: Duration,
+    programs: &[&str],
+    input: Option<(String, Vec<u8>)>,
+) -> Result<Outcome, String> {
     let built = ctx.built()?;
     let initrd = if programs.is_empty() { None } else { Some(built.image(programs[0], programs)?) };
     let cfg = qemu::Config {
@@ -202,7 +214,7 @@ fn boot(ctx: &mut Ctx, append: &str, timeout: Duration, programs: &[&str]) -> Re
         icount: false,
         timeout: Some(timeout),
         echo: true,
-        input: None,
+        input,
     };
     eprintln!("xtask: booting the kernel ({})", cfg.describe());
     qemu::run(&cfg)
@@ -302,29 +314,11 @@ fn ipc_without_handoff(ctx: &mut Ctx) -> StepResult {
 const SERIAL_BURST: usize = 600;
 
 fn interrupts(ctx: &mut Ctx) -> StepResult {
-    let fail = |e: String| StepResult { passed: 0, failed: 1, problems: vec![format!("irqtest could not run: {e}")] };
-    let built = match ctx.built() {
-        Ok(b) => b,
-        Err(e) => return fail(e),
-    };
-    let initrd = match built.image("irqtest", &["irqtest", "irqnocap=irqtest"]) {
-        Ok(i) => i,
-        Err(e) => return fail(e),
-    };
     let burst: Vec<u8> = (0..SERIAL_BURST).map(|i| b'a' + (i % 26) as u8).collect();
-    let cfg = qemu::Config {
-        kernel: built.kernel.clone(),
-        initrd: Some(initrd),
-        append: String::new(),
-        accel: Accel::Tcg,
-        icount: false,
-        timeout: Some(BOOT_TIMEOUT),
-        echo: true,
-        input: Some(("irqtest: ready for input".into(), burst)),
-    };
-    match qemu::run(&cfg) {
+    let input = Some(("irqtest: ready for input".into(), burst));
+    match boot_typing(ctx, "", BOOT_TIMEOUT, &["irqtest", "irqnocap=irqtest"], input) {
         Ok(o) => judge_suite("irqtest", &o),
-        Err(e) => fail(e),
+        Err(e) => StepResult { passed: 0, failed: 1, problems: vec![format!("irqtest could not run: {e}")] },
     }
 }
 
@@ -333,32 +327,9 @@ fn interrupts(ctx: &mut Ctx) -> StepResult {
 /// keyboard → IRQ 4 → console server → shell → console server → COM1.
 fn console(ctx: &mut Ctx) -> StepResult {
     let mut r = StepResult::default();
-    let built = match ctx.built() {
-        Ok(b) => b,
-        Err(e) => {
-            r.problem(format!("console could not run: {e}"));
-            return r;
-        }
-    };
-    let initrd = match built.image("default", build::DEFAULT_IMAGE) {
-        Ok(i) => i,
-        Err(e) => {
-            r.problem(format!("console could not run: {e}"));
-            return r;
-        }
-    };
-    let cfg = qemu::Config {
-        kernel: built.kernel.clone(),
-        initrd: Some(initrd),
-        append: "interactive".into(),
-        accel: Accel::Tcg,
-        icount: false,
-        timeout: Some(BOOT_TIMEOUT),
-        echo: true,
-        // Backspace must edit the line: "hellp" + DEL + "o" is "hello".
-        input: Some(("moroso shell".into(), b"hellp\x7fo\rexit\r".to_vec())),
-    };
-    let o = match qemu::run(&cfg) {
+    // Backspace must edit the line: "hellp" + DEL + "o" is "hello".
+    let input = Some(("moroso shell".into(), b"hellp\x7fo\rexit\r".to_vec()));
+    let o = match boot_typing(ctx, "interactive", BOOT_TIMEOUT, build::DEFAULT_IMAGE, input) {
         Ok(o) => o,
         Err(e) => {
             r.problem(format!("console could not run: {e}"));
