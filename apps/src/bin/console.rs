@@ -76,13 +76,14 @@ fn main() -> i32 {
             }
             Ok(Incoming::Call { msg, reply, .. }) => match msg.op {
                 Op::Write => {
-                    for &b in &msg.data[..(msg.len as usize).min(CHUNK)] {
+                    let n = (msg.len as usize).min(CHUNK);
+                    for &b in &msg.data[..n] {
                         if b == b'\n' {
                             put(b'\r');
                         }
                         put(b);
                     }
-                    reply.reply_and_receive(&Reply { len: msg.len }, Timeout::Forever)
+                    reply.reply_and_receive(&Reply { len: n as u8 }, Timeout::Forever)
                 }
                 Op::Quit => {
                     // SAFETY: as above: interrupts off again.
