@@ -88,6 +88,9 @@ impl Kernel {
     /// unbinds (and masks) the IRQ lines of drivers among them. Costs nothing when no
     /// thread has exited.
     fn reap(&mut self) {
+        if !self.core.has_zombies() {
+            return;
+        }
         let mut reaped = false;
         while let Some(stack) = self.core.reap() {
             paging::free_stack(stack);

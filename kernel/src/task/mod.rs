@@ -603,6 +603,13 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.generation = TaskIds::next_generation(t.generation);
     }
 
+    /// Whether any thread has exited and waits to be reaped (every kernel entry asks;
+    /// almost always there is none).
+    #[inline]
+    pub fn has_zombies(&self) -> bool {
+        !self.zombies.is_empty()
+    }
+
     /// A zombie whose kernel stack may now be freed (never the current thread's), and
     /// frees its slot.
     pub fn reap(&mut self) -> Option<KernelStack> {
