@@ -18,6 +18,10 @@ pub const NAME_MAX: usize = 32;
 /// Most programs in one image.
 pub const MAX_PROGRAMS: usize = 64;
 
+/// Bit of program 0's argument (`task::arg()`) set when the kernel command line says
+/// `interactive`: a person is at the console (`cargo xtask run` on a terminal).
+pub const FIRST_ARG_INTERACTIVE: u64 = 1 << 0;
+
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug)]
 #[repr(C)]
 pub struct ImageHeader {
@@ -53,8 +57,20 @@ pub struct Grants {
     pub reserved: u16,
 }
 
+/// The PC's first serial port: the kernel's console, and the device of the user-level
+/// console server and of `irqtest`.
+pub mod com1 {
+    /// Its interrupt line.
+    pub const IRQ: u8 = 4;
+    /// Its first I/O port; the 16550's registers are `PORT..PORT + PORTS`.
+    pub const PORT: u16 = 0x3f8;
+    pub const PORTS: u16 = 8;
+}
+
 impl Grants {
     pub const NONE: Grants = Grants { irqs: 0, io_base: 0, io_count: 0, reserved: 0 };
+    /// COM1: its interrupt line and its eight ports.
+    pub const COM1: Grants = Grants { irqs: 1 << com1::IRQ, io_base: com1::PORT, io_count: com1::PORTS, reserved: 0 };
 
     pub const fn has_irq(&self, irq: u8) -> bool {
         irq < 16 && self.irqs & (1 << irq) != 0

@@ -141,8 +141,7 @@ extern "C" fn continue_boot() -> ! {
         let failed = crate::selftest::run_all();
         power::power_off(if failed == 0 { 0 } else { 1 });
     }
-    // The first program's argument: bit 0 set for `interactive` (a person at the console).
-    let first_arg = info.has_flag("interactive") as u64;
+    let first_arg = if info.has_flag("interactive") { abi::image::FIRST_ARG_INTERACTIVE } else { 0 };
     crate::sys::start(boot_image(info), !info.has_flag("nohandoff"), first_arg)
 }
 

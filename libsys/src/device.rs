@@ -3,11 +3,11 @@
 //! else is refused (`PermissionDenied`) or, for a port, ends the task with a fault.
 //!
 //! ```no_run
+//! use libsys::abi::image::com1::{IRQ, PORT as COM1};
 //! use libsys::device::{self, Port};
 //! use libsys::ipc::{self, Incoming, Timeout};
 //!
-//! const COM1: u16 = 0x3f8;
-//! device::bind(4).expect("the boot image grants IRQ 4");
+//! device::bind(IRQ).expect("the boot image grants COM1's line");
 //! loop {
 //!     if let Ok(Incoming::Interrupt { irq }) = ipc::receive::<u8>(Timeout::Forever) {
 //!         // SAFETY: COM1's ports are granted to this program.

@@ -10,11 +10,9 @@ use std::process::Command;
 pub const DEFAULT_IMAGE: &[&str] = &["init", "hello", "console", "shell"];
 
 /// Which program drives what: the device capabilities the boot image grants by name.
-/// COM1 is IRQ 4 and ports 0x3f8..0x400.
 pub fn grants_for(name: &str) -> abi::image::Grants {
-    let com1 = abi::image::Grants { irqs: 1 << 4, io_base: 0x3f8, io_count: 8, reserved: 0 };
     match name {
-        "irqtest" | "console" => com1,
+        "irqtest" | "console" => abi::image::Grants::COM1,
         _ => abi::image::Grants::NONE,
     }
 }

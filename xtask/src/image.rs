@@ -83,10 +83,9 @@ mod tests {
         let elf = dir.join("tiny");
         std::fs::write(&elf, tiny_elf()).unwrap();
         validate(&elf).expect("the tiny ELF is loadable");
-        let com1 = Grants { irqs: 1 << 4, io_base: 0x3f8, io_count: 8, reserved: 0 };
         let programs = [
             Program { name: "first".into(), path: elf.clone(), grants: Grants::NONE },
-            Program { name: "second".into(), path: elf.clone(), grants: com1 },
+            Program { name: "second".into(), path: elf.clone(), grants: Grants::COM1 },
         ];
         let out = dir.join("boot.img");
         pack(&programs, &out).unwrap();
@@ -95,7 +94,7 @@ mod tests {
         let names: Vec<_> = img.programs().map(|p| p.name).collect();
         assert_eq!(names, ["first", "second"]);
         assert_eq!(img.find("second").unwrap().elf, tiny_elf());
-        assert_eq!(img.find("second").unwrap().grants, com1);
+        assert_eq!(img.find("second").unwrap().grants, Grants::COM1);
         assert_eq!(img.find("first").unwrap().grants, Grants::NONE);
         let _ = std::fs::remove_dir_all(&dir);
     }

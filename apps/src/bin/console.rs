@@ -6,14 +6,12 @@
 #![no_std]
 #![no_main]
 
+use libsys::abi::image::com1::{IRQ, PORT as COM1};
 use libsys::device::{self, Port};
 use libsys::ipc::{self, Incoming, Timeout};
 use moroso_apps::console_proto::{Input, Op, Reply, Request, CHUNK};
 
 libsys::entry!(main);
-
-const COM1: u16 = 0x3f8;
-const IRQ: u8 = 4;
 
 fn uart(off: u16) -> Port {
     Port::new(COM1 + off)

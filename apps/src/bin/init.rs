@@ -37,7 +37,7 @@ fn main() -> i32 {
     }
     // Interactive (the kernel command line says `interactive`; `cargo xtask run` does that
     // when it runs on a terminal): the user-level console and a shell on it.
-    if libsys::task::arg() & 1 != 0 {
+    if libsys::task::arg() & libsys::abi::image::FIRST_ARG_INTERACTIVE != 0 {
         interactive();
     }
     0

@@ -11,6 +11,7 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
+use libsys::abi::image::com1::{IRQ, PORT as COM1};
 use libsys::abi::{status, Error};
 use libsys::device::{self, Port};
 use libsys::ipc::{self, Incoming, Timeout};
@@ -20,8 +21,6 @@ use moroso_apps::{ensure, ensure_eq};
 
 libsys::entry!(main);
 
-const COM1: u16 = 0x3f8;
-const IRQ: u8 = 4;
 /// Bytes the host types: `BURST` letters, `a` + i % 26.
 pub const BURST: usize = 600;
 

@@ -5,7 +5,7 @@
 
 use x86_64::instructions::port::Port;
 
-const COM1: u16 = 0x3f8;
+const COM1: u16 = abi::image::com1::PORT;
 const LSR_THR_EMPTY: u8 = 1 << 5;
 
 /// COM1, configured 115200 8N1, FIFOs on, interrupts off.
