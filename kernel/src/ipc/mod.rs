@@ -35,7 +35,7 @@ mod tests;
 
 use crate::mem::pagemap::{check_owned, PageMap};
 use crate::mem::regions::Region;
-use crate::task::{Core, State};
+use crate::task::{Core, State, BOUNCE};
 use crate::umem::{UserMemory, UserPtr, UserSlice};
 use abi::ipc::fast::{self, WORDS};
 use abi::ipc::{RecvFlags, RecvKind, SendMode, Timeout, KERNEL_TID, RECV_SHARED};
@@ -167,8 +167,6 @@ enum Fault {
     Receiver(Error),
 }
 
-const CHUNK: usize = 256;
-
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     fn space(&self, task: usize) -> &S {
         self.tasks[task].space.as_ref().expect("a live thread's task has an address space")
@@ -185,12 +183,13 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Copies `len` bytes from thread `from`'s memory to thread `to`'s.
     fn copy_user(&mut self, from: usize, src: u64, to: usize, dst: u64, len: u32) -> Result<(), Side> {
         let (ft, tt) = (self.task_of(from), self.task_of(to));
-        let mut chunk = [0u8; CHUNK];
         let mut done = 0u64;
         while done < len as u64 {
-            let n = (len as u64 - done).min(CHUNK as u64) as usize;
-            self.space(ft).copy_in(src + done, &mut chunk[..n]).map_err(|_| Side::Source)?;
-            self.space_mut(tt).copy_out(dst + done, &chunk[..n]).map_err(|_| Side::Dest)?;
+            let n = (len as u64 - done).min(BOUNCE as u64) as usize;
+            let from_space = self.tasks[ft].space.as_ref().expect("a live thread's task has an address space");
+            from_space.copy_in(src + done, &mut self.bounce[..n]).map_err(|_| Side::Source)?;
+            let to_space = self.tasks[tt].space.as_mut().expect("a live thread's task has an address space");
+            to_space.copy_out(dst + done, &self.bounce[..n]).map_err(|_| Side::Dest)?;
             done += n as u64;
         }
         Ok(())
