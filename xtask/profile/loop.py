@@ -3,13 +3,15 @@
 # number (after SKIP warm-up iterations), and attributes each instruction to its function.
 # For a client/server pair this is the client's side, the kernel both ways, and the
 # server's side between its calls. Output is the format group.py reads.
-import gdb, collections, os, re
+import gdb, collections, os, re, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from where import where as where_now
 target = int(os.environ["SYSNO"])
 skip = int(os.environ.get("SKIP", "50"))
 gdb.execute("set pagination off")
 gdb.execute("target remote :1234")
-where = gdb.execute("info address syscall_entry", to_string=True)
-entry = int(re.search(r"0x[0-9a-f]+", where).group(0), 16)
+info = gdb.execute("info address syscall_entry", to_string=True)
+entry = int(re.search(r"0x[0-9a-f]+", info).group(0), 16)
 bp = gdb.Breakpoint("*syscall_entry")
 bp.condition = "$rax == %d" % target
 for _ in range(skip + 1):
@@ -18,19 +20,7 @@ bp.delete()
 counts = collections.Counter()
 steps = 0
 while steps < 200000:
-    pc = int(gdb.parse_and_eval("$pc"))
-    cs = int(gdb.parse_and_eval("$cs"))
-    blk = gdb.block_for_pc(pc)
-    name = None
-    while blk is not None:
-        if blk.function is not None:
-            name = blk.function.name
-            break
-        blk = blk.superblock
-    if name is None:
-        sym = gdb.execute("info symbol %d" % pc, to_string=True).split(" in section")[0].strip()
-        name = sym.split(" + ")[0] if "No symbol" not in sym else "?"
-    counts[("user " if cs & 3 == 3 else "kernel ") + name] += 1
+    counts[where_now()] += 1
     gdb.execute("stepi", to_string=True)
     steps += 1
     if int(gdb.parse_and_eval("$pc")) == entry and int(gdb.parse_and_eval("$rax")) == target:

@@ -3,7 +3,9 @@
 # Single-steps one system call (from syscall_entry with rax == TARGET until the first
 # return to user mode of the thread that made it: cs & 3 == 3 and rsp back to its value),
 # attributing each instruction to the function it is in.
-import gdb, collections, os
+import gdb, collections, os, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from where import where as where_now
 target = int(os.environ["SYSNO"])
 until_user_returns = int(os.environ.get("RETURNS", "1"))
 gdb.execute("set pagination off")
@@ -17,19 +19,7 @@ order = []
 returns = 0
 steps = 0
 while steps < 200000:
-    pc = int(gdb.parse_and_eval("$pc"))
-    cs = int(gdb.parse_and_eval("$cs"))
-    blk = gdb.block_for_pc(pc)
-    name = None
-    while blk is not None:
-        if blk.function is not None:
-            name = blk.function.name
-            break
-        blk = blk.superblock
-    if name is None:
-        sym = gdb.execute("info symbol %d" % pc, to_string=True).split(" in section")[0].strip()
-        name = sym.split(" + ")[0] if "No symbol" not in sym else "?"
-    where = ("user " if cs & 3 == 3 else "kernel ") + name
+    where = where_now()
     counts[where] += 1
     if not order or order[-1][0] != where:
         order.append([where, 0])
