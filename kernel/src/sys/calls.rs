@@ -75,23 +75,19 @@ pub fn dispatch(k: &mut Kernel, frame: &mut TrapFrame) {
         Some((_, handler)) => handler(k, frame),
         None => Err(Error::InvalidArgument),
     };
-    // Fast-path registers are for a fast call that returns now; a blocked caller gets
-    // its own when it resumes, anything else none.
-    let fast = match (&result, me) {
-        (Ok(Ret::Blocked), _) | (_, None) => None,
-        (_, Some(me)) => k.core.thread_mut(me).fast_out.take(),
-    };
+    // Fast-path registers go out with a fast call (`Kernel::next` writes them into the
+    // frame, as it does for a blocked caller when it resumes); any other result has none.
+    if let Some(me) = me {
+        let t = k.core.thread_mut(me);
+        if t.fast_out.is_some() && !matches!(result, Ok(Ret::Fast(_) | Ret::Blocked)) {
+            t.fast_out = None;
+        }
+    }
     match result {
-        Ok(Ret::Value(v)) => frame.rax = v,
+        Ok(Ret::Value(v)) | Ok(Ret::Fast(v)) => frame.rax = v,
         Ok(Ret::Pair(a, d)) => {
             frame.rax = a;
             frame.rdx = d;
-        }
-        Ok(Ret::Fast(v)) => {
-            frame.rax = v;
-            if let Some(out) = fast {
-                crate::arch::entry::apply_fast(frame, &out);
-            }
         }
         Ok(Ret::Blocked) => {}
         Err(e) => frame.rax = e.code() as i64 as u64,
