@@ -31,6 +31,8 @@ commands:
       --append ARGS   extra kernel command-line arguments (e.g. \"selftest\")
       --app PATH      boot PATH as the only program (needs userland; not available yet)
   test                run every test: lints, host unit tests, in-QEMU kernel tests
+      --only KEY[,KEY] run only these steps (lints, host, selftest, crash, usertest, ipc,
+                      typed, nohandoff, sync, irq, console, contract, bench, runner)
   help                this text
 ";
 
@@ -38,13 +40,12 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("run") => parse_run(&args[1..]).and_then(run),
-        Some("test") if args.len() == 1 => test::run_all(),
+        Some("test") => parse_test(&args[1..]).and_then(|only| test::run_all(only.as_deref())),
         Some("bench") => match args.get(1).map(String::as_str) {
             None => bench::run(true),
             Some("--no-linux") if args.len() == 2 => bench::run(false),
             _ => Err(format!("bench: unknown option {:?} (only --no-linux)", &args[1..])),
         },
-        Some("test") => Err(format!("`test` takes no options (got {:?})", &args[1..])),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -56,6 +57,18 @@ fn main() -> ExitCode {
         eprintln!("xtask: error: {e}");
         ExitCode::from(2)
     })
+}
+
+/// Options of `cargo xtask test`: `--only KEY[,KEY...]` (the step keys).
+fn parse_test(args: &[String]) -> Result<Option<Vec<String>>, String> {
+    match args {
+        [] => Ok(None),
+        [flag, keys] if flag == "--only" => Ok(Some(keys.split(',').map(str::to_string).collect())),
+        _ => Err(format!(
+            "test: unknown options {args:?} (only `--only KEY[,KEY...]`; keys: {})",
+            test::step_keys().join(", ")
+        )),
+    }
 }
 
 /// Options of `cargo xtask run`.
