@@ -8,6 +8,7 @@
 
 extern crate alloc;
 
+mod coverage;
 mod death;
 mod ipc;
 mod load;
@@ -30,6 +31,7 @@ fn main() -> i32 {
     recv::cases(&mut s);
     death::cases(&mut s);
     long::cases(&mut s);
+    coverage::cases(&mut s);
     load::cases(&mut s);
     s.finish()
 }
