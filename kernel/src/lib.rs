@@ -30,3 +30,4 @@ pub mod sys;
 pub mod task;
 pub mod time;
 pub mod umem;
+pub mod userfault;

@@ -47,6 +47,7 @@ pub fn arg() -> u64 {
 #[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    crate::println!("panic in task (thread {}): {}", crate::raw::gettid(), info);
+    // The kernel follows this with the task's id, name and status in words.
+    crate::println!("panic in thread {}: {}", crate::raw::gettid(), info);
     crate::raw::task_exit(abi::status::PANICKED)
 }

@@ -31,7 +31,7 @@ commands:
       --append ARGS   extra kernel command-line arguments (e.g. \"selftest\")
       --app PATH      boot PATH as the only program (needs userland; not available yet)
   test                run every test: lints, host unit tests, in-QEMU kernel tests
-      --only KEY[,KEY] run only these steps (lints, host, selftest, crash, usertest, ipc,
+      --only KEY[,KEY] run only these steps (lints, host, selftest, crash, faults, usertest, ipc,
                       typed, nohandoff, sync, irq, console, contract, bench, runner)
   help                this text
 ";
@@ -149,7 +149,7 @@ fn report_run(outcome: &qemu::Outcome) -> ExitCode {
         qemu::End::Guest(GuestExit::Success) => ExitCode::SUCCESS,
         qemu::End::Guest(GuestExit::Failure) => {
             let status = outcome.status.unwrap_or(1);
-            eprintln!("xtask: the guest powered off with status {status}");
+            eprintln!("xtask: the guest powered off with status {}", abi::status::describe(status));
             ExitCode::from(u8::try_from(status).ok().filter(|s| *s != 0).unwrap_or(1))
         }
         qemu::End::Guest(GuestExit::KernelPanic) => {

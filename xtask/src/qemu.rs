@@ -7,7 +7,7 @@
 //! running past the timeout kills QEMU and is `End::Timeout`.
 
 use crate::setup::QEMU;
-use crate::symbols::Symbols;
+use crate::symbols::{Symbols, UserSymbols};
 use abi::report::{parse_status_line, GuestExit, DEBUG_EXIT_PORT};
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -109,8 +109,13 @@ pub fn run(cfg: &Config) -> Result<Outcome, String> {
         (None, true) => Stdio::inherit(),
         (None, false) => Stdio::null(),
     });
-    let console =
-        Console { partial: Vec::new(), lines: Vec::new(), echo: cfg.echo, symbols: Symbols::load(&cfg.kernel).ok() };
+    let console = Console {
+        partial: Vec::new(),
+        lines: Vec::new(),
+        echo: cfg.echo,
+        symbols: Symbols::load(&cfg.kernel).ok(),
+        user: cfg.initrd.as_deref().map(UserSymbols::new),
+    };
     let (lines, status, timed_out) = capture(cmd, cfg.timeout, console, cfg.input.clone())?;
     let end = match (timed_out, cfg.timeout) {
         (true, Some(t)) => End::Timeout(t),
@@ -127,7 +132,7 @@ pub fn run(cfg: &Config) -> Result<Outcome, String> {
 /// its console lines.
 pub fn run_command(mut cmd: Command, timeout: Duration) -> Result<Vec<String>, String> {
     cmd.stdin(Stdio::null());
-    let console = Console { partial: Vec::new(), lines: Vec::new(), echo: false, symbols: None };
+    let console = Console { partial: Vec::new(), lines: Vec::new(), echo: false, symbols: None, user: None };
     Ok(capture(cmd, Some(timeout), console, None)?.0)
 }
 
@@ -200,21 +205,27 @@ struct Console {
     lines: Vec<String>,
     echo: bool,
     symbols: Option<Symbols>,
+    /// The booted image's programs, for user fault reports.
+    user: Option<UserSymbols>,
 }
 
 impl Console {
     fn feed(&mut self, bytes: &[u8]) {
-        if self.echo {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(bytes);
-            let _ = out.flush();
-        }
-        for &b in bytes {
-            if b == b'\n' {
-                let line = std::mem::take(&mut self.partial);
-                self.push_line(String::from_utf8_lossy(&line).trim_end_matches('\r').to_string());
-            } else {
-                self.partial.push(b);
+        // Echo line by line, so that what `push_line` adds after a line (symbol names)
+        // appears right under it, not in the middle of the next one.
+        for chunk in bytes.split_inclusive(|&b| b == b'\n') {
+            if self.echo {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(chunk);
+                let _ = out.flush();
+            }
+            match chunk.split_last() {
+                Some((b'\n', line)) => {
+                    self.partial.extend_from_slice(line);
+                    let line = std::mem::take(&mut self.partial);
+                    self.push_line(String::from_utf8_lossy(&line).trim_end_matches('\r').to_string());
+                }
+                _ => self.partial.extend_from_slice(chunk),
             }
         }
     }
@@ -227,14 +238,16 @@ impl Console {
     }
 
     fn push_line(&mut self, line: String) {
-        if let Some(extra) = self.symbols.as_ref().and_then(|s| s.annotate(&line)) {
+        let mut extra: Vec<String> = self.symbols.as_ref().and_then(|s| s.annotate(&line)).into_iter().collect();
+        if let Some(u) = self.user.as_mut() {
+            extra.extend(u.annotate(&line));
+        }
+        self.lines.push(line);
+        for e in extra {
             if self.echo {
-                println!("{extra}");
+                println!("{e}");
             }
-            self.lines.push(line);
-            self.lines.push(extra);
-        } else {
-            self.lines.push(line);
+            self.lines.push(e);
         }
     }
 }

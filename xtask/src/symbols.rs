@@ -1,5 +1,10 @@
-//! Symbolizing kernel addresses: fault reports print raw `rip=0x...` values; the runner
-//! adds the function they fall in, from the kernel ELF's symbol table.
+//! Symbolizing addresses in the guest's fault reports.
+//!
+//! The kernel prints raw addresses: `rip=0x...` for its own faults, `user rip 0x...` and a
+//! `user backtrace:` for a user program's. The runner has the ELF files, so it adds what a
+//! person wants: the kernel function from the kernel's symbol table, and for user programs
+//! the function and `file:line` from the program's own DWARF (through `addr2line`), found
+//! by program name in the boot image that was booted.
 
 use object::{Object, ObjectSymbol, SymbolKind};
 use std::path::Path;
@@ -42,8 +47,135 @@ impl Symbols {
     }
 }
 
+/// The user programs of one boot image, symbolized on demand.
+pub struct UserSymbols {
+    image: std::path::PathBuf,
+    /// Program name -> its loader (None: could not be loaded) and its load bias.
+    loaded: std::collections::HashMap<String, Option<(addr2line::Loader, u64)>>,
+    /// The program of the last user-fault line: the backtrace lines that follow are its.
+    current: Option<String>,
+}
+
+impl UserSymbols {
+    pub fn new(image: &Path) -> UserSymbols {
+        UserSymbols { image: image.to_path_buf(), loaded: Default::default(), current: None }
+    }
+
+    /// Loads program `name` from the image: writes its ELF out (the loader reads files)
+    /// and computes where the kernel loaded it, exactly as the kernel's loader does.
+    fn load(&self, name: &str) -> Option<(addr2line::Loader, u64)> {
+        let data = std::fs::read(&self.image).ok()?;
+        let image = moroso_kernel::loader::image::BootImage::parse(&data).ok()?;
+        let program = image.find(name)?;
+        let bias = moroso_kernel::loader::elf::ElfImage::parse(program.elf).ok()?.load_bias();
+        let dir = self.image.with_extension("symbols");
+        std::fs::create_dir_all(&dir).ok()?;
+        let path = dir.join(name);
+        std::fs::write(&path, program.elf).ok()?;
+        Some((addr2line::Loader::new(&path).ok()?, bias))
+    }
+
+    /// `function (file:line)` for address `addr` of program `name`; when the code was
+    /// inlined, the inlined functions follow, innermost last
+    /// (`f (src/main.rs:9), inlined: core::ptr::read_volatile (core/src/ptr/mod.rs:2091)`).
+    pub fn describe(&mut self, name: &str, addr: u64) -> Option<String> {
+        if !self.loaded.contains_key(name) {
+            let l = self.load(name);
+            self.loaded.insert(name.to_string(), l);
+        }
+        let (loader, bias) = self.loaded.get(name)?.as_ref()?;
+        let probe = addr.checked_sub(*bias)?;
+        // Innermost first, as the DWARF gives them; the last is the function the code
+        // really is in, which is what a person looks for first.
+        let mut frames_found = Vec::new();
+        if let Ok(mut frames) = loader.find_frames(probe) {
+            while let Ok(Some(f)) = frames.next() {
+                let func = f
+                    .function
+                    .as_ref()
+                    .and_then(|n| n.demangle().ok().map(|d| d.to_string()))
+                    .unwrap_or_else(|| "?".into());
+                let at = f.location.as_ref().map(|l| {
+                    let file = short_path(l.file.unwrap_or("?"));
+                    match l.line {
+                        Some(line) => format!("{file}:{line}"),
+                        None => file,
+                    }
+                });
+                frames_found.push(match at {
+                    Some(at) => format!("{func} ({at})"),
+                    None => func,
+                });
+            }
+        }
+        let Some(outer) = frames_found.pop() else {
+            return loader.find_symbol(probe).map(|s| format!("{:#}", rustc_demangle::demangle(s)));
+        };
+        if frames_found.is_empty() {
+            return Some(outer);
+        }
+        frames_found.reverse();
+        Some(format!("{outer}, inlined: {}", frames_found.join(" in ")))
+    }
+
+    /// Lines to add after a console line of a user fault report.
+    pub fn annotate(&mut self, line: &str) -> Vec<String> {
+        if let Some((name, rip)) = parse_user_fault(line) {
+            self.current = Some(name.clone());
+            return self.describe(&name, rip).map(|d| format!("  at {d}")).into_iter().collect();
+        }
+        let (Some(rest), Some(name)) = (line.trim_start().strip_prefix("user backtrace:"), self.current.clone()) else {
+            return Vec::new();
+        };
+        rest.split_whitespace()
+            .filter_map(|w| u64::from_str_radix(w.trim_start_matches("0x"), 16).ok())
+            .enumerate()
+            // A return address points after the call: look up the call itself.
+            .map(|(i, ret)| match self.describe(&name, ret - 1) {
+                Some(d) => format!("    #{i} {ret:#x} in {d}"),
+                None => format!("    #{i} {ret:#x}"),
+            })
+            .collect()
+    }
+}
+
+/// A source path as a person wants it: relative to the workspace for our files, and
+/// `core/src/...` for the standard library's (not `/rustc/<hash>/library/core/...`).
+fn short_path(file: &str) -> String {
+    let root = crate::build::root();
+    if let Ok(rel) = Path::new(file).strip_prefix(&root) {
+        return rel.display().to_string();
+    }
+    match file.split_once("/library/") {
+        Some((prefix, rest)) if prefix.starts_with("/rustc/") => rest.to_string(),
+        _ => file.to_string(),
+    }
+}
+
+/// `task N (NAME) thread T killed: ... at user rip 0xADDR, ...` -> (NAME, ADDR).
+fn parse_user_fault(line: &str) -> Option<(String, u64)> {
+    let rest = line.trim_start().strip_prefix("task ")?;
+    if !rest.contains(" killed: ") {
+        return None;
+    }
+    let name = rest.split_once(" (")?.1.split_once(") thread ")?.0.to_string();
+    let hex = rest.split_once("at user rip 0x")?.1;
+    let hex: String = hex.chars().take_while(char::is_ascii_hexdigit).collect();
+    Some((name, u64::from_str_radix(&hex, 16).ok()?))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn user_fault_lines_name_the_program_and_rip() {
+        let l = "task 3 (nullderef) thread 258 killed: #PF page fault at user rip 0x401740, error code 0x4";
+        assert_eq!(parse_user_fault(l), Some(("nullderef".into(), 0x401740)));
+        assert_eq!(parse_user_fault("task 3 (x) ended"), None);
+        let mut u = UserSymbols::new(Path::new("/nonexistent.img"));
+        assert!(u.annotate(l).is_empty(), "no image: nothing to add, no panic");
+        assert!(u.annotate("  user backtrace: 0x401000").len() == 1, "an unknown frame is still listed");
+    }
+
     use super::*;
 
     #[test]

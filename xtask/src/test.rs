@@ -66,6 +66,7 @@ const STEPS: &[Step] = &[
     Step { key: "host", title: "host unit tests (cargo test)", run: host_tests },
     Step { key: "selftest", title: "kernel self-tests in QEMU", run: kernel_selftests },
     Step { key: "crash", title: "kernel crash reports in QEMU", run: crash_reports },
+    Step { key: "faults", title: "user fault reports in QEMU", run: user_faults },
     Step { key: "usertest", title: "userland system calls in QEMU", run: userland },
     Step { key: "ipc", title: "IPC in QEMU", run: ipc },
     Step { key: "typed", title: "typed IPC (libsys::ipc) in QEMU", run: typed_ipc },
@@ -312,6 +313,32 @@ fn describe_end(end: End) -> String {
         End::Timeout(t) => format!("it timed out after {} s", t.as_secs()),
         End::Unexpected(code) => format!("QEMU exited with {code:?} without a kernel power-off (triple fault?)"),
     }
+}
+
+/// User programs that fault on purpose (`apps/src/bin/faults.rs`): each ends only its own
+/// task, and the console names the program, the function and `file:line` (added by the
+/// runner from the program's DWARF), a stack overflow as such, and the status in words.
+fn user_faults(ctx: &mut Ctx) -> StepResult {
+    let o = match boot(ctx, "", BOOT_TIMEOUT, &["faults"]) {
+        Ok(o) => o,
+        Err(e) => return StepResult::failure(format!("faults could not run: {e}")),
+    };
+    let mut r = judge_suite("faults", &o);
+    let expect: [(&str, &[&str]); 5] = [
+        ("a null read names the program and the fault", &["(faults) thread", "killed: #PF page fault at user rip 0x"]),
+        ("a null read names its function and line", &["  at faults::read_through (apps/src/bin/faults.rs:"]),
+        ("a stack overflow is named as such", &["stack overflow: the address is in the unmapped guard page"]),
+        ("statuses are said in words", &["(faults) ends with status -1014 (killed by #PF page fault)"]),
+        ("a panic names its task and status", &["(faults) ends with status -101 (the program panicked)"]),
+    ];
+    for (what, parts) in expect {
+        if o.lines.iter().any(|l| parts.iter().all(|p| l.contains(p))) {
+            r.passed += 1;
+        } else {
+            r.problem(format!("faults: {what}: no line with {parts:?}"));
+        }
+    }
+    r
 }
 
 fn userland(ctx: &mut Ctx) -> StepResult {

@@ -209,6 +209,11 @@ fn task_spawn(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
 
 fn task_exit(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
     let (_, task) = caller(k);
+    if f.rdi as i32 == abi::status::PANICKED {
+        // libsys has printed the panic message; say whose it was, the way faults are said.
+        let t = k.core.task(task);
+        crate::kprintln!("  task {} ({}) ends with status {}", t.id, t.name(), abi::status::describe(f.rdi as i32));
+    }
     drop(k.core.exit_task(task, f.rdi as i32).space);
     Ok(Ret::Blocked)
 }

@@ -13,10 +13,11 @@ use crate::arch::aspace::AddressSpace;
 use crate::arch::entry::{self, frame_of};
 use crate::arch::msgbuf::FrameBuffers;
 use crate::arch::paging;
-use crate::arch::traps::{exception_name, PageFaultCode, TrapFrame};
+use crate::arch::traps::{PageFaultCode, TrapFrame};
 use crate::kprintln;
 use crate::loader::image::BootImage;
 use crate::task::Core;
+use abi::status::exception_name;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -224,15 +225,22 @@ pub fn device_irq(frame: &mut TrapFrame, irq: u8) {
 }
 
 /// A CPU exception in user mode: the faulting task ends, the kernel goes on.
+///
+/// The report names the program, task and thread, the fault in words with the user `rip`
+/// (the runner, which has the program's ELF, adds the function and `file:line`), a stack
+/// overflow as such, the frame-pointer chain where there is one, and the status the task
+/// ends with, in words.
 pub fn user_fault(frame: &mut TrapFrame, cr2: u64) {
     let how = with_kernel(|k| {
         k.reap();
+        // Only the current thread runs in user mode, so a user fault always has one.
         let me = k.core.current().expect("a user fault has a current thread");
         let t = *k.core.thread(me);
         let vector = frame.vector as u8;
+        let status = abi::status::faulted(vector);
         let task = k.core.task(t.task);
         kprintln!(
-            "task {} ({}) thread {} killed: {} at rip {:#x}, error code {:#x}",
+            "task {} ({}) thread {} killed: {} at user rip {:#x}, error code {:#x}",
             task.id,
             task.name(),
             t.tid,
@@ -240,10 +248,30 @@ pub fn user_fault(frame: &mut TrapFrame, cr2: u64) {
             frame.rip,
             frame.error_code
         );
-        if vector == 14 {
-            kprintln!("  fault address {cr2:#x}: {}", PageFaultCode(frame.error_code));
+        if let Some(space) = task.space.as_ref() {
+            if vector == 14 {
+                kprintln!("  fault address {cr2:#x}: {}", PageFaultCode(frame.error_code));
+                let not_present = frame.error_code & 1 == 0;
+                if not_present && crate::userfault::is_stack_overflow(space, cr2, frame.rsp) {
+                    kprintln!(
+                        "  stack overflow: the address is in the unmapped guard page below the stack (rsp {:#x})",
+                        frame.rsp
+                    );
+                }
+            }
+            let mut ret = [0u64; crate::userfault::MAX_FRAMES];
+            let n = crate::userfault::backtrace(space, frame.rbp, &mut ret);
+            if n > 0 {
+                // One line, piece by piece: nothing else prints while the kernel runs.
+                crate::kprint!("  user backtrace:");
+                for r in &ret[..n] {
+                    crate::kprint!(" {r:#x}");
+                }
+                kprintln!();
+            }
         }
-        let ended = k.core.exit_task(t.task, abi::status::faulted(vector));
+        kprintln!("  task {} ({}) ends with status {}", task.id, task.name(), abi::status::describe(status));
+        let ended = k.core.exit_task(t.task, status);
         drop(ended.space); // frees the address space (switching CR3 away first)
         k.next(None)
     });
