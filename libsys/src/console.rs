@@ -1,8 +1,10 @@
 //! Console output: [`print!`](crate::print) and [`println!`](crate::println).
 //!
-//! Formatting goes into a small buffer that is written with one `print` system call when
-//! full and at the end, so a short line reaches the console in one piece even when several
-//! threads print at once.
+//! Formatting goes into a small buffer that is written out when full and at the end. The
+//! kernel writes at most [`PRINT_MAX`](abi::syscall::PRINT_MAX) bytes per `print` call
+//! (it polls the UART with interrupts off), so writing out loops until every byte is
+//! through: whole strings are printed, and a line of up to `PRINT_MAX` bytes reaches the
+//! console in one piece even when several threads print at once.
 
 use core::fmt::{self, Write};
 
@@ -12,6 +14,7 @@ struct Buffered {
 }
 
 impl Buffered {
+    /// Writes the whole buffer, over as many `print` calls as the kernel needs.
     fn flush(&mut self) {
         let mut done = 0;
         while done < self.len {
