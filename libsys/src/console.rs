@@ -14,16 +14,8 @@ struct Buffered {
 }
 
 impl Buffered {
-    /// Writes the whole buffer, over as many `print` calls as the kernel needs.
     fn flush(&mut self) {
-        let mut done = 0;
-        while done < self.len {
-            let n = crate::raw::print(&self.buf[done..self.len]);
-            if n <= 0 {
-                break;
-            }
-            done += n as usize;
-        }
+        write_all(&self.buf[..self.len]);
         self.len = 0;
     }
 }
@@ -39,6 +31,21 @@ impl Write for Buffered {
         }
         Ok(())
     }
+}
+
+/// Writes all of `bytes` to the console, over as many `print` calls as the kernel needs.
+/// Returns how many bytes the kernel took: all of them, unless it refused the rest (which
+/// it does only for memory the caller cannot read).
+pub fn write_all(bytes: &[u8]) -> usize {
+    let mut done = 0;
+    while done < bytes.len() {
+        let n = crate::raw::print(&bytes[done..]);
+        if n <= 0 {
+            break;
+        }
+        done += n as usize;
+    }
+    done
 }
 
 #[doc(hidden)]
