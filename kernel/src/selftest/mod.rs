@@ -60,6 +60,7 @@ const CASES: &[(&str, CaseFn)] = &[
     ("timer::halt_wakes_on_tick", timer::halt_wakes_on_tick),
     ("cpu::protections_match_cpuid", cpu::protections_match_cpuid),
     ("cpu::smap_stops_kernel_access_to_user_pages", cpu::smap_stops_kernel_access_to_user_pages),
+    ("cpu::smep_stops_kernel_running_user_code", cpu::smep_stops_kernel_running_user_code),
 ];
 
 /// Runs every case; returns the number that failed.

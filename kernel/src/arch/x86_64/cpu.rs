@@ -11,6 +11,8 @@
 //!   user pages through user addresses. It never needs to: user memory is copied through
 //!   the direct map after a page-table walk (`umem`, `aspace`). RFLAGS.AC, which would
 //!   lift SMAP, is cleared on every entry (`entry::init`'s SFMASK, `traps`' entry path).
+//! - CR4.FSGSBASE stays clear: programs cannot set FS.base or GS.base, which are therefore
+//!   always 0 in user mode (the selector reset in `traps` relies on it).
 //! - CR4.UMIP (when the CPU has it): `sgdt`, `sidt`, `sldt`, `smsw` and `str` raise #GP in
 //!   user mode, so programs cannot learn where the kernel's tables are.
 
@@ -81,12 +83,13 @@ pub fn init() -> Features {
     // SMEP/SMAP forbid kernel execution of and access to user pages: the boot tables map
     // nothing user-accessible, and the kernel reaches user memory only through the direct
     // map. UMIP only affects user mode. EM/MP/TS make FPU/SIMD instructions fault; the
-    // kernel is built soft-float and contains none.
+    // kernel is built soft-float and contains none. Clearing OSFXSR, OSXSAVE and FSGSBASE
+    // only makes more user instructions fault; the kernel uses none of them.
     unsafe {
         Efer::update(|f| f.insert(EferFlags::NO_EXECUTE_ENABLE));
         Cr4::update(|f| {
             f.insert(Cr4Flags::PAGE_GLOBAL | protection_bits(&features));
-            f.remove(Cr4Flags::OSFXSR | Cr4Flags::OSXSAVE);
+            f.remove(Cr4Flags::OSFXSR | Cr4Flags::OSXSAVE | Cr4Flags::FSGSBASE);
         });
         Cr0::update(|f| {
             f.insert(Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::MONITOR_COPROCESSOR | Cr0Flags::TASK_SWITCHED)
