@@ -41,7 +41,8 @@ pub enum Syscall {
     TaskExit = 11,
     /// `task_wait(task id) -> status`: blocks until that task has exited.
     TaskWait = 12,
-    /// `print(buf, len) -> len`: writes bytes to the kernel console.
+    /// `print(buf, len) -> written`: writes the first `min(len, PRINT_MAX)` bytes to the
+    /// kernel console and returns how many that was; callers loop for the rest.
     Print = 13,
     /// `free_frames() -> count`: free physical frames (for leak tests and diagnostics).
     FreeFrames = 14,
@@ -68,6 +69,16 @@ impl Syscall {
 }
 
 const _: () = assert!(Syscall::IrqAck as usize == Syscall::COUNT - 1);
+
+/// Most bytes one `print` call writes.
+///
+/// The kernel polls the UART with interrupts off for the whole call, so this bounds the
+/// interrupt latency a program can cause by printing. On a real 16550 at 115200 baud a
+/// character takes 87 µs: 64 bytes are 5.6 ms on the wire (11 ms if every byte is a
+/// newline, sent as CR LF), within about one 10 ms timer tick, which the interrupt
+/// controller holds pending meanwhile, so no tick is lost. It still fits a typical line,
+/// which then reaches the console in one piece even when several threads print.
+pub const PRINT_MAX: usize = 64;
 
 /// Encodes a task exit status as `task_wait`'s return value: zero-extended, so it is never
 /// negative and never mistaken for an error code (errors are negative 64-bit values).

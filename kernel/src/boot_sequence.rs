@@ -61,10 +61,14 @@ pub fn start(start_info_phys: u64) -> ! {
     }
 
     let features = cpu::init();
+    let on = |b: bool| if b { "on" } else { "absent" };
     kprintln!(
-        "cpu: {}, NX on, 1 GiB pages {}",
+        "cpu: {}, NX on, 1 GiB pages {}, SMEP {}, SMAP {}, UMIP {}, x87/MMX/SSE off",
         core::str::from_utf8(&features.vendor).unwrap_or("?"),
-        if features.huge_1g { "available" } else { "absent" }
+        if features.huge_1g { "available" } else { "absent" },
+        on(features.smep),
+        on(features.smap),
+        on(features.umip)
     );
 
     init_frames(info);

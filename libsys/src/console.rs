@@ -1,8 +1,10 @@
 //! Console output: [`print!`](crate::print) and [`println!`](crate::println).
 //!
-//! Formatting goes into a small buffer that is written with one `print` system call when
-//! full and at the end, so a short line reaches the console in one piece even when several
-//! threads print at once.
+//! Formatting goes into a small buffer that is written out when full and at the end. The
+//! kernel writes at most [`PRINT_MAX`](abi::syscall::PRINT_MAX) bytes per `print` call
+//! (it polls the UART with interrupts off), so writing out loops until every byte is
+//! through: whole strings are printed, and a line of up to `PRINT_MAX` bytes reaches the
+//! console in one piece even when several threads print at once.
 
 use core::fmt::{self, Write};
 
@@ -13,14 +15,7 @@ struct Buffered {
 
 impl Buffered {
     fn flush(&mut self) {
-        let mut done = 0;
-        while done < self.len {
-            let n = crate::raw::print(&self.buf[done..self.len]);
-            if n <= 0 {
-                break;
-            }
-            done += n as usize;
-        }
+        write_all(&self.buf[..self.len]);
         self.len = 0;
     }
 }
@@ -36,6 +31,21 @@ impl Write for Buffered {
         }
         Ok(())
     }
+}
+
+/// Writes all of `bytes` to the console, over as many `print` calls as the kernel needs.
+/// Returns how many bytes the kernel took: all of them, unless it refused the rest (which
+/// it does only for memory the caller cannot read).
+pub fn write_all(bytes: &[u8]) -> usize {
+    let mut done = 0;
+    while done < bytes.len() {
+        let n = crate::raw::print(&bytes[done..]);
+        if n <= 0 {
+            break;
+        }
+        done += n as usize;
+    }
+    done
 }
 
 #[doc(hidden)]

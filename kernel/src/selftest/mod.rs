@@ -6,6 +6,7 @@
 //! really behaves (faults taken, bits in page-table entries, interrupts counted), not the
 //! kernel's own bookkeeping alone.
 
+mod cpu;
 mod frames;
 mod paging;
 mod timer;
@@ -57,6 +58,9 @@ const CASES: &[(&str, CaseFn)] = &[
     ("traps::page_fault_reports_address_and_cause", traps::page_fault_reports_address_and_cause),
     ("timer::ticks_advance_with_interrupts", timer::ticks_advance_with_interrupts),
     ("timer::halt_wakes_on_tick", timer::halt_wakes_on_tick),
+    ("cpu::protections_match_cpuid", cpu::protections_match_cpuid),
+    ("cpu::smap_stops_kernel_access_to_user_pages", cpu::smap_stops_kernel_access_to_user_pages),
+    ("cpu::smep_stops_kernel_running_user_code", cpu::smep_stops_kernel_running_user_code),
 ];
 
 /// Runs every case; returns the number that failed.

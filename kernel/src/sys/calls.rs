@@ -18,8 +18,6 @@ use crate::umem::{UserPtr, UserSlice};
 use abi::{Error, Syscall};
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
-/// Most bytes one `print` writes; it returns how many it wrote.
-const PRINT_MAX: u64 = 64 * 1024;
 
 pub enum Ret {
     Value(u64),
@@ -227,17 +225,14 @@ fn task_wait(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
 
 fn print(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
     let (_, task) = caller(k);
-    let len = f.rsi.min(PRINT_MAX);
+    // At most `PRINT_MAX` bytes per call: the console is polled with interrupts off.
+    let mut chunk = [0u8; abi::syscall::PRINT_MAX];
+    let len = f.rsi.min(chunk.len() as u64);
     let space = space(k, task);
     let text = UserSlice::new(f.rdi, len).readable(space)?;
-    let mut chunk = [0u8; 256];
-    let mut done = 0;
-    while done < len {
-        let n = (len - done).min(chunk.len() as u64) as usize;
-        text.sub(done, n as u64).read(space, &mut chunk[..n])?;
-        crate::console::write_bytes(&chunk[..n]);
-        done += n as u64;
-    }
+    let chunk = &mut chunk[..len as usize];
+    text.read(space, chunk)?;
+    crate::console::write_bytes(chunk);
     ok(len)
 }
 

@@ -15,6 +15,11 @@ pub const FAULT_INVALID_OPCODE: u64 = 8;
 pub const PANIC: u64 = 9;
 pub const THREADS_THEN_EXIT: u64 = 10;
 pub const FUZZ: u64 = 11;
+/// The attacks on CPU state in `attacks` (parameter: which variant).
+pub const NT_THEN_SWITCH: u64 = 12;
+pub const SELECTORS_LEAK: u64 = 13;
+pub const FPU: u64 = 14;
+pub const UMIP: u64 = 15;
 
 /// The argument for `mode` with parameter `p`.
 pub const fn arg(mode: u64, p: u32) -> u64 {
@@ -70,6 +75,10 @@ pub fn run(arg: u64) -> i32 {
             libsys::task::exit(3)
         }
         FUZZ => fuzz(param),
+        NT_THEN_SWITCH => crate::attacks::nested_task_then_switch(),
+        SELECTORS_LEAK => crate::attacks::selectors_leak(),
+        FPU => crate::attacks::fpu(param),
+        UMIP => crate::attacks::umip(param),
         _ => 100,
     }
 }

@@ -8,6 +8,7 @@
 
 extern crate alloc;
 
+mod attacks;
 mod child;
 mod memory;
 mod sched;
@@ -28,6 +29,7 @@ fn main() -> i32 {
     memory::cases(&mut s);
     threads::cases(&mut s);
     tasks::cases(&mut s);
+    attacks::cases(&mut s);
     s.finish()
 }
 

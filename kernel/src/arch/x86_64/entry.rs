@@ -6,7 +6,8 @@
 //! `syscall` stub builds the same layout at the same place. Leaving the kernel is therefore
 //! always "point rsp at a frame and run the restore path" (`trap_restore`: pop, then
 //! `sysretq` for a frame the `syscall` stub built, else `swapgs` if returning to user mode
-//! and `iretq`).
+//! and `iretq`; `trap_restore_switch`, which also resets the data segment selectors, when
+//! the thread is not the one the kernel was entered from).
 //!
 //! GS convention: in the kernel GS.base is the per-CPU block and KERNEL_GS_BASE holds the
 //! user's value; `swapgs` on every user<->kernel transition keeps it so.
@@ -63,7 +64,7 @@ syscall_entry:
 
 extern "C" {
     fn syscall_entry();
-    fn trap_restore();
+    fn trap_restore_switch();
 }
 
 /// Enables `syscall` and points it at the stub; sets up the GS bases.
@@ -79,8 +80,19 @@ pub fn init() {
     )
     .expect("GDT layout fits STAR");
     LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
-    // Interrupts, direction, trap and alignment-check flags cleared on entry.
-    SFMask::write(RFlags::INTERRUPT_FLAG | RFlags::DIRECTION_FLAG | RFlags::TRAP_FLAG | RFlags::ALIGNMENT_CHECK);
+    // Cleared on entry: interrupts, direction, trap, alignment check (which would lift
+    // SMAP), nested task (`iretq` raises #GP in ring 0 with it set, and a program can set
+    // it with `popfq`) and IOPL (a program cannot raise it, but the kernel should not
+    // depend on that). `sysretq` gives the program its own flags back from R11.
+    SFMask::write(
+        RFlags::INTERRUPT_FLAG
+            | RFlags::DIRECTION_FLAG
+            | RFlags::TRAP_FLAG
+            | RFlags::ALIGNMENT_CHECK
+            | RFlags::NESTED_TASK
+            | RFlags::IOPL_LOW
+            | RFlags::IOPL_HIGH,
+    );
     // SAFETY: SCE only makes `syscall` available; its MSRs are set just above.
     unsafe { Efer::update(|f| f.insert(EferFlags::SYSTEM_CALL_EXTENSIONS)) };
 }
@@ -135,17 +147,19 @@ pub fn set_kernel_stack(kstack_top: u64) {
 }
 
 /// Leaves the kernel into the thread whose frame is at `frame` (its kernel stack, address
-/// space and kernel-stack registration already set up by the caller).
+/// space and kernel-stack registration already set up by the caller). The data segment
+/// selectors are reset on the way (`trap_restore_switch`), so nothing the previous thread
+/// loaded into them reaches this one.
 pub fn enter_thread(frame: *mut TrapFrame) -> ! {
     // SAFETY: `frame` is a complete user frame at the top of the thread's kernel stack;
-    // `trap_restore` pops it and returns to user mode. Nothing on the current stack is
-    // needed any more.
+    // `trap_restore_switch` pops it and returns to user mode. Nothing on the current stack
+    // is needed any more.
     unsafe {
         core::arch::asm!(
             "mov rsp, {frame}",
             "jmp {restore}",
             frame = in(reg) frame,
-            restore = sym trap_restore,
+            restore = sym trap_restore_switch,
             options(noreturn)
         )
     }

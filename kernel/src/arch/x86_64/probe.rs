@@ -3,9 +3,11 @@
 //! The self-tests use these to check that the page tables really enforce what they say
 //! (text not writable, guard pages unmapped, the identity map gone). A fault whose RIP is
 //! one of the two probe instructions is turned by [`recover`] into a return from the probe
-//! with the error code, by moving RIP to a landing pad.
+//! with the error code, by moving RIP to a landing pad. [`exec`] calls an address instead
+//! (to check SMEP); a fault at that address returns from the call the same way.
 
 use super::traps::TrapFrame;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Set in the returned `fault` word when the probe faulted; the low bits hold the
 /// exception's error code and bits 32..40 its vector.
@@ -32,6 +34,12 @@ moroso_probe_write:
 probe_write_insn:
     mov %sil, (%rdi)
     ret
+    .global moroso_probe_exec
+moroso_probe_exec:
+    xor %edx, %edx
+    xor %eax, %eax
+    call *%rdi
+    ret
 probe_landing:
     ret
 
@@ -47,6 +55,7 @@ probe_sites:
 extern "C" {
     fn moroso_probe_read(addr: *const u8) -> ProbeResult;
     fn moroso_probe_write(addr: *mut u8, value: u8) -> ProbeResult;
+    fn moroso_probe_exec(addr: u64) -> ProbeResult;
     static probe_sites: [u64; 3];
 }
 
@@ -82,14 +91,39 @@ pub unsafe fn write(addr: u64, value: u8) -> Result<(), ProbeFault> {
     decode(unsafe { moroso_probe_write(addr as *mut u8, value) }).map(|_| ())
 }
 
+/// The address [`exec`] is calling, while it does (0 otherwise).
+static EXEC_TARGET: AtomicU64 = AtomicU64::new(0);
+
+/// Calls the code at `addr`, or reports the fault that fetching it caused.
+///
+/// # Safety
+/// If the call succeeds the code runs in ring 0: it must be code the caller vouches for
+/// that returns with `ret` and changes nothing but `rax` (a lone `ret` is the intended use).
+pub unsafe fn exec(addr: u64) -> Result<(), ProbeFault> {
+    EXEC_TARGET.store(addr, Ordering::Relaxed);
+    // SAFETY: the caller vouches for the code; a fault at `addr` itself is turned by
+    // `recover` into a return from the call, to the probe's own `ret`.
+    let r = unsafe { moroso_probe_exec(addr) };
+    EXEC_TARGET.store(0, Ordering::Relaxed);
+    decode(r).map(|_| ())
+}
+
 /// If `frame` is a fault at a probe instruction, redirect it to return the fault.
 pub fn recover(frame: &mut TrapFrame) -> bool {
     // SAFETY: a read-only table of three code addresses defined above.
     let [read_at, write_at, landing] = unsafe { probe_sites };
-    if frame.rip != read_at && frame.rip != write_at {
+    let exec_target = EXEC_TARGET.load(Ordering::Relaxed);
+    if frame.rip == read_at || frame.rip == write_at {
+        frame.rip = landing;
+    } else if exec_target != 0 && frame.rip == exec_target {
+        // The fault is at the called address: return to the probe as its `ret` would.
+        // SAFETY: `call` in `moroso_probe_exec` pushed the return address at the faulting
+        // context's rsp, on the current kernel stack, just before the fetch faulted.
+        frame.rip = unsafe { (frame.rsp as *const u64).read() };
+        frame.rsp += 8;
+    } else {
         return false;
     }
-    frame.rip = landing;
     frame.rdx = FAULTED | (frame.vector << 32) | (frame.error_code & 0xffff_ffff);
     true
 }

@@ -6,6 +6,10 @@
 //! when the trap came from user mode (CS RPL 3), on the way in and on the way out; the
 //! stack is 16-byte aligned at the call into Rust. The restore path (`trap_restore`) is also
 //! the way out of `syscall`: a frame whose vector is `SYSCALL_VECTOR` leaves by `sysretq`.
+//! The kernel runs with RFLAGS.NT, AC, DF, TF and IOPL clear whichever way it was entered
+//! (the CPU, SFMASK and `trap_common` see to it), leaves by `iretq` with NT clear, and
+//! resets the data segment selectors when it enters a different thread
+//! (`trap_restore_switch`).
 //!
 //! An exception taken in kernel mode is a kernel bug unless it is one of the deliberate
 //! ones (a fault inside a `probe` routine, or `int3`): it is reported with every register
@@ -82,6 +86,51 @@ core::arch::global_asm!(
         .quad trap_stub_\n
     .endm
 
+    /* Pops the frame at rsp and leaves through it. `fresh`: also reset GS to null, which
+       must happen after the exit `swapgs` (see `trap_restore_switch`). */
+    .macro leave_through_frame fresh
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %r11
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rbp
+    popq %rdi
+    popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rbx
+    popq %rax
+    cmpq ${syscall_vector}, (%rsp)
+    je 3f
+    testb $3, 24(%rsp)
+    jz 2f
+    swapgs
+    .if \fresh
+    mov null_selector(%rip), %gs
+    .endif
+2:  add $16, %rsp
+    /* `iretq` with RFLAGS.NT set raises #GP: whatever the kernel's flags became, leave
+       with clean ones (the frame's own flags are what `iretq` loads). */
+    pushq $2
+    popfq
+    iretq
+    /* A frame built by the `syscall` stub goes back with `sysretq`. Its RIP is the
+       instruction after the user's own `syscall`, so it is canonical (a non-canonical RCX
+       would make `sysretq` fault in ring 0). RCX and R11 are clobbered by the ABI. */
+3:  mov 16(%rsp), %rcx
+    mov 32(%rsp), %r11
+    mov 40(%rsp), %rsp
+    swapgs
+    .if \fresh
+    mov null_selector(%rip), %gs
+    .endif
+    sysretq
+    .endm
+
     .section .text.traps, "ax"
     .set i, 0
     .rept 256
@@ -93,6 +142,10 @@ trap_common:
     testb $3, 24(%rsp)
     jz trap_save
     swapgs
+    /* From user mode: start from clean flags. The CPU clears IF, TF and NT on the way in
+       but not AC, which user mode may set and which would switch SMAP off in the kernel. */
+    pushq $2
+    popfq
     .global trap_save
 trap_save:
     pushq %rax
@@ -115,38 +168,34 @@ trap_save:
     call {dispatch}
     .global trap_restore
 trap_restore:
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %r11
-    popq %r10
-    popq %r9
-    popq %r8
-    popq %rbp
-    popq %rdi
-    popq %rsi
-    popq %rdx
-    popq %rcx
-    popq %rbx
-    popq %rax
-    cmpq ${syscall_vector}, (%rsp)
-    je 3f
-    testb $3, 24(%rsp)
-    jz 2f
-    swapgs
-2:  add $16, %rsp
-    iretq
-    /* A frame built by the `syscall` stub goes back with `sysretq`. Its RIP is the
-       instruction after the user's own `syscall`, so it is canonical (a non-canonical RCX
-       would make `sysretq` fault in ring 0). RCX and R11 are clobbered by the ABI. */
-3:  mov 16(%rsp), %rcx
-    mov 32(%rsp), %r11
-    mov 40(%rsp), %rsp
-    swapgs
-    sysretq
+    leave_through_frame 0
+
+    /* The way into a thread other than the one the kernel was entered from
+       (`entry::enter_thread`): the same, after resetting the data segment selectors to
+       null. The kernel does not save them per thread (64-bit code has no use for them),
+       so without this a value one thread loads would be read by the next one to run.
+       Returning to the thread the kernel was entered from (every system call that does
+       not switch) skips it: that thread keeps its own values, at no cost.
+       - DS, ES: ignored for addressing in 64-bit mode; the kernel does not rely on them.
+       - FS: the kernel never uses FS. A load also sets FS.base (Intel: to 0; AMD keeps it
+         for a null selector), but a program's FS.base is always 0: CR4.FSGSBASE is off, no
+         system call sets it, and every descriptor a program can load has base 0. (Giving
+         threads their own FS.base would make it per-thread state to restore here.)
+       - GS: in the kernel GS.base is the per-CPU block; loading GS now would overwrite it
+         (Intel), and the exit `swapgs` would then leave the per-CPU pointer lost. So GS is
+         reset only after that `swapgs`, when GS.base holds the program's value (0, as for
+         FS) and the per-CPU pointer is in KERNEL_GS_BASE, which no selector load touches.
+         Interrupts stay off until `sysretq`/`iretq`. */
+    .global trap_restore_switch
+trap_restore_switch:
+    mov null_selector(%rip), %ds
+    mov null_selector(%rip), %es
+    mov null_selector(%rip), %fs
+    leave_through_frame 1
 
     .section .rodata.traps, "a"
+null_selector:
+    .word 0
     .balign 8
     .global trap_stub_table
 trap_stub_table:

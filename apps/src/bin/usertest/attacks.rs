@@ -1,0 +1,247 @@
+//! What a program can do to the CPU state, and must not be able to turn against the
+//! kernel or other tasks: RFLAGS.NT, data segment selectors, x87/MMX/SSE registers,
+//! instructions that reveal kernel tables (UMIP), and long prints holding the console.
+//!
+//! The attacks run in child tasks (modes in `child`), whose bodies are here; a case checks
+//! the child's exit status, and that the kernel is still there to report it.
+
+use crate::child::{self, arg};
+use libsys::abi::{status, syscall::PRINT_MAX, Syscall};
+use libsys::{raw, task, thread};
+use moroso_apps::harness::Suite;
+use moroso_apps::{ensure, ensure_eq};
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+const ME: &str = "usertest";
+const RFLAGS_NT: u64 = 1 << 14;
+const VEC_UD: u32 = 6;
+const VEC_NM: u32 = 7;
+const VEC_GP: u32 = 13;
+
+fn run_child(a: u64) -> Result<i32, libsys::abi::Error> {
+    task::wait(task::spawn(ME, a)?)
+}
+
+pub fn cases(s: &mut Suite) {
+    s.case("cpu::nested_task_flag_cannot_crash_the_kernel", || {
+        ensure_eq!(run_child(arg(child::NT_THEN_SWITCH, 0)), Ok(0), "child that set NT and switched threads");
+        ensure_eq!(run_child(arg(child::EXIT_WITH, 4)), Ok(4), "the kernel still runs programs");
+        Ok(())
+    });
+
+    s.case("cpu::segment_selectors_do_not_leak_between_threads", || {
+        let r = run_child(arg(child::SELECTORS_LEAK, 0));
+        ensure_eq!(r, Ok(0), "selectors the other thread saw (ds | es << 8 | fs << 16 | gs << 24)");
+        Ok(())
+    });
+
+    s.case("cpu::x87_mmx_sse_end_only_the_task", || {
+        // With CR0.EM and CR0.TS both set, the SDM gives #UD for MMX instructions; QEMU
+        // checks TS first and raises #NM. Either ends the task, which is what matters.
+        let cases = [
+            (FPU_MMX, [VEC_UD, VEC_NM], "MMX movq to mm0"),
+            (FPU_X87, [VEC_NM, VEC_NM], "x87 fld1"),
+            (FPU_SSE, [VEC_UD, VEC_UD], "SSE xorps"),
+        ];
+        for (which, vectors, what) in cases {
+            let r = run_child(arg(child::FPU, which));
+            let faulted = vectors.map(|v| Ok(status::faulted(v as u8)));
+            ensure!(faulted.contains(&r), "{what}: status {r:?}, expected a fault with vector {vectors:?}");
+        }
+        ensure_eq!(run_child(arg(child::EXIT_WITH, 5)), Ok(5), "the kernel still runs programs");
+        Ok(())
+    });
+
+    s.case("cpu::umip_hides_descriptor_tables", || {
+        if !cpu_has_umip() {
+            libsys::println!("  this CPU has no UMIP: nothing to check");
+            return Ok(());
+        }
+        for (which, what) in [(UMIP_SGDT, "sgdt"), (UMIP_SIDT, "sidt"), (UMIP_SMSW, "smsw")] {
+            ensure_eq!(run_child(arg(child::UMIP, which)), Ok(status::faulted(VEC_GP as u8)), "{what}");
+        }
+        Ok(())
+    });
+
+    s.case("print::writes_at_most_print_max_per_call", || {
+        // The first PRINT_MAX bytes end in a newline, so what the kernel prints is a whole
+        // line whichever way it goes; the rest must not be printed by this call.
+        let mut text = [b'!'; PRINT_MAX + 40];
+        let head = b"print bound: the kernel prints this line and stops ";
+        text[..head.len()].copy_from_slice(head);
+        text[PRINT_MAX - 1] = b'\n';
+        *text.last_mut().unwrap_or(&mut 0) = b'\n';
+        ensure_eq!(raw::print(&text), PRINT_MAX as i64, "bytes written by one print of {}", text.len());
+        Ok(())
+    });
+
+    s.case("print::libsys_writes_long_text_whole", || {
+        let mut text = [b'='; 5 * PRINT_MAX + 7];
+        let head = b"long print:";
+        text[..head.len()].copy_from_slice(head);
+        *text.last_mut().unwrap_or(&mut 0) = b'\n';
+        ensure_eq!(libsys::console::write_all(&text), text.len(), "bytes written");
+        // The same through the formatting path, which must not lose the tail either.
+        libsys::println!("{} end of long line", core::str::from_utf8(&text[..text.len() - 1]).unwrap_or("?"));
+        Ok(())
+    });
+}
+
+/// Whether CPUID reports UMIP (leaf 7, ECX bit 2). CPUID is allowed in user mode.
+fn cpu_has_umip() -> bool {
+    let max = core::arch::x86_64::__cpuid(0).eax;
+    max >= 7 && core::arch::x86_64::__cpuid_count(7, 0).ecx & (1 << 2) != 0
+}
+
+// ---- The child side ----
+
+/// Sets RFLAGS.NT with `popfq`, then makes a system call that leaves the kernel through
+/// another thread's frame by `iretq` (which raises #GP in ring 0 if NT is set). Returns 0
+/// if the kernel survived and NT really was set; 101.. if the attack could not be staged.
+pub fn nested_task_then_switch() -> i32 {
+    static GO: AtomicBool = AtomicBool::new(false);
+    static DONE: AtomicBool = AtomicBool::new(false);
+    // The target makes no system call until GO: whenever it is off the CPU, it was never
+    // started or was interrupted by the timer, so the kernel enters it with `iretq`.
+    let target = |_| {
+        while !GO.load(Ordering::Acquire) {
+            core::hint::spin_loop();
+        }
+        DONE.store(true, Ordering::Release);
+    };
+    let Ok(tid) = thread::spawn(target, 0) else { return 101 };
+    let (ret, flags_after): (i64, u64);
+    // SAFETY: sets NT (bit 14) for the duration of one `yield_to(tid)` system call, then
+    // clears it again; NT has no effect on user-mode code that does not `iret`. The stack
+    // is used only by the balanced pushes and pops.
+    unsafe {
+        core::arch::asm!(
+            "pushfq",
+            "or qword ptr [rsp], {nt}",
+            "popfq",
+            "syscall",
+            "pushfq",
+            "mov {flags}, qword ptr [rsp]",
+            "and qword ptr [rsp], {not_nt}",
+            "popfq",
+            nt = const RFLAGS_NT,
+            not_nt = const !RFLAGS_NT as i64,
+            flags = out(reg) flags_after,
+            inlateout("rax") Syscall::YieldTo as u64 => ret,
+            in("rdi") tid as u64,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    GO.store(true, Ordering::Release);
+    while !DONE.load(Ordering::Acquire) {
+        libsys::time::yield_now();
+    }
+    if ret != 0 {
+        return 102;
+    }
+    if flags_after & RFLAGS_NT == 0 {
+        return 103; // NT did not survive the call: the attack was not made
+    }
+    0
+}
+
+/// The data segment selectors, packed `ds | es << 8 | fs << 16 | gs << 24` (each is a
+/// small GDT index here; anything above a byte is saturated).
+fn selectors() -> u64 {
+    let (ds, es, fs, gs): (u64, u64, u64, u64);
+    // SAFETY: reading segment registers has no effect.
+    unsafe {
+        core::arch::asm!(
+            "mov {ds:e}, ds", "mov {es:e}, es", "mov {fs:e}, fs", "mov {gs:e}, gs",
+            ds = out(reg) ds, es = out(reg) es, fs = out(reg) fs, gs = out(reg) gs,
+            options(nomem, nostack, preserves_flags),
+        );
+    }
+    [ds, es, fs, gs].iter().enumerate().fold(0, |acc, (i, s)| acc | (s & 0xffff).min(0xff) << (8 * i))
+}
+
+/// Loads DS, FS and GS with the user data selector and ES with a null selector of RPL 3,
+/// then lets another thread of this task run and read its own selectors. Returns what that
+/// thread saw (0: all null, as every thread starts), or 0x7f000000 if the loads did not
+/// take.
+pub fn selectors_leak() -> i32 {
+    const NOT_YET: u64 = u64::MAX;
+    static LOADED: AtomicBool = AtomicBool::new(false);
+    static SEEN: AtomicU64 = AtomicU64::new(NOT_YET);
+    let observer = |_| {
+        while !LOADED.load(Ordering::Acquire) {
+            libsys::time::yield_now();
+        }
+        SEEN.store(selectors(), Ordering::Release);
+    };
+    let Ok(tid) = thread::spawn(observer, 0) else { return 101 };
+    // The user data selector, as the kernel gave it to this thread in SS.
+    let user_data: u64;
+    // SAFETY: reads SS.
+    unsafe { core::arch::asm!("mov {:e}, ss", out(reg) user_data, options(nomem, nostack, preserves_flags)) };
+    let null_rpl3: u64 = 3;
+    // SAFETY: in 64-bit mode DS, ES, FS and GS do not take part in addressing (FS.base and
+    // GS.base are 0 here either way), so these loads change nothing this program relies on.
+    unsafe {
+        core::arch::asm!(
+            "mov ds, {u:e}", "mov es, {n:e}", "mov fs, {u:e}", "mov gs, {u:e}",
+            u = in(reg) user_data, n = in(reg) null_rpl3,
+            options(nomem, nostack, preserves_flags),
+        );
+    }
+    let want = user_data | null_rpl3 << 8 | user_data << 16 | user_data << 24;
+    if selectors() != want {
+        return 0x7f00_0000;
+    }
+    LOADED.store(true, Ordering::Release);
+    while SEEN.load(Ordering::Acquire) == NOT_YET {
+        raw::yield_to(tid as i32);
+    }
+    SEEN.load(Ordering::Acquire) as i32
+}
+
+pub const FPU_MMX: u32 = 0;
+pub const FPU_X87: u32 = 1;
+pub const FPU_SSE: u32 = 2;
+
+/// Runs one x87, MMX or SSE instruction; the kernel must end this task with a fault.
+/// Returns 0 if it did not.
+pub fn fpu(which: u32) -> i32 {
+    // SAFETY: not safe, on purpose: with the FPU and SIMD units off the instruction
+    // faults and the task ends. (Were it to run, it would change only FPU/SIMD registers,
+    // which nothing in this soft-float program uses.)
+    unsafe {
+        match which {
+            FPU_MMX => core::arch::asm!("movq mm0, rax", in("rax") 0x1234u64, options(nomem, nostack)),
+            FPU_X87 => core::arch::asm!("fld1", options(nomem, nostack)),
+            FPU_SSE => core::arch::asm!("xorps xmm0, xmm0", options(nomem, nostack)),
+            _ => return 100,
+        }
+    }
+    0
+}
+
+pub const UMIP_SGDT: u32 = 0;
+pub const UMIP_SIDT: u32 = 1;
+pub const UMIP_SMSW: u32 = 2;
+
+/// Runs one instruction UMIP reserves for the kernel; the kernel must end this task with
+/// #GP. Returns 0 if it did not.
+pub fn umip(which: u32) -> i32 {
+    let mut table = [0u8; 10];
+    let p = table.as_mut_ptr();
+    // SAFETY: not safe, on purpose: under UMIP each raises #GP in user mode. Were it to
+    // run, it would write at most 10 bytes to `table` or a register.
+    unsafe {
+        match which {
+            UMIP_SGDT => core::arch::asm!("sgdt [{}]", in(reg) p, options(nostack)),
+            UMIP_SIDT => core::arch::asm!("sidt [{}]", in(reg) p, options(nostack)),
+            UMIP_SMSW => core::arch::asm!("smsw {:r}", out(reg) _, options(nomem, nostack)),
+            _ => return 100,
+        }
+    }
+    core::hint::black_box(table);
+    0
+}
