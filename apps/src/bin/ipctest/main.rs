@@ -15,6 +15,7 @@ mod long;
 mod peer;
 mod recv;
 mod send;
+mod shares;
 
 use moroso_apps::harness::Suite;
 
@@ -31,5 +32,6 @@ fn main() -> i32 {
     death::cases(&mut s);
     long::cases(&mut s);
     load::cases(&mut s);
+    shares::cases(&mut s);
     s.finish()
 }
