@@ -65,14 +65,18 @@ pub const KERNEL_FRAMES_DEFAULT: u32 = 512;
 /// A task's shares of the kernel's global tables, from its program's boot-image entry.
 /// Reaching a share is the same failure as the table being full, for that task only.
 ///
-/// The asynchronous share is what keeps one sender from locking others out of a mailbox:
-/// a mailbox holds at most `Q = ipc::ASYNC_QUEUE_MAX` buffered messages, and any one task
-/// at most `C = async_per_mailbox` of them, so `n` other tasks hold at most `n * C`.
-/// A sender's first message therefore always fits while fewer than `Q / C` other tasks
-/// (rounded up) have messages in that mailbox: with the defaults (`Q = 16`, `C = 4`), three
-/// tasks flooding one mailbox cannot keep a fourth out. Messages a task buffers in its own
+/// The asynchronous share is what keeps one sender from locking others out of a mailbox.
+/// A mailbox holds at most `Q = ipc::ASYNC_QUEUE_MAX` buffered messages, and any task other
+/// than the mailbox's own at most its `C = async_per_mailbox` of them, so `n` such tasks
+/// hold at most `n * C`. Guarantee: a sender's first message into a mailbox fits whenever
+/// the tasks with messages there (other than the sender's and the mailbox's own) number
+/// `n` with `n * C < Q`, i.e. fewer than `Q / C` rounded up; with the defaults (`Q = 16`,
+/// `C = 4`), three tasks flooding one mailbox cannot keep a fourth out, and one flooder
+/// leaves 12 places to everyone else. (The sender must also be under its
+/// `ipc::ASYNC_TASK_MAX`, and kernel memory must last.) Messages a task buffers in its own
 /// threads' mailboxes are not counted against `C` (they crowd out no one else), only
-/// against the mailbox bound and `ipc::ASYNC_TASK_MAX`.
+/// against `Q` and `ipc::ASYNC_TASK_MAX`; a program given `C = Q` can fill a mailbox, which
+/// only a trusted program's settings should allow.
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct Limits {
