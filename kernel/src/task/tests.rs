@@ -359,7 +359,7 @@ fn make_runnable_wakes_only_threads_of_the_callers_task() {
 #[test]
 fn only_the_parent_may_wait_for_a_task() {
     let (mut c, parent, p) = setup(1);
-    let (a, ta) = child(&mut c, parent, Limits::DEFAULT, 2);
+    let (_, ta) = child(&mut c, parent, Limits::DEFAULT, 2);
     let (b, _) = child(&mut c, parent, Limits::DEFAULT, 3);
     let b_id = c.task(b).id;
     c.switch_to(ta);
@@ -367,8 +367,7 @@ fn only_the_parent_may_wait_for_a_task() {
     assert_eq!(c.thread(ta).state, State::Runnable, "and without blocking");
     assert_eq!(c.task_wait(c.task(parent).id), Err(Error::PermissionDenied), "its parent");
     let _ = c.exit_task(b, 6);
-    let ta2 = c.threads_of(a).next().unwrap();
-    c.switch_to(ta2);
+    c.switch_to(ta);
     assert_eq!(c.task_wait(b_id), Err(Error::PermissionDenied), "an ended sibling");
     c.switch_to(p[0]);
     assert_eq!(c.task_wait(b_id), Ok(Some(6)), "the parent collects");
