@@ -45,7 +45,8 @@ pub enum Error {
     /// The id names no task (or one whose status was already collected).
     NoSuchTask = -17,
     /// A device capability (an IRQ line, an I/O port) the task was not granted, or an
-    /// IRQ line another driver holds.
+    /// IRQ line another driver holds; `make_runnable` of another task's thread;
+    /// `task_wait` for a task the caller did not start.
     PermissionDenied = -18,
 }
 

@@ -8,11 +8,16 @@
 //! program bytes, each at its entry's offset (8-byte aligned)
 //! ```
 //! Program 0 is started at boot. The format is versioned by its magic.
+//!
+//! Each entry also says what its tasks may do and hold: device [`Grants`] and per-task
+//! [`Limits`] (shares of the kernel's global tables). The packer writes them from its
+//! per-program settings; the kernel gives them to every task started from the entry.
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-/// `"MOROSOI2"`: identifies the format and its version (2: entries carry grants).
-pub const MAGIC: [u8; 8] = *b"MOROSOI2";
+/// `"MOROSOI3"`: identifies the format and its version (2: entries carry grants; 3: and
+/// limits).
+pub const MAGIC: [u8; 8] = *b"MOROSOI3";
 /// Longest program name, in bytes.
 pub const NAME_MAX: usize = 32;
 /// Most programs in one image.
@@ -42,7 +47,94 @@ pub struct ImageEntry {
     pub size: u64,
     /// What every task started from this program may do beyond ordinary programs.
     pub grants: Grants,
+    /// How much of the kernel's shared tables every task started from it may take.
+    pub limits: Limits,
 }
+
+/// Default of [`Limits::threads`]: 32 of the kernel's 255 thread slots, so no one task can
+/// take the table.
+pub const THREADS_DEFAULT: u16 = 32;
+/// Default of [`Limits::tasks`]: 16 of the kernel's 63 task slots.
+pub const TASKS_DEFAULT: u16 = 16;
+/// Default of [`Limits::async_per_mailbox`]: a quarter of `ipc::ASYNC_QUEUE_MAX`.
+pub const ASYNC_PER_MAILBOX_DEFAULT: u16 = (crate::ipc::ASYNC_QUEUE_MAX / 4) as u16;
+/// Default of [`Limits::kernel_frames`]: 512 frames (2 MiB) of kernel memory (page tables)
+/// per address space.
+pub const KERNEL_FRAMES_DEFAULT: u32 = 512;
+
+/// A task's shares of the kernel's global tables, from its program's boot-image entry.
+/// Reaching a share is the same failure as the table being full, for that task only.
+///
+/// The asynchronous share is what keeps one sender from locking others out of a mailbox.
+/// A mailbox holds at most `Q = ipc::ASYNC_QUEUE_MAX` buffered messages, and any task other
+/// than the mailbox's own at most its `C = async_per_mailbox` of them, so `n` such tasks
+/// hold at most `n * C`. Guarantee: a sender's first message into a mailbox fits whenever
+/// the tasks with messages there (other than the sender's and the mailbox's own) number
+/// `n` with `n * C < Q`, i.e. fewer than `Q / C` rounded up; with the defaults (`Q = 16`,
+/// `C = 4`), three tasks flooding one mailbox cannot keep a fourth out, and one flooder
+/// leaves 12 places to everyone else. (The sender must also be under its
+/// `ipc::ASYNC_TASK_MAX`, and kernel memory must last.) Messages a task buffers in its own
+/// threads' mailboxes are not counted against `C` (they crowd out no one else), only
+/// against `Q` and `ipc::ASYNC_TASK_MAX`; a program given `C = Q` can fill a mailbox, which
+/// only a trusted program's settings should allow.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct Limits {
+    /// Threads the task may have at once (running or blocked; an exited thread no longer
+    /// counts). At least 1: the task's first thread counts. Past it: `OutOfMemory`.
+    pub threads: u16,
+    /// Tasks it may have started that are still alive or whose status it has not
+    /// collected with `task_wait`. Past it: `OutOfMemory`.
+    pub tasks: u16,
+    /// Asynchronous messages it may have buffered in any one other task's mailbox (at most
+    /// `ipc::ASYNC_QUEUE_MAX`). Past it: `QueueFull`.
+    pub async_per_mailbox: u16,
+    pub reserved: u16,
+    /// Frames of kernel memory (page tables) its address space may use. Carried for the
+    /// address-space side to enforce.
+    pub kernel_frames: u32,
+    pub reserved2: u32,
+}
+
+impl Limits {
+    /// What a program gets unless its boot-image settings say otherwise.
+    pub const DEFAULT: Limits = Limits {
+        threads: THREADS_DEFAULT,
+        tasks: TASKS_DEFAULT,
+        async_per_mailbox: ASYNC_PER_MAILBOX_DEFAULT,
+        reserved: 0,
+        kernel_frames: KERNEL_FRAMES_DEFAULT,
+        reserved2: 0,
+    };
+    /// No share below the global bounds: the tables themselves and the mailbox bound.
+    pub const UNBOUNDED: Limits = Limits {
+        threads: u16::MAX,
+        tasks: u16::MAX,
+        async_per_mailbox: crate::ipc::ASYNC_QUEUE_MAX as u16,
+        reserved: 0,
+        kernel_frames: u32::MAX,
+        reserved2: 0,
+    };
+
+    /// Whether the kernel can honour these limits: a first thread, an asynchronous share
+    /// within the mailbox bound, reserved fields zero.
+    pub const fn is_valid(&self) -> bool {
+        self.threads >= 1
+            && self.async_per_mailbox as usize <= crate::ipc::ASYNC_QUEUE_MAX
+            && self.reserved == 0
+            && self.reserved2 == 0
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+const _: () = assert!(Limits::DEFAULT.is_valid() && Limits::UNBOUNDED.is_valid());
+// The asynchronous default leaves room: one flooder cannot fill a mailbox.
+const _: () = assert!((ASYNC_PER_MAILBOX_DEFAULT as usize) < crate::ipc::ASYNC_QUEUE_MAX);
 
 /// Device capabilities, granted by the boot image's description of which program drives
 /// what (never by asking at run time).
@@ -89,4 +181,4 @@ impl ImageEntry {
     }
 }
 
-const _: () = assert!(size_of::<ImageHeader>() == 16 && size_of::<ImageEntry>() == 56);
+const _: () = assert!(size_of::<ImageHeader>() == 16 && size_of::<ImageEntry>() == 72);

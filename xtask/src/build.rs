@@ -3,18 +3,40 @@
 
 use crate::image::{self, Program};
 use crate::setup::{run_visible, TARGET};
+use abi::image::{Grants, Limits};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The programs of the default image (`cargo xtask run`), the first one started at boot.
 pub const DEFAULT_IMAGE: &[&str] = &["init", "hello", "console", "shell"];
 
-/// Which program drives what: the device capabilities the boot image grants by name.
-pub fn grants_for(name: &str) -> abi::image::Grants {
-    match name {
-        "irqtest" | "console" => abi::image::Grants::COM1,
-        _ => abi::image::Grants::NONE,
-    }
+/// What the boot image gives every task of one program: device capabilities and shares of
+/// the kernel's tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub grants: Grants,
+    pub limits: Limits,
+}
+
+impl Settings {
+    /// An ordinary program: no devices, the default limits (`abi::image::Limits::DEFAULT`).
+    pub const DEFAULT: Settings = Settings { grants: Grants::NONE, limits: Limits::DEFAULT };
+}
+
+/// Every program whose settings differ from [`Settings::DEFAULT`], by its name in the image
+/// (an alias's name, for `alias=program`). The one place per-program policy is written;
+/// a manifest file can replace this table. The in-guest suites (`usertest`, `ipctest`)
+/// test the default limits, so they must keep them.
+pub const PROGRAM_SETTINGS: &[(&str, Settings)] = &[
+    // The serial port's user-level driver.
+    ("console", Settings { grants: Grants::COM1, ..Settings::DEFAULT }),
+    // Tests binding COM1's interrupt and ports (its alias `irqnocap` is granted nothing).
+    ("irqtest", Settings { grants: Grants::COM1, ..Settings::DEFAULT }),
+];
+
+/// The boot-image settings of program `name`.
+pub fn settings_for(name: &str) -> Settings {
+    PROGRAM_SETTINGS.iter().find(|(n, _)| *n == name).map_or(Settings::DEFAULT, |(_, s)| *s)
 }
 
 /// The workspace root (the xtask crate lives one level below it).
@@ -51,13 +73,14 @@ impl Built {
     }
 
     /// Packs the named programs from `apps/` into a boot image called `image`. An entry
-    /// `alias=program` packs `program` under the name `alias`, with the alias's grants.
+    /// `alias=program` packs `program` under the name `alias`, with the alias's settings.
     pub fn image(&self, image: &str, programs: &[&str]) -> Result<PathBuf, String> {
         let programs: Vec<Program> = programs
             .iter()
             .map(|entry| {
                 let (name, file) = entry.split_once('=').unwrap_or((entry, entry));
-                Program { name: name.to_string(), path: self.app(file), grants: grants_for(name) }
+                let Settings { grants, limits } = settings_for(name);
+                Program { name: name.to_string(), path: self.app(file), grants, limits }
             })
             .collect();
         let out = target_dir().join("moroso").join(format!("{image}.img"));
@@ -87,6 +110,7 @@ pub fn single_program_image(path: &Path) -> Result<PathBuf, String> {
         .filter(|n| !n.is_empty())
         .ok_or_else(|| format!("{}: cannot make a program name from this path", path.display()))?;
     let out = target_dir().join("moroso").join("app.img");
-    image::pack(&[Program { name, path: path.to_path_buf(), grants: abi::image::Grants::NONE }], &out)?;
+    let Settings { grants, limits } = Settings::DEFAULT;
+    image::pack(&[Program { name, path: path.to_path_buf(), grants, limits }], &out)?;
     Ok(out)
 }

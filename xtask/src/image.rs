@@ -1,6 +1,6 @@
 //! Writing the boot image (`abi::image`) that QEMU hands the kernel as `-initrd`.
 
-use abi::image::{Grants, ImageEntry, ImageHeader, MAGIC, MAX_PROGRAMS, NAME_MAX};
+use abi::image::{Grants, ImageEntry, ImageHeader, Limits, MAGIC, MAX_PROGRAMS, NAME_MAX};
 use moroso_kernel::loader::elf::ElfImage;
 use std::path::{Path, PathBuf};
 use zerocopy::IntoBytes;
@@ -11,6 +11,8 @@ pub struct Program {
     pub path: PathBuf,
     /// Device capabilities its tasks get.
     pub grants: Grants,
+    /// Its tasks' shares of the kernel's tables.
+    pub limits: Limits,
 }
 
 /// Checks that `path` is an ELF executable the kernel will load; a one-line reason if not.
@@ -33,8 +35,12 @@ pub fn pack(programs: &[Program], out: &Path) -> Result<(), String> {
         if p.name.is_empty() || p.name.len() > NAME_MAX {
             return Err(format!("program name {:?} must be 1 to {NAME_MAX} bytes", p.name));
         }
+        if !p.limits.is_valid() {
+            return Err(format!("program {:?}: the kernel cannot honour limits {:?}", p.name, p.limits));
+        }
         let bytes = validate(&p.path)?;
-        let mut e = ImageEntry { name: [0; NAME_MAX], offset, size: bytes.len() as u64, grants: p.grants };
+        let mut e =
+            ImageEntry { name: [0; NAME_MAX], offset, size: bytes.len() as u64, grants: p.grants, limits: p.limits };
         e.name[..p.name.len()].copy_from_slice(p.name.as_bytes());
         table.extend_from_slice(e.as_bytes());
         blobs.extend_from_slice(&bytes);
@@ -83,9 +89,10 @@ mod tests {
         let elf = dir.join("tiny");
         std::fs::write(&elf, tiny_elf()).unwrap();
         validate(&elf).expect("the tiny ELF is loadable");
+        let small = Limits { threads: 2, tasks: 1, async_per_mailbox: 1, ..Limits::DEFAULT };
         let programs = [
-            Program { name: "first".into(), path: elf.clone(), grants: Grants::NONE },
-            Program { name: "second".into(), path: elf.clone(), grants: Grants::COM1 },
+            Program { name: "first".into(), path: elf.clone(), grants: Grants::NONE, limits: Limits::DEFAULT },
+            Program { name: "second".into(), path: elf.clone(), grants: Grants::COM1, limits: small },
         ];
         let out = dir.join("boot.img");
         pack(&programs, &out).unwrap();
@@ -96,6 +103,8 @@ mod tests {
         assert_eq!(img.find("second").unwrap().elf, tiny_elf());
         assert_eq!(img.find("second").unwrap().grants, Grants::COM1);
         assert_eq!(img.find("first").unwrap().grants, Grants::NONE);
+        assert_eq!(img.find("second").unwrap().limits, small);
+        assert_eq!(img.find("first").unwrap().limits, Limits::DEFAULT);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -109,8 +118,16 @@ mod tests {
         assert!(err.contains("not an ELF file"), "{err}");
         let err = validate(&dir.join("missing")).unwrap_err();
         assert!(err.contains("missing"), "{err}");
-        let long = Program { name: "x".repeat(NAME_MAX + 1), path: text.clone(), grants: Grants::NONE };
+        let long = Program {
+            name: "x".repeat(NAME_MAX + 1),
+            path: text.clone(),
+            grants: Grants::NONE,
+            limits: Limits::DEFAULT,
+        };
         assert!(pack(&[long], &dir.join("o.img")).unwrap_err().contains("must be 1 to"));
+        let no_thread = Limits { threads: 0, ..Limits::DEFAULT };
+        let bad = Program { name: "p".into(), path: text.clone(), grants: Grants::NONE, limits: no_thread };
+        assert!(pack(&[bad], &dir.join("o.img")).unwrap_err().contains("cannot honour"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -4,9 +4,11 @@
 //! `SHORT_MAX` bytes from a [`MsgBuffers`] pool (frames, on the machine). Each mailbox's
 //! messages form an intrusive FIFO over the pool's records.
 //!
-//! Invariants: a mailbox holds at most `ASYNC_QUEUE_MAX` messages; a task has at most
-//! `ASYNC_TASK_MAX` messages buffered anywhere; every record in a queue owns exactly one
-//! buffer, returned to the pool when the message is received or its mailbox dies.
+//! Invariants: a mailbox holds at most `ASYNC_QUEUE_MAX` messages, and at most the sending
+//! task's `Limits::async_per_mailbox` from any one other task (see `abi::image::Limits` for
+//! what that guarantees the others); a task has at most `ASYNC_TASK_MAX` messages buffered
+//! anywhere; every record in a queue owns exactly one buffer, returned to the pool when the
+//! message is received or its mailbox dies.
 
 use crate::sched::list::{Links, List};
 use crate::task::{MAX_TASKS, MAX_THREADS};
@@ -88,9 +90,20 @@ impl MessagePool {
         self.per_task[task] as usize
     }
 
-    /// Checks that `task` may buffer one more message in `thread`'s mailbox.
-    pub fn check_room(&self, thread: usize, task: usize) -> Result<(), Error> {
-        if self.queues[thread].len() >= ASYNC_QUEUE_MAX || self.per_task[task] as usize >= ASYNC_TASK_MAX {
+    /// Messages from the task with id `sender_task` waiting in `thread`'s mailbox.
+    pub fn queued_from(&self, thread: usize, sender_task: u32) -> usize {
+        self.links.iter(&self.queues[thread]).filter(|&i| self.msgs[i].sender_task == sender_task).count()
+    }
+
+    /// Checks that task slot `task` (id `task_id`) may buffer one more message in
+    /// `thread`'s mailbox, where it may hold at most `share` of them.
+    pub fn check_room(&self, thread: usize, task: usize, task_id: u32, share: usize) -> Result<(), Error> {
+        let queued = self.queues[thread].len();
+        if queued >= ASYNC_QUEUE_MAX || self.per_task[task] as usize >= ASYNC_TASK_MAX {
+            return Err(Error::QueueFull);
+        }
+        // At most ASYNC_QUEUE_MAX entries to look at, and only when the share could bind.
+        if share < ASYNC_QUEUE_MAX && queued >= share && self.queued_from(thread, task_id) >= share {
             return Err(Error::QueueFull);
         }
         if self.free.is_empty() && self.unused == MAX_MSGS {

@@ -23,7 +23,7 @@ pub mod mailbox;
 #[cfg(test)]
 mod fast_tests;
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 #[cfg(test)]
 mod irq_tests;
 #[cfg(test)]
@@ -466,7 +466,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
 
     fn buffer_async(&mut self, me: usize, to: usize, src: u64, len: u32, seq: u64) -> Result<Outcome, Error> {
         let task = self.task_of(me);
-        self.messages.check_room(to, task)?;
+        // A task's share of another task's mailbox (abi::image::Limits); its own threads'
+        // mailboxes are bounded only by ASYNC_QUEUE_MAX: filling them crowds out no one else.
+        let share = if self.task_of(to) == task {
+            abi::ipc::ASYNC_QUEUE_MAX
+        } else {
+            self.tasks[task].limits.async_per_mailbox as usize
+        };
+        self.messages.check_room(to, task, self.tasks[task].id, share)?;
         let buffer = self.buffers.alloc().ok_or(Error::OutOfMemory)?;
         let bytes = &mut self.buffers.bytes(buffer)[..len as usize];
         if let Err(e) = self.tasks[task].space.as_ref().expect("live").copy_in(src, bytes) {

@@ -2,7 +2,7 @@
 //! `-initrd`. Every entry is checked against the image's bounds when the image is opened,
 //! so a lookup never reads outside it.
 
-use abi::image::{Grants, ImageEntry, ImageHeader, MAGIC, MAX_PROGRAMS};
+use abi::image::{Grants, ImageEntry, ImageHeader, Limits, MAGIC, MAX_PROGRAMS};
 use core::fmt;
 use zerocopy::FromBytes;
 
@@ -20,6 +20,7 @@ pub enum ImageError {
     TooManyPrograms(u32),
     EntryOutOfBounds(usize),
     BadName(usize),
+    BadLimits(usize),
 }
 
 impl fmt::Display for ImageError {
@@ -30,6 +31,7 @@ impl fmt::Display for ImageError {
             Self::TooManyPrograms(n) => write!(f, "boot image lists {n} programs (limit {MAX_PROGRAMS})"),
             Self::EntryOutOfBounds(i) => write!(f, "boot image entry {i} points outside the image"),
             Self::BadName(i) => write!(f, "boot image entry {i} has an invalid name"),
+            Self::BadLimits(i) => write!(f, "boot image entry {i} has limits the kernel cannot honour"),
         }
     }
 }
@@ -41,6 +43,8 @@ pub struct Program<'a> {
     pub elf: &'a [u8],
     /// The device capabilities its tasks get.
     pub grants: Grants,
+    /// Its tasks' shares of the kernel's tables.
+    pub limits: Limits,
 }
 
 impl<'a> BootImage<'a> {
@@ -62,6 +66,9 @@ impl<'a> BootImage<'a> {
             if e.name().is_none_or(str::is_empty) {
                 return Err(ImageError::BadName(i));
             }
+            if !e.limits.is_valid() {
+                return Err(ImageError::BadLimits(i));
+            }
         }
         Ok(BootImage { data, entries })
     }
@@ -72,6 +79,7 @@ impl<'a> BootImage<'a> {
             name: e.name().unwrap_or(""),
             elf: &self.data[e.offset as usize..(e.offset + e.size) as usize],
             grants: e.grants,
+            limits: e.limits,
         })
     }
 
@@ -104,6 +112,7 @@ mod tests {
                 offset,
                 size: bytes.len() as u64,
                 grants: Grants { irqs: 1 << 4, ..Grants::NONE },
+                limits: Limits { threads: 3, ..Limits::DEFAULT },
             };
             e.name[..name.len()].copy_from_slice(name.as_bytes());
             out.extend_from_slice(e.as_bytes());
@@ -121,6 +130,7 @@ mod tests {
         assert_eq!(img.len(), 2);
         assert_eq!(img.find("echo").unwrap().elf, b"ELF-BB");
         assert!(img.find("echo").unwrap().grants.has_irq(4), "grants read back");
+        assert_eq!(img.find("echo").unwrap().limits, Limits { threads: 3, ..Limits::DEFAULT }, "limits read back");
         assert_eq!(img.programs().next().unwrap().name, "init");
         assert!(img.find("ech").is_none());
     }
@@ -144,5 +154,22 @@ mod tests {
         // The first entry's `offset` field follows its 32-byte name.
         data[16 + 32..16 + 40].copy_from_slice(&u64::MAX.to_le_bytes());
         assert_eq!(BootImage::parse(&data).unwrap_err(), ImageError::EntryOutOfBounds(0));
+    }
+
+    #[test]
+    fn refuses_limits_the_kernel_cannot_honour() {
+        // The first entry's limits follow its name, offset, size and grants.
+        let at = size_of::<ImageHeader>() + 32 + 8 + 8 + size_of::<Grants>();
+        let set = |field: usize, value: u16| {
+            let mut data = build(&[("init", b"x")]);
+            data[at + field..at + field + 2].copy_from_slice(&value.to_le_bytes());
+            BootImage::parse(&data).map(|i| i.find("init").unwrap().limits)
+        };
+        assert_eq!(set(0, 0).unwrap_err(), ImageError::BadLimits(0), "no first thread");
+        let too_many = abi::ipc::ASYNC_QUEUE_MAX as u16 + 1;
+        assert_eq!(set(4, too_many).unwrap_err(), ImageError::BadLimits(0), "share above the mailbox bound");
+        assert_eq!(set(6, 1).unwrap_err(), ImageError::BadLimits(0), "reserved field set");
+        assert_eq!(set(2, 0).map(|l| l.tasks), Ok(0), "a program may be allowed no children");
+        assert_eq!(set(4, 0).map(|l| l.async_per_mailbox), Ok(0), "nor any buffered message to others");
     }
 }

@@ -202,7 +202,7 @@ fn task_spawn(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
     let space = space(k, task);
     UserSlice::new(f.rdi, len).readable(space)?.read(space, name)?;
     let name = core::str::from_utf8(name).map_err(|_| Error::NoSuchProgram)?;
-    ok(spawn::task(k, name, f.rdx)? as u64)
+    ok(spawn::task(k, Some(task), name, f.rdx)? as u64)
 }
 
 fn task_exit(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {

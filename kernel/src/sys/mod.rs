@@ -165,7 +165,7 @@ pub fn start(image: Option<BootImage<'static>>, handoff: bool, first_arg: u64) -
             kprintln!("the boot image is empty: nothing to run");
             crate::arch::power::power_off(0);
         };
-        match spawn::task(k, name, first_arg) {
+        match spawn::task(k, None, name, first_arg) {
             Ok(id) => kprintln!("starting {name} (task {id})"),
             Err(e) => {
                 kprintln!("cannot start {name}: {e}");

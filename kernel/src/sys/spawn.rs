@@ -13,9 +13,10 @@ use abi::Error;
 /// Pages of each thread's kernel stack (its top holds the thread's saved user frame).
 pub const KERNEL_STACK_PAGES: u64 = 4;
 
-/// Starts boot-image program `name` as a new task whose first thread gets `arg` in `rdi`;
-/// returns the task id.
-pub fn task(k: &mut Kernel, name: &str, arg: u64) -> Result<u32, Error> {
+/// Starts boot-image program `name` as a new task of `parent` (`None`: the boot task)
+/// whose first thread gets `arg` in `rdi`; returns the task id. The task gets the grants
+/// and limits of the program's image entry.
+pub fn task(k: &mut Kernel, parent: Option<usize>, name: &str, arg: u64) -> Result<u32, Error> {
     let image = k.image.ok_or(Error::NoSuchProgram)?;
     let program = image.find(name).ok_or(Error::NoSuchProgram)?;
     let elf = ElfImage::parse(program.elf).map_err(|e| {
@@ -28,7 +29,7 @@ pub fn task(k: &mut Kernel, name: &str, arg: u64) -> Result<u32, Error> {
     let stack_base = MAIN_STACK_TOP - MAIN_STACK_PAGES * abi::PAGE_SIZE as u64;
     space.map_zeroed(stack_base, MAIN_STACK_PAGES, Protection::ReadWrite)?;
     let kstack = paging::alloc_stack(KERNEL_STACK_PAGES)?;
-    let slot = match k.core.create_task(name, space) {
+    let slot = match k.core.spawn_task(parent, name, space, program.limits) {
         Ok(slot) => slot,
         Err(e) => {
             paging::free_stack(kstack);
@@ -38,8 +39,7 @@ pub fn task(k: &mut Kernel, name: &str, arg: u64) -> Result<u32, Error> {
     k.core.task_mut(slot).grants = program.grants;
     if let Err(e) = k.core.create_thread(slot, kstack) {
         paging::free_stack(kstack);
-        let ended = k.core.exit_task(slot, 0);
-        drop(ended.space);
+        drop(k.core.discard_task(slot));
         return Err(e);
     }
     init_user_frame(kstack.top, entry, MAIN_STACK_TOP, arg, 0);

@@ -16,7 +16,13 @@
 //!   is in `to`'s mailbox sender queue (IPC: see `crate::ipc`).
 //! - `Zombie` threads are in the zombie list until their kernel stack is reclaimed; the
 //!   current thread's stack is never reclaimed while it runs on it.
-//! - A task's `live_threads` counts its threads that are not `Free` or `Zombie`.
+//! - A task's `live_threads` counts its threads that are not `Free` or `Zombie`, and never
+//!   exceeds its `limits.threads`.
+//! - A task's `parent` is the live task that started it (`None` for the boot task and for
+//!   orphans); a parent's `children` counts its tasks that are `Live` or `Exited`, and never
+//!   exceeds its `limits.tasks`. Only the parent may collect a status, so a task with no
+//!   parent is freed as soon as it ends, and an `Exited` slot is never reused before its
+//!   parent collects it or ends.
 
 pub mod ids;
 
@@ -127,6 +133,12 @@ pub struct Task<S> {
     pub space: Option<S>,
     /// Device capabilities, from the boot image.
     pub grants: abi::image::Grants,
+    /// Shares of the global tables, from the boot image.
+    pub limits: abi::image::Limits,
+    /// The task that started this one, the only one that may collect its status.
+    parent: Option<usize>,
+    /// Tasks this one started that are live or uncollected.
+    children: usize,
     live_threads: usize,
     waiters: List,
 }
@@ -197,6 +209,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
                     name_len: 0,
                     space: None,
                     grants: abi::image::Grants::NONE,
+                    limits: abi::image::Limits::DEFAULT,
+                    parent: None,
+                    children: 0,
                     live_threads: 0,
                     waiters: List::new(0),
                 }
@@ -280,15 +295,32 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     // ---- creation ---------------------------------------------------------------------
 
-    /// Registers a new task owning `space`. Reuses the slot of an ended, uncollected task
-    /// if the table is otherwise full (its status is then lost).
+    /// Registers a new task owning `space`, with no parent and the default limits (the
+    /// boot task). A full table is `OutOfMemory`: an uncollected status is never dropped to
+    /// make room.
     pub fn create_task(&mut self, name: &str, space: S) -> Result<usize, Error> {
-        let slot = (1..MAX_TASKS)
-            .find(|&s| self.tasks[s].state == TaskState::Free)
-            .or_else(|| (1..MAX_TASKS).find(|&s| matches!(self.tasks[s].state, TaskState::Exited(_))))
-            .ok_or(Error::OutOfMemory)?;
-        if self.tasks[slot].state != TaskState::Free {
-            self.free_task_slot(slot); // an uncollected status is dropped
+        self.spawn_task(None, name, space, abi::image::Limits::DEFAULT)
+    }
+
+    /// Registers a new task owning `space` with `limits`, started by task `parent` (which
+    /// alone may collect its status). `OutOfMemory` if the table is full or `parent` is at
+    /// its `limits.tasks`.
+    pub fn spawn_task(
+        &mut self,
+        parent: Option<usize>,
+        name: &str,
+        space: S,
+        limits: abi::image::Limits,
+    ) -> Result<usize, Error> {
+        if let Some(p) = parent {
+            debug_assert_eq!(self.tasks[p].state, TaskState::Live);
+            if self.tasks[p].children >= self.tasks[p].limits.tasks as usize {
+                return Err(Error::OutOfMemory);
+            }
+        }
+        let slot = (1..MAX_TASKS).find(|&s| self.tasks[s].state == TaskState::Free).ok_or(Error::OutOfMemory)?;
+        if let Some(p) = parent {
+            self.tasks[p].children += 1;
         }
         let t = &mut self.tasks[slot];
         t.id = TaskIds::make(slot, t.generation);
@@ -299,6 +331,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.name_len = n;
         t.space = Some(space);
         t.grants = abi::image::Grants::NONE;
+        t.limits = limits;
+        t.parent = parent;
+        t.children = 0;
         t.live_threads = 0;
         t.waiters = List::new(waiters_list(slot));
         self.messages.reset_task(slot);
@@ -309,9 +344,13 @@ impl<S, B: MsgBuffers> Core<S, B> {
         Ok(slot)
     }
 
-    /// Registers a new runnable thread of `task`, running on `kstack`.
+    /// Registers a new runnable thread of `task`, running on `kstack`. `OutOfMemory` if the
+    /// table is full or the task is at its `limits.threads`.
     pub fn create_thread(&mut self, task: usize, kstack: KernelStack) -> Result<usize, Error> {
         debug_assert_eq!(self.tasks[task].state, TaskState::Live);
+        if self.tasks[task].live_threads >= self.tasks[task].limits.threads as usize {
+            return Err(Error::OutOfMemory);
+        }
         let slot = (1..MAX_THREADS).find(|&s| self.threads[s].state == State::Free).ok_or(Error::OutOfMemory)?;
         let t = &mut self.threads[slot];
         t.tid = ThreadIds::make(slot, t.generation);
@@ -454,9 +493,15 @@ impl<S, B: MsgBuffers> Core<S, B> {
         true
     }
 
-    /// `make_runnable(tid)`: wakes a descheduled thread (its `deschedule` returns 0).
+    /// `make_runnable(tid)`: wakes a descheduled thread (its `deschedule` returns 0) of the
+    /// caller's own task; another task's thread is `PermissionDenied` (a descheduled
+    /// thread waits for its own task's wakeup, which nobody else may forge).
     pub fn make_runnable(&mut self, tid: u32) -> Result<(), Error> {
         let slot = self.lookup_thread(tid)?;
+        let me = self.current.expect("make_runnable has a caller");
+        if self.threads[slot].task != self.threads[me].task {
+            return Err(Error::PermissionDenied);
+        }
         if self.threads[slot].state != State::Descheduled {
             return Err(Error::NotDescheduled);
         }
@@ -478,10 +523,15 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
 
     /// `task_wait(id)`: the status if the task has ended (collecting it), else blocks
-    /// until it does (`Ok(None)`).
+    /// until it does (`Ok(None)`). Only the task's parent may wait for it: oneself is
+    /// `InvalidArgument`, any other task `PermissionDenied`.
     pub fn task_wait(&mut self, id: u32) -> Result<Option<i32>, Error> {
         let task = self.lookup_task(id)?;
         let me = self.current.expect("task_wait has a caller");
+        let mine = self.threads[me].task;
+        if task != mine && self.tasks[task].parent != Some(mine) {
+            return Err(Error::PermissionDenied);
+        }
         match self.tasks[task].state {
             TaskState::Exited(status) => {
                 self.free_task_slot(task);
@@ -593,7 +643,18 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.tasks[task].waiters = waiters;
         self.tasks[task].state = TaskState::Exited(status);
         let space = self.tasks[task].space.take();
-        if collected {
+        // Its children become orphans: nobody can collect them now, so ended ones are
+        // freed here and live ones when they end.
+        for child in 1..MAX_TASKS {
+            if self.tasks[child].parent == Some(task) {
+                self.tasks[child].parent = None;
+                if matches!(self.tasks[child].state, TaskState::Exited(_)) {
+                    self.free_task_slot(child);
+                }
+            }
+        }
+        self.tasks[task].children = 0;
+        if collected || self.tasks[task].parent.is_none() {
             self.free_task_slot(task);
         }
         self.live_tasks -= 1;
@@ -603,11 +664,25 @@ impl<S, B: MsgBuffers> Core<S, B> {
         Ended { space, task: Some(task) }
     }
 
-    /// Releases a task slot; the next task in it gets a new id.
+    /// Releases a task slot (its parent's share with it); the next task in it gets a new
+    /// id.
     fn free_task_slot(&mut self, task: usize) {
+        if let Some(p) = self.tasks[task].parent.take() {
+            self.tasks[p].children -= 1;
+        }
         let t = &mut self.tasks[task];
         t.state = TaskState::Free;
         t.generation = TaskIds::next_generation(t.generation);
+    }
+
+    /// Undoes a task that never ran (its creation failed half-way): ends it and frees its
+    /// slot at once, since nobody ever learnt its id to collect it. Returns its space.
+    pub fn discard_task(&mut self, task: usize) -> Option<S> {
+        let ended = self.exit_task(task, 0);
+        if self.tasks[task].state != TaskState::Free {
+            self.free_task_slot(task);
+        }
+        ended.space
     }
 
     /// Whether any thread has exited and waits to be reaped (every kernel entry asks;

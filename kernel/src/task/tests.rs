@@ -1,5 +1,8 @@
 use super::*;
+use crate::ipc::fixture::World;
 use crate::ipc::mailbox::VecBuffers;
+use crate::ipc::Outcome;
+use abi::image::Limits;
 
 type C<S> = Core<S, VecBuffers>;
 
@@ -17,6 +20,13 @@ fn setup(n: usize) -> (C<&'static str>, usize, Vec<usize>) {
 
 fn tid(c: &C<&'static str>, slot: usize) -> u32 {
     c.thread(slot).tid
+}
+
+/// A new task started by task `parent`, with `limits` and one thread.
+fn child(c: &mut C<&'static str>, parent: usize, limits: Limits, stack: u64) -> (usize, usize) {
+    let task = c.spawn_task(Some(parent), "child", "c", limits).unwrap();
+    let thread = c.create_thread(task, ks(stack)).unwrap();
+    (task, thread)
 }
 
 #[test]
@@ -114,7 +124,7 @@ fn task_wait_blocks_until_exit_and_gets_the_status() {
     let mut c: C<&str> = Core::new(VecBuffers::default());
     let parent = c.create_task("parent", "p").unwrap();
     let p = c.create_thread(parent, ks(1)).unwrap();
-    let child = c.create_task("child", "c").unwrap();
+    let child = c.spawn_task(Some(parent), "child", "c", Limits::DEFAULT).unwrap();
     let k = c.create_thread(child, ks(2)).unwrap();
     let child_id = c.task(child).id;
     assert_eq!(c.schedule(), Some(p));
@@ -133,7 +143,7 @@ fn an_uncollected_status_waits_for_its_collector() {
     let mut c: C<&str> = Core::new(VecBuffers::default());
     let a = c.create_task("a", "a").unwrap();
     let ta = c.create_thread(a, ks(1)).unwrap();
-    let b = c.create_task("b", "b").unwrap();
+    let b = c.spawn_task(Some(a), "b", "b", Limits::DEFAULT).unwrap();
     c.create_thread(b, ks(2)).unwrap();
     let b_id = c.task(b).id;
     let _ = c.exit_task(b, -5);
@@ -167,13 +177,25 @@ fn exit_task_ends_threads_in_every_state() {
 
 #[test]
 fn the_last_thread_to_exit_ends_its_task_with_status_zero() {
-    let (mut c, task, t) = setup(2);
+    let (mut c, root, _) = setup(0);
+    let task = c.spawn_task(Some(root), "k", "k", Limits::DEFAULT).unwrap();
+    let t = [c.create_thread(task, ks(1)).unwrap(), c.create_thread(task, ks(2)).unwrap()];
     c.schedule();
     assert!(c.exit_thread(t[0]).space.is_none());
     c.schedule();
     let ended = c.exit_thread(t[1]);
     assert_eq!(ended.task, Some(task));
-    assert_eq!(c.task(task).state, TaskState::Exited(0));
+    assert_eq!(c.task(task).state, TaskState::Exited(0), "kept for its parent to collect");
+}
+
+#[test]
+fn a_task_nobody_can_collect_is_freed_when_it_ends() {
+    let (mut c, task, t) = setup(1);
+    c.schedule();
+    let ended = c.exit_thread(t[0]);
+    assert_eq!(ended.task, Some(task));
+    assert_eq!(c.task(task).state, TaskState::Free, "no parent: the slot comes back at once");
+    assert_eq!(c.first_task_status(), Some(0), "the boot task's status is still reported");
 }
 
 #[test]
@@ -196,8 +218,8 @@ fn stale_ids_never_name_new_threads() {
     c.schedule();
     let _ = c.exit_thread(t[0]);
     let _ = c.reap();
-    // The task ended; a new task reuses the thread slot.
-    assert_eq!(c.task(task).state, TaskState::Exited(0));
+    // The task ended (no parent: freed at once); a new task reuses the thread slot.
+    assert_eq!(c.task(task).state, TaskState::Free);
     let task2 = c.create_task("u", "u").unwrap();
     let s = c.create_thread(task2, ks(3)).unwrap();
     assert_eq!(s, t[0], "slot reused");
@@ -210,6 +232,7 @@ fn stale_ids_never_name_new_threads() {
 fn tables_fill_up_with_out_of_memory_not_a_panic() {
     let mut c: C<()> = Core::new(VecBuffers::default());
     let task = c.create_task("t", ()).unwrap();
+    c.task_mut(task).limits = Limits::UNBOUNDED; // the table's bound, not the task's share
     for i in 1..MAX_THREADS {
         c.create_thread(task, ks(i as u64)).unwrap();
     }
@@ -218,4 +241,165 @@ fn tables_fill_up_with_out_of_memory_not_a_panic() {
         c.create_task("x", ()).unwrap();
     }
     assert_eq!(c.create_task("y", ()), Err(Error::OutOfMemory));
+}
+
+// ---- per-task shares of the tables ------------------------------------------------------
+
+#[test]
+fn a_task_cannot_take_more_threads_than_its_share() {
+    let mut c: C<&str> = Core::new(VecBuffers::default());
+    let a = c.spawn_task(None, "a", "a", Limits { threads: 3, ..Limits::DEFAULT }).unwrap();
+    let b = c.create_task("b", "b").unwrap();
+    let mut a_threads = Vec::new();
+    for i in 0..3 {
+        a_threads.push(c.create_thread(a, ks(i + 1)).unwrap());
+    }
+    assert_eq!(c.create_thread(a, ks(9)), Err(Error::OutOfMemory), "at its share");
+    assert!(c.create_thread(b, ks(10)).is_ok(), "another task still gets threads");
+    c.schedule();
+    let _ = c.exit_thread(a_threads[2]);
+    assert!(c.create_thread(a, ks(11)).is_ok(), "an exited thread no longer counts");
+    assert_eq!(c.create_thread(a, ks(12)), Err(Error::OutOfMemory));
+}
+
+#[test]
+fn the_default_thread_share_leaves_the_table_to_others() {
+    let mut c: C<()> = Core::new(VecBuffers::default());
+    let hog = c.create_task("hog", ()).unwrap();
+    let mut n = 0;
+    while c.create_thread(hog, ks(n + 1)).is_ok() {
+        n += 1;
+    }
+    assert_eq!(n, abi::image::THREADS_DEFAULT as u64);
+    assert!((n as usize) < MAX_THREADS - 1);
+    let other = c.create_task("other", ()).unwrap();
+    assert!(c.create_thread(other, ks(999)).is_ok());
+}
+
+#[test]
+fn children_alive_or_uncollected_count_against_the_task_share() {
+    let (mut c, parent, p) = setup(1);
+    c.task_mut(parent).limits = Limits { tasks: 2, ..Limits::DEFAULT };
+    let other = c.create_task("other", "o").unwrap();
+    let (k1, t1) = child(&mut c, parent, Limits::DEFAULT, 2);
+    let (_k2, _) = child(&mut c, parent, Limits::DEFAULT, 3);
+    assert_eq!(c.spawn_task(Some(parent), "x", "x", Limits::DEFAULT), Err(Error::OutOfMemory), "two live");
+    assert!(c.spawn_task(Some(other), "y", "y", Limits::DEFAULT).is_ok(), "others can still spawn");
+    let k1_id = c.task(k1).id;
+    c.switch_to(t1);
+    let _ = c.exit_task(k1, 4);
+    assert_eq!(c.spawn_task(Some(parent), "x", "x", Limits::DEFAULT), Err(Error::OutOfMemory), "uncollected");
+    c.switch_to(p[0]);
+    assert_eq!(c.task_wait(k1_id), Ok(Some(4)));
+    assert!(c.spawn_task(Some(parent), "x", "x", Limits::DEFAULT).is_ok(), "collected: room again");
+}
+
+#[test]
+fn a_full_table_never_drops_an_uncollected_status() {
+    let (mut c, parent, p) = setup(1);
+    c.task_mut(parent).limits = Limits::UNBOUNDED;
+    let (k, t) = child(&mut c, parent, Limits::DEFAULT, 2);
+    let k_id = c.task(k).id;
+    c.switch_to(t);
+    let _ = c.exit_task(k, 9);
+    while c.spawn_task(Some(parent), "x", "x", Limits::DEFAULT).is_ok() {}
+    assert!((1..MAX_TASKS).all(|s| c.task(s).state != TaskState::Free), "table full");
+    assert_eq!(c.spawn_task(Some(parent), "y", "y", Limits::DEFAULT), Err(Error::OutOfMemory));
+    assert_eq!(c.create_task("z", "z"), Err(Error::OutOfMemory));
+    c.switch_to(p[0]);
+    assert_eq!(c.task_wait(k_id), Ok(Some(9)), "the status survived");
+    assert!(c.create_task("z", "z").is_ok(), "its slot is free once collected");
+}
+
+#[test]
+fn orphans_are_freed_and_give_back_nothing_twice() {
+    let (mut c, root, _) = setup(1);
+    let (mid, m) = child(&mut c, root, Limits::DEFAULT, 2);
+    let (done, d) = child(&mut c, mid, Limits::DEFAULT, 3);
+    let (live, l) = child(&mut c, mid, Limits::DEFAULT, 4);
+    c.switch_to(d);
+    let _ = c.exit_task(done, 1);
+    assert_eq!(c.task(done).state, TaskState::Exited(1));
+    c.switch_to(m);
+    let _ = c.exit_task(mid, 0);
+    assert_eq!(c.task(done).state, TaskState::Free, "an ended orphan is freed with its parent");
+    assert_eq!(c.task(live).state, TaskState::Live);
+    c.switch_to(l);
+    let _ = c.exit_task(live, 2);
+    assert_eq!(c.task(live).state, TaskState::Free, "a live orphan is freed when it ends");
+    assert_eq!(c.task(mid).state, TaskState::Exited(0), "the parent's own status waits for root");
+    assert_eq!(c.task(root).children, 1);
+}
+
+#[test]
+fn a_discarded_task_gives_its_slot_and_share_back() {
+    let (mut c, parent, _) = setup(1);
+    c.task_mut(parent).limits = Limits { tasks: 1, ..Limits::DEFAULT };
+    let k = c.spawn_task(Some(parent), "k", "k", Limits::DEFAULT).unwrap();
+    assert_eq!(c.discard_task(k), Some("k"));
+    assert_eq!(c.task(k).state, TaskState::Free);
+    assert!(c.spawn_task(Some(parent), "k", "k", Limits::DEFAULT).is_ok(), "share returned");
+}
+
+// ---- who may wake and wait for whom -----------------------------------------------------
+
+#[test]
+fn make_runnable_wakes_only_threads_of_the_callers_task() {
+    let (mut c, parent, p) = setup(2);
+    let (_, k) = child(&mut c, parent, Limits::DEFAULT, 5);
+    c.switch_to(p[0]);
+    assert!(c.deschedule(0));
+    c.switch_to(k);
+    assert_eq!(c.make_runnable(tid(&c, p[0])), Err(Error::PermissionDenied), "another task's thread");
+    assert_eq!(c.thread(p[0]).state, State::Descheduled, "still asleep");
+    c.switch_to(p[1]);
+    assert_eq!(c.make_runnable(tid(&c, p[0])), Ok(()), "its own task's thread");
+}
+
+#[test]
+fn only_the_parent_may_wait_for_a_task() {
+    let (mut c, parent, p) = setup(1);
+    let (_, ta) = child(&mut c, parent, Limits::DEFAULT, 2);
+    let (b, _) = child(&mut c, parent, Limits::DEFAULT, 3);
+    let b_id = c.task(b).id;
+    c.switch_to(ta);
+    assert_eq!(c.task_wait(b_id), Err(Error::PermissionDenied), "a live sibling");
+    assert_eq!(c.thread(ta).state, State::Runnable, "and without blocking");
+    assert_eq!(c.task_wait(c.task(parent).id), Err(Error::PermissionDenied), "its parent");
+    let _ = c.exit_task(b, 6);
+    c.switch_to(ta);
+    assert_eq!(c.task_wait(b_id), Err(Error::PermissionDenied), "an ended sibling");
+    c.switch_to(p[0]);
+    assert_eq!(c.task_wait(b_id), Ok(Some(6)), "the parent collects");
+}
+
+#[test]
+fn a_sender_gets_only_its_share_of_another_tasks_mailbox() {
+    let share = abi::image::ASYNC_PER_MAILBOX_DEFAULT as usize;
+    let mut w = World::new(&[1, 1, 1]);
+    let (a, b, c) = (w.threads[0], w.threads[1], w.threads[2]);
+    for t in [a, c] {
+        let task = w.core.thread(t).task;
+        w.core.task_mut(task).limits = Limits::DEFAULT;
+    }
+    for i in 0..share {
+        assert_eq!(w.send(a, b, b"flood", 0, 0), Ok(Outcome::Done(1, 0)), "message {i}");
+    }
+    assert_eq!(w.send(a, b, b"flood", 0, 0), Err(Error::QueueFull), "at its share");
+    assert_eq!(w.send(c, b, b"hello", 0, 0), Ok(Outcome::Done(1, 0)), "another sender still gets in");
+    assert_eq!(w.core.messages.queued(b), share + 1);
+    assert!(w.recv(b, 8, 0).is_ok());
+    assert_eq!(w.send(a, b, b"flood", 0, 0), Ok(Outcome::Done(1, 0)), "one taken: room in its share");
+}
+
+#[test]
+fn a_tasks_own_mailboxes_are_not_limited_by_its_share() {
+    let mut w = World::new(&[2]);
+    let (a, b) = (w.threads[0], w.threads[1]);
+    let task = w.core.thread(a).task;
+    w.core.task_mut(task).limits = Limits::DEFAULT;
+    for i in 0..abi::ipc::ASYNC_QUEUE_MAX {
+        assert_eq!(w.send(a, b, b"m", 0, 0), Ok(Outcome::Done(1, 0)), "message {i}");
+    }
+    assert_eq!(w.send(a, b, b"m", 0, 0), Err(Error::QueueFull), "the mailbox bound");
 }

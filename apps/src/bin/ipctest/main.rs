@@ -16,6 +16,7 @@ mod long;
 mod peer;
 mod recv;
 mod send;
+mod shares;
 
 use moroso_apps::harness::Suite;
 
@@ -33,5 +34,6 @@ fn main() -> i32 {
     long::cases(&mut s);
     coverage::cases(&mut s);
     load::cases(&mut s);
+    shares::cases(&mut s);
     s.finish()
 }

@@ -22,6 +22,8 @@ pub const LOAD_CLIENT: u64 = 6;
 pub const LONG_SERVER: u64 = 7;
 /// Receives one long message into its window, then exits without replying.
 pub const DIE_HOLDING_LONG: u64 = 8;
+/// Floods thread `parent` with asynchronous messages (see `shares::flood`); sends no hello.
+pub const FLOOD: u64 = 9;
 
 pub const fn arg(role: u64, parent: u32) -> u64 {
     role | (parent as u64) << 8
@@ -30,6 +32,9 @@ pub const fn arg(role: u64, parent: u32) -> u64 {
 pub fn run(arg: u64) -> i32 {
     let parent = (arg >> 8) as u32;
     let role = arg & 0xff;
+    if role == FLOOD {
+        return crate::shares::flood(parent, (arg >> 40) as u8);
+    }
     if ipc::send_msg(parent, b"hello", ASYNC, 0).is_err() {
         return 90;
     }

@@ -20,6 +20,23 @@ pub const NT_THEN_SWITCH: u64 = 12;
 pub const SELECTORS_LEAK: u64 = 13;
 pub const FPU: u64 = 14;
 pub const UMIP: u64 = 15;
+/// Starts threads until refused; reports (threads started, the refusal) to thread `param`,
+/// then holds them until any message arrives.
+pub const HOG_THREADS: u64 = 16;
+/// Starts tasks (children that exit at once, left uncollected) until refused, at most
+/// `MAX_HOG_TASKS`; reports (tasks started, the refusal) to thread `param`, then holds them
+/// until any message arrives.
+pub const HOG_TASKS: u64 = 17;
+/// Exits with what `make_runnable(param)` returned.
+pub const WAKE: u64 = 18;
+/// Exits with what `task_wait(param)` returned (the error code, or the status).
+pub const WAIT_FOR: u64 = 19;
+
+/// Most tasks a `HOG_TASKS` child tries to start (a kernel without task shares would let it
+/// go on as long as it reuses slots).
+pub const MAX_HOG_TASKS: u32 = 64;
+/// Most threads a `HOG_THREADS` child tries to start.
+const MAX_HOG_THREADS: u32 = 300;
 
 /// The argument for `mode` with parameter `p`.
 pub const fn arg(mode: u64, p: u32) -> u64 {
@@ -79,7 +96,56 @@ pub fn run(arg: u64) -> i32 {
         SELECTORS_LEAK => crate::attacks::selectors_leak(),
         FPU => crate::attacks::fpu(param),
         UMIP => crate::attacks::umip(param),
+        HOG_THREADS => {
+            let mut started = 0;
+            let refusal = loop {
+                if started == MAX_HOG_THREADS {
+                    break 0;
+                }
+                match libsys::thread::spawn(hold, 0) {
+                    Ok(_) => started += 1,
+                    Err(e) => break e.code(),
+                }
+            };
+            report_and_hold(param, started, refusal)
+        }
+        HOG_TASKS => {
+            let mut started = 0;
+            let refusal = loop {
+                if started == MAX_HOG_TASKS {
+                    break 0;
+                }
+                match libsys::task::spawn("usertest", crate::child::arg(EXIT_WITH, 0)) {
+                    Ok(_) => started += 1,
+                    Err(e) => break e.code(),
+                }
+            };
+            report_and_hold(param, started, refusal)
+        }
+        WAKE => raw::make_runnable(param),
+        WAIT_FOR => match libsys::task::wait(param) {
+            Ok(status) => status,
+            Err(e) => e.code(),
+        },
         _ => 100,
+    }
+}
+
+/// A thread that blocks until its task ends.
+fn hold(_: usize) {
+    let zero = 0i32;
+    // SAFETY: a valid i32; nobody wakes this thread, the task's exit ends it.
+    unsafe { raw::deschedule(&zero) };
+}
+
+/// Sends `(count, code)` to thread `to`, then waits for any message and returns 0.
+fn report_and_hold(to: u32, count: u32, code: i32) -> i32 {
+    if crate::limits::send(to, [count as i32, code]).is_err() {
+        return 101;
+    }
+    match crate::limits::receive() {
+        Ok(_) => 0,
+        Err(_) => 102,
     }
 }
 

@@ -10,6 +10,7 @@ extern crate alloc;
 
 mod attacks;
 mod child;
+mod limits;
 mod memory;
 mod sched;
 mod tasks;
@@ -30,6 +31,7 @@ fn main() -> i32 {
     threads::cases(&mut s);
     tasks::cases(&mut s);
     attacks::cases(&mut s);
+    limits::cases(&mut s);
     s.finish()
 }
 
