@@ -135,7 +135,7 @@ fn run(o: RunOptions) -> Result<ExitCode, String> {
         icount: o.icount,
         timeout: o.timeout,
         echo: true,
-        input: None,
+        input: Vec::new(),
     };
     eprintln!("xtask: booting {} in QEMU ({})", kernel.display(), cfg.describe());
     let outcome = qemu::run(&cfg)?;
