@@ -30,9 +30,10 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         match a.as_str() {
             "--calls" => {
                 let v = value("--calls")?;
-                o.calls = v.parse().ok().filter(|n| (1..=fuzz::CALLS_MAX).contains(n)).ok_or_else(|| {
-                    format!("--calls: {v:?} is not a number of calls from 1 to {}", fuzz::CALLS_MAX)
-                })?;
+                o.calls =
+                    v.parse().ok().filter(|n| (1..=fuzz::CALLS_MAX).contains(n)).ok_or_else(|| {
+                        format!("--calls: {v:?} is not a number of calls from 1 to {}", fuzz::CALLS_MAX)
+                    })?;
             }
             "--seed" => {
                 let v = value("--seed")?;
@@ -142,7 +143,8 @@ mod tests {
     #[test]
     fn judging() {
         let o = Options { calls: 10, seed: 3, all_attacks: false };
-        let out = |end, lines: &[&str]| Outcome { end, lines: lines.iter().map(|s| s.to_string()).collect(), status: None };
+        let out =
+            |end, lines: &[&str]| Outcome { end, lines: lines.iter().map(|s| s.to_string()).collect(), status: None };
         let ok = End::Guest(GuestExit::Success);
         assert!(judge(&o, &out(ok, &["fuzz: ok seed 3, 10 calls"])).is_ok());
         // Said nothing, or failed, or crashed: each fails and names the seed.

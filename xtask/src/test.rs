@@ -73,6 +73,7 @@ const STEPS: &[Step] = &[
     Step { key: "sync", title: "userland locks (libsys::sync) in QEMU", run: sync_locks },
     Step { key: "irq", title: "interrupts and I/O grants in QEMU", run: interrupts },
     Step { key: "console", title: "user-level console and shell in QEMU", run: console },
+    Step { key: "fuzz", title: "system-call fuzzer in QEMU (fresh seed)", run: fuzz_step },
     Step { key: "contract", title: "external contract (if ../shared exists)", run: contract },
     Step { key: "bench", title: "benchmark regressions (-icount)", run: bench_regressions },
     Step { key: "runner", title: "runner contract (cargo xtask run)", run: runner },
@@ -394,6 +395,23 @@ fn console(ctx: &mut Ctx) -> StepResult {
 
 /// Bytes of the long line the `console` step pastes: far past every buffer on the way.
 const LONG_LINE: usize = 8192;
+
+/// Calls the `fuzz` step makes, each run from a fresh seed (printed for `--seed`).
+const FUZZ_CALLS: u64 = 100_000;
+
+fn fuzz_step(ctx: &mut Ctx) -> StepResult {
+    let mut r = StepResult::default();
+    let o = crate::fuzz::Options { calls: FUZZ_CALLS, seed: crate::fuzz::fresh_seed(), all_attacks: false };
+    eprintln!("xtask: fuzz seed {} (replay: cargo xtask fuzz --seed {} --calls {})", o.seed, o.seed, o.calls);
+    match ctx.built().and_then(|b| crate::fuzz::boot(&b, &o)) {
+        Ok(out) => match crate::fuzz::judge(&o, &out) {
+            Ok(_) => r.passed += 1,
+            Err(problems) => problems.into_iter().for_each(|p| r.problem(format!("fuzz: {p}"))),
+        },
+        Err(e) => r.problem(format!("fuzz could not run: {e}")),
+    }
+    r
+}
 
 fn sync_locks(ctx: &mut Ctx) -> StepResult {
     suite(ctx, "synctest", "")

@@ -91,6 +91,8 @@ impl<'a> BootImage<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod props;
     use zerocopy::IntoBytes;
 
     /// Builds an image the way the xtask does.

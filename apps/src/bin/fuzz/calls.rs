@@ -389,8 +389,7 @@ impl Fuzzer {
             for i in 0..TIMES {
                 let (mut ll, mut ls) = (1u32, 0u32);
                 let window = WINDOWS + i * PAGE;
-                let args =
-                    [window, SCRATCH, &mut ll as *mut u32 as u64, &mut ls as *mut u32 as u64, 5, 0];
+                let args = [window, SCRATCH, &mut ll as *mut u32 as u64, &mut ls as *mut u32 as u64, 5, 0];
                 syscall(Syscall::IpcRecv as u64, args);
             }
             for i in 0..TIMES {

@@ -19,10 +19,10 @@ mod calls;
 mod rng;
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use libsys::abi::report::fuzz::{FAIL, OK};
 use libsys::abi::syscall::KernelStats;
 use libsys::ipc::{self, Incoming, Timeout};
 use libsys::{println, raw, task, Message};
-use libsys::abi::report::fuzz::{FAIL, OK};
 use rng::Rng;
 
 libsys::entry!(main);
