@@ -89,9 +89,47 @@ pub fn parse_status_line(line: &str) -> Option<i32> {
     line.trim_end().strip_prefix(STATUS_PREFIX)?.parse().ok()
 }
 
+/// `cargo xtask fuzz` and the in-guest fuzzer (`apps/src/bin/fuzz`): how the run's
+/// parameters reach the fuzzer (its argument, from the kernel command line's `arg=`) and
+/// the lines it ends with.
+pub mod fuzz {
+    /// Most calls one run can ask for (they take the argument's low 30 bits).
+    pub const CALLS_MAX: u64 = (1 << 30) - 1;
+    /// Argument bit: also run the attacks kept back until kernel fixes are merged.
+    pub const ALL_ATTACKS: u64 = 1 << 30;
+    /// Argument bit set only in the fuzzer's own children (never by the runner).
+    pub const CHILD: u64 = 1 << 31;
+
+    /// The first program's argument for a run of `calls` calls from `seed`.
+    pub const fn arg(seed: u32, calls: u64, all_attacks: bool) -> u64 {
+        let calls = if calls > CALLS_MAX { CALLS_MAX } else { calls };
+        (seed as u64) << 32 | calls | if all_attacks { ALL_ATTACKS } else { 0 }
+    }
+
+    /// `(seed, calls, all_attacks)` from the argument.
+    pub const fn decode(arg: u64) -> (u32, u64, bool) {
+        ((arg >> 32) as u32, arg & CALLS_MAX, arg & ALL_ATTACKS != 0)
+    }
+
+    /// Starts the line of a run that passed.
+    pub const OK: &str = "fuzz: ok ";
+    /// Starts every line that reports a problem.
+    pub const FAIL: &str = "fuzz: FAIL ";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fuzz_arguments_round_trip() {
+        for (seed, calls, all) in [(0, 1, false), (u32::MAX, fuzz::CALLS_MAX, true), (7, 100_000, false)] {
+            let a = fuzz::arg(seed, calls, all);
+            assert_eq!(fuzz::decode(a), (seed, calls, all));
+            assert_eq!(a & fuzz::CHILD, 0);
+        }
+        assert_eq!(fuzz::decode(fuzz::arg(1, u64::MAX, false)).1, fuzz::CALLS_MAX);
+    }
 
     #[test]
     fn exit_statuses_are_distinct_odd_and_never_zero() {

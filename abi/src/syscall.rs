@@ -7,6 +7,7 @@
 //! the kernel preserves every other register.
 
 use num_enum::{IntoPrimitive, TryFromPrimitive};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Every system call, by number. The kernel dispatches from one table indexed by this.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, IntoPrimitive, TryFromPrimitive)]
@@ -61,14 +62,38 @@ pub enum Syscall {
     IrqBind = 20,
     /// `irq_ack(irq) -> 0`: the bound driver is done with the interrupt; unmasks the line.
     IrqAck = 21,
+    /// `kernel_stats(out: *mut KernelStats, len) -> size_of::<KernelStats>()`: fills the
+    /// first `min(len, size)` bytes of `out` with how much of each kernel table is in use
+    /// (for leak checks: the fuzzer compares them before and after a run).
+    KernelStats = 22,
 }
 
 impl Syscall {
     /// Number of system calls; numbers are dense from 0.
-    pub const COUNT: usize = 22;
+    pub const COUNT: usize = 23;
 }
 
-const _: () = assert!(Syscall::IrqAck as usize == Syscall::COUNT - 1);
+const _: () = assert!(Syscall::KernelStats as usize == Syscall::COUNT - 1);
+
+/// What `kernel_stats` reports: how much of each bounded kernel resource is in use. Every
+/// figure returns to its value once the threads and tasks that used it are gone, so a
+/// difference after a test is a leak. Fields may be added at the end only.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct KernelStats {
+    /// Free physical frames.
+    pub free_frames: u64,
+    /// Thread table slots in use (running, blocked, or exited but not yet reclaimed).
+    pub threads_used: u32,
+    /// Task table slots in use (live, or ended but not yet collected by `task_wait`).
+    pub tasks_used: u32,
+    /// Asynchronous messages buffered in the kernel (each holds one kernel buffer).
+    pub async_buffers_used: u32,
+    /// IRQ lines bound to a driver thread.
+    pub irqs_bound: u32,
+}
+
+const _: () = assert!(size_of::<KernelStats>() == 24);
 
 /// Most bytes one `print` call writes.
 ///

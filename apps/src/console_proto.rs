@@ -6,6 +6,17 @@ use libsys::Message;
 /// Bytes of text per message.
 pub const CHUNK: usize = 38;
 
+/// Typed bytes the console server holds for its subscriber at most; input beyond is
+/// dropped, and the drop shown as `[input dropped: N bytes]`.
+pub const INPUT_MAX: usize = 4096;
+
+/// Line ends the console server keeps beyond `INPUT_MAX`, so a line that overflowed still
+/// ends and its reader can refuse it.
+pub const LINE_END_RESERVE: usize = 64;
+
+/// Longest line the shell accepts, in bytes; a longer one is refused with a message.
+pub const LINE_MAX: usize = 1024;
+
 #[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Op {

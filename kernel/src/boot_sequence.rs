@@ -145,8 +145,19 @@ extern "C" fn continue_boot() -> ! {
         let failed = crate::selftest::run_all();
         power::power_off(if failed == 0 { 0 } else { 1 });
     }
-    let first_arg = if info.has_flag("interactive") { abi::image::FIRST_ARG_INTERACTIVE } else { 0 };
+    // `arg=N` (decimal or 0x-hex) is the first program's argument, for runs that hand it
+    // parameters (`cargo xtask fuzz`: its seed and call count); `interactive` sets a bit.
+    let given = info.option("arg").and_then(parse_u64).unwrap_or(0);
+    let first_arg = given | if info.has_flag("interactive") { abi::image::FIRST_ARG_INTERACTIVE } else { 0 };
     crate::sys::start(boot_image(info), !info.has_flag("nohandoff"), first_arg)
+}
+
+/// A command-line number: decimal, or hexadecimal after `0x`.
+fn parse_u64(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
 }
 
 /// The boot image (module 0, QEMU's `-initrd`), if there is one and it is well-formed.

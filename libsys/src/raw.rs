@@ -268,6 +268,15 @@ pub fn free_frames() -> u64 {
     syscall0(Syscall::FreeFrames) as u64
 }
 
+/// How much of each kernel table is in use: fills the first `min(len, size)` bytes of
+/// `out` and returns the size of the kernel's `KernelStats` (or a negative error).
+pub fn kernel_stats(out: &mut abi::syscall::KernelStats) -> i64 {
+    let len = size_of::<abi::syscall::KernelStats>() as u64;
+    // SAFETY: `out` is valid for writes of `len` bytes, and every bit pattern is a valid
+    // `KernelStats` (plain integers).
+    unsafe { syscall4(Syscall::KernelStats, out as *mut _ as u64, len, 0, 0) }
+}
+
 /// A fast-path system call: `rdi`, `rsi` and the five payload registers in, the same out.
 ///
 /// # Safety

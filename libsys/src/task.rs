@@ -37,3 +37,15 @@ pub fn arg() -> u64 {
 pub fn free_frames() -> u64 {
     crate::raw::free_frames()
 }
+
+/// How much of each kernel table (threads, tasks, buffered messages, IRQ bindings) and of
+/// physical memory is in use, for leak checks.
+pub fn kernel_stats() -> Result<abi::syscall::KernelStats, Error> {
+    let mut s = abi::syscall::KernelStats::default();
+    let r = crate::raw::kernel_stats(&mut s);
+    if r < 0 {
+        Err(Error::try_from(r as i32).unwrap_or(Error::InvalidArgument))
+    } else {
+        Ok(s)
+    }
+}

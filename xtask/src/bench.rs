@@ -61,7 +61,7 @@ pub fn moroso(built: &build::Built) -> Result<BTreeMap<String, Figure>, String> 
         icount: true,
         timeout: Some(TIMEOUT),
         echo: false,
-        input: None,
+        input: Vec::new(),
     };
     eprintln!("xtask: booting the Moroso benchmarks ({})", cfg.describe());
     let o = qemu::run(&cfg)?;

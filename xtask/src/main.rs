@@ -3,6 +3,7 @@
 //! ```text
 //! cargo xtask run [--app PATH] [--timeout SECS] [--icount] [--accel tcg|kvm] [--append ARGS]
 //! cargo xtask test
+//! cargo xtask fuzz [--calls N] [--seed S] [--all-attacks]
 //! cargo xtask bench [--no-linux]
 //! ```
 //! Both install what is missing first (the `x86_64-unknown-none` Rust target; QEMU through
@@ -10,6 +11,7 @@
 
 mod bench;
 mod build;
+mod fuzz;
 mod image;
 mod qemu;
 mod setup;
@@ -32,7 +34,13 @@ commands:
       --app PATH      boot PATH as the only program (needs userland; not available yet)
   test                run every test: lints, host unit tests, in-QEMU kernel tests
       --only KEY[,KEY] run only these steps (lints, host, selftest, crash, faults, usertest, ipc,
-                      typed, nohandoff, sync, irq, console, contract, bench, runner)
+                      typed, nohandoff, sync, irq, console, fuzz, contract, bench, runner)
+  fuzz                boot the system-call fuzzer: several tasks and threads make hostile
+                      calls, call each other and die mid-call; the kernel must survive and
+                      get every table and frame back (prints the seed and calls per second)
+      --calls N       calls in all (default 100000)
+      --seed S        replay this seed (default: a fresh one, printed)
+      --all-attacks   also run the known attacks awaiting kernel fixes
   help                this text
 ";
 
@@ -41,6 +49,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => parse_run(&args[1..]).and_then(run),
         Some("test") => parse_test(&args[1..]).and_then(|only| test::run_all(only.as_deref())),
+        Some("fuzz") => fuzz::command(&args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             None => bench::run(true),
             Some("--no-linux") if args.len() == 2 => bench::run(false),
@@ -135,7 +144,7 @@ fn run(o: RunOptions) -> Result<ExitCode, String> {
         icount: o.icount,
         timeout: o.timeout,
         echo: true,
-        input: None,
+        input: Vec::new(),
     };
     eprintln!("xtask: booting {} in QEMU ({})", kernel.display(), cfg.describe());
     let outcome = qemu::run(&cfg)?;

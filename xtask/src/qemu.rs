@@ -36,8 +36,9 @@ pub struct Config {
     pub timeout: Option<Duration>,
     /// Copy the guest console to our stdout as it arrives.
     pub echo: bool,
-    /// Bytes to type into the guest's serial input once the console shows this line.
-    pub input: Option<(String, Vec<u8>)>,
+    /// What to type into the guest's serial input, in order: each entry's bytes once the
+    /// console shows a line containing its text, after the previous entry was typed.
+    pub input: Vec<(String, Vec<u8>)>,
 }
 
 impl Config {
@@ -104,10 +105,10 @@ pub struct Outcome {
 /// Boots the kernel and waits for the end (or the timeout).
 pub fn run(cfg: &Config) -> Result<Outcome, String> {
     let mut cmd = cfg.command();
-    cmd.stdin(match (&cfg.input, cfg.echo) {
-        (Some(_), _) => Stdio::piped(),
-        (None, true) => Stdio::inherit(),
-        (None, false) => Stdio::null(),
+    cmd.stdin(match (cfg.input.is_empty(), cfg.echo) {
+        (false, _) => Stdio::piped(),
+        (true, true) => Stdio::inherit(),
+        (true, false) => Stdio::null(),
     });
     let console = Console {
         partial: Vec::new(),
@@ -133,7 +134,7 @@ pub fn run(cfg: &Config) -> Result<Outcome, String> {
 pub fn run_command(mut cmd: Command, timeout: Duration) -> Result<Vec<String>, String> {
     cmd.stdin(Stdio::null());
     let console = Console { partial: Vec::new(), lines: Vec::new(), echo: false, symbols: None, user: None };
-    Ok(capture(cmd, Some(timeout), console, None)?.0)
+    Ok(capture(cmd, Some(timeout), console, Vec::new())?.0)
 }
 
 /// Runs QEMU, feeding its console through `console` until it exits or `timeout` passes
@@ -142,7 +143,7 @@ fn capture(
     mut cmd: Command,
     timeout: Option<Duration>,
     mut console: Console,
-    mut input: Option<(String, Vec<u8>)>,
+    input: Vec<(String, Vec<u8>)>,
 ) -> Result<(Vec<String>, Option<i32>, bool), String> {
     let mut child =
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().map_err(|e| format!("cannot start {QEMU}: {e}"))?;
@@ -158,6 +159,9 @@ fn capture(
             }
         }
     });
+    let mut input = std::collections::VecDeque::from(input);
+    // Lines before this index were shown before the last typing; they trigger nothing more.
+    let mut since = 0;
     let start = Instant::now();
     let mut timed_out = false;
     loop {
@@ -176,9 +180,13 @@ fn capture(
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        // Type the input once the guest says it is ready for it.
-        if input.as_ref().is_some_and(|(trigger, _)| console.lines.iter().any(|l| l.contains(trigger.as_str()))) {
-            let (_, bytes) = input.take().expect("checked");
+        // Type each input once the guest says it is ready for it.
+        while let Some((trigger, _)) = input.front() {
+            if !console.lines[since..].iter().any(|l| l.contains(trigger.as_str())) {
+                break;
+            }
+            since = console.lines.len();
+            let Some((_, bytes)) = input.pop_front() else { break };
             if let Some(s) = stdin.as_mut() {
                 let _ = s.write_all(&bytes);
                 let _ = s.flush();

@@ -2,14 +2,25 @@
 //! boot image grants them), writes what programs send it, and pushes what is typed to the
 //! program that subscribed. The kernel keeps writing its own messages to COM1 directly.
 //!
+//! Input never stalls: every interrupt drains the UART completely before it is acked (a
+//! byte left behind would raise no new interrupt), typed bytes wait in a bounded buffer
+//! ([`Typed`]), and while some wait the server polls its mailbox with a one-tick timeout so
+//! delivery to a subscriber whose mailbox was full is retried without another interrupt.
+//! Input beyond the bound is dropped, and the drop is shown on the console where it
+//! happened: `[input dropped: N bytes]`.
+//!
 //! Started with `arg = parent tid`; it tells the parent its tid with an async message.
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+use alloc::collections::VecDeque;
 use libsys::abi::image::com1::{IRQ, PORT as COM1};
+use libsys::abi::Error;
 use libsys::device::{self, Port};
 use libsys::ipc::{self, Incoming, Timeout};
-use moroso_apps::console_proto::{Input, Op, Reply, Request, CHUNK};
+use moroso_apps::console_proto::{Input, Op, Reply, Request, CHUNK, INPUT_MAX, LINE_END_RESERVE};
 
 libsys::entry!(main);
 
@@ -25,20 +36,107 @@ fn put(b: u8) {
     }
 }
 
-/// Moves what the UART holds into `pending` and, if someone subscribed, sends it on. The
-/// send is asynchronous: a blocking one could deadlock against a subscriber that is
-/// itself calling us to write.
-fn pump(pending: &mut Input, subscriber: Option<u32>) {
-    // SAFETY: COM1 is granted to this program; reading RBR only while LSR says data ready.
-    unsafe {
-        while (pending.len as usize) < pending.data.len() && uart(5).read() & 1 != 0 {
-            pending.data[pending.len as usize] = uart(0).read();
-            pending.len += 1;
+fn put_str(text: &[u8]) {
+    for &b in text {
+        if b == b'\n' {
+            put(b'\r');
+        }
+        put(b);
+    }
+}
+
+/// Typed bytes not yet passed to the subscriber, at most `INPUT_MAX` (plus
+/// `LINE_END_RESERVE` line ends, so a line typed past the bound still ends and its
+/// reader can refuse it instead of waiting for more).
+///
+/// Once the buffer is full, input is dropped (line ends excepted) until everything typed
+/// before the drop has been passed on; then the mark is shown and input flows again. So
+/// one burst gives one mark, at the place of the loss.
+struct Typed {
+    bytes: VecDeque<u8>,
+    /// Bytes dropped in the current episode (0: none).
+    dropped: u32,
+    /// While `dropped > 0`: how many of `bytes` were typed before the drop.
+    before_drop: usize,
+}
+
+impl Typed {
+    fn new() -> Typed {
+        Typed { bytes: VecDeque::with_capacity(INPUT_MAX + LINE_END_RESERVE), dropped: 0, before_drop: 0 }
+    }
+
+    /// Keeps or drops one typed byte.
+    fn push(&mut self, b: u8) {
+        if self.dropped == 0 && self.bytes.len() < INPUT_MAX {
+            self.bytes.push_back(b);
+            return;
+        }
+        if (b == b'\r' || b == b'\n') && self.bytes.len() < INPUT_MAX + LINE_END_RESERVE {
+            self.bytes.push_back(b);
+            return;
+        }
+        if self.dropped == 0 {
+            self.before_drop = self.bytes.len();
+        }
+        self.dropped = self.dropped.saturating_add(1);
+    }
+
+    /// Reads everything the UART holds.
+    fn drain_uart(&mut self) {
+        // SAFETY: COM1 is granted to this program; reading RBR only while LSR says data
+        // ready.
+        while unsafe { uart(5).read() } & 1 != 0 {
+            // SAFETY: as above.
+            let b = unsafe { uart(0).read() };
+            self.push(b);
         }
     }
-    if let Some(s) = subscriber {
-        if pending.len > 0 && ipc::send(s, pending).is_ok() {
-            pending.len = 0;
+
+    /// Passes on as much as `subscriber`'s mailbox takes, showing a drop when delivery
+    /// reaches it. A subscriber that is gone is forgotten.
+    fn deliver(&mut self, subscriber: &mut Option<u32>) {
+        let Some(to) = *subscriber else { return };
+        loop {
+            if self.dropped > 0 && self.before_drop == 0 {
+                let mark = alloc::format!("\n[input dropped: {} bytes]\n", self.dropped);
+                put_str(mark.as_bytes());
+                self.dropped = 0;
+            }
+            let mut n = self.bytes.len().min(CHUNK + 1);
+            if self.dropped > 0 {
+                n = n.min(self.before_drop);
+            }
+            if n == 0 {
+                return;
+            }
+            let mut msg = Input { len: n as u8, data: [0; CHUNK + 1] };
+            for (d, &b) in msg.data.iter_mut().zip(self.bytes.iter()) {
+                *d = b;
+            }
+            match ipc::send(to, &msg) {
+                Ok(_) => {
+                    self.bytes.drain(..n);
+                    if self.dropped > 0 {
+                        self.before_drop -= n;
+                    }
+                }
+                // Full: retried on the next message or tick.
+                Err(Error::QueueFull | Error::OutOfMemory) => return,
+                Err(_) => {
+                    *subscriber = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// How long the server may wait for its next message: a tick while typed bytes wait
+    /// for a subscriber (to retry), otherwise until something happens.
+    fn wait(&self, subscriber: Option<u32>) -> Timeout {
+        if subscriber.is_some() && (!self.bytes.is_empty() || self.dropped > 0) {
+            Timeout::Ticks(1)
+        } else {
+            Timeout::Forever
         }
     }
 }
@@ -58,30 +156,24 @@ fn main() -> i32 {
     }
     let _ = ipc::send(parent, &Request::new(Op::Subscribe, b"console"));
     let mut subscriber = None;
-    let mut pending = Input { len: 0, data: [0; CHUNK + 1] };
+    let mut typed = Typed::new();
     let mut next = ipc::receive::<Request>(Timeout::Forever);
     loop {
         // Whatever could not be passed on last time (the subscriber's mailbox was full)
-        // goes first; nothing typed is dropped while `pending` has room.
-        if pending.len > 0 {
-            pump(&mut pending, subscriber);
-        }
+        // goes first.
+        typed.deliver(&mut subscriber);
         next = match next {
             Ok(Incoming::Interrupt { irq }) => {
-                pump(&mut pending, subscriber);
+                typed.drain_uart();
                 let _ = device::ack(irq);
-                ipc::receive(Timeout::Forever)
+                typed.deliver(&mut subscriber);
+                ipc::receive(typed.wait(subscriber))
             }
             Ok(Incoming::Call { msg, reply, .. }) => match msg.op {
                 Op::Write => {
                     let n = (msg.len as usize).min(CHUNK);
-                    for &b in &msg.data[..n] {
-                        if b == b'\n' {
-                            put(b'\r');
-                        }
-                        put(b);
-                    }
-                    reply.reply_and_receive(&Reply { len: n as u8 }, Timeout::Forever)
+                    put_str(&msg.data[..n]);
+                    reply.reply_and_receive(&Reply { len: n as u8 }, typed.wait(subscriber))
                 }
                 Op::Quit => {
                     // SAFETY: as above: interrupts off again.
@@ -89,15 +181,17 @@ fn main() -> i32 {
                     let _ = reply.reply(&Reply { len: 0 });
                     return 0;
                 }
-                Op::Subscribe => reply.reply_and_receive(&Reply { len: 0 }, Timeout::Forever),
+                Op::Subscribe => reply.reply_and_receive(&Reply { len: 0 }, typed.wait(subscriber)),
             },
             Ok(Incoming::NoReply { msg, from } | Incoming::Async { msg, from }) => {
                 if msg.op == Op::Subscribe {
                     subscriber = Some(from);
+                    typed.deliver(&mut subscriber);
                 }
-                ipc::receive(Timeout::Forever)
+                ipc::receive(typed.wait(subscriber))
             }
-            Err(_) => ipc::receive(Timeout::Forever),
+            // A timeout (time to retry delivery) or a malformed message.
+            Err(_) => ipc::receive(typed.wait(subscriber)),
         };
     }
 }

@@ -228,6 +228,8 @@ fn read_table(mem: &impl PhysMemory, addr: u64, n: usize, entry: usize) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod props;
     use zerocopy::IntoBytes;
 
     /// Fake physical memory: one buffer starting at physical address 0.

@@ -99,6 +99,8 @@ impl<'a> BootImage<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod props;
     use zerocopy::IntoBytes;
 
     /// Builds an image the way the xtask does.

@@ -54,6 +54,7 @@ const TABLE: [(Syscall, Handler); Syscall::COUNT] = [
     (Syscall::IpcReplyWait, ipc_reply_wait),
     (Syscall::IrqBind, irq_bind),
     (Syscall::IrqAck, irq_ack),
+    (Syscall::KernelStats, kernel_stats),
 ];
 
 // Entry i handles system call number i.
@@ -328,4 +329,26 @@ fn irq_ack(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
     }
     crate::arch::pic::unmask(irq);
     ok(0)
+}
+
+/// Counts the kernel's table usage into the caller's `KernelStats`. Bounded work: one pass
+/// over the thread and task tables; writes at most `size_of::<KernelStats>()` bytes.
+fn kernel_stats(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    use crate::task::{State, TaskState, MAX_THREADS};
+    use zerocopy::IntoBytes;
+    let size = size_of::<abi::syscall::KernelStats>() as u64;
+    let len = f.rsi.min(size);
+    let mut stats = abi::syscall::KernelStats { free_frames: FRAMES.lock().free_count() as u64, ..Default::default() };
+    for slot in 0..MAX_THREADS {
+        if !matches!(k.core.thread(slot).state, State::Free) {
+            stats.threads_used += 1;
+        }
+        stats.async_buffers_used += k.core.messages.queued(slot) as u32;
+    }
+    stats.tasks_used = k.core.tasks.iter().filter(|t| !matches!(t.state, TaskState::Free)).count() as u32;
+    stats.irqs_bound = k.irqs.iter().filter(|l| l.is_some()).count() as u32;
+    let (_, task) = caller(k);
+    let space = space(k, task);
+    UserSlice::new(f.rdi, len).writable(space)?.write(space, &stats.as_bytes()[..len as usize])?;
+    ok(size)
 }

@@ -1,6 +1,8 @@
 use super::*;
 use std::collections::BTreeMap;
 
+mod props;
+
 /// Builds ELF files for tests: a header, program headers, then raw bytes.
 struct Builder {
     kind: u16,
