@@ -33,7 +33,7 @@ mod model;
 #[cfg(test)]
 mod tests;
 
-use crate::mem::pagemap::{check_owned, PageMap};
+use crate::mem::pagemap::{check_owned, release_shares, reserve_shares, PageMap};
 use crate::mem::regions::Region;
 use crate::task::{Core, State, BOUNCE};
 use crate::umem::{UserMemory, UserPtr, UserSlice};
@@ -366,9 +366,22 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Completes the rendezvous of sender `s` with receiver `r` (the one blocked, or the
     /// one calling): the long message first (checked and prepared, so nothing can fail
     /// after the short copy), then the short one, then the page transfer. Returns the
-    /// receive flags (`RECV_SHARED` if pages were shared). On error nothing was transferred.
+    /// receive flags (`RECV_SHARED` if pages were shared). On error nothing was transferred,
+    /// and what `prepare_long` reserved is given back.
     fn rendezvous(&mut self, s: usize, r: usize) -> Result<u64, Fault> {
         self.prepare_long(s, r)?;
+        if let Err(f) = self.copy_short(s, r) {
+            self.unprepare_long(s);
+            return Err(f);
+        }
+        self.commit_long(s, r);
+        let send = &self.threads[s].ipc.send;
+        Ok(if send.long_pages > 0 && !send.moving { RECV_SHARED } else { 0 })
+    }
+
+    /// The short half of a rendezvous: the message into the receiver's buffer (or
+    /// registers), and its `*len_short` and `*len_long`.
+    fn copy_short(&mut self, s: usize, r: usize) -> Result<(), Fault> {
         let send = self.threads[s].ipc.send;
         let recv = self.threads[r].ipc.recv;
         let n = send.len.min(recv.cap);
@@ -398,8 +411,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if !recv.into_regs {
             self.write_received_lens(r, recv, n, long_len).map_err(Fault::Receiver)?;
         }
-        self.commit_long(s, r);
-        Ok(if send.long_pages > 0 && !send.moving { RECV_SHARED } else { 0 })
+        Ok(())
     }
 
     /// Phase one of a page transfer: every check, and every allocation, it needs.
@@ -434,11 +446,27 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if send.moving && st != rt && !self.space_mut(st).regions().can_punch(moved) {
             return Err(Fault::Sender(Error::OutOfMemory));
         }
-        self.space_mut(rt).prepare(window.base, n).map_err(Fault::Sender)
+        self.space_mut(rt).prepare(window.base, n).map_err(Fault::Sender)?;
+        // Last, so that nothing above can fail with counts reserved.
+        if !send.moving {
+            reserve_shares(self.space(st), send.long_va, n).map_err(Fault::Sender)?;
+        }
+        Ok(())
+    }
+
+    /// Undoes `prepare_long` for a rendezvous that failed after it: gives back the map
+    /// counts a share reserved. (Page tables it made for the window stay; they are the
+    /// receiver's and are reused.)
+    fn unprepare_long(&mut self, s: usize) {
+        let send = self.threads[s].ipc.send;
+        if send.long_pages > 0 && !send.moving {
+            release_shares(self.space(self.task_of(s)), send.long_va, send.long_pages);
+        }
     }
 
     /// Phase two: maps the pages into the receiver and, for a move, out of the sender.
-    /// Cannot fail: `prepare_long` checked and allocated everything.
+    /// Cannot fail: `prepare_long` checked and allocated everything, and reserved the map
+    /// counts a share adds.
     fn commit_long(&mut self, s: usize, r: usize) {
         let send = self.threads[s].ipc.send;
         let recv = self.threads[r].ipc.recv;
@@ -452,8 +480,6 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             self.space_mut(rt).map_frame(recv.long_va + i * PAGE, m);
             if send.moving {
                 self.space_mut(st).unmap_moved(send.long_va + i * PAGE);
-            } else {
-                S::add_mapping(m.frame).expect("checked in prepare_long");
             }
         }
         if send.moving {

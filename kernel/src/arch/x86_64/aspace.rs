@@ -317,8 +317,9 @@ impl PageMap for AddressSpace {
         }
     }
 
-    fn can_add_mapping(frame: u64) -> bool {
-        MAP_COUNTS.get(frame) < u16::MAX as u32
+    fn drop_reserved(frame: u64) {
+        let left = MAP_COUNTS.decrement(frame);
+        debug_assert!(left > 0, "a reserved frame is still mapped by its sender");
     }
 }
 
