@@ -47,11 +47,15 @@ pub enum Error {
     /// A device capability (an IRQ line, an I/O port) the task was not granted, or an
     /// IRQ line another driver holds.
     PermissionDenied = -18,
+    /// `ipc_reply` (or the reply of `IpcReplyWait`) could not be written to its caller:
+    /// the caller's own buffer had become invalid. The caller was released with
+    /// `BadAddress`, and the reply is gone.
+    NotDelivered = -19,
 }
 
 impl Error {
     /// Every variant, in code order. Used by tests and by const checks below.
-    pub const ALL: [Error; 18] = [
+    pub const ALL: [Error; 19] = [
         Error::InvalidArgument,
         Error::BadAddress,
         Error::Misaligned,
@@ -70,6 +74,7 @@ impl Error {
         Error::NoSuchProgram,
         Error::NoSuchTask,
         Error::PermissionDenied,
+        Error::NotDelivered,
     ];
 
     /// The system-call return value for this error.
@@ -98,6 +103,7 @@ impl Error {
             Error::NoSuchProgram => "NoSuchProgram",
             Error::NoSuchTask => "NoSuchTask",
             Error::PermissionDenied => "PermissionDenied",
+            Error::NotDelivered => "NotDelivered",
         }
     }
 }
@@ -152,5 +158,15 @@ mod tests {
         assert_eq!(Error::InvalidArgument.code(), -1);
         assert_eq!(Error::OutOfMemory.code(), -13);
         assert_eq!(Error::Timeout.name(), "Timeout");
+    }
+
+    #[test]
+    fn a_reply_not_delivered_has_its_own_code() {
+        // Not BadAddress (the replier's own arguments) nor PeerDied (nobody to answer):
+        // the caller was there, its buffer was not.
+        assert_eq!(Error::NotDelivered.code(), -19);
+        assert_eq!(Error::try_from(-19), Ok(Error::NotDelivered));
+        assert_eq!(Error::NotDelivered.name(), "NotDelivered");
+        assert!(Error::ALL.iter().filter(|e| e.code() == -19).count() == 1);
     }
 }

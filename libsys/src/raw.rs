@@ -6,6 +6,7 @@
 //! `rdx`, `r10`, result in `rax`; `rcx` and `r11` are clobbered by the `syscall`
 //! instruction. Every register is bound explicitly below.
 
+use abi::ipc::fast;
 use abi::Syscall;
 use core::arch::asm;
 
@@ -304,8 +305,9 @@ unsafe fn fast_syscall(n: Syscall, rdi: u64, rsi: u64, words: [u64; 5]) -> (i64,
 /// calls: a call transfers control to another thread.)
 pub unsafe fn ipc_call_fast(to: u32, len: usize, words: [u64; 5], timeout: i32) -> (i32, usize, [u64; 5]) {
     // SAFETY: registers only.
-    let (ret, _, rlen, w) =
-        unsafe { fast_syscall(Syscall::IpcCall, abi::ipc::fast::call_word(to, len), timeout as u32 as u64, words) };
+    let (ret, _, rlen, w) = unsafe {
+        fast_syscall(Syscall::IpcCall, fast::call_word(to, len), fast::timeout_word(timeout), words)
+    };
     (ret as i32, rlen as usize, w)
 }
 
@@ -317,11 +319,11 @@ pub unsafe fn ipc_call_fast(to: u32, len: usize, words: [u64; 5], timeout: i32) 
 /// As for [`ipc_call_fast`].
 pub unsafe fn ipc_reply_wait(reply: Option<(usize, [u64; 5])>, timeout: i32) -> (i32, Sender, usize, [u64; 5]) {
     let (rdi, words) = match reply {
-        Some((len, words)) => (len as u64, words),
-        None => (abi::ipc::fast::NO_REPLY, [0; 5]),
+        Some((len, words)) => (fast::reply_word(Some(len)), words),
+        None => (fast::reply_word(None), [0; 5]),
     };
     // SAFETY: registers only.
-    let (ret, word, len, w) = unsafe { fast_syscall(Syscall::IpcReplyWait, rdi, timeout as u32 as u64, words) };
+    let (ret, word, len, w) = unsafe { fast_syscall(Syscall::IpcReplyWait, rdi, fast::timeout_word(timeout), words) };
     (ret as i32, Sender::from_word(word), len as usize, w)
 }
 

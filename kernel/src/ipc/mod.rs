@@ -714,7 +714,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     }
 
     /// Answers the call `me` last received with `reply`; returns the caller's slot. The
-    /// reply's own arguments are checked by the caller.
+    /// reply's own arguments are checked by the caller. If the caller's buffer has become
+    /// invalid, the caller is released with `BadAddress` and the result is `NotDelivered`:
+    /// success means the reply reached it.
     fn reply_with(&mut self, me: usize, reply: Reply) -> Result<usize, Error> {
         let to = self.threads[me].ipc.reply_to.take().ok_or(Error::NoReplyPending)?;
         let t = &self.threads[to.slot];
@@ -758,7 +760,11 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                 Ok(0)
             }
         };
+        let delivered = result.is_ok();
         self.wake(to.slot, result.unwrap_or_else(|e| e.code() as i64));
+        if !delivered {
+            return Err(Error::NotDelivered);
+        }
         Ok(to.slot)
     }
 }

@@ -390,3 +390,33 @@ fn threads_of_one_task_talk_to_each_other() {
     assert_eq!(w.reply(y, b"hi"), Ok(Done(0, 0)));
     assert_eq!(w.reply_of(x), b"hi");
 }
+
+#[test]
+fn a_reply_that_cannot_reach_its_caller_is_not_delivered() {
+    // The caller's buffer goes (another thread of its task removed it) while it waits.
+    let (mut w, a, b, _) = world();
+    assert_eq!(w.send(a, b, b"call", SYNC, FOREVER), Ok(Blocked));
+    assert_eq!(w.recv(b, 8, 0), Ok(Done(0, w.tid(a) as u64)));
+    w.mem(a).unmap(super::fixture::send_buf(a));
+    assert_eq!(w.reply(b, b"answer"), Err(Error::NotDelivered), "not 0: the reply was lost");
+    assert_eq!(w.take_wake(a), Some((code(Error::BadAddress), None)), "the caller is released");
+    assert_eq!(w.reply(b, b"again"), Err(Error::NoReplyPending), "and owed nothing more");
+    // A reply of length 0 writes no bytes, only *len_short: still delivered.
+    w.mem(a).map(super::fixture::send_buf(a), 1, true);
+    assert_eq!(w.send(a, b, b"call", SYNC, FOREVER), Ok(Blocked));
+    assert_eq!(w.recv(b, 8, 0).map(|_| ()), Ok(()));
+    assert_eq!(w.reply(b, b""), Ok(Done(0, 0)));
+    assert_eq!(w.take_wake(a), Some((0, None)));
+}
+
+#[test]
+fn a_fast_reply_that_cannot_reach_its_caller_is_not_delivered() {
+    let (mut w, a, b, _) = world();
+    assert_eq!(w.send(a, b, b"call", SYNC, FOREVER), Ok(Blocked));
+    assert_eq!(w.reply_wait(b, None, 0).map(|_| ()), Ok(()));
+    w.mem(a).unmap(super::fixture::send_buf(a));
+    assert_eq!(w.reply_wait(b, Some(b"answer"), FOREVER), Err(Error::NotDelivered), "returned, without waiting");
+    assert_eq!(w.state(b), State::Runnable);
+    assert_eq!(w.take_wake(a), Some((code(Error::BadAddress), None)));
+    assert_eq!(w.reply_wait(b, None, 0), Err(Error::Timeout), "no reply pending any more: it just polls");
+}
