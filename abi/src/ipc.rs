@@ -14,7 +14,9 @@
 //! | `r9`  | [`SendControl`] | | |
 //!
 //! `ipc_recv` returns the [`RecvKind`] in `rax` and, in `rdx`, the sender's tid (bits
-//! 0..32) and [`RECV_SHARED`].
+//! 0..32) and [`RECV_SHARED`]. `ipc_send` returns its result in `rax` and, in `rdx`, a
+//! [`SendStatus`] word on every return, errors included: whether the long message's pages
+//! were transferred.
 
 use num_enum::{IntoPrimitive, TryFromPrimitive};
 
@@ -66,6 +68,34 @@ pub const KERNEL_TID: u32 = 0;
 
 /// [`RecvFlags::SHARED`] in the sender word.
 pub const RECV_SHARED: u64 = (RecvFlags::SHARED.bits() as u64) << 32;
+
+/// The second word `ipc_send` returns (`rdx`), whatever its result: did the long
+/// message's pages reach the receiver? A call can fail after they did (the receiver dies or
+/// the timeout expires before the reply), and then moved pages are no longer the
+/// sender's; a failure before the transfer leaves them exactly as they were.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct SendStatus {
+    /// The pages were mapped into the receiver (and, for a move, out of the sender).
+    pub transferred: bool,
+}
+
+impl SendStatus {
+    /// [`SendStatus::transferred`] in the word.
+    pub const TRANSFERRED: u64 = 1 << 0;
+
+    pub const fn encode(self) -> u64 {
+        if self.transferred {
+            Self::TRANSFERRED
+        } else {
+            0
+        }
+    }
+
+    /// Unpacks `rdx` (unknown bits are ignored).
+    pub const fn decode(rdx: u64) -> SendStatus {
+        SendStatus { transferred: rdx & Self::TRANSFERRED != 0 }
+    }
+}
 
 /// `option_sync`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, IntoPrimitive, TryFromPrimitive)]
@@ -173,6 +203,16 @@ mod tests {
             let c = SendControl { timeout: 0, shared: false, option_sync: bad };
             assert_eq!(SendControl::decode(c.encode()).option_sync, 0xff);
         }
+    }
+
+    #[test]
+    fn send_status_round_trips() {
+        for transferred in [false, true] {
+            let st = SendStatus { transferred };
+            assert_eq!(SendStatus::decode(st.encode()), st);
+        }
+        assert_eq!(SendStatus::decode(0), SendStatus { transferred: false });
+        assert_eq!(SendStatus::default().encode(), 0, "nothing transferred is the zero word");
     }
 
     #[test]
@@ -354,7 +394,8 @@ pub mod fast {
         #[test]
         fn over_long_lengths_stay_over_long() {
             let max = super::MAX as u64;
-            let lens = [max + 1, 0x100, 0x101, 0x128, 0x1_0000, 0x1_0000_0000, 0x1_0000_0028, 0xffff_ffff, u64::MAX >> 1];
+            let lens =
+                [max + 1, 0x100, 0x101, 0x128, 0x1_0000, 0x1_0000_0000, 0x1_0000_0028, 0xffff_ffff, u64::MAX >> 1];
             for len in lens {
                 let (_, l) = super::decode_call_word(super::call_word(5, len as usize));
                 assert!(l as u64 > max, "call, encoded: {len:#x} -> {l}");

@@ -2,7 +2,7 @@
 //! ordinary parties gives the ordinary path's results, and the direct switch hands the CPU
 //! to the partner.
 
-use super::fixture::{code, World};
+use super::fixture::{code, World, NOT_TRANSFERRED};
 use super::Outcome::{Blocked, Done};
 use crate::task::State;
 use abi::Error;
@@ -59,7 +59,7 @@ fn an_ordinary_call_to_a_fast_server_is_answered_in_its_memory() {
     assert_eq!(w.reply_wait(b, None, 0), Ok(Done(0, w.tid(a) as u64)), "queued call taken at once");
     assert_eq!(w.fast_out(b).map(|o| o.0), Some(b"ordinary".to_vec()));
     assert_eq!(w.reply_wait(b, Some(b"answer!!"), 0), Err(Error::Timeout), "replied, then nothing to receive");
-    assert_eq!(w.take_wake(a), Some((0, None)));
+    assert_eq!(w.take_wake(a), Some((0, NOT_TRANSFERRED)));
     assert_eq!(w.reply_of(a), b"answer!!");
 }
 

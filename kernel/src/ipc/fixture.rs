@@ -442,6 +442,12 @@ impl World {
     }
 }
 
+/// The `rdx` of a woken general-path sender (its `abi::ipc::SendStatus`): its pages, if
+/// any, did not leave.
+pub const NOT_TRANSFERRED: Option<u64> = Some(0);
+/// The `rdx` of a woken sender whose long message's pages reached the receiver.
+pub const TRANSFERRED: Option<u64> = Some(abi::ipc::SendStatus::TRANSFERRED);
+
 /// The error code as a wake value.
 pub fn code(e: Error) -> i64 {
     e.code() as i64

@@ -1,7 +1,7 @@
 //! Long messages: pages moved or shared between address spaces, with page-ownership rights
 //! (DESIGN.md section 5), on the host.
 
-use super::fixture::{code, live_frames, long_base, window, Mem, World};
+use super::fixture::{code, live_frames, long_base, window, Mem, World, NOT_TRANSFERRED, TRANSFERRED};
 use super::Outcome::{Blocked, Done};
 use crate::mem::pagemap::PageMap;
 use crate::task::State;
@@ -157,7 +157,7 @@ fn a_message_larger_than_the_window_fails_for_its_sender_only() {
     assert_eq!(w.send_long(a, b, 4, false, FOREVER), Ok(Blocked));
     assert_eq!(w.send_long(c, b, 1, false, FOREVER), Ok(Blocked));
     assert_eq!(w.recv_long(b, 2, 0), Ok(Done(0, w.tid(c) as u64)));
-    assert_eq!(w.take_wake(a), Some((code(Error::TooLong), None)));
+    assert_eq!(w.take_wake(a), Some((code(Error::TooLong), NOT_TRANSFERRED)));
     assert_eq!(w.tags(b, window(b), 1), [Some(60)]);
 }
 
@@ -192,7 +192,7 @@ fn pages_received_stay_when_the_sender_times_out_and_go_with_a_dying_receiver() 
     assert_eq!(w.send_long(a, b, 2, false, 3), Ok(Blocked));
     assert_eq!(w.recv_long(b, 2, 0).map(|_| ()), Ok(()));
     w.tick(3);
-    assert_eq!(w.take_wake(a), Some((code(Error::Timeout), None)));
+    assert_eq!(w.take_wake(a), Some((code(Error::Timeout), TRANSFERRED)));
     assert_eq!(w.tags(b, window(b), 2), [Some(9), Some(10)], "the receiver keeps them");
     assert_eq!(w.reply(b, b""), Err(Error::Timeout));
     drop(w.core.exit_task(w.core.thread(b).task, 0));
@@ -389,7 +389,7 @@ fn a_queued_share_is_counted_again_at_the_rendezvous() {
     w.map_long(c, 1, 70);
     assert_eq!(w.send_long(c, b, 1, false, FOREVER), Ok(Blocked), "a second sender, queued behind");
     assert_eq!(w.recv_long(b, 300, FOREVER), Ok(Done(0, w.tid(c) as u64)), "received the next sender");
-    assert_eq!(w.take_wake(a), Some((code(Error::OutOfMemory), None)), "the share failed cleanly");
+    assert_eq!(w.take_wake(a), Some((code(Error::OutOfMemory), NOT_TRANSFERRED)), "the share failed cleanly");
     assert_eq!(Mem::map_count(f), 800, "nothing reserved is left behind");
     assert_eq!(w.tags(b, window(b), 2), [Some(70), None]);
 }
@@ -421,6 +421,33 @@ fn a_reservation_is_given_back_when_the_rendezvous_fails_afterwards() {
     w.reply(b, b"").unwrap();
     w.remove_region(b, window(b));
     assert_eq!(w.recv_long(b, 5, 0), Err(Error::Timeout), "c failed at the rendezvous: nobody left");
-    assert_eq!(w.take_wake(c), Some((code(Error::BadAddress), None)));
+    assert_eq!(w.take_wake(c), Some((code(Error::BadAddress), NOT_TRANSFERRED)));
     assert_eq!(Mem::map_count(g), 4, "c's reservation was given back too");
+}
+
+#[test]
+fn a_woken_long_sender_learns_whether_its_pages_left() {
+    // Failed before the transfer: the receiver never took it. The pages are still here.
+    let (mut w, a, b, c) = world();
+    w.map_long(a, 2, 30);
+    assert_eq!(w.send_long(a, b, 2, false, 2), Ok(Blocked));
+    w.tick(2);
+    assert_eq!(w.take_wake(a), Some((code(Error::Timeout), NOT_TRANSFERRED)));
+    assert_eq!(w.tags(a, long_base(a), 2), [Some(30), Some(31)]);
+    // Failed after the transfer: the receiver took the pages, then died before replying.
+    assert_eq!(w.send_long(a, b, 2, false, FOREVER), Ok(Blocked));
+    assert_eq!(w.recv_long(b, 2, 0).map(|_| ()), Ok(()));
+    drop(w.core.exit_task(w.core.thread(b).task, 0));
+    assert_eq!(w.take_wake(a), Some((code(Error::PeerDied), TRANSFERRED)));
+    assert_eq!(w.tags(a, long_base(a), 2), [None, None], "gone, as the flag says");
+    // Succeeded: transferred too; a short call transfers nothing.
+    w.map_long(a, 1, 40);
+    assert_eq!(w.recv_long(c, 1, FOREVER), Ok(Blocked));
+    assert_eq!(w.send_long(a, c, 1, true, FOREVER), Ok(Blocked));
+    assert_eq!(w.reply(c, b""), Ok(Done(0, 0)));
+    assert_eq!(w.take_wake(a), Some((0, TRANSFERRED)));
+    assert_eq!(w.send(a, c, b"short", 1, FOREVER), Ok(Blocked));
+    assert_eq!(w.recv(c, 8, 0).map(|_| ()), Ok(()));
+    assert_eq!(w.reply(c, b""), Ok(Done(0, 0)));
+    assert_eq!(w.take_wake(a), Some((0, NOT_TRANSFERRED)));
 }

@@ -38,7 +38,7 @@ use crate::mem::regions::Region;
 use crate::task::{Core, State, BOUNCE};
 use crate::umem::{UserMemory, UserPtr, UserSlice};
 use abi::ipc::fast::{self, WORDS};
-use abi::ipc::{RecvFlags, RecvKind, SendMode, Timeout, KERNEL_TID, RECV_SHARED};
+use abi::ipc::{RecvFlags, RecvKind, SendMode, SendStatus, Timeout, KERNEL_TID, RECV_SHARED};
 use abi::{Error, SHORT_MAX};
 use mailbox::{Msg, MsgBuffers};
 
@@ -277,7 +277,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             moving: !a.shared,
             regs: None,
         };
-        self.send_pending(me, to, mode, timeout)
+        let outcome = self.send_pending(me, to, mode, timeout);
+        if outcome == Ok(Outcome::Blocked) && self.threads[me].wake_aux.is_none() {
+            // Woken later, it learns whether its pages left (`commit_long` says they did).
+            self.threads[me].wake_aux = Some(SendStatus::default().encode());
+        }
+        outcome
     }
 
     /// `IpcCall`: a call whose message (`len` bytes) is in registers.
@@ -482,6 +487,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                 self.space_mut(st).unmap_moved(send.long_va + i * PAGE);
             }
         }
+        // The sender is now blocked for the reply, or about to be: whatever ends its wait,
+        // its `ipc_send` reports the transfer.
+        self.threads[s].wake_aux = Some(SendStatus { transferred: true }.encode());
         if send.moving {
             let sender = self.space_mut(st);
             sender.flush(send.long_va, n);

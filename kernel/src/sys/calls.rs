@@ -26,6 +26,9 @@ pub enum Ret {
     Value(u64),
     /// A value in `rax` and a second one in `rdx` (IPC receives: the sender's tid).
     Pair(u64, u64),
+    /// An error in `rax` and still a second value in `rdx` (`ipc_send`'s status word,
+    /// which it returns on every return).
+    ErrorPair(Error, u64),
     /// A value in `rax`, and the fast path's registers from the caller's `fast_out`.
     Fast(u64),
     /// The caller is off the CPU; its result is set when it is woken (or never, if ended).
@@ -88,6 +91,10 @@ pub fn dispatch(k: &mut Kernel, frame: &mut TrapFrame) {
         Ok(Ret::Value(v)) | Ok(Ret::Fast(v)) => frame.rax = v,
         Ok(Ret::Pair(a, d)) => {
             frame.rax = a;
+            frame.rdx = d;
+        }
+        Ok(Ret::ErrorPair(e, d)) => {
+            frame.rax = e.code() as i64 as u64;
             frame.rdx = d;
         }
         Ok(Ret::Blocked) => {}
@@ -253,9 +260,13 @@ fn ipc_send(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
         shared: control.shared,
         option_sync: control.option_sync,
     };
-    Ok(match k.core.ipc_send(args)? {
-        Outcome::Done(v, _) => Ret::Value(v),
-        Outcome::Blocked => Ret::Blocked,
+    // A send that returns now transferred no pages (a transfer blocks the caller for the
+    // reply); one that blocked gets its status word when it is woken.
+    let status = abi::ipc::SendStatus { transferred: false }.encode();
+    Ok(match k.core.ipc_send(args) {
+        Ok(Outcome::Done(v, _)) => Ret::Pair(v, status),
+        Ok(Outcome::Blocked) => Ret::Blocked,
+        Err(e) => Ret::ErrorPair(e, status),
     })
 }
 
