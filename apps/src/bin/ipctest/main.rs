@@ -9,6 +9,7 @@
 extern crate alloc;
 
 mod death;
+mod fast;
 mod ipc;
 mod load;
 mod long;
@@ -29,6 +30,7 @@ fn main() -> i32 {
     send::cases(&mut s);
     recv::cases(&mut s);
     death::cases(&mut s);
+    fast::cases(&mut s);
     long::cases(&mut s);
     load::cases(&mut s);
     s.finish()

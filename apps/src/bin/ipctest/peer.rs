@@ -22,6 +22,8 @@ pub const LOAD_CLIENT: u64 = 6;
 pub const LONG_SERVER: u64 = 7;
 /// Receives one long message into its window, then exits without replying.
 pub const DIE_HOLDING_LONG: u64 = 8;
+/// Receives pages into a window of `param` pages and keeps them (see `long::sink`).
+pub const BIG_SINK: u64 = 9;
 
 pub const fn arg(role: u64, parent: u32) -> u64 {
     role | (parent as u64) << 8
@@ -60,6 +62,7 @@ pub fn run(arg: u64) -> i32 {
         }
         LOAD_CLIENT => crate::load::client(parent, (arg >> 40) as u32),
         LONG_SERVER => crate::long::server(parent),
+        BIG_SINK => crate::long::sink(arg >> 40),
         DIE_HOLDING_LONG => {
             let mut buf = [0u8; 8];
             let mut len = 8u32;
