@@ -1,7 +1,9 @@
 //! Map counts: for every frame, how many user page mappings point at it, across all
 //! address spaces. This is what page-ownership rights are made of (`mem::pagemap`): one
 //! mapping is exclusive, more are shared. Invariant: a user frame is freed exactly when its
-//! count drops to zero.
+//! count drops to zero. Within one kernel entry a count may also hold mappings a share has
+//! reserved and not made yet (`mem::pagemap::reserve_shares`); before the kernel returns
+//! they are made or given back.
 
 use core::sync::atomic::{AtomicU16, Ordering};
 
