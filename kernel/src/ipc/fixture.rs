@@ -156,6 +156,8 @@ impl PageMap for Mem {
     fn regions(&mut self) -> &mut Regions {
         &mut self.regions
     }
+    const MAX_MAPPINGS: u32 = FAKE_MAX_MAPPINGS;
+
     fn map_count(frame: u64) -> u32 {
         FRAMES.with(|f| f.borrow().get(&frame).map_or(0, |e| e.1))
     }

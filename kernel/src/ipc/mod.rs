@@ -431,8 +431,11 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Err(Fault::Sender(Error::TooLong)); // DESIGN.md 4.4
         }
         let (st, rt) = (self.task_of(s), self.task_of(r));
-        // The sender may have changed its pages while it waited: check again.
-        check_owned(self.space(st), send.long_va, n, send.moving).map_err(Fault::Sender)?;
+        // The sender may have changed its pages while it waited: check again (a share's
+        // pages are checked by reserving their counts, last).
+        if send.moving {
+            check_owned(self.space(st), send.long_va, n, true).map_err(Fault::Sender)?;
+        }
         let rspace = self.space(rt);
         if (0..n).any(|i| rspace.page(recv.long_va + i * PAGE).is_some()) {
             return Err(Fault::Receiver(Error::WindowOccupied));

@@ -7,6 +7,9 @@
 
 use core::sync::atomic::{AtomicU16, Ordering};
 
+/// Largest count: a frame cannot be mapped more often than this.
+pub const MAX_COUNT: u16 = u16::MAX;
+
 /// Counts for frames `0..N` (frame number = physical address / page size).
 pub struct MapCounts<const N: usize> {
     counts: [AtomicU16; N],
@@ -19,8 +22,7 @@ impl<const N: usize> Default for MapCounts<N> {
 }
 
 impl<const N: usize> MapCounts<N> {
-    /// Largest count: a frame cannot be mapped more often than this.
-    pub const MAX: u16 = u16::MAX;
+    pub const MAX: u16 = MAX_COUNT;
 
     pub const fn new() -> Self {
         MapCounts { counts: [const { AtomicU16::new(0) }; N] }

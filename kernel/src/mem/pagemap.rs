@@ -43,6 +43,8 @@ pub trait PageMap {
     fn flush(&mut self, va: u64, pages: u64);
     /// The `new_pages` regions (received windows count as regions too).
     fn regions(&mut self) -> &mut Regions;
+    /// Most mappings a frame can have.
+    const MAX_MAPPINGS: u32;
     /// How many user mappings `frame` has, in every address space.
     fn map_count(frame: u64) -> u32;
     /// Records one more mapping of `frame` (a share reserves it before its commit).
@@ -61,15 +63,20 @@ const PAGE: u64 = abi::PAGE_SIZE as u64;
 /// has room for one more mapping per page naming it (`OutOfMemory`). Changes nothing.
 pub fn check_owned<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> Result<(), Error> {
     let need = if moving { PageRights::MOVE } else { PageRights::SHARE };
+    let mut tight = false;
     for i in 0..pages {
         let m = space.page(va + i * PAGE).ok_or(Error::BadAddress)?;
-        if !PageRights::of(S::map_count(m.frame)).contains(need) {
+        let count = S::map_count(m.frame);
+        if !PageRights::of(count).contains(need) {
             return Err(Error::NotOwner);
         }
+        // Room even if every page of the range named this frame? Then repeats cannot
+        // matter (the common case: one pass, nothing written).
+        tight |= count as u64 + pages > S::MAX_MAPPINGS as u64;
     }
-    if !moving {
-        // Counting repeats exactly: reserve, then give it all back. Nothing is observable
-        // in between (the kernel is not preemptible).
+    if !moving && tight {
+        // Count repeats exactly: reserve, then give it all back. Nothing is observable in
+        // between (the kernel is not preemptible).
         reserve_shares(space, va, pages)?;
         release_shares(space, va, pages);
     }

@@ -5,7 +5,7 @@
 //! `r10`, `r8`, `r9`), checks all of them before changing anything, and returns either a
 //! value, or `Blocked` when the caller is no longer running (it blocked, or it ended) and
 //! its result will be set by whoever wakes it. Errors become negative codes only in
-//! [`dispatch`].
+//! [`dispatch`], except `ipc_send`'s, which come with its status word in `rdx`.
 
 use super::{spawn, Kernel};
 use crate::arch::aspace::AddressSpace;
@@ -26,9 +26,6 @@ pub enum Ret {
     Value(u64),
     /// A value in `rax` and a second one in `rdx` (IPC receives: the sender's tid).
     Pair(u64, u64),
-    /// An error in `rax` and still a second value in `rdx` (`ipc_send`'s status word,
-    /// which it returns on every return).
-    ErrorPair(Error, u64),
     /// A value in `rax`, and the fast path's registers from the caller's `fast_out`.
     Fast(u64),
     /// The caller is off the CPU; its result is set when it is woken (or never, if ended).
@@ -91,10 +88,6 @@ pub fn dispatch(k: &mut Kernel, frame: &mut TrapFrame) {
         Ok(Ret::Value(v)) | Ok(Ret::Fast(v)) => frame.rax = v,
         Ok(Ret::Pair(a, d)) => {
             frame.rax = a;
-            frame.rdx = d;
-        }
-        Ok(Ret::ErrorPair(e, d)) => {
-            frame.rax = e.code() as i64 as u64;
             frame.rdx = d;
         }
         Ok(Ret::Blocked) => {}
@@ -266,7 +259,8 @@ fn ipc_send(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
     Ok(match k.core.ipc_send(args) {
         Ok(Outcome::Done(v, _)) => Ret::Pair(v, status),
         Ok(Outcome::Blocked) => Ret::Blocked,
-        Err(e) => Ret::ErrorPair(e, status),
+        // Encoded here, since it comes with a second word.
+        Err(e) => Ret::Pair(e.code() as i64 as u64, status),
     })
 }
 

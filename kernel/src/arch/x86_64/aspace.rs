@@ -305,6 +305,8 @@ impl PageMap for AddressSpace {
         &mut self.regions
     }
 
+    const MAX_MAPPINGS: u32 = crate::mem::mapcount::MAX_COUNT as u32;
+
     fn map_count(frame: u64) -> u32 {
         MAP_COUNTS.get(frame)
     }
