@@ -48,11 +48,15 @@ pub enum Error {
     /// IRQ line another driver holds; `make_runnable` of another task's thread;
     /// `task_wait` for a task the caller did not start.
     PermissionDenied = -18,
+    /// `ipc_reply` (or the reply of `IpcReplyWait`) could not be written to its caller:
+    /// the caller's own buffer had become invalid. The caller was released with
+    /// `BadAddress`, and the reply is gone.
+    NotDelivered = -19,
 }
 
 impl Error {
     /// Every variant, in code order. Used by tests and by const checks below.
-    pub const ALL: [Error; 18] = [
+    pub const ALL: [Error; 19] = [
         Error::InvalidArgument,
         Error::BadAddress,
         Error::Misaligned,
@@ -71,6 +75,7 @@ impl Error {
         Error::NoSuchProgram,
         Error::NoSuchTask,
         Error::PermissionDenied,
+        Error::NotDelivered,
     ];
 
     /// The system-call return value for this error.
@@ -99,6 +104,7 @@ impl Error {
             Error::NoSuchProgram => "NoSuchProgram",
             Error::NoSuchTask => "NoSuchTask",
             Error::PermissionDenied => "PermissionDenied",
+            Error::NotDelivered => "NotDelivered",
         }
     }
 }
@@ -153,5 +159,15 @@ mod tests {
         assert_eq!(Error::InvalidArgument.code(), -1);
         assert_eq!(Error::OutOfMemory.code(), -13);
         assert_eq!(Error::Timeout.name(), "Timeout");
+    }
+
+    #[test]
+    fn a_reply_not_delivered_has_its_own_code() {
+        // Not BadAddress (the replier's own arguments) nor PeerDied (nobody to answer):
+        // the caller was there, its buffer was not.
+        assert_eq!(Error::NotDelivered.code(), -19);
+        assert_eq!(Error::try_from(-19), Ok(Error::NotDelivered));
+        assert_eq!(Error::NotDelivered.name(), "NotDelivered");
+        assert!(Error::ALL.iter().filter(|e| e.code() == -19).count() == 1);
     }
 }

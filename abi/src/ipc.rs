@@ -14,7 +14,9 @@
 //! | `r9`  | [`SendControl`] | | |
 //!
 //! `ipc_recv` returns the [`RecvKind`] in `rax` and, in `rdx`, the sender's tid (bits
-//! 0..32) and [`RECV_SHARED`].
+//! 0..32) and [`RECV_SHARED`]. `ipc_send` returns its result in `rax` and, in `rdx`, a
+//! [`SendStatus`] word on every return, errors included: whether the long message's pages
+//! were transferred.
 
 use num_enum::{IntoPrimitive, TryFromPrimitive};
 
@@ -66,6 +68,34 @@ pub const KERNEL_TID: u32 = 0;
 
 /// [`RecvFlags::SHARED`] in the sender word.
 pub const RECV_SHARED: u64 = (RecvFlags::SHARED.bits() as u64) << 32;
+
+/// The second word `ipc_send` returns (`rdx`), whatever its result: did the long
+/// message's pages reach the receiver? A call can fail after they did (the receiver dies or
+/// the timeout expires before the reply), and then moved pages are no longer the
+/// sender's; a failure before the transfer leaves them exactly as they were.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct SendStatus {
+    /// The pages were mapped into the receiver (and, for a move, out of the sender).
+    pub transferred: bool,
+}
+
+impl SendStatus {
+    /// [`SendStatus::transferred`] in the word.
+    pub const TRANSFERRED: u64 = 1 << 0;
+
+    pub const fn encode(self) -> u64 {
+        if self.transferred {
+            Self::TRANSFERRED
+        } else {
+            0
+        }
+    }
+
+    /// Unpacks `rdx` (unknown bits are ignored).
+    pub const fn decode(rdx: u64) -> SendStatus {
+        SendStatus { transferred: rdx & Self::TRANSFERRED != 0 }
+    }
+}
 
 /// `option_sync`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, IntoPrimitive, TryFromPrimitive)]
@@ -176,6 +206,16 @@ mod tests {
     }
 
     #[test]
+    fn send_status_round_trips() {
+        for transferred in [false, true] {
+            let st = SendStatus { transferred };
+            assert_eq!(SendStatus::decode(st.encode()), st);
+        }
+        assert_eq!(SendStatus::decode(0), SendStatus { transferred: false });
+        assert_eq!(SendStatus::default().encode(), 0, "nothing transferred is the zero word");
+    }
+
+    #[test]
     fn rights_follow_the_mapping_count() {
         assert_eq!(PageRights::of(1), PageRights::MOVE | PageRights::SHARE);
         assert_eq!(PageRights::of(2), PageRights::SHARE);
@@ -208,8 +248,8 @@ mod tests {
 /// | register | in | out |
 /// |---|---|---|
 /// | `rax` | `Syscall::IpcCall` | 0, or a negative `Error` |
-/// | `rdi` | target tid (bits 0..32), message length (bits 32..40) | 0 |
-/// | `rsi` | timeout (`i32`) | reply length |
+/// | `rdi` | [`call_word`](fast::call_word): target tid (bits 0..32), message length (bits 32..64) | 0 |
+/// | `rsi` | [`timeout_word`](fast::timeout_word): timeout (`i32`, bits 0..32) | reply length |
 /// | `rdx`, `r10`, `r8`, `r9`, `r12` | message, little-endian, up to [`MAX`](fast::MAX) bytes | reply |
 ///
 /// `IpcReplyWait` (a server's reply to its last call, then a receive):
@@ -217,9 +257,13 @@ mod tests {
 /// | register | in | out |
 /// |---|---|---|
 /// | `rax` | `Syscall::IpcReplyWait` | [`RecvKind`], or a negative `Error` |
-/// | `rdi` | reply length (bits 0..8); bit 63 set: no reply, just wait | sender word (tid, [`RecvFlags`] << 32) |
-/// | `rsi` | timeout (`i32`) for the wait | message length |
+/// | `rdi` | [`reply_word`](fast::reply_word): reply length (bits 0..63); bit 63 set: no reply, just wait | sender word (tid, [`RecvFlags`] << 32) |
+/// | `rsi` | [`timeout_word`](fast::timeout_word): timeout (`i32`) for the wait | message length |
 /// | `rdx`, `r10`, `r8`, `r9`, `r12` | reply | message (cut to [`MAX`](fast::MAX) bytes) |
+///
+/// A length is never cut to fit its field: every bit the field has counts, and the
+/// encoders saturate, so a length past [`MAX`](fast::MAX) always decodes to one past it,
+/// which the kernel refuses with `TooLong` (and delivers nothing).
 ///
 /// Either side may be a fast or an ordinary (memory) party: a fast call to a thread blocked
 /// in `ipc_recv` writes its buffer; a server in `IpcReplyWait` receives ordinary sends in
@@ -233,9 +277,51 @@ pub mod fast {
     /// `IpcReplyWait`'s `rdi` bit meaning "no reply to send".
     pub const NO_REPLY: u64 = 1 << 63;
 
-    /// Packs the target and length of an `IpcCall`.
+    /// Packs the target and length of an `IpcCall` (`rdi`). A length beyond 32 bits
+    /// saturates, so it stays too long.
     pub const fn call_word(tid: u32, len: usize) -> u64 {
-        tid as u64 | (len as u64 & 0xff) << 32
+        let len = if len > u32::MAX as usize { u32::MAX } else { len as u32 };
+        tid as u64 | (len as u64) << 32
+    }
+
+    /// Unpacks an `IpcCall`'s `rdi`: (target tid, message length), all 32 length bits.
+    #[inline]
+    pub const fn decode_call_word(rdi: u64) -> (u32, u32) {
+        (rdi as u32, (rdi >> 32) as u32)
+    }
+
+    /// Packs `IpcReplyWait`'s `rdi`: the reply's length, or [`NO_REPLY`]. A length that
+    /// does not fit the 63 bits saturates.
+    pub const fn reply_word(reply_len: Option<usize>) -> u64 {
+        match reply_len {
+            None => NO_REPLY,
+            Some(len) if len as u64 >= NO_REPLY => NO_REPLY - 1,
+            Some(len) => len as u64,
+        }
+    }
+
+    /// Unpacks `IpcReplyWait`'s `rdi`: `None` for no reply, else the reply's length
+    /// (saturated at `u32::MAX`, so anything past [`MAX`] stays past it).
+    #[inline]
+    pub const fn decode_reply_word(rdi: u64) -> Option<u32> {
+        if rdi & NO_REPLY != 0 {
+            None
+        } else if rdi > u32::MAX as u64 {
+            Some(u32::MAX)
+        } else {
+            Some(rdi as u32)
+        }
+    }
+
+    /// A fast call's timeout (`rsi`): the `i32` in bits 0..32.
+    pub const fn timeout_word(timeout: i32) -> u64 {
+        timeout as u32 as u64
+    }
+
+    /// Unpacks a timeout word (bits 32..64 are ignored).
+    #[inline]
+    pub const fn decode_timeout(rsi: u64) -> i32 {
+        rsi as u32 as i32
     }
 
     /// Little-endian bytes (at most `MAX`) to payload words, zero-filled.
@@ -285,6 +371,44 @@ pub mod fast {
             assert_eq!(super::to_bytes(&super::to_words(&bytes)), bytes);
             assert_eq!(super::to_words(&[1, 2])[0], 0x0201);
             assert_eq!(super::call_word(7, 40), 7 | 40 << 32);
+        }
+
+        #[test]
+        fn call_and_reply_words_round_trip() {
+            for tid in [0, 1, 0x1234_5678, u32::MAX] {
+                for len in [0usize, 1, 8, 39, 40, 41, 255, 256, 4096, u32::MAX as usize] {
+                    assert_eq!(super::decode_call_word(super::call_word(tid, len)), (tid, len as u32));
+                }
+            }
+            for len in [0usize, 1, 40, 41, 256, 0x1_0000, u32::MAX as usize] {
+                assert_eq!(super::decode_reply_word(super::reply_word(Some(len))), Some(len as u32));
+            }
+            assert_eq!(super::decode_reply_word(super::reply_word(None)), None);
+            for t in [-1, 0, 1, 100, i32::MAX, i32::MIN] {
+                assert_eq!(super::decode_timeout(super::timeout_word(t)), t);
+            }
+        }
+
+        /// Whatever a length is, encoded or raw, if it is past `MAX` it decodes past
+        /// `MAX` (the kernel then refuses it): no length is ever cut into a valid one.
+        #[test]
+        fn over_long_lengths_stay_over_long() {
+            let max = super::MAX as u64;
+            let lens =
+                [max + 1, 0x100, 0x101, 0x128, 0x1_0000, 0x1_0000_0000, 0x1_0000_0028, 0xffff_ffff, u64::MAX >> 1];
+            for len in lens {
+                let (_, l) = super::decode_call_word(super::call_word(5, len as usize));
+                assert!(l as u64 > max, "call, encoded: {len:#x} -> {l}");
+                assert!(super::decode_reply_word(super::reply_word(Some(len as usize))).unwrap() as u64 > max);
+                // Raw registers, as a hostile program sets them.
+                if len <= u32::MAX as u64 {
+                    assert!(super::decode_call_word(5 | len << 32).1 as u64 > max, "call, raw {len:#x}");
+                }
+                let r = super::decode_reply_word(len);
+                assert!(r.is_some_and(|l| l as u64 > max), "reply, raw {len:#x} -> {r:?}");
+            }
+            assert_eq!(super::decode_call_word(0xffff_ffff_0000_0009), (9, u32::MAX));
+            assert_eq!(super::decode_reply_word(super::NO_REPLY | 5), None, "bit 63: no reply");
         }
 
         #[test]

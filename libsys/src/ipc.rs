@@ -128,9 +128,10 @@ pub fn call<M: Message>(to: Tid, msg: &M, timeout: Timeout) -> Result<M::Reply, 
         let reply = fast::to_bytes(&words);
         return Ok(<M::Reply as Message>::decode(&reply[..len.min(FAST)])?);
     }
-    call_raw::<M>(to, msg, timeout, core::ptr::null_mut(), 0, false)
+    call_raw::<M>(to, msg, timeout, core::ptr::null_mut(), 0, false).0
 }
 
+/// A general-path call; also returns whether the long range, if any, was transferred.
 fn call_raw<M: Message>(
     to: Tid,
     msg: &M,
@@ -138,14 +139,16 @@ fn call_raw<M: Message>(
     long: *mut u8,
     long_len: u32,
     shared: bool,
-) -> Result<M::Reply, IpcError> {
+) -> (Result<M::Reply, IpcError>, bool) {
     let mut buf = [0u8; SHORT_MAX];
     msg.encode_into(&mut buf);
     let mut len = call_len::<M>() as u32;
     // SAFETY: `buf` is valid for `len` bytes and receives the reply; the long range, if
     // any, is pages the caller's typed wrapper owns.
-    check(unsafe { raw::ipc_send(to, long, buf.as_mut_ptr(), long_len, &mut len, timeout.to_raw(), shared, 1) })?;
-    Ok(<M::Reply as Message>::decode(&buf[..len as usize])?)
+    let (r, status) =
+        unsafe { raw::ipc_send_status(to, long, buf.as_mut_ptr(), long_len, &mut len, timeout.to_raw(), shared, 1) };
+    let reply = check(r).map_err(IpcError::from).and_then(|_| Ok(<M::Reply as Message>::decode(&buf[..len as usize])?));
+    (reply, status.transferred)
 }
 
 /// Whether an asynchronous message went straight to a waiting receiver or was queued.
@@ -376,32 +379,23 @@ pub struct MoveFailed {
     pub pages: Option<Pages>,
 }
 
-/// Calls `to` with `msg`, moving `pages` to it (they are no longer this program's).
+/// Calls `to` with `msg`, moving `pages` to it (they are no longer this program's). If the
+/// call fails, the kernel says whether the pages had left first (a timeout or the
+/// receiver's death after receipt): if not, they come back in [`MoveFailed::pages`].
 pub fn call_moving<M: Message>(to: Tid, msg: &M, pages: Pages, timeout: Timeout) -> Result<M::Reply, MoveFailed> {
     let (base, count) = (pages.base, pages.count);
     core::mem::forget(pages);
     let len = (count as usize * PAGE_SIZE) as u32;
     match call_raw::<M>(to, msg, timeout, base as *mut u8, len, false) {
-        Ok(r) => Ok(r),
-        Err(error) => {
-            // Did the pages leave? (A timeout or death after receipt happens after the move.)
-            // SAFETY: probing one page of our own former range: if it is free, the pages
-            // moved and the probe page is removed again at once.
-            let still_ours =
-                unsafe { raw::new_pages(base as *mut u8, PAGE_SIZE as u32) } == Error::WindowOccupied.code();
-            if !still_ours {
-                // SAFETY: the probe page just mapped, used by nothing.
-                unsafe { raw::remove_pages(base as *mut u8) };
-            }
-            Err(MoveFailed { error, pages: still_ours.then_some(Pages { base, count }) })
-        }
+        (Ok(r), _) => Ok(r),
+        (Err(error), transferred) => Err(MoveFailed { error, pages: (!transferred).then_some(Pages { base, count }) }),
     }
 }
 
 /// Calls `to` with `msg`, sharing `pages` with it (both map them afterwards).
 pub fn call_sharing<M: Message>(to: Tid, msg: &M, pages: &SharedPages, timeout: Timeout) -> Result<M::Reply, IpcError> {
     let len = (pages.count as usize * PAGE_SIZE) as u32;
-    call_raw::<M>(to, msg, timeout, pages.base as *mut u8, len, true)
+    call_raw::<M>(to, msg, timeout, pages.base as *mut u8, len, true).0
 }
 
 /// Where received pages go: `count` pages of unmapped space at `base`.

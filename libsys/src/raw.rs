@@ -6,6 +6,7 @@
 //! `rdx`, `r10`, result in `rax`; `rcx` and `r11` are clobbered by the `syscall`
 //! instruction. Every register is bound explicitly below.
 
+use abi::ipc::fast;
 use abi::Syscall;
 use core::arch::asm;
 
@@ -89,10 +90,33 @@ pub unsafe fn ipc_send(
     shared: bool,
     option_sync: u32,
 ) -> i32 {
+    // SAFETY: the same call, with the same arguments.
+    unsafe { ipc_send_status(id, message_long, message_short, len_long, len_short, timeout, shared, option_sync).0 }
+}
+
+/// [`ipc_send`], also returning whether the long message's pages were transferred
+/// (`abi::ipc::SendStatus`), which the kernel says on every return, failures included: a
+/// call that fails after its pages reached the receiver (it died, or the timeout expired
+/// before the reply) has lost moved pages; one that fails before has lost nothing.
+///
+/// # Safety
+/// As for [`ipc_send`].
+#[allow(clippy::too_many_arguments)] // the specification's signature
+pub unsafe fn ipc_send_status(
+    id: u32,
+    message_long: *mut u8,
+    message_short: *mut u8,
+    len_long: u32,
+    len_short: *mut u32,
+    timeout: i32,
+    shared: bool,
+    option_sync: u32,
+) -> (i32, abi::ipc::SendStatus) {
     let control = abi::ipc::SendControl { timeout, shared, option_sync }.encode();
     let args = [id as u64, message_long as u64, message_short as u64, len_long as u64, len_short as u64, control];
     // SAFETY: the caller vouches for the memory named.
-    unsafe { syscall6(Syscall::IpcSend, args).0 as i32 }
+    let (ret, status) = unsafe { syscall6(Syscall::IpcSend, args) };
+    (ret as i32, abi::ipc::SendStatus::decode(status))
 }
 
 /// Receives one message (the specification's `ipc_recv`): returns 0 for a synchronous
@@ -314,7 +338,7 @@ unsafe fn fast_syscall(n: Syscall, rdi: u64, rsi: u64, words: [u64; 5]) -> (i64,
 pub unsafe fn ipc_call_fast(to: u32, len: usize, words: [u64; 5], timeout: i32) -> (i32, usize, [u64; 5]) {
     // SAFETY: registers only.
     let (ret, _, rlen, w) =
-        unsafe { fast_syscall(Syscall::IpcCall, abi::ipc::fast::call_word(to, len), timeout as u32 as u64, words) };
+        unsafe { fast_syscall(Syscall::IpcCall, fast::call_word(to, len), fast::timeout_word(timeout), words) };
     (ret as i32, rlen as usize, w)
 }
 
@@ -326,11 +350,11 @@ pub unsafe fn ipc_call_fast(to: u32, len: usize, words: [u64; 5], timeout: i32) 
 /// As for [`ipc_call_fast`].
 pub unsafe fn ipc_reply_wait(reply: Option<(usize, [u64; 5])>, timeout: i32) -> (i32, Sender, usize, [u64; 5]) {
     let (rdi, words) = match reply {
-        Some((len, words)) => (len as u64, words),
-        None => (abi::ipc::fast::NO_REPLY, [0; 5]),
+        Some((len, words)) => (fast::reply_word(Some(len)), words),
+        None => (fast::reply_word(None), [0; 5]),
     };
     // SAFETY: registers only.
-    let (ret, word, len, w) = unsafe { fast_syscall(Syscall::IpcReplyWait, rdi, timeout as u32 as u64, words) };
+    let (ret, word, len, w) = unsafe { fast_syscall(Syscall::IpcReplyWait, rdi, fast::timeout_word(timeout), words) };
     (ret as i32, Sender::from_word(word), len as usize, w)
 }
 

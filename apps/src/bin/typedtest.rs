@@ -222,6 +222,70 @@ fn main() -> i32 {
         Ok(())
     });
 
+    s.case("typed::at_the_region_limit_a_move_that_failed_first_keeps_its_pages", || {
+        // call_moving used to probe new_pages to guess whether the pages had left; at the
+        // region limit the probe failed, and it removed pages that were still ours.
+        const FILL: u64 = OUT + 0x100_0000;
+        let mut pages = Pages::alloc(OUT + 0x30_0000, 2).map_err(fail)?;
+        pages.as_bytes_mut().fill(0x3c);
+        let mut fillers = 0u64;
+        let full = loop {
+            // SAFETY: FILL.. belongs to this case.
+            let r = unsafe { raw::new_pages((FILL + fillers * 4096) as *mut u8, 4096) };
+            if r < 0 || fillers == 200 {
+                break r;
+            }
+            fillers += 1;
+        };
+        // At the limit: nothing below may allocate before the fillers go.
+        let moved = ipc::call_moving(0x7fff_0000, &calc(0, 0, Op::Add), pages, Timeout::Forever);
+        for i in 0..fillers {
+            // SAFETY: the fillers are this case's and used by nothing.
+            unsafe { raw::remove_pages((FILL + i * 4096) as *mut u8) };
+        }
+        ensure_eq!(full, libsys::abi::Error::OutOfMemory.code(), "the region table was full");
+        let Err(e) = moved else { return Err(fail("a call to nobody succeeded")) };
+        ensure_eq!(e.error, IpcError::Sys(libsys::abi::Error::NoSuchThread), "no such thread");
+        let Some(mut back) = e.pages else { return Err(fail("the pages never left, but were not given back")) };
+        ensure!(back.as_bytes().iter().all(|&b| b == 0x3c), "still mapped, contents intact");
+        back.as_bytes_mut()[4096] = 0x77;
+        ensure_eq!(back.as_bytes()[4096], 0x77, "and writable");
+        Ok(())
+    });
+
+    s.case("typed::a_move_whose_receiver_died_after_the_transfer_knows_the_pages_left", || {
+        const WIN: u64 = WINDOW + 0x100_0000;
+        let taker = libsys::thread::spawn(
+            |_| {
+                // Takes the call and its pages, then ends without replying, keeping them.
+                if let Ok((Incoming::Call { reply: _unanswered, .. }, pages)) =
+                    ipc::receive_with_pages::<Calc>(Window::new(WIN, 4), Timeout::Forever)
+                {
+                    core::mem::forget(pages);
+                }
+            },
+            0,
+        )
+        .map_err(fail)?;
+        let mut pages = Pages::alloc(OUT + 0x40_0000, 3).map_err(fail)?;
+        pages.as_bytes_mut().fill(0x4d);
+        match ipc::call_moving(taker, &calc(0, 0, Op::Add), pages, Timeout::Forever) {
+            Err(e) => {
+                ensure_eq!(e.error, IpcError::Sys(libsys::abi::Error::PeerDied), "the receiver died first");
+                ensure!(e.pages.is_none(), "the pages had left, and the caller knows it");
+            }
+            Ok(_) => return Err(fail("the receiver replied")),
+        }
+        // They are where the receiver took them (a thread of this task), not here.
+        // SAFETY: the taker's window, mapped by the transfer and kept.
+        ensure_eq!(unsafe { (WIN as *const u8).read_volatile() }, 0x4d, "at the receiver's window");
+        let again = Pages::alloc(OUT + 0x40_0000, 3).map_err(fail)?;
+        ensure_eq!(again.as_bytes()[0], 0, "the old range is free");
+        // SAFETY: the taker's window is this task's region; nothing uses it any more.
+        unsafe { raw::remove_pages(WIN as *mut u8) };
+        Ok(())
+    });
+
     s.case("typed::fast_and_general_paths_agree", || {
         const { assert!(Calc::FITS_FAST_PATH && !BigCalc::FITS_FAST_PATH) };
         let fast = libsys::thread::spawn(fast_server, 0).map_err(fail)?;

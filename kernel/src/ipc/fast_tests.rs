@@ -2,7 +2,7 @@
 //! ordinary parties gives the ordinary path's results, and the direct switch hands the CPU
 //! to the partner.
 
-use super::fixture::{code, World};
+use super::fixture::{code, World, NOT_TRANSFERRED};
 use super::Outcome::{Blocked, Done};
 use crate::task::State;
 use abi::Error;
@@ -59,7 +59,7 @@ fn an_ordinary_call_to_a_fast_server_is_answered_in_its_memory() {
     assert_eq!(w.reply_wait(b, None, 0), Ok(Done(0, w.tid(a) as u64)), "queued call taken at once");
     assert_eq!(w.fast_out(b).map(|o| o.0), Some(b"ordinary".to_vec()));
     assert_eq!(w.reply_wait(b, Some(b"answer!!"), 0), Err(Error::Timeout), "replied, then nothing to receive");
-    assert_eq!(w.take_wake(a), Some((0, None)));
+    assert_eq!(w.take_wake(a), Some((0, NOT_TRANSFERRED)));
     assert_eq!(w.reply_of(a), b"answer!!");
 }
 
@@ -100,4 +100,31 @@ fn a_fast_caller_times_out_and_the_late_reply_fails() {
     w.tick(2);
     assert_eq!(w.take_wake(a), Some((code(Error::Timeout), None)));
     assert_eq!(w.reply_wait(b, Some(b"late"), 0), Err(Error::Timeout));
+}
+
+/// Lengths as a hostile program puts them in `rdi`, decoded as the system-call layer
+/// decodes them: anything past the registers' 40 bytes is `TooLong`, on both calls, and
+/// nothing reaches the other side (no length is cut into a valid one).
+#[test]
+fn over_long_register_lengths_are_too_long_and_deliver_nothing() {
+    use abi::ipc::fast::{decode_call_word, decode_reply_word};
+    let (mut w, a, b) = world();
+    assert_eq!(w.reply_wait(b, None, FOREVER), Ok(Blocked), "b waits in registers");
+    let tb = w.tid(b) as u64;
+    w.core.switch_to(a);
+    for len in [41u64, 256, 257, 0x128, 0x1_0000, 0x8000_0000, 0xffff_ff00, 0xffff_ffff] {
+        let (tid, l) = decode_call_word(tb | len << 32);
+        assert_eq!(w.core.ipc_call_fast(tid, l, [u64::MAX; 5], FOREVER), Err(Error::TooLong), "call, len {len:#x}");
+    }
+    assert_eq!(w.state(b), State::Receiving, "b got nothing");
+    assert_eq!(w.call_fast(a, b, b"real", FOREVER), Ok(Blocked));
+    assert_eq!(w.fast_out(b).map(|o| o.0), Some(b"real".to_vec()), "the first message b gets");
+    w.core.switch_to(b);
+    for rdi in [41u64, 256, 0x128, 0x1_0000, 0x1_0000_0000, 0x1_0000_0005, (1 << 63) - 1] {
+        let len = decode_reply_word(rdi).expect("a reply");
+        assert_eq!(w.core.ipc_reply_wait(Some((len, [u64::MAX; 5])), FOREVER), Err(Error::TooLong), "reply {rdi:#x}");
+    }
+    assert!(matches!(w.state(a), State::ReplyWait { .. }), "the caller still waits: no empty reply");
+    assert_eq!(w.reply_wait(b, Some(b"answer"), 0), Err(Error::Timeout), "the real reply, then nothing to receive");
+    assert_eq!(w.fast_out(a).map(|o| o.0), Some(b"answ".to_vec()), "cut to the 4 bytes sent");
 }

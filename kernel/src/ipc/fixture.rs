@@ -57,6 +57,16 @@ impl Mem {
         }
     }
 
+    /// Maps live `frame` again at each of `pages` pages from `addr` (one more mapping each),
+    /// as repeated shares to oneself would.
+    pub fn alias(&mut self, addr: u64, frame: u64, pages: u64) {
+        for p in 0..pages {
+            Self::add_mapping(frame).expect("room for another mapping");
+            let old = self.pages.insert(addr + p * PAGE, Mapped { frame, writable: true });
+            assert!(old.is_none(), "alias over a mapped page");
+        }
+    }
+
     /// Unmaps the page at `addr`, dropping its frame if this was the last mapping.
     pub fn unmap(&mut self, addr: u64) {
         if let Some(m) = self.pages.remove(&addr) {
@@ -146,18 +156,25 @@ impl PageMap for Mem {
     fn regions(&mut self) -> &mut Regions {
         &mut self.regions
     }
+    const MAX_MAPPINGS: u32 = FAKE_MAX_MAPPINGS;
+
     fn map_count(frame: u64) -> u32 {
         FRAMES.with(|f| f.borrow().get(&frame).map_or(0, |e| e.1))
     }
     fn add_mapping(frame: u64) -> Result<(), Error> {
-        if !Self::can_add_mapping(frame) {
+        if Self::map_count(frame) >= FAKE_MAX_MAPPINGS {
             return Err(Error::OutOfMemory);
         }
         FRAMES.with(|f| f.borrow_mut().get_mut(&frame).unwrap().1 += 1);
         Ok(())
     }
-    fn can_add_mapping(frame: u64) -> bool {
-        Self::map_count(frame) < FAKE_MAX_MAPPINGS
+    fn drop_reserved(frame: u64) {
+        FRAMES.with(|f| {
+            let mut f = f.borrow_mut();
+            let e = f.get_mut(&frame).expect("a reserved frame is live");
+            assert!(e.1 > 1, "a reserved frame is still mapped by its sender");
+            e.1 -= 1;
+        });
     }
 }
 
@@ -427,6 +444,12 @@ impl World {
         }
     }
 }
+
+/// The `rdx` of a woken general-path sender (its `abi::ipc::SendStatus`): its pages, if
+/// any, did not leave.
+pub const NOT_TRANSFERRED: Option<u64> = Some(0);
+/// The `rdx` of a woken sender whose long message's pages reached the receiver.
+pub const TRANSFERRED: Option<u64> = Some(abi::ipc::SendStatus::TRANSFERRED);
 
 /// The error code as a wake value.
 pub fn code(e: Error) -> i64 {

@@ -1,7 +1,7 @@
 //! Long messages: pages moved or shared between address spaces, with page-ownership rights
 //! (DESIGN.md section 5), on the host.
 
-use super::fixture::{code, live_frames, long_base, window, Mem, World};
+use super::fixture::{code, live_frames, long_base, window, Mem, World, NOT_TRANSFERRED, TRANSFERRED};
 use super::Outcome::{Blocked, Done};
 use crate::mem::pagemap::PageMap;
 use crate::task::State;
@@ -157,7 +157,7 @@ fn a_message_larger_than_the_window_fails_for_its_sender_only() {
     assert_eq!(w.send_long(a, b, 4, false, FOREVER), Ok(Blocked));
     assert_eq!(w.send_long(c, b, 1, false, FOREVER), Ok(Blocked));
     assert_eq!(w.recv_long(b, 2, 0), Ok(Done(0, w.tid(c) as u64)));
-    assert_eq!(w.take_wake(a), Some((code(Error::TooLong), None)));
+    assert_eq!(w.take_wake(a), Some((code(Error::TooLong), NOT_TRANSFERRED)));
     assert_eq!(w.tags(b, window(b), 1), [Some(60)]);
 }
 
@@ -192,7 +192,7 @@ fn pages_received_stay_when_the_sender_times_out_and_go_with_a_dying_receiver() 
     assert_eq!(w.send_long(a, b, 2, false, 3), Ok(Blocked));
     assert_eq!(w.recv_long(b, 2, 0).map(|_| ()), Ok(()));
     w.tick(3);
-    assert_eq!(w.take_wake(a), Some((code(Error::Timeout), None)));
+    assert_eq!(w.take_wake(a), Some((code(Error::Timeout), TRANSFERRED)));
     assert_eq!(w.tags(b, window(b), 2), [Some(9), Some(10)], "the receiver keeps them");
     assert_eq!(w.reply(b, b""), Err(Error::Timeout));
     drop(w.core.exit_task(w.core.thread(b).task, 0));
@@ -337,4 +337,117 @@ fn ownership_invariants_hold_under_random_operations() {
     for (what, n) in [("moves", moves), ("shares", shares), ("refused moves", refused), ("task exits", exits)] {
         assert!(n >= 50, "only {n} {what}: the generator lost coverage");
     }
+}
+
+/// Thread `t`'s long area becomes `pages` pages (one region) all naming one frame, as a
+/// task doubling a page by sharing it to itself would make it. Returns the frame.
+fn one_frame_range(w: &mut World, t: usize, pages: u64) -> u64 {
+    w.map_long(t, 1, 1);
+    let f = frame(w, t, long_base(t));
+    let mem = w.mem(t);
+    mem.alias(long_base(t) + P, f, pages - 1);
+    let r = mem.regions().remove(long_base(t)).expect("the region map_long made");
+    mem.regions().add(crate::mem::regions::Region { base: r.base, pages }).unwrap();
+    f
+}
+
+#[test]
+fn a_share_naming_one_frame_many_times_counts_every_repeat() {
+    // 600 mappings, shared on as a 600-page range: 1,200 would pass the fixture's 1,000.
+    // Each page alone has room (600 < 1,000): only counting repeats sees that the range
+    // does not.
+    let (mut w, a, b, _) = world();
+    let f = one_frame_range(&mut w, a, 600);
+    assert_eq!(Mem::map_count(f), 600);
+    assert_eq!(w.recv_long(b, 600, FOREVER), Ok(Blocked));
+    assert_eq!(w.send_long(a, b, 600, true, FOREVER), Err(Error::OutOfMemory), "a clean error, at once");
+    assert_eq!(Mem::map_count(f), 600, "nothing reserved or mapped");
+    assert_eq!(w.state(b), State::Receiving, "the receiver keeps waiting");
+    assert_eq!(w.tags(b, window(b), 1), [None]);
+    // Up to exactly the maximum is fine: 600 + 400 = 1,000.
+    assert_eq!(w.send_long(a, b, 400, true, FOREVER), Ok(Blocked));
+    assert_eq!(Mem::map_count(f), 1000);
+    assert_eq!(w.tags(b, window(b), 400).iter().flatten().count(), 400, "all 400 mapped");
+    assert_eq!(w.reply(b, b""), Ok(Done(0, 0)));
+    // The count is full: not one more mapping.
+    let c = w.threads[2];
+    assert_eq!(w.recv_long(c, 1, FOREVER), Ok(Blocked));
+    assert_eq!(w.send_long(a, c, 1, true, FOREVER), Err(Error::OutOfMemory));
+    assert_eq!(Mem::map_count(f), 1000);
+}
+
+#[test]
+fn a_queued_share_is_counted_again_at_the_rendezvous() {
+    // The send-time check passes (300 + 300 <= 1,000); while the sender waits, the frame
+    // gains 500 mappings elsewhere; at the rendezvous 800 + 300 would overflow. The sender
+    // fails cleanly and the receiver takes the next sender.
+    let (mut w, a, b, c) = world();
+    let f = one_frame_range(&mut w, a, 300);
+    assert_eq!(w.send_long(a, b, 300, true, FOREVER), Ok(Blocked), "queued");
+    w.mem(c).alias(window(c) + 0x10_0000, f, 500);
+    assert_eq!(Mem::map_count(f), 800);
+    w.map_long(c, 1, 70);
+    assert_eq!(w.send_long(c, b, 1, false, FOREVER), Ok(Blocked), "a second sender, queued behind");
+    assert_eq!(w.recv_long(b, 300, FOREVER), Ok(Done(0, w.tid(c) as u64)), "received the next sender");
+    assert_eq!(w.take_wake(a), Some((code(Error::OutOfMemory), NOT_TRANSFERRED)), "the share failed cleanly");
+    assert_eq!(Mem::map_count(f), 800, "nothing reserved is left behind");
+    assert_eq!(w.tags(b, window(b), 2), [Some(70), None]);
+}
+
+#[test]
+fn a_reservation_is_given_back_when_the_rendezvous_fails_afterwards() {
+    // The short copy fails on the receiver's side after the counts were reserved.
+    let (mut w, a, b, _) = world();
+    let f = one_frame_range(&mut w, a, 5);
+    assert_eq!(w.recv_long(b, 5, FOREVER), Ok(Blocked));
+    w.mem(b).unmap(super::fixture::recv_buf(b));
+    assert_eq!(w.send_long(a, b, 5, true, FOREVER), Ok(Blocked), "queued instead");
+    assert_eq!(w.take_wake(b), Some((code(Error::BadAddress), None)));
+    assert_eq!(Mem::map_count(f), 5, "the five reserved mappings were given back");
+    assert_eq!(w.tags(b, window(b), 1), [None]);
+    // The sender's own short buffer fails: the same.
+    w.mem(b).map(super::fixture::recv_buf(b), 1, true);
+    let c = w.threads[2];
+    let g = one_frame_range(&mut w, c, 4);
+    let mut args = w.send_args(c, w.tid(b), b"xyz", 1, FOREVER);
+    args.message_long = long_base(c);
+    args.len_long = (4 * P) as u32;
+    args.shared = true;
+    w.core.switch_to(c);
+    assert_eq!(w.core.ipc_send(args), Ok(Blocked), "queued behind a");
+    w.mem(c).unmap(super::fixture::send_buf(c));
+    assert_eq!(w.recv_long(b, 5, 0).map(|_| ()), Ok(()), "a, still queued, is received");
+    assert_eq!(Mem::map_count(f), 10);
+    w.reply(b, b"").unwrap();
+    w.remove_region(b, window(b));
+    assert_eq!(w.recv_long(b, 5, 0), Err(Error::Timeout), "c failed at the rendezvous: nobody left");
+    assert_eq!(w.take_wake(c), Some((code(Error::BadAddress), NOT_TRANSFERRED)));
+    assert_eq!(Mem::map_count(g), 4, "c's reservation was given back too");
+}
+
+#[test]
+fn a_woken_long_sender_learns_whether_its_pages_left() {
+    // Failed before the transfer: the receiver never took it. The pages are still here.
+    let (mut w, a, b, c) = world();
+    w.map_long(a, 2, 30);
+    assert_eq!(w.send_long(a, b, 2, false, 2), Ok(Blocked));
+    w.tick(2);
+    assert_eq!(w.take_wake(a), Some((code(Error::Timeout), NOT_TRANSFERRED)));
+    assert_eq!(w.tags(a, long_base(a), 2), [Some(30), Some(31)]);
+    // Failed after the transfer: the receiver took the pages, then died before replying.
+    assert_eq!(w.send_long(a, b, 2, false, FOREVER), Ok(Blocked));
+    assert_eq!(w.recv_long(b, 2, 0).map(|_| ()), Ok(()));
+    drop(w.core.exit_task(w.core.thread(b).task, 0));
+    assert_eq!(w.take_wake(a), Some((code(Error::PeerDied), TRANSFERRED)));
+    assert_eq!(w.tags(a, long_base(a), 2), [None, None], "gone, as the flag says");
+    // Succeeded: transferred too; a short call transfers nothing.
+    w.map_long(a, 1, 40);
+    assert_eq!(w.recv_long(c, 1, FOREVER), Ok(Blocked));
+    assert_eq!(w.send_long(a, c, 1, true, FOREVER), Ok(Blocked));
+    assert_eq!(w.reply(c, b""), Ok(Done(0, 0)));
+    assert_eq!(w.take_wake(a), Some((0, TRANSFERRED)));
+    assert_eq!(w.send(a, c, b"short", 1, FOREVER), Ok(Blocked));
+    assert_eq!(w.recv(c, 8, 0).map(|_| ()), Ok(()));
+    assert_eq!(w.reply(c, b""), Ok(Done(0, 0)));
+    assert_eq!(w.take_wake(a), Some((0, NOT_TRANSFERRED)));
 }

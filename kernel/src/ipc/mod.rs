@@ -33,12 +33,12 @@ mod model;
 #[cfg(test)]
 mod tests;
 
-use crate::mem::pagemap::{check_owned, PageMap};
+use crate::mem::pagemap::{check_owned, release_shares, reserve_shares, PageMap};
 use crate::mem::regions::Region;
 use crate::task::{Core, State, BOUNCE};
 use crate::umem::{UserMemory, UserPtr, UserSlice};
 use abi::ipc::fast::{self, WORDS};
-use abi::ipc::{RecvFlags, RecvKind, SendMode, Timeout, KERNEL_TID, RECV_SHARED};
+use abi::ipc::{RecvFlags, RecvKind, SendMode, SendStatus, Timeout, KERNEL_TID, RECV_SHARED};
 use abi::{Error, SHORT_MAX};
 use mailbox::{Msg, MsgBuffers};
 
@@ -277,7 +277,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             moving: !a.shared,
             regs: None,
         };
-        self.send_pending(me, to, mode, timeout)
+        let outcome = self.send_pending(me, to, mode, timeout);
+        if outcome == Ok(Outcome::Blocked) && self.threads[me].wake_aux.is_none() {
+            // Woken later, it learns whether its pages left (`commit_long` says they did).
+            self.threads[me].wake_aux = Some(SendStatus::default().encode());
+        }
+        outcome
     }
 
     /// `IpcCall`: a call whose message (`len` bytes) is in registers.
@@ -366,9 +371,22 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Completes the rendezvous of sender `s` with receiver `r` (the one blocked, or the
     /// one calling): the long message first (checked and prepared, so nothing can fail
     /// after the short copy), then the short one, then the page transfer. Returns the
-    /// receive flags (`RECV_SHARED` if pages were shared). On error nothing was transferred.
+    /// receive flags (`RECV_SHARED` if pages were shared). On error nothing was transferred,
+    /// and what `prepare_long` reserved is given back.
     fn rendezvous(&mut self, s: usize, r: usize) -> Result<u64, Fault> {
         self.prepare_long(s, r)?;
+        if let Err(f) = self.copy_short(s, r) {
+            self.unprepare_long(s);
+            return Err(f);
+        }
+        self.commit_long(s, r);
+        let send = &self.threads[s].ipc.send;
+        Ok(if send.long_pages > 0 && !send.moving { RECV_SHARED } else { 0 })
+    }
+
+    /// The short half of a rendezvous: the message into the receiver's buffer (or
+    /// registers), and its `*len_short` and `*len_long`.
+    fn copy_short(&mut self, s: usize, r: usize) -> Result<(), Fault> {
         let send = self.threads[s].ipc.send;
         let recv = self.threads[r].ipc.recv;
         let n = send.len.min(recv.cap);
@@ -398,8 +416,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if !recv.into_regs {
             self.write_received_lens(r, recv, n, long_len).map_err(Fault::Receiver)?;
         }
-        self.commit_long(s, r);
-        Ok(if send.long_pages > 0 && !send.moving { RECV_SHARED } else { 0 })
+        Ok(())
     }
 
     /// Phase one of a page transfer: every check, and every allocation, it needs.
@@ -414,8 +431,11 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Err(Fault::Sender(Error::TooLong)); // DESIGN.md 4.4
         }
         let (st, rt) = (self.task_of(s), self.task_of(r));
-        // The sender may have changed its pages while it waited: check again.
-        check_owned(self.space(st), send.long_va, n, send.moving).map_err(Fault::Sender)?;
+        // The sender may have changed its pages while it waited: check again (a share's
+        // pages are checked by reserving their counts, last).
+        if send.moving {
+            check_owned(self.space(st), send.long_va, n, true).map_err(Fault::Sender)?;
+        }
         let rspace = self.space(rt);
         if (0..n).any(|i| rspace.page(recv.long_va + i * PAGE).is_some()) {
             return Err(Fault::Receiver(Error::WindowOccupied));
@@ -434,11 +454,27 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if send.moving && st != rt && !self.space_mut(st).regions().can_punch(moved) {
             return Err(Fault::Sender(Error::OutOfMemory));
         }
-        self.space_mut(rt).prepare(window.base, n).map_err(Fault::Sender)
+        self.space_mut(rt).prepare(window.base, n).map_err(Fault::Sender)?;
+        // Last, so that nothing above can fail with counts reserved.
+        if !send.moving {
+            reserve_shares(self.space(st), send.long_va, n).map_err(Fault::Sender)?;
+        }
+        Ok(())
+    }
+
+    /// Undoes `prepare_long` for a rendezvous that failed after it: gives back the map
+    /// counts a share reserved. (Page tables it made for the window stay; they are the
+    /// receiver's and are reused.)
+    fn unprepare_long(&mut self, s: usize) {
+        let send = self.threads[s].ipc.send;
+        if send.long_pages > 0 && !send.moving {
+            release_shares(self.space(self.task_of(s)), send.long_va, send.long_pages);
+        }
     }
 
     /// Phase two: maps the pages into the receiver and, for a move, out of the sender.
-    /// Cannot fail: `prepare_long` checked and allocated everything.
+    /// Cannot fail: `prepare_long` checked and allocated everything, and reserved the map
+    /// counts a share adds.
     fn commit_long(&mut self, s: usize, r: usize) {
         let send = self.threads[s].ipc.send;
         let recv = self.threads[r].ipc.recv;
@@ -452,10 +488,11 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             self.space_mut(rt).map_frame(recv.long_va + i * PAGE, m);
             if send.moving {
                 self.space_mut(st).unmap_moved(send.long_va + i * PAGE);
-            } else {
-                S::add_mapping(m.frame).expect("checked in prepare_long");
             }
         }
+        // The sender is now blocked for the reply, or about to be: whatever ends its wait,
+        // its `ipc_send` reports the transfer.
+        self.threads[s].wake_aux = Some(SendStatus { transferred: true }.encode());
         if send.moving {
             let sender = self.space_mut(st);
             sender.flush(send.long_va, n);
@@ -695,7 +732,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     }
 
     /// Answers the call `me` last received with `reply`; returns the caller's slot. The
-    /// reply's own arguments are checked by the caller.
+    /// reply's own arguments are checked by the caller. If the caller's buffer has become
+    /// invalid, the caller is released with `BadAddress` and the result is `NotDelivered`:
+    /// success means the reply reached it.
     fn reply_with(&mut self, me: usize, reply: Reply) -> Result<usize, Error> {
         let to = self.threads[me].ipc.reply_to.take().ok_or(Error::NoReplyPending)?;
         let t = &self.threads[to.slot];
@@ -739,7 +778,11 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                 Ok(0)
             }
         };
+        let delivered = result.is_ok();
         self.wake(to.slot, result.unwrap_or_else(|e| e.code() as i64));
+        if !delivered {
+            return Err(Error::NotDelivered);
+        }
         Ok(to.slot)
     }
 }

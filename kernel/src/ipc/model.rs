@@ -49,12 +49,14 @@ struct MThread {
     reply_to: Option<usize>,
 }
 
-/// What a woken thread must see: rax, rdx, and the bytes delivered to it.
+/// What a woken thread must see: rax, rdx, and the bytes delivered to it (a reply, for a
+/// sender).
 #[derive(Clone, Debug, PartialEq)]
 struct Wake {
     rax: i64,
     rdx: Option<u64>,
     bytes: Option<Vec<u8>>,
+    sender: bool,
 }
 
 struct Model {
@@ -73,8 +75,11 @@ fn payload(id: u32, len: u32) -> Vec<u8> {
 impl Model {
     fn wake(&mut self, t: usize, rax: i64, rdx: Option<u64>, bytes: Option<Vec<u8>>) {
         assert!(self.wakes[t].is_none(), "model: double wake of {t}");
+        // A woken sender's rdx is its send status: the model sends no pages.
+        let sender = matches!(self.t[t].block, Block::Send { .. } | Block::ReplyWait { .. });
+        let rdx = if sender { Some(abi::ipc::SendStatus::default().encode()) } else { rdx };
         self.t[t].block = Block::None;
-        self.wakes[t] = Some(Wake { rax, rdx, bytes });
+        self.wakes[t] = Some(Wake { rax, rdx, bytes, sender });
     }
 
     fn deadline(&self, timeout: i32) -> Option<u64> {
@@ -353,8 +358,8 @@ fn run_sequence(seed: u64, cov: &mut Coverage, handoff: bool) {
                 _ => {}
             }
             assert_eq!(got, expect.as_ref().map(|e| (e.rax, e.rdx)), "{}", ctx(&format!("wake of thread {i}")));
-            if let Some(Wake { bytes: Some(b), rdx, .. }) = expect {
-                let actual = if rdx.is_some() { w.received(thread) } else { w.reply_of(thread) };
+            if let Some(Wake { bytes: Some(b), sender, .. }) = expect {
+                let actual = if sender { w.reply_of(thread) } else { w.received(thread) };
                 assert_eq!(actual, b, "{}", ctx(&format!("bytes delivered to thread {i}")));
             }
         }

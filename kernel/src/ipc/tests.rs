@@ -1,7 +1,7 @@
 //! IPC scenarios: one or more tests per sentence of the specification and per decision of
 //! DESIGN.md section 4 (the map is docs/spec-coverage.md).
 
-use super::fixture::{code, World};
+use super::fixture::{code, World, NOT_TRANSFERRED};
 use super::Outcome::{Blocked, Done};
 use crate::task::State;
 use crate::umem::UserMemory;
@@ -32,7 +32,7 @@ fn sync_send_to_a_waiting_receiver_then_reply() {
     assert_eq!(w.take_wake(b), Some((CALL, Some(w.tid(a) as u64))), "recv returns 0 and the sender's tid");
     assert_eq!(w.received(b), b"ping");
     assert_eq!(w.reply(b, b"pong!"), Ok(Done(0, 0)));
-    assert_eq!(w.take_wake(a), Some((0, None)));
+    assert_eq!(w.take_wake(a), Some((0, NOT_TRANSFERRED)));
     // The reply is copied up to the sender's *len_short (4), which becomes the reply length.
     assert_eq!(w.reply_of(a), b"pong");
 }
@@ -46,7 +46,7 @@ fn sync_send_before_the_receiver_blocks_until_received() {
     assert_eq!(w.received(b), b"hello");
     assert!(matches!(w.state(a), State::ReplyWait { .. }), "still blocked until ipc_reply");
     assert_eq!(w.reply(b, b""), Ok(Done(0, 0)));
-    assert_eq!(w.take_wake(a), Some((0, None)));
+    assert_eq!(w.take_wake(a), Some((0, NOT_TRANSFERRED)));
     assert_eq!(w.reply_of(a), b"", "a zero-length reply unblocks with length 0");
 }
 
@@ -76,7 +76,7 @@ fn sync_without_reply_is_released_on_receipt() {
     let (mut w, a, b, _) = world();
     assert_eq!(w.send(a, b, b"fyi", NOREPLY, FOREVER), Ok(Blocked));
     assert_eq!(w.recv(b, 64, 0), Ok(Done(2, w.tid(a) as u64)));
-    assert_eq!(w.take_wake(a), Some((0, None)), "released when received");
+    assert_eq!(w.take_wake(a), Some((0, NOT_TRANSFERRED)), "released when received");
     assert_eq!(w.reply(b, b"x"), Err(Error::NoReplyPending), "no reply is expected");
     // Delivered directly to a waiting receiver: returns 0 at once.
     assert_eq!(w.recv(b, 64, FOREVER), Ok(Blocked));
@@ -135,7 +135,7 @@ fn timeout_zero_once_delivered_waits_for_the_reply_without_a_deadline() {
     assert!(matches!(w.state(a), State::ReplyWait { .. }));
     w.take_wake(b);
     assert_eq!(w.reply(b, b"ok"), Ok(Done(0, 0)));
-    assert_eq!(w.take_wake(a), Some((0, None)));
+    assert_eq!(w.take_wake(a), Some((0, NOT_TRANSFERRED)));
 }
 
 #[test]
@@ -145,7 +145,7 @@ fn a_send_timeout_bounds_the_rendezvous() {
     w.tick(4);
     assert_eq!(w.state(a), State::SendBlocked { to: b });
     w.tick(1);
-    assert_eq!(w.take_wake(a), Some((code(Error::Timeout), None)));
+    assert_eq!(w.take_wake(a), Some((code(Error::Timeout), NOT_TRANSFERRED)));
     assert_eq!(w.recv(b, 8, 0), Err(Error::Timeout), "the expired message is gone");
 }
 
@@ -158,7 +158,7 @@ fn a_send_timeout_bounds_the_reply_too_and_reply_then_fails() {
     w.tick(2);
     assert_eq!(w.recv(b, 8, 0), Ok(Done(0, w.tid(a) as u64)));
     w.tick(3);
-    assert_eq!(w.take_wake(a), Some((code(Error::Timeout), None)));
+    assert_eq!(w.take_wake(a), Some((code(Error::Timeout), NOT_TRANSFERRED)));
     assert_eq!(w.reply(b, b"late"), Err(Error::Timeout));
     assert_eq!(w.reply(b, b"late"), Err(Error::NoReplyPending), "answered (as failed) once");
 }
@@ -292,8 +292,8 @@ fn a_dying_receiver_releases_everyone_waiting_on_it() {
     assert_eq!(w.send(s3, server, b"c", ASYNC, 0), Ok(Done(1, 0))); // buffered
     let task = w.core.thread(server).task;
     drop(w.core.exit_task(task, 0));
-    assert_eq!(w.take_wake(s1), Some((code(Error::PeerDied), None)));
-    assert_eq!(w.take_wake(s2), Some((code(Error::PeerDied), None)));
+    assert_eq!(w.take_wake(s1), Some((code(Error::PeerDied), NOT_TRANSFERRED)));
+    assert_eq!(w.take_wake(s2), Some((code(Error::PeerDied), NOT_TRANSFERRED)));
     assert_eq!(w.core.buffers.live(), 0, "its buffered messages are freed");
 }
 
@@ -364,7 +364,7 @@ fn a_sender_whose_buffer_vanished_fails_and_the_receiver_moves_on() {
     assert_eq!(w.send(c, b, b"y", SYNC, FOREVER), Ok(Blocked));
     w.mem(a).unmap(super::fixture::send_buf(a)); // another thread of a's task unmapped it
     assert_eq!(w.recv(b, 8, 0), Ok(Done(0, w.tid(c) as u64)));
-    assert_eq!(w.take_wake(a), Some((code(Error::BadAddress), None)));
+    assert_eq!(w.take_wake(a), Some((code(Error::BadAddress), NOT_TRANSFERRED)));
     assert_eq!(w.received(b), b"y");
 }
 
@@ -389,4 +389,34 @@ fn threads_of_one_task_talk_to_each_other() {
     assert_eq!(w.received(y), b"sibling");
     assert_eq!(w.reply(y, b"hi"), Ok(Done(0, 0)));
     assert_eq!(w.reply_of(x), b"hi");
+}
+
+#[test]
+fn a_reply_that_cannot_reach_its_caller_is_not_delivered() {
+    // The caller's buffer goes (another thread of its task removed it) while it waits.
+    let (mut w, a, b, _) = world();
+    assert_eq!(w.send(a, b, b"call", SYNC, FOREVER), Ok(Blocked));
+    assert_eq!(w.recv(b, 8, 0), Ok(Done(0, w.tid(a) as u64)));
+    w.mem(a).unmap(super::fixture::send_buf(a));
+    assert_eq!(w.reply(b, b"answer"), Err(Error::NotDelivered), "not 0: the reply was lost");
+    assert_eq!(w.take_wake(a), Some((code(Error::BadAddress), NOT_TRANSFERRED)), "the caller is released");
+    assert_eq!(w.reply(b, b"again"), Err(Error::NoReplyPending), "and owed nothing more");
+    // A reply of length 0 writes no bytes, only *len_short: still delivered.
+    w.mem(a).map(super::fixture::send_buf(a), 1, true);
+    assert_eq!(w.send(a, b, b"call", SYNC, FOREVER), Ok(Blocked));
+    assert_eq!(w.recv(b, 8, 0).map(|_| ()), Ok(()));
+    assert_eq!(w.reply(b, b""), Ok(Done(0, 0)));
+    assert_eq!(w.take_wake(a), Some((0, NOT_TRANSFERRED)));
+}
+
+#[test]
+fn a_fast_reply_that_cannot_reach_its_caller_is_not_delivered() {
+    let (mut w, a, b, _) = world();
+    assert_eq!(w.send(a, b, b"call", SYNC, FOREVER), Ok(Blocked));
+    assert_eq!(w.reply_wait(b, None, 0).map(|_| ()), Ok(()));
+    w.mem(a).unmap(super::fixture::send_buf(a));
+    assert_eq!(w.reply_wait(b, Some(b"answer"), FOREVER), Err(Error::NotDelivered), "returned, without waiting");
+    assert_eq!(w.state(b), State::Runnable);
+    assert_eq!(w.take_wake(a), Some((code(Error::BadAddress), NOT_TRANSFERRED)));
+    assert_eq!(w.reply_wait(b, None, 0), Err(Error::Timeout), "no reply pending any more: it just polls");
 }

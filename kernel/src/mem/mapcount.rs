@@ -1,9 +1,14 @@
 //! Map counts: for every frame, how many user page mappings point at it, across all
 //! address spaces. This is what page-ownership rights are made of (`mem::pagemap`): one
 //! mapping is exclusive, more are shared. Invariant: a user frame is freed exactly when its
-//! count drops to zero.
+//! count drops to zero. Within one kernel entry a count may also hold mappings a share has
+//! reserved and not made yet (`mem::pagemap::reserve_shares`); before the kernel returns
+//! they are made or given back.
 
 use core::sync::atomic::{AtomicU16, Ordering};
+
+/// Largest count: a frame cannot be mapped more often than this.
+pub const MAX_COUNT: u16 = u16::MAX;
 
 /// Counts for frames `0..N` (frame number = physical address / page size).
 pub struct MapCounts<const N: usize> {
@@ -17,8 +22,7 @@ impl<const N: usize> Default for MapCounts<N> {
 }
 
 impl<const N: usize> MapCounts<N> {
-    /// Largest count: a frame cannot be mapped more often than this.
-    pub const MAX: u16 = u16::MAX;
+    pub const MAX: u16 = MAX_COUNT;
 
     pub const fn new() -> Self {
         MapCounts { counts: [const { AtomicU16::new(0) }; N] }

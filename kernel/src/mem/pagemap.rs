@@ -7,8 +7,14 @@
 //! moved by nobody. When all other mappings go, it is exclusive again.
 //!
 //! Transfers are two-phase so that they happen whole or not at all: everything that can
-//! fail (checks, page-table allocation, room in region tables) comes first; the commit
-//! only rewrites page-table entries and cannot fail.
+//! fail (checks, page-table allocation, room in region tables, the map counts a share adds)
+//! comes first; the commit only rewrites page-table entries and cannot fail.
+//!
+//! A range may name one frame several times (a task may share pages to itself), so a share
+//! needs as many more mappings of that frame as the range has pages naming it. The counts
+//! are therefore *reserved* page by page ([`reserve_shares`]), a repeated frame once per
+//! appearance, before anything else changes; the commit then maps without counting, and a
+//! rendezvous that fails after reserving gives the reservation back ([`release_shares`]).
 
 use super::regions::Regions;
 use abi::ipc::PageRights;
@@ -37,26 +43,70 @@ pub trait PageMap {
     fn flush(&mut self, va: u64, pages: u64);
     /// The `new_pages` regions (received windows count as regions too).
     fn regions(&mut self) -> &mut Regions;
+    /// Most mappings a frame can have.
+    const MAX_MAPPINGS: u32;
     /// How many user mappings `frame` has, in every address space.
     fn map_count(frame: u64) -> u32;
-    /// Records one more mapping of `frame` (a share). `OutOfMemory` if the count is full.
+    /// Records one more mapping of `frame` (a share reserves it before its commit).
+    /// `OutOfMemory`, and no change, if the count is full.
     fn add_mapping(frame: u64) -> Result<(), Error>;
-    /// Whether one more mapping of `frame` can be recorded.
-    fn can_add_mapping(frame: u64) -> bool;
+    /// Takes back one mapping `add_mapping` recorded that was never made (a share whose
+    /// rendezvous failed after reserving). The frame is still mapped where the reservation
+    /// was made from, so this never frees it.
+    fn drop_reserved(frame: u64);
 }
 
-/// Checks that `[va, va + pages)` is mapped user memory of `space` (`BadAddress`) and, for
-/// a move, that every page is exclusive (`NotOwner`).
+const PAGE: u64 = abi::PAGE_SIZE as u64;
+
+/// Checks that `[va, va + pages)` is mapped user memory of `space` (`BadAddress`), that
+/// every page is exclusive for a move (`NotOwner`), and for a share that every frame's count
+/// has room for one more mapping per page naming it (`OutOfMemory`). Changes nothing.
 pub fn check_owned<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> Result<(), Error> {
     let need = if moving { PageRights::MOVE } else { PageRights::SHARE };
+    let mut tight = false;
     for i in 0..pages {
-        let m = space.page(va + i * abi::PAGE_SIZE as u64).ok_or(Error::BadAddress)?;
-        if !PageRights::of(S::map_count(m.frame)).contains(need) {
+        let m = space.page(va + i * PAGE).ok_or(Error::BadAddress)?;
+        let count = S::map_count(m.frame);
+        if !PageRights::of(count).contains(need) {
             return Err(Error::NotOwner);
         }
-        if !moving && !S::can_add_mapping(m.frame) {
-            return Err(Error::OutOfMemory);
+        // Room even if every page of the range named this frame? Then repeats cannot
+        // matter (the common case: one pass, nothing written).
+        tight |= count as u64 + pages > S::MAX_MAPPINGS as u64;
+    }
+    if !moving && tight {
+        // Count repeats exactly: reserve, then give it all back. Nothing is observable in
+        // between (the kernel is not preemptible).
+        reserve_shares(space, va, pages)?;
+        release_shares(space, va, pages);
+    }
+    Ok(())
+}
+
+/// Reserves one more mapping for each page of `[va, va + pages)` of `space`: a frame the
+/// range names k times gets k. Whole or nothing: if a count would pass its maximum, what
+/// was reserved is given back and the result is `OutOfMemory` (`BadAddress` for a page
+/// that is not mapped, which `check_owned` rules out).
+pub fn reserve_shares<S: PageMap>(space: &S, va: u64, pages: u64) -> Result<(), Error> {
+    for i in 0..pages {
+        let reserved = match space.page(va + i * PAGE) {
+            Some(m) => S::add_mapping(m.frame),
+            None => Err(Error::BadAddress),
+        };
+        if let Err(e) = reserved {
+            release_shares(space, va, i);
+            return Err(e);
         }
     }
     Ok(())
+}
+
+/// Gives back what [`reserve_shares`] reserved for the same range (still mapped as it was:
+/// nothing can change it in between).
+pub fn release_shares<S: PageMap>(space: &S, va: u64, pages: u64) {
+    for i in 0..pages {
+        if let Some(m) = space.page(va + i * PAGE) {
+            S::drop_reserved(m.frame);
+        }
+    }
 }

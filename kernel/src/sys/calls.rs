@@ -5,7 +5,7 @@
 //! `r10`, `r8`, `r9`), checks all of them before changing anything, and returns either a
 //! value, or `Blocked` when the caller is no longer running (it blocked, or it ended) and
 //! its result will be set by whoever wakes it. Errors become negative codes only in
-//! [`dispatch`].
+//! [`dispatch`], except `ipc_send`'s, which come with its status word in `rdx`.
 
 use super::{spawn, Kernel};
 use crate::arch::aspace::AddressSpace;
@@ -15,6 +15,7 @@ use crate::loader::elf::Protection;
 use crate::mem::regions::Region;
 use crate::mem::FRAMES;
 use crate::umem::{UserPtr, UserSlice};
+use abi::ipc::fast;
 use abi::{Error, Syscall};
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
@@ -253,9 +254,14 @@ fn ipc_send(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
         shared: control.shared,
         option_sync: control.option_sync,
     };
-    Ok(match k.core.ipc_send(args)? {
-        Outcome::Done(v, _) => Ret::Value(v),
-        Outcome::Blocked => Ret::Blocked,
+    // A send that returns now transferred no pages (a transfer blocks the caller for the
+    // reply); one that blocked gets its status word when it is woken.
+    let status = abi::ipc::SendStatus { transferred: false }.encode();
+    Ok(match k.core.ipc_send(args) {
+        Ok(Outcome::Done(v, _)) => Ret::Pair(v, status),
+        Ok(Outcome::Blocked) => Ret::Blocked,
+        // Encoded here, since it comes with a second word.
+        Err(e) => Ret::Pair(e.code() as i64 as u64, status),
     })
 }
 
@@ -274,19 +280,18 @@ fn ipc_reply(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
 }
 
 fn ipc_call(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
-    let (tid, len) = (f.rdi as u32, ((f.rdi >> 32) & 0xff) as u32);
+    let (tid, len) = fast::decode_call_word(f.rdi);
     let words = [f.rdx, f.r10, f.r8, f.r9, f.r12];
-    Ok(match k.core.ipc_call_fast(tid, len, words, f.rsi as i32)? {
+    Ok(match k.core.ipc_call_fast(tid, len, words, fast::decode_timeout(f.rsi))? {
         Outcome::Done(v, _) => Ret::Value(v),
         Outcome::Blocked => Ret::Blocked,
     })
 }
 
 fn ipc_reply_wait(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
-    let reply =
-        (f.rdi & abi::ipc::fast::NO_REPLY == 0).then_some(((f.rdi & 0xff) as u32, [f.rdx, f.r10, f.r8, f.r9, f.r12]));
+    let reply = fast::decode_reply_word(f.rdi).map(|len| (len, [f.rdx, f.r10, f.r8, f.r9, f.r12]));
     let (me, _) = caller(k);
-    Ok(match k.core.ipc_reply_wait(reply, f.rsi as i32)? {
+    Ok(match k.core.ipc_reply_wait(reply, fast::decode_timeout(f.rsi))? {
         Outcome::Done(kind, sender) => {
             if let Some(out) = k.core.thread_mut(me).fast_out.as_mut() {
                 out.sender = sender;

@@ -85,8 +85,8 @@ pub struct Thread {
     pub state: State,
     /// Set when a blocked thread is woken: the value its system call returns.
     pub wake_value: Option<i64>,
-    /// A second result register (`rdx`), set with `wake_value` by IPC receives only (every
-    /// other call preserves `rdx`).
+    /// A second result register (`rdx`), set by IPC only: a receive's sender word, and a
+    /// general-path send's `abi::ipc::SendStatus` (every other call preserves `rdx`).
     pub wake_aux: Option<u64>,
     pub kstack: KernelStack,
     quantum: u32,

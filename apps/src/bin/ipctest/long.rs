@@ -111,6 +111,63 @@ pub fn server(parent: u32) -> i32 {
     }
 }
 
+/// A peer that receives pages (`peer::BIG_SINK`): the first long message goes into a
+/// window of `pages` pages at `WINDOW` and stays; every call is answered with the number
+/// of pages it brought; an asynchronous "quit" ends it.
+pub fn sink(pages: u64) -> i32 {
+    let mut window = pages;
+    loop {
+        let mut cmd = [0u8; 8];
+        let mut len = 8u32;
+        let mut long = (window * P) as u32;
+        // SAFETY: the window is unmapped program space reserved for this; buffers are locals.
+        let (r, _) = unsafe { raw::ipc_recv_from(WINDOW as *mut u8, cmd.as_mut_ptr(), &mut long, &mut len, FOREVER) };
+        if r < 0 {
+            return 81;
+        }
+        if long > 0 {
+            window = 0; // the window is taken
+        }
+        if r == 0 {
+            let _ = ipc::reply(&(long / P as u32).to_le_bytes());
+        } else if &cmd[..len as usize] == b"quit" {
+            return 0;
+        }
+    }
+}
+
+/// Where the doubling case builds its range of one frame, and what its helper thread
+/// receives next: (window, pages); 0 pages ends the helper.
+const ONE_FRAME: u64 = layout::PROGRAM_REGION.0 + 0x5000_0000;
+static NEXT_WINDOW: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+static NEXT_PAGES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+static TICKET: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// Receives each share its sibling announces (`TICKET` moving past `seen`), into the
+/// window announced, and answers.
+fn doubling_helper(seen: usize) {
+    use core::sync::atomic::Ordering::SeqCst;
+    let mut seen = seen as u32;
+    loop {
+        while TICKET.load(SeqCst) == seen {
+            libsys::time::yield_now();
+        }
+        seen = TICKET.load(SeqCst);
+        let (window, pages) = (NEXT_WINDOW.load(SeqCst), NEXT_PAGES.load(SeqCst));
+        if pages == 0 {
+            return;
+        }
+        let mut cmd = [0u8; 8];
+        let mut len = 8u32;
+        let mut long = (pages * P) as u32;
+        // SAFETY: the announced window is unmapped space of this task, reserved for it.
+        let r = unsafe { raw::ipc_recv(window as *mut u8, cmd.as_mut_ptr(), &mut long, &mut len, FOREVER) };
+        if r == 0 {
+            let _ = ipc::reply(b"");
+        }
+    }
+}
+
 /// Removes whatever an earlier (possibly failed) case left at `OUT`, so one failure does
 /// not cascade into the next cases.
 fn reset() {
@@ -256,6 +313,55 @@ pub fn cases(s: &mut Suite) {
         let before = raw::free_frames();
         ensure_eq!(round(), Ok(()), "measured round");
         ensure_eq!(raw::free_frames(), before, "the 8 moved pages went with the receiver");
+        Ok(())
+    });
+
+    s.case("long::a_frame_shared_to_itself_many_times_cannot_overflow_its_map_count", || {
+        use core::sync::atomic::Ordering::SeqCst;
+        // The attack: one page shared to a sibling thread into the window just after it,
+        // doubling a range that names one frame, up to 24,576 mappings; then that range
+        // shared to another task (49,152 mappings), and to a third: 73,728 would pass the
+        // count's 65,535. Each page alone has room; only counting repeats sees the overflow.
+        const L: u64 = 24 * 1024;
+        let helper = libsys::thread::spawn(doubling_helper, TICKET.load(SeqCst) as usize).map_err(fail)?;
+        fill(ONE_FRAME, 1, 0x5a).map_err(fail)?;
+        let mut windows = [0u64; 20];
+        let (mut have, mut steps) = (1u64, 0usize);
+        while have < L {
+            let m = have.min(L - have);
+            NEXT_WINDOW.store(ONE_FRAME + have * P, SeqCst);
+            NEXT_PAGES.store(m, SeqCst);
+            TICKET.fetch_add(1, SeqCst);
+            let (r, _) = send_pages(helper, ONE_FRAME, m, true, b"", FOREVER);
+            ensure_eq!(r, Ok(0), "share {m} pages to a sibling");
+            windows[steps] = ONE_FRAME + have * P;
+            steps += 1;
+            have += m;
+        }
+        NEXT_PAGES.store(0, SeqCst);
+        TICKET.fetch_add(1, SeqCst);
+        let last = (ONE_FRAME + (L - 1) * P) as *mut u8;
+        // SAFETY: the whole range is mapped (the page and the windows received).
+        unsafe { last.write_volatile(0xa5) };
+        // SAFETY: as above.
+        ensure_eq!(unsafe { (ONE_FRAME as *const u8).read_volatile() }, 0xa5, "every page is the same frame");
+        let (tb, b) = peer::start(peer::BIG_SINK, L as u32).map_err(fail)?;
+        let (r, reply) = send_pages(b, ONE_FRAME, L, true, b"", FOREVER);
+        ensure_eq!((r, reply), (Ok(0), (L as u32).to_le_bytes().to_vec()), "shared on once: 49,152 mappings");
+        let (tc, c) = peer::start(peer::BIG_SINK, L as u32).map_err(fail)?;
+        wait_blocked(c);
+        let (r, _) = send_pages(c, ONE_FRAME, L, true, b"", FOREVER);
+        ensure_eq!(r, Err(Error::OutOfMemory), "a clean error, not an overflowed count");
+        let (r, reply) = send_pages(c, ONE_FRAME, 1, true, b"", FOREVER);
+        ensure_eq!((r, reply), (Ok(0), 1u32.to_le_bytes().to_vec()), "the kernel lives, the count is intact");
+        for t in [b, c] {
+            ensure_eq!(ipc::send_msg(t, b"quit", ipc::ASYNC, 0).map(|_| ()), Ok(()), "quit");
+        }
+        ensure_eq!((libsys::task::wait(tb), libsys::task::wait(tc)), (Ok(0), Ok(0)), "the sinks exit");
+        for base in core::iter::once(ONE_FRAME).chain(windows[..steps].iter().copied()) {
+            // SAFETY: the regions of this case; nothing refers to them any more.
+            ensure_eq!(result(unsafe { raw::remove_pages(base as *mut u8) }), Ok(0), "remove {base:#x}");
+        }
         Ok(())
     });
 

@@ -10,6 +10,7 @@ extern crate alloc;
 
 mod coverage;
 mod death;
+mod fast;
 mod ipc;
 mod load;
 mod long;
@@ -31,6 +32,7 @@ fn main() -> i32 {
     send::cases(&mut s);
     recv::cases(&mut s);
     death::cases(&mut s);
+    fast::cases(&mut s);
     long::cases(&mut s);
     coverage::cases(&mut s);
     load::cases(&mut s);

@@ -24,6 +24,8 @@ pub const LONG_SERVER: u64 = 7;
 pub const DIE_HOLDING_LONG: u64 = 8;
 /// Floods thread `parent` with asynchronous messages (see `shares::flood`); sends no hello.
 pub const FLOOD: u64 = 9;
+/// Receives pages into a window of `param` pages and keeps them (see `long::sink`).
+pub const BIG_SINK: u64 = 10;
 
 pub const fn arg(role: u64, parent: u32) -> u64 {
     role | (parent as u64) << 8
@@ -65,6 +67,7 @@ pub fn run(arg: u64) -> i32 {
         }
         LOAD_CLIENT => crate::load::client(parent, (arg >> 40) as u32),
         LONG_SERVER => crate::long::server(parent),
+        BIG_SINK => crate::long::sink(arg >> 40),
         DIE_HOLDING_LONG => {
             let mut buf = [0u8; 8];
             let mut len = 8u32;

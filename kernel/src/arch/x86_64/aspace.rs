@@ -305,6 +305,8 @@ impl PageMap for AddressSpace {
         &mut self.regions
     }
 
+    const MAX_MAPPINGS: u32 = crate::mem::mapcount::MAX_COUNT as u32;
+
     fn map_count(frame: u64) -> u32 {
         MAP_COUNTS.get(frame)
     }
@@ -317,8 +319,9 @@ impl PageMap for AddressSpace {
         }
     }
 
-    fn can_add_mapping(frame: u64) -> bool {
-        MAP_COUNTS.get(frame) < u16::MAX as u32
+    fn drop_reserved(frame: u64) {
+        let left = MAP_COUNTS.decrement(frame);
+        debug_assert!(left > 0, "a reserved frame is still mapped by its sender");
     }
 }
 

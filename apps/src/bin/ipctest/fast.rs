@@ -1,0 +1,220 @@
+//! The register fast path and replies, attacked with raw system calls: lengths past the
+//! registers in every bit of their field, and replies to callers whose buffer vanished.
+
+use crate::ipc::{self, result, wait_blocked, FOREVER, SYNC};
+use core::arch::asm;
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use libsys::abi::ipc::fast;
+use libsys::abi::{layout, Error, Syscall};
+use libsys::raw;
+use moroso_apps::ensure_eq;
+use moroso_apps::harness::{Msg, Suite};
+
+const P: u64 = libsys::abi::PAGE_SIZE as u64;
+/// A page a caller uses as its message buffer, removed under it by a sibling thread.
+const DOOMED: u64 = layout::PROGRAM_REGION.0 + 0x6000_0000;
+
+/// A fast-path system call with every register as given: no encoder in between.
+///
+/// # Safety
+/// Registers only; the kernel reads and writes exactly those named here.
+unsafe fn raw_fast(n: Syscall, rdi: u64, rsi: u64, words: [u64; 5]) -> (i64, u64, [u64; 5]) {
+    let (ret, rsi_out): (i64, u64);
+    let mut w = words;
+    // SAFETY: see above.
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") n as u64 => ret,
+            inlateout("rdi") rdi => _,
+            inlateout("rsi") rsi => rsi_out,
+            inlateout("rdx") w[0],
+            inlateout("r10") w[1],
+            inlateout("r8") w[2],
+            inlateout("r9") w[3],
+            inlateout("r12") w[4],
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    (ret, rsi_out, w)
+}
+
+fn code(r: i64) -> Result<i64, Error> {
+    result(r as i32).map(|v| v as i64)
+}
+
+/// What the echo server got: how many messages, and the first one's length and word.
+static ECHOED: AtomicU32 = AtomicU32::new(0);
+static FIRST_LEN: AtomicU64 = AtomicU64::new(u64::MAX);
+static FIRST_WORD: AtomicU64 = AtomicU64::new(0);
+
+/// Echoes calls in registers; a message starting with "quit" ends it.
+fn echo_server(_: usize) {
+    let mut reply = None;
+    loop {
+        // SAFETY: registers only.
+        let (r, _, len, words) = unsafe { raw::ipc_reply_wait(reply, FOREVER) };
+        if r < 0 {
+            reply = None;
+            continue;
+        }
+        if ECHOED.fetch_add(1, Ordering::SeqCst) == 0 {
+            FIRST_LEN.store(len as u64, Ordering::SeqCst);
+            FIRST_WORD.store(words[0], Ordering::SeqCst);
+        }
+        if &fast::to_bytes(&words)[..4] == b"quit" {
+            // SAFETY: registers only; a poll after the reply: nothing more is waited for.
+            unsafe { raw::ipc_reply_wait(Some((0, [0; 5])), 0) };
+            return;
+        }
+        reply = Some((len, words));
+    }
+}
+
+/// Over-long reply lengths a server tries, as `rdi` of `IpcReplyWait` (bit 63 clear).
+const BAD_REPLIES: [u64; 5] = [41, 256, 0x1_0000, 0x1_0000_0000, 0x1_0000_0005];
+static REPLY_RESULTS: [AtomicI32; 5] = [const { AtomicI32::new(1) }; 5];
+static FINAL_RESULT: AtomicI32 = AtomicI32::new(1);
+
+/// Receives one call, answers it with every length of `BAD_REPLIES`, then properly.
+fn bad_reply_server(_: usize) {
+    // SAFETY: registers only.
+    let (r, ..) = unsafe { raw::ipc_reply_wait(None, FOREVER) };
+    if r != 0 {
+        FINAL_RESULT.store(r, Ordering::SeqCst);
+        return;
+    }
+    for (i, &rdi) in BAD_REPLIES.iter().enumerate() {
+        // SAFETY: registers only.
+        let (ret, ..) = unsafe { raw_fast(Syscall::IpcReplyWait, rdi, fast::timeout_word(0), [u64::MAX; 5]) };
+        REPLY_RESULTS[i].store(ret as i32, Ordering::SeqCst);
+    }
+    // SAFETY: registers only. The real reply, then a poll that finds nothing.
+    let (ret, ..) = unsafe { raw::ipc_reply_wait(Some((4, fast::to_words(b"good"))), 0) };
+    FINAL_RESULT.store(ret, Ordering::SeqCst);
+}
+
+/// The two threads of a reply-to-a-vanished-buffer case: where they are, and results.
+static STAGE: AtomicU32 = AtomicU32::new(0);
+static CALL_RESULT: AtomicI32 = AtomicI32::new(1);
+static REPLY_RESULT: AtomicI32 = AtomicI32::new(1);
+
+fn wait_stage(n: u32) {
+    while STAGE.load(Ordering::SeqCst) < n {
+        libsys::time::yield_now();
+    }
+}
+
+/// Calls `arg` (a tid) from a buffer in `DOOMED`.
+fn doomed_caller(server: usize) {
+    let mut len = 8u32;
+    // SAFETY: DOOMED is a page of this task, mapped before this thread starts; the kernel
+    // checks it again when it writes the reply.
+    let r =
+        unsafe { raw::ipc_send(server as u32, core::ptr::null_mut(), DOOMED as *mut u8, 0, &mut len, -1, false, SYNC) };
+    CALL_RESULT.store(r, Ordering::SeqCst);
+}
+
+/// Receives a call (stage 1), waits for stage 2 (its caller's buffer gone), replies, with
+/// the general path (`arg` 0) or the fast one.
+fn late_replier(fast_reply: usize) {
+    let got = if fast_reply == 0 {
+        let mut buf = [0u8; 8];
+        ipc::recv(&mut buf, FOREVER).map(|r| r.kind).unwrap_or(-1)
+    } else {
+        // SAFETY: registers only.
+        unsafe { raw::ipc_reply_wait(None, FOREVER) }.0
+    };
+    STAGE.store(if got == 0 { 1 } else { 9 }, Ordering::SeqCst);
+    wait_stage(2);
+    let r = if fast_reply == 0 {
+        ipc::reply(b"answer").unwrap_or_else(|e| e.code())
+    } else {
+        // SAFETY: registers only; timeout 0: after the reply, do not wait.
+        unsafe { raw::ipc_reply_wait(Some((6, fast::to_words(b"answer"))), 0) }.0
+    };
+    REPLY_RESULT.store(r, Ordering::SeqCst);
+    STAGE.store(3, Ordering::SeqCst);
+}
+
+/// A caller waits for its reply; a sibling removes its buffer; the reply cannot be
+/// written: the replier must hear `NotDelivered`, the caller `BadAddress`.
+fn reply_to_a_vanished_buffer(fast_reply: bool) -> Result<(), Msg> {
+    STAGE.store(0, Ordering::SeqCst);
+    CALL_RESULT.store(1, Ordering::SeqCst);
+    REPLY_RESULT.store(1, Ordering::SeqCst);
+    // SAFETY: DOOMED belongs to these cases.
+    ensure_eq!(result(unsafe { raw::new_pages(DOOMED as *mut u8, P as u32) }), Ok(0), "the caller's page");
+    let srv = libsys::thread::spawn(late_replier, fast_reply as usize).map_err(|e| Msg::new(format_args!("{e}")))?;
+    wait_blocked(srv);
+    libsys::thread::spawn(doomed_caller, srv as usize).map_err(|e| Msg::new(format_args!("{e}")))?;
+    wait_stage(1);
+    ensure_eq!(STAGE.load(Ordering::SeqCst), 1, "the server received the call");
+    // The caller now waits for its reply; its buffer goes.
+    // SAFETY: only the waiting caller refers to this page, and the kernel checks it.
+    ensure_eq!(result(unsafe { raw::remove_pages(DOOMED as *mut u8) }), Ok(0), "buffer removed");
+    STAGE.store(2, Ordering::SeqCst);
+    wait_stage(3);
+    while CALL_RESULT.load(Ordering::SeqCst) == 1 {
+        libsys::time::yield_now();
+    }
+    ensure_eq!(result(REPLY_RESULT.load(Ordering::SeqCst)), Err(Error::NotDelivered), "the reply was not delivered");
+    ensure_eq!(result(CALL_RESULT.load(Ordering::SeqCst)), Err(Error::BadAddress), "the caller is released");
+    Ok(())
+}
+
+pub fn cases(s: &mut Suite) {
+    s.case("fast::a_call_longer_than_the_registers_is_too_long_in_every_length_bit", || {
+        let srv = libsys::thread::spawn(echo_server, 0).map_err(|e| Msg::new(format_args!("{e}")))?;
+        wait_blocked(srv);
+        // 256 and 0x8000_0100 were cut to 0 (an empty message), 0x1_0028 to 40.
+        for len in [41u64, 256, 0x1_0000, 0x1_0028, 0x8000_0100, 0xffff_ffff] {
+            let rdi = srv as u64 | len << 32;
+            // SAFETY: registers only.
+            let (r, ..) = unsafe { raw_fast(Syscall::IpcCall, rdi, fast::timeout_word(FOREVER), [u64::MAX; 5]) };
+            ensure_eq!(code(r), Err(Error::TooLong), "length {len:#x}");
+        }
+        ensure_eq!(ECHOED.load(Ordering::SeqCst), 0, "the server got nothing");
+        // SAFETY: registers only.
+        let (r, len, words) = unsafe { raw::ipc_call_fast(srv, 4, fast::to_words(b"real"), FOREVER) };
+        ensure_eq!((r, len, &fast::to_bytes(&words)[..4]), (0, 4, &b"real"[..]), "a real call is echoed");
+        ensure_eq!(
+            (FIRST_LEN.load(Ordering::SeqCst), FIRST_WORD.load(Ordering::SeqCst)),
+            (4, fast::to_words(b"real")[0]),
+            "and it is the first message the server got"
+        );
+        // SAFETY: registers only.
+        let (r, ..) = unsafe { raw::ipc_call_fast(srv, 4, fast::to_words(b"quit"), FOREVER) };
+        ensure_eq!(r, 0, "quit");
+        Ok(())
+    });
+
+    s.case("fast::a_reply_longer_than_the_registers_is_too_long_in_every_length_bit", || {
+        let srv = libsys::thread::spawn(bad_reply_server, 0).map_err(|e| Msg::new(format_args!("{e}")))?;
+        wait_blocked(srv);
+        // SAFETY: registers only.
+        let (r, len, words) = unsafe { raw::ipc_call_fast(srv, 8, fast::to_words(b"question"), FOREVER) };
+        ensure_eq!(r, 0, "the call");
+        ensure_eq!((len, &fast::to_bytes(&words)[..4]), (4, &b"good"[..]), "only the proper reply arrived");
+        while FINAL_RESULT.load(Ordering::SeqCst) == 1 {
+            libsys::time::yield_now();
+        }
+        for (i, rdi) in BAD_REPLIES.iter().enumerate() {
+            ensure_eq!(result(REPLY_RESULTS[i].load(Ordering::SeqCst)), Err(Error::TooLong), "reply length {rdi:#x}");
+        }
+        ensure_eq!(
+            result(FINAL_RESULT.load(Ordering::SeqCst)),
+            Err(Error::Timeout),
+            "replied, then nothing to receive"
+        );
+        Ok(())
+    });
+
+    s.case("reply::a_caller_whose_buffer_vanished_is_not_delivered_to", || reply_to_a_vanished_buffer(false));
+
+    s.case("reply::a_fast_reply_to_a_caller_whose_buffer_vanished_is_not_delivered", || {
+        reply_to_a_vanished_buffer(true)
+    });
+}
