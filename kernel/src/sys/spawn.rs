@@ -23,7 +23,7 @@ pub fn task(k: &mut Kernel, name: &str, arg: u64) -> Result<u32, Error> {
         Error::NoSuchProgram
     })?;
     // Dropping `space` on any error below frees everything mapped so far.
-    let mut space = AddressSpace::new()?;
+    let mut space = AddressSpace::new(abi::limits::KERNEL_FRAMES)?;
     let entry = elf::load(&elf, &mut space)?;
     let stack_base = MAIN_STACK_TOP - MAIN_STACK_PAGES * abi::PAGE_SIZE as u64;
     space.map_zeroed(stack_base, MAIN_STACK_PAGES, Protection::ReadWrite)?;
