@@ -15,6 +15,7 @@ mod long;
 mod peer;
 mod recv;
 mod send;
+mod window;
 
 use moroso_apps::harness::Suite;
 
@@ -30,6 +31,7 @@ fn main() -> i32 {
     recv::cases(&mut s);
     death::cases(&mut s);
     long::cases(&mut s);
+    window::cases(&mut s);
     load::cases(&mut s);
     s.finish()
 }

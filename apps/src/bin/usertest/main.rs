@@ -9,6 +9,7 @@
 extern crate alloc;
 
 mod child;
+mod exhaustion;
 mod memory;
 mod sched;
 mod tasks;
@@ -28,6 +29,7 @@ fn main() -> i32 {
     memory::cases(&mut s);
     threads::cases(&mut s);
     tasks::cases(&mut s);
+    exhaustion::cases(&mut s);
     s.finish()
 }
 
