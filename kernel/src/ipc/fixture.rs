@@ -47,7 +47,13 @@ impl Default for Mem {
     fn default() -> Self {
         let mut table_frames = FakeTables::default();
         let tables = PageTables::new(table_frames.root(), abi::limits::KERNEL_FRAMES as u64);
-        Mem { pages: BTreeMap::new(), regions: Box::new(Regions::new(1 << 20)), fail_prepare: false, tables, table_frames }
+        Mem {
+            pages: BTreeMap::new(),
+            regions: Box::new(Regions::new(1 << 20)),
+            fail_prepare: false,
+            tables,
+            table_frames,
+        }
     }
 }
 

@@ -167,7 +167,8 @@ fn out_of_memory_half_way_transfers_nothing() {
     w.map_long(a, 2, 7);
     assert_eq!(w.recv_long(b, 2, FOREVER), Ok(Blocked));
     // The receiver's tables cannot be had at the rendezvous: the receiver's problem, so it
-    // fails and the sender waits for the next receive (DESIGN.md 4.11).
+    // fails and the sender waits for the next receive: a sender is never failed for the
+    // receiver's limits.
     w.mem(b).fail_prepare = true;
     assert_eq!(w.send_long(a, b, 2, false, FOREVER), Ok(Blocked));
     assert_eq!(w.take_wake(b), Some((code(Error::OutOfMemory), None)));

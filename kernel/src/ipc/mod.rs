@@ -438,8 +438,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             }
             regions.punch(moved);
         }
-        // The receiver's own limits are the receiver's problem (DESIGN.md 4.11); `ipc_recv`
-        // checked them, so only what its task did meanwhile can fail here.
+        // The receiver's own limits are the receiver's problem, never the sender's;
+        // `ipc_recv` checked them, so only what its task did meanwhile can fail here.
         regions.check_add(window).map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
         if send.moving && st != rt && !self.space_mut(st).regions().can_punch(moved) {
             return Err(Fault::Sender(Error::OutOfMemory));
@@ -517,8 +517,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             if (0..long_cap / PAGE).any(|i| space.page(a.long_dest + i * PAGE).is_some()) {
                 return Err(Error::WindowOccupied);
             }
-            // The receiver's limits are checked now, not when a sender arrives (DESIGN.md
-            // 4.11): room in its region table and its quota for the whole window...
+            // The receiver's limits are checked now, not when a sender arrives, and
+            // reported to it: room in its region table and its quota for the window...
             let window = Region { base: a.long_dest, pages: long_cap / PAGE };
             self.space_mut(task).regions().check_add(window)?;
         }

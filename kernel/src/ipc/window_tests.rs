@@ -1,4 +1,4 @@
-//! Receive windows and the receiver's limits (DESIGN.md 4.11), on the host: a window's
+//! Receive windows and the receiver's limits, on the host: a window's
 //! region-table room, quota and page tables are checked and made in `ipc_recv` itself; a
 //! sender is never failed for the receiver's limits; the tables of a window that ends up
 //! unused are freed however the receive ends.

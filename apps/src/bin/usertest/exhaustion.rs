@@ -63,9 +63,7 @@ fn hold_tables_until_refused() -> AtLimit {
     let (mut buf, mut len, mut long) = ([0u8; 8], 8u32, PAGE as u32);
     // SAFETY: a fresh, unmapped window of these cases; locals for the rest. The timeout
     // only bounds the damage should the kernel wait instead of refusing.
-    let r = unsafe {
-        raw::ipc_recv((FAR + (SLOTS - 2) * SLOT) as *mut u8, buf.as_mut_ptr(), &mut long, &mut len, 2)
-    };
+    let r = unsafe { raw::ipc_recv((FAR + (SLOTS - 2) * SLOT) as *mut u8, buf.as_mut_ptr(), &mut long, &mut len, 2) };
     let window = err(r as i64);
     let other_task = libsys::task::spawn("usertest", crate::child::arg(crate::child::THREADS_THEN_EXIT, 0))
         .and_then(libsys::task::wait);
