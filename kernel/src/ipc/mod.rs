@@ -552,8 +552,16 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
 
     /// Ends the reservation of `thread`'s receive window, if it holds one: the window's
     /// page tables are freed unless pages were received into them. Called whenever a
-    /// receive ends (a message, an error, a timeout).
+    /// receive ends (a message, an error, a timeout); costs one test when there is none.
+    #[inline(always)]
     fn end_window(&mut self, thread: usize) {
+        if self.threads[thread].ipc.window.is_some() {
+            self.release_window_of(thread);
+        }
+    }
+
+    #[inline(never)]
+    fn release_window_of(&mut self, thread: usize) {
         let Some(w) = self.threads[thread].ipc.window.take() else { return };
         if matches!(self.threads[thread].state, State::Free | State::Zombie) {
             return; // its task died: the tables went with the address space

@@ -1,7 +1,7 @@
 //! The lower-half page tables of one address space (x86-64 four-level layout: a root of
 //! 512 entries, then PDPTs, PDs and PTs): creating the tables a mapping needs, charging them
 //! to the task, pinning those a pending receive window relies on, and freeing every table
-//! as soon as it is left empty.
+//! as soon as it is left unused.
 //!
 //! Portable: table frames are reached through [`TableMemory`] (the direct map in the
 //! kernel, heap-allocated fake frames in host tests), so the accounting is tested on the
@@ -10,11 +10,12 @@
 //! Invariants:
 //! - `held` counts the table frames below the root (PDPTs, PDs, PTs) and never exceeds
 //!   `limit`: each is charged when created and uncharged when freed.
-//! - Between operations, every table below the root has a non-zero entry or is pinned: a
-//!   table left empty is freed by the operation that emptied it ([`PageTables::prune`]).
-//! - A table's pin count (how many pending receive windows rely on it) lives in bits 52..62
-//!   of the entry pointing to it, which the MMU ignores. Each window pins each table it
-//!   needs once, so a count never exceeds the number of threads.
+//! - Every table below the root has a *use count*, kept in bits 52..62 of the entry
+//!   pointing to it (bits the MMU ignores): its non-zero entries plus the pending receive
+//!   windows that pinned it (each window pins each table it needs once, so the count stays
+//!   below 512 + the number of threads). A table whose count is zero has only zero entries.
+//! - Between operations no table has a zero count: the operation that made it unused freed
+//!   it ([`PageTables::prune`]). Finding one is O(1), so freeing costs no scan.
 //! - Only root entries 0..256 (the lower half) are ever read or written here.
 
 use abi::Error;
@@ -27,9 +28,9 @@ pub const USER: u64 = 1 << 2;
 const HUGE: u64 = 1 << 7;
 /// The physical-address bits of an entry (12..52).
 pub const ADDR: u64 = 0x000f_ffff_ffff_f000;
-const PIN_SHIFT: u32 = 52;
-const PIN_MAX: u64 = 0x7ff;
-const PIN_MASK: u64 = PIN_MAX << PIN_SHIFT;
+const COUNT_SHIFT: u32 = 52;
+const COUNT_MAX: u64 = 0x7ff;
+const COUNT_MASK: u64 = COUNT_MAX << COUNT_SHIFT;
 /// Flags of an entry pointing to a table: the leaf alone decides the permissions.
 const PARENT: u64 = PRESENT | WRITABLE | USER;
 
@@ -72,6 +73,17 @@ fn blocks(va: u64, len: u64, level: usize) -> impl Iterator<Item = u64> {
     (0..).map(move |i| first + i * size).take_while(move |&b| b < end)
 }
 
+fn count(entry: u64) -> u64 {
+    (entry & COUNT_MASK) >> COUNT_SHIFT
+}
+
+fn with_count(entry: u64, n: u64) -> u64 {
+    (entry & !COUNT_MASK) | n << COUNT_SHIFT
+}
+
+/// An entry of some table: (table frame, index).
+type Slot = (u64, usize);
+
 pub struct PageTables {
     root: u64,
     held: u64,
@@ -98,47 +110,64 @@ impl PageTables {
         self.limit
     }
 
-    /// The table of `level` (1 = PDPT .. 3 = PT) on the way to `va`, if it exists.
-    fn table<M: TableMemory>(&self, m: &M, va: u64, level: usize) -> Option<u64> {
+    /// The entries on the way to `va` down to `level` (0 = the root's), as far as tables
+    /// exist: `path[l]` is the slot of `va` in its table of level `l`.
+    fn path<M: TableMemory>(&self, m: &M, va: u64, level: usize) -> Option<[Slot; 4]> {
         if va >= LOWER_END {
             return None;
         }
+        let mut path = [(0, 0); 4];
         let mut t = self.root;
-        for l in 0..level {
+        for (l, slot) in path.iter_mut().enumerate().take(level + 1) {
+            *slot = (t, index(va, l));
+            if l == level {
+                break;
+            }
             let e = m.read(t, index(va, l));
             if e & PRESENT == 0 || e & HUGE != 0 {
                 return None;
             }
             t = e & ADDR;
         }
-        Some(t)
+        Some(path)
+    }
+
+    /// Adds `delta` to the use count in entry `slot` (which points to a table).
+    fn add_count<M: TableMemory>(m: &mut M, slot: Slot, delta: i64) {
+        let e = m.read(slot.0, slot.1);
+        let n = count(e) as i64 + delta;
+        debug_assert!((0..=COUNT_MAX as i64).contains(&n), "table use count out of range");
+        m.write(slot.0, slot.1, with_count(e, n.clamp(0, COUNT_MAX as i64) as u64));
     }
 
     /// The leaf entry of `va` (0: none).
     pub fn leaf<M: TableMemory>(&self, m: &M, va: u64) -> u64 {
-        self.table(m, va, 3).map_or(0, |t| m.read(t, index(va, 3)))
+        self.path(m, va, 3).map_or(0, |p| m.read(p[3].0, p[3].1))
     }
 
     /// Writes the leaf entry of `va`. False (and nothing written) if its tables do not
     /// exist (see [`PageTables::prepare`]).
     pub fn set_leaf<M: TableMemory>(&mut self, m: &mut M, va: u64, entry: u64) -> bool {
-        match self.table(m, va, 3) {
-            Some(t) => {
-                m.write(t, index(va, 3), entry);
-                true
-            }
-            None => false,
+        let Some(p) = self.path(m, va, 3) else { return false };
+        let old = m.read(p[3].0, p[3].1);
+        m.write(p[3].0, p[3].1, entry);
+        match (old != 0, entry != 0) {
+            (false, true) => Self::add_count(m, p[2], 1),
+            (true, false) => Self::add_count(m, p[2], -1),
+            _ => {}
         }
+        true
     }
 
-    /// Clears the leaf entry of `va` and returns what it was (0: none). Tables left empty
-    /// stay until [`PageTables::prune`], so that the caller can invalidate the TLB first.
+    /// Clears the leaf entry of `va` and returns what it was (0: none). A table this
+    /// leaves unused stays until [`PageTables::prune`], so that the caller can invalidate
+    /// the TLB first.
     pub fn clear_leaf<M: TableMemory>(&mut self, m: &mut M, va: u64) -> u64 {
-        let Some(t) = self.table(m, va, 3) else { return 0 };
-        let i = index(va, 3);
-        let e = m.read(t, i);
-        m.write(t, i, 0);
-        e
+        let old = self.leaf(m, va);
+        if old != 0 {
+            self.set_leaf(m, va, 0);
+        }
+        old
     }
 
     /// Creates every table a mapping of `pages` pages at `va` needs, charging each new one.
@@ -161,6 +190,7 @@ impl PageTables {
     /// Creates the missing tables on the way to `va`'s PT.
     fn make_path<M: TableMemory>(&mut self, m: &mut M, va: u64) -> Result<(), Error> {
         let mut t = self.root;
+        let mut above: Option<Slot> = None; // the entry pointing to `t` (none for the root)
         for level in 0..3 {
             let i = index(va, level);
             let mut e = m.read(t, i);
@@ -172,34 +202,37 @@ impl PageTables {
                 self.held += 1;
                 e = new | PARENT;
                 m.write(t, i, e);
+                if let Some(slot) = above {
+                    Self::add_count(m, slot, 1);
+                }
             } else if e & HUGE != 0 {
                 return Err(Error::WindowOccupied); // never made for user space
             }
+            above = Some((t, i));
             t = e & ADDR;
         }
         Ok(())
     }
 
-    /// Frees every table covering part of `[va, va + pages)` that is empty and unpinned,
-    /// bottom-up, so a PD emptied by freeing its last PT goes too.
+    /// Frees every table covering part of `[va, va + pages)` whose use count is zero,
+    /// bottom-up, so a PD left unused by freeing its last PT goes too.
     pub fn prune<M: TableMemory>(&mut self, m: &mut M, va: u64, pages: u64) {
         let len = pages.saturating_mul(PAGE);
         for level in (0..3).rev() {
             // Entries of `level` point to the tables of `level + 1` being considered.
             for block in blocks(va, len, level) {
-                let Some(parent) = self.table(m, block, level) else { continue };
-                let i = index(block, level);
-                let e = m.read(parent, i);
-                if e & PRESENT == 0 || e & HUGE != 0 || e & PIN_MASK != 0 {
+                let Some(p) = self.path(m, block, level) else { continue };
+                let (t, i) = p[level];
+                let e = m.read(t, i);
+                if e & PRESENT == 0 || e & HUGE != 0 || count(e) != 0 {
                     continue;
                 }
-                let child = e & ADDR;
-                if (0..ENTRIES).any(|j| m.read(child, j) != 0) {
-                    continue;
+                m.write(t, i, 0);
+                if level > 0 {
+                    Self::add_count(m, p[level - 1], -1);
                 }
-                m.write(parent, i, 0);
                 m.unlinked(block);
-                m.free(child);
+                m.free(e & ADDR);
                 self.held -= 1;
             }
         }
@@ -210,10 +243,11 @@ impl PageTables {
     pub fn pin<M: TableMemory>(&mut self, m: &mut M, va: u64, pages: u64) -> Result<(), Error> {
         self.prepare(m, va, pages)?;
         let len = pages * PAGE; // checked by `prepare`
-        let saturated = (0..3).any(|level| {
-            blocks(va, len, level).any(|b| self.parent_entry(m, b, level).is_some_and(|(_, _, e)| pins(e) == PIN_MAX))
+        let full = (0..3).any(|level| {
+            blocks(va, len, level)
+                .any(|b| self.path(m, b, level).is_some_and(|p| count(m.read(p[level].0, p[level].1)) == COUNT_MAX))
         });
-        if saturated {
+        if full {
             self.prune(m, va, pages);
             return Err(Error::OutOfMemory);
         }
@@ -221,30 +255,20 @@ impl PageTables {
         Ok(())
     }
 
-    /// Undoes [`PageTables::pin`] of the same range, freeing the tables left empty.
+    /// Undoes [`PageTables::pin`] of the same range, freeing the tables left unused.
     pub fn unpin<M: TableMemory>(&mut self, m: &mut M, va: u64, pages: u64) {
         let len = pages.saturating_mul(PAGE);
         self.add_pins(m, va, len, -1);
         self.prune(m, va, pages);
     }
 
-    /// The entry of `level` pointing to the table of `level + 1` that covers `va`: (table,
-    /// index, entry), if present.
-    fn parent_entry<M: TableMemory>(&self, m: &M, va: u64, level: usize) -> Option<(u64, usize, u64)> {
-        let t = self.table(m, va, level)?;
-        let i = index(va, level);
-        let e = m.read(t, i);
-        (e & PRESENT != 0).then_some((t, i, e))
-    }
-
     fn add_pins<M: TableMemory>(&mut self, m: &mut M, va: u64, len: u64, delta: i64) {
         for level in 0..3 {
             for b in blocks(va, len, level) {
-                if let Some((t, i, e)) = self.parent_entry(m, b, level) {
-                    let n = pins(e) as i64 + delta;
-                    debug_assert!((0..=PIN_MAX as i64).contains(&n), "pin count out of range");
-                    let n = n.clamp(0, PIN_MAX as i64) as u64;
-                    m.write(t, i, (e & !PIN_MASK) | n << PIN_SHIFT);
+                if let Some(p) = self.path(m, b, level) {
+                    if m.read(p[level].0, p[level].1) & PRESENT != 0 {
+                        Self::add_count(m, p[level], delta);
+                    }
                 }
             }
         }
@@ -279,10 +303,6 @@ impl PageTables {
     pub fn set_limit(&mut self, limit: u64) {
         self.limit = limit;
     }
-}
-
-fn pins(entry: u64) -> u64 {
-    (entry & PIN_MASK) >> PIN_SHIFT
 }
 
 /// Table frames on the host heap, for tests.
@@ -451,7 +471,7 @@ mod tests {
         // 64 MiB: 32 PTs under one PD; the PD must be pinned once, not 32 times.
         t.pin(&mut m, BASE, 64 * 256).unwrap();
         let pd_entry = m.read(m.read(t.root(), 1) & ADDR, 0);
-        assert_eq!(pins(pd_entry), 1);
+        assert_eq!(count(pd_entry), 32 + 1, "its 32 PTs, and one pin");
         // A page received into part of the window keeps its tables after the unpin.
         assert!(t.set_leaf(&mut m, BASE + 5 * (1 << 21), 0x7000 | PRESENT));
         t.unpin(&mut m, BASE, 64 * 256);
@@ -472,6 +492,63 @@ mod tests {
         assert_eq!(t.prepare(&mut m, u64::MAX - PAGE, 1), Err(Error::BadAddress));
         assert_eq!(t.held(), 0);
         assert!(!t.set_leaf(&mut m, LOWER_END, PRESENT), "no tables there");
+    }
+
+    /// The tables that mapped pages and pinned windows need: exactly those must exist.
+    fn needed(pages: &std::collections::BTreeSet<u64>, windows: &[(u64, u64)]) -> u64 {
+        let mut need = std::collections::BTreeSet::new();
+        let ranges = pages.iter().map(|&p| (p, 1)).chain(windows.iter().copied());
+        for (va, n) in ranges {
+            for level in 0..3 {
+                for b in blocks(va, n * PAGE, level) {
+                    need.insert((level, b));
+                }
+            }
+        }
+        need.len() as u64
+    }
+
+    #[test]
+    fn random_maps_unmaps_and_windows_hold_exactly_the_tables_needed() {
+        let mut seed = 11u64;
+        let mut rnd = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        // Addresses in 2 slots x 2 GiB x 2 blocks x 4 pages, so tables are often shared.
+        let addr = |r: &mut dyn FnMut(u64) -> u64| BASE * (1 + r(2)) + GIB * r(2) + (1 << 21) * r(2) + PAGE * r(4);
+        let (mut m, mut t) = space(1000);
+        let mut pages = std::collections::BTreeSet::new();
+        let mut windows: Vec<(u64, u64)> = Vec::new();
+        for step in 0..20_000 {
+            match rnd(5) {
+                0 | 1 => {
+                    let va = addr(&mut rnd);
+                    if pages.insert(va) {
+                        map(&mut m, &mut t, va, 1).unwrap();
+                    }
+                }
+                2 => {
+                    let va = addr(&mut rnd);
+                    if pages.remove(&va) {
+                        unmap(&mut m, &mut t, va, 1);
+                    }
+                }
+                3 => {
+                    let w = (addr(&mut rnd), 1 + rnd(600));
+                    t.pin(&mut m, w.0, w.1).unwrap();
+                    windows.push(w);
+                }
+                _ => {
+                    if !windows.is_empty() {
+                        let w = windows.swap_remove(rnd(windows.len() as u64) as usize);
+                        t.unpin(&mut m, w.0, w.1);
+                    }
+                }
+            }
+            assert_eq!(t.held(), needed(&pages, &windows), "step {step}");
+            assert_eq!(m.live() as u64, t.held() + 1, "step {step}: frames match the count");
+        }
     }
 
     #[test]

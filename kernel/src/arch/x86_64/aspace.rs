@@ -57,12 +57,16 @@ struct Direct {
 
 impl TableMemory for Direct {
     fn alloc(&mut self) -> Option<u64> {
-        let f = FRAMES.lock().alloc()?;
-        table_at(f.addr()).zero();
+        let (f, zeroed) = FRAMES.lock().alloc_zeroed()?;
+        if !zeroed {
+            table_at(f.addr()).zero();
+        }
         Some(f.addr())
     }
     fn free(&mut self, table: u64) {
-        free_frame(table);
+        // `PageTables` frees only tables whose entries are all zero.
+        let f = Frame::from_addr(table).expect("page-table addresses are page-aligned");
+        FRAMES.lock().free_zeroed(f).unwrap_or_else(|e| panic!("frame accounting broken: {e:?}"));
     }
     fn read(&self, table: u64, index: usize) -> u64 {
         // SAFETY: `table` is a page-table frame of this space (see `Direct`), reachable in
@@ -116,11 +120,6 @@ impl AddressSpace {
             table[i] = kernel[i].clone();
         }
         Ok(AddressSpace { tables: PageTables::new(root, kernel_frames as u64), regions: Regions::new(QUOTA_PAGES) })
-    }
-
-    /// Page-table frames this space holds, and the most it may.
-    pub fn table_frames(&self) -> (u64, u64) {
-        (self.tables.held(), self.tables.limit())
     }
 
     /// Physical address of the PML4 (what CR3 holds while this space is active).
