@@ -174,7 +174,7 @@ impl PageMap for Mem {
         let old = self.pages.insert(va, m);
         assert!(old.is_none(), "map_frame over a mapped page");
         let entry = m.frame << 12 | PRESENT;
-        assert!(self.tables.set_leaf(&mut self.table_frames, va, entry), "map_frame without prepare");
+        assert_eq!(self.tables.set_leaf(&mut self.table_frames, va, entry), Some(0), "map_frame without prepare");
     }
     fn unmap_moved(&mut self, va: u64) {
         self.pages.remove(&va).expect("unmap_moved of an unmapped page");

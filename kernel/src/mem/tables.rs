@@ -132,6 +132,22 @@ impl PageTables {
         Some(path)
     }
 
+    /// The entries on the way to `va` (below `LOWER_END`) down to the PD's, as far as
+    /// tables exist: the slots, and the deepest level filled in.
+    fn existing_path<M: TableMemory>(&self, m: &M, va: u64) -> ([Slot; 4], usize) {
+        let mut path = [(0, 0); 4];
+        let mut t = self.root;
+        for l in 0..3 {
+            path[l] = (t, index(va, l));
+            let e = m.read(t, index(va, l));
+            if l == 2 || e & PRESENT == 0 || e & HUGE != 0 {
+                return (path, l);
+            }
+            t = e & ADDR;
+        }
+        (path, 2)
+    }
+
     /// Adds `delta` to the use count in entry `slot` (which points to a table).
     fn add_count<M: TableMemory>(m: &mut M, slot: Slot, delta: i64) {
         let e = m.read(slot.0, slot.1);
@@ -145,10 +161,10 @@ impl PageTables {
         self.path(m, va, 3).map_or(0, |p| m.read(p[3].0, p[3].1))
     }
 
-    /// Writes the leaf entry of `va`. False (and nothing written) if its tables do not
-    /// exist (see [`PageTables::prepare`]).
-    pub fn set_leaf<M: TableMemory>(&mut self, m: &mut M, va: u64, entry: u64) -> bool {
-        let Some(p) = self.path(m, va, 3) else { return false };
+    /// Writes the leaf entry of `va` and returns the one it replaced. `None` (and nothing
+    /// written) if its tables do not exist (see [`PageTables::prepare`]).
+    pub fn set_leaf<M: TableMemory>(&mut self, m: &mut M, va: u64, entry: u64) -> Option<u64> {
+        let p = self.path(m, va, 3)?;
         let old = m.read(p[3].0, p[3].1);
         m.write(p[3].0, p[3].1, entry);
         match (old != 0, entry != 0) {
@@ -156,18 +172,14 @@ impl PageTables {
             (true, false) => Self::add_count(m, p[2], -1),
             _ => {}
         }
-        true
+        Some(old)
     }
 
     /// Clears the leaf entry of `va` and returns what it was (0: none). A table this
     /// leaves unused stays until [`PageTables::prune`], so that the caller can invalidate
     /// the TLB first.
     pub fn clear_leaf<M: TableMemory>(&mut self, m: &mut M, va: u64) -> u64 {
-        let old = self.leaf(m, va);
-        if old != 0 {
-            self.set_leaf(m, va, 0);
-        }
-        old
+        self.set_leaf(m, va, 0).unwrap_or(0)
     }
 
     /// Creates every table a mapping of `pages` pages at `va` needs, charging each new one.
@@ -215,27 +227,41 @@ impl PageTables {
     }
 
     /// Frees every table covering part of `[va, va + pages)` whose use count is zero,
-    /// bottom-up, so a PD left unused by freeing its last PT goes too.
+    /// bottom-up, so a PD left unused by freeing its last PT goes too. One walk per 2 MiB
+    /// block: a PD is looked at after the range's last PT under it, a PDPT after its last PD.
     pub fn prune<M: TableMemory>(&mut self, m: &mut M, va: u64, pages: u64) {
         let len = pages.saturating_mul(PAGE);
-        for level in (0..3).rev() {
-            // Entries of `level` point to the tables of `level + 1` being considered.
-            for block in blocks(va, len, level) {
-                let Some(p) = self.path(m, block, level) else { continue };
-                let (t, i) = p[level];
-                let e = m.read(t, i);
-                if e & PRESENT == 0 || e & HUGE != 0 || count(e) != 0 {
+        if len == 0 || va >= LOWER_END {
+            return;
+        }
+        let last = (va.saturating_add(len) - 1) & !(span(2) - 1);
+        for b in blocks(va, len, 2) {
+            let next = b + span(2);
+            let (pd_done, pdpt_done) = (b == last || next % span(1) == 0, b == last || next % span(0) == 0);
+            let (p, depth) = self.existing_path(m, b);
+            for level in (0..=depth).rev() {
+                if level == 1 && !pd_done || level == 0 && !pdpt_done {
                     continue;
                 }
-                m.write(t, i, 0);
-                if level > 0 {
-                    Self::add_count(m, p[level - 1], -1);
-                }
-                m.unlinked(block);
-                m.free(e & ADDR);
-                self.held -= 1;
+                self.free_if_unused(m, &p, level, b);
             }
         }
+    }
+
+    /// Frees the table the entry at `p[level]` points to, if its count is zero.
+    fn free_if_unused<M: TableMemory>(&mut self, m: &mut M, p: &[Slot; 4], level: usize, va: u64) {
+        let (t, i) = p[level];
+        let e = m.read(t, i);
+        if e & PRESENT == 0 || e & HUGE != 0 || count(e) != 0 {
+            return;
+        }
+        m.write(t, i, 0);
+        if level > 0 {
+            Self::add_count(m, p[level - 1], -1);
+        }
+        m.unlinked(va);
+        m.free(e & ADDR);
+        self.held -= 1;
     }
 
     /// Creates the tables a receive window of `pages` pages at `va` needs, and pins them so
@@ -243,35 +269,50 @@ impl PageTables {
     pub fn pin<M: TableMemory>(&mut self, m: &mut M, va: u64, pages: u64) -> Result<(), Error> {
         self.prepare(m, va, pages)?;
         let len = pages * PAGE; // checked by `prepare`
-        let full = (0..3).any(|level| {
-            blocks(va, len, level)
-                .any(|b| self.path(m, b, level).is_some_and(|p| count(m.read(p[level].0, p[level].1)) == COUNT_MAX))
-        });
-        if full {
-            self.prune(m, va, pages);
-            return Err(Error::OutOfMemory);
+        let (done, all) = self.add_pins(m, va, len, 1, usize::MAX);
+        if all {
+            return Ok(());
         }
-        self.add_pins(m, va, len, 1);
-        Ok(())
+        // A count is full (more windows than there can be threads): undo.
+        self.add_pins(m, va, len, -1, done);
+        self.prune(m, va, pages);
+        Err(Error::OutOfMemory)
     }
 
     /// Undoes [`PageTables::pin`] of the same range, freeing the tables left unused.
     pub fn unpin<M: TableMemory>(&mut self, m: &mut M, va: u64, pages: u64) {
         let len = pages.saturating_mul(PAGE);
-        self.add_pins(m, va, len, -1);
+        self.add_pins(m, va, len, -1, usize::MAX);
         self.prune(m, va, pages);
     }
 
-    fn add_pins<M: TableMemory>(&mut self, m: &mut M, va: u64, len: u64, delta: i64) {
-        for level in 0..3 {
-            for b in blocks(va, len, level) {
-                if let Some(p) = self.path(m, b, level) {
-                    if m.read(p[level].0, p[level].1) & PRESENT != 0 {
-                        Self::add_count(m, p[level], delta);
-                    }
+    /// Adds `delta` to the counts of the first `max` tables `[va, va + len)` needs, in a
+    /// fixed order (one walk per 2 MiB block; a PD at its first block in the range, a PDPT
+    /// likewise). Returns how many it changed, and false if it stopped at a full count.
+    fn add_pins<M: TableMemory>(&mut self, m: &mut M, va: u64, len: u64, delta: i64, max: usize) -> (usize, bool) {
+        let mut done = 0;
+        for b in blocks(va, len, 2) {
+            let Some(p) = self.path(m, b, 2) else { continue };
+            let first = b <= va;
+            for level in (0..3).rev() {
+                if level < 2 && !first && b % span(level) != 0 {
+                    continue; // this table was counted at an earlier block
                 }
+                if done == max {
+                    return (done, true);
+                }
+                let e = m.read(p[level].0, p[level].1);
+                if e & PRESENT == 0 {
+                    continue;
+                }
+                if delta > 0 && count(e) == COUNT_MAX {
+                    return (done, false);
+                }
+                Self::add_count(m, p[level], delta);
+                done += 1;
             }
         }
+        (done, true)
     }
 
     /// Frees every table below the root, calling `leaf` with each present leaf entry first.
@@ -379,7 +420,7 @@ mod tests {
     fn map(m: &mut FakeTables, t: &mut PageTables, va: u64, pages: u64) -> Result<(), Error> {
         t.prepare(m, va, pages)?;
         for i in 0..pages {
-            assert!(t.set_leaf(m, va + i * PAGE, 0x5000 | PRESENT | USER));
+            assert_eq!(t.set_leaf(m, va + i * PAGE, 0x5000 | PRESENT | USER), Some(0));
         }
         Ok(())
     }
@@ -473,7 +514,7 @@ mod tests {
         let pd_entry = m.read(m.read(t.root(), 1) & ADDR, 0);
         assert_eq!(count(pd_entry), 32 + 1, "its 32 PTs, and one pin");
         // A page received into part of the window keeps its tables after the unpin.
-        assert!(t.set_leaf(&mut m, BASE + 5 * (1 << 21), 0x7000 | PRESENT));
+        assert_eq!(t.set_leaf(&mut m, BASE + 5 * (1 << 21), 0x7000 | PRESENT), Some(0));
         t.unpin(&mut m, BASE, 64 * 256);
         assert_eq!(t.held(), 3, "the PDPT, PD and PT of the received page");
     }
@@ -486,12 +527,29 @@ mod tests {
     }
 
     #[test]
+    fn a_pin_past_a_full_count_is_refused_and_undone() {
+        let (mut m, mut t) = space(1000);
+        // 100 PTs under one PD, then pins until the PD's count is full.
+        for b in 0..100 {
+            map(&mut m, &mut t, BASE + b * (1 << 21), 1).unwrap();
+        }
+        for _ in 0..COUNT_MAX - 100 {
+            t.pin(&mut m, BASE, 1).unwrap();
+        }
+        let pdpt_slot = m.read(t.root(), 1);
+        let before = count(pdpt_slot);
+        assert_eq!(t.pin(&mut m, BASE, 1), Err(Error::OutOfMemory));
+        assert_eq!(count(m.read(t.root(), 1)), before, "the PDPT's pin was undone");
+        assert_eq!(t.held(), 102);
+    }
+
+    #[test]
     fn ranges_outside_the_lower_half_are_refused() {
         let (mut m, mut t) = space(100);
         assert_eq!(t.prepare(&mut m, LOWER_END - PAGE, 2), Err(Error::BadAddress));
         assert_eq!(t.prepare(&mut m, u64::MAX - PAGE, 1), Err(Error::BadAddress));
         assert_eq!(t.held(), 0);
-        assert!(!t.set_leaf(&mut m, LOWER_END, PRESENT), "no tables there");
+        assert_eq!(t.set_leaf(&mut m, LOWER_END, PRESENT), None, "no tables there");
     }
 
     /// The tables that mapped pages and pinned windows need: exactly those must exist.

@@ -202,7 +202,7 @@ impl AddressSpace {
         // SAFETY: a fresh frame nobody else references, reachable in the direct map.
         unsafe { core::ptr::write_bytes(phys_to_virt(frame.addr()) as *mut u8, 0, PAGE as usize) };
         // A new mapping: no stale TLB entry for it can exist.
-        if !self.tables.set_leaf(m, va, frame.addr() | user_flags(prot).bits()) {
+        if self.tables.set_leaf(m, va, frame.addr() | user_flags(prot).bits()).is_none() {
             free_frame(frame.addr());
             return Err(Error::OutOfMemory); // not prepared: a kernel bug, but not fatal
         }
@@ -278,10 +278,9 @@ impl PageMap for AddressSpace {
 
     fn map_frame(&mut self, va: u64, m: Mapped) {
         let mut mem = self.memory();
-        assert!(self.tables.leaf(&mem, va) == 0, "map_frame over a mapped page");
         let flags = if m.writable { user_flags(Protection::ReadWrite) } else { user_flags(Protection::ReadOnly) };
-        let done = self.tables.set_leaf(&mut mem, va, m.frame | flags.bits());
-        assert!(done, "map_frame without prepare");
+        let old = self.tables.set_leaf(&mut mem, va, m.frame | flags.bits());
+        assert!(old == Some(0), "map_frame without prepare, or over a mapped page");
     }
 
     fn unmap_moved(&mut self, va: u64) {
