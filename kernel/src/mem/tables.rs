@@ -66,11 +66,27 @@ const fn span(level: usize) -> u64 {
 
 /// The bases of the `level` entries `[va, va + len)` touches, i.e. of the distinct tables
 /// of `level + 1` it needs.
-fn blocks(va: u64, len: u64, level: usize) -> impl Iterator<Item = u64> {
+fn blocks(va: u64, len: u64, level: usize) -> Blocks {
     let size = span(level);
-    let first = va & !(size - 1);
-    let end = va.saturating_add(len);
-    (0..).map(move |i| first + i * size).take_while(move |&b| b < end)
+    Blocks { next: va & !(size - 1), end: va.saturating_add(len), size }
+}
+
+struct Blocks {
+    next: u64,
+    end: u64,
+    size: u64,
+}
+
+impl Iterator for Blocks {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        if self.next >= self.end {
+            return None;
+        }
+        let b = self.next;
+        self.next = b.saturating_add(self.size);
+        Some(b)
+    }
 }
 
 fn count(entry: u64) -> u64 {
@@ -148,12 +164,13 @@ impl PageTables {
         (path, 2)
     }
 
-    /// Adds `delta` to the use count in entry `slot` (which points to a table).
+    /// Adds `delta` (+1 or -1) to the use count in entry `slot` (which points to a table).
     fn add_count<M: TableMemory>(m: &mut M, slot: Slot, delta: i64) {
         let e = m.read(slot.0, slot.1);
-        let n = count(e) as i64 + delta;
-        debug_assert!((0..=COUNT_MAX as i64).contains(&n), "table use count out of range");
-        m.write(slot.0, slot.1, with_count(e, n.clamp(0, COUNT_MAX as i64) as u64));
+        let n = count(e);
+        debug_assert!(if delta > 0 { n < COUNT_MAX } else { n > 0 }, "table use count out of range");
+        let n = if delta > 0 { (n + 1).min(COUNT_MAX) } else { n.saturating_sub(1) };
+        m.write(slot.0, slot.1, with_count(e, n));
     }
 
     /// The leaf entry of `va` (0: none).
