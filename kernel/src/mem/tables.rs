@@ -254,7 +254,8 @@ impl PageTables {
         let last = (va.saturating_add(len) - 1) & !(span(2) - 1);
         for b in blocks(va, len, 2) {
             let next = b + span(2);
-            let (pd_done, pdpt_done) = (b == last || next % span(1) == 0, b == last || next % span(0) == 0);
+            let (pd_done, pdpt_done) =
+                (b == last || next.is_multiple_of(span(1)), b == last || next.is_multiple_of(span(0)));
             let (p, depth) = self.existing_path(m, b);
             for level in (0..=depth).rev() {
                 if level == 1 && !pd_done || level == 0 && !pdpt_done {
@@ -312,7 +313,7 @@ impl PageTables {
             let Some(p) = self.path(m, b, 2) else { continue };
             let first = b <= va;
             for level in (0..3).rev() {
-                if level < 2 && !first && b % span(level) != 0 {
+                if level < 2 && !first && !b.is_multiple_of(span(level)) {
                     continue; // this table was counted at an earlier block
                 }
                 if done == max {
