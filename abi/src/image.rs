@@ -58,9 +58,9 @@ pub const THREADS_DEFAULT: u16 = 32;
 pub const TASKS_DEFAULT: u16 = 16;
 /// Default of [`Limits::async_per_mailbox`]: a quarter of `ipc::ASYNC_QUEUE_MAX`.
 pub const ASYNC_PER_MAILBOX_DEFAULT: u16 = (crate::ipc::ASYNC_QUEUE_MAX / 4) as u16;
-/// Default of [`Limits::kernel_frames`]: 512 frames (2 MiB) of kernel memory (page tables)
-/// per address space.
-pub const KERNEL_FRAMES_DEFAULT: u32 = 512;
+/// Default of [`Limits::kernel_frames`]: the kernel frames (page tables) one address space
+/// may make the kernel hold; the reasoning is at [`crate::limits::KERNEL_FRAMES`].
+pub const KERNEL_FRAMES_DEFAULT: u32 = crate::limits::KERNEL_FRAMES;
 
 /// A task's shares of the kernel's global tables, from its program's boot-image entry.
 /// Reaching a share is the same failure as the table being full, for that task only.

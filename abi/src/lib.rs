@@ -16,6 +16,7 @@ mod error;
 pub mod image;
 pub mod ipc;
 pub mod layout;
+pub mod limits;
 pub mod message;
 pub mod report;
 pub mod status;

@@ -6,6 +6,8 @@ use super::mailbox::VecBuffers;
 use super::{Outcome, RecvArgs, SendArgs};
 use crate::mem::pagemap::{Mapped, PageMap};
 use crate::mem::regions::Regions;
+use crate::mem::tables::fake::FakeTables;
+use crate::mem::tables::{PageTables, PRESENT};
 use crate::mem::KernelStack;
 use crate::task::{Core, State};
 use crate::umem::UserMemory;
@@ -29,17 +31,29 @@ pub fn live_frames() -> usize {
     FRAMES.with(|f| f.borrow().len())
 }
 
-/// A fake address space: pages mapping shared fake frames, each writable or not.
+/// A fake address space: pages mapping shared fake frames, each writable or not, with
+/// real page-table bookkeeping (`mem::tables`) over fake table frames, so that tests see
+/// which tables exist and what they cost.
 pub struct Mem {
     pub pages: BTreeMap<u64, Mapped>,
     regions: Box<Regions>,
     /// Make the next `prepare` fail (out of memory for page tables).
     pub fail_prepare: bool,
+    tables: PageTables,
+    table_frames: FakeTables,
 }
 
 impl Default for Mem {
     fn default() -> Self {
-        Mem { pages: BTreeMap::new(), regions: Box::new(Regions::new(1 << 20)), fail_prepare: false }
+        let mut table_frames = FakeTables::default();
+        let tables = PageTables::new(table_frames.root(), abi::limits::KERNEL_FRAMES as u64);
+        Mem {
+            pages: BTreeMap::new(),
+            regions: Box::new(Regions::new(1 << 20)),
+            fail_prepare: false,
+            tables,
+            table_frames,
+        }
     }
 }
 
@@ -54,6 +68,8 @@ impl Mem {
             });
             FRAMES.with(|f| f.borrow_mut().insert(frame, (vec![0; PAGE as usize], 1)));
             self.pages.insert(addr + p * PAGE, Mapped { frame, writable });
+            self.tables.prepare(&mut self.table_frames, addr + p * PAGE, 1).expect("tables for a test mapping");
+            self.tables.set_leaf(&mut self.table_frames, addr + p * PAGE, frame << 12 | PRESENT);
         }
     }
 
@@ -67,11 +83,24 @@ impl Mem {
         }
     }
 
-    /// Unmaps the page at `addr`, dropping its frame if this was the last mapping.
+    /// Unmaps the page at `addr`, dropping its frame if this was the last mapping, and
+    /// tables left empty.
     pub fn unmap(&mut self, addr: u64) {
         if let Some(m) = self.pages.remove(&addr) {
             release(m.frame);
+            self.tables.clear_leaf(&mut self.table_frames, addr);
+            self.tables.prune(&mut self.table_frames, addr, 1);
         }
+    }
+
+    /// Page-table frames this space holds.
+    pub fn table_frames(&self) -> u64 {
+        self.tables.held()
+    }
+
+    /// Lowers (or raises) how many table frames this space may hold.
+    pub fn set_table_limit(&mut self, n: u64) {
+        self.tables.set_limit(n);
     }
 
     pub fn set_writable(&mut self, addr: u64, writable: bool) {
@@ -138,21 +167,32 @@ impl PageMap for Mem {
     fn page(&self, va: u64) -> Option<Mapped> {
         self.pages.get(&va).copied()
     }
-    fn prepare(&mut self, _va: u64, _pages: u64) -> Result<(), Error> {
+    fn prepare(&mut self, va: u64, pages: u64) -> Result<(), Error> {
         if std::mem::take(&mut self.fail_prepare) {
             Err(Error::OutOfMemory)
         } else {
-            Ok(())
+            self.tables.prepare(&mut self.table_frames, va, pages)
         }
+    }
+    fn reserve_window(&mut self, va: u64, pages: u64) -> Result<(), Error> {
+        self.tables.pin(&mut self.table_frames, va, pages)
+    }
+    fn release_window(&mut self, va: u64, pages: u64) {
+        self.tables.unpin(&mut self.table_frames, va, pages);
     }
     fn map_frame(&mut self, va: u64, m: Mapped) {
         let old = self.pages.insert(va, m);
         assert!(old.is_none(), "map_frame over a mapped page");
+        let entry = m.frame << 12 | PRESENT;
+        assert_eq!(self.tables.set_leaf(&mut self.table_frames, va, entry), Some(0), "map_frame without prepare");
     }
     fn unmap_moved(&mut self, va: u64) {
         self.pages.remove(&va).expect("unmap_moved of an unmapped page");
+        self.tables.clear_leaf(&mut self.table_frames, va);
     }
-    fn flush(&mut self, _va: u64, _pages: u64) {}
+    fn flush(&mut self, va: u64, pages: u64) {
+        self.tables.prune(&mut self.table_frames, va, pages);
+    }
     fn regions(&mut self) -> &mut Regions {
         &mut self.regions
     }
@@ -441,6 +481,7 @@ impl World {
     pub fn tick(&mut self, n: u64) {
         for _ in 0..n {
             self.core.tick();
+            self.core.release_stale_windows();
         }
     }
 }

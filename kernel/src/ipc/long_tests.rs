@@ -165,12 +165,18 @@ fn a_message_larger_than_the_window_fails_for_its_sender_only() {
 fn out_of_memory_half_way_transfers_nothing() {
     let (mut w, a, b, _) = world();
     w.map_long(a, 2, 7);
-    w.mem(b).fail_prepare = true;
     assert_eq!(w.recv_long(b, 2, FOREVER), Ok(Blocked));
-    assert_eq!(w.send_long(a, b, 2, false, FOREVER), Err(Error::OutOfMemory));
+    // The receiver's tables cannot be had at the rendezvous: the receiver's problem, so it
+    // fails and the sender waits for the next receive: a sender is never failed for the
+    // receiver's limits.
+    w.mem(b).fail_prepare = true;
+    assert_eq!(w.send_long(a, b, 2, false, FOREVER), Ok(Blocked));
+    assert_eq!(w.take_wake(b), Some((code(Error::OutOfMemory), None)));
     assert_eq!(w.tags(a, long_base(a), 2), [Some(7), Some(8)], "the sender keeps its pages");
     assert_eq!(w.tags(b, window(b), 2), [None, None], "nothing half-mapped");
-    assert_eq!(w.state(b), State::Receiving);
+    assert_eq!(w.state(a), State::SendBlocked { to: b });
+    assert_eq!(w.recv_long(b, 2, 0), Ok(Done(0, w.tid(a) as u64)), "received the next time");
+    assert_eq!(w.tags(b, window(b), 2), [Some(7), Some(8)]);
 }
 
 #[test]

@@ -32,6 +32,8 @@ mod long_tests;
 mod model;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod window_tests;
 
 use crate::mem::pagemap::{check_owned, release_shares, reserve_shares, PageMap};
 use crate::mem::regions::Region;
@@ -101,6 +103,9 @@ pub(crate) struct ThreadIpc {
     send: PendingSend,
     recv: PendingRecv,
     pub(crate) reply_to: Option<ReplyTo>,
+    /// The receive window whose page tables this thread holds reserved in its task's
+    /// space (`PageMap::reserve_window`), from its `ipc_recv` until the receive ends.
+    window: Option<Region>,
 }
 
 impl ThreadIpc {
@@ -118,6 +123,7 @@ impl ThreadIpc {
         },
         recv: PendingRecv { buf: 0, cap: 0, len_ptr: 0, long_len_ptr: 0, long_va: 0, long_pages: 0, into_regs: false },
         reply_to: None,
+        window: None,
     };
 }
 
@@ -329,12 +335,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                     } else {
                         self.threads[to].wake_aux = Some(word);
                     }
+                    self.end_window(to);
                     self.wake(to, u32::from(kind) as i64);
                     true
                 }
                 // The receiver keeps waiting for a message that fits.
                 Err(Fault::Sender(e)) => return Err(e),
                 Err(Fault::Receiver(e)) => {
+                    self.end_window(to);
                     self.wake(to, e.code() as i64);
                     false
                 }
@@ -450,11 +458,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             }
             regions.punch(moved);
         }
-        regions.check_add(window).map_err(|_| Fault::Sender(Error::OutOfMemory))?;
+        // The receiver's own limits are the receiver's problem, never the sender's;
+        // `ipc_recv` checked them, so only what its task did meanwhile can fail here.
+        regions.check_add(window).map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
         if send.moving && st != rt && !self.space_mut(st).regions().can_punch(moved) {
             return Err(Fault::Sender(Error::OutOfMemory));
         }
-        self.space_mut(rt).prepare(window.base, n).map_err(Fault::Sender)?;
+        // The window's tables are the receiver's limit, never the sender's fault.
+        self.space_mut(rt).prepare(window.base, n).map_err(Fault::Receiver)?;
         // Last, so that nothing above can fail with counts reserved.
         if !send.moving {
             reserve_shares(self.space(st), send.long_va, n).map_err(Fault::Sender)?;
@@ -551,10 +562,22 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             if (0..long_cap / PAGE).any(|i| space.page(a.long_dest + i * PAGE).is_some()) {
                 return Err(Error::WindowOccupied);
             }
+            // The receiver's limits are checked now, not when a sender arrives, and
+            // reported to it: room in its region table and its quota for the window...
+            let window = Region { base: a.long_dest, pages: long_cap / PAGE };
+            self.space_mut(task).regions().check_add(window)?;
         }
         let timeout = Timeout::from_raw(a.timeout).ok_or(Error::InvalidArgument)?;
         if self.threads[me].ipc.reply_to.is_some() {
             return Err(Error::ReplyPending);
+        }
+        self.end_window(me); // none is held outside a receive; this keeps it so
+        if long_cap != 0 {
+            // ...and the page tables the window needs, made (and charged) now and kept
+            // until the receive ends, so no sender can find them missing.
+            let window = Region { base: a.long_dest, pages: long_cap / PAGE };
+            self.space_mut(task).reserve_window(window.base, window.pages)?;
+            self.threads[me].ipc.window = Some(window);
         }
         let recv = PendingRecv {
             buf: a.short_dest,
@@ -565,7 +588,44 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             long_pages: long_cap / PAGE,
             into_regs: false,
         };
-        self.receive(me, recv, timeout)
+        let outcome = self.receive(me, recv, timeout);
+        if !matches!(outcome, Ok(Outcome::Blocked)) {
+            self.end_window(me);
+        }
+        outcome
+    }
+
+    /// Ends the reservation of `thread`'s receive window, if it holds one: the window's
+    /// page tables are freed unless pages were received into them. Called whenever a
+    /// receive ends (a message, an error, a timeout); costs one test when there is none.
+    #[inline(always)]
+    fn end_window(&mut self, thread: usize) {
+        if self.threads[thread].ipc.window.is_some() {
+            self.release_window_of(thread);
+        }
+    }
+
+    #[inline(never)]
+    fn release_window_of(&mut self, thread: usize) {
+        let Some(w) = self.threads[thread].ipc.window.take() else { return };
+        if matches!(self.threads[thread].state, State::Free | State::Zombie) {
+            return; // its task died: the tables went with the address space
+        }
+        let task = self.task_of(thread);
+        if let Some(space) = self.tasks[task].space.as_mut() {
+            space.release_window(w.base, w.pages);
+        }
+    }
+
+    /// Ends the windows of receives the last tick timed out (the core's tick knows nothing
+    /// of address spaces). Called after every tick; a receive ended any other way has
+    /// already released its window.
+    pub fn release_stale_windows(&mut self) {
+        for t in 1..crate::task::MAX_THREADS {
+            if self.threads[t].ipc.window.is_some() && self.threads[t].state != State::Receiving {
+                self.end_window(t);
+            }
+        }
     }
 
     /// `IpcReplyWait`: replies `reply` (if any) to the last call received, then receives
@@ -604,6 +664,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     pub fn post_interrupt(&mut self, slot: usize, irq: u8) {
         if self.threads[slot].state == State::Receiving {
             let recv = self.threads[slot].ipc.recv;
+            self.end_window(slot);
             if let Ok(word) = self.put_interrupt(slot, recv, irq) {
                 if self.threads[slot].fast_out.is_none() {
                     self.threads[slot].wake_aux = Some(word);

@@ -7,6 +7,11 @@
 //!
 //! Allocation is lowest-address first. Boot relies on that: page tables built before the
 //! kernel's direct map exists must come from the identity-mapped first GiB.
+//!
+//! A third bitmap, `zeroed`, remembers free frames known to hold only zeros (freed with
+//! [`FrameAllocator::free_zeroed`]: empty page tables), so that a page table allocated
+//! again need not be cleared again. A frame's bit is cleared whenever it is allocated or
+//! freed any other way.
 
 use super::PhysRange;
 
@@ -49,6 +54,7 @@ pub enum FreeError {
 pub struct FrameAllocator<const WORDS: usize> {
     managed: [u64; WORDS],
     free: [u64; WORDS],
+    zeroed: [u64; WORDS],
     free_count: usize,
     managed_count: usize,
     /// No free bit exists in words below this index.
@@ -70,6 +76,7 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
         FrameAllocator {
             managed: [0; WORDS],
             free: [0; WORDS],
+            zeroed: [0; WORDS],
             free_count: 0,
             managed_count: 0,
             first_candidate: WORDS,
@@ -101,12 +108,28 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
 
     /// Allocates the lowest free frame.
     pub fn alloc(&mut self) -> Option<Frame> {
+        self.alloc_zeroed().map(|(f, _)| f)
+    }
+
+    /// Allocates the lowest free frame, and says whether it is known to hold only zeros.
+    pub fn alloc_zeroed(&mut self) -> Option<(Frame, bool)> {
         let w = (self.first_candidate..WORDS).find(|&w| self.free[w] != 0)?;
         self.first_candidate = w;
         let bit = self.free[w].trailing_zeros() as u64;
         self.free[w] &= !(1 << bit);
+        let zeroed = self.zeroed[w] & (1 << bit) != 0;
+        self.zeroed[w] &= !(1 << bit);
         self.free_count -= 1;
-        Some(Frame((w as u64 * 64 + bit) * PAGE))
+        Some((Frame((w as u64 * 64 + bit) * PAGE), zeroed))
+    }
+
+    /// Returns a frame that holds only zeros, so that its next allocation can skip
+    /// clearing it. Otherwise as [`free`](Self::free).
+    pub fn free_zeroed(&mut self, f: Frame) -> Result<(), FreeError> {
+        self.free(f)?;
+        let (w, bit) = Self::index(f.0);
+        self.zeroed[w] |= bit;
+        Ok(())
     }
 
     /// Returns a frame obtained from [`alloc`](Self::alloc).
@@ -122,6 +145,7 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
             return Err(FreeError::DoubleFree(f));
         }
         self.free[w] |= bit;
+        self.zeroed[w] &= !bit;
         self.free_count += 1;
         self.first_candidate = self.first_candidate.min(w);
         Ok(())
@@ -197,6 +221,23 @@ mod tests {
         assert_eq!(a.add_free(r(Small::CAPACITY_BYTES - 0x2000, Small::CAPACITY_BYTES)), 0);
         assert_eq!(a.managed_count(), 2);
         assert_eq!(Frame::from_addr(0x1001), None);
+    }
+
+    #[test]
+    fn only_frames_freed_zeroed_are_known_zero() {
+        let mut a = Small::new();
+        a.add_free(r(0x1000, 0x3000));
+        assert_eq!(a.alloc_zeroed().map(|(_, z)| z), Some(false), "fresh RAM is not known zero");
+        let f = a.alloc().unwrap();
+        a.free_zeroed(f).unwrap();
+        assert_eq!(a.alloc_zeroed(), Some((f, true)));
+        a.free_zeroed(f).unwrap();
+        let g = a.alloc().unwrap();
+        assert_eq!(g, f, "a plain allocation takes the same frame...");
+        a.free(g).unwrap();
+        assert_eq!(a.alloc_zeroed(), Some((f, false)), "...so it is no longer known zero");
+        assert_eq!(a.free_zeroed(f), Ok(()));
+        assert_eq!(a.free_zeroed(f), Err(FreeError::DoubleFree(f)));
     }
 
     /// Model check against a set: random alloc/free never hands out a frame twice, never

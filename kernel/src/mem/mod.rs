@@ -1,10 +1,12 @@
-//! Physical and virtual memory: the address-space layout, usable-RAM computation and the
-//! frame allocator. All portable; the page-table code is in `arch`.
+//! Physical and virtual memory: the address-space layout, usable-RAM computation, the
+//! frame allocator, and the bookkeeping of user page tables (which tables exist, what they
+//! cost their task). All portable; the code that touches real page tables is in `arch`.
 pub mod frames;
 pub mod layout;
 pub mod mapcount;
 pub mod pagemap;
 pub mod regions;
+pub mod tables;
 pub mod usable;
 
 /// A half-open range of physical addresses `[start, end)`.

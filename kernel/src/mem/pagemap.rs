@@ -31,15 +31,23 @@ pub trait PageMap {
     /// The user page mapped at page-aligned `va`.
     fn page(&self, va: u64) -> Option<Mapped>;
     /// Creates the page tables a mapping of `pages` pages at `va` needs (idempotent). The
-    /// only step of a transfer that allocates; `OutOfMemory` if it cannot.
+    /// only step of a transfer that allocates; `OutOfMemory` if it cannot (all or nothing).
     fn prepare(&mut self, va: u64, pages: u64) -> Result<(), Error>;
+    /// Creates the page tables a receive window of `pages` pages at `va` needs, charged to
+    /// this space, and keeps them (even empty) until [`PageMap::release_window`].
+    /// `OutOfMemory` if this space may not, or the machine cannot, hold them; then nothing
+    /// was created.
+    fn reserve_window(&mut self, va: u64, pages: u64) -> Result<(), Error>;
+    /// Ends a window's reservation: its tables are freed if nothing is mapped through them.
+    fn release_window(&mut self, va: u64, pages: u64);
     /// Maps `frame` at `va`, user-accessible, never executable. The tables exist
     /// (`prepare`) and `va` is unmapped. Does not change map counts.
     fn map_frame(&mut self, va: u64, m: Mapped);
     /// Removes the mapping at `va` without freeing or counting down its frame (it is
     /// moving elsewhere). The TLB is invalidated by `flush` once per transfer.
     fn unmap_moved(&mut self, va: u64);
-    /// Invalidates any TLB entries for `pages` pages at `va` (after `unmap_moved`).
+    /// Invalidates any TLB entries for `pages` pages at `va` (after `unmap_moved`), then
+    /// frees the page tables the removal left empty.
     fn flush(&mut self, va: u64, pages: u64);
     /// The `new_pages` regions (received windows count as regions too).
     fn regions(&mut self) -> &mut Regions;

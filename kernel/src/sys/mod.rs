@@ -195,6 +195,7 @@ pub fn timer_tick(frame: &mut TrapFrame) {
         k.reap();
         let on = if frame.from_user() { k.core.current() } else { None };
         k.core.tick();
+        k.core.release_stale_windows();
         match (on, k.core.current()) {
             // Idle and still nothing to run: back to the idle loop.
             (None, None) if k.core.schedule().is_none() => Leave::Return,

@@ -24,7 +24,8 @@ pub fn task(k: &mut Kernel, parent: Option<usize>, name: &str, arg: u64) -> Resu
         Error::NoSuchProgram
     })?;
     // Dropping `space` on any error below frees everything mapped so far.
-    let mut space = AddressSpace::new()?;
+    // Page tables are charged from the first one the loader makes, up to the program's share.
+    let mut space = AddressSpace::new(program.limits.kernel_frames)?;
     let entry = elf::load(&elf, &mut space)?;
     let stack_base = MAIN_STACK_TOP - MAIN_STACK_PAGES * abi::PAGE_SIZE as u64;
     space.map_zeroed(stack_base, MAIN_STACK_PAGES, Protection::ReadWrite)?;

@@ -18,6 +18,7 @@ mod peer;
 mod recv;
 mod send;
 mod shares;
+mod window;
 
 use moroso_apps::harness::Suite;
 
@@ -35,6 +36,7 @@ fn main() -> i32 {
     fast::cases(&mut s);
     long::cases(&mut s);
     coverage::cases(&mut s);
+    window::cases(&mut s);
     load::cases(&mut s);
     shares::cases(&mut s);
     s.finish()

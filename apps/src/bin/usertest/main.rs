@@ -10,6 +10,7 @@ extern crate alloc;
 
 mod attacks;
 mod child;
+mod exhaustion;
 mod limits;
 mod memory;
 mod sched;
@@ -32,6 +33,7 @@ fn main() -> i32 {
     tasks::cases(&mut s);
     attacks::cases(&mut s);
     limits::cases(&mut s);
+    exhaustion::cases(&mut s);
     s.finish()
 }
 

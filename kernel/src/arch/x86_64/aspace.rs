@@ -5,20 +5,22 @@
 //! Invariants: every present lower-half leaf maps a user frame whose map count
 //! (`mem::MAP_COUNTS`) includes this mapping, and a user frame is freed when its last
 //! mapping goes; intermediate tables are created user-accessible and writable so that the
-//! leaf alone decides permissions; a dropped address space has dropped every mapping and
-//! freed its tables, and is never the one loaded in CR3 at that moment.
+//! leaf alone decides permissions, charged to this space's kernel-frame limit, and freed as
+//! soon as no leaf and no pending receive window needs them (`mem::tables`); a dropped
+//! address space has dropped every mapping and freed its tables, and is never the one
+//! loaded in CR3 at that moment.
 
-use super::paging::{kernel_root, phys_to_virt, TableFrames};
+use super::paging::{kernel_root, phys_to_virt};
 use crate::loader::elf::{LoadTarget, Protection};
 use crate::mem::frames::Frame;
 use crate::mem::pagemap::{Mapped, PageMap};
 use crate::mem::regions::Regions;
+use crate::mem::tables::{self, PageTables, TableMemory};
 use crate::mem::{FRAMES, MAP_COUNTS};
 use crate::umem::UserMemory;
 use abi::Error;
 use x86_64::registers::control::{Cr3, Cr3Flags};
-use x86_64::structures::paging::mapper::MapToError;
-use x86_64::structures::paging::{Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as F, PhysFrame, Size4KiB};
+use x86_64::structures::paging::{PageTable, PageTableFlags as F, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
@@ -38,13 +40,52 @@ pub fn user_flags(p: Protection) -> F {
 }
 
 pub struct AddressSpace {
-    root: u64,
+    /// The lower-half tables under this space's PML4, and what they cost the task.
+    tables: PageTables,
     /// The task's `new_pages` regions.
     pub regions: Regions,
 }
 
-/// The physical-address bits of a page-table entry (12..52).
-const ENTRY_ADDR: u64 = 0x000f_ffff_ffff_f000;
+/// Page-table frames as the kernel reaches them: from the frame allocator, through the
+/// direct map. Only [`PageTables`] of one address space uses one, and it passes only its
+/// own root or the address in one of its own present entries (a table frame it allocated
+/// here and has not freed).
+struct Direct {
+    /// Whether the space is in CR3 (then unlinked tables are invalidated in the TLB).
+    active: bool,
+}
+
+impl TableMemory for Direct {
+    fn alloc(&mut self) -> Option<u64> {
+        let (f, zeroed) = FRAMES.lock().alloc_zeroed()?;
+        if !zeroed {
+            table_at(f.addr()).zero();
+        }
+        Some(f.addr())
+    }
+    fn free(&mut self, table: u64) {
+        // `PageTables` frees only tables whose entries are all zero.
+        let f = Frame::from_addr(table).expect("page-table addresses are page-aligned");
+        FRAMES.lock().free_zeroed(f).unwrap_or_else(|e| panic!("frame accounting broken: {e:?}"));
+    }
+    fn read(&self, table: u64, index: usize) -> u64 {
+        // SAFETY: `table` is a page-table frame of this space (see `Direct`), reachable in
+        // the direct map; `index & 511` keeps the aligned word inside it.
+        unsafe { (phys_to_virt(table) as *const u64).add(index & 511).read() }
+    }
+    fn write(&mut self, table: u64, index: usize, entry: u64) {
+        // SAFETY: as in `read`; the caller holds the space mutably, so nothing else is
+        // writing this table.
+        unsafe { (phys_to_virt(table) as *mut u64).add(index & 511).write(entry) }
+    }
+    fn unlinked(&mut self, va: u64) {
+        // INVLPG also drops the paging-structure caches that could still lead through the
+        // unlinked table. An inactive space has none: loading its CR3 flushes them.
+        if self.active {
+            x86_64::instructions::tlb::flush(VirtAddr::new(va));
+        }
+    }
+}
 
 fn table_at(phys: u64) -> &'static mut PageTable {
     // SAFETY: `phys` is a page-table frame owned by an address space; the direct map reaches
@@ -68,8 +109,9 @@ fn release_user_frame(phys: u64) {
 const FLUSH_ALL_ABOVE: u64 = 32;
 
 impl AddressSpace {
-    /// An address space with the kernel half and no user pages.
-    pub fn new() -> Result<Self, Error> {
+    /// An address space with the kernel half and no user pages, whose page tables may
+    /// take at most `kernel_frames` frames (`abi::limits::KERNEL_FRAMES` by default).
+    pub fn new(kernel_frames: u32) -> Result<Self, Error> {
         let root = FRAMES.lock().alloc().ok_or(Error::OutOfMemory)?.addr();
         let table = table_at(root);
         table.zero();
@@ -77,30 +119,28 @@ impl AddressSpace {
         for i in 256..512 {
             table[i] = kernel[i].clone();
         }
-        Ok(AddressSpace { root, regions: Regions::new(QUOTA_PAGES) })
+        Ok(AddressSpace { tables: PageTables::new(root, kernel_frames as u64), regions: Regions::new(QUOTA_PAGES) })
     }
 
     /// Physical address of the PML4 (what CR3 holds while this space is active).
     pub fn root(&self) -> u64 {
-        self.root
+        self.tables.root()
     }
 
     fn is_active(&self) -> bool {
-        Cr3::read().0.start_address().as_u64() == self.root
+        Cr3::read().0.start_address().as_u64() == self.root()
+    }
+
+    fn memory(&self) -> Direct {
+        Direct { active: self.is_active() }
     }
 
     /// Makes this the active address space.
     pub fn activate(&self) {
         if !self.is_active() {
             // SAFETY: the upper half, where the kernel runs, is identical in every space.
-            unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(self.root)), Cr3Flags::empty()) };
+            unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(self.root())), Cr3Flags::empty()) };
         }
-    }
-
-    fn mapper(&mut self) -> OffsetPageTable<'_> {
-        // SAFETY: every page-table frame is reachable at PHYS_OFFSET + phys, and `&mut self`
-        // makes this the only mapper of these tables.
-        unsafe { OffsetPageTable::new(table_at(self.root), VirtAddr::new(crate::mem::layout::PHYS_OFFSET)) }
     }
 
     /// The leaf entry mapping user address `va`: (frame, flags), if present.
@@ -109,7 +149,7 @@ impl AddressSpace {
     /// as plain words rather than through `PageTable`'s checked accessors (the general
     /// path's short-message benchmark spent a fifth of its instructions in them).
     fn leaf(&self, va: u64) -> Option<(u64, F)> {
-        let mut table = self.root;
+        let mut table = self.root();
         for level in [39u32, 30, 21, 12] {
             let index = ((va >> level) & 0x1ff) as usize;
             // SAFETY: `table` is a page-table frame of this space (its root, or the address
@@ -121,12 +161,12 @@ impl AddressSpace {
                 return None;
             }
             if level == 12 {
-                return Some((e & ENTRY_ADDR, flags));
+                return Some((e & tables::ADDR, flags));
             }
             if flags.contains(F::HUGE_PAGE) {
                 return None; // never made for user space
             }
-            table = e & ENTRY_ADDR;
+            table = e & tables::ADDR;
         }
         None
     }
@@ -137,70 +177,68 @@ impl AddressSpace {
     }
 
     /// Maps `pages` zeroed pages at `va` with `prot`. All or nothing: on failure nothing
-    /// new stays mapped. `WindowOccupied` if a page is already mapped.
+    /// new stays mapped and no table is left that was not there before. `WindowOccupied`
+    /// if a page is already mapped; `OutOfMemory` if the frames, or the tables within this
+    /// space's limit, cannot be had.
     pub fn map_zeroed(&mut self, va: u64, pages: u64, prot: Protection) -> Result<(), Error> {
+        let mut m = self.memory();
+        self.tables.prepare(&mut m, va, pages)?;
         for i in 0..pages {
-            if let Err(e) = self.map_one(va + i * PAGE, prot) {
+            if let Err(e) = self.map_one(&mut m, va + i * PAGE, prot) {
                 self.unmap(va, i);
+                self.tables.prune(&mut m, va, pages);
                 return Err(e);
             }
         }
         Ok(())
     }
 
-    fn map_one(&mut self, va: u64, prot: Protection) -> Result<(), Error> {
+    /// Maps one fresh zeroed frame at `va`, whose tables exist.
+    fn map_one(&mut self, m: &mut Direct, va: u64, prot: Protection) -> Result<(), Error> {
+        if self.tables.leaf(m, va) & tables::PRESENT != 0 {
+            return Err(Error::WindowOccupied);
+        }
         let frame = FRAMES.lock().alloc().ok_or(Error::OutOfMemory)?;
         // SAFETY: a fresh frame nobody else references, reachable in the direct map.
         unsafe { core::ptr::write_bytes(phys_to_virt(frame.addr()) as *mut u8, 0, PAGE as usize) };
-        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(va));
-        let pf = PhysFrame::containing_address(PhysAddr::new(frame.addr()));
-        let parents = F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE;
-        let mut tables = TableFrames { limit: crate::mem::layout::PHYS_MAP_MAX };
-        // SAFETY: maps a frame this space owns into its own lower half.
-        let r = unsafe { self.mapper().map_to_with_table_flags(page, pf, user_flags(prot), parents, &mut tables) };
-        match r {
-            Ok(flush) => {
-                flush.ignore(); // a new mapping: no stale TLB entry can exist
-                MAP_COUNTS.set_one(frame.addr());
-                Ok(())
-            }
-            Err(e) => {
-                free_frame(frame.addr());
-                Err(match e {
-                    MapToError::PageAlreadyMapped(_) | MapToError::ParentEntryHugePage => Error::WindowOccupied,
-                    MapToError::FrameAllocationFailed => Error::OutOfMemory,
-                })
-            }
+        // A new mapping: no stale TLB entry for it can exist.
+        if self.tables.set_leaf(m, va, frame.addr() | user_flags(prot).bits()).is_none() {
+            free_frame(frame.addr());
+            return Err(Error::OutOfMemory); // not prepared: a kernel bug, but not fatal
         }
+        MAP_COUNTS.set_one(frame.addr());
+        Ok(())
     }
 
-    /// Unmaps every mapped page of `[va, va + pages)`, freeing frames left unmapped.
+    /// Unmaps every mapped page of `[va, va + pages)`, freeing frames left unmapped and
+    /// tables left empty.
     pub fn unmap(&mut self, va: u64, pages: u64) {
-        let active = self.is_active();
+        let mut m = self.memory();
         for i in 0..pages {
-            let page = Page::<Size4KiB>::containing_address(VirtAddr::new(va + i * PAGE));
-            if let Ok((frame, flush)) = self.mapper().unmap(page) {
-                if active {
-                    flush.flush();
-                } else {
-                    flush.ignore();
+            let page = va + i * PAGE;
+            let e = self.tables.clear_leaf(&mut m, page);
+            if e & tables::PRESENT != 0 {
+                if m.active {
+                    x86_64::instructions::tlb::flush(VirtAddr::new(page));
                 }
-                release_user_frame(frame.start_address().as_u64());
+                release_user_frame(e & tables::ADDR);
             }
         }
+        self.tables.prune(&mut m, va, pages);
     }
 
     /// Changes the protection of mapped pages.
     pub fn protect(&mut self, va: u64, pages: u64, prot: Protection) -> Result<(), Error> {
-        let active = self.is_active();
+        let mut m = self.memory();
         for i in 0..pages {
-            let page = Page::<Size4KiB>::containing_address(VirtAddr::new(va + i * PAGE));
-            // SAFETY: changes permissions of this space's own user pages only.
-            let flush = unsafe { self.mapper().update_flags(page, user_flags(prot)) }.map_err(|_| Error::BadAddress)?;
-            if active {
-                flush.flush();
-            } else {
-                flush.ignore();
+            let page = va + i * PAGE;
+            let e = self.tables.leaf(&m, page);
+            if e & tables::PRESENT == 0 {
+                return Err(Error::BadAddress);
+            }
+            self.tables.set_leaf(&mut m, page, (e & tables::ADDR) | user_flags(prot).bits());
+            if m.active {
+                x86_64::instructions::tlb::flush(VirtAddr::new(page));
             }
         }
         Ok(())
@@ -212,47 +250,8 @@ impl AddressSpace {
             // SAFETY: the kernel root maps the whole kernel half, where this code runs.
             unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(kernel_root())), Cr3Flags::empty()) };
         }
-        let root = table_at(self.root);
-        for l4 in root.iter_mut().take(256).filter(|e| !e.is_unused()) {
-            let pdpt = table_at(l4.addr().as_u64());
-            for l3 in pdpt.iter_mut().filter(|e| !e.is_unused()) {
-                let pd = table_at(l3.addr().as_u64());
-                for l2 in pd.iter_mut().filter(|e| !e.is_unused()) {
-                    let pt = table_at(l2.addr().as_u64());
-                    for l1 in pt.iter_mut().filter(|e| !e.is_unused()) {
-                        release_user_frame(l1.addr().as_u64());
-                        l1.set_unused();
-                    }
-                    free_frame(l2.addr().as_u64());
-                    l2.set_unused();
-                }
-                free_frame(l3.addr().as_u64());
-                l3.set_unused();
-            }
-            free_frame(l4.addr().as_u64());
-            l4.set_unused();
-        }
-        free_frame(self.root);
-    }
-}
-
-impl AddressSpace {
-    /// The level-1 table covering `va`, creating missing tables if `create`.
-    fn leaf_table(&mut self, va: u64, create: bool) -> Result<Option<&'static mut PageTable>, Error> {
-        let mut table = table_at(self.root);
-        for level in [39u32, 30, 21] {
-            let e = &mut table[((va >> level) & 0x1ff) as usize];
-            if e.is_unused() {
-                if !create {
-                    return Ok(None);
-                }
-                let f = FRAMES.lock().alloc().ok_or(Error::OutOfMemory)?;
-                table_at(f.addr()).zero();
-                e.set_addr(PhysAddr::new(f.addr()), F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE);
-            }
-            table = table_at(e.addr().as_u64());
-        }
-        Ok(Some(table))
+        self.tables.destroy(&mut Direct { active: false }, |e| release_user_frame(e & tables::ADDR));
+        free_frame(self.root());
     }
 }
 
@@ -263,42 +262,49 @@ impl PageMap for AddressSpace {
     }
 
     fn prepare(&mut self, va: u64, pages: u64) -> Result<(), Error> {
-        // One level-1 table covers 2 MiB: visit each 2 MiB block the range touches.
-        let (mut block, end) = (va & !0x1f_ffff, va + pages * PAGE);
-        while block < end {
-            self.leaf_table(block, true)?;
-            block += 0x20_0000;
-        }
-        Ok(())
+        let mut m = self.memory();
+        self.tables.prepare(&mut m, va, pages)
+    }
+
+    fn reserve_window(&mut self, va: u64, pages: u64) -> Result<(), Error> {
+        let mut m = self.memory();
+        self.tables.pin(&mut m, va, pages)
+    }
+
+    fn release_window(&mut self, va: u64, pages: u64) {
+        let mut m = self.memory();
+        self.tables.unpin(&mut m, va, pages);
     }
 
     fn map_frame(&mut self, va: u64, m: Mapped) {
-        let table = self.leaf_table(va, false).ok().flatten().expect("prepared");
-        let e = &mut table[((va >> 12) & 0x1ff) as usize];
-        assert!(e.is_unused(), "map_frame over a mapped page");
+        let mut mem = self.memory();
         let flags = if m.writable { user_flags(Protection::ReadWrite) } else { user_flags(Protection::ReadOnly) };
-        e.set_addr(PhysAddr::new(m.frame), flags);
+        let old = self.tables.set_leaf(&mut mem, va, m.frame | flags.bits());
+        assert!(old == Some(0), "map_frame without prepare, or over a mapped page");
     }
 
     fn unmap_moved(&mut self, va: u64) {
-        let table = self.leaf_table(va, false).ok().flatten().expect("mapped");
-        table[((va >> 12) & 0x1ff) as usize].set_unused();
+        let mut m = self.memory();
+        let e = self.tables.clear_leaf(&mut m, va);
+        debug_assert!(e & tables::PRESENT != 0, "unmap_moved of an unmapped page");
     }
 
     fn flush(&mut self, va: u64, pages: u64) {
-        if !self.is_active() {
-            return; // loading CR3 for this space later flushes its non-global entries
-        }
-        if pages > FLUSH_ALL_ABOVE {
-            let (frame, flags) = Cr3::read();
-            // SAFETY: reloads the same root: the only effect is dropping non-global TLB
-            // entries, which is exactly what is wanted.
-            unsafe { Cr3::write(frame, flags) };
-        } else {
-            for i in 0..pages {
-                x86_64::instructions::tlb::flush(VirtAddr::new(va + i * PAGE));
+        let mut m = self.memory();
+        if m.active {
+            if pages > FLUSH_ALL_ABOVE {
+                let (frame, flags) = Cr3::read();
+                // SAFETY: reloads the same root: the only effect is dropping non-global TLB
+                // entries, which is exactly what is wanted.
+                unsafe { Cr3::write(frame, flags) };
+            } else {
+                for i in 0..pages {
+                    x86_64::instructions::tlb::flush(VirtAddr::new(va + i * PAGE));
+                }
             }
         }
+        // Loading CR3 for an inactive space later flushes its non-global entries.
+        self.tables.prune(&mut m, va, pages);
     }
 
     fn regions(&mut self) -> &mut Regions {
