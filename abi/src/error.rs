@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn contract_values_match_design() {
-        // DESIGN.md 3.4 names these variants; external programs match on them.
+        // External programs match on these variants: they are a public contract.
         assert_eq!(Error::InvalidArgument.code(), -1);
         assert_eq!(Error::OutOfMemory.code(), -13);
         assert_eq!(Error::Timeout.name(), "Timeout");

@@ -27,7 +27,7 @@ pub const ASYNC_QUEUE_MAX: usize = 16;
 pub const ASYNC_TASK_MAX: usize = 64;
 
 bitflags::bitflags! {
-    /// What a holder may do with a page it maps (DESIGN.md section 5). A page mapped in
+    /// What a holder may do with a page it maps (docs/ipc.md, "Page ownership"). A page mapped in
     /// one place only is exclusive (`MOVE | SHARE`); a page mapped in two or more places is
     /// shared (`SHARE` only).
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! The user half of every address space (DESIGN.md section 2a), shared by the kernel's
+//! The user half of every address space, shared by the kernel's
 //! checks, the loader and `libsys`.
 
 const PAGE: u64 = crate::PAGE_SIZE as u64;

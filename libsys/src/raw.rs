@@ -1,6 +1,7 @@
-//! One function per system call, with the specification's names and parameters
-//! (DESIGN.md 3.3), returning the kernel's raw result: a non-negative value, or a negative
-//! [`abi::Error`] code.
+//! One function per system call, with the specification's names and parameters (a
+//! public contract other programs build on; docs/ipc.md describes the IPC calls),
+//! returning the kernel's raw result: a non-negative value, or a negative [`abi::Error`]
+//! code.
 //!
 //! The register convention is `abi::syscall`'s: number in `rax`, arguments in `rdi`, `rsi`,
 //! `rdx`, `r10`, result in `rax`; `rcx` and `r11` are clobbered by the `syscall`

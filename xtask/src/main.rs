@@ -151,7 +151,7 @@ fn run(o: RunOptions) -> Result<ExitCode, String> {
     Ok(report_run(&outcome))
 }
 
-/// Says how the guest ended and picks the command's exit status (DESIGN.md 3.1).
+/// Says how the guest ended and picks the command's exit status (0 only for guest status 0).
 fn report_run(outcome: &qemu::Outcome) -> ExitCode {
     use abi::report::GuestExit;
     match outcome.end {

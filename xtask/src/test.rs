@@ -533,7 +533,7 @@ fn contract(ctx: &mut Ctx) -> StepResult {
     r
 }
 
-/// `cargo xtask run` as a user runs it (DESIGN.md 3.1): the default image boots; `--app`
+/// `cargo xtask run` as a user runs it (the runner contract in the README): the default image boots; `--app`
 /// boots one program and exits with its status; bad files are refused with one line.
 fn runner(ctx: &mut Ctx) -> StepResult {
     let mut r = StepResult::default();
@@ -596,7 +596,7 @@ fn runner(ctx: &mut Ctx) -> StepResult {
     r
 }
 
-/// Builds a program the way someone outside this repository would (DESIGN.md 3.2): a crate
+/// Builds a program the way someone outside this repository would: a crate
 /// whose only dependency is `libsys` by path, `cargo build --release --target
 /// x86_64-unknown-none`, no linker script, no build script, no flags. Returns its ELF.
 fn build_external_program(scratch: &Path) -> Result<std::path::PathBuf, String> {

@@ -1,6 +1,6 @@
 //! In-guest tests of Moroso IPC through the specification's raw calls, across real address
 //! spaces: one or more named cases per sentence of the specification and per decision of
-//! DESIGN.md section 4 (docs/spec-coverage.md maps them), and a load test.
+//! decision of docs/ipc.md (docs/spec-coverage.md maps them), and a load test.
 //!
 //! Copies of this program started with a non-zero argument play peers (see `peer`).
 #![no_std]
