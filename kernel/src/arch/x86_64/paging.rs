@@ -63,7 +63,8 @@ unsafe impl FrameAllocator<Size4KiB> for TableFrames {
 
 // Every frame the allocator manages is in the direct map, so `TableFrames` with limit
 // PHYS_MAP_MAX never fails its check.
-const _: () = assert!(crate::mem::frames::FrameAllocator::<{ crate::mem::FRAME_WORDS }>::CAPACITY_BYTES <= PHYS_MAP_MAX);
+const _: () =
+    assert!(crate::mem::frames::FrameAllocator::<{ crate::mem::FRAME_WORDS }>::CAPACITY_BYTES <= PHYS_MAP_MAX);
 
 extern "C" {
     static __text_start: u8;
