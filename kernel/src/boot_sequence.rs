@@ -25,6 +25,7 @@ static BOOT_INFO: Once<BootInfo> = Once::new();
 
 /// The boot hand-off, as copied at boot.
 pub fn boot_info() -> &'static BootInfo {
+    // Invariant: `start` fills BOOT_INFO before anything that can call this runs.
     BOOT_INFO.get().expect("boot info is parsed first thing")
 }
 
@@ -46,6 +47,7 @@ impl PhysMemory for IdentityMapped {
 pub fn start(start_info_phys: u64) -> ! {
     crate::console::init();
     kprintln!("Moroso {}: an x86-64 microkernel built around IPC", env!("CARGO_PKG_VERSION"));
+    // Boot-time: without a readable hand-off there is no memory map; refuse to boot, saying why.
     let info = BootInfo::parse(&IdentityMapped, start_info_phys).unwrap_or_else(|e| panic!("boot hand-off: {e}"));
     let info = BOOT_INFO.call_once(|| info);
     if !info.cmdline().is_empty() {
@@ -79,6 +81,7 @@ pub fn start(start_info_phys: u64) -> ! {
         ps.table_frames
     );
 
+    // Boot-time: no memory for this means no memory for anything; refuse to boot.
     let stack = paging::alloc_stack(KERNEL_STACK_PAGES).expect("no memory for the kernel stack");
     // SAFETY: the new stack is mapped, zeroed and unused; `continue_boot` never returns, so
     // nothing on the boot stack is needed again.
@@ -126,6 +129,7 @@ fn init_frames(info: &BootInfo) {
 
 extern "C" fn continue_boot() -> ! {
     let ist = [0; 3].map(|_| {
+        // Boot-time, as the kernel stack above.
         let s = paging::alloc_stack(IST_STACK_PAGES).expect("no memory for interrupt stacks");
         VirtAddr::new(s.top)
     });

@@ -10,6 +10,7 @@ pub const PIT_INPUT_HZ: u32 = 1_193_182;
 /// nearest achievable rate).
 pub const fn pit_divisor(hz: u32) -> u16 {
     let d = (PIT_INPUT_HZ + hz / 2) / hz;
+    // Evaluated at compile time for TICK_DIVISOR: a bad abi::TICK_HZ fails the build.
     assert!(d >= 1 && d <= 65535, "rate not achievable with the PIT");
     d as u16
 }

@@ -1,4 +1,4 @@
-//! Interrupts delivered as messages from the kernel (DESIGN.md / issue 8), on the host.
+//! Interrupts delivered as messages from the kernel (docs/ipc.md decision 9), on the host.
 
 use super::fixture::World;
 use super::Outcome::{Blocked, Done};

@@ -1,5 +1,5 @@
 //! Long messages: pages moved or shared between address spaces, with page-ownership rights
-//! (DESIGN.md section 5), on the host.
+//! (docs/ipc.md, "Page ownership"), on the host.
 
 use super::fixture::{code, live_frames, long_base, window, Mem, World, NOT_TRANSFERRED, TRANSFERRED};
 use super::Outcome::{Blocked, Done};

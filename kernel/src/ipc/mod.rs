@@ -1,4 +1,4 @@
-//! Moroso IPC (`../shared/SPEC.md`, with DESIGN.md section 4 where the spec is open):
+//! Moroso IPC (docs/ipc.md, with its numbered decisions where the specification is open):
 //! `ipc_send`, `ipc_recv` and `ipc_reply` as operations on the [`Core`].
 //!
 //! Every thread has a mailbox: a FIFO of blocked synchronous senders (threads in
@@ -12,7 +12,7 @@
 //! then necessarily empty, so order is kept), or into a kernel buffer.
 //!
 //! Each operation checks all of the caller's arguments first, then the target, and only
-//! then touches any other thread (DESIGN.md 4.8): a malformed call changes nothing.
+//! then touches any other thread (docs/ipc.md decision 8): a malformed call changes nothing.
 //!
 //! Blocking, timeouts and death are the core's: a blocked party is woken with its result
 //! (`Thread::wake_value`, and for receivers the sender's tid in `wake_aux`). Deadlines live
@@ -174,6 +174,8 @@ enum Fault {
 }
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
+    // Invariant: callers pass the task of a live thread (the caller, or a thread queued
+    // on or with it), and a task keeps its address space until its last thread is gone.
     fn space(&self, task: usize) -> &S {
         self.tasks[task].space.as_ref().expect("a live thread's task has an address space")
     }
@@ -192,6 +194,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let mut done = 0u64;
         while done < len as u64 {
             let n = (len as u64 - done).min(BOUNCE as u64) as usize;
+            // Both are tasks of live threads: see `space`.
             let from_space = self.tasks[ft].space.as_ref().expect("a live thread's task has an address space");
             from_space.copy_in(src + done, &mut self.bounce[..n]).map_err(|_| Side::Source)?;
             let to_space = self.tasks[tt].space.as_mut().expect("a live thread's task has an address space");
@@ -222,6 +225,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     // ---- ipc_send ---------------------------------------------------------------------
 
     pub fn ipc_send(&mut self, a: SendArgs) -> Result<Outcome, Error> {
+        // Invariant: IPC calls come only from system calls, made by the current thread.
         let me = self.current().expect("ipc_send has a caller");
         let task = self.task_of(me);
 
@@ -293,6 +297,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
 
     /// `IpcCall`: a call whose message (`len` bytes) is in registers.
     pub fn ipc_call_fast(&mut self, tid: u32, len: u32, words: [u64; WORDS], timeout: i32) -> Result<Outcome, Error> {
+        // Invariant: IPC calls come only from system calls, made by the current thread.
         let me = self.current().expect("ipc_call has a caller");
         if len as usize > fast::MAX {
             return Err(Error::TooLong);
@@ -436,7 +441,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Ok(());
         }
         if n > recv.long_pages {
-            return Err(Fault::Sender(Error::TooLong)); // DESIGN.md 4.4
+            return Err(Fault::Sender(Error::TooLong)); // docs/ipc.md decision 4
         }
         let (st, rt) = (self.task_of(s), self.task_of(r));
         // The sender may have changed its pages while it waited: check again (a share's
@@ -494,6 +499,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return;
         }
         let (st, rt) = (self.task_of(s), self.task_of(r));
+        // Invariant: `prepare_long` checked every page mapped and the window free, in this
+        // same kernel entry, so no user code can have changed either since.
         for i in 0..n {
             let m = self.space(st).page(send.long_va + i * PAGE).expect("checked in prepare_long");
             self.space_mut(rt).map_frame(recv.long_va + i * PAGE, m);
@@ -524,6 +531,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         self.messages.check_room(to, task, self.tasks[task].id, share)?;
         let buffer = self.buffers.alloc().ok_or(Error::OutOfMemory)?;
         let bytes = &mut self.buffers.bytes(buffer)[..len as usize];
+        // The caller's own task: live (see `space`).
         if let Err(e) = self.tasks[task].space.as_ref().expect("live").copy_in(src, bytes) {
             self.buffers.free(buffer);
             return Err(e);
@@ -536,6 +544,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     // ---- ipc_recv ---------------------------------------------------------------------
 
     pub fn ipc_recv(&mut self, a: RecvArgs) -> Result<Outcome, Error> {
+        // Invariant: IPC calls come only from system calls, made by the current thread.
         let me = self.current().expect("ipc_recv has a caller");
         let task = self.task_of(me);
 
@@ -631,6 +640,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// `IpcReplyWait`: replies `reply` (if any) to the last call received, then receives
     /// into registers. A failed reply is returned as the error, without waiting.
     pub fn ipc_reply_wait(&mut self, reply: Option<(u32, [u64; WORDS])>, timeout: i32) -> Result<Outcome, Error> {
+        // Invariant: IPC calls come only from system calls, made by the current thread.
         let me = self.current().expect("ipc_reply_wait has a caller");
         let timeout = Timeout::from_raw(timeout).ok_or(Error::InvalidArgument)?;
         let mut replied_to = None;
@@ -707,17 +717,16 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         loop {
             let sender = self.mailboxes[me].front();
             let sender_seq = sender.map(|s| self.threads[s].ipc.send.seq);
-            let msg_seq = self.messages.front(me).map(|m| m.seq);
-            match (sender, sender_seq, msg_seq) {
-                (None, _, None) => break,
-                (_, _, Some(m)) if sender_seq.is_none_or(|s| m < s) => {
-                    return self.take_async(me, recv);
+            // The older of the queued message and the blocked sender goes first.
+            if let Some(&m) = self.messages.front(me) {
+                if sender_seq.is_none_or(|s| m.seq < s) {
+                    return self.take_async(me, recv, m);
                 }
-                (Some(s), _, _) => match self.take_sender(me, s, recv)? {
-                    Some(outcome) => return Ok(outcome),
-                    None => continue, // that sender's buffer was gone: next one
-                },
-                (None, _, Some(_)) => unreachable!("handled by the async arm"),
+            }
+            let Some(s) = sender else { break };
+            match self.take_sender(me, s, recv)? {
+                Some(outcome) => return Ok(outcome),
+                None => continue, // that sender's buffer was gone: next one
             }
         }
         if timeout == Timeout::Poll {
@@ -729,15 +738,16 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         Ok(Outcome::Blocked)
     }
 
-    fn take_async(&mut self, me: usize, recv: PendingRecv) -> Result<Outcome, Error> {
+    /// Receives `m`, the message at the front of `me`'s queue.
+    fn take_async(&mut self, me: usize, recv: PendingRecv, m: Msg) -> Result<Outcome, Error> {
         let task = self.task_of(me);
-        let m = *self.messages.front(me).expect("a message is queued");
         let n = m.len.min(recv.cap);
         let bytes = &self.buffers.bytes(m.buffer)[..n as usize];
         if recv.into_regs {
             self.threads[me].fast_out = Some(FastOut { words: fast::to_words(bytes), len: n, sender: 0 });
         } else {
-            // On failure the message stays queued: nothing is lost.
+            // On failure the message stays queued: nothing is lost. The caller's task is
+            // live (see `space`).
             self.tasks[task].space.as_mut().expect("live").copy_out(recv.buf, bytes)?;
             self.write_received_lens(me, recv, n, 0)?;
         }
@@ -775,6 +785,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                 self.wake(s, 0); // takes it out of the queue and cancels its deadline
                 Outcome::Done(u32::from(RecvKind::NoReply) as u64, tid | flags)
             }
+            // Invariant: `ipc_send` buffers asynchronous messages and never blocks them.
             SendMode::Async => unreachable!("asynchronous senders never block"),
         }))
     }
@@ -782,6 +793,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     // ---- ipc_reply --------------------------------------------------------------------
 
     pub fn ipc_reply(&mut self, message: u64, len: u32) -> Result<Outcome, Error> {
+        // Invariant: IPC calls come only from system calls, made by the current thread.
         let me = self.current().expect("ipc_reply has a caller");
         let task = self.task_of(me);
         if len as usize > SHORT_MAX {

@@ -1,5 +1,5 @@
 //! IPC scenarios: one or more tests per sentence of the specification and per decision of
-//! DESIGN.md section 4 (the map is docs/spec-coverage.md).
+//! docs/ipc.md (the map is docs/spec-coverage.md).
 
 use super::fixture::{code, World, NOT_TRANSFERRED};
 use super::Outcome::{Blocked, Done};

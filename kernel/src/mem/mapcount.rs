@@ -56,6 +56,8 @@ impl<const N: usize> MapCounts<N> {
     pub fn decrement(&self, frame: u64) -> u32 {
         let s = self.slot(frame);
         let c = s.load(Ordering::Relaxed);
+        // Invariant: the kernel decrements only for a mapping it counted when it made it;
+        // user calls name regions, never counts, so none can unbalance this.
         assert!(c > 0, "map count of frame {frame:#x} underflows");
         s.store(c - 1, Ordering::Relaxed);
         (c - 1) as u32

@@ -50,5 +50,5 @@ pub const FRAME_WORDS: usize = ((4u64 << 30) / abi::PAGE_SIZE as u64 / 64) as us
 /// The kernel's frame allocator.
 pub static FRAMES: spin::Mutex<frames::FrameAllocator<FRAME_WORDS>> = spin::Mutex::new(frames::FrameAllocator::new());
 
-/// How many user mappings each frame has (page-ownership rights, DESIGN.md section 5).
+/// How many user mappings each frame has (docs/ipc.md, "Page ownership").
 pub static MAP_COUNTS: mapcount::MapCounts<{ FRAME_WORDS * 64 }> = mapcount::MapCounts::new();

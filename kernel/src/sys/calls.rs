@@ -96,11 +96,13 @@ pub fn dispatch(k: &mut Kernel, frame: &mut TrapFrame) {
 
 /// The calling thread's slot and task slot.
 fn caller(k: &Kernel) -> (usize, usize) {
+    // Invariant: a system call is made by the current thread (the idle loop makes none).
     let me = k.core.current().expect("a system call has a caller");
     (me, k.core.thread(me).task)
 }
 
 fn space(k: &mut Kernel, task: usize) -> &mut AddressSpace {
+    // Invariant: `task` is the caller's, and a task keeps its space while it has threads.
     k.core.task_mut(task).space.as_mut().expect("a live task has an address space")
 }
 
@@ -158,6 +160,7 @@ fn new_pages(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
         return Err(Error::WindowOccupied);
     }
     space.map_zeroed(base, region.pages, Protection::ReadWrite)?;
+    // Invariant: `check_add` passed on this same table just above, with nothing between.
     space.regions.add(region).expect("checked above");
     ok(0)
 }

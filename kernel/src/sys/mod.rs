@@ -58,6 +58,8 @@ static KERNEL: KernelCell = KernelCell {
 fn with_kernel<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
     // A real check, not a debug one: an entry that forgot to disable interrupts would
     // otherwise fail only when a tick happens to land inside it.
+    // Lock re-entry: every entry path runs with interrupts off and takes the kernel once;
+    // a second borrow is a kernel bug (an entry nested in an entry), not a user action.
     assert!(!x86_64::instructions::interrupts::are_enabled(), "kernel state used with interrupts enabled");
     assert!(!KERNEL.busy.swap(true, Ordering::Acquire), "kernel state borrowed twice");
     // SAFETY: `busy` guarantees this is the only live reference.
@@ -133,6 +135,8 @@ impl Kernel {
             return Leave::Return;
         }
         let task = self.core.task(self.core.thread(slot).task);
+        // Invariant: `slot` is the runnable thread just chosen; its task has threads, so
+        // it still has its address space.
         task.space.as_ref().expect("a live thread's task has a space").activate();
         let io = (task.grants.io_base, task.grants.io_count);
         if io != self.io_loaded {
@@ -151,6 +155,7 @@ pub fn start(image: Option<BootImage<'static>>, handoff: bool, first_arg: u64) -
     // Like every kernel entry, this runs with interrupts off: a tick must not find the
     // kernel state half-updated. The first thread's frame turns them back on.
     x86_64::instructions::interrupts::disable();
+    // Boot-time: before the first task, with the memory the boot left; refuse to go on.
     let idle = paging::alloc_stack(2).expect("no memory for the idle stack");
     let how = with_kernel(|k| {
         k.image = image;
@@ -175,6 +180,8 @@ pub fn start(image: Option<BootImage<'static>>, handoff: bool, first_arg: u64) -
         k.next(None)
     });
     leave(how);
+    // Invariant: `k.next` returned a thread to enter (the first task's, or idle), and
+    // entering it does not come back here.
     unreachable!("the first thread was entered")
 }
 

@@ -412,6 +412,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     /// Takes the current thread off the CPU into `state` (a blocked state).
     pub(crate) fn block_current(&mut self, state: State) -> usize {
+        // Invariant: only system calls block, and they run on the current thread.
         let c = self.current.take().expect("a blocking call has a caller");
         self.threads[c].state = state;
         c
@@ -463,6 +464,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     /// `yield_to(-1)` runs the next thread in line; `yield_to(tid)` runs `tid` next.
     pub fn yield_to(&mut self, target: i32) -> Result<(), Error> {
+        // Invariant: called only from its system call, made by the current thread.
         let me = self.current.expect("yield has a caller");
         if target == -1 {
             self.requeue_current();
@@ -498,6 +500,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// thread waits for its own task's wakeup, which nobody else may forge).
     pub fn make_runnable(&mut self, tid: u32) -> Result<(), Error> {
         let slot = self.lookup_thread(tid)?;
+        // Invariant: called only from its system call, made by the current thread.
         let me = self.current.expect("make_runnable has a caller");
         if self.threads[slot].task != self.threads[me].task {
             return Err(Error::PermissionDenied);
@@ -527,6 +530,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// `InvalidArgument`, any other task `PermissionDenied`.
     pub fn task_wait(&mut self, id: u32) -> Result<Option<i32>, Error> {
         let task = self.lookup_task(id)?;
+        // Invariant: called only from its system call, made by the current thread.
         let me = self.current.expect("task_wait has a caller");
         let mine = self.threads[me].task;
         if task != mine && self.tasks[task].parent != Some(mine) {
@@ -543,7 +547,8 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 self.links.push_back(&mut self.tasks[task].waiters, me);
                 Ok(None)
             }
-            TaskState::Free => unreachable!("lookup_task returns live or exited tasks"),
+            // `lookup_task` never returns a free slot; were it to, this is the answer it owes.
+            TaskState::Free => Err(Error::NoSuchTask),
         }
     }
 

@@ -65,6 +65,7 @@ impl TableMemory for Direct {
     }
     fn free(&mut self, table: u64) {
         // `PageTables` frees only tables whose entries are all zero.
+        // Invariant: `table` came from `alloc` above (a FRAMES frame); see `free_frame`.
         let f = Frame::from_addr(table).expect("page-table addresses are page-aligned");
         FRAMES.lock().free_zeroed(f).unwrap_or_else(|e| panic!("frame accounting broken: {e:?}"));
     }
@@ -93,6 +94,9 @@ fn table_at(phys: u64) -> &'static mut PageTable {
     unsafe { &mut *(phys_to_virt(phys) as *mut PageTable) }
 }
 
+/// Invariant: `phys` is a frame this kernel took from FRAMES (a page table or a user page
+/// whose last mapping is gone), so it is aligned and allocated: a failure is a kernel
+/// accounting bug that no system call argument can cause.
 fn free_frame(phys: u64) {
     let f = Frame::from_addr(phys).expect("page-table addresses are page-aligned");
     FRAMES.lock().free(f).unwrap_or_else(|e| panic!("frame accounting broken: {e:?}"));
@@ -280,6 +284,8 @@ impl PageMap for AddressSpace {
         let mut mem = self.memory();
         let flags = if m.writable { user_flags(Protection::ReadWrite) } else { user_flags(Protection::ReadOnly) };
         let old = self.tables.set_leaf(&mut mem, va, m.frame | flags.bits());
+        // Invariant: `prepare_long` checked this window unmapped and pinned its tables in
+        // the same kernel entry, so no user code has mapped anything there since.
         assert!(old == Some(0), "map_frame without prepare, or over a mapped page");
     }
 

@@ -75,6 +75,7 @@ fn has_nx() -> bool {
 /// is refused rather than run without protection.
 pub fn init() -> Features {
     if !has_nx() {
+        // Boot-time: user memory protection depends on NX; refuse to boot without it.
         panic!("this CPU has no NX (no-execute) support; Moroso requires it");
     }
     let features = detect();

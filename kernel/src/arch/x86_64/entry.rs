@@ -72,6 +72,7 @@ pub fn init() {
     // SAFETY: PERCPU lives forever; the GS bases take effect in `swapgs` on entry/exit.
     GsBase::write(VirtAddr::from_ptr(PERCPU.0.get()));
     KernelGsBase::write(VirtAddr::zero());
+    // Boot-time, fixed layout: the selectors are the constants the GDT is built from.
     Star::write(
         SegmentSelector(USER_CODE),
         SegmentSelector(USER_DATA),

@@ -1,6 +1,6 @@
 //! The GDT and TSS.
 //!
-//! Descriptor order is fixed by `syscall`/`sysret` (issue 3): STAR requires the kernel data
+//! Descriptor order is fixed by `syscall`/`sysret`: STAR requires the kernel data
 //! selector right after kernel code, and user data right before user code. The TSS carries
 //! the interrupt stacks (IST) for faults that must not trust the current stack: double
 //! fault (a kernel stack overflow ends up there), NMI and machine check.
@@ -73,6 +73,7 @@ pub fn init(ist: [VirtAddr; 3]) -> Selectors {
         // bitmap live for the whole run in a static, the bitmap right after the TSS.
         let whole: &TssWithIomap = unsafe { &*TSS.0.get() };
         let (tss, iomap) = (&whole.tss, &whole.iomap[..]);
+        // Boot-time, fixed layout: the bitmap is a field right after the TSS in one static.
         let tss = gdt.append(Descriptor::tss_segment_with_iomap(tss, iomap).expect("the bitmap follows the TSS"));
         (gdt, Selectors { kernel_code, kernel_data, user_data, user_code, tss })
     });

@@ -15,6 +15,8 @@ impl MsgBuffers for FrameBuffers {
     }
 
     fn free(&mut self, handle: u64) {
+        // Invariant: every frame handed back came from FRAMES, so it is aligned and
+        // allocated; a failure here is a kernel accounting bug, not a user action.
         let f = Frame::from_addr(handle).expect("buffers are frames");
         FRAMES.lock().free(f).unwrap_or_else(|e| panic!("message buffer accounting broken: {e:?}"));
     }

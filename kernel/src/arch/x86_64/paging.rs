@@ -8,7 +8,7 @@
 //!
 //! Nothing else: the boot identity map is gone once [`init`] returns, so a stray physical
 //! address used as a pointer faults. Kernel mappings are global (they survive CR3 switches
-//! between address spaces in issue 3).
+//! between address spaces).
 
 use crate::boot::pvh::MemRegion;
 use crate::mem::frames::Frame;
@@ -53,10 +53,18 @@ pub(super) struct TableFrames {
 unsafe impl FrameAllocator<Size4KiB> for TableFrames {
     fn allocate_frame(&mut self) -> Option<PhysFrame> {
         let f = FRAMES.lock().alloc()?;
+        // Boot-time: `init` relies on the allocator handing out the lowest frames first.
+        // After boot the limit is PHYS_MAP_MAX, which every managed frame is below (the
+        // const assertion after this impl).
         assert!(f.addr() < self.limit, "page-table frame {:#x} out of reach of the boot identity map", f.addr());
         Some(PhysFrame::containing_address(PhysAddr::new(f.addr())))
     }
 }
+
+// Every frame the allocator manages is in the direct map, so `TableFrames` with limit
+// PHYS_MAP_MAX never fails its check.
+const _: () =
+    assert!(crate::mem::frames::FrameAllocator::<{ crate::mem::FRAME_WORDS }>::CAPACITY_BYTES <= PHYS_MAP_MAX);
 
 extern "C" {
     static __text_start: u8;
@@ -96,6 +104,7 @@ pub struct PagingSummary {
 /// `TableFrames` checks each against that limit.
 pub fn init(regions: &[MemRegion]) -> PagingSummary {
     let before = FRAMES.lock().free_count();
+    // Boot-time: a kernel that cannot build its own page tables cannot boot; say so.
     let root = FRAMES.lock().alloc().expect("no memory for the kernel page tables");
     assert!(root.addr() < BOOT_IDENTITY_LIMIT);
     // SAFETY: `root` is a fresh frame, identity-mapped by the boot tables, referenced by
@@ -175,6 +184,7 @@ pub fn translate(virt: u64) -> Option<(u64, F)> {
 /// Allocates and maps a zeroed kernel stack of `pages` pages with a guard page below it.
 /// On failure nothing stays allocated.
 pub fn alloc_stack(pages: u64) -> Result<KernelStack, abi::Error> {
+    // Invariant: callers pass constants (KERNEL_STACK_PAGES, IST_STACK_PAGES, 2).
     assert!((1..=MAX_STACK_PAGES).contains(&pages));
     let reused = {
         let mut free = FREE_STACK_SLOTS.lock();
@@ -193,6 +203,7 @@ pub fn alloc_stack(pages: u64) -> Result<KernelStack, abi::Error> {
     let top = KSTACKS_BASE + (slot + 1) * STACK_SLOT;
     let stack = KernelStack { bottom: top - pages * PAGE, top };
     let mut space = KERNEL_SPACE.lock();
+    // Invariant: `init` filled KERNEL_SPACE before any stack exists.
     let mapper = space.as_mut().expect("paging not initialised");
     for virt in (stack.bottom..top).step_by(PAGE as usize) {
         if let Err(e) = map_stack_page(mapper, virt) {
@@ -207,6 +218,7 @@ pub fn alloc_stack(pages: u64) -> Result<KernelStack, abi::Error> {
 /// runs on it any more.
 pub fn free_stack(stack: KernelStack) {
     let mut space = KERNEL_SPACE.lock();
+    // Invariant: `init` filled KERNEL_SPACE before any stack exists.
     let mapper = space.as_mut().expect("paging not initialised");
     unmap_stack_pages(mapper, stack.bottom..stack.top);
     let slot = (stack.top - KSTACKS_BASE) / STACK_SLOT - 1;
@@ -242,11 +254,14 @@ fn unmap_stack_pages(mapper: &mut OffsetPageTable<'static>, range: core::ops::Ra
         let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt));
         if let Ok((frame, flush)) = mapper.unmap(page) {
             flush.flush();
+            // Invariant: a PhysFrame start is page-aligned by construction.
             free_frame(Frame::from_addr(frame.start_address().as_u64()).expect("frames are page-aligned"));
         }
     }
 }
 
+/// Invariant: `f` is a stack frame this module took from FRAMES: a failure is a kernel
+/// accounting bug that no user action can cause.
 fn free_frame(f: Frame) {
     FRAMES.lock().free(f).unwrap_or_else(|e| panic!("frame accounting broken: {e:?}"));
 }

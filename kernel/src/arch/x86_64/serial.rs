@@ -1,7 +1,7 @@
 //! The 16550 UART at COM1 (I/O port 0x3F8): the kernel's console, polled.
 //!
 //! Output only. The kernel never takes the serial interrupt: input belongs to the
-//! user-level console driver (issue 8).
+//! user-level console driver, which gets it as an interrupt message.
 
 use x86_64::instructions::port::Port;
 
