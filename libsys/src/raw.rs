@@ -47,12 +47,25 @@ unsafe fn syscall4(n: Syscall, a: u64, b: u64, c: u64, d: u64) -> i64 {
 /// As for `syscall4`; this one also passes `r8` and `r9` and returns `rdx` as well.
 #[inline(always)]
 unsafe fn syscall6(n: Syscall, a: [u64; 6]) -> (i64, u64) {
+    // SAFETY: the caller vouches for any memory the arguments name.
+    unsafe { syscall_number(n as u64, a) }
+}
+
+/// Any system-call number with six argument registers, exactly as given; returns `rax`
+/// and `rdx`. For tests and fuzzers that must hand the kernel what no typed wrapper would
+/// (numbers past the table, malformed register words); programs use the typed calls.
+///
+/// # Safety
+/// The kernel may read or write memory the arguments point to, or end or block the
+/// calling thread; the caller vouches for both.
+#[inline(always)]
+pub unsafe fn syscall_number(n: u64, a: [u64; 6]) -> (i64, u64) {
     let (ret, rdx): (i64, u64);
     // SAFETY: the caller vouches for any memory the arguments name.
     unsafe {
         asm!(
             "syscall",
-            inlateout("rax") n as u64 => ret,
+            inlateout("rax") n => ret,
             in("rdi") a[0],
             in("rsi") a[1],
             inlateout("rdx") a[2] => rdx,
@@ -302,12 +315,15 @@ pub fn kernel_stats(out: &mut abi::syscall::KernelStats) -> i64 {
     unsafe { syscall4(Syscall::KernelStats, out as *mut _ as u64, len, 0, 0) }
 }
 
-/// A fast-path system call: `rdi`, `rsi` and the five payload registers in, the same out.
+/// A fast-path system call: `rdi`, `rsi` and the five payload registers in, the same out
+/// (`rax`, `rdi`, `rsi`, the five words). Public for tests that must send register words
+/// no encoder in `abi::ipc::fast` would make; programs use [`ipc_call_fast`] and
+/// [`ipc_reply_wait`].
 ///
 /// # Safety
 /// Registers only; the kernel reads and writes exactly those named here.
 #[inline(always)]
-unsafe fn fast_syscall(n: Syscall, rdi: u64, rsi: u64, words: [u64; 5]) -> (i64, u64, u64, [u64; 5]) {
+pub unsafe fn fast_syscall(n: Syscall, rdi: u64, rsi: u64, words: [u64; 5]) -> (i64, u64, u64, [u64; 5]) {
     let (ret, rdi_out, rsi_out): (i64, u64, u64);
     let mut w = words;
     // SAFETY: see above.

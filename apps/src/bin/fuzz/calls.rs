@@ -410,24 +410,8 @@ impl Fuzzer {
 
 /// A system call with six argument registers; returns `rax` and `rdx`.
 fn syscall(n: u64, a: [u64; 6]) -> (i64, u64) {
-    let (ret, rdx): (i64, u64);
     // SAFETY: every pointer among the arguments is either invalid (the kernel must refuse
     // it) or names memory only the kernel writes (scratch, long area, windows, the
     // caller's locals made for it), and no call can end or block this thread for good.
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            inlateout("rax") n => ret,
-            in("rdi") a[0],
-            in("rsi") a[1],
-            inlateout("rdx") a[2] => rdx,
-            in("r10") a[3],
-            in("r8") a[4],
-            in("r9") a[5],
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    (ret, rdx)
+    unsafe { libsys::raw::syscall_number(n, a) }
 }

@@ -2,7 +2,6 @@
 //! registers in every bit of their field, and replies to callers whose buffer vanished.
 
 use crate::ipc::{self, result, wait_blocked, FOREVER, SYNC};
-use core::arch::asm;
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use libsys::abi::ipc::fast;
 use libsys::abi::{layout, Error, Syscall};
@@ -13,33 +12,6 @@ use moroso_apps::harness::{Msg, Suite};
 const P: u64 = libsys::abi::PAGE_SIZE as u64;
 /// A page a caller uses as its message buffer, removed under it by a sibling thread.
 const DOOMED: u64 = layout::PROGRAM_REGION.0 + 0x6000_0000;
-
-/// A fast-path system call with every register as given: no encoder in between.
-///
-/// # Safety
-/// Registers only; the kernel reads and writes exactly those named here.
-unsafe fn raw_fast(n: Syscall, rdi: u64, rsi: u64, words: [u64; 5]) -> (i64, u64, [u64; 5]) {
-    let (ret, rsi_out): (i64, u64);
-    let mut w = words;
-    // SAFETY: see above.
-    unsafe {
-        asm!(
-            "syscall",
-            inlateout("rax") n as u64 => ret,
-            inlateout("rdi") rdi => _,
-            inlateout("rsi") rsi => rsi_out,
-            inlateout("rdx") w[0],
-            inlateout("r10") w[1],
-            inlateout("r8") w[2],
-            inlateout("r9") w[3],
-            inlateout("r12") w[4],
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    (ret, rsi_out, w)
-}
 
 fn code(r: i64) -> Result<i64, Error> {
     result(r as i32).map(|v| v as i64)
@@ -88,7 +60,7 @@ fn bad_reply_server(_: usize) {
     }
     for (i, &rdi) in BAD_REPLIES.iter().enumerate() {
         // SAFETY: registers only.
-        let (ret, ..) = unsafe { raw_fast(Syscall::IpcReplyWait, rdi, fast::timeout_word(0), [u64::MAX; 5]) };
+        let (ret, ..) = unsafe { raw::fast_syscall(Syscall::IpcReplyWait, rdi, fast::timeout_word(0), [u64::MAX; 5]) };
         REPLY_RESULTS[i].store(ret as i32, Ordering::SeqCst);
     }
     // SAFETY: registers only. The real reply, then a poll that finds nothing.
@@ -173,7 +145,8 @@ pub fn cases(s: &mut Suite) {
         for len in [41u64, 256, 0x1_0000, 0x1_0028, 0x8000_0100, 0xffff_ffff] {
             let rdi = srv as u64 | len << 32;
             // SAFETY: registers only.
-            let (r, ..) = unsafe { raw_fast(Syscall::IpcCall, rdi, fast::timeout_word(FOREVER), [u64::MAX; 5]) };
+            let (r, ..) =
+                unsafe { raw::fast_syscall(Syscall::IpcCall, rdi, fast::timeout_word(FOREVER), [u64::MAX; 5]) };
             ensure_eq!(code(r), Err(Error::TooLong), "length {len:#x}");
         }
         ensure_eq!(ECHOED.load(Ordering::SeqCst), 0, "the server got nothing");

@@ -17,6 +17,7 @@
 
 use super::{paging, pic, power, probe};
 use abi::report::GuestExit;
+use abi::status::exception_name;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::registers::control::Cr2;
@@ -295,36 +296,6 @@ fn fatal(frame: &TrapFrame, why: &str) -> ! {
     let _ = writeln!(out, "  r8 ={:#018x} r9 ={:#018x} r10={:#018x} r11={:#018x}", f.r8, f.r9, f.r10, f.r11);
     let _ = writeln!(out, "  r12={:#018x} r13={:#018x} r14={:#018x} r15={:#018x}", f.r12, f.r13, f.r14, f.r15);
     power::exit(GuestExit::KernelPanic)
-}
-
-/// The architectural name of an exception vector.
-pub fn exception_name(vector: u8) -> &'static str {
-    match vector {
-        0 => "#DE divide error",
-        1 => "#DB debug",
-        2 => "NMI",
-        3 => "#BP breakpoint",
-        4 => "#OF overflow",
-        5 => "#BR bound range exceeded",
-        6 => "#UD invalid opcode",
-        7 => "#NM device not available",
-        8 => "#DF double fault",
-        10 => "#TS invalid TSS",
-        11 => "#NP segment not present",
-        12 => "#SS stack-segment fault",
-        13 => "#GP general protection",
-        14 => "#PF page fault",
-        16 => "#MF x87 floating-point error",
-        17 => "#AC alignment check",
-        18 => "#MC machine check",
-        19 => "#XM SIMD floating-point",
-        20 => "#VE virtualization",
-        21 => "#CP control protection",
-        29 => "#VC VMM communication",
-        30 => "#SX security",
-        9 | 15 | 22..=28 | 31 => "reserved exception",
-        _ => "interrupt",
-    }
 }
 
 /// A page-fault error code, printed as words.
