@@ -4,6 +4,7 @@
 use super::fixture::{code, live_frames, long_base, window, Mem, World, NOT_TRANSFERRED, TRANSFERRED};
 use super::Outcome::{Blocked, Done};
 use crate::mem::pagemap::PageMap;
+use crate::mem::regions::{Region, MAX_REGIONS};
 use crate::task::State;
 use abi::ipc::RECV_SHARED;
 use abi::Error;
@@ -166,15 +167,21 @@ fn out_of_memory_half_way_transfers_nothing() {
     let (mut w, a, b, _) = world();
     w.map_long(a, 2, 7);
     assert_eq!(w.recv_long(b, 2, FOREVER), Ok(Blocked));
-    // The receiver's tables cannot be had at the rendezvous: the receiver's problem, so it
-    // fails and the sender waits for the next receive: a sender is never failed for the
-    // receiver's limits.
-    w.mem(b).fail_prepare = true;
+    // While it waits, another thread of the receiver's task fills its region table: the
+    // window no longer fits at the rendezvous. The receiver's problem, so it fails and the
+    // sender waits for the next receive: a sender is never failed for the receiver's limits.
+    let filler: Vec<u64> = (0..).map(|i| 0x7000_0000 + 2 * i * P).take(MAX_REGIONS).collect();
+    let taken: Vec<u64> =
+        filler.iter().copied().filter(|&base| w.mem(b).regions().add(Region { base, pages: 1 }).is_ok()).collect();
+    assert!(!taken.is_empty());
     assert_eq!(w.send_long(a, b, 2, false, FOREVER), Ok(Blocked));
     assert_eq!(w.take_wake(b), Some((code(Error::OutOfMemory), None)));
     assert_eq!(w.tags(a, long_base(a), 2), [Some(7), Some(8)], "the sender keeps its pages");
     assert_eq!(w.tags(b, window(b), 2), [None, None], "nothing half-mapped");
     assert_eq!(w.state(a), State::SendBlocked { to: b });
+    for base in taken {
+        w.mem(b).regions().remove(base);
+    }
     assert_eq!(w.recv_long(b, 2, 0), Ok(Done(0, w.tid(a) as u64)), "received the next time");
     assert_eq!(w.tags(b, window(b), 2), [Some(7), Some(8)]);
 }

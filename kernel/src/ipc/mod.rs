@@ -456,21 +456,26 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let window = Region { base: recv.long_va, pages: n };
         let moved = Region { base: send.long_va, pages: n };
         // Room in the region tables, as they will be after the commit.
-        let mut regions = self.space_mut(rt).regions().clone();
-        if send.moving && st == rt {
-            if !regions.can_punch(moved) {
-                return Err(Fault::Sender(Error::OutOfMemory));
-            }
-            regions.punch(moved);
+        let within = send.moving && st == rt;
+        let regions = self.space_mut(rt).regions();
+        if within && !regions.can_punch(moved) {
+            return Err(Fault::Sender(Error::OutOfMemory));
         }
         // The receiver's own limits are the receiver's problem, never the sender's;
         // `ipc_recv` checked them, so only what its task did meanwhile can fail here.
-        regions.check_add(window).map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
+        regions
+            .check_add_after_punch(window, within.then_some(moved))
+            .map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
         if send.moving && st != rt && !self.space_mut(st).regions().can_punch(moved) {
             return Err(Fault::Sender(Error::OutOfMemory));
         }
-        // The window's tables are the receiver's limit, never the sender's fault.
-        self.space_mut(rt).prepare(window.base, n).map_err(Fault::Receiver)?;
+        // The window's tables: `ipc_recv` made and pinned them for its whole window, which
+        // this one lies in. Were a receive ever to reach here without that reservation, its
+        // tables are made now (the receiver's limit, never the sender's fault).
+        let pinned = self.threads[r].ipc.window.is_some_and(|w| w.base == window.base && w.pages >= n);
+        if !pinned {
+            self.space_mut(rt).prepare(window.base, n).map_err(Fault::Receiver)?;
+        }
         // Last, so that nothing above can fail with counts reserved.
         if !send.moving {
             reserve_shares(self.space(st), send.long_va, n).map_err(Fault::Sender)?;

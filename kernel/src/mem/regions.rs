@@ -90,6 +90,35 @@ impl Regions {
         self.len + self.punch_growth(r) <= MAX_REGIONS
     }
 
+    /// What each region becomes when `hole` is punched out of it: itself, or its non-empty
+    /// remnants on either side.
+    fn remnants(x: Region, hole: Region) -> [Option<Region>; 2] {
+        if x.end() <= hole.base || hole.end() <= x.base {
+            return [Some(x), None];
+        }
+        let page = abi::PAGE_SIZE as u64;
+        let left = Region { base: x.base, pages: hole.base.saturating_sub(x.base) / page };
+        let right_base = hole.end().max(x.base);
+        let right = Region { base: right_base, pages: x.end().saturating_sub(right_base) / page };
+        [Some(left).filter(|r| r.pages > 0), Some(right).filter(|r| r.pages > 0)]
+    }
+
+    /// As [`check_add`](Self::check_add) on the table as it would be after
+    /// `punch(hole)` (when `hole` is given), without changing or copying it: a long move
+    /// within one task checks its window this way before anything is committed.
+    pub fn check_add_after_punch(&self, r: Region, hole: Option<Region>) -> Result<(), Error> {
+        let Some(hole) = hole else { return self.check_add(r) };
+        let after = || self.iter().flat_map(|&x| Self::remnants(x, hole)).flatten();
+        let (len, pages) = after().fold((0, 0), |(n, p), x| (n + 1, p + x.pages));
+        if pages + r.pages > self.quota || len >= MAX_REGIONS {
+            return Err(Error::OutOfMemory);
+        }
+        if after().any(|x| x.base < r.end() && r.base < x.end()) {
+            return Err(Error::WindowOccupied);
+        }
+        Ok(())
+    }
+
     /// Takes `r` out of every region it overlaps (its pages moved away), keeping what is
     /// left of each on either side. Call `can_punch` first.
     pub fn punch(&mut self, r: Region) {
@@ -101,19 +130,14 @@ impl Regions {
                 i += 1;
                 continue;
             }
-            let page = abi::PAGE_SIZE as u64;
-            let left = Region { base: x.base, pages: r.base.saturating_sub(x.base) / page };
-            let right_base = r.end().max(x.base);
-            let right = Region { base: right_base, pages: x.end().saturating_sub(right_base) / page };
-            self.pages -= x.pages - left.pages - right.pages;
+            let rems = Self::remnants(x, r);
+            self.pages -= x.pages - rems.iter().flatten().map(|r| r.pages).sum::<u64>();
             // Replace x by its remnants.
             self.len -= 1;
             self.table[i] = self.table[self.len];
-            for rem in [left, right] {
-                if rem.pages > 0 {
-                    self.table[self.len] = rem;
-                    self.len += 1;
-                }
+            for rem in rems.into_iter().flatten() {
+                self.table[self.len] = rem;
+                self.len += 1;
             }
             // Remnants were appended past `i`'s replacement; they never overlap `r` again.
         }
@@ -196,6 +220,36 @@ mod tests {
                 assert_eq!(r.pages() as usize, model.len());
             }
         }
+    }
+
+    #[test]
+    fn checking_after_a_punch_matches_punching_a_copy() {
+        let mut seed = 9u64;
+        let mut rnd = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for _ in 0..2000 {
+            let mut r = Regions::new(20 + rnd(20));
+            for _ in 0..rnd(12) {
+                let _ = r.add(Region { base: rnd(64) * P, pages: 1 + rnd(8) });
+            }
+            let hole = Region { base: rnd(64) * P, pages: 1 + rnd(8) };
+            let add = Region { base: rnd(64) * P, pages: 1 + rnd(8) };
+            let mut copy = r.clone();
+            copy.punch(hole);
+            assert_eq!(r.check_add_after_punch(add, Some(hole)), copy.check_add(add), "{r:?} {hole:?} {add:?}");
+            assert_eq!(r.check_add_after_punch(add, None), r.check_add(add));
+        }
+        // A full table: a punch that splits a region needs one more entry.
+        let mut full = Regions::new(u64::MAX / 2);
+        full.add(Region { base: 0, pages: 10 }).unwrap();
+        for i in 1..MAX_REGIONS as u64 - 1 {
+            full.add(Region { base: (100 + 2 * i) * P, pages: 1 }).unwrap();
+        }
+        let far = Region { base: 0x1000_0000, pages: 1 };
+        assert_eq!(full.check_add_after_punch(far, Some(Region { base: 0, pages: 1 })), Ok(()));
+        assert_eq!(full.check_add_after_punch(far, Some(Region { base: 2 * P, pages: 1 })), Err(Error::OutOfMemory));
     }
 
     #[test]

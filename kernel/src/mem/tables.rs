@@ -11,9 +11,11 @@
 //! - `held` counts the table frames below the root (PDPTs, PDs, PTs) and never exceeds
 //!   `limit`: each is charged when created and uncharged when freed.
 //! - Every table below the root has a *use count*, kept in bits 52..62 of the entry
-//!   pointing to it (bits the MMU ignores): its non-zero entries plus the pending receive
-//!   windows that pinned it (each window pins each table it needs once, so the count stays
-//!   below 512 + the number of threads). A table whose count is zero has only zero entries.
+//!   pointing to it (bits the MMU ignores): its non-zero entries, plus, for a PT, the
+//!   pending receive windows that pinned it (each window pins each PT it needs once, so the
+//!   count stays below 512 + the number of threads). A table whose count is zero has only
+//!   zero entries. Only PTs are pinned: a pinned PT is never freed, so the entry pointing to
+//!   it keeps its PD's count above zero, and that PD's entry keeps its PDPT's.
 //! - Between operations no table has a zero count: the operation that made it unused freed
 //!   it ([`PageTables::prune`]). Finding one is O(1), so freeing costs no scan.
 //! - Only root entries 0..256 (the lower half) are ever read or written here.
@@ -257,6 +259,9 @@ impl PageTables {
             let (pd_done, pdpt_done) =
                 (b == last || next.is_multiple_of(span(1)), b == last || next.is_multiple_of(span(0)));
             let (p, depth) = self.existing_path(m, b);
+            if depth == 2 && count(m.read(p[2].0, p[2].1)) != 0 {
+                continue; // the PT is in use, so are the tables above it
+            }
             for level in (0..=depth).rev() {
                 if level == 1 && !pd_done || level == 0 && !pdpt_done {
                     continue;
@@ -282,8 +287,9 @@ impl PageTables {
         self.held -= 1;
     }
 
-    /// Creates the tables a receive window of `pages` pages at `va` needs, and pins them so
-    /// that no unmap frees them while the window is pending. All or nothing.
+    /// Creates the tables a receive window of `pages` pages at `va` needs, and pins its PTs
+    /// so that no unmap frees them (or the tables above them) while the window is pending.
+    /// All or nothing.
     pub fn pin<M: TableMemory>(&mut self, m: &mut M, va: u64, pages: u64) -> Result<(), Error> {
         self.prepare(m, va, pages)?;
         let len = pages * PAGE; // checked by `prepare`
@@ -304,31 +310,25 @@ impl PageTables {
         self.prune(m, va, pages);
     }
 
-    /// Adds `delta` to the counts of the first `max` tables `[va, va + len)` needs, in a
-    /// fixed order (one walk per 2 MiB block; a PD at its first block in the range, a PDPT
-    /// likewise). Returns how many it changed, and false if it stopped at a full count.
+    /// Adds `delta` to the counts of the first `max` PTs `[va, va + len)` needs (one per
+    /// 2 MiB block, in address order). Returns how many it changed, and false if it stopped
+    /// at a full count.
     fn add_pins<M: TableMemory>(&mut self, m: &mut M, va: u64, len: u64, delta: i64, max: usize) -> (usize, bool) {
         let mut done = 0;
         for b in blocks(va, len, 2) {
-            let Some(p) = self.path(m, b, 2) else { continue };
-            let first = b <= va;
-            for level in (0..3).rev() {
-                if level < 2 && !first && !b.is_multiple_of(span(level)) {
-                    continue; // this table was counted at an earlier block
-                }
-                if done == max {
-                    return (done, true);
-                }
-                let e = m.read(p[level].0, p[level].1);
-                if e & PRESENT == 0 {
-                    continue;
-                }
-                if delta > 0 && count(e) == COUNT_MAX {
-                    return (done, false);
-                }
-                Self::add_count(m, p[level], delta);
-                done += 1;
+            if done == max {
+                break;
             }
+            let Some(p) = self.path(m, b, 2) else { continue };
+            let e = m.read(p[2].0, p[2].1);
+            if e & PRESENT == 0 {
+                continue;
+            }
+            if delta > 0 && count(e) == COUNT_MAX {
+                return (done, false);
+            }
+            Self::add_count(m, p[2], delta);
+            done += 1;
         }
         (done, true)
     }
@@ -527,10 +527,11 @@ mod tests {
     #[test]
     fn a_window_pins_each_table_once() {
         let (mut m, mut t) = space(100);
-        // 64 MiB: 32 PTs under one PD; the PD must be pinned once, not 32 times.
+        // 64 MiB: 32 PTs under one PD, each pinned once; the PD is held by its PTs alone.
         t.pin(&mut m, BASE, 64 * 256).unwrap();
-        let pd_entry = m.read(m.read(t.root(), 1) & ADDR, 0);
-        assert_eq!(count(pd_entry), 32 + 1, "its 32 PTs, and one pin");
+        let pd = m.read(m.read(t.root(), 1) & ADDR, 0) & ADDR;
+        assert_eq!(count(m.read(m.read(t.root(), 1) & ADDR, 0)), 32, "the PD counts its 32 PTs");
+        assert!((0..32).all(|i| count(m.read(pd, i)) == 1), "each PT: no entries, one pin");
         // A page received into part of the window keeps its tables after the unpin.
         assert_eq!(t.set_leaf(&mut m, BASE + 5 * (1 << 21), 0x7000 | PRESENT), Some(0));
         t.unpin(&mut m, BASE, 64 * 256);
@@ -547,18 +548,18 @@ mod tests {
     #[test]
     fn a_pin_past_a_full_count_is_refused_and_undone() {
         let (mut m, mut t) = space(1000);
-        // 100 PTs under one PD, then pins until the PD's count is full.
-        for b in 0..100 {
-            map(&mut m, &mut t, BASE + b * (1 << 21), 1).unwrap();
-        }
+        // A PT with 100 pages, then pins until its count is full.
+        map(&mut m, &mut t, BASE + (1 << 21), 100).unwrap();
         for _ in 0..COUNT_MAX - 100 {
-            t.pin(&mut m, BASE, 1).unwrap();
+            t.pin(&mut m, BASE + (1 << 21), 1).unwrap();
         }
-        let pdpt_slot = m.read(t.root(), 1);
-        let before = count(pdpt_slot);
-        assert_eq!(t.pin(&mut m, BASE, 1), Err(Error::OutOfMemory));
-        assert_eq!(count(m.read(t.root(), 1)), before, "the PDPT's pin was undone");
-        assert_eq!(t.held(), 102);
+        // A window over the PT before it (fresh) and the full one: refused, and the fresh
+        // PT's pin undone and the PT freed.
+        assert_eq!(t.pin(&mut m, BASE + (1 << 21) - PAGE, 2), Err(Error::OutOfMemory));
+        let pd = m.read(m.read(t.root(), 1) & ADDR, 0) & ADDR;
+        assert_eq!(m.read(pd, 0), 0, "the fresh PT is gone again");
+        assert_eq!(count(m.read(pd, 1)), COUNT_MAX, "the full PT is untouched");
+        assert_eq!(t.held(), 3);
     }
 
     #[test]
