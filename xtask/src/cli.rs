@@ -139,7 +139,13 @@ mod tests {
 
     #[test]
     fn help_never_runs_the_command() {
-        for a in [&["never", "--help"][..], &["never", "--x", "1", "-h"], &["help", "never"], &["--help", "never"], &["help", "-h"]] {
+        for a in [
+            &["never", "--help"][..],
+            &["never", "--x", "1", "-h"],
+            &["help", "never"],
+            &["--help", "never"],
+            &["help", "-h"],
+        ] {
             assert!(dispatch(&[NEVER, HELP], &args(a)).is_ok(), "{a:?}");
         }
         assert_eq!(dispatch(&[NEVER], &args(&["never"])).unwrap_err(), "ran");
