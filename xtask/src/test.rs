@@ -62,7 +62,7 @@ impl Ctx {
 }
 
 const STEPS: &[Step] = &[
-    Step { key: "lints", title: "lints (rustfmt, clippy)", run: lints },
+    Step { key: "lints", title: "lints (rustfmt, clippy, rustdoc)", run: lints },
     Step { key: "host", title: "host unit tests (cargo test)", run: host_tests },
     Step { key: "selftest", title: "kernel self-tests in QEMU", run: kernel_selftests },
     Step { key: "crash", title: "kernel crash reports in QEMU", run: crash_reports },
@@ -163,6 +163,15 @@ fn lints(_: &mut Ctx) -> StepResult {
             Ok(s) => r.problem(format!("{name}: cargo {} exited with {s}", args.join(" "))),
             Err(e) => r.problem(format!("{name}: cannot run cargo: {e}")),
         }
+    }
+    // The public crates' documentation: every item documented (`deny(missing_docs)` in
+    // each), every intra-doc link resolving.
+    let doc = ["doc", "--no-deps", "--quiet", "-p", "abi", "-p", "moroso-derive", "-p", "libsys"];
+    eprintln!("xtask: RUSTDOCFLAGS=\"-D warnings\" cargo {}", doc.join(" "));
+    match cargo().args(doc).env("RUSTDOCFLAGS", "-D warnings").status() {
+        Ok(s) if s.success() => r.passed += 1,
+        Ok(s) => r.problem(format!("rustdoc: cargo {} exited with {s}", doc.join(" "))),
+        Err(e) => r.problem(format!("rustdoc: cannot run cargo: {e}")),
     }
     r
 }
