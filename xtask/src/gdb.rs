@@ -110,8 +110,17 @@ fn symbols_of(elf: &Path) -> Result<Symbols, String> {
 
 /// The gdb commands of a session: symbols, connection, breakpoints, then (if stopping at a
 /// breakpoint) the `--ex` commands.
-fn script(kernel: &Path, programs: &[Symbols], port: u16, o: &Options) -> String {
+fn script(
+    kernel: &Path,
+    programs: &[Symbols],
+    port: u16,
+    o: &Options,
+    std_source: Option<(String, PathBuf)>,
+) -> String {
     let mut s = String::from("set pagination off\nset confirm off\n");
+    if let Some((built_at, here)) = std_source {
+        s += &format!("set substitute-path {built_at} {}\n", here.display());
+    }
     s += &format!("file {}\n", kernel.display());
     for p in programs {
         s += &format!("add-symbol-file {} -o {:#x}\n", p.elf.display(), p.bias);
@@ -129,6 +138,19 @@ fn script(kernel: &Path, programs: &[Symbols], port: u16, o: &Options) -> String
         s += &format!("{e}\n");
     }
     s
+}
+
+/// Where the standard library's sources were when it was built (`/rustc/HASH`, as its
+/// debug information says) and where they are here, if the `rust-src` component is
+/// installed; gdb then shows `core` and `alloc` source lines too.
+fn std_source() -> Option<(String, PathBuf)> {
+    let out = |args: &[&str]| {
+        let o = std::process::Command::new("rustc").args(args).output().ok()?;
+        o.status.success().then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let hash = out(&["-vV"])?.lines().find_map(|l| l.strip_prefix("commit-hash: ").map(str::to_string))?;
+    let src = PathBuf::from(out(&["--print", "sysroot"])?.trim()).join("lib/rustlib/src/rust");
+    src.join("library").is_dir().then(|| (format!("/rustc/{hash}"), src))
 }
 
 /// A TCP port nobody listens on now (the kernel picks it; QEMU binds it moments later).
@@ -174,7 +196,7 @@ fn command(args: &[String]) -> Result<ExitCode, String> {
         None => free_port()?,
     };
     let script_path = build::target_dir().join("moroso").join("gdb-session.gdb");
-    std::fs::write(&script_path, script(&built.kernel, &programs, port, &o))
+    std::fs::write(&script_path, script(&built.kernel, &programs, port, &o, std_source()))
         .map_err(|e| format!("{}: {e}", script_path.display()))?;
 
     let cfg = qemu::Config {
@@ -254,13 +276,14 @@ mod tests {
     fn the_script_loads_every_program_at_its_bias_before_breaking() {
         let o = Options { breaks: vec!["hello::main".into()], ex: vec!["bt".into()], ..Options::default() };
         let programs = [Symbols { elf: "/p/hello".into(), bias: 0x40_0000 }];
-        let s = script(Path::new("/k/kernel"), &programs, 4321, &o);
+        let s = script(Path::new("/k/kernel"), &programs, 4321, &o, Some(("/rustc/abc".into(), "/sys/src".into())));
         let lines: Vec<&str> = s.lines().collect();
         let at = |l: &str| lines.iter().position(|x| *x == l).unwrap_or_else(|| panic!("no {l:?} in {s}"));
         assert!(at("file /k/kernel") < at("add-symbol-file /p/hello -o 0x400000"));
         assert!(at("add-symbol-file /p/hello -o 0x400000") < at("target remote 127.0.0.1:4321"));
         assert!(at("break hello::main") < at("continue") && at("continue") < at("bt"));
-        let none = script(Path::new("/k"), &[], 1, &Options::default());
+        assert!(at("set substitute-path /rustc/abc /sys/src") < at("file /k/kernel"));
+        let none = script(Path::new("/k"), &[], 1, &Options::default(), None);
         assert!(!none.contains("continue"), "no breakpoint: stay halted at the first instruction");
     }
 }
