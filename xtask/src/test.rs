@@ -658,7 +658,10 @@ fn new_program(_: &mut Ctx) -> StepResult {
         Ok(s) if s.success() && elf.is_file() => {
             r.passed += 1;
             let elf = elf.display().to_string();
-            check(&mut r, "runs with cargo xtask run --app", xtask(&["run", "--app", &elf]), 0, "hello from firstprog");
+            let run = xtask(&["run", "--app", &elf]);
+            check(&mut r, "runs with cargo xtask run --app", run.clone(), 0, "hello from firstprog");
+            // `run --app` needs no program of this repository: it builds the kernel alone.
+            check(&mut r, "run --app builds only the kernel", run, 0, "xtask: building the kernel (cargo build");
         }
         Ok(s) => r.problem(format!("new: the new crate did not build with plain cargo ({s})")),
         Err(e) => r.problem(format!("new: cannot run cargo: {e}")),
