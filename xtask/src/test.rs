@@ -78,8 +78,8 @@ const STEPS: &[Step] = &[
     Step { key: "contract", title: "external contract (project checkout)", run: contract },
     Step { key: "bench", title: "benchmark regressions (-icount)", run: bench_regressions },
     Step { key: "runner", title: "runner contract (cargo xtask run)", run: runner },
-    Step { key: "new", title: "cargo xtask new: a new program builds and runs", run: new_program },
-    Step { key: "gdb", title: "cargo xtask gdb: a scripted session", run: gdb_session },
+    Step { key: "new", title: "new program (cargo xtask new)", run: new_program },
+    Step { key: "gdb", title: "gdb sessions (cargo xtask gdb)", run: gdb_session },
 ];
 
 /// The step keys `--only` accepts, for help texts.
