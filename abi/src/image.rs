@@ -27,15 +27,19 @@ pub const MAX_PROGRAMS: usize = 64;
 /// `interactive`: a person is at the console (`cargo xtask run` on a terminal).
 pub const FIRST_ARG_INTERACTIVE: u64 = 1 << 0;
 
+/// The start of a boot image: what it is and how many programs follow.
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug)]
 #[repr(C)]
 pub struct ImageHeader {
+    /// [`MAGIC`]: anything else is not a boot image.
     pub magic: [u8; 8],
     /// Number of `ImageEntry` records after the header.
     pub count: u32,
+    /// Zero.
     pub reserved: u32,
 }
 
+/// One program of a boot image: its name, where its ELF lies, and what its tasks get.
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug)]
 #[repr(C)]
 pub struct ImageEntry {
@@ -89,10 +93,12 @@ pub struct Limits {
     /// Asynchronous messages it may have buffered in any one other task's mailbox (at most
     /// `ipc::ASYNC_QUEUE_MAX`). Past it: `QueueFull`.
     pub async_per_mailbox: u16,
+    /// Zero.
     pub reserved: u16,
     /// Frames of kernel memory (page tables) its address space may use. Carried for the
     /// address-space side to enforce.
     pub kernel_frames: u32,
+    /// Zero.
     pub reserved2: u32,
 }
 
@@ -145,7 +151,9 @@ pub struct Grants {
     pub irqs: u16,
     /// I/O ports `[io_base, io_base + io_count)` the task may use (`in`/`out`).
     pub io_base: u16,
+    /// How many ports from `io_base` (0: none).
     pub io_count: u16,
+    /// Zero.
     pub reserved: u16,
 }
 
@@ -156,18 +164,22 @@ pub mod com1 {
     pub const IRQ: u8 = 4;
     /// Its first I/O port; the 16550's registers are `PORT..PORT + PORTS`.
     pub const PORT: u16 = 0x3f8;
+    /// How many ports its registers take.
     pub const PORTS: u16 = 8;
 }
 
 impl Grants {
+    /// No device at all: what an ordinary program gets.
     pub const NONE: Grants = Grants { irqs: 0, io_base: 0, io_count: 0, reserved: 0 };
     /// COM1: its interrupt line and its eight ports.
     pub const COM1: Grants = Grants { irqs: 1 << com1::IRQ, io_base: com1::PORT, io_count: com1::PORTS, reserved: 0 };
 
+    /// Whether IRQ line `irq` may be bound.
     pub const fn has_irq(&self, irq: u8) -> bool {
         irq < 16 && self.irqs & (1 << irq) != 0
     }
 
+    /// Whether I/O port `port` is inside the granted range.
     pub const fn has_port(&self, port: u16) -> bool {
         port >= self.io_base && (port as u32) < self.io_base as u32 + self.io_count as u32
     }

@@ -83,6 +83,7 @@ impl SendStatus {
     /// [`SendStatus::transferred`] in the word.
     pub const TRANSFERRED: u64 = 1 << 0;
 
+    /// The status word as `ipc_send` returns it in `rdx`.
     pub const fn encode(self) -> u64 {
         if self.transferred {
             Self::TRANSFERRED
@@ -133,6 +134,8 @@ pub enum Timeout {
 }
 
 impl Timeout {
+    /// The spec's `int` timeout: 0 polls, -1 waits forever, N > 0 waits N ticks (at most
+    /// `i32::MAX`).
     pub const fn to_raw(self) -> i32 {
         match self {
             Timeout::Poll => 0,
@@ -163,12 +166,16 @@ impl Timeout {
 /// at 255 so that an out-of-range value stays out of range.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct SendControl {
+    /// `ipc_send`'s `timeout` (the spec's raw value, see [`Timeout::to_raw`]).
     pub timeout: i32,
+    /// `ipc_send`'s `shared`: share the long message's pages instead of moving them.
     pub shared: bool,
+    /// `ipc_send`'s `option_sync`: 0 asynchronous, 1 synchronous, 2 synchronous without a reply.
     pub option_sync: u32,
 }
 
 impl SendControl {
+    /// The packed register word.
     pub const fn encode(self) -> u64 {
         let sync = if self.option_sync > 0xff { 0xff } else { self.option_sync as u64 };
         (self.timeout as u32 as u64) | (self.shared as u64) << 32 | sync << 40

@@ -7,7 +7,16 @@ const PAGE: u64 = crate::PAGE_SIZE as u64;
 pub const USER_MIN: u64 = 0x40_0000;
 /// Where the loader places a position-independent program image.
 pub const IMAGE_BASE: u64 = USER_MIN;
-/// The program's own region: `new_pages` and receive windows. Nothing else goes here.
+/// The program's own part of its address space, `[start, end)`: from 64 GiB
+/// (`0x10_0000_0000`) up to 112 TiB (`0x7000_0000_0000`), where libsys's region begins.
+///
+/// A program places here the memory it asks for with `new_pages` and the receive windows
+/// of long messages; the kernel, the loader and libsys never put anything here, so any
+/// free, page-aligned address in the range is the program's to use.
+///
+/// ```
+/// assert_eq!(abi::layout::PROGRAM_REGION, (0x10_0000_0000, 0x7000_0000_0000));
+/// ```
 pub const PROGRAM_REGION: (u64, u64) = (0x10_0000_0000, 0x7000_0000_0000);
 /// libsys's region: its heap and thread stacks.
 pub const LIBSYS_REGION: (u64, u64) = (0x7000_0000_0000, USER_END);

@@ -11,6 +11,7 @@
 //! - `SHORT_MAX` is one page (the spec: a short message is "smaller than a page").
 #![no_std]
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod error;
 pub mod image;

@@ -17,10 +17,20 @@ pub const FAST_PATH_MAX: usize = 40;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecodeError {
     /// Fewer bytes than the message's size.
-    TooShort { need: usize, got: usize },
+    TooShort {
+        /// Bytes the message needs.
+        need: usize,
+        /// Bytes there were.
+        got: usize,
+    },
     /// A field whose bytes are not a valid value (a `bool` not 0 or 1, an unknown enum
     /// tag), at this byte offset.
-    Invalid { type_name: &'static str, offset: usize },
+    Invalid {
+        /// The field's type.
+        type_name: &'static str,
+        /// Where its bytes start in the message.
+        offset: usize,
+    },
 }
 
 impl DecodeError {

@@ -57,9 +57,19 @@ pub enum TestLine<'a> {
     /// A named case passed.
     Ok(&'a str),
     /// A named case failed, with a reason.
-    Fail { name: &'a str, reason: &'a str },
+    Fail {
+        /// The case.
+        name: &'a str,
+        /// Why it failed.
+        reason: &'a str,
+    },
     /// The closing line of a suite.
-    Summary { passed: u32, failed: u32 },
+    Summary {
+        /// Cases that passed.
+        passed: u32,
+        /// Cases that failed.
+        failed: u32,
+    },
 }
 
 impl<'a> TestLine<'a> {

@@ -23,12 +23,33 @@
 //! Generated code names the `abi` crate as `::libsys::abi`; `#[message(crate = path)]`
 //! names another path (for code that uses `abi` without `libsys`).
 
+#![deny(missing_docs)]
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{parse_macro_input, Attribute, Data, DeriveInput, Error, Fields, Ident, Path, Type};
 
+/// Derives `abi::message::Message` (re-exported as `libsys::Message`): the type's encoding,
+/// its decoder that checks every field, and its reply type.
+///
+/// ```ignore
+/// #[derive(libsys::Message)]
+/// #[repr(C)]
+/// #[message(reply = Answer)] // what a call with it gets back; default `abi::message::NoReply`
+/// struct Question { id: u32, urgent: bool, pad: [u8; 3] }
+///
+/// #[derive(libsys::Message)]
+/// #[repr(u8)]
+/// enum Answer { Yes = 1, No = 2 }
+/// ```
+///
+/// Accepted: `#[repr(C)]` structs without padding whose fields are all messages (integers,
+/// `bool`, arrays of messages, other derived messages), and `#[repr(u8|u16|u32|u64)]` enums
+/// without fields. Anything else is a compile error saying what to change. Attributes:
+/// `#[message(reply = T)]` (the reply type) and `#[message(crate = path)]` (where the `abi`
+/// crate is, when not through `::libsys::abi`).
 #[proc_macro_derive(Message, attributes(message))]
 pub fn derive_message(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

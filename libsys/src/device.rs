@@ -37,6 +37,7 @@ pub fn ack(irq: u8) -> Result<(), Error> {
 pub struct Port(u16);
 
 impl Port {
+    /// The I/O port `port`. Using it faults unless the task's grant covers it.
     pub const fn new(port: u16) -> Port {
         Port(port)
     }

@@ -154,7 +154,9 @@ fn call_raw<M: Message>(
 /// Whether an asynchronous message went straight to a waiting receiver or was queued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {
+    /// A receiver was waiting and has the message.
     Delivered,
+    /// Buffered in the kernel, in the receiver's mailbox, until it receives.
     Queued,
 }
 
@@ -251,13 +253,33 @@ fn incoming<M: Message>(kind: i32, sender: raw::Sender, bytes: &[u8]) -> Result<
 /// A received message.
 pub enum Incoming<M: Message> {
     /// A call: the caller waits for `reply`.
-    Call { from: Tid, msg: M, reply: ReplyToken<M::Reply> },
+    Call {
+        /// The calling thread.
+        from: Tid,
+        /// Its message.
+        msg: M,
+        /// The one way to answer it.
+        reply: ReplyToken<M::Reply>,
+    },
     /// An asynchronous message.
-    Async { from: Tid, msg: M },
+    Async {
+        /// The sending thread.
+        from: Tid,
+        /// Its message.
+        msg: M,
+    },
     /// A synchronous message that expects no reply (its sender is already released).
-    NoReply { from: Tid, msg: M },
+    NoReply {
+        /// The sending thread.
+        from: Tid,
+        /// Its message.
+        msg: M,
+    },
     /// An interrupt on line `irq`, for a driver that bound it (`crate::device::bind`).
-    Interrupt { irq: u8 },
+    Interrupt {
+        /// The IRQ line.
+        irq: u8,
+    },
 }
 
 impl<M: Message> Incoming<M> {
@@ -374,6 +396,7 @@ impl Pages {
 
 /// Why [`call_moving`] failed, with the pages back if they did not move.
 pub struct MoveFailed {
+    /// Why the call failed.
     pub error: IpcError,
     /// `Some` if the pages are still this program's (the failure came before the transfer).
     pub pages: Option<Pages>,
@@ -417,6 +440,7 @@ impl Window {
 
 /// Pages that came with a message.
 pub enum Received {
+    /// The message came without pages.
     None,
     /// Moved: now exclusively this program's.
     Moved(Pages),

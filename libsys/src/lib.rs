@@ -27,10 +27,32 @@
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(missing_docs)]
 
 pub use abi;
 /// The message trait and its derive: `use libsys::Message;` brings both.
 pub use abi::message::Message;
+/// `#[derive(Message)]`: makes a `#[repr(C)]` struct or a fieldless `#[repr(uN)]` enum a
+/// typed IPC message, checked at compile time (see [`ipc`] for sending and receiving it).
+///
+/// ```
+/// use libsys::Message;
+///
+/// #[derive(Message, Debug, PartialEq)]
+/// #[repr(u8)]
+/// enum Answer { Yes = 1, No = 2 }
+///
+/// #[derive(Message)]
+/// #[repr(C)]
+/// #[message(reply = Answer)]
+/// struct Question { id: u32, urgent: bool, pad: [u8; 3] }
+///
+/// let mut bytes = [0u8; Question::SIZE];
+/// Question { id: 7, urgent: true, pad: [0; 3] }.encode_into(&mut bytes);
+/// assert_eq!(bytes, [7, 0, 0, 0, 1, 0, 0, 0]);
+/// assert_eq!(Answer::decode(&[2]), Ok(Answer::No));
+/// assert!(Answer::decode(&[3]).is_err(), "every tag is checked");
+/// ```
 pub use moroso_derive::Message;
 
 pub mod console;

@@ -154,6 +154,7 @@ pub unsafe fn ipc_recv(
 /// Who sent what [`ipc_recv_from`] received.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sender {
+    /// The sending thread ([`abi::ipc::KERNEL_TID`] for an interrupt).
     pub tid: u32,
     /// The long message's pages arrived shared (the sender still maps them), not moved.
     pub shared: bool,

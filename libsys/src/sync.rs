@@ -83,6 +83,7 @@ impl Default for WaitQueue {
 }
 
 impl WaitQueue {
+    /// An empty queue.
     pub const fn new() -> Self {
         WaitQueue { lock: SpinYield::new(), head: UnsafeCell::new(ptr::null()), tail: UnsafeCell::new(ptr::null()) }
     }
@@ -163,6 +164,7 @@ unsafe impl<T: Send> Sync for Mutex<T> {}
 unsafe impl<T: Send> Send for Mutex<T> {}
 
 impl<T> Mutex<T> {
+    /// An unlocked mutex holding `value`.
     pub const fn new(value: T) -> Self {
         Mutex { locked: AtomicBool::new(false), waiters: WaitQueue::new(), value: UnsafeCell::new(value) }
     }
@@ -228,6 +230,7 @@ impl Default for Condvar {
 }
 
 impl Condvar {
+    /// A condition variable nobody waits on.
     pub const fn new() -> Self {
         Condvar { waiters: WaitQueue::new() }
     }
@@ -263,6 +266,7 @@ pub struct Semaphore {
 }
 
 impl Semaphore {
+    /// A semaphore with `count` permits.
     pub const fn new(count: u32) -> Self {
         Semaphore { count: AtomicU32::new(count), waiters: WaitQueue::new() }
     }

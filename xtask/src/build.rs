@@ -91,9 +91,39 @@ impl Built {
 
 /// Builds the kernel and every user program (release, with debug info for symbolization).
 pub fn all() -> Result<Built, String> {
-    eprintln!("xtask: building the kernel and user programs (cargo build --release --target {TARGET})");
-    run_visible(cargo().args(["build", "--release", "--target", TARGET, "-p", "moroso-kernel", "-p", "moroso-apps"]))?;
+    build(None)
+}
+
+/// Builds the kernel and only the named programs of `apps/` (`alias=program` entries as in
+/// [`Built::image`]): what one boot image needs, no more.
+pub fn only(programs: &[&str]) -> Result<Built, String> {
+    build(Some(programs))
+}
+
+fn build(programs: Option<&[&str]>) -> Result<Built, String> {
     let kernel = out_dir().join("moroso-kernel");
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "--target", TARGET, "-p", "moroso-kernel"]);
+    let what = match programs {
+        None => {
+            cmd.args(["-p", "moroso-apps"]);
+            "the kernel and every user program".to_string()
+        }
+        Some([]) => "the kernel".to_string(),
+        Some(programs) => {
+            cmd.args(["-p", "moroso-apps", "--bin", "moroso-kernel"]);
+            let mut files: Vec<&str> = programs.iter().map(|e| e.split_once('=').map_or(*e, |(_, f)| f)).collect();
+            files.dedup();
+            for f in &files {
+                cmd.args(["--bin", f]);
+            }
+            format!("the kernel and {}", files.join(", "))
+        }
+    };
+    // The first build compiles every dependency for two targets: say why it takes long.
+    let first = if kernel.is_file() { "" } else { "; a first build compiles every dependency and takes a few minutes" };
+    eprintln!("xtask: building {what} (cargo build --release --target {TARGET}){first}");
+    run_visible(&mut cmd)?;
     if kernel.is_file() {
         Ok(Built { kernel })
     } else {

@@ -1,68 +1,108 @@
 //! `cargo xtask`: the one entry point for building, booting and testing Moroso.
 //!
-//! ```text
-//! cargo xtask run [--app PATH] [--timeout SECS] [--icount] [--accel tcg|kvm] [--append ARGS]
-//! cargo xtask test
-//! cargo xtask fuzz [--calls N] [--seed S] [--all-attacks]
-//! cargo xtask bench [--no-linux]
-//! ```
-//! Both install what is missing first (the `x86_64-unknown-none` Rust target; QEMU through
-//! apt-get when running as root) and say so.
+//! The commands are the table [`COMMANDS`]; `cargo xtask --help` lists them with their
+//! options (`cli` generates every help text from that table). Commands install what is
+//! missing first (the `x86_64-unknown-none` Rust target; QEMU and gdb through apt-get when
+//! running as root) and say so.
 
 mod bench;
 mod build;
+mod cli;
 mod fuzz;
+mod gdb;
 mod image;
+mod new;
 mod qemu;
 mod setup;
 mod symbols;
 mod test;
 
+use cli::Command;
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "\
-usage: cargo xtask <command> [options]
+/// Every command, in the order `cargo xtask --help` lists them. A new command is a module
+/// with a `cli::Command` and one line here.
+const COMMANDS: &[Command] = &[RUN, TEST, FUZZ, BENCH, gdb::COMMAND, new::COMMAND, cli::HELP];
 
-commands:
-  run                 build the kernel and programs, boot the default image in QEMU
-      --app PATH      boot the ELF at PATH as the only program; exit with its status
-      --timeout SECS  kill QEMU and fail after SECS seconds
-      --icount        run QEMU with -icount shift=0 (rdtsc counts guest instructions)
-      --accel tcg|kvm accelerator (default tcg; kvm only where virtualization is real)
-      --append ARGS   extra kernel command-line arguments (e.g. \"selftest\")
-      --app PATH      boot PATH as the only program (needs userland; not available yet)
-  test                run every test: lints, host unit tests, in-QEMU kernel tests
-      --only KEY[,KEY] run only these steps (lints, host, selftest, crash, faults, usertest, ipc,
-                      typed, nohandoff, sync, irq, console, fuzz, contract, bench, runner)
-  fuzz                boot the system-call fuzzer: several tasks and threads make hostile
-                      calls, call each other and die mid-call; the kernel must survive and
-                      get every table and frame back (prints the seed and calls per second)
-      --calls N       calls in all (default 100000)
-      --seed S        replay this seed (default: a fresh one, printed)
-      --all-attacks   also run the known attacks awaiting kernel fixes
-  help                this text
-";
+const RUN: Command = Command {
+    name: "run",
+    args: "[--app PATH] [--timeout SECS] [--icount] [--accel tcg|kvm] [--append ARGS]",
+    summary: "build the kernel and boot the default image (init, console, shell) in QEMU",
+    options: &[
+        ("--app PATH", "boot the ELF at PATH as the only program; exit with its status"),
+        ("--timeout SECS", "kill QEMU and fail after SECS seconds"),
+        ("--icount", "run QEMU with -icount shift=0 (rdtsc counts guest instructions)"),
+        ("--accel tcg|kvm", "accelerator (default tcg; kvm only where virtualization is real)"),
+        ("--append ARGS", "extra kernel command-line arguments (e.g. \"selftest\")"),
+    ],
+    about: || {
+        "Builds only what the boot image needs (with --app: the kernel alone), packs the image
+and boots it with the guest's console on stdout. On a terminal the default image is
+interactive (a shell on the console); Ctrl-C stops QEMU. The command exits 0 when the guest
+powers off with status 0, and non-zero on any other status (printed in words), a kernel
+crash, a triple fault or a timeout. A missing, non-ELF or non-x86-64 --app file is refused
+before anything is built."
+            .into()
+    },
+    run: |args| parse_run(args).and_then(run),
+};
+
+const TEST: Command = Command {
+    name: "test",
+    args: "[--only KEY[,KEY...]]",
+    summary: "run every test: lints, host unit tests, in-QEMU suites, fuzzer, benchmarks",
+    options: &[("--only KEY[,KEY...]", "run only these steps (`cargo xtask test --help` lists the keys)")],
+    about: || {
+        format!(
+            "Runs every step even if an earlier one failed, then prints one table and
+`total: N passed, M failed`; exits non-zero if anything failed.
+
+steps (keys for --only): {}",
+            test::step_keys().join(", ")
+        )
+    },
+    run: |args| parse_test(args).and_then(|only| test::run_all(only.as_deref())),
+};
+
+const FUZZ: Command = Command {
+    name: "fuzz",
+    args: "[--calls N] [--seed S] [--all-attacks]",
+    summary: "boot the system-call fuzzer; the kernel must survive and get every table and frame back",
+    options: &[
+        ("--calls N", "calls in all (default 100000)"),
+        ("--seed S", "replay this seed (default: a fresh one, printed)"),
+        ("--all-attacks", "also run the known attacks awaiting kernel fixes"),
+    ],
+    about: || {
+        "Several tasks and threads make hostile calls, call each other and die mid-call. The
+seed is printed before the run, so a failure can be replayed with --seed; at the end the
+fuzzer prints the calls made and the calls per second."
+            .into()
+    },
+    run: fuzz::command,
+};
+
+const BENCH: Command = Command {
+    name: "bench",
+    args: "[--no-linux]",
+    summary: "count guest instructions of IPC and scheduling under -icount, beside Linux",
+    options: &[("--no-linux", "skip the Linux baseline (and its download)")],
+    about: || {
+        "Boots the benchmarks under -icount shift=0, so figures are retired guest instructions
+and repeat exactly, and Linux booted the same way for comparison (BENCHMARKS.md)."
+            .into()
+    },
+    run: |args| match args {
+        [] => bench::run(true),
+        [a] if a == "--no-linux" => bench::run(false),
+        _ => Err(format!("bench: unknown option {args:?} (only --no-linux)")),
+    },
+};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("run") => parse_run(&args[1..]).and_then(run),
-        Some("test") => parse_test(&args[1..]).and_then(|only| test::run_all(only.as_deref())),
-        Some("fuzz") => fuzz::command(&args[1..]),
-        Some("bench") => match args.get(1).map(String::as_str) {
-            None => bench::run(true),
-            Some("--no-linux") if args.len() == 2 => bench::run(false),
-            _ => Err(format!("bench: unknown option {:?} (only --no-linux)", &args[1..])),
-        },
-        Some("help" | "--help" | "-h") => {
-            print!("{USAGE}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
-        None => Err(format!("no command given\n\n{USAGE}")),
-    };
-    result.unwrap_or_else(|e| {
+    cli::dispatch(COMMANDS, &args).unwrap_or_else(|e| {
         eprintln!("xtask: error: {e}");
         ExitCode::from(2)
     })
@@ -113,7 +153,7 @@ fn parse_run(args: &[String]) -> Result<RunOptions, String> {
             }
             "--append" => o.append = value("--append")?,
             "--app" => o.app = Some(value("--app")?.into()),
-            other => return Err(format!("run: unknown option {other:?}\n\n{USAGE}")),
+            other => return Err(format!("run: unknown option {other:?} (`cargo xtask run --help` lists them)")),
         }
     }
     Ok(o)
@@ -125,7 +165,8 @@ fn run(o: RunOptions) -> Result<ExitCode, String> {
         image::validate(app)?;
     }
     setup::ensure_all()?;
-    let built = build::all()?;
+    // Only what the image needs: the kernel for --app, the default image's programs otherwise.
+    let built = build::only(if o.app.is_some() { &[] } else { build::DEFAULT_IMAGE })?;
     let initrd = match &o.app {
         Some(app) => build::single_program_image(app)?,
         None => built.image("default", build::DEFAULT_IMAGE)?,

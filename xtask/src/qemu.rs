@@ -59,7 +59,8 @@ impl Config {
         d
     }
 
-    fn command(&self) -> Command {
+    /// The QEMU command line of this boot (`gdb` adds its gdbstub options to it).
+    pub fn command(&self) -> Command {
         let mut c = Command::new(QEMU);
         match self.accel {
             Accel::Tcg => c.args(["-accel", "tcg", "-cpu", "max"]),

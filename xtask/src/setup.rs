@@ -36,24 +36,35 @@ fn ensure_target() -> Result<(), String> {
 }
 
 fn ensure_qemu() -> Result<(), String> {
-    if Command::new(QEMU).arg("--version").output().is_ok_and(|o| o.status.success()) {
+    ensure_apt(QEMU, "qemu-system-x86", "QEMU")
+}
+
+/// Makes sure gdb is present (for `cargo xtask gdb`).
+pub fn ensure_gdb() -> Result<(), String> {
+    ensure_apt("gdb", "gdb", "gdb")
+}
+
+/// Makes sure `binary` runs, installing Debian's `package` with apt-get when root.
+fn ensure_apt(binary: &str, package: &str, what: &str) -> Result<(), String> {
+    let runs = || Command::new(binary).arg("--version").output().is_ok_and(|o| o.status.success());
+    if runs() {
         return Ok(());
     }
-    let install = "apt-get update && apt-get install -y qemu-system-x86";
+    let install = format!("apt-get update && apt-get install -y {package}");
     if !is_root() {
-        return Err(format!("{QEMU} is not installed; install it with: sudo sh -c '{install}'"));
+        return Err(format!("{binary} is not installed; install it with: sudo sh -c '{install}'"));
     }
-    eprintln!("xtask: installing QEMU ({install})");
+    eprintln!("xtask: installing {what} ({install})");
     run_visible(Command::new("apt-get").arg("update").arg("-q"))?;
     run_visible(
         Command::new("apt-get")
-            .args(["install", "-y", "-q", "--no-install-recommends", "qemu-system-x86"])
+            .args(["install", "-y", "-q", "--no-install-recommends", package])
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
-    if Command::new(QEMU).arg("--version").output().is_ok_and(|o| o.status.success()) {
+    if runs() {
         Ok(())
     } else {
-        Err(format!("{QEMU} still does not run after installing qemu-system-x86"))
+        Err(format!("{binary} still does not run after installing {package}"))
     }
 }
 

@@ -62,7 +62,7 @@ impl Ctx {
 }
 
 const STEPS: &[Step] = &[
-    Step { key: "lints", title: "lints (rustfmt, clippy)", run: lints },
+    Step { key: "lints", title: "lints (rustfmt, clippy, rustdoc)", run: lints },
     Step { key: "host", title: "host unit tests (cargo test)", run: host_tests },
     Step { key: "selftest", title: "kernel self-tests in QEMU", run: kernel_selftests },
     Step { key: "crash", title: "kernel crash reports in QEMU", run: crash_reports },
@@ -78,6 +78,8 @@ const STEPS: &[Step] = &[
     Step { key: "contract", title: "external contract (project checkout)", run: contract },
     Step { key: "bench", title: "benchmark regressions (-icount)", run: bench_regressions },
     Step { key: "runner", title: "runner contract (cargo xtask run)", run: runner },
+    Step { key: "new", title: "new program (cargo xtask new)", run: new_program },
+    Step { key: "gdb", title: "gdb sessions (cargo xtask gdb)", run: gdb_session },
 ];
 
 /// The step keys `--only` accepts, for help texts.
@@ -161,6 +163,15 @@ fn lints(_: &mut Ctx) -> StepResult {
             Ok(s) => r.problem(format!("{name}: cargo {} exited with {s}", args.join(" "))),
             Err(e) => r.problem(format!("{name}: cannot run cargo: {e}")),
         }
+    }
+    // The public crates' documentation: every item documented (`deny(missing_docs)` in
+    // each), every intra-doc link resolving.
+    let doc = ["doc", "--no-deps", "--quiet", "-p", "abi", "-p", "moroso-derive", "-p", "libsys"];
+    eprintln!("xtask: RUSTDOCFLAGS=\"-D warnings\" cargo {}", doc.join(" "));
+    match cargo().args(doc).env("RUSTDOCFLAGS", "-D warnings").status() {
+        Ok(s) if s.success() => r.passed += 1,
+        Ok(s) => r.problem(format!("rustdoc: cargo {} exited with {s}", doc.join(" "))),
+        Err(e) => r.problem(format!("rustdoc: cannot run cargo: {e}")),
     }
     r
 }
@@ -590,6 +601,113 @@ fn runner(ctx: &mut Ctx) -> StepResult {
                 }
             }
             Err(e) => r.problem(format!("runner: {what}: cannot run cargo: {e}")),
+        }
+    }
+    r
+}
+
+/// Runs `cargo xtask ARGS` (from the workspace root, stdin closed): (exit code, all output).
+fn xtask(args: &[&str]) -> Result<(Option<i32>, String), String> {
+    eprintln!("xtask: cargo xtask {}", args.join(" "));
+    let o =
+        cargo().arg("xtask").args(args).stdin(Stdio::null()).output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    print!("{text}");
+    Ok((o.status.code(), text))
+}
+
+/// What a user does first: `cargo xtask new` into an empty temporary directory, plain
+/// `cargo build --release --target x86_64-unknown-none` there, `cargo xtask run --app`.
+/// A second `new` into the same place and a bad name must be refused, writing nothing.
+fn new_program(_: &mut Ctx) -> StepResult {
+    let mut r = StepResult::default();
+    let tmp = std::env::temp_dir().join(format!("moroso-new-step-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let dir = tmp.join("firstprog");
+    let dir_s = dir.display().to_string();
+    fn check(r: &mut StepResult, what: &str, got: Result<(Option<i32>, String), String>, code: i32, says: &str) {
+        match got {
+            Ok((c, text)) if c == Some(code) && text.contains(says) => r.passed += 1,
+            Ok((c, text)) => {
+                let tail: Vec<&str> = text.lines().rev().take(3).collect();
+                r.problem(format!("new: {what}: exit {c:?} (want {code}), wanted {says:?}; ended with {tail:?}"))
+            }
+            Err(e) => r.problem(format!("new: {what}: {e}")),
+        }
+    }
+    check(
+        &mut r,
+        "creates the crate",
+        xtask(&["new", "firstprog", "--path", &dir_s]),
+        0,
+        "created the program firstprog",
+    );
+    check(&mut r, "refuses an existing directory", xtask(&["new", "firstprog", "--path", &dir_s]), 2, "already exists");
+    let bad = tmp.join("bad").display().to_string();
+    check(&mut r, "refuses a bad name", xtask(&["new", "Bad Name", "--path", &bad]), 2, "cannot be a program name");
+    // Plain cargo in the new crate; its own target directory stays in the temporary one, but
+    // libsys's dependencies come from a cache kept between runs, so the step stays short.
+    eprintln!("xtask: cargo build --release --target {TARGET} (in {dir_s})");
+    let built = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", build::target_dir().join("new-program"))
+        .args(["build", "--release", "--target", TARGET, "--quiet"])
+        .status();
+    let elf = build::target_dir().join("new-program").join(TARGET).join("release").join("firstprog");
+    match built {
+        Ok(s) if s.success() && elf.is_file() => {
+            r.passed += 1;
+            let elf = elf.display().to_string();
+            let run = xtask(&["run", "--app", &elf]);
+            check(&mut r, "runs with cargo xtask run --app", run.clone(), 0, "hello from firstprog");
+            // `run --app` needs no program of this repository: it builds the kernel alone.
+            check(&mut r, "run --app builds only the kernel", run, 0, "xtask: building the kernel (cargo build");
+        }
+        Ok(s) => r.problem(format!("new: the new crate did not build with plain cargo ({s})")),
+        Err(e) => r.problem(format!("new: cannot run cargo: {e}")),
+    }
+    if !tmp.join("bad").exists() {
+        r.passed += 1;
+    } else {
+        r.problem("new: a refused name still created its directory");
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    r
+}
+
+/// `cargo xtask gdb` driven by a script: gdb must stop at a program's function (so the
+/// program's symbols sit at the kernel's load address), print a backtrace through libsys
+/// into the program's entry, and a kernel function's breakpoint must hit with the kernel's
+/// symbols.
+fn gdb_session(ctx: &mut Ctx) -> StepResult {
+    let mut r = StepResult::default();
+    let hello = match ctx.built() {
+        Ok(b) => b.app("hello").display().to_string(),
+        Err(e) => return StepResult::failure(format!("gdb: nothing to debug: {e}")),
+    };
+    let cases: [(&str, &[&str], &[&str]); 2] = [
+        (
+            "stops at a program function with a backtrace",
+            &["--app", &hello, "--break", "hello::main", "--batch", "--ex", "bt"],
+            &["Breakpoint 1, ", "hello::main () at apps/src/bin/hello.rs:", "in libsys::rt::start", "in _start ()"],
+        ),
+        (
+            "stops at a kernel function",
+            &["--app", &hello, "--break", "moroso_kernel::sys::calls::task_exit", "--batch", "--ex", "bt"],
+            // The function's first instruction may be inlined code: look for it in the backtrace.
+            &["Breakpoint 1, ", "moroso_kernel::sys::calls::task_exit (", "kernel/src/sys/calls.rs:"],
+        ),
+    ];
+    for (what, args, expect) in cases {
+        let mut all = vec!["gdb"];
+        all.extend_from_slice(args);
+        match xtask(&all) {
+            Ok((Some(0), text)) => match expect.iter().find(|e| !text.contains(*e)) {
+                None => r.passed += 1,
+                Some(missing) => r.problem(format!("gdb: {what}: the session did not print {missing:?}")),
+            },
+            Ok((code, _)) => r.problem(format!("gdb: {what}: cargo xtask gdb exited with {code:?}")),
+            Err(e) => r.problem(format!("gdb: {what}: {e}")),
         }
     }
     r
