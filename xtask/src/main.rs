@@ -17,6 +17,7 @@ mod qemu;
 mod setup;
 mod symbols;
 mod test;
+mod trace;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -41,6 +42,8 @@ commands:
       --calls N       calls in all (default 100000)
       --seed S        replay this seed (default: a fresh one, printed)
       --all-attacks   also run the known attacks awaiting kernel fixes
+  trace               boot with kernel tracing; write target/trace/trace.json and trace.svg
+      --app PATH ...  trace these programs instead of the default image (`trace --help`)
   help                this text
 ";
 
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Some("run") => parse_run(&args[1..]).and_then(run),
         Some("test") => parse_test(&args[1..]).and_then(|only| test::run_all(only.as_deref())),
         Some("fuzz") => fuzz::command(&args[1..]),
+        Some("trace") => trace::command(&args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             None => bench::run(true),
             Some("--no-linux") if args.len() == 2 => bench::run(false),
