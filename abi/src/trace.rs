@@ -257,7 +257,9 @@ mod tests {
         assert_eq!(Line::parse("moroso-trace task 3 ping pong\r"), Some(Line::Task { id: 3, name: "ping pong" }));
         assert_eq!(Line::parse(&format!("moroso-trace ev {hex}")), Some(Line::Event(SAMPLE)));
         assert_eq!(Line::parse("moroso-trace end"), Some(Line::End));
-        for bad in ["moroso-trace begin 1 2", "moroso-trace begin 1 2 3 4", "moroso-trace ev 12", "moroso-test ok x", "hello"] {
+        for bad in
+            ["moroso-trace begin 1 2", "moroso-trace begin 1 2 3 4", "moroso-trace ev 12", "moroso-test ok x", "hello"]
+        {
             assert_eq!(Line::parse(bad), None, "{bad}");
         }
     }

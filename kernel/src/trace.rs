@@ -109,7 +109,11 @@ impl<const M: usize> Default for Names<M> {
 }
 
 /// Writes the dump (the `abi::trace` line protocol) of `ring` and `names` to `out`.
-pub fn write_dump<const N: usize, const M: usize>(ring: &Ring<N>, names: &Names<M>, out: &mut impl Write) -> fmt::Result {
+pub fn write_dump<const N: usize, const M: usize>(
+    ring: &Ring<N>,
+    names: &Names<M>,
+    out: &mut impl Write,
+) -> fmt::Result {
     writeln!(out, "{PREFIX}begin {N} {} {}", ring.recorded(), ring.dropped())?;
     for (id, name) in names.iter() {
         // A name with a line break or a space at the end would not come back whole.

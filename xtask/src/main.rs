@@ -35,7 +35,8 @@ commands:
       --app PATH      boot PATH as the only program (needs userland; not available yet)
   test                run every test: lints, host unit tests, in-QEMU kernel tests
       --only KEY[,KEY] run only these steps (lints, host, selftest, crash, faults, usertest, ipc,
-                      typed, nohandoff, sync, irq, console, fuzz, contract, bench, runner)
+                      typed, nohandoff, sync, irq, console, fuzz, contract, bench, runner,
+                      trace)
   fuzz                boot the system-call fuzzer: several tasks and threads make hostile
                       calls, call each other and die mid-call; the kernel must survive and
                       get every table and frame back (prints the seed and calls per second)

@@ -102,11 +102,8 @@ pub fn run(o: &Options, echo: bool) -> Result<(qemu::Outcome, Files), String> {
         image::validate(app)?;
     }
     crate::setup::ensure_all()?;
-    let initrd = if o.apps.is_empty() {
-        build::all()?.image("default", build::DEFAULT_IMAGE)?
-    } else {
-        apps_image(&o.apps)?
-    };
+    let initrd =
+        if o.apps.is_empty() { build::all()?.image("default", build::DEFAULT_IMAGE)? } else { apps_image(&o.apps)? };
     let kernel = build_kernel()?;
     let cfg = qemu::Config {
         kernel,
@@ -130,11 +127,16 @@ pub fn run(o: &Options, echo: bool) -> Result<(qemu::Outcome, Files), String> {
 fn build_kernel() -> Result<PathBuf, String> {
     let dir = out_dir().join("kernel");
     eprintln!("xtask: building the tracing kernel (--features trace, into {})", dir.display());
-    run_visible(
-        cargo()
-            .env("CARGO_TARGET_DIR", &dir)
-            .args(["build", "--release", "--target", TARGET, "-p", "moroso-kernel", "--features", "trace"]),
-    )?;
+    run_visible(cargo().env("CARGO_TARGET_DIR", &dir).args([
+        "build",
+        "--release",
+        "--target",
+        TARGET,
+        "-p",
+        "moroso-kernel",
+        "--features",
+        "trace",
+    ]))?;
     let elf = dir.join(TARGET).join("release").join("moroso-kernel");
     if elf.is_file() {
         Ok(elf)
@@ -209,8 +211,10 @@ impl Trace {
             }
         }
         match (begun, ended) {
-            (false, _) => Err("the kernel printed no trace (was it built with the `trace` feature, and did it power off?)"
-                .to_string()),
+            (false, _) => {
+                Err("the kernel printed no trace (was it built with the `trace` feature, and did it power off?)"
+                    .to_string())
+            }
             (true, false) => Err(format!(
                 "the kernel's trace was cut short after {} records (it crashed or was killed while printing it)",
                 trace.records.len()
@@ -226,8 +230,7 @@ impl Trace {
 
     /// Every thread that has records, as (task, tid), ordered by task then tid.
     pub fn threads(&self) -> Vec<(u32, u32)> {
-        let mut seen: Vec<(u32, u32)> =
-            self.records.iter().filter(|r| r.tid != 0).map(|r| (r.task, r.tid)).collect();
+        let mut seen: Vec<(u32, u32)> = self.records.iter().filter(|r| r.tid != 0).map(|r| (r.task, r.tid)).collect();
         seen.sort_unstable();
         seen.dedup();
         seen
@@ -337,7 +340,8 @@ mod tests {
     use super::*;
 
     fn lines_of(trace: &Trace) -> Vec<String> {
-        let mut lines = vec!["boot chatter".to_string(), format!("moroso-trace begin {} 21 {}", trace.capacity, trace.dropped)];
+        let mut lines =
+            vec!["boot chatter".to_string(), format!("moroso-trace begin {} 21 {}", trace.capacity, trace.dropped)];
         for (id, name) in &trace.names {
             lines.push(format!("moroso-trace task {id} {name}"));
         }

@@ -52,9 +52,7 @@ pub fn document(trace: &Trace) -> Value {
 
 /// Names for every process and track.
 fn metadata(trace: &Trace, out: &mut Vec<Value>) {
-    let meta = |name: &str, pid: u32, tid: u32, value: Value| {
-        json!({ "ph": "M", "name": name, "pid": pid, "tid": tid, "args": value })
-    };
+    let meta = |name: &str, pid: u32, tid: u32, value: Value| json!({ "ph": "M", "name": name, "pid": pid, "tid": tid, "args": value });
     out.push(meta("process_name", IDLE, IDLE, json!({ "name": "kernel" })));
     out.push(meta("thread_name", IDLE, IDLE, json!({ "name": "idle" })));
     let mut tasks: Vec<u32> = trace.threads().iter().map(|&(task, _)| task).collect();
@@ -72,12 +70,12 @@ fn metadata(trace: &Trace, out: &mut Vec<Value>) {
 /// `running` (and `idle`) slices from the scheduling records.
 fn running(trace: &Trace, out: &mut Vec<Value>) {
     let mut on_cpu: Option<(u32, u32, u64)> = None; // (task, tid, since)
-    let mut close = |on: Option<(u32, u32, u64)>, until: u64, out: &mut Vec<Value>| {
+    let close = |on: Option<(u32, u32, u64)>, until: u64, out: &mut Vec<Value>| {
         if let Some((task, tid, since)) = on {
             let name = if tid == IDLE { "idle" } else { "running" };
             out.push(json!({
                 "ph": "X", "cat": "sched", "name": name, "pid": task, "tid": tid,
-                "ts": ts(trace, since), "dur": ts(trace, until) - ts(trace, since),
+                "ts": ts(trace, since), "dur": until.saturating_sub(since) as f64 / 1000.0,
             }));
         }
     };
@@ -195,9 +193,9 @@ mod tests {
         assert_eq!(shape(&flows[&2]), want);
         // Every flow step sits on an IPC slice of its thread at its time, which it binds to.
         for step in flows.values().flatten() {
-            let bound = with_ph(&events, "X").iter().any(|x| {
-                x["cat"] == "ipc" && x["tid"].as_u64() == Some(step.1) && x["ts"].as_f64() == Some(step.2)
-            });
+            let bound = with_ph(&events, "X")
+                .iter()
+                .any(|x| x["cat"] == "ipc" && x["tid"].as_u64() == Some(step.1) && x["ts"].as_f64() == Some(step.2));
             assert!(bound, "flow step {step:?} has no slice to bind to");
         }
     }
@@ -225,7 +223,10 @@ mod tests {
     fn ipc_events_carry_thread_and_task_ids_and_words() {
         let events = events();
         let send = with_ph(&events, "X").into_iter().find(|e| e["name"] == "call #1 to server/2").expect("the send");
-        assert_eq!((send["pid"].as_u64(), send["tid"].as_u64(), send["args"]["message"].as_u64()), (Some(1), Some(1), Some(1)));
+        assert_eq!(
+            (send["pid"].as_u64(), send["tid"].as_u64(), send["args"]["message"].as_u64()),
+            (Some(1), Some(1), Some(1))
+        );
         let names: Vec<&str> = with_ph(&events, "i").iter().map(|e| e["name"].as_str().unwrap()).collect();
         assert!(names.contains(&"waiting for reply (server/2)"), "{names:?}");
         assert!(names.contains(&"receiving"), "{names:?}");

@@ -86,7 +86,10 @@ pub fn document(trace: &Trace, max: usize) -> String {
         ));
     }
     if trace.dropped > 0 {
-        notes.push(format!("the kernel's ring (capacity {}) overwrote the {} oldest records", trace.capacity, trace.dropped));
+        notes.push(format!(
+            "the kernel's ring (capacity {}) overwrote the {} oldest records",
+            trace.capacity, trace.dropped
+        ));
     }
     for (i, n) in notes.iter().enumerate() {
         let _ = writeln!(s, r#"<text x="10" y="{}" class="note">{}</text>"#, 36 + 14 * i, esc(n));
@@ -118,7 +121,7 @@ pub fn document(trace: &Trace, max: usize) -> String {
     let last_time = rows.last().map_or(0, |r| r.time);
     let rows_before = |t: u64| rows.iter().take_while(|r| r.time < t).count();
     let mut on_cpu: Option<(u32, u64)> = None;
-    let mut bar = |on: Option<(u32, u64)>, until: u64, s: &mut String| {
+    let bar = |on: Option<(u32, u64)>, until: u64, s: &mut String| {
         let Some((tid, since)) = on else { return };
         let Some(cx) = x(tid) else { return };
         let (top, end) = (TOP + rows_before(since) * ROW_H, TOP + rows_before(until) * ROW_H);
@@ -138,12 +141,8 @@ pub fn document(trace: &Trace, max: usize) -> String {
     // The rows.
     let row_of_recv: BTreeMap<u64, usize> =
         rows.iter().enumerate().filter(|(_, r)| is_message_recv(r)).map(|(i, r)| (r.value, i)).collect();
-    let sent_drawn: BTreeMap<u64, usize> = rows
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.kind() == Some(Kind::Send))
-        .map(|(i, r)| (r.value, i))
-        .collect();
+    let sent_drawn: BTreeMap<u64, usize> =
+        rows.iter().enumerate().filter(|(_, r)| r.kind() == Some(Kind::Send)).map(|(i, r)| (r.value, i)).collect();
     for (i, r) in rows.iter().enumerate() {
         let yi = y(i);
         let _ = writeln!(
