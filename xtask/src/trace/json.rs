@@ -162,6 +162,11 @@ mod tests {
             if e["ph"] == "X" {
                 assert!(e["dur"].as_f64().is_some_and(|d| d >= 0.0), "{e}");
             }
+            // Whole instructions: at most three decimals of a microsecond, no float noise.
+            for field in ["ts", "dur"] {
+                let text = e[field].to_string();
+                assert!(text.split('.').nth(1).is_none_or(|f| f.len() <= 3), "{field} {text} in {e}");
+            }
         }
     }
 
