@@ -871,10 +871,31 @@ fn trace_run(ctx: &mut Ctx) -> StepResult {
     let finished_flows = events.iter().filter(|e| e["ph"] == "f").count();
     let started_flows = events.iter().filter(|e| e["ph"] == "s").count();
     check("flows join each call's send, receive and reply", finished_flows >= 5 && finished_flows == started_flows);
+    check("each reply is followed by its caller's wake", replies_wake_their_callers(&events));
     let svg = std::fs::read_to_string(dir.join("trace.svg")).unwrap_or_default();
     check(
         "trace.svg is an SVG diagram",
         svg.starts_with("<?xml") && svg.contains("<svg") && svg.trim_end().ends_with("</svg>"),
     );
     r
+}
+
+/// In a trace's events: after each delivered reply, the next thing on the caller's track is
+/// its wake (the diagram draws the reply's arrow to it).
+fn replies_wake_their_callers(events: &[serde_json::Value]) -> bool {
+    let tid_of_label = |l: &str| l.rsplit('/').next().and_then(|t| t.parse::<u64>().ok());
+    let replies: Vec<(u64, f64)> = events
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["name"].as_str().is_some_and(|n| n.starts_with("reply #")))
+        .filter_map(|e| Some((tid_of_label(e["args"]["peer"].as_str()?)?, e["ts"].as_f64()?)))
+        .collect();
+    !replies.is_empty()
+        && replies.iter().all(|&(caller, at)| {
+            let next = events
+                .iter()
+                .filter(|e| e["tid"].as_u64() == Some(caller) && matches!(e["ph"].as_str(), Some("X" | "i")))
+                .filter(|e| e["ts"].as_f64().is_some_and(|t| t >= at))
+                .min_by(|a, b| a["ts"].as_f64().unwrap_or(0.0).total_cmp(&b["ts"].as_f64().unwrap_or(0.0)));
+            next.is_some_and(|e| e["name"].as_str().is_some_and(|n| n.starts_with("woken")))
+        })
 }

@@ -856,8 +856,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             }
         };
         let delivered = result.is_ok();
-        self.wake(to.slot, result.unwrap_or_else(|e| e.code() as i64));
         crate::trace_event!(crate::trace::reply(self, me, to.tid, to.seq, delivered));
+        self.wake(to.slot, result.unwrap_or_else(|e| e.code() as i64));
         if !delivered {
             return Err(Error::NotDelivered);
         }
