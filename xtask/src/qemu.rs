@@ -241,9 +241,9 @@ impl Console {
         }
     }
 
-    /// Echoes what is new in the current line (see [`Console::to_echo`]).
+    /// Echoes what is new in the current line (see [`Console::take_echo`]).
     fn echo_partial(&mut self, ended: bool, newline: bool) {
-        let bytes = self.to_echo(ended, newline);
+        let bytes = self.take_echo(ended, newline);
         if self.echo && !bytes.is_empty() {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(&bytes);
@@ -253,7 +253,7 @@ impl Console {
 
     /// What of the current line is new and may be shown: nothing while it is, or may still
     /// become, a trace line. `ended`: the line is complete; `newline`: it ended with one.
-    fn to_echo(&mut self, ended: bool, newline: bool) -> Vec<u8> {
+    fn take_echo(&mut self, ended: bool, newline: bool) -> Vec<u8> {
         let prefix = abi::trace::PREFIX.as_bytes();
         let trace_line = self.partial.starts_with(prefix);
         let undecided = !ended && prefix.starts_with(&self.partial);
@@ -308,17 +308,17 @@ mod tests {
                 match part.split_last() {
                     Some((b'\n', line)) => {
                         c.partial.extend_from_slice(line);
-                        out.extend(c.to_echo(true, true));
+                        out.extend(c.take_echo(true, true));
                         c.partial.clear();
                     }
                     _ => {
                         c.partial.extend_from_slice(part);
-                        out.extend(c.to_echo(false, false));
+                        out.extend(c.take_echo(false, false));
                     }
                 }
             }
         }
-        out.extend(c.to_echo(true, false));
+        out.extend(c.take_echo(true, false));
         String::from_utf8(out).unwrap()
     }
 
@@ -333,10 +333,10 @@ mod tests {
         let mut c =
             Console { partial: Vec::new(), echoed: 0, lines: Vec::new(), echo: false, symbols: None, user: None };
         c.partial.extend_from_slice(b"mor");
-        assert_eq!(c.to_echo(false, false), b"", "could still be a trace line");
+        assert_eq!(c.take_echo(false, false), b"", "could still be a trace line");
         c.partial.extend_from_slice(b"e> ");
-        assert_eq!(c.to_echo(false, false), b"more> ");
+        assert_eq!(c.take_echo(false, false), b"more> ");
         c.partial.extend_from_slice(b"x");
-        assert_eq!(c.to_echo(false, false), b"x", "only what is new");
+        assert_eq!(c.take_echo(false, false), b"x", "only what is new");
     }
 }

@@ -728,92 +728,6 @@ fn judge_crash(o: &Outcome, end: fn(End) -> bool, expect: &[&str]) -> Result<(),
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn outcome(end: End, lines: &[&str]) -> Outcome {
-        Outcome { end, lines: lines.iter().map(|s| s.to_string()).collect(), status: None }
-    }
-    const OK: End = End::Guest(GuestExit::Success);
-    const FAIL: End = End::Guest(GuestExit::Failure);
-
-    #[test]
-    fn a_clean_suite_passes() {
-        let o =
-            outcome(OK, &["boot", "moroso-test ok a", "moroso-test ok b", "moroso-test summary: 2 passed, 0 failed"]);
-        assert_eq!(judge_suite("k", &o), StepResult { passed: 2, ..StepResult::default() });
-    }
-
-    #[test]
-    fn a_failing_case_is_named() {
-        let o =
-            outcome(FAIL, &["moroso-test ok a", "moroso-test FAIL b: boom", "moroso-test summary: 1 passed, 1 failed"]);
-        let r = judge_suite("k", &o);
-        assert_eq!((r.passed, r.failed), (1, 1));
-        assert_eq!(r.problems, vec!["k: b: boom"]);
-    }
-
-    #[test]
-    fn structural_problems_fail_the_suite() {
-        // No summary: the kernel died mid-suite.
-        let r = judge_suite("k", &outcome(End::Guest(GuestExit::KernelPanic), &["moroso-test ok a"]));
-        assert_eq!(r.failed, 1);
-        assert!(r.problems[0].contains("did not finish") && r.problems[0].contains("crashed"));
-        // A triple fault after a clean summary still fails.
-        let r = judge_suite("k", &outcome(End::Unexpected(Some(0)), &["moroso-test summary: 0 passed, 0 failed"]));
-        assert_eq!(r.failed, 1);
-        // Summary disagreeing with the case lines.
-        let r = judge_suite("k", &outcome(OK, &["moroso-test ok a", "moroso-test summary: 2 passed, 0 failed"]));
-        assert_eq!(r.failed, 1);
-        // Failures reported but the kernel claims success.
-        let r = judge_suite("k", &outcome(OK, &["moroso-test FAIL a: x", "moroso-test summary: 0 passed, 1 failed"]));
-        assert_eq!(r.failed, 2);
-        // Duplicates.
-        let r = judge_suite(
-            "k",
-            &outcome(OK, &["moroso-test ok a", "moroso-test ok a", "moroso-test summary: 2 passed, 0 failed"]),
-        );
-        assert!(r.failed >= 1);
-        // Timeout.
-        let r = judge_suite("k", &outcome(End::Timeout(Duration::from_secs(5)), &[]));
-        assert!(r.problems[0].contains("timed out"));
-    }
-
-    #[test]
-    fn crash_judging() {
-        let panic = End::Guest(GuestExit::KernelPanic);
-        let is_panic: fn(End) -> bool = |e| e == End::Guest(GuestExit::KernelPanic);
-        assert!(judge_crash(&outcome(panic, &["x KERNEL PANIC: y"]), is_panic, &["KERNEL PANIC"]).is_ok());
-        assert!(judge_crash(&outcome(panic, &["x"]), is_panic, &["KERNEL PANIC"]).is_err());
-        assert!(judge_crash(&outcome(OK, &["KERNEL PANIC"]), is_panic, &["KERNEL PANIC"]).is_err());
-    }
-
-    #[test]
-    fn every_crash_expects_a_failure_ending() {
-        // No crash case may accept a clean power-off, or the runner could call a crash a pass.
-        for c in CRASHES {
-            assert!(!(c.end)(End::Guest(GuestExit::Success)), "crash={}", c.what);
-            assert!(!(c.end)(End::Guest(GuestExit::Failure)), "crash={}", c.what);
-        }
-    }
-
-    #[test]
-    fn cargo_test_lines_are_counted() {
-        let mut r = StepResult::default();
-        for l in [
-            "test a::b ... ok",
-            "test a::c ... FAILED",
-            "test result: FAILED. 5 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s",
-            "test result: ok. 7 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s",
-        ] {
-            count_cargo_test_line(l, &mut r);
-        }
-        assert_eq!((r.passed, r.failed), (12, 1));
-        assert_eq!(r.problems, vec!["host test a::c"]);
-    }
-}
-
 /// `cargo xtask trace` as a user runs it, on the `pingpong` client and server: it must
 /// exit 0 and write a Trace Event Format file holding the run's sends, receives and
 /// replies joined by flows, on tracks named after the program, and an SVG diagram; the
@@ -898,4 +812,90 @@ fn replies_wake_their_callers(events: &[serde_json::Value]) -> bool {
                 .min_by(|a, b| a["ts"].as_f64().unwrap_or(0.0).total_cmp(&b["ts"].as_f64().unwrap_or(0.0)));
             next.is_some_and(|e| e["name"].as_str().is_some_and(|n| n.starts_with("woken")))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(end: End, lines: &[&str]) -> Outcome {
+        Outcome { end, lines: lines.iter().map(|s| s.to_string()).collect(), status: None }
+    }
+    const OK: End = End::Guest(GuestExit::Success);
+    const FAIL: End = End::Guest(GuestExit::Failure);
+
+    #[test]
+    fn a_clean_suite_passes() {
+        let o =
+            outcome(OK, &["boot", "moroso-test ok a", "moroso-test ok b", "moroso-test summary: 2 passed, 0 failed"]);
+        assert_eq!(judge_suite("k", &o), StepResult { passed: 2, ..StepResult::default() });
+    }
+
+    #[test]
+    fn a_failing_case_is_named() {
+        let o =
+            outcome(FAIL, &["moroso-test ok a", "moroso-test FAIL b: boom", "moroso-test summary: 1 passed, 1 failed"]);
+        let r = judge_suite("k", &o);
+        assert_eq!((r.passed, r.failed), (1, 1));
+        assert_eq!(r.problems, vec!["k: b: boom"]);
+    }
+
+    #[test]
+    fn structural_problems_fail_the_suite() {
+        // No summary: the kernel died mid-suite.
+        let r = judge_suite("k", &outcome(End::Guest(GuestExit::KernelPanic), &["moroso-test ok a"]));
+        assert_eq!(r.failed, 1);
+        assert!(r.problems[0].contains("did not finish") && r.problems[0].contains("crashed"));
+        // A triple fault after a clean summary still fails.
+        let r = judge_suite("k", &outcome(End::Unexpected(Some(0)), &["moroso-test summary: 0 passed, 0 failed"]));
+        assert_eq!(r.failed, 1);
+        // Summary disagreeing with the case lines.
+        let r = judge_suite("k", &outcome(OK, &["moroso-test ok a", "moroso-test summary: 2 passed, 0 failed"]));
+        assert_eq!(r.failed, 1);
+        // Failures reported but the kernel claims success.
+        let r = judge_suite("k", &outcome(OK, &["moroso-test FAIL a: x", "moroso-test summary: 0 passed, 1 failed"]));
+        assert_eq!(r.failed, 2);
+        // Duplicates.
+        let r = judge_suite(
+            "k",
+            &outcome(OK, &["moroso-test ok a", "moroso-test ok a", "moroso-test summary: 2 passed, 0 failed"]),
+        );
+        assert!(r.failed >= 1);
+        // Timeout.
+        let r = judge_suite("k", &outcome(End::Timeout(Duration::from_secs(5)), &[]));
+        assert!(r.problems[0].contains("timed out"));
+    }
+
+    #[test]
+    fn crash_judging() {
+        let panic = End::Guest(GuestExit::KernelPanic);
+        let is_panic: fn(End) -> bool = |e| e == End::Guest(GuestExit::KernelPanic);
+        assert!(judge_crash(&outcome(panic, &["x KERNEL PANIC: y"]), is_panic, &["KERNEL PANIC"]).is_ok());
+        assert!(judge_crash(&outcome(panic, &["x"]), is_panic, &["KERNEL PANIC"]).is_err());
+        assert!(judge_crash(&outcome(OK, &["KERNEL PANIC"]), is_panic, &["KERNEL PANIC"]).is_err());
+    }
+
+    #[test]
+    fn every_crash_expects_a_failure_ending() {
+        // No crash case may accept a clean power-off, or the runner could call a crash a pass.
+        for c in CRASHES {
+            assert!(!(c.end)(End::Guest(GuestExit::Success)), "crash={}", c.what);
+            assert!(!(c.end)(End::Guest(GuestExit::Failure)), "crash={}", c.what);
+        }
+    }
+
+    #[test]
+    fn cargo_test_lines_are_counted() {
+        let mut r = StepResult::default();
+        for l in [
+            "test a::b ... ok",
+            "test a::c ... FAILED",
+            "test result: FAILED. 5 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s",
+            "test result: ok. 7 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s",
+        ] {
+            count_cargo_test_line(l, &mut r);
+        }
+        assert_eq!((r.passed, r.failed), (12, 1));
+        assert_eq!(r.problems, vec!["host test a::c"]);
+    }
 }

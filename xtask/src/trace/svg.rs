@@ -143,6 +143,20 @@ pub fn document(trace: &Trace, max: usize) -> String {
         rows.iter().enumerate().filter(|(_, r)| is_message_recv(r)).map(|(i, r)| (r.value, i)).collect();
     let sent_drawn: BTreeMap<u64, usize> =
         rows.iter().enumerate().filter(|(_, r)| r.kind() == Some(Kind::Send)).map(|(i, r)| (r.value, i)).collect();
+    // Where each reply's arrow ends: the caller's next wake (if drawn), else its own row.
+    let reply_target = |i: usize, r: &Record| {
+        rows.iter()
+            .enumerate()
+            .skip(i + 1)
+            .find(|(_, w)| w.kind() == Some(Kind::Wake) && w.tid == r.peer)
+            .map_or(i, |(j, _)| j)
+    };
+    let reply_ends: std::collections::BTreeSet<usize> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.kind() == Some(Kind::Reply))
+        .map(|(i, r)| reply_target(i, r))
+        .collect();
     for (i, r) in rows.iter().enumerate() {
         let yi = y(i);
         let _ = writeln!(
@@ -179,17 +193,12 @@ pub fn document(trace: &Trace, max: usize) -> String {
             }
             Some(Kind::Reply) => {
                 // To the caller, where it wakes with the reply (if drawn), else straight across.
-                let woken = rows
-                    .iter()
-                    .enumerate()
-                    .skip(i + 1)
-                    .find(|(_, w)| w.kind() == Some(Kind::Wake) && w.tid == r.peer)
-                    .map_or(i, |(j, _)| j);
                 if let Some(xc) = x(r.peer) {
-                    arrow(&mut s, "reply", (xi, yi), (xc, y(woken)));
+                    arrow(&mut s, "reply", (xi, yi), (xc, y(reply_target(i, r))));
                     label(&mut s, xi, xc, yi, &words);
                 }
             }
+            Some(Kind::Wake) if reply_ends.contains(&i) => {} // the reply's arrow says it
             _ => {
                 // Block, wake, or a receive whose send is not drawn: words by the lifeline.
                 let _ = writeln!(s, r##"<circle cx="{xi}" cy="{yi}" r="2.5" fill="#666"/>"##);
