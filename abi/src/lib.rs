@@ -22,6 +22,7 @@ pub mod message;
 pub mod report;
 pub mod status;
 pub mod syscall;
+pub mod trace;
 
 pub use error::Error;
 pub use syscall::Syscall;

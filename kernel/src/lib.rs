@@ -29,5 +29,6 @@ mod selftest;
 pub mod sys;
 pub mod task;
 pub mod time;
+pub mod trace;
 pub mod umem;
 pub mod userfault;

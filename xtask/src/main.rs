@@ -16,6 +16,7 @@ mod qemu;
 mod setup;
 mod symbols;
 mod test;
+mod trace;
 
 use cli::Command;
 use std::process::ExitCode;
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 /// Every command, in the order `cargo xtask --help` lists them. A new command is a module
 /// with a `cli::Command` and one line here.
-const COMMANDS: &[Command] = &[RUN, TEST, FUZZ, BENCH, gdb::COMMAND, new::COMMAND, cli::HELP];
+const COMMANDS: &[Command] = &[RUN, TEST, FUZZ, BENCH, trace::COMMAND, gdb::COMMAND, new::COMMAND, cli::HELP];
 
 const RUN: Command = Command {
     name: "run",

@@ -113,6 +113,7 @@ pub fn run(cfg: &Config) -> Result<Outcome, String> {
     });
     let console = Console {
         partial: Vec::new(),
+        echoed: 0,
         lines: Vec::new(),
         echo: cfg.echo,
         symbols: Symbols::load(&cfg.kernel).ok(),
@@ -134,7 +135,7 @@ pub fn run(cfg: &Config) -> Result<Outcome, String> {
 /// its console lines.
 pub fn run_command(mut cmd: Command, timeout: Duration) -> Result<Vec<String>, String> {
     cmd.stdin(Stdio::null());
-    let console = Console { partial: Vec::new(), lines: Vec::new(), echo: false, symbols: None, user: None };
+    let console = Console { partial: Vec::new(), echoed: 0, lines: Vec::new(), echo: false, symbols: None, user: None };
     Ok(capture(cmd, Some(timeout), console, Vec::new())?.0)
 }
 
@@ -208,9 +209,12 @@ fn capture(
 }
 
 /// Splits the console stream into lines, echoing it and adding symbol names to kernel
-/// addresses in fault reports.
+/// addresses in fault reports. A tracing kernel's dump (`abi::trace` lines) is kept but not
+/// echoed: it is data for `cargo xtask trace`, not for people.
 struct Console {
     partial: Vec<u8>,
+    /// Bytes of `partial` already echoed.
+    echoed: usize,
     lines: Vec<String>,
     echo: bool,
     symbols: Option<Symbols>,
@@ -223,24 +227,54 @@ impl Console {
         // Echo line by line, so that what `push_line` adds after a line (symbol names)
         // appears right under it, not in the middle of the next one.
         for chunk in bytes.split_inclusive(|&b| b == b'\n') {
-            if self.echo {
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(chunk);
-                let _ = out.flush();
-            }
             match chunk.split_last() {
                 Some((b'\n', line)) => {
                     self.partial.extend_from_slice(line);
+                    self.echo_partial(true, true);
                     let line = std::mem::take(&mut self.partial);
                     self.push_line(String::from_utf8_lossy(&line).trim_end_matches('\r').to_string());
                 }
-                _ => self.partial.extend_from_slice(chunk),
+                _ => {
+                    self.partial.extend_from_slice(chunk);
+                    self.echo_partial(false, false);
+                }
             }
         }
     }
 
+    /// Echoes what is new in the current line (see [`Console::take_echo`]).
+    fn echo_partial(&mut self, ended: bool, newline: bool) {
+        let bytes = self.take_echo(ended, newline);
+        if self.echo && !bytes.is_empty() {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&bytes);
+            let _ = out.flush();
+        }
+    }
+
+    /// What of the current line is new and may be shown: nothing while it is, or may still
+    /// become, a trace line. `ended`: the line is complete; `newline`: it ended with one.
+    fn take_echo(&mut self, ended: bool, newline: bool) -> Vec<u8> {
+        let prefix = abi::trace::PREFIX.as_bytes();
+        let trace_line = self.partial.starts_with(prefix);
+        let undecided = !ended && prefix.starts_with(&self.partial);
+        let mut bytes = Vec::new();
+        if !trace_line && !undecided {
+            bytes.extend_from_slice(&self.partial[self.echoed.min(self.partial.len())..]);
+            if newline {
+                bytes.push(b'\n');
+            }
+            self.echoed = self.partial.len();
+        }
+        if ended {
+            self.echoed = 0;
+        }
+        bytes
+    }
+
     fn finish(&mut self) {
         if !self.partial.is_empty() {
+            self.echo_partial(true, false);
             let line = std::mem::take(&mut self.partial);
             self.push_line(String::from_utf8_lossy(&line).trim_end_matches('\r').to_string());
         }
@@ -258,5 +292,52 @@ impl Console {
             }
             self.lines.push(e);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `chunks` as they might arrive and returns what would be echoed.
+    fn shown(chunks: &[&str]) -> String {
+        let mut c =
+            Console { partial: Vec::new(), echoed: 0, lines: Vec::new(), echo: false, symbols: None, user: None };
+        let mut out = Vec::new();
+        for chunk in chunks {
+            for part in chunk.as_bytes().split_inclusive(|&b| b == b'\n') {
+                match part.split_last() {
+                    Some((b'\n', line)) => {
+                        c.partial.extend_from_slice(line);
+                        out.extend(c.take_echo(true, true));
+                        c.partial.clear();
+                    }
+                    _ => {
+                        c.partial.extend_from_slice(part);
+                        out.extend(c.take_echo(false, false));
+                    }
+                }
+            }
+        }
+        out.extend(c.take_echo(true, false));
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn trace_lines_are_not_echoed_even_when_split() {
+        let got = shown(&["hello\r\nmoro", "so-trace ev 00", "ff\r\nmoroso: power", " off\r\n", "> "]);
+        assert_eq!(got, "hello\r\nmoroso: power off\r\n> ");
+    }
+
+    #[test]
+    fn a_partial_line_is_shown_as_soon_as_it_cannot_be_a_trace_line() {
+        let mut c =
+            Console { partial: Vec::new(), echoed: 0, lines: Vec::new(), echo: false, symbols: None, user: None };
+        c.partial.extend_from_slice(b"mor");
+        assert_eq!(c.take_echo(false, false), b"", "could still be a trace line");
+        c.partial.extend_from_slice(b"e> ");
+        assert_eq!(c.take_echo(false, false), b"more> ");
+        c.partial.extend_from_slice(b"x");
+        assert_eq!(c.take_echo(false, false), b"x", "only what is new");
     }
 }

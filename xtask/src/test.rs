@@ -80,6 +80,7 @@ const STEPS: &[Step] = &[
     Step { key: "runner", title: "runner contract (cargo xtask run)", run: runner },
     Step { key: "new", title: "new program (cargo xtask new)", run: new_program },
     Step { key: "gdb", title: "gdb sessions (cargo xtask gdb)", run: gdb_session },
+    Step { key: "trace", title: "kernel tracing (cargo xtask trace)", run: trace_run },
 ];
 
 /// The step keys `--only` accepts, for help texts.
@@ -130,7 +131,7 @@ fn lints(_: &mut Ctx) -> StepResult {
         r.problem(format!("lint tools unavailable: {e}"));
         return r;
     }
-    let checks: [(&str, &[&str]); 3] = [
+    let checks: [(&str, &[&str]); 4] = [
         ("rustfmt", &["fmt", "--all", "--check"]),
         (
             "clippy (host)",
@@ -146,6 +147,23 @@ fn lints(_: &mut Ctx) -> StepResult {
                 "libsys",
                 "-p",
                 "moroso-apps",
+                "--target",
+                TARGET,
+                "--release",
+                "--quiet",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        (
+            "clippy (bare metal: the tracing kernel)",
+            &[
+                "clippy",
+                "-p",
+                "moroso-kernel",
+                "--features",
+                "trace",
                 "--target",
                 TARGET,
                 "--release",
@@ -826,6 +844,92 @@ fn judge_crash(o: &Outcome, end: fn(End) -> bool, expect: &[&str]) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// `cargo xtask trace` as a user runs it, on the `pingpong` client and server: it must
+/// exit 0 and write a Trace Event Format file holding the run's sends, receives and
+/// replies joined by flows, on tracks named after the program, and an SVG diagram; the
+/// console it shows must not contain the trace's raw lines.
+fn trace_run(ctx: &mut Ctx) -> StepResult {
+    let mut r = StepResult::default();
+    let app = match ctx.built() {
+        Ok(b) => b.app("pingpong"),
+        Err(e) => return StepResult::failure(format!("nothing to trace: {e}")),
+    };
+    let dir = crate::trace::out_dir();
+    let _ = std::fs::remove_file(dir.join("trace.json"));
+    let _ = std::fs::remove_file(dir.join("trace.svg"));
+    eprintln!("xtask: cargo xtask trace --app {}", app.display());
+    let out = match cargo().args(["xtask", "trace", "--app"]).arg(&app).stdin(Stdio::null()).output() {
+        Ok(o) => o,
+        Err(e) => return StepResult::failure(format!("trace: cannot run cargo: {e}")),
+    };
+    let console = String::from_utf8_lossy(&out.stdout);
+    let mut check = |what: &str, ok: bool| {
+        if ok {
+            r.passed += 1;
+        } else {
+            r.problem(format!("trace: {what}"));
+        }
+    };
+    check("the command exits 0", out.status.success());
+    check("the run's console is shown", console.contains("pingpong: 3 calls answered"));
+    check("the raw trace lines are not shown", !console.contains(abi::trace::PREFIX));
+    let json = std::fs::read_to_string(dir.join("trace.json")).unwrap_or_default();
+    let events = match serde_json::from_str::<serde_json::Value>(&json) {
+        Ok(doc) => doc["traceEvents"].as_array().cloned().unwrap_or_default(),
+        Err(e) => {
+            check(&format!("trace.json is valid JSON ({e})"), false);
+            Vec::new()
+        }
+    };
+    let named = |ph: &str, prefix: &str| {
+        events.iter().filter(|e| e["ph"] == ph && e["name"].as_str().is_some_and(|n| n.starts_with(prefix))).count()
+    };
+    // The client's three calls, and the hello and the stop message, are each received.
+    check("trace.json holds the client's three calls", named("X", "call #") >= 3);
+    check("trace.json holds the receives", named("X", "receive #") >= 5);
+    check("trace.json holds the replies", named("X", "reply #") >= 3);
+    check("trace.json holds blocks and wakes", named("i", "receiving") >= 1 && named("i", "woken") >= 1);
+    let tracks: Vec<&str> = events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+        .filter_map(|e| e["args"]["name"].as_str())
+        .collect();
+    check(
+        "the client and server threads are named tracks",
+        tracks.iter().filter(|t| t.starts_with("pingpong/")).count() == 2,
+    );
+    let finished_flows = events.iter().filter(|e| e["ph"] == "f").count();
+    let started_flows = events.iter().filter(|e| e["ph"] == "s").count();
+    check("flows join each call's send, receive and reply", finished_flows >= 5 && finished_flows == started_flows);
+    check("each reply is followed by its caller's wake", replies_wake_their_callers(&events));
+    let svg = std::fs::read_to_string(dir.join("trace.svg")).unwrap_or_default();
+    check(
+        "trace.svg is an SVG diagram",
+        svg.starts_with("<?xml") && svg.contains("<svg") && svg.trim_end().ends_with("</svg>"),
+    );
+    r
+}
+
+/// In a trace's events: after each delivered reply, the next thing on the caller's track is
+/// its wake (the diagram draws the reply's arrow to it).
+fn replies_wake_their_callers(events: &[serde_json::Value]) -> bool {
+    let tid_of_label = |l: &str| l.rsplit('/').next().and_then(|t| t.parse::<u64>().ok());
+    let replies: Vec<(u64, f64)> = events
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["name"].as_str().is_some_and(|n| n.starts_with("reply #")))
+        .filter_map(|e| Some((tid_of_label(e["args"]["peer"].as_str()?)?, e["ts"].as_f64()?)))
+        .collect();
+    !replies.is_empty()
+        && replies.iter().all(|&(caller, at)| {
+            let next = events
+                .iter()
+                .filter(|e| e["tid"].as_u64() == Some(caller) && matches!(e["ph"].as_str(), Some("X" | "i")))
+                .filter(|e| e["ts"].as_f64().is_some_and(|t| t >= at))
+                .min_by(|a, b| a["ts"].as_f64().unwrap_or(0.0).total_cmp(&b["ts"].as_f64().unwrap_or(0.0)));
+            next.is_some_and(|e| e["name"].as_str().is_some_and(|n| n.starts_with("woken")))
+        })
 }
 
 #[cfg(test)]

@@ -326,6 +326,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// straight to `to` if it is receiving, else queued (or buffered, if asynchronous).
     fn send_pending(&mut self, me: usize, to: usize, mode: SendMode, timeout: Timeout) -> Result<Outcome, Error> {
         let seq = self.threads[me].ipc.send.seq;
+        crate::trace_event!(crate::trace::send(self, me, to, seq, mode));
         let delivered = match self.threads[to].state {
             State::Receiving => match self.rendezvous(me, to) {
                 Ok(flags) => {
@@ -393,6 +394,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Err(f);
         }
         self.commit_long(s, r);
+        crate::trace_event!(crate::trace::recv(self, r, self.threads[s].tid, self.threads[s].ipc.send.seq));
         let send = &self.threads[s].ipc.send;
         Ok(if send.long_pages > 0 && !send.moving { RECV_SHARED } else { 0 })
     }
@@ -704,6 +706,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             self.space_mut(task).copy_out(recv.buf, &[irq][..n as usize])?;
             self.write_received_lens(slot, recv, n, 0)?;
         }
+        crate::trace_event!(crate::trace::interrupt(self, slot, irq));
         Ok(word)
     }
 
@@ -761,6 +764,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             self.messages.uncharge(t);
         }
         self.buffers.free(m.buffer);
+        crate::trace_event!(crate::trace::recv(self, me, m.sender_tid, m.seq));
         Ok(Outcome::Done(u32::from(RecvKind::Async) as u64, m.sender_tid as u64))
     }
 
@@ -857,6 +861,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             }
         };
         let delivered = result.is_ok();
+        crate::trace_event!(crate::trace::reply(self, me, to.tid, to.seq, delivered));
         self.wake(to.slot, result.unwrap_or_else(|e| e.code() as i64));
         if !delivered {
             return Err(Error::NotDelivered);

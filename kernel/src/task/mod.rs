@@ -415,6 +415,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         // Invariant: only system calls block, and they run on the current thread.
         let c = self.current.take().expect("a blocking call has a caller");
         self.threads[c].state = state;
+        crate::trace_event!(crate::trace::block(self, c, state));
         c
     }
 
@@ -436,6 +437,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.state = State::Runnable;
         t.wake_value = Some(value);
         self.links.push_back(&mut self.run_queue, slot);
+        crate::trace_event!(crate::trace::wake(self, slot, value));
     }
 
     /// One timer tick: wakes expired sleepers, and preempts the current thread when its
@@ -643,6 +645,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             self.threads[w].state = State::Runnable;
             self.threads[w].wake_value = Some(abi::syscall::encode_status(status) as i64);
             self.links.push_back(&mut self.run_queue, w);
+            crate::trace_event!(crate::trace::wake(self, w, abi::syscall::encode_status(status) as i64));
             collected = true;
         }
         self.tasks[task].waiters = waiters;
