@@ -28,6 +28,8 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+extern crate alloc;
+
 pub use abi;
 /// The message trait and its derive: `use libsys::Message;` brings both.
 pub use abi::message::Message;
