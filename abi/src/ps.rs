@@ -81,8 +81,17 @@ pub struct Record {
 }
 
 impl Record {
-    pub const EMPTY: Record =
-        Record { kind: 0, state: 0, reserved: 0, id: 0, task: 0, parent: 0, status: 0, threads: 0, name: [0; NAME_MAX] };
+    pub const EMPTY: Record = Record {
+        kind: 0,
+        state: 0,
+        reserved: 0,
+        id: 0,
+        task: 0,
+        parent: 0,
+        status: 0,
+        threads: 0,
+        name: [0; NAME_MAX],
+    };
 
     /// The name without its padding (`"?"` if not UTF-8).
     pub fn name(&self) -> &str {

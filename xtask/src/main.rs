@@ -13,9 +13,11 @@ mod bench;
 mod build;
 mod fuzz;
 mod image;
+mod manifest;
 mod qemu;
 mod setup;
 mod symbols;
+mod system;
 mod test;
 
 use std::process::ExitCode;
@@ -27,11 +29,12 @@ usage: cargo xtask <command> [options]
 commands:
   run                 build the kernel and programs, boot the default image in QEMU
       --app PATH      boot the ELF at PATH as the only program; exit with its status
+                      (repeated: boot them all with init and the name server, in order;
+                      exit non-zero naming each that ended non-zero)
       --timeout SECS  kill QEMU and fail after SECS seconds
       --icount        run QEMU with -icount shift=0 (rdtsc counts guest instructions)
       --accel tcg|kvm accelerator (default tcg; kvm only where virtualization is real)
       --append ARGS   extra kernel command-line arguments (e.g. \"selftest\")
-      --app PATH      boot PATH as the only program (needs userland; not available yet)
   test                run every test: lints, host unit tests, in-QEMU kernel tests
       --only KEY[,KEY] run only these steps (lints, host, selftest, crash, faults, usertest, ipc,
                       typed, nohandoff, sync, irq, console, fuzz, contract, bench, runner)
@@ -82,7 +85,7 @@ fn parse_test(args: &[String]) -> Result<Option<Vec<String>>, String> {
 
 /// Options of `cargo xtask run`.
 struct RunOptions {
-    app: Option<std::path::PathBuf>,
+    apps: Vec<std::path::PathBuf>,
     timeout: Option<Duration>,
     icount: bool,
     accel: qemu::Accel,
@@ -90,7 +93,8 @@ struct RunOptions {
 }
 
 fn parse_run(args: &[String]) -> Result<RunOptions, String> {
-    let mut o = RunOptions { app: None, timeout: None, icount: false, accel: qemu::Accel::Tcg, append: String::new() };
+    let mut o =
+        RunOptions { apps: Vec::new(), timeout: None, icount: false, accel: qemu::Accel::Tcg, append: String::new() };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
@@ -112,7 +116,8 @@ fn parse_run(args: &[String]) -> Result<RunOptions, String> {
                 }
             }
             "--append" => o.append = value("--append")?,
-            "--app" => o.app = Some(value("--app")?.into()),
+            // Relative to where the user stands, whatever directory the build runs in.
+            "--app" => o.apps.push(std::path::absolute(value("--app")?).map_err(|e| format!("--app: {e}"))?),
             other => return Err(format!("run: unknown option {other:?}\n\n{USAGE}")),
         }
     }
@@ -121,20 +126,29 @@ fn parse_run(args: &[String]) -> Result<RunOptions, String> {
 
 fn run(o: RunOptions) -> Result<ExitCode, String> {
     // Refuse a bad --app before building or booting anything.
-    if let Some(app) = &o.app {
+    for app in &o.apps {
         image::validate(app)?;
     }
     setup::ensure_all()?;
     let built = build::all()?;
-    let initrd = match &o.app {
-        Some(app) => build::single_program_image(app)?,
-        None => built.image("default", build::DEFAULT_IMAGE)?,
+    let initrd = match o.apps.as_slice() {
+        [] => built.image("default", &build::default_image()?)?,
+        [app] => build::single_program_image(app)?,
+        apps => build::apps_image(&built, apps)?,
     };
     let kernel = built.kernel.clone();
-    // A person at a terminal gets the interactive default image (console server, shell).
+    // A person at a terminal gets the interactive shell; otherwise stdin is a script the
+    // shell runs line by line (`system::script_typing`).
     let mut append = o.append;
-    if o.app.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        append = format!("{append} interactive").trim().to_string();
+    let mut input = Vec::new();
+    if o.apps.is_empty() {
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            append = format!("{append} interactive").trim().to_string();
+        } else {
+            let mut script = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut script).map_err(|e| format!("stdin: {e}"))?;
+            input = system::script_typing(&script);
+        }
     }
     let cfg = qemu::Config {
         kernel: kernel.clone(),
@@ -144,10 +158,13 @@ fn run(o: RunOptions) -> Result<ExitCode, String> {
         icount: o.icount,
         timeout: o.timeout,
         echo: true,
-        input: Vec::new(),
+        input,
     };
     eprintln!("xtask: booting {} in QEMU ({})", kernel.display(), cfg.describe());
     let outcome = qemu::run(&cfg)?;
+    for (name, status) in system::failed_programs(&outcome.lines) {
+        eprintln!("xtask: program {name} ended with status {}", abi::status::describe(status));
+    }
     Ok(report_run(&outcome))
 }
 

@@ -391,7 +391,15 @@ fn console(ctx: &mut Ctx) -> StepResult {
         ("you typed: hello".into(), long),
         ("line too long".into(), b"again\rexit\r".to_vec()),
     ];
-    let o = match boot_typing(ctx, "interactive", BOOT_TIMEOUT, build::DEFAULT_IMAGE, input) {
+    let image = match build::default_image() {
+        Ok(i) => i,
+        Err(e) => {
+            r.problem(format!("console: {e}"));
+            return r;
+        }
+    };
+    let image: Vec<&str> = image.iter().map(String::as_str).collect();
+    let o = match boot_typing(ctx, "interactive", BOOT_TIMEOUT, &image, input) {
         Ok(o) => o,
         Err(e) => {
             r.problem(format!("console could not run: {e}"));

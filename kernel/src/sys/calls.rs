@@ -425,7 +425,12 @@ fn task_kill(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
     let own = ended.task == Some(task);
     if let Some(t) = ended.task {
         let t = k.core.task(t);
-        crate::kprintln!("  task {} ({}) ends with status {}", t.id, t.name(), abi::status::describe(abi::status::KILLED));
+        crate::kprintln!(
+            "  task {} ({}) ends with status {}",
+            t.id,
+            t.name(),
+            abi::status::describe(abi::status::KILLED)
+        );
     }
     drop(ended.space);
     if own {
