@@ -40,6 +40,7 @@ pub mod device;
 #[cfg(target_os = "none")]
 mod heap;
 pub mod ipc;
+pub mod name;
 pub mod raw;
 pub mod rt;
 pub mod sync;
