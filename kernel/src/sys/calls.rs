@@ -423,15 +423,6 @@ fn task_kill(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
     let power = k.core.task(task).grants.may_kill();
     let ended = k.core.kill_task(task, f.rdi as u32, power)?;
     let own = ended.task == Some(task);
-    if let Some(t) = ended.task {
-        let t = k.core.task(t);
-        crate::kprintln!(
-            "  task {} ({}) ends with status {}",
-            t.id,
-            t.name(),
-            abi::status::describe(abi::status::KILLED)
-        );
-    }
     drop(ended.space);
     if own {
         Ok(Ret::Blocked)
