@@ -128,11 +128,6 @@ pub fn parse(text: &str) -> Result<Manifest, String> {
             return Err(format!("[image] programs: {name:?} is listed twice"));
         }
     }
-    for (name, s) in &programs {
-        if s.boot.start == 1 && !image.contains(name) {
-            return Err(format!("[programs.{name}]: `start = true` but {name:?} is not in [image] programs"));
-        }
-    }
     Ok(Manifest { image, programs })
 }
 
@@ -276,8 +271,6 @@ limits.tasks = 0
         assert!(e.contains("listed twice"), "{e}");
         let e = err(&format!("[image]\nprograms = [\"init\", \"{}\"]\n", "x".repeat(NAME_MAX + 1)));
         assert!(e.contains("must be 1 to"), "{e}");
-        let e = err("[image]\nprograms = [\"init\"]\n[programs.b]\nstart = true\n");
-        assert!(e.contains("not in [image]"), "{e}");
         let e = err("[programs.b]\n");
         assert!(e.contains("image"), "missing [image]: {e}");
         let e = err("[image\n");

@@ -74,6 +74,7 @@ const STEPS: &[Step] = &[
     Step { key: "sync", title: "userland locks (libsys::sync) in QEMU", run: sync_locks },
     Step { key: "irq", title: "interrupts and I/O grants in QEMU", run: interrupts },
     Step { key: "console", title: "user-level console and shell in QEMU", run: console },
+    Step { key: "system", title: "the system: names, files, supervision, shell scripts", run: system },
     Step { key: "fuzz", title: "system-call fuzzer in QEMU (fresh seed)", run: fuzz_step },
     Step { key: "contract", title: "external contract (project checkout)", run: contract },
     Step { key: "bench", title: "benchmark regressions (-icount)", run: bench_regressions },
@@ -446,6 +447,103 @@ fn fuzz_step(ctx: &mut Ctx) -> StepResult {
         Err(e) => r.problem(format!("fuzz could not run: {e}")),
     }
     r
+}
+
+/// The Moroso system: `systest` under init with the name and file servers (the manifest's
+/// limits and boot policy, `ps`, names, files, a restart), then `cargo xtask run` as a user
+/// runs it: a shell script on stdin, and several programs booted together with `--app`.
+fn system(ctx: &mut Ctx) -> StepResult {
+    let mut r = match boot(ctx, "", BOOT_TIMEOUT, &["init", "names", "fs", "systest", "syskill=systest"]) {
+        Ok(outcome) => judge_suite("systest", &outcome),
+        Err(e) => StepResult::failure(format!("systest could not run: {e}")),
+    };
+    let script = "echo hi\nwrite a.txt x y\ncat a.txt\nls\nps\nrun hello\nbogus\nexit\n";
+    // Each expected line must follow the one before it on the console.
+    let expect: &[(&str, &str)] = &[
+        ("the shell says it reads a script", abi::report::SCRIPT_READY),
+        ("each line is shown", "> echo hi"),
+        ("echo prints its words", "hi"),
+        ("write is quiet", "> write a.txt x y"),
+        ("cat prints the file written", "> cat a.txt"),
+        ("  with its text and a newline", "x y"),
+        ("ls lists files", "> ls"),
+        ("  the packed README", "README.md"),
+        ("  and the new file", "a.txt"),
+        ("ps lists tasks", "> ps"),
+        ("  with the shell", "shell"),
+        ("  and threads", "TID"),
+        ("run starts a program of the image", "hello from task"),
+        ("  and prints its status", "hello exited with status 0"),
+        ("an unknown command is named", "unknown command: bogus"),
+        ("exit says bye", "bye"),
+        ("the system powers off with 0", "moroso: power off, status 0"),
+    ];
+    match run_xtask(&["run", "--timeout", "120"], None, script.as_bytes()) {
+        Ok((code, text)) => {
+            let mut lines = text.lines();
+            for (what, want) in expect {
+                if lines.any(|l| l.contains(want)) {
+                    r.passed += 1;
+                } else {
+                    r.problem(format!("system: script: {what}: no line containing {want:?} where expected"));
+                    break;
+                }
+            }
+            if code == Some(0) {
+                r.passed += 1;
+            } else {
+                r.problem(format!("system: script: cargo xtask run exited {code:?}, want 0"));
+            }
+        }
+        Err(e) => r.problem(format!("system: script: {e}")),
+    }
+    // Relative --app paths resolve from where the command runs.
+    let release = build::target_dir().join(TARGET).join("release");
+    let cases: &[(&str, &[&str], i32, &str)] = &[
+        ("a server and a client find each other by name", &["pingserver", "pingclient"], 0, "it answered 42"),
+        ("a failing program is named", &["hello", "exit7"], 7, "xtask: program exit7 ended with status 7"),
+    ];
+    for (what, apps, want, says) in cases {
+        let mut args = vec!["run", "--timeout", "120"];
+        for a in apps.iter() {
+            args.extend(["--app", a]);
+        }
+        match run_xtask(&args, Some(&release), b"") {
+            Ok((code, text)) if code == Some(*want) && text.contains(says) => r.passed += 1,
+            Ok((code, text)) => {
+                let tail: Vec<&str> = text.lines().rev().take(4).collect();
+                r.problem(format!(
+                    "system: --app: {what}: exit {code:?} (want {want}), wanted {says:?}; ended {tail:?}"
+                ))
+            }
+            Err(e) => r.problem(format!("system: --app: {what}: {e}")),
+        }
+    }
+    r
+}
+
+/// Runs `cargo xtask ARGS` (in `dir`, if given) with `stdin`; its exit code and its stdout
+/// and stderr together.
+fn run_xtask(args: &[&str], dir: Option<&Path>, stdin: &[u8]) -> Result<(Option<i32>, String), String> {
+    use std::io::Write;
+    eprintln!("xtask: cargo xtask {}", args.join(" "));
+    let mut cmd = cargo();
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let mut child = cmd
+        .arg("xtask")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if let Some(mut i) = child.stdin.take() {
+        i.write_all(stdin).map_err(|e| format!("stdin: {e}"))?;
+    }
+    let o = child.wait_with_output().map_err(|e| format!("cargo xtask: {e}"))?;
+    Ok((o.status.code(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))))
 }
 
 fn sync_locks(ctx: &mut Ctx) -> StepResult {

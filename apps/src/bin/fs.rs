@@ -70,7 +70,8 @@ impl Fs {
         let found = self.find(&w.name).ok();
         let old = found.map_or(0, |i| self.files[i].data.len());
         let new = if w.replace { n } else { old + n };
-        if new > FILE_MAX || self.stored() - old + new > STORE_MAX || (found.is_none() && self.files.len() >= FILES_MAX) {
+        if new > FILE_MAX || self.stored() - old + new > STORE_MAX || (found.is_none() && self.files.len() >= FILES_MAX)
+        {
             return Err(Error::NoSpace);
         }
         let i = match found {

@@ -96,11 +96,7 @@ fn serve(_: usize) {
     loop {
         if let Ok(Incoming::Call { msg, reply, .. }) = ipc::receive::<Restarts>(Timeout::Forever) {
             let s = STATE.lock();
-            let count = s
-                .programs
-                .iter()
-                .find(|p| p.name.as_bytes() == msg.name.as_bytes())
-                .map_or(0, |p| p.restarts);
+            let count = s.programs.iter().find(|p| p.name.as_bytes() == msg.name.as_bytes()).map_or(0, |p| p.restarts);
             drop(s);
             let _ = reply.reply(&RestartsReply { restarts: count });
         }
@@ -110,7 +106,11 @@ fn serve(_: usize) {
 fn main() -> i32 {
     ARG.store(libsys::task::arg(), Ordering::Relaxed);
     let interactive = arg() & FIRST_ARG_INTERACTIVE != 0;
-    println!("init: Moroso userland is up (thread {}){}", libsys::raw::gettid(), if interactive { ", interactive" } else { "" });
+    println!(
+        "init: Moroso userland is up (thread {}){}",
+        libsys::raw::gettid(),
+        if interactive { ", interactive" } else { "" }
+    );
     let image = match libsys::task::programs() {
         Ok(p) => p,
         Err(e) => {
@@ -162,7 +162,12 @@ fn main() -> i32 {
         let st = p.ended.unwrap_or(0);
         println!("init: {} exited with status {st}", p.name);
         if st != 0 {
-            println!("{}{} ended with status {}", libsys::abi::report::PROGRAM_STATUS_PREFIX, p.name, libsys::abi::status::describe(st));
+            println!(
+                "{}{} ended with status {}",
+                libsys::abi::report::PROGRAM_STATUS_PREFIX,
+                p.name,
+                libsys::abi::status::describe(st)
+            );
             if status == 0 {
                 status = st;
             }

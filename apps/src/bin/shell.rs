@@ -162,7 +162,10 @@ impl Shell {
         let line = core::mem::take(&mut self.line);
         let over = core::mem::replace(&mut self.over, 0);
         let next = if over > 0 {
-            self.out(&format!("line too long: {} bytes, a line holds at most {LINE_MAX}; refused\n", line.len() + over));
+            self.out(&format!(
+                "line too long: {} bytes, a line holds at most {LINE_MAX}; refused\n",
+                line.len() + over
+            ));
             Next::Go
         } else {
             let text = String::from_utf8_lossy(&line).into_owned();
