@@ -387,10 +387,13 @@ fn console(ctx: &mut Ctx) -> StepResult {
     // once the shell has refused it, a normal command still works.
     let mut long: Vec<u8> = (0..LONG_LINE).map(|i| b'a' + (i % 26) as u8).collect();
     long.push(b'\r');
+    // Line editing: Ctrl-U erases a line, Ctrl-C cancels one, arrow keys and Tab print no
+    // escape bytes (Tab completes `ech` to `echo `).
     let input = vec![
-        ("moroso shell".into(), b"hellp\x7fo\r".to_vec()),
-        ("you typed: hello".into(), long),
-        ("line too long".into(), b"again\rexit\r".to_vec()),
+        ("moroso shell".into(), b"echo hellp\x7fo\r".to_vec()),
+        ("hello".into(), long),
+        ("line too long".into(), b"junk\x15echo \x1b[A\x1b[Dkept\x03".to_vec()),
+        ("^C".into(), b"ech\tagain\rbogus\rexit\r".to_vec()),
     ];
     let image = match build::default_image() {
         Ok(i) => i,
@@ -408,18 +411,38 @@ fn console(ctx: &mut Ctx) -> StepResult {
         }
     };
     let expect = [
-        ("the shell echoes and answers a line", "you typed: hello"),
+        ("the shell runs the edited line", "\nhello"),
         ("a line too long is refused", "line too long: "),
-        ("a command after the long line is answered", "you typed: again"),
+        ("Tab completes a command", "$ echo again"),
+        ("a command after the long line is answered", "\nagain"),
+        ("an unknown command is named", "unknown command: bogus"),
         ("exit ends the shell", "bye"),
-        ("init sees the shell end", "init: the shell exited with status 0"),
+        ("init sees the shell end", "init: shell exited with status 0"),
     ];
+    // "\nX": a line that is exactly X (a command's output), else a line containing it.
     for (what, line) in expect {
-        if o.lines.iter().any(|l| l.contains(line)) {
+        let found = match line.strip_prefix('\n') {
+            Some(exact) => o.lines.iter().any(|l| l.trim() == exact),
+            None => o.lines.iter().any(|l| l.contains(line)),
+        };
+        if found {
             r.passed += 1;
         } else {
-            r.problem(format!("console: {what}: no line containing {line:?}"));
+            r.problem(format!("console: {what}: no line {line:?}"));
         }
+    }
+    // Ctrl-U, Ctrl-C and the arrow keys left nothing raw on the console, and `kept` was
+    // cancelled, never run.
+    let raw = o.lines.iter().find(|l| l.contains('\x1b') || l.contains('\t'));
+    if let Some(l) = raw {
+        r.problem(format!("console: raw escape bytes echoed: {l:?}"));
+    } else {
+        r.passed += 1;
+    }
+    if o.lines.iter().any(|l| l.trim() == "hellokept" || l.contains("unknown command: junk")) {
+        r.problem("console: a cancelled or erased line was run".to_string());
+    } else {
+        r.passed += 1;
     }
     if o.end == End::Guest(GuestExit::Success) {
         r.passed += 1;
@@ -665,8 +688,7 @@ fn runner(ctx: &mut Ctx) -> StepResult {
     };
     let cases: Vec<(&str, Vec<String>, i32, &str)> = vec![
         ("--app runs an external libsys program", vec!["--app".into(), path(&external)], 5, "external: thread"),
-        ("default image boots", vec![], 0, "init: hello exited with status 0"),
-        ("default image talks typed IPC", vec![], 0, "came back with 42"),
+        ("default image boots and runs an empty script", vec![], 0, "init: shell exited with status 0"),
         ("--app exits 0 with the program", vec!["--app".into(), path(&built.app("hello"))], 0, "hello from task"),
         ("--app passes the status on", vec!["--app".into(), path(&built.app("exit7"))], 7, "with status 7"),
         ("--app refuses a missing file", vec!["--app".into(), path(&scratch.join("missing"))], 2, "No such file"),
