@@ -18,7 +18,9 @@ use abi::Error;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 /// The name server's protocol: one request type carrying the operation and its argument,
-/// one reply type. The operations are `register(name)` and `lookup(name)`.
+/// one reply type. The operations are `register(name)` and `lookup(name)`. Hidden from the
+/// docs: it is the wire format between this module and the name server, not an API.
+#[doc(hidden)]
 pub mod proto {
     use moroso_derive::Message;
 

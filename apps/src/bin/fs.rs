@@ -144,14 +144,14 @@ fn main() -> i32 {
         return 1;
     }
     loop {
-        match ipc::receive_with_pages::<Request>(server_window(), Timeout::Forever) {
-            Ok((Incoming::Call { msg, reply, .. }, lent)) => {
-                // `lent` is consumed (and any pages unmapped) before the reply goes out.
-                let answer = fs.handle(&msg, lent);
-                let _ = reply.reply(&answer);
-            }
-            // Not a call, or malformed (libsys answered it); any pages drop here.
-            _ => {}
+        // Anything but a call (or a malformed one, which libsys answered) is ignored; any
+        // pages it carried drop with it.
+        if let Ok((Incoming::Call { msg, reply, .. }, lent)) =
+            ipc::receive_with_pages::<Request>(server_window(), Timeout::Forever)
+        {
+            // `lent` is consumed (and any pages unmapped) before the reply goes out.
+            let answer = fs.handle(&msg, lent);
+            let _ = reply.reply(&answer);
         }
     }
 }
