@@ -22,6 +22,10 @@ use moroso_apps::{ensure, ensure_eq};
 
 libsys::entry!(main);
 
+/// How long a case waits for an event (a name to appear) before it fails instead of
+/// hanging the suite: far beyond what the event takes, even under slow emulation.
+const WAIT: u32 = 3000;
+
 /// What a copy started with an argument does (the argument is the role's number).
 #[derive(Clone, Copy)]
 #[repr(u64)]
@@ -177,7 +181,7 @@ fn main() -> i32 {
         // The child registers `late` only after this: the lookup below must wait for it.
         ensure_eq!(libsys::name::lookup("late", Timeout::Poll), Err(Error::Timeout), "not yet");
         ensure_eq!(libsys::name::register("late-go"), Ok(()), "go");
-        let found = libsys::name::lookup("late", Timeout::Forever);
+        let found = libsys::name::lookup("late", Timeout::Ticks(WAIT));
         let _ = libsys::task::kill(child);
         let _ = libsys::task::wait(child);
         ensure!(found.is_ok(), "found once registered: {found:?}");
@@ -186,7 +190,7 @@ fn main() -> i32 {
 
     s.case("names::taken_then_released_by_death", || {
         let child = spawn_role(Role::Hold).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
-        let holder = libsys::name::lookup("held", Timeout::Forever);
+        let holder = libsys::name::lookup("held", Timeout::Ticks(WAIT));
         ensure!(holder.is_ok_and(|t| t != libsys::raw::gettid()), "the child holds it: {holder:?}");
         ensure_eq!(libsys::name::register("held"), Err(Error::AlreadyExists), "a living holder keeps it");
         let _ = libsys::task::kill(child);
@@ -207,7 +211,7 @@ fn main() -> i32 {
     });
 
     s.case("fs::small_files", || {
-        let srv = fs::find(Timeout::Forever).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let srv = fs::find(Timeout::Ticks(WAIT)).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
         ensure_eq!(fs::write_all(srv, "t.txt", b"hello\n"), Ok(()), "write");
         let mut back = Vec::new();
         ensure_eq!(fs::read_all(srv, "t.txt", &mut back), Ok(()), "read");
@@ -230,7 +234,7 @@ fn main() -> i32 {
     });
 
     s.case("fs::packed_files_and_a_large_file_by_pages", || {
-        let srv = fs::find(Timeout::Forever).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let srv = fs::find(Timeout::Ticks(WAIT)).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
         let mut readme = Vec::new();
         ensure_eq!(fs::read_all(srv, "README.md", &mut readme), Ok(()), "the README is packed");
         ensure!(readme.starts_with(b"# "), "it is the README");
@@ -260,7 +264,7 @@ fn main() -> i32 {
     });
 
     s.case("fs::full_is_an_error_and_loses_nothing", || {
-        let srv = fs::find(Timeout::Forever).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let srv = fs::find(Timeout::Ticks(WAIT)).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
         let mut made = 0;
         let full = loop {
             match fs::write_all(srv, &format!("f{made}"), b"data") {
@@ -284,7 +288,7 @@ fn main() -> i32 {
     });
 
     s.case("supervision::fs_restarted_after_a_crash", || {
-        let old = fs::find(Timeout::Forever).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let old = fs::find(Timeout::Ticks(WAIT)).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
         ensure_eq!(fs::write_all(old, "scratch", b"lost with the server"), Ok(()), "write");
         let records = libsys::task::ps().map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
         let task = records.iter().find(|r| r.kind == ps::kind::THREAD && r.id == old).map(|r| r.task);
@@ -298,7 +302,7 @@ fn main() -> i32 {
         let e = fs::read_all(old, "scratch", &mut probe);
         ensure!(matches!(e, Err(Error::NoSuchThread | Error::PeerDied)), "the old server is gone: {e:?}");
         // Init restarts it; it registers again under the same name.
-        let new = fs::find(Timeout::Forever).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let new = fs::find(Timeout::Ticks(WAIT)).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
         ensure!(new != old, "a new server thread: {new}");
         let mut readme = Vec::new();
         ensure_eq!(fs::read_all(new, "README.md", &mut readme), Ok(()), "the new server has the packed files");
