@@ -37,7 +37,8 @@ commands:
       --append ARGS   extra kernel command-line arguments (e.g. \"selftest\")
   test                run every test: lints, host unit tests, in-QEMU kernel tests
       --only KEY[,KEY] run only these steps (lints, host, selftest, crash, faults, usertest, ipc,
-                      typed, nohandoff, sync, irq, console, fuzz, contract, bench, runner)
+                      typed, nohandoff, sync, irq, console, system, fuzz, contract, bench,
+                      runner)
   fuzz                boot the system-call fuzzer: several tasks and threads make hostile
                       calls, call each other and die mid-call; the kernel must survive and
                       get every table and frame back (prints the seed and calls per second)
