@@ -52,11 +52,18 @@ pub enum Error {
     /// the caller's own buffer had become invalid. The caller was released with
     /// `BadAddress`, and the reply is gone.
     NotDelivered = -19,
+    /// A name, file or other named thing that does not exist (a name server or file
+    /// server answer; no system call returns it).
+    NotFound = -20,
+    /// A name already bound to a living thread, or a similar clash.
+    AlreadyExists = -21,
+    /// A server's table (names, files, file bytes) is full; nothing was changed.
+    NoSpace = -22,
 }
 
 impl Error {
     /// Every variant, in code order. Used by tests and by const checks below.
-    pub const ALL: [Error; 19] = [
+    pub const ALL: [Error; 22] = [
         Error::InvalidArgument,
         Error::BadAddress,
         Error::Misaligned,
@@ -76,6 +83,9 @@ impl Error {
         Error::NoSuchTask,
         Error::PermissionDenied,
         Error::NotDelivered,
+        Error::NotFound,
+        Error::AlreadyExists,
+        Error::NoSpace,
     ];
 
     /// The system-call return value for this error.
@@ -105,6 +115,9 @@ impl Error {
             Error::NoSuchTask => "NoSuchTask",
             Error::PermissionDenied => "PermissionDenied",
             Error::NotDelivered => "NotDelivered",
+            Error::NotFound => "NotFound",
+            Error::AlreadyExists => "AlreadyExists",
+            Error::NoSpace => "NoSpace",
         }
     }
 }

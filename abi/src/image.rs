@@ -15,9 +15,9 @@
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-/// `"MOROSOI3"`: identifies the format and its version (2: entries carry grants; 3: and
-/// limits).
-pub const MAGIC: [u8; 8] = *b"MOROSOI3";
+/// `"MOROSOI4"`: identifies the format and its version (2: entries carry grants; 3: and
+/// limits; 4: and their [`Boot`] policy).
+pub const MAGIC: [u8; 8] = *b"MOROSOI4";
 /// Longest program name, in bytes.
 pub const NAME_MAX: usize = 32;
 /// Most programs in one image.
@@ -53,7 +53,90 @@ pub struct ImageEntry {
     pub grants: Grants,
     /// How much of the kernel's shared tables every task started from it may take.
     pub limits: Limits,
+    /// Whether init starts it at boot, waits for it, and restarts it.
+    pub boot: Boot,
 }
+
+/// What init (program 0) does with a program of the image: the kernel only starts program
+/// 0 and carries this for it (`image_programs`). Written by the xtask from the manifest.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Boot {
+    /// Non-zero: init starts it at boot, in image order.
+    pub start: u8,
+    /// Non-zero: the system's work is done when every awaited program has ended; init
+    /// then stops the rest and powers off (status 0 only if each awaited one ended 0).
+    pub awaited: u8,
+    /// A [`Restart`] value: what init does when the program's task ends.
+    pub restart: u8,
+    /// Zero.
+    pub reserved: u8,
+    /// Most restarts init makes of it (a crash loop stops there).
+    pub restart_max: u16,
+    /// Zero.
+    pub reserved2: u16,
+}
+
+/// Restart policies ([`Boot::restart`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Restart {
+    /// Never restarted.
+    Never = 0,
+    /// Restarted when it ends with a non-zero status (a crash, a fault, a panic).
+    OnFailure = 1,
+    /// Restarted whenever it ends.
+    Always = 2,
+}
+
+impl Restart {
+    /// The policy a [`Boot::restart`] byte names, if any.
+    pub const fn from_u8(v: u8) -> Option<Restart> {
+        match v {
+            0 => Some(Restart::Never),
+            1 => Some(Restart::OnFailure),
+            2 => Some(Restart::Always),
+            _ => None,
+        }
+    }
+}
+
+impl Boot {
+    /// Not started at boot, never restarted: a program others start by name.
+    pub const NONE: Boot = Boot { start: 0, awaited: 0, restart: 0, reserved: 0, restart_max: 0, reserved2: 0 };
+
+    /// Whether its fields have values init understands.
+    pub const fn is_valid(&self) -> bool {
+        self.start <= 1
+            && self.awaited <= 1
+            && Restart::from_u8(self.restart).is_some()
+            && self.reserved == 0
+            && self.reserved2 == 0
+    }
+}
+
+/// One program of the image as `image_programs` reports it (no ELF: its name and policy).
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug)]
+#[repr(C)]
+pub struct ProgramInfo {
+    /// The name, NUL-padded.
+    pub name: [u8; NAME_MAX],
+    /// What init does with it.
+    pub boot: Boot,
+}
+
+impl ProgramInfo {
+    /// No program: what a buffer is filled with before the call.
+    pub const EMPTY: ProgramInfo = ProgramInfo { name: [0; NAME_MAX], boot: Boot::NONE };
+
+    /// The name without its padding (`""` if not UTF-8).
+    pub fn name(&self) -> &str {
+        let len = self.name.iter().position(|&b| b == 0).unwrap_or(NAME_MAX);
+        core::str::from_utf8(&self.name[..len]).unwrap_or("")
+    }
+}
+
+const _: () = assert!(size_of::<ProgramInfo>() == 40);
 
 /// Default of [`Limits::threads`]: 32 of the kernel's 255 thread slots, so no one task can
 /// take the table.
@@ -153,8 +236,8 @@ pub struct Grants {
     pub io_base: u16,
     /// How many ports from `io_base` (0: none).
     pub io_count: u16,
-    /// Zero.
-    pub reserved: u16,
+    /// Rights over other tasks ([`powers`] bits).
+    pub powers: u16,
 }
 
 /// The PC's first serial port: the kernel's console, and the device of the user-level
@@ -168,15 +251,28 @@ pub mod com1 {
     pub const PORTS: u16 = 8;
 }
 
+/// [`Grants::powers`] bits: rights over other tasks rather than devices.
+pub mod powers {
+    /// May `task_kill` any task, not only its own descendants (the shell's `kill`).
+    pub const KILL: u16 = 1 << 0;
+}
+
 impl Grants {
     /// No device at all: what an ordinary program gets.
-    pub const NONE: Grants = Grants { irqs: 0, io_base: 0, io_count: 0, reserved: 0 };
+    pub const NONE: Grants = Grants { irqs: 0, io_base: 0, io_count: 0, powers: 0 };
+    /// Only the right to end any task.
+    pub const KILL: Grants = Grants { powers: powers::KILL, ..Grants::NONE };
     /// COM1: its interrupt line and its eight ports.
-    pub const COM1: Grants = Grants { irqs: 1 << com1::IRQ, io_base: com1::PORT, io_count: com1::PORTS, reserved: 0 };
+    pub const COM1: Grants = Grants { irqs: 1 << com1::IRQ, io_base: com1::PORT, io_count: com1::PORTS, powers: 0 };
 
     /// Whether IRQ line `irq` may be bound.
     pub const fn has_irq(&self, irq: u8) -> bool {
         irq < 16 && self.irqs & (1 << irq) != 0
+    }
+
+    /// Whether this task may end any task, not only its own descendants.
+    pub const fn may_kill(&self) -> bool {
+        self.powers & powers::KILL != 0
     }
 
     /// Whether I/O port `port` is inside the granted range.
@@ -193,4 +289,4 @@ impl ImageEntry {
     }
 }
 
-const _: () = assert!(size_of::<ImageHeader>() == 16 && size_of::<ImageEntry>() == 72);
+const _: () = assert!(size_of::<ImageHeader>() == 16 && size_of::<ImageEntry>() == 80);

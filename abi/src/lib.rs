@@ -19,6 +19,8 @@ pub mod ipc;
 pub mod layout;
 pub mod limits;
 pub mod message;
+pub mod name;
+pub mod ps;
 pub mod report;
 pub mod status;
 pub mod syscall;

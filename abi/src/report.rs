@@ -51,6 +51,26 @@ pub const TEST_PREFIX: &str = "moroso-test ";
 /// Printed by the kernel just before it powers off: `moroso: power off, status <i32>`.
 pub const STATUS_PREFIX: &str = "moroso: power off, status ";
 
+/// Printed by init for each awaited program that ended with a non-zero status:
+/// `moroso: program <name> ended with status <i32> ...` (words may follow the number).
+/// The runner names these programs when the command fails.
+pub const PROGRAM_STATUS_PREFIX: &str = "moroso: program ";
+
+/// Printed by the shell in script mode (stdin not a terminal) when it is ready for input.
+pub const SCRIPT_READY: &str = "moroso shell: reading a script";
+
+/// The byte the runner types after a script's last line (ASCII EOT, Ctrl-D): a serial
+/// line has no end of file, so this stands for it.
+pub const SCRIPT_END: u8 = 0x04;
+
+/// Parses a [`PROGRAM_STATUS_PREFIX`] line into the program's name and status.
+pub fn parse_program_status(line: &str) -> Option<(&str, i32)> {
+    let rest = line.strip_prefix(PROGRAM_STATUS_PREFIX)?;
+    let (name, rest) = rest.split_once(" ended with status ")?;
+    let number = rest.split(' ').next()?;
+    Some((name, number.parse().ok()?))
+}
+
 /// One parsed test-protocol line.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum TestLine<'a> {
@@ -130,6 +150,17 @@ pub mod fuzz {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn program_status_lines_round_trip() {
+        assert_eq!(parse_program_status("moroso: program kv ended with status 7"), Some(("kv", 7)));
+        assert_eq!(
+            parse_program_status("moroso: program a ended with status -1014 (killed by #PF page fault)"),
+            Some(("a", -1014))
+        );
+        assert_eq!(parse_program_status("moroso: program kv ended"), None);
+        assert_eq!(parse_program_status("x moroso: program kv ended with status 1"), None);
+    }
 
     #[test]
     fn fuzz_arguments_round_trip() {

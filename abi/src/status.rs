@@ -25,6 +25,9 @@ pub const fn fault_vector(status: i32) -> Option<u8> {
 
 const FAULT_BASE: i32 = -1000;
 
+/// Status of a task ended by `task_kill`.
+pub const KILLED: i32 = -102;
+
 /// Status of a task whose `main` panicked (printed by libsys's panic handler first).
 pub const PANICKED: i32 = -101;
 
@@ -77,6 +80,9 @@ impl fmt::Display for Described {
         }
         if s == PANICKED {
             return f.write_str(" (the program panicked)");
+        }
+        if s == KILLED {
+            return f.write_str(" (killed by task_kill)");
         }
         if let Some(v) = fault_vector(s) {
             return write!(f, " (killed by {})", exception_name(v));

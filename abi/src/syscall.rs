@@ -66,14 +66,26 @@ pub enum Syscall {
     /// first `min(len, size)` bytes of `out` with how much of each kernel table is in use
     /// (for leak checks: the fuzzer compares them before and after a run).
     KernelStats = 22,
+    /// `ps(out: *mut abi::ps::Record, capacity) -> total`: writes a record for each task
+    /// and each living thread, at most `capacity` of them, and returns how many exist (more
+    /// than `capacity`: the list was cut).
+    Ps = 23,
+    /// `image_programs(out: *mut abi::image::ProgramInfo, capacity) -> total`: the boot
+    /// image's programs, in image order, at most `capacity` of them; returns how many the
+    /// image holds.
+    ImagePrograms = 24,
+    /// `task_kill(task id) -> 0`: ends every thread of that task with status
+    /// `abi::status::KILLED`. Allowed to the task's ancestors (whoever started it, and
+    /// whoever started them) and to tasks granted `Grants::KILL`.
+    TaskKill = 25,
 }
 
 impl Syscall {
     /// Number of system calls; numbers are dense from 0.
-    pub const COUNT: usize = 23;
+    pub const COUNT: usize = 26;
 }
 
-const _: () = assert!(Syscall::KernelStats as usize == Syscall::COUNT - 1);
+const _: () = assert!(Syscall::TaskKill as usize == Syscall::COUNT - 1);
 
 /// What `kernel_stats` reports: how much of each bounded kernel resource is in use. Every
 /// figure returns to its value once the threads and tasks that used it are gone, so a

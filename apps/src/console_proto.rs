@@ -3,6 +3,9 @@
 
 use libsys::Message;
 
+/// The console server's name (`libsys::name`).
+pub const NAME: &str = "console";
+
 /// Bytes of text per message.
 pub const CHUNK: usize = 38;
 

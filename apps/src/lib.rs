@@ -4,4 +4,6 @@
 extern crate alloc;
 
 pub mod console_proto;
+pub mod fs_proto;
 pub mod harness;
+pub mod init_proto;

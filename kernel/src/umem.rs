@@ -104,6 +104,12 @@ impl UserSlice<Readable> {
 }
 
 impl UserSlice<Writable> {
+    /// The checked sub-range `[offset, offset + len)` of this range (clipped to it).
+    pub fn sub(&self, offset: u64, len: u64) -> UserSlice<Writable> {
+        let offset = offset.min(self.len);
+        UserSlice { addr: self.addr + offset, len: len.min(self.len - offset), _access: PhantomData }
+    }
+
     pub fn read(&self, mem: &impl UserMemory, buf: &mut [u8]) -> Result<(), Error> {
         self.with::<Readable>().read(mem, buf)
     }

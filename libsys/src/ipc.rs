@@ -394,6 +394,22 @@ impl Pages {
     }
 }
 
+impl SharedPages {
+    /// Copies `data` into the pages at `offset` (clipped to the range); returns how many
+    /// bytes were written. For a server filling pages a client lent it: the other side
+    /// may touch them meanwhile, which changes what it reads, never this program's memory.
+    pub fn write_at(&mut self, offset: usize, data: &[u8]) -> usize {
+        let size = self.count as usize * PAGE_SIZE;
+        let n = data.len().min(size.saturating_sub(offset));
+        // SAFETY: `[base + offset, base + offset + n)` lies inside the mapped range this
+        // value holds, mapped writable (shared with the rights the sender had; a read-only
+        // range faults, ending only this task). `data` is this program's own memory, so
+        // the two do not overlap.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), (self.base as usize + offset) as *mut u8, n) };
+        n
+    }
+}
+
 /// Why [`call_moving`] failed, with the pages back if they did not move.
 pub struct MoveFailed {
     /// Why the call failed.

@@ -29,6 +29,8 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(missing_docs)]
 
+extern crate alloc;
+
 pub use abi;
 /// The message trait and its derive: `use libsys::Message;` brings both.
 pub use abi::message::Message;
@@ -60,6 +62,7 @@ pub mod device;
 #[cfg(target_os = "none")]
 mod heap;
 pub mod ipc;
+pub mod name;
 pub mod raw;
 pub mod rt;
 pub mod sync;

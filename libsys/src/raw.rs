@@ -316,6 +316,27 @@ pub fn kernel_stats(out: &mut abi::syscall::KernelStats) -> i64 {
     unsafe { syscall4(Syscall::KernelStats, out as *mut _ as u64, len, 0, 0) }
 }
 
+/// Lists tasks and threads: fills up to `out.len()` records; returns how many exist (or a
+/// negative error).
+pub fn ps(out: &mut [abi::ps::Record]) -> i64 {
+    // SAFETY: `out` is valid for writes of `out.len()` records, and every bit pattern is a
+    // valid `Record` (plain integers and bytes).
+    unsafe { syscall4(Syscall::Ps, out.as_mut_ptr() as u64, out.len() as u64, 0, 0) }
+}
+
+/// Lists the boot image's programs: fills up to `out.len()` entries; returns how many the
+/// image holds (or a negative error).
+pub fn image_programs(out: &mut [abi::image::ProgramInfo]) -> i64 {
+    // SAFETY: as for `ps`: writable records of plain integers and bytes.
+    unsafe { syscall4(Syscall::ImagePrograms, out.as_mut_ptr() as u64, out.len() as u64, 0, 0) }
+}
+
+/// Ends task `id` (allowed to its ancestors and to tasks granted the kill power).
+pub fn task_kill(id: u32) -> i32 {
+    // SAFETY: no memory is passed; killing one's own task does not return, which is fine.
+    unsafe { syscall4(Syscall::TaskKill, id as u64, 0, 0, 0) as i32 }
+}
+
 /// A fast-path system call: `rdi`, `rsi` and the five payload registers in, the same out
 /// (`rax`, `rdi`, `rsi`, the five words). Public for tests that must send register words
 /// no encoder in `abi::ipc::fast` would make; programs use [`ipc_call_fast`] and

@@ -49,3 +49,33 @@ pub fn kernel_stats() -> Result<abi::syscall::KernelStats, Error> {
         Ok(s)
     }
 }
+
+/// Ends task `id`, every thread of it, with status `abi::status::KILLED`. Allowed to the
+/// tasks that started it (directly or not) and to programs granted the kill power;
+/// otherwise `PermissionDenied`. Ending one's own task does not return.
+pub fn kill(id: u32) -> Result<(), Error> {
+    crate::check(crate::raw::task_kill(id))
+}
+
+/// Every task (live, or ended and not yet collected) and every living thread, tasks first:
+/// a snapshot from the kernel, at most [`abi::ps::MAX_RECORDS`] records.
+pub fn ps() -> Result<alloc::vec::Vec<abi::ps::Record>, Error> {
+    let mut out = alloc::vec![abi::ps::Record::EMPTY; abi::ps::MAX_RECORDS];
+    let r = crate::raw::ps(&mut out);
+    if r < 0 {
+        return Err(Error::try_from(r as i32).unwrap_or(Error::InvalidArgument));
+    }
+    out.truncate((r as usize).min(out.len()));
+    Ok(out)
+}
+
+/// The boot image's programs, in image order, with what init does with each.
+pub fn programs() -> Result<alloc::vec::Vec<abi::image::ProgramInfo>, Error> {
+    let mut out = alloc::vec![abi::image::ProgramInfo::EMPTY; abi::image::MAX_PROGRAMS];
+    let r = crate::raw::image_programs(&mut out);
+    if r < 0 {
+        return Err(Error::try_from(r as i32).unwrap_or(Error::InvalidArgument));
+    }
+    out.truncate((r as usize).min(out.len()));
+    Ok(out)
+}

@@ -2,42 +2,22 @@
 //! boot images from them.
 
 use crate::image::{self, Program};
+use crate::manifest;
 use crate::setup::{run_visible, TARGET};
-use abi::image::{Grants, Limits};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The programs of the default image (`cargo xtask run`), the first one started at boot.
-pub const DEFAULT_IMAGE: &[&str] = &["init", "hello", "console", "shell"];
+pub use crate::manifest::Settings;
 
-/// What the boot image gives every task of one program: device capabilities and shares of
-/// the kernel's tables.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Settings {
-    pub grants: Grants,
-    pub limits: Limits,
+/// The programs of the default image (`cargo xtask run`), program 0 first, from the
+/// manifest (`system.toml`).
+pub fn default_image() -> Result<Vec<String>, String> {
+    Ok(crate::manifest::load_default()?.image)
 }
 
-impl Settings {
-    /// An ordinary program: no devices, the default limits (`abi::image::Limits::DEFAULT`).
-    pub const DEFAULT: Settings = Settings { grants: Grants::NONE, limits: Limits::DEFAULT };
-}
-
-/// Every program whose settings differ from [`Settings::DEFAULT`], by its name in the image
-/// (an alias's name, for `alias=program`). The one place per-program policy is written;
-/// a manifest file can replace this table. The in-guest suites (`usertest`, `ipctest`)
-/// test the default limits, so they must keep them.
-pub const PROGRAM_SETTINGS: &[(&str, Settings)] = &[
-    // The serial port's user-level driver.
-    ("console", Settings { grants: Grants::COM1, ..Settings::DEFAULT }),
-    // Tests binding COM1's interrupt and ports (its alias `irqnocap` is granted nothing).
-    ("irqtest", Settings { grants: Grants::COM1, ..Settings::DEFAULT }),
-];
-
-/// The boot-image settings of program `name`.
-pub fn settings_for(name: &str) -> Settings {
-    PROGRAM_SETTINGS.iter().find(|(n, _)| *n == name).map_or(Settings::DEFAULT, |(_, s)| *s)
-}
+/// System services a `run --app A --app B` image holds besides the given programs: init,
+/// which starts them, and the name server they find each other with.
+pub const APP_SERVICES: &[&str] = &["init", "names"];
 
 /// The workspace root (the xtask crate lives one level below it).
 pub fn root() -> PathBuf {
@@ -72,15 +52,18 @@ impl Built {
         out_dir().join(name)
     }
 
-    /// Packs the named programs from `apps/` into a boot image called `image`. An entry
-    /// `alias=program` packs `program` under the name `alias`, with the alias's settings.
-    pub fn image(&self, image: &str, programs: &[&str]) -> Result<PathBuf, String> {
+    /// Packs the named programs from `apps/` into a boot image called `image`, each with
+    /// its settings from the manifest. An entry `alias=program` packs `program` under the
+    /// name `alias`, with the alias's settings.
+    pub fn image<S: AsRef<str>>(&self, image: &str, programs: &[S]) -> Result<PathBuf, String> {
+        let m = manifest::load_default()?;
         let programs: Vec<Program> = programs
             .iter()
             .map(|entry| {
+                let entry = entry.as_ref();
                 let (name, file) = entry.split_once('=').unwrap_or((entry, entry));
-                let Settings { grants, limits } = settings_for(name);
-                Program { name: name.to_string(), path: self.app(file), grants, limits }
+                let Settings { grants, limits, boot } = m.settings(name);
+                Program { name: name.to_string(), path: self.app(file), grants, limits, boot }
             })
             .collect();
         let out = target_dir().join("moroso").join(format!("{image}.img"));
@@ -131,16 +114,56 @@ fn build(programs: Option<&[&str]>) -> Result<Built, String> {
     }
 }
 
-/// Packs one external program as the whole boot image.
-pub fn single_program_image(path: &Path) -> Result<PathBuf, String> {
-    let name = path
-        .file_name()
+/// The image name of a program given by path: its file name, cut to the image's limit.
+pub fn program_name(path: &Path) -> Result<String, String> {
+    path.file_name()
         .and_then(|n| n.to_str())
         .map(|n| n.chars().take(abi::image::NAME_MAX).collect::<String>())
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| format!("{}: cannot make a program name from this path", path.display()))?;
+        .ok_or_else(|| format!("{}: cannot make a program name from this path", path.display()))
+}
+
+/// Packs one external program as the whole boot image.
+pub fn single_program_image(path: &Path) -> Result<PathBuf, String> {
+    let name = program_name(path)?;
     let out = target_dir().join("moroso").join("app.img");
-    let Settings { grants, limits } = Settings::DEFAULT;
-    image::pack(&[Program { name, path: path.to_path_buf(), grants, limits }], &out)?;
+    let Settings { grants, limits, boot } = Settings::DEFAULT;
+    image::pack(&[Program { name, path: path.to_path_buf(), grants, limits, boot }], &out)?;
+    Ok(out)
+}
+
+/// Packs several external programs into one image with the services they need
+/// ([`APP_SERVICES`], from `apps/`, with their manifest settings): init starts the given
+/// programs in order and powers off when all have ended. Two programs with one name, or
+/// a program named like a service, are refused.
+pub fn apps_image(built: &Built, paths: &[PathBuf]) -> Result<PathBuf, String> {
+    let m = manifest::load_default()?;
+    let mut programs: Vec<Program> = APP_SERVICES
+        .iter()
+        .map(|&name| {
+            let Settings { grants, limits, boot } = m.settings(name);
+            Program { name: name.to_string(), path: built.app(name), grants, limits, boot }
+        })
+        .collect();
+    for path in paths {
+        let name = program_name(path)?;
+        if let Some(clash) = programs.iter().find(|p| p.name == name) {
+            return Err(format!(
+                "{}: a program named {name:?} is already in the image ({}); rename one of them",
+                path.display(),
+                clash.path.display()
+            ));
+        }
+        let boot = abi::image::Boot { start: 1, awaited: 1, ..abi::image::Boot::NONE };
+        programs.push(Program {
+            name,
+            path: path.clone(),
+            grants: Settings::DEFAULT.grants,
+            limits: Settings::DEFAULT.limits,
+            boot,
+        });
+    }
+    let out = target_dir().join("moroso").join("apps.img");
+    image::pack(&programs, &out)?;
     Ok(out)
 }

@@ -11,7 +11,7 @@
 
 use crate::build;
 use crate::cli::Command;
-use crate::image::{self, Program};
+use crate::image;
 use crate::qemu::{self, Accel};
 use crate::setup;
 use moroso_kernel::loader::elf::ElfImage;
@@ -167,28 +167,28 @@ fn command(args: &[String]) -> Result<ExitCode, String> {
     setup::ensure_all()?;
     setup::ensure_gdb()?;
     let (built, initrd, programs) = if o.apps.is_empty() {
-        let built = build::only(build::DEFAULT_IMAGE)?;
-        let initrd = built.image("default", build::DEFAULT_IMAGE)?;
-        let mut files: Vec<&str> =
-            build::DEFAULT_IMAGE.iter().map(|e| e.split_once('=').map_or(*e, |(_, f)| f)).collect();
+        let default = build::default_image()?;
+        let built = build::only(&default.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let initrd = built.image("default", &default)?;
+        let mut files: Vec<&str> = default.iter().map(|e| e.split_once('=').map_or(e.as_str(), |(_, f)| f)).collect();
         files.dedup();
         let programs = files.iter().map(|f| symbols_of(&built.app(f))).collect::<Result<Vec<_>, _>>()?;
         (built, initrd, programs)
     } else {
-        let built = build::only(&[])?;
-        let mut packed = Vec::new();
-        for app in &o.apps {
-            let name: String = app
-                .file_name()
-                .and_then(|n| n.to_str())
-                .map(|n| n.chars().take(abi::image::NAME_MAX).collect())
-                .ok_or_else(|| format!("{}: cannot make a program name from this path", app.display()))?;
-            let build::Settings { grants, limits } = build::settings_for(&name);
-            packed.push(Program { name, path: app.clone(), grants, limits });
-        }
-        let initrd = build::target_dir().join("moroso").join("gdb.img");
-        image::pack(&packed, &initrd)?;
-        let programs = o.apps.iter().map(|a| symbols_of(a)).collect::<Result<Vec<_>, _>>()?;
+        // The images `cargo xtask run` boots: one program alone, several with init and
+        // the name server (whose symbols are loaded too).
+        let services: &[&str] = if o.apps.len() > 1 { build::APP_SERVICES } else { &[] };
+        let built = build::only(services)?;
+        let initrd = match o.apps.as_slice() {
+            [app] => build::single_program_image(app)?,
+            apps => build::apps_image(&built, apps)?,
+        };
+        let programs = services
+            .iter()
+            .map(|s| built.app(s))
+            .chain(o.apps.iter().cloned())
+            .map(|p| symbols_of(&p))
+            .collect::<Result<Vec<_>, _>>()?;
         (built, initrd, programs)
     };
     let port = match o.port {

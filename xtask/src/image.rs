@@ -1,6 +1,6 @@
 //! Writing the boot image (`abi::image`) that QEMU hands the kernel as `-initrd`.
 
-use abi::image::{Grants, ImageEntry, ImageHeader, Limits, MAGIC, MAX_PROGRAMS, NAME_MAX};
+use abi::image::{Boot, Grants, ImageEntry, ImageHeader, Limits, MAGIC, MAX_PROGRAMS, NAME_MAX};
 use moroso_kernel::loader::elf::ElfImage;
 use std::path::{Path, PathBuf};
 use zerocopy::IntoBytes;
@@ -13,6 +13,8 @@ pub struct Program {
     pub grants: Grants,
     /// Its tasks' shares of the kernel's tables.
     pub limits: Limits,
+    /// What init does with it.
+    pub boot: Boot,
 }
 
 /// Checks that `path` is an ELF executable the kernel will load; a one-line reason if not.
@@ -39,8 +41,14 @@ pub fn pack(programs: &[Program], out: &Path) -> Result<(), String> {
             return Err(format!("program {:?}: the kernel cannot honour limits {:?}", p.name, p.limits));
         }
         let bytes = validate(&p.path)?;
-        let mut e =
-            ImageEntry { name: [0; NAME_MAX], offset, size: bytes.len() as u64, grants: p.grants, limits: p.limits };
+        let mut e = ImageEntry {
+            name: [0; NAME_MAX],
+            offset,
+            size: bytes.len() as u64,
+            grants: p.grants,
+            limits: p.limits,
+            boot: p.boot,
+        };
         e.name[..p.name.len()].copy_from_slice(p.name.as_bytes());
         table.extend_from_slice(e.as_bytes());
         blobs.extend_from_slice(&bytes);
@@ -91,8 +99,14 @@ mod tests {
         validate(&elf).expect("the tiny ELF is loadable");
         let small = Limits { threads: 2, tasks: 1, async_per_mailbox: 1, ..Limits::DEFAULT };
         let programs = [
-            Program { name: "first".into(), path: elf.clone(), grants: Grants::NONE, limits: Limits::DEFAULT },
-            Program { name: "second".into(), path: elf.clone(), grants: Grants::COM1, limits: small },
+            Program {
+                name: "first".into(),
+                path: elf.clone(),
+                grants: Grants::NONE,
+                limits: Limits::DEFAULT,
+                boot: Boot::NONE,
+            },
+            Program { name: "second".into(), path: elf.clone(), grants: Grants::COM1, limits: small, boot: Boot::NONE },
         ];
         let out = dir.join("boot.img");
         pack(&programs, &out).unwrap();
@@ -123,10 +137,12 @@ mod tests {
             path: text.clone(),
             grants: Grants::NONE,
             limits: Limits::DEFAULT,
+            boot: Boot::NONE,
         };
         assert!(pack(&[long], &dir.join("o.img")).unwrap_err().contains("must be 1 to"));
         let no_thread = Limits { threads: 0, ..Limits::DEFAULT };
-        let bad = Program { name: "p".into(), path: text.clone(), grants: Grants::NONE, limits: no_thread };
+        let bad =
+            Program { name: "p".into(), path: text.clone(), grants: Grants::NONE, limits: no_thread, boot: Boot::NONE };
         assert!(pack(&[bad], &dir.join("o.img")).unwrap_err().contains("cannot honour"));
         let _ = std::fs::remove_dir_all(&dir);
     }

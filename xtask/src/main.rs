@@ -11,10 +11,12 @@ mod cli;
 mod fuzz;
 mod gdb;
 mod image;
+mod manifest;
 mod new;
 mod qemu;
 mod setup;
 mod symbols;
+mod system;
 mod test;
 mod trace;
 
@@ -28,10 +30,10 @@ const COMMANDS: &[Command] = &[RUN, TEST, FUZZ, BENCH, trace::COMMAND, gdb::COMM
 
 const RUN: Command = Command {
     name: "run",
-    args: "[--app PATH] [--timeout SECS] [--icount] [--accel tcg|kvm] [--append ARGS]",
-    summary: "build the kernel and boot the default image (init, console, shell) in QEMU",
+    args: "[--app PATH ...] [--timeout SECS] [--icount] [--accel tcg|kvm] [--append ARGS]",
+    summary: "build the kernel and boot the default system (init, servers, shell) in QEMU",
     options: &[
-        ("--app PATH", "boot the ELF at PATH as the only program; exit with its status"),
+        ("--app PATH", "boot the ELF at PATH as the only program; exit with its status. Repeated: boot them all with init and the name server, in order; exit non-zero naming each that ended non-zero"),
         ("--timeout SECS", "kill QEMU and fail after SECS seconds"),
         ("--icount", "run QEMU with -icount shift=0 (rdtsc counts guest instructions)"),
         ("--accel tcg|kvm", "accelerator (default tcg; kvm only where virtualization is real)"),
@@ -40,7 +42,8 @@ const RUN: Command = Command {
     about: || {
         "Builds only what the boot image needs (with --app: the kernel alone), packs the image
 and boots it with the guest's console on stdout. On a terminal the default image is
-interactive (a shell on the console); Ctrl-C stops QEMU. The command exits 0 when the guest
+interactive (a shell on the console); Ctrl-C stops QEMU. When stdin is not a terminal, the
+shell runs its lines as a script (`printf 'ls\nexit\n' | cargo xtask run`). The command exits 0 when the guest
 powers off with status 0, and non-zero on any other status (printed in words), a kernel
 crash, a triple fault or a timeout. A missing, non-ELF or non-x86-64 --app file is refused
 before anything is built."
@@ -123,7 +126,7 @@ fn parse_test(args: &[String]) -> Result<Option<Vec<String>>, String> {
 
 /// Options of `cargo xtask run`.
 struct RunOptions {
-    app: Option<std::path::PathBuf>,
+    apps: Vec<std::path::PathBuf>,
     timeout: Option<Duration>,
     icount: bool,
     accel: qemu::Accel,
@@ -131,7 +134,8 @@ struct RunOptions {
 }
 
 fn parse_run(args: &[String]) -> Result<RunOptions, String> {
-    let mut o = RunOptions { app: None, timeout: None, icount: false, accel: qemu::Accel::Tcg, append: String::new() };
+    let mut o =
+        RunOptions { apps: Vec::new(), timeout: None, icount: false, accel: qemu::Accel::Tcg, append: String::new() };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
@@ -153,7 +157,8 @@ fn parse_run(args: &[String]) -> Result<RunOptions, String> {
                 }
             }
             "--append" => o.append = value("--append")?,
-            "--app" => o.app = Some(value("--app")?.into()),
+            // Relative to where the user stands, whatever directory the build runs in.
+            "--app" => o.apps.push(std::path::absolute(value("--app")?).map_err(|e| format!("--app: {e}"))?),
             other => return Err(format!("run: unknown option {other:?} (`cargo xtask run --help` lists them)")),
         }
     }
@@ -162,21 +167,37 @@ fn parse_run(args: &[String]) -> Result<RunOptions, String> {
 
 fn run(o: RunOptions) -> Result<ExitCode, String> {
     // Refuse a bad --app before building or booting anything.
-    if let Some(app) = &o.app {
+    for app in &o.apps {
         image::validate(app)?;
     }
     setup::ensure_all()?;
-    // Only what the image needs: the kernel for --app, the default image's programs otherwise.
-    let built = build::only(if o.app.is_some() { &[] } else { build::DEFAULT_IMAGE })?;
-    let initrd = match &o.app {
-        Some(app) => build::single_program_image(app)?,
-        None => built.image("default", build::DEFAULT_IMAGE)?,
+    // Only what the image needs: the kernel for one --app, init and the name server for
+    // several, the default image's programs otherwise.
+    let default = build::default_image()?;
+    let needs: Vec<&str> = match o.apps.len() {
+        0 => default.iter().map(String::as_str).collect(),
+        1 => Vec::new(),
+        _ => build::APP_SERVICES.to_vec(),
+    };
+    let built = build::only(&needs)?;
+    let initrd = match o.apps.as_slice() {
+        [] => built.image("default", &default)?,
+        [app] => build::single_program_image(app)?,
+        apps => build::apps_image(&built, apps)?,
     };
     let kernel = built.kernel.clone();
-    // A person at a terminal gets the interactive default image (console server, shell).
+    // A person at a terminal gets the interactive shell; otherwise stdin is a script the
+    // shell runs line by line (`system::script_typing`).
     let mut append = o.append;
-    if o.app.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        append = format!("{append} interactive").trim().to_string();
+    let mut input = Vec::new();
+    if o.apps.is_empty() {
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            append = format!("{append} interactive").trim().to_string();
+        } else {
+            let mut script = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut script).map_err(|e| format!("stdin: {e}"))?;
+            input = system::script_typing(&script);
+        }
     }
     let cfg = qemu::Config {
         kernel: kernel.clone(),
@@ -186,10 +207,13 @@ fn run(o: RunOptions) -> Result<ExitCode, String> {
         icount: o.icount,
         timeout: o.timeout,
         echo: true,
-        input: Vec::new(),
+        input,
     };
     eprintln!("xtask: booting {} in QEMU ({})", kernel.display(), cfg.describe());
     let outcome = qemu::run(&cfg)?;
+    for (name, status) in system::failed_programs(&outcome.lines) {
+        eprintln!("xtask: program {name} ended with status {}", abi::status::describe(status));
+    }
     Ok(report_run(&outcome))
 }
 

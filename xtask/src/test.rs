@@ -74,6 +74,7 @@ const STEPS: &[Step] = &[
     Step { key: "sync", title: "userland locks (libsys::sync) in QEMU", run: sync_locks },
     Step { key: "irq", title: "interrupts and I/O grants in QEMU", run: interrupts },
     Step { key: "console", title: "user-level console and shell in QEMU", run: console },
+    Step { key: "system", title: "the system: names, files, supervision, shell scripts", run: system },
     Step { key: "fuzz", title: "system-call fuzzer in QEMU (fresh seed)", run: fuzz_step },
     Step { key: "contract", title: "external contract (project checkout)", run: contract },
     Step { key: "bench", title: "benchmark regressions (-icount)", run: bench_regressions },
@@ -415,12 +416,23 @@ fn console(ctx: &mut Ctx) -> StepResult {
     // once the shell has refused it, a normal command still works.
     let mut long: Vec<u8> = (0..LONG_LINE).map(|i| b'a' + (i % 26) as u8).collect();
     long.push(b'\r');
+    // Line editing: Ctrl-U erases a line, Ctrl-C cancels one, arrow keys and Tab print no
+    // escape bytes (Tab completes `ech` to `echo `).
     let input = vec![
-        ("moroso shell".into(), b"hellp\x7fo\r".to_vec()),
-        ("you typed: hello".into(), long),
-        ("line too long".into(), b"again\rexit\r".to_vec()),
+        ("moroso shell".into(), b"echo hellp\x7fo\r".to_vec()),
+        ("hello".into(), long),
+        ("line too long".into(), b"junk\x15echo \x1b[A\x1b[Dkept\x03".to_vec()),
+        ("^C".into(), b"ech\tagain\rbogus\rexit\r".to_vec()),
     ];
-    let o = match boot_typing(ctx, "interactive", BOOT_TIMEOUT, build::DEFAULT_IMAGE, input) {
+    let image = match build::default_image() {
+        Ok(i) => i,
+        Err(e) => {
+            r.problem(format!("console: {e}"));
+            return r;
+        }
+    };
+    let image: Vec<&str> = image.iter().map(String::as_str).collect();
+    let o = match boot_typing(ctx, "interactive", BOOT_TIMEOUT, &image, input) {
         Ok(o) => o,
         Err(e) => {
             r.problem(format!("console could not run: {e}"));
@@ -428,18 +440,38 @@ fn console(ctx: &mut Ctx) -> StepResult {
         }
     };
     let expect = [
-        ("the shell echoes and answers a line", "you typed: hello"),
+        ("the shell runs the edited line", "\nhello"),
         ("a line too long is refused", "line too long: "),
-        ("a command after the long line is answered", "you typed: again"),
+        ("Tab completes a command", "$ echo again"),
+        ("a command after the long line is answered", "\nagain"),
+        ("an unknown command is named", "unknown command: bogus"),
         ("exit ends the shell", "bye"),
-        ("init sees the shell end", "init: the shell exited with status 0"),
+        ("init sees the shell end", "init: shell exited with status 0"),
     ];
+    // "\nX": a line that is exactly X (a command's output), else a line containing it.
     for (what, line) in expect {
-        if o.lines.iter().any(|l| l.contains(line)) {
+        let found = match line.strip_prefix('\n') {
+            Some(exact) => o.lines.iter().any(|l| l.trim() == exact),
+            None => o.lines.iter().any(|l| l.contains(line)),
+        };
+        if found {
             r.passed += 1;
         } else {
-            r.problem(format!("console: {what}: no line containing {line:?}"));
+            r.problem(format!("console: {what}: no line {line:?}"));
         }
+    }
+    // Ctrl-U, Ctrl-C and the arrow keys left nothing raw on the console, and `kept` was
+    // cancelled, never run.
+    let raw = o.lines.iter().find(|l| l.contains('\x1b') || l.contains('\t'));
+    if let Some(l) = raw {
+        r.problem(format!("console: raw escape bytes echoed: {l:?}"));
+    } else {
+        r.passed += 1;
+    }
+    if o.lines.iter().any(|l| l.trim() == "hellokept" || l.contains("unknown command: junk")) {
+        r.problem("console: a cancelled or erased line was run".to_string());
+    } else {
+        r.passed += 1;
     }
     if o.end == End::Guest(GuestExit::Success) {
         r.passed += 1;
@@ -467,6 +499,103 @@ fn fuzz_step(ctx: &mut Ctx) -> StepResult {
         Err(e) => r.problem(format!("fuzz could not run: {e}")),
     }
     r
+}
+
+/// The Moroso system: `systest` under init with the name and file servers (the manifest's
+/// limits and boot policy, `ps`, names, files, a restart), then `cargo xtask run` as a user
+/// runs it: a shell script on stdin, and several programs booted together with `--app`.
+fn system(ctx: &mut Ctx) -> StepResult {
+    let mut r = match boot(ctx, "", BOOT_TIMEOUT, &["init", "names", "fs", "systest", "syskill=systest"]) {
+        Ok(outcome) => judge_suite("systest", &outcome),
+        Err(e) => StepResult::failure(format!("systest could not run: {e}")),
+    };
+    let script = "echo hi\nwrite a.txt x y\ncat a.txt\nls\nps\nrun hello\nbogus\nexit\n";
+    // Each expected line must follow the one before it on the console.
+    let expect: &[(&str, &str)] = &[
+        ("the shell says it reads a script", abi::report::SCRIPT_READY),
+        ("each line is shown", "> echo hi"),
+        ("echo prints its words", "hi"),
+        ("write is quiet", "> write a.txt x y"),
+        ("cat prints the file written", "> cat a.txt"),
+        ("  with its text and a newline", "x y"),
+        ("ls lists files", "> ls"),
+        ("  the packed README", "README.md"),
+        ("  and the new file", "a.txt"),
+        ("ps lists tasks", "> ps"),
+        ("  with the shell", "shell"),
+        ("  and threads", "TID"),
+        ("run starts a program of the image", "hello from task"),
+        ("  and prints its status", "hello exited with status 0"),
+        ("an unknown command is named", "unknown command: bogus"),
+        ("exit says bye", "bye"),
+        ("the system powers off with 0", "moroso: power off, status 0"),
+    ];
+    match run_xtask(&["run", "--timeout", "120"], None, script.as_bytes()) {
+        Ok((code, text)) => {
+            let mut lines = text.lines();
+            for (what, want) in expect {
+                if lines.any(|l| l.contains(want)) {
+                    r.passed += 1;
+                } else {
+                    r.problem(format!("system: script: {what}: no line containing {want:?} where expected"));
+                    break;
+                }
+            }
+            if code == Some(0) {
+                r.passed += 1;
+            } else {
+                r.problem(format!("system: script: cargo xtask run exited {code:?}, want 0"));
+            }
+        }
+        Err(e) => r.problem(format!("system: script: {e}")),
+    }
+    // Relative --app paths resolve from where the command runs.
+    let release = build::target_dir().join(TARGET).join("release");
+    let cases: &[(&str, &[&str], i32, &str)] = &[
+        ("a server and a client find each other by name", &["pingserver", "pingclient"], 0, "it answered 42"),
+        ("a failing program is named", &["hello", "exit7"], 7, "xtask: program exit7 ended with status 7"),
+    ];
+    for (what, apps, want, says) in cases {
+        let mut args = vec!["run", "--timeout", "120"];
+        for a in apps.iter() {
+            args.extend(["--app", a]);
+        }
+        match run_xtask(&args, Some(&release), b"") {
+            Ok((code, text)) if code == Some(*want) && text.contains(says) => r.passed += 1,
+            Ok((code, text)) => {
+                let tail: Vec<&str> = text.lines().rev().take(4).collect();
+                r.problem(format!(
+                    "system: --app: {what}: exit {code:?} (want {want}), wanted {says:?}; ended {tail:?}"
+                ))
+            }
+            Err(e) => r.problem(format!("system: --app: {what}: {e}")),
+        }
+    }
+    r
+}
+
+/// Runs `cargo xtask ARGS` (in `dir`, if given) with `stdin`; its exit code and its stdout
+/// and stderr together.
+fn run_xtask(args: &[&str], dir: Option<&Path>, stdin: &[u8]) -> Result<(Option<i32>, String), String> {
+    use std::io::Write;
+    eprintln!("xtask: cargo xtask {}", args.join(" "));
+    let mut cmd = cargo();
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let mut child = cmd
+        .arg("xtask")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if let Some(mut i) = child.stdin.take() {
+        i.write_all(stdin).map_err(|e| format!("stdin: {e}"))?;
+    }
+    let o = child.wait_with_output().map_err(|e| format!("cargo xtask: {e}"))?;
+    Ok((o.status.code(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))))
 }
 
 fn sync_locks(ctx: &mut Ctx) -> StepResult {
@@ -588,8 +717,7 @@ fn runner(ctx: &mut Ctx) -> StepResult {
     };
     let cases: Vec<(&str, Vec<String>, i32, &str)> = vec![
         ("--app runs an external libsys program", vec!["--app".into(), path(&external)], 5, "external: thread"),
-        ("default image boots", vec![], 0, "init: hello exited with status 0"),
-        ("default image talks typed IPC", vec![], 0, "came back with 42"),
+        ("default image boots and runs an empty script", vec![], 0, "init: shell exited with status 0"),
         ("--app exits 0 with the program", vec!["--app".into(), path(&built.app("hello"))], 0, "hello from task"),
         ("--app passes the status on", vec!["--app".into(), path(&built.app("exit7"))], 7, "with status 7"),
         ("--app refuses a missing file", vec!["--app".into(), path(&scratch.join("missing"))], 2, "No such file"),

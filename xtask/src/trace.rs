@@ -12,7 +12,7 @@ mod json;
 mod svg;
 
 use crate::build::{self, cargo, target_dir};
-use crate::image::{self, Program};
+use crate::image;
 use crate::qemu;
 use crate::setup::{run_visible, TARGET};
 use abi::trace::{Kind, Line, Record};
@@ -104,8 +104,16 @@ pub fn run(o: &Options, echo: bool) -> Result<(qemu::Outcome, Files), String> {
         image::validate(app)?;
     }
     crate::setup::ensure_all()?;
-    let initrd =
-        if o.apps.is_empty() { build::all()?.image("default", build::DEFAULT_IMAGE)? } else { apps_image(&o.apps)? };
+    // The same images `cargo xtask run` boots: one program alone, several with init and
+    // the name server, or the default system.
+    let initrd = match o.apps.as_slice() {
+        [] => {
+            let default = build::default_image()?;
+            build::only(&default.iter().map(String::as_str).collect::<Vec<_>>())?.image("default", &default)?
+        }
+        [app] => build::single_program_image(app)?,
+        apps => build::apps_image(&build::only(build::APP_SERVICES)?, apps)?,
+    };
     let kernel = build_kernel()?;
     let cfg = qemu::Config {
         kernel,
@@ -145,26 +153,6 @@ fn build_kernel() -> Result<PathBuf, String> {
     } else {
         Err(format!("the build finished but {} is missing", elf.display()))
     }
-}
-
-/// A boot image of the given programs (named after their files), the first started.
-fn apps_image(apps: &[PathBuf]) -> Result<PathBuf, String> {
-    let programs = apps
-        .iter()
-        .map(|path| {
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .map(|n| n.chars().take(abi::image::NAME_MAX).collect::<String>())
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| format!("{}: cannot make a program name from this path", path.display()))?;
-            let build::Settings { grants, limits } = build::Settings::DEFAULT;
-            Ok(Program { name, path: path.clone(), grants, limits })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    let out = out_dir().join("trace.img");
-    image::pack(&programs, &out)?;
-    Ok(out)
 }
 
 /// Writes `trace.json` and `trace.svg` for `trace` into `dir`.

@@ -9,7 +9,8 @@
 //! Input beyond the bound is dropped, and the drop is shown on the console where it
 //! happened: `[input dropped: N bytes]`.
 //!
-//! Started with `arg = parent tid`; it tells the parent its tid with an async message.
+//! Programs find it under the name `console` (`libsys::name`), registered once it drives
+//! COM1.
 #![no_std]
 #![no_main]
 
@@ -142,7 +143,6 @@ impl Typed {
 }
 
 fn main() -> i32 {
-    let parent = libsys::task::arg() as u32;
     if device::bind(IRQ).is_err() {
         return 1;
     }
@@ -154,7 +154,10 @@ fn main() -> i32 {
             uart(0).read();
         }
     }
-    let _ = ipc::send(parent, &Request::new(Op::Subscribe, b"console"));
+    if let Err(e) = libsys::name::register(moroso_apps::console_proto::NAME) {
+        libsys::println!("console: cannot register my name: {e}");
+        return 1;
+    }
     let mut subscriber = None;
     let mut typed = Typed::new();
     let mut next = ipc::receive::<Request>(Timeout::Forever);

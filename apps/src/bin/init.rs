@@ -1,67 +1,177 @@
-//! The first program: starts the others, talks to one of them with typed IPC, and reports
-//! how they ended.
+//! The first program (the kernel starts program 0 of the boot image, and only it): starts
+//! the image's other programs and supervises them, as the image's boot policy says
+//! (`abi::image::Boot`, written from the manifest `system.toml`).
+//!
+//! - Every program marked `start` is started, in image order, with init's own argument
+//!   (bit `FIRST_ARG_INTERACTIVE`: a person is at the console).
+//! - One watcher thread per started program waits for its task to end. A program with a
+//!   restart policy is started again (up to its `restart_max`), and its restarts counted;
+//!   init answers `Restarts` queries under the name `init` (`moroso_apps::init_proto`).
+//! - When every `awaited` program has ended (or, with none awaited, every started one),
+//!   init stops the others (`task_kill`: they are its children), prints a
+//!   `moroso: program NAME ended with status N` line for each awaited program that failed,
+//!   and ends with status 0 if none did, else the first failure's status; the kernel then
+//!   powers off.
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+use libsys::abi::image::{Restart, FIRST_ARG_INTERACTIVE};
 use libsys::ipc::{self, Incoming, Timeout};
-use libsys::{println, Message};
+use libsys::println;
+use libsys::sync::{Condvar, Mutex};
+use moroso_apps::init_proto::{Restarts, RestartsReply};
 
 libsys::entry!(main);
 
-/// A greeting for a thread of init's; its reply is a `Greeting` too.
-#[derive(Message)]
-#[repr(C)]
-#[message(reply = Greeting)]
-struct Greeting {
-    count: u32,
+struct Program {
+    name: String,
+    restart: Restart,
+    restart_max: u16,
+    awaited: bool,
+    /// The task running it now (0: none).
+    task: u32,
+    restarts: u32,
+    /// Its last status, once it has ended for good.
+    ended: Option<i32>,
 }
 
-fn greeter(_: usize) {
-    if let Ok(Incoming::Call { msg, reply, .. }) = ipc::receive::<Greeting>(Timeout::Forever) {
-        let _ = reply.reply(&Greeting { count: msg.count + 1 });
+struct State {
+    programs: Vec<Program>,
+    /// Set once the system is done: watchers restart nothing after it.
+    stopping: bool,
+}
+
+static STATE: Mutex<State> = Mutex::new(State { programs: Vec::new(), stopping: false });
+static CHANGED: Condvar = Condvar::new();
+/// The argument every started program gets (init's own).
+static ARG: AtomicU64 = AtomicU64::new(0);
+
+fn arg() -> u64 {
+    ARG.load(Ordering::Relaxed)
+}
+
+/// Waits for program `index`'s task to end, restarting it as its policy says.
+fn watch(index: usize) {
+    loop {
+        let task = STATE.lock().programs[index].task;
+        let status = libsys::task::wait(task).unwrap_or(libsys::abi::status::KILLED);
+        let mut s = STATE.lock();
+        let stopping = s.stopping;
+        let p = &mut s.programs[index];
+        let again = !stopping
+            && p.restarts < p.restart_max as u32
+            && match p.restart {
+                Restart::Never => false,
+                Restart::OnFailure => status != 0,
+                Restart::Always => true,
+            };
+        if again {
+            println!("init: {} ended with status {}; restarting it", p.name, libsys::abi::status::describe(status));
+            match libsys::task::spawn(&p.name, arg()) {
+                Ok(t) => {
+                    p.task = t;
+                    p.restarts += 1;
+                    continue;
+                }
+                Err(e) => println!("init: cannot restart {}: {e}", p.name),
+            }
+        }
+        p.task = 0;
+        p.ended = Some(status);
+        CHANGED.notify_all();
+        return;
+    }
+}
+
+/// Answers `Restarts` queries (the shell's `ps`), forever.
+fn serve(_: usize) {
+    if libsys::name::register(moroso_apps::init_proto::NAME).is_err() {
+        return;
+    }
+    loop {
+        if let Ok(Incoming::Call { msg, reply, .. }) = ipc::receive::<Restarts>(Timeout::Forever) {
+            let s = STATE.lock();
+            let count = s.programs.iter().find(|p| p.name.as_bytes() == msg.name.as_bytes()).map_or(0, |p| p.restarts);
+            drop(s);
+            let _ = reply.reply(&RestartsReply { restarts: count });
+        }
     }
 }
 
 fn main() -> i32 {
-    println!("init: Moroso userland is up (thread {})", libsys::raw::gettid());
-    match libsys::thread::spawn(greeter, 0)
-        .map_err(ipc::IpcError::Sys)
-        .and_then(|t| ipc::call(t, &Greeting { count: 41 }, Timeout::Forever))
-    {
-        Ok(g) => println!("init: a typed IPC call to a thread came back with {}", g.count),
-        Err(e) => println!("init: typed IPC failed: {e}"),
-    }
-    match libsys::task::spawn("hello", 0).and_then(libsys::task::wait) {
-        Ok(status) => println!("init: hello exited with status {status}"),
-        Err(e) => println!("init: could not run hello: {e}"),
-    }
-    // Interactive (the kernel command line says `interactive`; `cargo xtask run` does that
-    // when it runs on a terminal): the user-level console and a shell on it.
-    if libsys::task::arg() & libsys::abi::image::FIRST_ARG_INTERACTIVE != 0 {
-        interactive();
-    }
-    0
-}
-
-/// Starts the console server (the driver of COM1), then a shell on it; when the shell
-/// ends, stops the console.
-fn interactive() {
-    let me = libsys::raw::gettid() as u64;
-    let Ok(console_task) = libsys::task::spawn("console", me) else {
-        println!("init: no console server in the boot image");
-        return;
+    ARG.store(libsys::task::arg(), Ordering::Relaxed);
+    let interactive = arg() & FIRST_ARG_INTERACTIVE != 0;
+    println!(
+        "init: Moroso userland is up (thread {}){}",
+        libsys::raw::gettid(),
+        if interactive { ", interactive" } else { "" }
+    );
+    let image = match libsys::task::programs() {
+        Ok(p) => p,
+        Err(e) => {
+            println!("init: cannot read the boot image: {e}");
+            return 1;
+        }
     };
-    // The console says hello once it drives COM1.
-    let Ok(hello) = ipc::receive::<moroso_apps::console_proto::Request>(Timeout::Ticks(500)) else {
-        println!("init: the console server did not start");
-        return;
-    };
-    let console = hello.from();
-    match libsys::task::spawn("shell", console as u64).and_then(libsys::task::wait) {
-        Ok(status) => println!("init: the shell exited with status {status}"),
-        Err(e) => println!("init: could not run the shell: {e}"),
+    let mut count = 0;
+    for p in image.iter().skip(1).filter(|p| p.boot.start != 0) {
+        let name = String::from(p.name());
+        match libsys::task::spawn(&name, arg()) {
+            Ok(task) => {
+                STATE.lock().programs.push(Program {
+                    name,
+                    restart: Restart::from_u8(p.boot.restart).unwrap_or(Restart::Never),
+                    restart_max: p.boot.restart_max,
+                    awaited: p.boot.awaited != 0,
+                    task,
+                    restarts: 0,
+                    ended: None,
+                });
+                count += 1;
+            }
+            Err(e) => println!("init: cannot start {name}: {e}"),
+        }
     }
-    let quit = moroso_apps::console_proto::Request::new(moroso_apps::console_proto::Op::Quit, b"");
-    let _ = ipc::call(console, &quit, Timeout::Forever);
-    let _ = libsys::task::wait(console_task);
+    // Watchers after every start, so `programs` no longer grows while they index it.
+    for i in 0..count {
+        if let Err(e) = libsys::thread::spawn(watch, i) {
+            println!("init: cannot watch {}: {e}", STATE.lock().programs[i].name);
+        }
+    }
+    let _ = libsys::thread::spawn(serve, 0);
+    let awaits_some = STATE.lock().programs.iter().any(|p| p.awaited);
+    let mut s = STATE.lock();
+    while s.programs.iter().any(|p| (p.awaited || !awaits_some) && p.ended.is_none()) {
+        s = CHANGED.wait(s);
+    }
+    s.stopping = true;
+    let rest: Vec<u32> = s.programs.iter().filter(|p| p.ended.is_none() && p.task != 0).map(|p| p.task).collect();
+    drop(s);
+    for task in rest {
+        // Its watcher collects the status.
+        let _ = libsys::task::kill(task);
+    }
+    let s = STATE.lock();
+    let mut status = 0;
+    for p in s.programs.iter().filter(|p| p.awaited || !awaits_some) {
+        let st = p.ended.unwrap_or(0);
+        println!("init: {} exited with status {st}", p.name);
+        if st != 0 {
+            println!(
+                "{}{} ended with status {}",
+                libsys::abi::report::PROGRAM_STATUS_PREFIX,
+                p.name,
+                libsys::abi::status::describe(st)
+            );
+            if status == 0 {
+                status = st;
+            }
+        }
+    }
+    status
 }

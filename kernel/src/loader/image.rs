@@ -2,7 +2,7 @@
 //! `-initrd`. Every entry is checked against the image's bounds when the image is opened,
 //! so a lookup never reads outside it.
 
-use abi::image::{Grants, ImageEntry, ImageHeader, Limits, MAGIC, MAX_PROGRAMS};
+use abi::image::{Boot, Grants, ImageEntry, ImageHeader, Limits, MAGIC, MAX_PROGRAMS};
 use core::fmt;
 use zerocopy::FromBytes;
 
@@ -21,6 +21,7 @@ pub enum ImageError {
     EntryOutOfBounds(usize),
     BadName(usize),
     BadLimits(usize),
+    BadBoot(usize),
 }
 
 impl fmt::Display for ImageError {
@@ -32,6 +33,7 @@ impl fmt::Display for ImageError {
             Self::EntryOutOfBounds(i) => write!(f, "boot image entry {i} points outside the image"),
             Self::BadName(i) => write!(f, "boot image entry {i} has an invalid name"),
             Self::BadLimits(i) => write!(f, "boot image entry {i} has limits the kernel cannot honour"),
+            Self::BadBoot(i) => write!(f, "boot image entry {i} has an unknown boot policy"),
         }
     }
 }
@@ -45,6 +47,8 @@ pub struct Program<'a> {
     pub grants: Grants,
     /// Its tasks' shares of the kernel's tables.
     pub limits: Limits,
+    /// What init does with it (start, await, restart).
+    pub boot: Boot,
 }
 
 impl<'a> BootImage<'a> {
@@ -69,6 +73,9 @@ impl<'a> BootImage<'a> {
             if !e.limits.is_valid() {
                 return Err(ImageError::BadLimits(i));
             }
+            if !e.boot.is_valid() {
+                return Err(ImageError::BadBoot(i));
+            }
         }
         Ok(BootImage { data, entries })
     }
@@ -80,6 +87,7 @@ impl<'a> BootImage<'a> {
             elf: &self.data[e.offset as usize..(e.offset + e.size) as usize],
             grants: e.grants,
             limits: e.limits,
+            boot: e.boot,
         })
     }
 
@@ -115,6 +123,7 @@ mod tests {
                 size: bytes.len() as u64,
                 grants: Grants { irqs: 1 << 4, ..Grants::NONE },
                 limits: Limits { threads: 3, ..Limits::DEFAULT },
+                boot: Boot { start: 1, restart: 1, restart_max: 2, ..Boot::NONE },
             };
             e.name[..name.len()].copy_from_slice(name.as_bytes());
             out.extend_from_slice(e.as_bytes());
@@ -134,6 +143,7 @@ mod tests {
         assert!(img.find("echo").unwrap().grants.has_irq(4), "grants read back");
         assert_eq!(img.find("echo").unwrap().limits, Limits { threads: 3, ..Limits::DEFAULT }, "limits read back");
         assert_eq!(img.programs().next().unwrap().name, "init");
+        assert_eq!(img.find("echo").unwrap().boot.restart_max, 2, "boot policy read back");
         assert!(img.find("ech").is_none());
     }
 
@@ -172,6 +182,11 @@ mod tests {
         assert_eq!(set(4, too_many).unwrap_err(), ImageError::BadLimits(0), "share above the mailbox bound");
         assert_eq!(set(6, 1).unwrap_err(), ImageError::BadLimits(0), "reserved field set");
         assert_eq!(set(2, 0).map(|l| l.tasks), Ok(0), "a program may be allowed no children");
+        // The boot policy follows the limits.
+        let at = at + size_of::<Limits>();
+        let mut data = build(&[("init", b"x")]);
+        data[at + 2] = 9; // restart: no such policy
+        assert_eq!(BootImage::parse(&data).unwrap_err(), ImageError::BadBoot(0));
         assert_eq!(set(4, 0).map(|l| l.async_per_mailbox), Ok(0), "nor any buffered message to others");
     }
 }

@@ -56,6 +56,9 @@ const TABLE: [(Syscall, Handler); Syscall::COUNT] = [
     (Syscall::IrqBind, irq_bind),
     (Syscall::IrqAck, irq_ack),
     (Syscall::KernelStats, kernel_stats),
+    (Syscall::Ps, ps),
+    (Syscall::ImagePrograms, image_programs),
+    (Syscall::TaskKill, task_kill),
 ];
 
 // Entry i handles system call number i.
@@ -359,4 +362,71 @@ fn kernel_stats(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
     let space = space(k, task);
     UserSlice::new(f.rdi, len).writable(space)?.write(space, &stats.as_bytes()[..len as usize])?;
     ok(size)
+}
+
+/// Writes up to `rsi` `abi::ps::Record`s to `rdi`; returns how many exist. The whole
+/// destination is checked writable before anything is written, and `rsi` is clipped to
+/// the most records there can be, so the work is bounded by the tables.
+fn ps(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    use crate::task::{MAX_TASKS, MAX_THREADS};
+    use zerocopy::IntoBytes;
+    const SIZE: u64 = size_of::<abi::ps::Record>() as u64;
+    const _: () = assert!(MAX_TASKS + MAX_THREADS == abi::ps::MAX_RECORDS);
+    let capacity = f.rsi.min(abi::ps::MAX_RECORDS as u64);
+    let (_, task) = caller(k);
+    // Checked against the caller's space; written through it below (the core is only read).
+    let out = {
+        let space = space(k, task);
+        UserSlice::new(f.rdi, capacity * SIZE).writable(space)?
+    };
+    // The records are read from the core while written into the caller's space, which the
+    // core owns: lend the space out for the walk (records do not look at spaces) and put
+    // it back before any error leaves.
+    let mut lent = k.core.task_mut(task).space.take();
+    let mut i = 0u64;
+    let total = k.core.ps_records(|r| {
+        if i < capacity {
+            let space = lent.as_mut().ok_or(Error::BadAddress)?;
+            out.sub(i * SIZE, SIZE).write(space, r.as_bytes())?;
+        }
+        i += 1;
+        Ok(())
+    });
+    k.core.task_mut(task).space = lent;
+    ok(total? as u64)
+}
+
+/// Writes up to `rsi` `abi::image::ProgramInfo`s (the boot image's programs, in order) to
+/// `rdi`; returns how many the image holds. Bounded by `abi::image::MAX_PROGRAMS`.
+fn image_programs(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    use abi::image::{ProgramInfo, NAME_MAX};
+    use zerocopy::IntoBytes;
+    const SIZE: u64 = size_of::<ProgramInfo>() as u64;
+    let Some(image) = k.image else { return ok(0) };
+    let capacity = f.rsi.min(image.len() as u64);
+    let (_, task) = caller(k);
+    let space = space(k, task);
+    let out = UserSlice::new(f.rdi, capacity * SIZE).writable(space)?;
+    for (i, p) in image.programs().take(capacity as usize).enumerate() {
+        let mut info = ProgramInfo { name: [0; NAME_MAX], boot: p.boot };
+        let n = p.name.len().min(NAME_MAX);
+        info.name[..n].copy_from_slice(&p.name.as_bytes()[..n]);
+        out.sub(i as u64 * SIZE, SIZE).write(space, info.as_bytes())?;
+    }
+    ok(image.len() as u64)
+}
+
+/// Ends task `rdi` (see `Core::kill_task` for who may); ending one's own task does not
+/// return.
+fn task_kill(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+    let (_, task) = caller(k);
+    let power = k.core.task(task).grants.may_kill();
+    let ended = k.core.kill_task(task, f.rdi as u32, power)?;
+    let own = ended.task == Some(task);
+    drop(ended.space);
+    if own {
+        Ok(Ret::Blocked)
+    } else {
+        ok(0)
+    }
 }

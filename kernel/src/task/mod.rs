@@ -25,6 +25,7 @@
 //!   parent collects it or ends.
 
 pub mod ids;
+mod ps;
 
 use crate::ipc::mailbox::{MessagePool, MsgBuffers};
 use crate::ipc::ThreadIpc;

@@ -215,8 +215,15 @@ impl Fuzzer {
                 a[0] = if self.rng.one_in(2) { name.as_ptr() as u64 } else { self.bad_ptr() };
                 a[1] = self.rng.below(40);
             }
-            // Only ids no task has: waiting for a live one could wait for good.
-            Ok(Syscall::TaskWait) => {
+            // Invalid buffers of any capacity (a valid one with none: records written over
+            // this task's own data would break it, not the kernel).
+            Ok(Syscall::Ps | Syscall::ImagePrograms) => {
+                a[1] = [0, 1, 4, 400, u64::MAX][self.rng.below(5) as usize];
+                a[0] = if a[1] == 0 { self.ptr() } else { self.bad_ptr() };
+            }
+            // Only ids no task has: waiting for a live one could wait for good, and killing
+            // this task or its children would end the run.
+            Ok(Syscall::TaskWait | Syscall::TaskKill) => {
                 a[0] = [0, u32::MAX as u64, 1 << 31 | self.rng.next() as u32 as u64, self.rng.next() | 1 << 40]
                     [self.rng.below(4) as usize];
             }

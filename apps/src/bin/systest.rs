@@ -1,0 +1,315 @@
+//! In-guest tests of the Moroso system: the manifest's limits taking effect, `ps`,
+//! `image_programs` and `task_kill`, the name server (`libsys::name`) and the file server
+//! (`moroso_apps::fs_proto`), including a large file read by pages and a restart of the
+//! file server by init.
+//!
+//! Booted by the `system` step in an image of init, the name server, the file server and
+//! this program (started and awaited by init, as the manifest says). Copies of it started
+//! with a role argument ([`Role`]) play the other programs some cases need.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use libsys::abi::ipc::Timeout;
+use libsys::abi::{ps, Error, Syscall};
+use moroso_apps::fs_proto::{self as fs, FileName};
+use moroso_apps::harness::Suite;
+use moroso_apps::{ensure, ensure_eq};
+
+libsys::entry!(main);
+
+/// How long a case waits for an event (a name to appear) before it fails instead of
+/// hanging the suite: far beyond what the event takes, even under slow emulation.
+const WAIT: u32 = 3000;
+
+/// What a copy started with an argument does (the argument is the role's number).
+#[derive(Clone, Copy)]
+#[repr(u64)]
+enum Role {
+    /// Registers `held`, then waits for good.
+    Hold = 1,
+    /// Registers names until the table is full; exits with how many it got (negative: an
+    /// unexpected error's code).
+    Fill = 2,
+    /// Waits until `late-go` is registered, then registers `late` and waits for good.
+    Late = 3,
+    /// Kills the task in the argument's bits 8 and up; exits 0, or the error's code. Run
+    /// as `syskill`, this program under a name the manifest grants the kill power.
+    Kill = 4,
+}
+
+fn wait_forever() -> ! {
+    loop {
+        let _ = libsys::ipc::receive::<u32>(Timeout::Forever);
+    }
+}
+
+fn role(arg: u64) -> i32 {
+    match arg {
+        a if a == Role::Hold as u64 => {
+            if libsys::name::register("held").is_err() {
+                return 1;
+            }
+            wait_forever()
+        }
+        a if a == Role::Fill as u64 => {
+            for i in 0.. {
+                match libsys::name::register(&format!("fill{i}")) {
+                    Ok(()) => {}
+                    Err(Error::NoSpace) => return i,
+                    Err(e) => return e.code(),
+                }
+            }
+            -1
+        }
+        a if a == Role::Late as u64 => {
+            if libsys::name::lookup("late-go", Timeout::Forever).is_err() || libsys::name::register("late").is_err() {
+                return 1;
+            }
+            wait_forever()
+        }
+        a if a & 0xff == Role::Kill as u64 => match libsys::task::kill((a >> 8) as u32) {
+            Ok(()) => 0,
+            Err(e) => e.code(),
+        },
+        _ => 99,
+    }
+}
+
+fn spawn_role(r: Role) -> Result<u32, Error> {
+    libsys::task::spawn("systest", r as u64)
+}
+
+fn main() -> i32 {
+    let arg = libsys::task::arg();
+    if arg != 0 {
+        return role(arg);
+    }
+    let mut s = Suite::new();
+
+    s.case("manifest::thread_limit_from_system_toml", || {
+        // systest's manifest entry says `threads = 3`: this thread and two more.
+        static GO: AtomicBool = AtomicBool::new(false);
+        static DONE: AtomicU32 = AtomicU32::new(0);
+        let hold = |_| {
+            while !GO.load(Ordering::SeqCst) {
+                libsys::time::yield_now();
+            }
+            DONE.fetch_add(1, Ordering::SeqCst);
+        };
+        let a = libsys::thread::spawn(hold, 0);
+        let b = libsys::thread::spawn(hold, 0);
+        let c = libsys::thread::spawn(hold, 0);
+        GO.store(true, Ordering::SeqCst);
+        let started = [&a, &b, &c].iter().filter(|r| r.is_ok()).count() as u32;
+        while DONE.load(Ordering::SeqCst) < started {
+            libsys::time::yield_now();
+        }
+        ensure!(a.is_ok() && b.is_ok(), "two more threads fit: {a:?} {b:?}");
+        ensure_eq!(c, Err(Error::OutOfMemory), "a fourth thread is past the manifest's limit");
+        Ok(())
+    });
+
+    s.case("ps::lists_this_task_and_thread", || {
+        let records = libsys::task::ps().map_err(|e| moroso_apps::harness::Msg::new(format_args!("ps: {e}")))?;
+        let me = libsys::raw::gettid();
+        let t = records.iter().find(|r| r.kind == ps::kind::THREAD && r.id == me);
+        ensure!(t.is_some_and(|t| t.state == ps::state::RUNNING && t.name() == "systest"), "my thread: {t:?}");
+        let task = t.map_or(0, |t| t.task);
+        let mine = records.iter().find(|r| r.kind == ps::kind::TASK && r.id == task);
+        ensure!(mine.is_some_and(|m| m.state == ps::state::TASK_LIVE && m.parent != 0), "my task: {mine:?}");
+        ensure_eq!(records.first().map(|r| r.name()), Some("init"), "tasks first, init first");
+        Ok(())
+    });
+
+    s.case("ps::bounded_and_checked", || {
+        let mut one = [ps::Record::EMPTY; 1];
+        let total = libsys::raw::ps(&mut one[..0]);
+        ensure!(total >= 5, "capacity 0 still counts everything: {total}");
+        ensure_eq!(libsys::raw::ps(&mut one), total, "a short buffer gets the total");
+        ensure_eq!(one[0].name(), "init", "and the first record");
+        // SAFETY: every pointer here is invalid on purpose; the kernel must refuse it
+        // without writing anywhere.
+        let call =
+            |ptr: u64, cap: u64| unsafe { libsys::raw::syscall_number(Syscall::Ps as u64, [ptr, cap, 0, 0, 0, 0]).0 };
+        let bad = Error::BadAddress.code() as i64;
+        ensure_eq!(call(0, 1), bad, "null");
+        ensure_eq!(call(0xffff_8000_0000_0000, 1), bad, "kernel memory");
+        ensure_eq!(call(one.as_mut_ptr() as u64, u64::MAX), bad, "a capacity far past the buffer");
+        ensure_eq!(call(0x0000_7fff_ffff_f000, 2), bad, "across the end of user space");
+        Ok(())
+    });
+
+    s.case("image_programs::lists_the_image_with_boot_policy", || {
+        let p = libsys::task::programs().map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        ensure_eq!(p.first().map(|p| p.name()), Some("init"), "program 0");
+        let me = p.iter().find(|p| p.name() == "systest");
+        ensure!(me.is_some_and(|m| m.boot.start == 1 && m.boot.awaited == 1), "systest: {me:?}");
+        let f = p.iter().find(|p| p.name() == "fs");
+        ensure!(f.is_some_and(|f| f.boot.restart == libsys::abi::image::Restart::OnFailure as u8), "fs: {f:?}");
+        Ok(())
+    });
+
+    s.case("kill::ancestors_only", || {
+        ensure_eq!(libsys::task::kill(1), Err(Error::PermissionDenied), "init is not ours to kill");
+        let child = spawn_role(Role::Hold).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        ensure_eq!(libsys::task::kill(child), Ok(()), "a child is");
+        ensure_eq!(libsys::task::wait(child), Ok(libsys::abi::status::KILLED), "its status says so");
+        ensure_eq!(libsys::task::kill(child), Err(Error::NoSuchTask), "gone");
+        Ok(())
+    });
+
+    s.case("names::register_and_lookup", || {
+        ensure_eq!(libsys::name::register("systest"), Ok(()), "register");
+        ensure_eq!(libsys::name::register("systest"), Ok(()), "again, by its holder");
+        ensure_eq!(libsys::name::lookup("systest", Timeout::Poll), Ok(libsys::raw::gettid()), "lookup");
+        ensure_eq!(libsys::name::lookup("nobody", Timeout::Poll), Err(Error::Timeout), "poll of a missing name");
+        let t0 = libsys::time::ticks();
+        ensure_eq!(libsys::name::lookup("nobody", Timeout::Ticks(3)), Err(Error::Timeout), "waited");
+        ensure!(libsys::time::ticks() >= t0 + 3, "waited the timeout out");
+        ensure_eq!(libsys::name::register(""), Err(Error::InvalidArgument), "empty");
+        ensure_eq!(libsys::name::register(&"x".repeat(33)), Err(Error::InvalidArgument), "too long");
+        Ok(())
+    });
+
+    s.case("names::lookup_waits_for_the_name", || {
+        let child = spawn_role(Role::Late).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        // The child registers `late` only after this: the lookup below must wait for it.
+        ensure_eq!(libsys::name::lookup("late", Timeout::Poll), Err(Error::Timeout), "not yet");
+        ensure_eq!(libsys::name::register("late-go"), Ok(()), "go");
+        let found = libsys::name::lookup("late", Timeout::Ticks(WAIT));
+        let _ = libsys::task::kill(child);
+        let _ = libsys::task::wait(child);
+        ensure!(found.is_ok(), "found once registered: {found:?}");
+        Ok(())
+    });
+
+    s.case("names::taken_then_released_by_death", || {
+        let child = spawn_role(Role::Hold).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let holder = libsys::name::lookup("held", Timeout::Ticks(WAIT));
+        ensure!(holder.is_ok_and(|t| t != libsys::raw::gettid()), "the child holds it: {holder:?}");
+        ensure_eq!(libsys::name::register("held"), Err(Error::AlreadyExists), "a living holder keeps it");
+        let _ = libsys::task::kill(child);
+        let _ = libsys::task::wait(child);
+        ensure_eq!(libsys::name::lookup("held", Timeout::Poll), Err(Error::Timeout), "released by its death");
+        ensure_eq!(libsys::name::register("held"), Ok(()), "free for another");
+        Ok(())
+    });
+
+    s.case("names::full_table_is_an_error_and_loses_nothing", || {
+        let child = spawn_role(Role::Fill).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let got = libsys::task::wait(child);
+        ensure!(got.is_ok_and(|n| n > 0), "filled up to NoSpace: {got:?}");
+        ensure_eq!(libsys::name::lookup("systest", Timeout::Poll), Ok(libsys::raw::gettid()), "earlier names kept");
+        // The filler is dead: its names go when room is needed.
+        ensure_eq!(libsys::name::register("after-full"), Ok(()), "dead names swept");
+        Ok(())
+    });
+
+    s.case("fs::small_files", || {
+        let srv = fs::find(Timeout::Ticks(WAIT)).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        ensure_eq!(fs::write_all(srv, "t.txt", b"hello\n"), Ok(()), "write");
+        let mut back = Vec::new();
+        ensure_eq!(fs::read_all(srv, "t.txt", &mut back), Ok(()), "read");
+        ensure_eq!(back.as_slice(), b"hello\n".as_slice(), "same bytes");
+        let name = FileName::new("t.txt").map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        ensure_eq!(fs::call(srv, &fs::Stat { name }).map(|s| s.size), Ok(6), "stat");
+        let mut listed = false;
+        for index in 0..fs::FILES_MAX as u32 {
+            match fs::call(srv, &fs::List { index }) {
+                Ok(e) => listed |= e.name.as_bytes() == b"t.txt",
+                Err(_) => break,
+            }
+        }
+        ensure!(listed, "listed");
+        ensure!(fs::call(srv, &fs::Remove { name }).is_ok(), "remove");
+        ensure_eq!(fs::call(srv, &fs::Stat { name }).map(|s| s.size), Err(Error::NotFound), "gone");
+        ensure_eq!(fs::read_all(srv, "missing", &mut back), Err(Error::NotFound), "missing file");
+        ensure_eq!(fs::write_all(srv, "a/b", b"x"), Err(Error::InvalidArgument), "bad name");
+        Ok(())
+    });
+
+    s.case("fs::packed_files_and_a_large_file_by_pages", || {
+        let srv = fs::find(Timeout::Ticks(WAIT)).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let mut readme = Vec::new();
+        ensure_eq!(fs::read_all(srv, "README.md", &mut readme), Ok(()), "the README is packed");
+        ensure!(readme.starts_with(b"# "), "it is the README");
+        let (pages, size) = fs::read_pages(srv, "README.md")
+            .map_err(|e| moroso_apps::harness::Msg::new(format_args!("read_pages: {e}")))?;
+        ensure_eq!(size, readme.len(), "size");
+        ensure!(pages.count() >= 2, "several pages: {}", pages.count());
+        ensure!(&pages.as_bytes()[..size] == readme.as_slice(), "same bytes by pages as by short reads");
+        drop(pages);
+        // A large file written at run time, read back by pages.
+        let big: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        ensure_eq!(fs::write_all(srv, "big.bin", &big), Ok(()), "write 40 KB");
+        let (pages, size) = fs::read_pages(srv, "big.bin")
+            .map_err(|e| moroso_apps::harness::Msg::new(format_args!("read_pages: {e}")))?;
+        ensure_eq!(size, big.len(), "size");
+        ensure!(&pages.as_bytes()[..size] == big.as_slice(), "same bytes");
+        drop(pages);
+        ensure!(
+            fs::call(
+                srv,
+                &fs::Remove { name: FileName::new("big.bin").unwrap_or(FileName { bytes: [0; 31], len: 0 }) }
+            )
+            .is_ok(),
+            "rm"
+        );
+        Ok(())
+    });
+
+    s.case("fs::full_is_an_error_and_loses_nothing", || {
+        let srv = fs::find(Timeout::Ticks(WAIT)).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let mut made = 0;
+        let full = loop {
+            match fs::write_all(srv, &format!("f{made}"), b"data") {
+                Ok(()) => made += 1,
+                Err(e) => break e,
+            }
+            if made > fs::FILES_MAX {
+                break Error::InvalidArgument;
+            }
+        };
+        ensure_eq!(full, Error::NoSpace, "the table fills");
+        let mut back = Vec::new();
+        ensure_eq!(fs::read_all(srv, "f0", &mut back), Ok(()), "the first file is still there");
+        ensure_eq!(back.as_slice(), b"data".as_slice(), "unchanged");
+        let too_big = alloc::vec![7u8; fs::FILE_MAX + 1];
+        ensure_eq!(fs::write_all(srv, "f0", &too_big), Err(Error::NoSpace), "a file past FILE_MAX");
+        for i in 0..made {
+            let _ = FileName::new(&format!("f{i}")).and_then(|name| fs::call(srv, &fs::Remove { name }));
+        }
+        Ok(())
+    });
+
+    s.case("supervision::fs_restarted_after_a_crash", || {
+        let old = fs::find(Timeout::Ticks(WAIT)).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        ensure_eq!(fs::write_all(old, "scratch", b"lost with the server"), Ok(()), "write");
+        let records = libsys::task::ps().map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let task = records.iter().find(|r| r.kind == ps::kind::THREAD && r.id == old).map(|r| r.task);
+        let task = task.ok_or_else(|| moroso_apps::harness::Msg::new(format_args!("no task for fs")))?;
+        ensure_eq!(libsys::task::kill(task), Err(Error::PermissionDenied), "not ours to kill");
+        // `syskill` holds the kill power (system.toml): a crash of the server, as init sees it.
+        let killer = libsys::task::spawn("syskill", Role::Kill as u64 | (task as u64) << 8);
+        let killed = killer.and_then(libsys::task::wait);
+        ensure_eq!(killed, Ok(0), "syskill killed fs");
+        let mut probe = Vec::new();
+        let e = fs::read_all(old, "scratch", &mut probe);
+        ensure!(matches!(e, Err(Error::NoSuchThread | Error::PeerDied)), "the old server is gone: {e:?}");
+        // Init restarts it; it registers again under the same name.
+        let new = fs::find(Timeout::Ticks(WAIT)).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        ensure!(new != old, "a new server thread: {new}");
+        let mut readme = Vec::new();
+        ensure_eq!(fs::read_all(new, "README.md", &mut readme), Ok(()), "the new server has the packed files");
+        ensure_eq!(fs::read_all(new, "scratch", &mut probe), Err(Error::NotFound), "not what the old one was given");
+        ensure_eq!(moroso_apps::init_proto::restarts("fs"), 1, "init counted the restart");
+        Ok(())
+    });
+
+    s.finish()
+}
