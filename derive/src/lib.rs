@@ -23,6 +23,8 @@
 //! Generated code names the `abi` crate as `::libsys::abi`; `#[message(crate = path)]`
 //! names another path (for code that uses `abi` without `libsys`).
 
+mod interface;
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens};
 use quote::{quote, quote_spanned};
@@ -33,6 +35,12 @@ use syn::{parse_macro_input, Attribute, Data, DeriveInput, Error, Fields, Ident,
 pub fn derive_message(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand(&input).unwrap_or_else(Error::into_compile_error).into()
+}
+
+/// Typed interfaces; documented where libsys re-exports it (`libsys::interface`).
+#[proc_macro_attribute]
+pub fn interface(attr: TokenStream, item: TokenStream) -> TokenStream {
+    interface::expand(attr.into(), item.into()).unwrap_or_else(Error::into_compile_error).into()
 }
 
 /// `#[message(reply = T, crate = path)]`.

@@ -47,6 +47,8 @@
 //!
 //! The specification's exact calls remain in [`crate::raw`].
 
+pub mod interface;
+
 use crate::raw;
 use abi::ipc::fast;
 use abi::{Error, PAGE_SIZE, SHORT_MAX};
@@ -67,6 +69,46 @@ pub enum IpcError {
     Sys(Error),
     /// The bytes that arrived are not a valid message of the expected type.
     Decode(DecodeError),
+    /// The server received the call but answered it with a refusal instead of a reply.
+    Refused(Refusal),
+}
+
+/// Why a server answered a call without a reply of its type.
+///
+/// On the wire (interfaces, [`interface`]) a refusal is a reply whose first byte is the
+/// refusal's code; an empty reply is [`Refusal::Unanswered`], which is what a
+/// [`ReplyToken`] dropped unused, or a malformed call received by [`receive`], sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Refusal {
+    /// The request names an operation the server does not have.
+    UnknownOperation = 2,
+    /// The request's bytes (or the pages that came with it) are not what its operation takes.
+    BadRequest = 3,
+    /// The server dropped the call without answering it.
+    Unanswered = 4,
+}
+
+impl Refusal {
+    /// The refusal whose wire code is `code`.
+    pub const fn from_code(code: u8) -> Option<Refusal> {
+        match code {
+            2 => Some(Refusal::UnknownOperation),
+            3 => Some(Refusal::BadRequest),
+            4 => Some(Refusal::Unanswered),
+            _ => None,
+        }
+    }
+}
+
+impl core::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Refusal::UnknownOperation => "the server has no such operation",
+            Refusal::BadRequest => "the server could not decode the request",
+            Refusal::Unanswered => "the server dropped the call unanswered",
+        })
+    }
 }
 
 impl From<Error> for IpcError {
@@ -86,6 +128,7 @@ impl core::fmt::Display for IpcError {
         match self {
             IpcError::Sys(e) => write!(f, "{e}"),
             IpcError::Decode(e) => write!(f, "{e}"),
+            IpcError::Refused(r) => write!(f, "{r}"),
         }
     }
 }
@@ -126,7 +169,7 @@ pub fn call<M: Message>(to: Tid, msg: &M, timeout: Timeout) -> Result<M::Reply, 
             unsafe { raw::ipc_call_fast(to, call_len::<M>(), fast::to_words(&bytes), timeout.to_raw()) };
         check(r)?;
         let reply = fast::to_bytes(&words);
-        return Ok(<M::Reply as Message>::decode(&reply[..len.min(FAST)])?);
+        return <M::Reply as Message>::decode(&reply[..len.min(FAST)]).map_err(|e| reply_error(e, len));
     }
     call_raw::<M>(to, msg, timeout, core::ptr::null_mut(), 0, false).0
 }
@@ -147,8 +190,20 @@ fn call_raw<M: Message>(
     // any, is pages the caller's typed wrapper owns.
     let (r, status) =
         unsafe { raw::ipc_send_status(to, long, buf.as_mut_ptr(), long_len, &mut len, timeout.to_raw(), shared, 1) };
-    let reply = check(r).map_err(IpcError::from).and_then(|_| Ok(<M::Reply as Message>::decode(&buf[..len as usize])?));
+    let reply = check(r)
+        .map_err(IpcError::from)
+        .and_then(|_| <M::Reply as Message>::decode(&buf[..len as usize]).map_err(|e| reply_error(e, len as usize)));
     (reply, status.transferred)
+}
+
+/// Why a reply of `len` bytes did not decode: an empty reply is the server saying it did
+/// not answer (a dropped [`ReplyToken`], a malformed call), anything else a bad reply.
+fn reply_error(e: DecodeError, len: usize) -> IpcError {
+    if len == 0 {
+        IpcError::Refused(Refusal::Unanswered)
+    } else {
+        IpcError::Decode(e)
+    }
 }
 
 /// Whether an asynchronous message went straight to a waiting receiver or was queued.
@@ -182,17 +237,41 @@ pub fn notify<M: Message>(to: Tid, msg: &M, timeout: Timeout) -> Result<(), Erro
 
 /// The right, and the obligation, to answer one call, with a reply of type `R`.
 ///
-/// Not `Clone`, consumed by [`reply`](Self::reply): a call is answered exactly once. A token
-/// dropped unused leaves the caller waiting (until its timeout, if it has one) and makes
-/// the next `receive` fail with `ReplyPending`, hence `#[must_use]`.
-#[must_use = "the caller waits for this reply: answer it with `ReplyToken::reply`"]
+/// Not `Clone`, consumed by [`reply`](Self::reply): a call is answered at most once. And at
+/// least once: a token dropped unused answers the call itself, with an empty reply that the
+/// caller's [`call`] reports as `IpcError::Refused(Refusal::Unanswered)`. So a server that
+/// ignores a call (`Incoming::Call { msg, .. }`) neither strands its caller nor makes its
+/// own next `receive` fail with `ReplyPending`. (Only `core::mem::forget` can leave a call
+/// unanswered.)
+///
+/// Not `Send` either: the kernel answers the last call the *replying thread* received, so
+/// a token must be used on the thread that received its call.
+#[must_use = "the caller waits for this reply: answer it with `ReplyToken::reply` (dropping it refuses the call)"]
 pub struct ReplyToken<R> {
     _reply: PhantomData<fn(R)>,
+    /// Keeps the token on the receiving thread (`*const ()` is neither `Send` nor `Sync`).
+    _thread: PhantomData<*const ()>,
+}
+
+impl<R> ReplyToken<R> {
+    fn new() -> ReplyToken<R> {
+        ReplyToken { _reply: PhantomData, _thread: PhantomData }
+    }
+}
+
+impl<R> Drop for ReplyToken<R> {
+    fn drop(&mut self) {
+        // Unanswered: release the caller with an empty reply. If it already gave up or
+        // died there is nobody left to tell, so the result is of no use.
+        // SAFETY: an empty reply reads nothing.
+        unsafe { raw::ipc_reply(core::ptr::null(), 0) };
+    }
 }
 
 impl<R: Message> ReplyToken<R> {
     /// Answers the call with `reply`.
     pub fn reply(self, reply: &R) -> Result<(), Error> {
+        core::mem::forget(self); // answered here, not by the drop
         let mut buf = [0u8; SHORT_MAX];
         reply.encode_into(&mut buf);
         // SAFETY: `buf` is readable for `R::SIZE` bytes.
@@ -204,6 +283,7 @@ impl<R: Message> ReplyToken<R> {
     /// (the caller timed out or died), that error is returned without waiting.
     pub fn reply_and_receive<M: Message>(self, reply: &R, timeout: Timeout) -> Result<Incoming<M>, IpcError> {
         if R::SIZE <= FAST && M::SIZE <= FAST {
+            core::mem::forget(self); // answered here, not by the drop
             let mut bytes = [0u8; FAST];
             reply.encode_into(&mut bytes);
             // SAFETY: registers only.
@@ -242,7 +322,7 @@ fn incoming<M: Message>(kind: i32, sender: raw::Sender, bytes: &[u8]) -> Result<
         }
     };
     Ok(match kind {
-        0 => Incoming::Call { from, msg, reply: ReplyToken { _reply: PhantomData } },
+        0 => Incoming::Call { from, msg, reply: ReplyToken::new() },
         1 => Incoming::Async { from, msg },
         _ => Incoming::NoReply { from, msg },
     })
@@ -293,13 +373,17 @@ fn receive_raw<M: Message>(timeout: Timeout, window: Window) -> Result<(Incoming
     let (r, sender) =
         unsafe { raw::ipc_recv_from(window.base as *mut u8, buf.as_mut_ptr(), &mut long, &mut len, timeout.to_raw()) };
     let kind = check(r)?;
-    let pages = long as u64 / PAGE_SIZE as u64;
-    let received = match (pages, sender.shared) {
+    let received = received(window, long, sender.shared);
+    Ok((incoming(kind, sender, &buf[..len as usize])?, received))
+}
+
+/// The pages a receive into `window` got: `long` bytes, shared or moved.
+fn received(window: Window, long: u32, shared: bool) -> Received {
+    match (long as u64 / PAGE_SIZE as u64, shared) {
         (0, _) => Received::None,
         (n, false) => Received::Moved(Pages { base: window.base, count: n }),
         (n, true) => Received::Shared(SharedPages { base: window.base, count: n }),
-    };
-    Ok((incoming(kind, sender, &buf[..len as usize])?, received))
+    }
 }
 
 // ---- pages ------------------------------------------------------------------------------
