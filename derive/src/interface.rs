@@ -18,7 +18,7 @@ const CLIENT_METHODS: [&str; 3] = ["new", "with_timeout", "tid"];
 /// How an argument travels.
 enum Arg {
     /// In the request, by its own message encoding.
-    Message { name: Ident, ty: Type },
+    Message { name: Ident, ty: Box<Type> },
     /// As the call's long message, moved (`Pages`).
     Move { name: Ident },
     /// As the call's long message, shared (`&SharedPages`).
@@ -70,13 +70,12 @@ pub fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         };
         let m = method(f, methods.len())?;
         if let Some(other) = methods.iter().find(|o| o.name == m.name || o.variant == m.variant) {
-            return Err(Error::new(
-                m.name.span(),
-                format!(
-                    "duplicate operation `{}` (its operation is `{}`, as is `{}`'s): every method of an interface needs its own name",
-                    m.name, m.variant, other.name
-                ),
-            ));
+            let why = if other.name == m.name {
+                format!("duplicate method `{}`: every operation of an interface needs its own name", m.name)
+            } else {
+                format!("methods `{}` and `{}` would both be operation `{}`: rename one", other.name, m.name, m.variant)
+            };
+            return Err(Error::new(m.name.span(), why));
         }
         methods.push(m);
     }
@@ -111,13 +110,19 @@ fn method(f: &syn::TraitItemFn, index: usize) -> syn::Result<Method> {
     let sig = &f.sig;
     let name = sig.ident.clone();
     if let Some(t) = &sig.asyncness {
-        return Err(Error::new(t.span(), "an interface method cannot be `async`: the server runs it to completion and replies"));
+        return Err(Error::new(
+            t.span(),
+            "an interface method cannot be `async`: the server runs it to completion and replies",
+        ));
     }
     if let Some(t) = &sig.constness {
         return Err(Error::new(t.span(), "an interface method cannot be `const`"));
     }
     if let Some(t) = &sig.unsafety {
-        return Err(Error::new(t.span(), "an interface method cannot be `unsafe`: a client in another program cannot uphold its preconditions"));
+        return Err(Error::new(
+            t.span(),
+            "an interface method cannot be `unsafe`: a client in another program cannot uphold its preconditions",
+        ));
     }
     if let Some(t) = &sig.abi {
         return Err(Error::new(t.span(), "an interface method cannot have an `extern` ABI"));
@@ -138,7 +143,10 @@ fn method(f: &syn::TraitItemFn, index: usize) -> syn::Result<Method> {
         ));
     }
     if index >= u8::MAX as usize {
-        return Err(Error::new(name.span(), "an interface has at most 254 operations (one byte numbers them, 0 is none)"));
+        return Err(Error::new(
+            name.span(),
+            "an interface has at most 254 operations (one byte numbers them, 0 is none)",
+        ));
     }
     let mut inputs = sig.inputs.iter();
     match inputs.next() {
@@ -161,12 +169,10 @@ fn method(f: &syn::TraitItemFn, index: usize) -> syn::Result<Method> {
         };
         let arg_name = match &*pt.pat {
             Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => pi.ident.clone(),
-            p => {
-                return Err(Error::new(
-                    p.span(),
-                    "an interface method's arguments are plain names (`count: u32`): each becomes a field of the request",
-                ))
-            }
+            p => return Err(Error::new(
+                p.span(),
+                "an interface method's arguments are plain names (`count: u32`): each becomes a field of the request",
+            )),
         };
         let a = argument(&name, arg_name, &pt.ty)?;
         if !matches!(a, Arg::Message { .. }) && args.iter().any(|a| !matches!(a, Arg::Message { .. })) {
@@ -278,7 +284,7 @@ fn argument(method: &Ident, name: Ident, ty: &Type) -> syn::Result<Arg> {
         ));
     }
     check_value_type(ty, "passed")?;
-    Ok(Arg::Message { name, ty: ty.clone() })
+    Ok(Arg::Message { name, ty: Box::new(ty.clone()) })
 }
 
 fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
@@ -316,7 +322,7 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
             .args
             .iter()
             .filter_map(|a| match a {
-                Arg::Message { name, ty } => Some((name, ty)),
+                Arg::Message { name, ty } => Some((name, &**ty)),
                 _ => None,
             })
             .collect();
@@ -386,12 +392,14 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
 
             #[doc = #reply_doc]
             #vis type #reply = #rt::Reply<#ok, #err>;
-
+        });
+        // Separate items, spanned at the method and at its return type, so that the
+        // errors point there.
+        items.push(quote_spanned! {name.span()=>
             const _: () = {
                 ::core::assert!(<#request as #msg>::SIZE <= ::libsys::abi::SHORT_MAX, #req_too_large);
             };
         });
-        // A separate item, spanned at the return type, so that the error points there.
         items.push(quote_spanned! {ret_span=>
             const _: () = {
                 ::core::assert!(<#reply as #msg>::SIZE <= ::libsys::abi::SHORT_MAX, #reply_too_large);
@@ -412,7 +420,9 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
             None => quote!(::core::result::Result<#ok, #ipc::IpcError>),
         };
         let page_arg = m.args.iter().find_map(|a| match a {
-            Arg::Move { name } => Some(quote!(#ipc::call_moving(self.tid, &#build, #name, self.timeout).map_err(|f| f.error)?)),
+            Arg::Move { name } => {
+                Some(quote!(#ipc::call_moving(self.tid, &#build, #name, self.timeout).map_err(|f| f.error)?))
+            }
             Arg::Share { name } => Some(quote!(#ipc::call_sharing(self.tid, &#build, #name, self.timeout)?)),
             Arg::Message { .. } => None,
         });
@@ -466,7 +476,8 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
         "A client of `{trait_name}`: one method per operation, each a call to the server thread \
          (waiting up to the client's timeout, `Forever` unless set with `with_timeout`)."
     );
-    let server_doc = format!("The server side of `{trait_name}`: receives calls and runs them on an `impl {trait_name}`.");
+    let server_doc =
+        format!("The server side of `{trait_name}`: receives calls and runs them on an `impl {trait_name}`.");
     let window = if pages { quote!(<S as #trait_name>::RECEIVE_WINDOW) } else { quote!(#ipc::Window::NONE) };
     let request_max = request_sizes.iter().fold(quote!(0usize), |acc, s| quote!(#rt::max(#acc, #s)));
 

@@ -31,8 +31,8 @@
 pub use abi;
 /// The message trait and its derive: `use libsys::Message;` brings both.
 pub use abi::message::Message;
-pub use moroso_derive::Message;
 pub use moroso_derive::interface;
+pub use moroso_derive::Message;
 
 pub mod console;
 pub mod device;

@@ -160,7 +160,7 @@ fn sizes_and_the_fast_path_are_decided_at_compile_time() {
     assert_eq!(FilesStatReply::SIZE, 1 + Stat::SIZE, "status, then the larger of value and error");
     assert_eq!(FilesPingReply::SIZE, 1);
     assert_eq!(FilesServer::SHAPE.request_max, 201);
-    assert!(FilesServer::SHAPE.pages, "store and fill take pages");
+    const { assert!(FilesServer::SHAPE.pages, "store and fill take pages") };
     assert_eq!(<Reply<u8, NoError> as Message>::SIZE, 2);
 }
 

@@ -160,11 +160,7 @@ pub fn cases(s: &mut Suite) {
 
     s.case("iface::what_the_server_cannot_run_is_refused", || {
         // An operation the calculator does not have.
-        ensure_eq!(
-            StrangerClient::new(srv).nine(),
-            Err(IpcError::Refused(Refusal::UnknownOperation)),
-            "operation 9"
-        );
+        ensure_eq!(StrangerClient::new(srv).nine(), Err(IpcError::Refused(Refusal::UnknownOperation)), "operation 9");
         // Pages where none are expected: `add` with a page attached, through the raw call.
         let mut pages = Pages::alloc(OUT + 0x20_0000, 1).map_err(fail)?;
         pages.as_bytes_mut()[0] = 1;
@@ -175,7 +171,11 @@ pub fn cases(s: &mut Suite) {
         let mut len = 3u32;
         // SAFETY: a valid local buffer, for the request and the reply.
         let r = unsafe { raw::ipc_send(srv, core::ptr::null_mut(), bytes.as_mut_ptr(), 0, &mut len, -1, false, 1) };
-        ensure_eq!((r, len, bytes[0]), (0, 1, Refusal::BadRequest as u8), "a three-byte add is answered with a refusal");
+        ensure_eq!(
+            (r, len, bytes[0]),
+            (0, 1, Refusal::BadRequest as u8),
+            "a three-byte add is answered with a refusal"
+        );
         ensure_eq!(calc.add(2, 2), Ok(4), "and the server goes on");
         Ok(())
     });
