@@ -1,5 +1,6 @@
 //! Typed IPC: messages declared as Rust types, calls whose reply type is known at compile
-//! time, reply tokens that must be used exactly once, and pages that move by value.
+//! time, reply tokens that answer exactly once (a dropped token refuses the call), and pages
+//! that move by value.
 //!
 //! A complete server and client:
 //!
@@ -40,10 +41,80 @@
 //! }
 //! ```
 //!
+//! # Long messages: pages
+//!
+//! Bulk data travels as whole pages, never copied: [`Pages`] (exclusively this program's,
+//! from [`Pages::alloc`]) move to the receiver with [`call_moving`], [`SharedPages`] are
+//! mapped by both with [`call_sharing`]. The receiver says where pages may land, a
+//! [`Window`] of unmapped space, and gets them typed from [`receive_with_pages`]:
+//!
+//! ```no_run
+//! use libsys::abi::layout::PROGRAM_REGION;
+//! use libsys::ipc::{self, Incoming, Pages, Received, Timeout, Window};
+//! use libsys::Message;
+//!
+//! /// "Here are `len` bytes": the request that comes with the pages.
+//! #[derive(Message)]
+//! #[repr(C)]
+//! #[message(reply = Sum)]
+//! struct Data {
+//!     len: u32,
+//! }
+//!
+//! #[derive(Message, Debug, PartialEq)]
+//! #[repr(C)]
+//! struct Sum {
+//!     value: u64,
+//! }
+//!
+//! /// Up to 8 pages arrive here, one message at a time.
+//! const WINDOW: Window = Window::new(PROGRAM_REGION.0 + 0x100_0000, 8);
+//!
+//! fn server() {
+//!     loop {
+//!         let Ok((incoming, pages)) = ipc::receive_with_pages::<Data>(WINDOW, Timeout::Forever) else {
+//!             continue;
+//!         };
+//!         let bytes = match &pages {
+//!             Received::Moved(p) => p.as_bytes(),      // ours now
+//!             Received::Shared(p) => p.as_bytes(),     // the sender still maps them
+//!             Received::None => &[],
+//!         };
+//!         let value = bytes.iter().map(|&b| b as u64).sum();
+//!         // Received pages must be dropped (unmapped) before the window is used again: while
+//!         // they are mapped there, the next `receive_with_pages` fails with `WindowOccupied`.
+//!         drop(pages);
+//!         if let Incoming::Call { reply, .. } = incoming {
+//!             let _ = reply.reply(&Sum { value });
+//!         }
+//!     }
+//! }
+//!
+//! fn client(server: u32) {
+//!     // Two zeroed pages of this program's region, written, then moved: `pages` is gone.
+//!     let mut pages = Pages::alloc(PROGRAM_REGION.0 + 0x200_0000, 2).expect("memory");
+//!     pages.as_bytes_mut()[..3].copy_from_slice(&[1, 2, 3]);
+//!     match ipc::call_moving(server, &Data { len: 3 }, pages, Timeout::Forever) {
+//!         Ok(sum) => assert_eq!(sum, Sum { value: 6 }),
+//!         // The kernel says whether the pages had left; if not, they come back.
+//!         Err(failed) => drop(failed.pages),
+//!     }
+//!
+//!     // Shared: both map the same frames; shared pages can never be moved again.
+//!     let shared = Pages::alloc(PROGRAM_REGION.0 + 0x300_0000, 1).expect("memory").into_shared();
+//!     let sum = ipc::call_sharing(server, &Data { len: 4096 }, &shared, Timeout::Forever);
+//!     assert_eq!(sum, Ok(Sum { value: 0 }));
+//! }
+//! ```
+//!
+//! For a service with several operations, declare a trait with
+//! [`#[libsys::interface]`](crate::interface) instead: it generates the messages, the
+//! client and the server loop, pages included.
+//!
 //! Misuse does not compile: replying twice (the token is consumed), replying with the wrong
-//! type, cloning a token, using pages after moving them, moving pages that are shared, or
-//! declaring a message with a pointer, padding, or more than 4 KiB (`tests/ui` holds one
-//! compile-fail case for each).
+//! type, cloning a token or sending it to another thread, using pages after moving them,
+//! moving pages that are shared, or declaring a message with a pointer, padding, or more
+//! than 4 KiB (`tests/ui` holds one compile-fail case for each).
 //!
 //! The specification's exact calls remain in [`crate::raw`].
 
@@ -482,7 +553,9 @@ pub fn call_sharing<M: Message>(to: Tid, msg: &M, pages: &SharedPages, timeout: 
     call_raw::<M>(to, msg, timeout, pages.base as *mut u8, len, true).0
 }
 
-/// Where received pages go: `count` pages of unmapped space at `base`.
+/// Where received pages go: `count` pages of unmapped space at `base`. A long message
+/// larger than the window fails for its sender (`TooLong`); pages received into it stay
+/// there until dropped, and only then can the window be used again.
 #[derive(Clone, Copy, Debug)]
 pub struct Window {
     base: u64,
@@ -509,6 +582,9 @@ pub enum Received {
 }
 
 /// Receives one message of type `M`, with any pages it carries mapped at `window`.
+///
+/// The window must be unmapped: drop the pages a previous receive put there (or move them
+/// on) before using it again, or the receive fails with `WindowOccupied`.
 pub fn receive_with_pages<M: Message>(window: Window, timeout: Timeout) -> Result<(Incoming<M>, Received), IpcError> {
     receive_raw::<M>(timeout, window)
 }
