@@ -312,6 +312,7 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
     let mut client_methods = Vec::new();
     let mut arms = Vec::new();
     let mut request_sizes = Vec::new();
+    let mut reply_sizes = Vec::new();
     for m in methods {
         let (name, variant) = (&m.name, &m.variant);
         let request = format_ident!("{}{}Request", trait_name, variant);
@@ -406,6 +407,7 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
             };
         });
         request_sizes.push(quote!(<#request as #msg>::SIZE));
+        reply_sizes.push(quote!(<#reply as #msg>::SIZE));
 
         // Client.
         let params = m.args.iter().map(|a| match a {
@@ -480,6 +482,7 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
         format!("The server side of `{trait_name}`: receives calls and runs them on an `impl {trait_name}`.");
     let window = if pages { quote!(<S as #trait_name>::RECEIVE_WINDOW) } else { quote!(#ipc::Window::NONE) };
     let request_max = request_sizes.iter().fold(quote!(0usize), |acc, s| quote!(#rt::max(#acc, #s)));
+    let reply_max = reply_sizes.iter().fold(quote!(0usize), |acc, s| quote!(#rt::max(#acc, #s)));
 
     quote! {
         #tr
@@ -534,8 +537,10 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
         #vis struct #server;
 
         impl #server {
-            /// What the server loop needs to know: the largest request, and whether pages come.
-            pub const SHAPE: #rt::Shape = #rt::Shape { request_max: #request_max, pages: #pages };
+            /// What the server loop needs to know: the largest request and reply, and
+            /// whether pages come.
+            pub const SHAPE: #rt::Shape =
+                #rt::Shape { request_max: #request_max, reply_max: #reply_max, pages: #pages };
 
             /// Runs the request in `bytes` (with the pages that came with it) on `server`,
             /// writes the reply into `reply` (at least `abi::SHORT_MAX` bytes) and returns its

@@ -149,6 +149,8 @@ pub fn encode<R: Message>(out: &mut [u8], reply: &R) -> usize {
 pub struct Shape {
     /// The largest request, in bytes.
     pub request_max: usize,
+    /// The largest reply, in bytes.
+    pub reply_max: usize,
     /// Whether some operation takes pages (then requests are received in memory, with the
     /// server's receive window).
     pub pages: bool,
@@ -159,6 +161,11 @@ impl Shape {
     /// brings pages.
     const fn registers(&self) -> bool {
         !self.pages && self.request_max <= FAST
+    }
+
+    /// Replies fit too: `serve` answers and waits for the next call in one system call.
+    const fn all_registers(&self) -> bool {
+        self.registers() && self.reply_max <= FAST
     }
 }
 
@@ -226,9 +233,43 @@ pub fn serve<F>(shape: Shape, window: Window, mut dispatch: F) -> IpcError
 where
     F: FnMut(&[u8], Received, &mut [u8]) -> usize,
 {
+    if shape.all_registers() {
+        return serve_in_registers(dispatch);
+    }
     loop {
         if let Err(Round::Receive(e)) = round(shape, window, Timeout::Forever, &mut dispatch) {
             return e;
         }
+    }
+}
+
+/// `serve` for an interface whose requests and replies all fit the registers: each reply
+/// and the wait for the next call are one `ipc_reply_wait`.
+fn serve_in_registers<F>(mut dispatch: F) -> IpcError
+where
+    F: FnMut(&[u8], Received, &mut [u8]) -> usize,
+{
+    let mut pending: Option<(usize, [u64; abi::ipc::fast::WORDS])> = None;
+    loop {
+        let replied = pending.is_some();
+        // SAFETY: registers only.
+        let (r, sender, len, words) = unsafe { raw::ipc_reply_wait(pending.take(), Timeout::Forever.to_raw()) };
+        let kind = match check(r) {
+            Ok(kind) => kind,
+            // A failed reply returns without waiting: its caller gave up or died, which
+            // ends nothing. Receive afresh; if receiving itself fails, that fails again
+            // below with nothing to reply.
+            Err(_) if replied => continue,
+            Err(e) => return e.into(),
+        };
+        if sender.interrupt || kind != abi::ipc::RecvKind::Call as i32 {
+            continue; // nobody waits for an answer
+        }
+        let bytes = abi::ipc::fast::to_bytes(&words);
+        // A whole buffer, though replies fit in `FAST`: refusals and replies are written
+        // by the same code as on the general path.
+        let mut reply = [0u8; SHORT_MAX];
+        let n = dispatch(&bytes[..len.min(FAST)], Received::None, &mut reply).min(FAST);
+        pending = Some((n, abi::ipc::fast::to_words(&reply[..FAST])));
     }
 }

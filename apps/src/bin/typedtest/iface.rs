@@ -51,6 +51,25 @@ pub trait Stranger {
     fn nine(&mut self) -> u32;
 }
 
+/// Requests and replies all in registers: `serve` replies and waits in one system call.
+#[libsys::interface]
+pub trait Counter {
+    fn bump(&mut self, by: u32) -> u64;
+    fn total(&mut self) -> u64;
+}
+
+struct Count(u64);
+
+impl Counter for Count {
+    fn bump(&mut self, by: u32) -> u64 {
+        self.0 += by as u64;
+        self.0
+    }
+    fn total(&mut self) -> u64 {
+        self.0
+    }
+}
+
 const WINDOW: u64 = PROGRAM_REGION.0 + 0x7000_0000;
 const OUT: u64 = PROGRAM_REGION.0 + 0x7800_0000;
 
@@ -111,6 +130,12 @@ fn handle_one_server(_: usize) {
 fn serving_server(_: usize) {
     let e = CalculatorServer::serve(&mut Calc { stopped: false });
     SERVE_ENDED.store(if let IpcError::Sys(e) = e { e.code() } else { i32::MIN }, Ordering::SeqCst);
+}
+
+/// Counts for ever (the task's end ends it).
+fn counter_server(_: usize) {
+    let e = CounterServer::serve(&mut Count(0));
+    libsys::println!("counter server: {e}");
 }
 
 pub fn cases(s: &mut Suite) {
@@ -177,6 +202,21 @@ pub fn cases(s: &mut Suite) {
             "a three-byte add is answered with a refusal"
         );
         ensure_eq!(calc.add(2, 2), Ok(4), "and the server goes on");
+        Ok(())
+    });
+
+    s.case("iface::a_register_only_server_replies_and_receives_in_one_call", || {
+        const { assert!(!CounterServer::SHAPE.pages && CounterServer::SHAPE.reply_max <= 40) };
+        let counter = CounterClient::new(libsys::thread::spawn(counter_server, 0).map_err(fail)?);
+        for i in 1..=100u64 {
+            ensure_eq!(counter.bump(i as u32), Ok(i * (i + 1) / 2), "bump {i}");
+        }
+        ensure_eq!(
+            StrangerClient::new(counter.tid()).nine(),
+            Err(IpcError::Refused(Refusal::UnknownOperation)),
+            "an unknown operation is refused on this path too"
+        );
+        ensure_eq!(counter.total(), Ok(5050), "and it goes on");
         Ok(())
     });
 
