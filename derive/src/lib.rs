@@ -1,4 +1,6 @@
-//! `#[derive(Message)]`: the codec of a typed Moroso IPC message (`abi::message::Message`).
+//! `#[derive(Message)]`: the codec of a typed Moroso IPC message (`abi::message::Message`);
+//! and `#[interface]` (module `interface`, documented where libsys re-exports it as
+//! `libsys::interface`): a trait becomes an IPC service, client and server.
 //!
 //! ```ignore
 //! use libsys::Message;
@@ -18,7 +20,8 @@
 //! field and every tag. What cannot be a message is refused at compile time, with what to
 //! change: references and raw pointers (a message is copied into another address space),
 //! generics, a missing `repr`, enums with fields, padding (the in-memory layout must be the
-//! encoding), fields that are not messages, and messages larger than `abi::SHORT_MAX`.
+//! encoding; the error names the field and the byte count), fields that are not messages,
+//! and messages larger than `abi::SHORT_MAX`.
 //!
 //! Generated code names the `abi` crate as `::libsys::abi`; `#[message(crate = path)]`
 //! names another path (for code that uses `abi` without `libsys`).

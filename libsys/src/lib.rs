@@ -132,7 +132,7 @@ pub use abi::message::Message;
 ///   byte), and for each method `NameMethodRequest` and `NameMethodReply` (`Method` in camel
 ///   case): messages whose sizes, and whether a call fits the register fast path, are fixed
 ///   at compile time. A request or reply over 4 KiB does not compile. The wire format is in
-///   [`ipc::interface`](crate::ipc::interface).
+///   [`ipc::interface`].
 ///
 /// # Rules
 ///
@@ -154,7 +154,7 @@ pub use abi::message::Message;
 /// free for the next call; a method that keeps moved pages occupies the window, the next
 /// receive fails with `WindowOccupied` and `serve` returns it. Pages of the wrong kind, or
 /// none, for the operation are refused. On the client, a move that fails frees the pages
-/// (use [`ipc::call_moving`](crate::ipc::call_moving) with the generated request to get
+/// (use [`ipc::call_moving`] with the generated request to get
 /// them back instead).
 ///
 /// ```no_run

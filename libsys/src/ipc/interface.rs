@@ -12,7 +12,7 @@
 //!   message: moved for a `Pages` argument, shared for a `&SharedPages` one.
 //! - A reply is one status byte, then a payload: [`OK`] and the method's value, [`ERR`] and
 //!   the method's own error (methods returning `Result<T, E>`), or a
-//!   [`Refusal`](super::Refusal)'s code and nothing. An empty reply is
+//!   [`Refusal`]'s code and nothing. An empty reply is
 //!   `Refusal::Unanswered`.
 //!
 //! The server answers every call it receives: a request it cannot decode, an unknown
