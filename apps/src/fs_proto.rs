@@ -220,7 +220,7 @@ impl Reply {
 fn sys(e: IpcError) -> Error {
     match e {
         IpcError::Sys(e) => e,
-        IpcError::Decode(_) => Error::InvalidArgument,
+        IpcError::Decode(_) | IpcError::Refused(_) => Error::InvalidArgument,
     }
 }
 

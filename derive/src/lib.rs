@@ -1,4 +1,6 @@
-//! `#[derive(Message)]`: the codec of a typed Moroso IPC message (`abi::message::Message`).
+//! `#[derive(Message)]`: the codec of a typed Moroso IPC message (`abi::message::Message`);
+//! and `#[interface]` (module `interface`, documented where libsys re-exports it as
+//! `libsys::interface`): a trait becomes an IPC service, client and server.
 //!
 //! ```ignore
 //! use libsys::Message;
@@ -18,12 +20,14 @@
 //! field and every tag. What cannot be a message is refused at compile time, with what to
 //! change: references and raw pointers (a message is copied into another address space),
 //! generics, a missing `repr`, enums with fields, padding (the in-memory layout must be the
-//! encoding), fields that are not messages, and messages larger than `abi::SHORT_MAX`.
+//! encoding; the error names the field and the byte count), fields that are not messages,
+//! and messages larger than `abi::SHORT_MAX`.
 //!
 //! Generated code names the `abi` crate as `::libsys::abi`; `#[message(crate = path)]`
 //! names another path (for code that uses `abi` without `libsys`).
 
 #![deny(missing_docs)]
+mod interface;
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens};
@@ -54,6 +58,21 @@ use syn::{parse_macro_input, Attribute, Data, DeriveInput, Error, Fields, Ident,
 pub fn derive_message(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand(&input).unwrap_or_else(Error::into_compile_error).into()
+}
+
+/// Typed interfaces; documented where libsys re-exports it (`libsys::interface`).
+#[proc_macro_attribute]
+pub fn interface(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item: Tokens = item.into();
+    // On a misuse, the error and the item as written: code using the trait then gets no
+    // second error for a trait that vanished.
+    interface::expand(attr.into(), item.clone())
+        .unwrap_or_else(|e| {
+            let mut out = e.into_compile_error();
+            out.extend(item);
+            out
+        })
+        .into()
 }
 
 /// `#[message(reply = T, crate = path)]`.
@@ -121,6 +140,13 @@ fn check_field_type(ty: &Type) -> syn::Result<()> {
 fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     let opts = options(&input.attrs)?;
     let name = &input.ident;
+    // Fields first: a `&'a str` field makes the struct generic over `'a`, and the reference
+    // is what to fix.
+    if let Data::Struct(s) = &input.data {
+        for f in &s.fields {
+            check_field_type(&f.ty)?;
+        }
+    }
     if !input.generics.params.is_empty() {
         return Err(Error::new(
             input.generics.span(),
@@ -130,6 +156,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     let krate = &opts.krate;
     let reply = opts.reply.clone().map_or_else(|| quote!(#krate::message::NoReply), |t| quote!(#t));
     let reprs = reprs(&input.attrs)?;
+    let mut padding = Tokens::new();
     let (size, encode, decode) = match &input.data {
         Data::Struct(s) => {
             if !reprs.iter().any(|r| r == "C" || r == "transparent") {
@@ -138,6 +165,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     format!("`{name}` needs `#[repr(C)]` to be a message: its layout must be the declared field order"),
                 ));
             }
+            padding = padding_checks(krate, name, &s.fields);
             struct_codec(krate, name, &s.fields)?
         }
         Data::Enum(e) => {
@@ -183,12 +211,79 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 <#name as #krate::message::Message>::SIZE <= #krate::SHORT_MAX,
                 ::core::concat!("message `", #name_str, "` is larger than abi::SHORT_MAX (4096 bytes): send bulk data as pages in a long message")
             );
-            ::core::assert!(
-                ::core::mem::size_of::<#name>() == <#name as #krate::message::Message>::SIZE,
-                ::core::concat!("message `", #name_str, "` has padding bytes: reorder its fields or add explicit `[u8; N]` padding fields")
-            );
         };
+        #padding
     })
+}
+
+/// Largest padding the messages below count in bytes; more is "at least this many".
+const PADDING_COUNTED: usize = 16;
+
+/// A compile-time check that the struct has no padding: one per field, spanned at the
+/// field (so the error points at it) and saying how many bytes of padding precede it, and
+/// one for padding at the end. The in-memory layout of a message must be its encoding.
+fn padding_checks(krate: &Path, name: &Ident, fields: &Fields) -> Tokens {
+    let msg = quote!(#krate::message::Message);
+    let check = |span: Span, actual: Tokens, expected: Tokens, what: &str, fix: &dyn Fn(&str) -> String| {
+        let arms = (1..PADDING_COUNTED).map(|n| {
+            let bytes = if n == 1 { "1 byte".to_string() } else { format!("{n} bytes") };
+            let text = format!("message `{name}` has {bytes} of padding {what}: {}", fix(&n.to_string()));
+            quote!(#n => #text,)
+        });
+        let more = format!("message `{name}` has {PADDING_COUNTED} or more bytes of padding {what}: {}", fix("N"));
+        quote_spanned! {span=>
+            const _: () = {
+                let (actual, expected): (usize, usize) = (#actual, #expected);
+                if actual != expected {
+                    let why = match actual.wrapping_sub(expected) {
+                        #(#arms)*
+                        _ => #more,
+                    };
+                    ::core::panic!("{}", why);
+                }
+            };
+        }
+    };
+    let mut out = Tokens::new();
+    let mut before = Vec::new();
+    for (i, f) in fields.iter().enumerate() {
+        let ty = &f.ty;
+        let (member, shown) = match &f.ident {
+            Some(id) => (quote!(#id), id.to_string()),
+            None => {
+                let idx = syn::Index::from(i);
+                (quote!(#idx), i.to_string())
+            }
+        };
+        let what = format!("before field `{shown}`");
+        out.extend(check(
+            f.span(),
+            quote!(::core::mem::offset_of!(#name, #member)),
+            quote!(0 #(+ #before)*),
+            &what,
+            &|n| format!("reorder the fields (largest first), or add a `[u8; {n}]` field before it"),
+        ));
+        before.push(quote!(<#ty as #msg>::SIZE));
+    }
+    // The end: where the last field ends (padding before it was reported above).
+    let end = match fields.iter().enumerate().last() {
+        Some((i, f)) => {
+            let ty = &f.ty;
+            let member = f.ident.as_ref().map_or_else(
+                || {
+                    let idx = syn::Index::from(i);
+                    quote!(#idx)
+                },
+                |id| quote!(#id),
+            );
+            quote!(::core::mem::offset_of!(#name, #member) + <#ty as #msg>::SIZE)
+        }
+        None => quote!(0),
+    };
+    out.extend(check(name.span(), quote!(::core::mem::size_of::<#name>()), end, "at its end", &|n| {
+        format!("reorder the fields (largest first), or add a `[u8; {n}]` field at the end")
+    }));
+    out
 }
 
 fn struct_codec(krate: &Path, name: &Ident, fields: &Fields) -> syn::Result<(Tokens, Tokens, Tokens)> {

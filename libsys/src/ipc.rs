@@ -1,5 +1,6 @@
 //! Typed IPC: messages declared as Rust types, calls whose reply type is known at compile
-//! time, reply tokens that must be used exactly once, and pages that move by value.
+//! time, reply tokens that answer exactly once (a dropped token refuses the call), and pages
+//! that move by value.
 //!
 //! A complete server and client:
 //!
@@ -40,12 +41,84 @@
 //! }
 //! ```
 //!
+//! # Long messages: pages
+//!
+//! Bulk data travels as whole pages, never copied: [`Pages`] (exclusively this program's,
+//! from [`Pages::alloc`]) move to the receiver with [`call_moving`], [`SharedPages`] are
+//! mapped by both with [`call_sharing`]. The receiver says where pages may land, a
+//! [`Window`] of unmapped space, and gets them typed from [`receive_with_pages`]:
+//!
+//! ```no_run
+//! use libsys::abi::layout::PROGRAM_REGION;
+//! use libsys::ipc::{self, Incoming, Pages, Received, Timeout, Window};
+//! use libsys::Message;
+//!
+//! /// "Here are `len` bytes": the request that comes with the pages.
+//! #[derive(Message)]
+//! #[repr(C)]
+//! #[message(reply = Sum)]
+//! struct Data {
+//!     len: u32,
+//! }
+//!
+//! #[derive(Message, Debug, PartialEq)]
+//! #[repr(C)]
+//! struct Sum {
+//!     value: u64,
+//! }
+//!
+//! /// Up to 8 pages arrive here, one message at a time.
+//! const WINDOW: Window = Window::new(PROGRAM_REGION.0 + 0x100_0000, 8);
+//!
+//! fn server() {
+//!     loop {
+//!         let Ok((incoming, pages)) = ipc::receive_with_pages::<Data>(WINDOW, Timeout::Forever) else {
+//!             continue;
+//!         };
+//!         let bytes = match &pages {
+//!             Received::Moved(p) => p.as_bytes(),      // ours now
+//!             Received::Shared(p) => p.as_bytes(),     // the sender still maps them
+//!             Received::None => &[],
+//!         };
+//!         let value = bytes.iter().map(|&b| b as u64).sum();
+//!         // Received pages must be dropped (unmapped) before the window is used again: while
+//!         // they are mapped there, the next `receive_with_pages` fails with `WindowOccupied`.
+//!         drop(pages);
+//!         if let Incoming::Call { reply, .. } = incoming {
+//!             let _ = reply.reply(&Sum { value });
+//!         }
+//!     }
+//! }
+//!
+//! fn client(server: u32) {
+//!     // Two zeroed pages of this program's region, written, then moved: `pages` is gone.
+//!     let mut pages = Pages::alloc(PROGRAM_REGION.0 + 0x200_0000, 2).expect("memory");
+//!     pages.as_bytes_mut()[..3].copy_from_slice(&[1, 2, 3]);
+//!     match ipc::call_moving(server, &Data { len: 3 }, pages, Timeout::Forever) {
+//!         Ok(sum) => assert_eq!(sum, Sum { value: 6 }),
+//!         // The kernel says whether the pages had left; if not, they come back.
+//!         Err(failed) => drop(failed.pages),
+//!     }
+//!
+//!     // Shared: both map the same frames; shared pages can never be moved again.
+//!     let shared = Pages::alloc(PROGRAM_REGION.0 + 0x300_0000, 1).expect("memory").into_shared();
+//!     let sum = ipc::call_sharing(server, &Data { len: 4096 }, &shared, Timeout::Forever);
+//!     assert_eq!(sum, Ok(Sum { value: 0 }));
+//! }
+//! ```
+//!
+//! For a service with several operations, declare a trait with
+//! [`#[libsys::interface]`](crate::interface) instead: it generates the messages, the
+//! client and the server loop, pages included.
+//!
 //! Misuse does not compile: replying twice (the token is consumed), replying with the wrong
-//! type, cloning a token, using pages after moving them, moving pages that are shared, or
-//! declaring a message with a pointer, padding, or more than 4 KiB (`tests/ui` holds one
-//! compile-fail case for each).
+//! type, cloning a token or sending it to another thread, using pages after moving them,
+//! moving pages that are shared, or declaring a message with a pointer, padding, or more
+//! than 4 KiB (`tests/ui` holds one compile-fail case for each).
 //!
 //! The specification's exact calls remain in [`crate::raw`].
+
+pub mod interface;
 
 use crate::raw;
 use abi::ipc::fast;
@@ -67,6 +140,46 @@ pub enum IpcError {
     Sys(Error),
     /// The bytes that arrived are not a valid message of the expected type.
     Decode(DecodeError),
+    /// The server received the call but answered it with a refusal instead of a reply.
+    Refused(Refusal),
+}
+
+/// Why a server answered a call without a reply of its type.
+///
+/// On the wire (interfaces, [`interface`]) a refusal is a reply whose first byte is the
+/// refusal's code; an empty reply is [`Refusal::Unanswered`], which is what a
+/// [`ReplyToken`] dropped unused, or a malformed call received by [`receive`], sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Refusal {
+    /// The request names an operation the server does not have.
+    UnknownOperation = 2,
+    /// The request's bytes (or the pages that came with it) are not what its operation takes.
+    BadRequest = 3,
+    /// The server dropped the call without answering it.
+    Unanswered = 4,
+}
+
+impl Refusal {
+    /// The refusal whose wire code is `code`.
+    pub const fn from_code(code: u8) -> Option<Refusal> {
+        match code {
+            2 => Some(Refusal::UnknownOperation),
+            3 => Some(Refusal::BadRequest),
+            4 => Some(Refusal::Unanswered),
+            _ => None,
+        }
+    }
+}
+
+impl core::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Refusal::UnknownOperation => "the server has no such operation",
+            Refusal::BadRequest => "the server could not decode the request",
+            Refusal::Unanswered => "the server dropped the call unanswered",
+        })
+    }
 }
 
 impl From<Error> for IpcError {
@@ -86,6 +199,7 @@ impl core::fmt::Display for IpcError {
         match self {
             IpcError::Sys(e) => write!(f, "{e}"),
             IpcError::Decode(e) => write!(f, "{e}"),
+            IpcError::Refused(r) => write!(f, "{r}"),
         }
     }
 }
@@ -126,7 +240,7 @@ pub fn call<M: Message>(to: Tid, msg: &M, timeout: Timeout) -> Result<M::Reply, 
             unsafe { raw::ipc_call_fast(to, call_len::<M>(), fast::to_words(&bytes), timeout.to_raw()) };
         check(r)?;
         let reply = fast::to_bytes(&words);
-        return Ok(<M::Reply as Message>::decode(&reply[..len.min(FAST)])?);
+        return <M::Reply as Message>::decode(&reply[..len.min(FAST)]).map_err(|e| reply_error(e, len));
     }
     call_raw::<M>(to, msg, timeout, core::ptr::null_mut(), 0, false).0
 }
@@ -147,8 +261,20 @@ fn call_raw<M: Message>(
     // any, is pages the caller's typed wrapper owns.
     let (r, status) =
         unsafe { raw::ipc_send_status(to, long, buf.as_mut_ptr(), long_len, &mut len, timeout.to_raw(), shared, 1) };
-    let reply = check(r).map_err(IpcError::from).and_then(|_| Ok(<M::Reply as Message>::decode(&buf[..len as usize])?));
+    let reply = check(r)
+        .map_err(IpcError::from)
+        .and_then(|_| <M::Reply as Message>::decode(&buf[..len as usize]).map_err(|e| reply_error(e, len as usize)));
     (reply, status.transferred)
+}
+
+/// Why a reply of `len` bytes did not decode: an empty reply is the server saying it did
+/// not answer (a dropped [`ReplyToken`], a malformed call), anything else a bad reply.
+fn reply_error(e: DecodeError, len: usize) -> IpcError {
+    if len == 0 {
+        IpcError::Refused(Refusal::Unanswered)
+    } else {
+        IpcError::Decode(e)
+    }
 }
 
 /// Whether an asynchronous message went straight to a waiting receiver or was queued.
@@ -184,17 +310,41 @@ pub fn notify<M: Message>(to: Tid, msg: &M, timeout: Timeout) -> Result<(), Erro
 
 /// The right, and the obligation, to answer one call, with a reply of type `R`.
 ///
-/// Not `Clone`, consumed by [`reply`](Self::reply): a call is answered exactly once. A token
-/// dropped unused leaves the caller waiting (until its timeout, if it has one) and makes
-/// the next `receive` fail with `ReplyPending`, hence `#[must_use]`.
-#[must_use = "the caller waits for this reply: answer it with `ReplyToken::reply`"]
+/// Not `Clone`, consumed by [`reply`](Self::reply): a call is answered at most once. And at
+/// least once: a token dropped unused answers the call itself, with an empty reply that the
+/// caller's [`call`] reports as `IpcError::Refused(Refusal::Unanswered)`. So a server that
+/// ignores a call (`Incoming::Call { msg, .. }`) neither strands its caller nor makes its
+/// own next `receive` fail with `ReplyPending`. (Only `core::mem::forget` can leave a call
+/// unanswered.)
+///
+/// Not `Send` either: the kernel answers the last call the *replying thread* received, so
+/// a token must be used on the thread that received its call.
+#[must_use = "the caller waits for this reply: answer it with `ReplyToken::reply` (dropping it refuses the call)"]
 pub struct ReplyToken<R> {
     _reply: PhantomData<fn(R)>,
+    /// Keeps the token on the receiving thread (`*const ()` is neither `Send` nor `Sync`).
+    _thread: PhantomData<*const ()>,
+}
+
+impl<R> ReplyToken<R> {
+    fn new() -> ReplyToken<R> {
+        ReplyToken { _reply: PhantomData, _thread: PhantomData }
+    }
+}
+
+impl<R> Drop for ReplyToken<R> {
+    fn drop(&mut self) {
+        // Unanswered: release the caller with an empty reply. If it already gave up or
+        // died there is nobody left to tell, so the result is of no use.
+        // SAFETY: an empty reply reads nothing.
+        unsafe { raw::ipc_reply(core::ptr::null(), 0) };
+    }
 }
 
 impl<R: Message> ReplyToken<R> {
     /// Answers the call with `reply`.
     pub fn reply(self, reply: &R) -> Result<(), Error> {
+        core::mem::forget(self); // answered here, not by the drop
         let mut buf = [0u8; SHORT_MAX];
         reply.encode_into(&mut buf);
         // SAFETY: `buf` is readable for `R::SIZE` bytes.
@@ -206,6 +356,7 @@ impl<R: Message> ReplyToken<R> {
     /// (the caller timed out or died), that error is returned without waiting.
     pub fn reply_and_receive<M: Message>(self, reply: &R, timeout: Timeout) -> Result<Incoming<M>, IpcError> {
         if R::SIZE <= FAST && M::SIZE <= FAST {
+            core::mem::forget(self); // answered here, not by the drop
             let mut bytes = [0u8; FAST];
             reply.encode_into(&mut bytes);
             // SAFETY: registers only.
@@ -244,7 +395,7 @@ fn incoming<M: Message>(kind: i32, sender: raw::Sender, bytes: &[u8]) -> Result<
         }
     };
     Ok(match kind {
-        0 => Incoming::Call { from, msg, reply: ReplyToken { _reply: PhantomData } },
+        0 => Incoming::Call { from, msg, reply: ReplyToken::new() },
         1 => Incoming::Async { from, msg },
         _ => Incoming::NoReply { from, msg },
     })
@@ -315,13 +466,17 @@ fn receive_raw<M: Message>(timeout: Timeout, window: Window) -> Result<(Incoming
     let (r, sender) =
         unsafe { raw::ipc_recv_from(window.base as *mut u8, buf.as_mut_ptr(), &mut long, &mut len, timeout.to_raw()) };
     let kind = check(r)?;
-    let pages = long as u64 / PAGE_SIZE as u64;
-    let received = match (pages, sender.shared) {
+    let received = received(window, long, sender.shared);
+    Ok((incoming(kind, sender, &buf[..len as usize])?, received))
+}
+
+/// The pages a receive into `window` got: `long` bytes, shared or moved.
+fn received(window: Window, long: u32, shared: bool) -> Received {
+    match (long as u64 / PAGE_SIZE as u64, shared) {
         (0, _) => Received::None,
         (n, false) => Received::Moved(Pages { base: window.base, count: n }),
         (n, true) => Received::Shared(SharedPages { base: window.base, count: n }),
-    };
-    Ok((incoming(kind, sender, &buf[..len as usize])?, received))
+    }
 }
 
 // ---- pages ------------------------------------------------------------------------------
@@ -437,7 +592,9 @@ pub fn call_sharing<M: Message>(to: Tid, msg: &M, pages: &SharedPages, timeout: 
     call_raw::<M>(to, msg, timeout, pages.base as *mut u8, len, true).0
 }
 
-/// Where received pages go: `count` pages of unmapped space at `base`.
+/// Where received pages go: `count` pages of unmapped space at `base`. A long message
+/// larger than the window fails for its sender (`TooLong`); pages received into it stay
+/// there until dropped, and only then can the window be used again.
 #[derive(Clone, Copy, Debug)]
 pub struct Window {
     base: u64,
@@ -465,6 +622,9 @@ pub enum Received {
 }
 
 /// Receives one message of type `M`, with any pages it carries mapped at `window`.
+///
+/// The window must be unmapped: drop the pages a previous receive put there (or move them
+/// on) before using it again, or the receive fails with `WindowOccupied`.
 pub fn receive_with_pages<M: Message>(window: Window, timeout: Timeout) -> Result<(Incoming<M>, Received), IpcError> {
     receive_raw::<M>(timeout, window)
 }

@@ -118,7 +118,8 @@ fn ask(op: Op, name: &str) -> Result<u32, Error> {
             // The server we knew died (before or during the call): look for its successor.
             Err(IpcError::Sys(Error::NoSuchThread | Error::PeerDied)) => SERVER.store(0, Ordering::Relaxed),
             Err(IpcError::Sys(e)) => return Err(e),
-            Err(IpcError::Decode(_)) => return Err(Error::InvalidArgument),
+            // A server that does not understand us, or did not answer.
+            Err(IpcError::Decode(_) | IpcError::Refused(_)) => return Err(Error::InvalidArgument),
         }
     }
     Err(Error::NoSuchThread)

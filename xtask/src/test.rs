@@ -708,16 +708,29 @@ fn runner(ctx: &mut Ctx) -> StepResult {
     let _ = std::fs::write(&not_elf, "plain text\n");
     let _ = std::fs::write(&arm, fake_elf(183));
     let path = |p: &Path| p.display().to_string();
-    let external = match build_external_program(&scratch) {
+    let main = "#![no_std]\n#![no_main]\n\nlibsys::entry!(main);\n\nfn main() -> i32 {\n    \
+                libsys::println!(\"external: thread {}\", libsys::raw::gettid());\n    5\n}\n";
+    let external = match build_external_program(&scratch, "external", main) {
         Ok(elf) => elf,
         Err(e) => {
             r.problem(format!("runner: an external program using only libsys did not build: {e}"));
             scratch.join("external-program-missing")
         }
     };
+    // A newcomer's first program, without `entry!`: it must say what is missing.
+    let main = "#![no_std]\n#![no_main]\n\n#[allow(dead_code)]\nfn main() -> i32 {\n    \
+                libsys::println!(\"never printed\");\n    0\n}\n";
+    let no_entry = match build_external_program(&scratch, "noentry", main) {
+        Ok(elf) => elf,
+        Err(e) => {
+            r.problem(format!("runner: an external program without entry! did not build: {e}"));
+            scratch.join("noentry-program-missing")
+        }
+    };
     let cases: Vec<(&str, Vec<String>, i32, &str)> = vec![
         ("--app runs an external libsys program", vec!["--app".into(), path(&external)], 5, "external: thread"),
         ("default image boots and runs an empty script", vec![], 0, "init: shell exited with status 0"),
+        ("a program without entry! says so", vec!["--app".into(), path(&no_entry)], 1, "add `libsys::entry!(main);`"),
         ("--app exits 0 with the program", vec!["--app".into(), path(&built.app("hello"))], 0, "hello from task"),
         ("--app passes the status on", vec!["--app".into(), path(&built.app("exit7"))], 7, "with status 7"),
         ("--app refuses a missing file", vec!["--app".into(), path(&scratch.join("missing"))], 2, "No such file"),
@@ -862,21 +875,19 @@ fn gdb_session(ctx: &mut Ctx) -> StepResult {
 /// Builds a program the way someone outside this repository would: a crate
 /// whose only dependency is `libsys` by path, `cargo build --release --target
 /// x86_64-unknown-none`, no linker script, no build script, no flags. Returns its ELF.
-fn build_external_program(scratch: &Path) -> Result<std::path::PathBuf, String> {
-    let dir = scratch.join("external");
+fn build_external_program(scratch: &Path, name: &str, main: &str) -> Result<std::path::PathBuf, String> {
+    let dir = scratch.join(name);
     std::fs::create_dir_all(dir.join("src")).map_err(|e| e.to_string())?;
     let manifest = format!(
-        "[package]\nname = \"external\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+        "[package]\nname = {name:?}\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
          [dependencies]\nlibsys = {{ path = {:?} }}\n\n\
          [profile.release]\npanic = \"abort\"\n[profile.dev]\npanic = \"abort\"\n\n[workspace]\n",
         build::root().join("libsys")
     );
-    let main = "#![no_std]\n#![no_main]\n\nlibsys::entry!(main);\n\nfn main() -> i32 {\n    \
-                libsys::println!(\"external: thread {}\", libsys::raw::gettid());\n    5\n}\n";
     std::fs::write(dir.join("Cargo.toml"), manifest).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("src/main.rs"), main).map_err(|e| e.to_string())?;
     let _ = std::fs::copy(build::root().join("rust-toolchain.toml"), dir.join("rust-toolchain.toml"));
-    let target_dir = build::target_dir().join("external");
+    let target_dir = build::target_dir().join(name);
     let status = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", &target_dir)
@@ -886,7 +897,7 @@ fn build_external_program(scratch: &Path) -> Result<std::path::PathBuf, String> 
     if !status.success() {
         return Err(format!("cargo build in {} failed ({status})", dir.display()));
     }
-    Ok(target_dir.join(TARGET).join("release").join("external"))
+    Ok(target_dir.join(TARGET).join("release").join(name))
 }
 
 /// The first bytes of an ELF header for `machine`: enough to be recognised and refused.

@@ -1,9 +1,12 @@
 //! In-guest tests of libsys's typed IPC (`libsys::ipc`): typed calls and replies, async and
-//! no-reply messages, malformed messages, and pages that move or are shared by value.
+//! no-reply messages, malformed messages, reply tokens, pages that move or are shared by
+//! value, and typed interfaces (`iface`).
 #![no_std]
 #![no_main]
 
 extern crate alloc;
+
+mod iface;
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use libsys::ipc::{self, Delivery, Incoming, IpcError, Pages, Received, Timeout, Window};
@@ -133,7 +136,7 @@ fn server(_: usize) {
 static LOG: [AtomicU32; 4] = [const { AtomicU32::new(0) }; 4];
 static LOGGED: AtomicU32 = AtomicU32::new(0);
 
-fn fail(e: impl core::fmt::Display) -> Msg {
+pub(crate) fn fail(e: impl core::fmt::Display) -> Msg {
     Msg::new(format_args!("{e}"))
 }
 
@@ -258,9 +261,11 @@ fn main() -> i32 {
         let taker = libsys::thread::spawn(
             |_| {
                 // Takes the call and its pages, then ends without replying, keeping them.
-                if let Ok((Incoming::Call { reply: _unanswered, .. }, pages)) =
+                // (Forgetting the token: dropping it would answer the call.)
+                if let Ok((Incoming::Call { reply, .. }, pages)) =
                     ipc::receive_with_pages::<Calc>(Window::new(WIN, 4), Timeout::Forever)
                 {
+                    core::mem::forget(reply);
                     core::mem::forget(pages);
                 }
             },
@@ -302,11 +307,39 @@ fn main() -> i32 {
         Ok(())
     });
 
+    s.case("typed::a_dropped_reply_token_refuses_the_call", || {
+        // A server that ignores a call (`Incoming::Call { msg, .. }`) used to leave its
+        // caller waiting and fail every later receive with `ReplyPending`.
+        static SERVED: AtomicU32 = AtomicU32::new(0);
+        let ignorer = libsys::thread::spawn(
+            |_| {
+                // First call: the token is dropped unanswered with the `Incoming`.
+                if let Ok(Incoming::Call { msg, .. }) = ipc::receive::<Calc>(Timeout::Forever) {
+                    SERVED.store(msg.a, Ordering::SeqCst);
+                }
+                // Second call: receiving works (no reply is pending), and it is answered.
+                if let Ok(Incoming::Call { msg, reply, .. }) = ipc::receive::<Calc>(Timeout::Forever) {
+                    let _ = reply.reply(&Answer { value: msg.a as u64, by: raw::gettid(), pages_seen: 0 });
+                }
+            },
+            0,
+        )
+        .map_err(fail)?;
+        // The timeout only turns the old behaviour (waiting for ever) into a failure.
+        let first = ipc::call(ignorer, &calc(11, 0, Op::Add), Timeout::Ticks(1000));
+        ensure_eq!(first.err(), Some(IpcError::Refused(ipc::Refusal::Unanswered)), "the drop answered the call");
+        ensure_eq!(SERVED.load(Ordering::SeqCst), 11, "the server did receive it");
+        let second = ipc::call(ignorer, &calc(12, 0, Op::Add), Timeout::Ticks(1000)).map_err(fail)?;
+        ensure_eq!(second.value, 12, "the next call is served");
+        Ok(())
+    });
+
     s.case("typed::server_stops", || {
         let r = ipc::call(srv, &calc(0, 0, Op::Stop), Timeout::Forever).map_err(fail)?;
         ensure_eq!(r.value, 0, "stop acknowledged");
         Ok(())
     });
 
+    iface::cases(&mut s);
     s.finish()
 }

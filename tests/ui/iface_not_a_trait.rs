@@ -1,0 +1,7 @@
+// The attribute goes on a trait.
+#[libsys::interface]
+struct Server {
+    count: u32,
+}
+
+fn main() {}
