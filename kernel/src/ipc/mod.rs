@@ -21,6 +21,8 @@
 pub mod mailbox;
 
 #[cfg(test)]
+mod donation_tests;
+#[cfg(test)]
 mod fast_tests;
 #[cfg(test)]
 pub(crate) mod fixture;
@@ -361,10 +363,13 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                     // Timeout 0: delivered, so wait for the reply without a deadline.
                     self.arm(me, timeout);
                     self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: self.threads[me].tid, seq });
-                    self.hand_off(to); // the caller waits: run the receiver now
+                    self.hand_off(me, to); // the caller waits: run the receiver now
                     Outcome::Blocked
                 }
-                SendMode::SyncNoReply | SendMode::Async => Outcome::Done(0, 0),
+                SendMode::SyncNoReply | SendMode::Async => {
+                    self.donate(to); // the receiver runs as soon as the sender waits
+                    Outcome::Done(0, 0)
+                }
             });
         }
         let send = self.threads[me].ipc.send;
@@ -663,8 +668,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         };
         self.threads[me].fast_out = Some(FastOut { words: [0; WORDS], len: 0, sender: 0 });
         let outcome = self.receive(me, recv, timeout);
-        if let (Ok(Outcome::Blocked), Some(caller)) = (outcome, replied_to) {
-            self.hand_off(caller); // the server waits: run the caller it just answered
+        match (outcome, replied_to) {
+            // The server waits: run the caller it just answered.
+            (Ok(Outcome::Blocked), Some(caller)) => self.hand_off(me, caller),
+            // The server goes on with the next message: the caller runs when it waits.
+            (_, Some(caller)) => self.donate(caller),
+            _ => {}
         }
         outcome
     }
@@ -800,7 +809,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Err(Error::TooLong);
         }
         UserSlice::new(message, len as u64).readable(self.space(task))?;
-        self.reply_with(me, Reply::Memory(message, len))?;
+        let caller = self.reply_with(me, Reply::Memory(message, len))?;
+        self.donate(caller); // the caller runs as soon as the server waits again
         Ok(Outcome::Done(0, 0))
     }
 

@@ -180,8 +180,15 @@ pub struct Core<S, B> {
     current: Option<usize>,
     now: u64,
     /// Switch straight to the partner of an IPC rendezvous (the fast path's direct
-    /// switch); off, the partner waits its turn in the run queue. Results are the same.
+    /// switch) and donate the rest of the slice to a thread IPC woke (see
+    /// [`Core::donate`]); off, the partner waits its turn in the run queue. Results are
+    /// the same.
     pub handoff: bool,
+    /// The thread an IPC operation of the current thread woke (a reply, a message to a
+    /// waiting receiver), with the slice the current thread had left then: if the current
+    /// thread blocks before the next tick, that thread runs next, on that slice. Only ever
+    /// names a thread in the run queue; every tick forgets it.
+    donation: Option<(usize, u32)>,
     first_task: Option<usize>,
     first_status: Option<i32>,
     live_tasks: usize,
@@ -228,6 +235,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             current: None,
             now: 0,
             handoff: true,
+            donation: None,
             first_task: None,
             first_status: None,
             live_tasks: 0,
@@ -376,6 +384,13 @@ impl<S, B: MsgBuffers> Core<S, B> {
         if let Some(c) = self.current {
             return Some(c);
         }
+        if let Some((d, quantum)) = self.donation.take() {
+            if self.links.remove(&mut self.run_queue, d) {
+                self.threads[d].quantum = quantum;
+                self.current = Some(d);
+                return Some(d);
+            }
+        }
         let next = self.links.pop_front(&mut self.run_queue)?;
         self.threads[next].quantum = QUANTUM_TICKS;
         self.current = Some(next);
@@ -394,12 +409,23 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.current = Some(slot);
     }
 
-    /// If the CPU is free (the caller just blocked), runs `slot` next, ahead of the run
-    /// queue: the direct switch of the IPC fast path.
-    pub(crate) fn hand_off(&mut self, slot: usize) {
+    /// If the CPU is free (`from`, the caller, just blocked), runs `slot` next, ahead of
+    /// the run queue, on the rest of `from`'s slice: the direct switch of the IPC fast path.
+    pub(crate) fn hand_off(&mut self, from: usize, slot: usize) {
         if self.handoff && self.current.is_none() && self.links.remove(&mut self.run_queue, slot) {
-            self.threads[slot].quantum = QUANTUM_TICKS;
+            self.threads[slot].quantum = self.threads[from].quantum;
             self.current = Some(slot);
+        }
+    }
+
+    /// Scheduler donation: `slot`, just woken by an IPC operation of the current thread
+    /// (and so at the tail of the run queue), runs next if the current thread blocks
+    /// before the next tick, on what is left of the current slice. The ticks still end
+    /// the slice, and a donation never moves a thread ahead of another in the queue, so
+    /// round robin's bound holds (docs/architecture.md, "Scheduling and IPC").
+    pub(crate) fn donate(&mut self, slot: usize) {
+        if let (true, Some(c)) = (self.handoff, self.current) {
+            self.donation = Some((slot, self.threads[c].quantum));
         }
     }
 
@@ -442,6 +468,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// quantum is used up and another thread is waiting to run.
     pub fn tick(&mut self) {
         self.now += 1;
+        self.donation = None;
         while let Some(slot) = self.timers.pop_expired(self.now) {
             match self.threads[slot].state {
                 State::Sleeping => self.wake(slot, 0),
@@ -466,6 +493,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     pub fn yield_to(&mut self, target: i32) -> Result<(), Error> {
         // Invariant: called only from its system call, made by the current thread.
         let me = self.current.expect("yield has a caller");
+        self.donation = None; // yielding gives the CPU to the queue, not to a partner
         if target == -1 {
             self.requeue_current();
             return Ok(());
@@ -563,6 +591,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
             return;
         }
         self.release_mailbox(slot);
+        if self.donation.is_some_and(|(d, _)| d == slot) {
+            self.donation = None; // its slot may be reused before the next tick
+        }
         match t.state {
             State::Runnable if self.current == Some(slot) => self.current = None,
             State::Runnable => {
