@@ -343,7 +343,11 @@ fn user_faults(ctx: &mut Ctx) -> StepResult {
 }
 
 fn userland(ctx: &mut Ctx) -> StepResult {
-    suite(ctx, "usertest", "")
+    // `usertest-threads`: a copy of usertest with a larger thread share (`PROGRAM_SETTINGS`).
+    match boot(ctx, "", BOOT_TIMEOUT, &["usertest", "usertest-threads=usertest"]) {
+        Ok(outcome) => judge_suite("usertest", &outcome),
+        Err(e) => StepResult::failure(format!("usertest could not run: {e}")),
+    }
 }
 
 fn ipc(ctx: &mut Ctx) -> StepResult {

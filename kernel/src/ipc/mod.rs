@@ -461,16 +461,18 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let window = Region { base: recv.long_va, pages: n };
         let moved = Region { base: send.long_va, pages: n };
         // Room in the region tables, as they will be after the commit.
-        let mut regions = self.space_mut(rt).regions().clone();
-        if send.moving && st == rt {
+        let regions = self.space_mut(rt).regions();
+        let room = if send.moving && st == rt {
             if !regions.can_punch(moved) {
                 return Err(Fault::Sender(Error::OutOfMemory));
             }
-            regions.punch(moved);
-        }
+            regions.check_add_after_punch(window, moved)
+        } else {
+            regions.check_add(window)
+        };
         // The receiver's own limits are the receiver's problem, never the sender's;
         // `ipc_recv` checked them, so only what its task did meanwhile can fail here.
-        regions.check_add(window).map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
+        room.map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
         if send.moving && st != rt && !self.space_mut(st).regions().can_punch(moved) {
             return Err(Fault::Sender(Error::OutOfMemory));
         }
