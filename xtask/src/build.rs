@@ -32,6 +32,8 @@ pub const PROGRAM_SETTINGS: &[(&str, Settings)] = &[
     ("console", Settings { grants: Grants::COM1, ..Settings::DEFAULT }),
     // Tests binding COM1's interrupt and ports (its alias `irqnocap` is granted nothing).
     ("irqtest", Settings { grants: Grants::COM1, ..Settings::DEFAULT }),
+    // The benchmarks measure IPC with up to 128 other threads of their own.
+    ("bench", Settings { limits: Limits { threads: 160, ..Limits::DEFAULT }, grants: Grants::NONE }),
     // usertest's copy that starts 200 threads (more than a task's 128 regions of its own).
     ("usertest-threads", Settings { limits: Limits { threads: 210, ..Limits::DEFAULT }, grants: Grants::NONE }),
 ];

@@ -379,7 +379,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
     // ---- scheduling -------------------------------------------------------------------
 
     /// The thread to run now: the current one if it may go on, else the next runnable
-    /// (which becomes current). `None`: nothing is runnable, idle.
+    /// (which becomes current). `None`: nothing is runnable, idle. Inlined: every kernel
+    /// entry asks, and almost always the answer is the first test.
+    #[inline(always)]
     pub fn schedule(&mut self) -> Option<usize> {
         if let Some(c) = self.current {
             return Some(c);
