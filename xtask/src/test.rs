@@ -480,6 +480,14 @@ fn bench_regressions(ctx: &mut Ctx) -> StepResult {
             None => r.problem(format!("benchmark {name}: no longer measured (recorded {was})")),
         }
     }
+    // IPC must cost the same however loaded the machine is (`bench::FAMILIES`).
+    for (family, ratio) in crate::bench::flatness(&now) {
+        match ratio {
+            Some(x) if x <= crate::bench::FLATNESS => r.passed += 1,
+            Some(x) => r.problem(format!("{}: the largest median is {x:.2}x the smallest", family.title)),
+            None => r.problem(format!("{}: not measured", family.title)),
+        }
+    }
     r
 }
 
