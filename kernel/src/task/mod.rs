@@ -12,6 +12,9 @@
 //!   the run queue, exactly once.
 //! - A thread is armed in the timer heap only while `Sleeping` or blocked in IPC with a
 //!   deadline.
+//! - The donation (the thread IPC woke, to run when its waker blocks) lasts until the next
+//!   tick or yield at most, and only ever picks a thread out of the run queue; it never
+//!   puts one ahead of another there (docs/architecture.md, "Scheduling and IPC").
 //! - A `WaitingTask(t)` thread is in task `t`'s waiter list; a `SendBlocked { to }` thread
 //!   is in `to`'s mailbox sender queue (IPC: see `crate::ipc`).
 //! - `Zombie` threads are in the zombie list until their kernel stack is reclaimed; the
@@ -186,8 +189,8 @@ pub struct Core<S, B> {
     pub handoff: bool,
     /// The thread an IPC operation of the current thread woke (a reply, a message to a
     /// waiting receiver), with the slice the current thread had left then: if the current
-    /// thread blocks before the next tick, that thread runs next, on that slice. Only ever
-    /// names a thread in the run queue; every tick forgets it.
+    /// thread blocks before the next tick, that thread runs next, on that slice, if it is
+    /// still in the run queue. Every tick and yield forgets it.
     donation: Option<(usize, u32)>,
     first_task: Option<usize>,
     first_status: Option<i32>,
