@@ -1,6 +1,6 @@
 # gdb script: single-steps one whole iteration of a call loop under QEMU (-s -S), user and
 # kernel code alike, from one `syscall` with rax == SYSNO to the next one with the same
-# number (after SKIP warm-up iterations), and attributes each instruction to its function.
+# number (after SKIP warm-up iterations, counted from AFTER if given), and attributes each instruction to its function.
 # For a client/server pair this is the client's side, the kernel both ways, and the
 # server's side between its calls. Output is the format group.py reads.
 import gdb, collections, os, re, sys
@@ -12,7 +12,13 @@ gdb.execute("set pagination off")
 gdb.execute("target remote :1234")
 info = gdb.execute("info address syscall_entry", to_string=True)
 entry = int(re.search(r"0x[0-9a-f]+", info).group(0), 16)
-bp = gdb.Breakpoint("*syscall_entry")
+# AFTER=function: start counting calls only once that function has first run (to trace
+# one phase of a program, e.g. a benchmark family).
+if os.environ.get("AFTER"):
+    first = gdb.Breakpoint(os.environ["AFTER"])
+    gdb.execute("continue")
+    first.delete()
+bp = gdb.Breakpoint("*0x%x" % entry)
 bp.condition = "$rax == %d" % target
 for _ in range(skip + 1):
     gdb.execute("continue")

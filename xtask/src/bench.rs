@@ -126,7 +126,7 @@ fn fetch_linux(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
         depends().map_err(|e| format!("cannot run apt-cache ({e}): the Linux baseline needs Debian's packages"))?;
     if !String::from_utf8_lossy(&out.stdout).contains("Depends: linux-image-") {
         eprintln!("xtask: updating the package lists (apt-get update)");
-        run_visible(Command::new("apt-get").args(["update", "-q"]))?;
+        run_quiet(Command::new("apt-get").args(["update", "-q"]))?;
         out = depends().map_err(|e| e.to_string())?;
     }
     let text = String::from_utf8_lossy(&out.stdout);
@@ -136,13 +136,28 @@ fn fetch_linux(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
         .ok_or("apt-cache names no kernel for linux-image-cloud-amd64")?
         .to_string();
     eprintln!("xtask: downloading {image} and busybox-static (apt-get download)");
-    run_visible(Command::new("apt-get").current_dir(dir).args(["download", "-q", &image, "busybox-static"]))?;
+    run_quiet(Command::new("apt-get").current_dir(dir).args(["download", "-q", &image, "busybox-static"]))?;
     for deb in std::fs::read_dir(dir).map_err(|e| e.to_string())?.filter_map(Result::ok).map(|e| e.path()) {
         if deb.extension().is_some_and(|x| x == "deb") {
-            run_visible(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
+            run_quiet(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
         }
     }
     find(&root).ok_or_else(|| "the downloaded packages hold no vmlinuz or busybox".to_string())
+}
+
+/// Runs `cmd` with its output captured: shown only if it fails (apt's progress lines are
+/// not the benchmarks' business).
+fn run_quiet(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{cmd:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
 }
 
 /// A newc cpio archive: `/init`, busybox, the benchmark, `/dev/console`, `/proc`.
@@ -182,6 +197,98 @@ fn cpio_entry(out: &mut Vec<u8>, name: &str, mode: u32, data: &[u8], rdev: u32) 
     }
 }
 
+/// Every Moroso benchmark, by its key in the guest's output and `bench-baseline.txt`, with
+/// the name BENCHMARKS.md gives it, in the order it lists them.
+pub const NAMES: &[(&str, &str)] = &[
+    ("null_syscall", "null system call (gettid)"),
+    ("fastpath_call_same_as", "fast-path call + reply, two threads of one task"),
+    ("fastpath_call_cross_as", "fast-path call + reply across two address spaces"),
+    ("short_call_cross_as_64b", "short round trip across address spaces, 64 bytes"),
+    ("short_call_cross_as_1024b", "short round trip across address spaces, 1,024 bytes"),
+    ("short_call_cross_as_4096b", "short round trip across address spaces, 4,096 bytes"),
+    ("async_send_recv_8b", "asynchronous send + receive, 8 bytes"),
+    ("long_move_1p", "long message, move 1 page"),
+    ("long_move_16p", "long message, move 16 pages"),
+    ("long_move_256p", "long message, move 256 pages"),
+    ("long_share_1p", "long message, share 1 page"),
+    ("long_share_16p", "long message, share 16 pages"),
+    ("long_share_256p", "long message, share 256 pages"),
+    ("yield_there_and_back", "yield to another thread and back"),
+    ("load_round_trip_blocked_0", "round trip, 0 other threads blocked"),
+    ("load_round_trip_blocked_32", "round trip, 32 other threads blocked"),
+    ("load_round_trip_blocked_128", "round trip, 128 other threads blocked"),
+    ("load_round_trip_runnable_0", "round trip, 0 other threads runnable"),
+    ("load_round_trip_runnable_16", "round trip, 16 other threads runnable"),
+    ("load_round_trip_runnable_64", "round trip, 64 other threads runnable"),
+    ("load_drain_per_message_1", "drain, per message, 1 queued"),
+    ("load_drain_per_message_8", "drain, per message, 8 queued"),
+    ("load_drain_per_message_16", "drain, per message, 16 queued"),
+    ("load_drain_per_message_64", "drain, per message, 64 queued"),
+];
+
+/// The name BENCHMARKS.md gives benchmark `key` (the key itself if it has none yet).
+pub fn name_of(key: &str) -> &str {
+    NAMES.iter().find(|(k, _)| *k == key).map_or(key, |(_, n)| n)
+}
+
+/// A family of one operation measured at several loads: its cost must not grow with them.
+pub struct Family {
+    pub title: &'static str,
+    /// What the load is (the x axis).
+    pub load: &'static str,
+    /// (load, benchmark key).
+    pub points: &'static [(u32, &'static str)],
+}
+
+/// The families measured under load, and the most the largest median of one may be over
+/// its smallest.
+pub const FAMILIES: &[Family] = &[
+    Family {
+        title: "round trip, other threads blocked in ipc_recv",
+        load: "blocked threads",
+        points: &[
+            (0, "load_round_trip_blocked_0"),
+            (32, "load_round_trip_blocked_32"),
+            (128, "load_round_trip_blocked_128"),
+        ],
+    },
+    Family {
+        title: "round trip, other threads runnable (yielding)",
+        load: "runnable threads",
+        points: &[
+            (0, "load_round_trip_runnable_0"),
+            (16, "load_round_trip_runnable_16"),
+            (64, "load_round_trip_runnable_64"),
+        ],
+    },
+    Family {
+        title: "drain, per message",
+        load: "queued messages",
+        points: &[
+            (1, "load_drain_per_message_1"),
+            (8, "load_drain_per_message_8"),
+            (16, "load_drain_per_message_16"),
+            (64, "load_drain_per_message_64"),
+        ],
+    },
+];
+pub const FLATNESS: f64 = 1.15;
+
+/// Each family's largest median over its smallest (`None` if a point is missing).
+pub fn flatness(m: &BTreeMap<String, Figure>) -> Vec<(&'static Family, Option<f64>)> {
+    FAMILIES
+        .iter()
+        .map(|f| {
+            let medians: Option<Vec<u64>> = f.points.iter().map(|(_, k)| m.get(*k).map(|x| x.median)).collect();
+            let ratio = medians.and_then(|v| {
+                let (lo, hi) = (*v.iter().min()?, *v.iter().max()?);
+                (lo > 0).then(|| hi as f64 / lo as f64)
+            });
+            (f, ratio)
+        })
+        .collect()
+}
+
 /// Moroso cases and the Linux operation each is compared with.
 const COMPARISONS: &[(&str, &str, &str)] = &[
     ("null_syscall", "null_syscall", "null system call"),
@@ -189,6 +296,14 @@ const COMPARISONS: &[(&str, &str, &str)] = &[
     ("fastpath_call_same_as", "futex_round_trip", "round trip between two threads (Linux: futex)"),
     ("yield_there_and_back", "yield_there_and_back", "yield to another thread and back"),
 ];
+
+/// `+1.2%`, `-0.3%`, or `new` when nothing is recorded.
+fn change(now: u64, was: Option<u64>) -> String {
+    match was {
+        Some(w) if w > 0 => format!("{:+.1}%", (now as f64 - w as f64) * 100.0 / w as f64),
+        _ => "new".to_string(),
+    }
+}
 
 pub fn run(with_linux: bool) -> Result<ExitCode, String> {
     crate::setup::ensure_all()?;
@@ -200,11 +315,27 @@ pub fn run(with_linux: bool) -> Result<ExitCode, String> {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_string())
         .unwrap_or_default();
+    let recorded = baseline().unwrap_or_default();
 
-    println!("\nMoroso benchmarks: median guest instructions (QEMU TCG, -icount shift=0; {qemu_version})\n");
-    println!("  {:<30} {:>10} {:>10} {:>10}", "operation", "median", "min", "max");
-    for (name, f) in m.iter().filter(|(n, _)| *n != "empty_measurement") {
-        println!("  {name:<30} {:>10} {:>10} {:>10}", f.median, f.min, f.max);
+    println!("\nMoroso benchmarks: median guest instructions (QEMU TCG, -icount shift=0; {qemu_version})");
+    println!("compared with xtask/bench-baseline.txt\n");
+    println!("  {:<56} {:>8} {:>8} {:>8} {:>9} {:>7}", "operation", "median", "min", "max", "baseline", "change");
+    let known = NAMES.iter().map(|(k, _)| *k);
+    let others =
+        m.keys().map(String::as_str).filter(|k| *k != "empty_measurement" && !NAMES.iter().any(|(n, _)| n == k));
+    for key in known.chain(others.collect::<Vec<_>>()) {
+        let Some(f) = m.get(key) else { continue };
+        let was = recorded.get(key).copied();
+        let base = was.map_or("-".to_string(), |w| w.to_string());
+        println!(
+            "  {:<56} {:>8} {:>8} {:>8} {:>9} {:>7}",
+            name_of(key),
+            f.median,
+            f.min,
+            f.max,
+            base,
+            change(f.median, was)
+        );
     }
     let per_page = |kind: &str| match (m.get(&format!("long_{kind}_1p")), m.get(&format!("long_{kind}_256p"))) {
         (Some(a), Some(b)) => Some((b.median.saturating_sub(a.median)) / 255),
@@ -212,8 +343,28 @@ pub fn run(with_linux: bool) -> Result<ExitCode, String> {
     };
     for kind in ["move", "share"] {
         if let Some(p) = per_page(kind) {
-            println!("  {:<30} {:>10}", format!("long_{kind}, per page"), p);
+            println!("  {:<56} {:>8}", format!("long message, per page (1 to 256 pages): {kind}"), p);
         }
+    }
+    println!("\nCost under load: within a family the largest median may be at most {FLATNESS}x the smallest\n");
+    let mut flat = true;
+    for (f, ratio) in flatness(&m) {
+        let medians: Vec<String> =
+            f.points.iter().map(|(_, k)| m.get(*k).map_or("-".to_string(), |x| x.median.to_string())).collect();
+        let loads: Vec<String> = f.points.iter().map(|(n, _)| n.to_string()).collect();
+        let (shown, ok) = match ratio {
+            Some(r) => (format!("{r:.3}x"), r <= FLATNESS),
+            None => ("-".to_string(), false),
+        };
+        flat &= ok;
+        println!(
+            "  {:<48} {:<16} {:<26} {:>7} {}",
+            f.title,
+            loads.join(" / "),
+            medians.join(" / "),
+            shown,
+            if ok { "flat" } else { "NOT FLAT" }
+        );
     }
     if let Some(l) = &l {
         println!("\nAgainst Linux in the same emulator (same method, same run):\n");
@@ -230,12 +381,86 @@ pub fn run(with_linux: bool) -> Result<ExitCode, String> {
             l.get("pipe_round_trip_8b").map_or(0, |f| f.median)
         );
     }
+    let dir = target_dir().join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let json = to_json(&m, l.as_ref(), &qemu_version);
-    let out = target_dir().join("bench").join("latest.json");
-    std::fs::create_dir_all(out.parent().expect("has a parent")).map_err(|e| e.to_string())?;
+    let out = dir.join("latest.json");
     std::fs::write(&out, json).map_err(|e| format!("{}: {e}", out.display()))?;
-    println!("\nxtask: results written to {}", out.display());
-    Ok(ExitCode::SUCCESS)
+    let chart = dir.join("load.svg");
+    std::fs::write(&chart, load_chart(&m)).map_err(|e| format!("{}: {e}", chart.display()))?;
+    println!("\nxtask: results written to {}, the chart of cost under load to {}", out.display(), chart.display());
+    Ok(if flat { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// An SVG line chart of the families: one panel each, load on the x axis, median
+/// instructions on the y axis from zero (so a flat line looks flat and a growing one grows).
+pub fn load_chart(m: &BTreeMap<String, Figure>) -> String {
+    const W: f64 = 300.0;
+    const H: f64 = 220.0;
+    const PAD: (f64, f64, f64, f64) = (56.0, 16.0, 36.0, 44.0); // left, right, top, bottom
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
+        W * FAMILIES.len() as f64
+    );
+    for (i, f) in FAMILIES.iter().enumerate() {
+        let x0 = i as f64 * W;
+        let pts: Vec<(u32, u64)> = f.points.iter().filter_map(|(n, k)| m.get(*k).map(|x| (*n, x.median))).collect();
+        let xmax = f.points.iter().map(|(n, _)| *n).max().unwrap_or(1).max(1) as f64;
+        let ymax = pts.iter().map(|p| p.1).max().unwrap_or(1).max(1) as f64 * 1.2;
+        let (pw, ph) = (W - PAD.0 - PAD.1, H - PAD.2 - PAD.3);
+        let px = |n: f64| x0 + PAD.0 + n / xmax * pw;
+        let py = |v: f64| PAD.2 + ph - v / ymax * ph;
+        svg += &format!(
+            "<text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>\n",
+            x0 + W / 2.0,
+            f.title
+        );
+        svg += &format!(
+            "<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"black\"/><line x1=\"{0}\" y1=\"{2}\" x2=\"{3}\" y2=\"{2}\" stroke=\"black\"/>\n",
+            px(0.0),
+            py(ymax),
+            py(0.0),
+            px(xmax)
+        );
+        for t in 0..=4 {
+            let v = ymax / 4.0 * t as f64;
+            let y = py(v);
+            svg += &format!(
+                "<line x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
+                px(0.0),
+                px(xmax),
+                px(0.0) - 4.0,
+                y + 4.0,
+                v.round() as u64
+            );
+        }
+        for (n, _) in f.points {
+            svg +=
+                &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{n}</text>\n", px(*n as f64), py(0.0) + 14.0);
+        }
+        svg += &format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
+            x0 + PAD.0 + pw / 2.0,
+            H - 8.0,
+            f.load
+        );
+        let line: Vec<String> = pts.iter().map(|(n, v)| format!("{:.1},{:.1}", px(*n as f64), py(*v as f64))).collect();
+        svg +=
+            &format!("<polyline points=\"{}\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\"/>\n", line.join(" "));
+        for (n, v) in &pts {
+            svg += &format!(
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#1f77b4\"/><text x=\"{0:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#1f77b4\">{v}</text>\n",
+                px(*n as f64),
+                py(*v as f64),
+                py(*v as f64) - 7.0
+            );
+        }
+    }
+    svg += &format!(
+        "<text x=\"4\" y=\"{}\" font-size=\"9\" fill=\"#666\">median guest instructions (-icount shift=0)</text>\n</svg>\n",
+        H - 2.0
+    );
+    svg
 }
 
 fn to_json(m: &BTreeMap<String, Figure>, l: Option<&BTreeMap<String, Figure>>, qemu: &str) -> String {
@@ -313,6 +538,53 @@ mod tests {
         let now: BTreeMap<String, Figure> = [("a".into(), f(120)), ("b".into(), f(121))].into();
         let r = regressions(&recorded, &now, 0.2);
         assert_eq!(r, vec![("b".into(), 100, Some(121)), ("c".into(), 100, None)]);
+    }
+
+    fn figures(pairs: &[(&str, u64)]) -> BTreeMap<String, Figure> {
+        pairs.iter().map(|&(k, m)| (k.to_string(), Figure { median: m, min: m, max: m })).collect()
+    }
+
+    #[test]
+    fn rows_are_named_as_benchmarks_md_names_them() {
+        assert_eq!(name_of("null_syscall"), "null system call (gettid)");
+        assert_eq!(name_of("something_new"), "something_new", "an unnamed key shows as itself");
+        let doc = std::fs::read_to_string(build::root().join("BENCHMARKS.md")).expect("BENCHMARKS.md");
+        for (key, name) in NAMES {
+            assert!(doc.contains(name), "BENCHMARKS.md has no row {name:?} ({key})");
+        }
+        for f in FAMILIES {
+            assert!(f.points.iter().all(|(_, k)| NAMES.iter().any(|(n, _)| n == k)), "{} is named", f.title);
+        }
+    }
+
+    #[test]
+    fn changes_against_the_baseline() {
+        assert_eq!(change(102, Some(100)), "+2.0%");
+        assert_eq!(change(99, Some(100)), "-1.0%");
+        assert_eq!(change(5, None), "new");
+    }
+
+    #[test]
+    fn a_family_is_flat_only_within_the_bound() {
+        let mut pairs: Vec<(&str, u64)> =
+            FAMILIES.iter().flat_map(|f| f.points.iter().map(|(_, k)| (*k, 1000))).collect();
+        let r = flatness(&figures(&pairs));
+        assert!(r.iter().all(|(_, x)| *x == Some(1.0)));
+        pairs[1].1 = 1151; // the second point of the first family
+        let r = flatness(&figures(&pairs));
+        assert!(r[0].1.is_some_and(|x| x > FLATNESS) && r[1].1 == Some(1.0));
+        pairs.pop();
+        assert_eq!(flatness(&figures(&pairs)).last().map(|(_, x)| *x), Some(None), "a missing point");
+    }
+
+    #[test]
+    fn the_load_chart_has_a_line_per_family() {
+        let pairs: Vec<(&str, u64)> =
+            FAMILIES.iter().flat_map(|f| f.points.iter().map(|(n, k)| (*k, 3000 + *n as u64))).collect();
+        let svg = load_chart(&figures(&pairs));
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<polyline").count(), FAMILIES.len());
+        assert!(svg.contains(">3128<"), "points are labelled with their medians");
     }
 
     #[test]

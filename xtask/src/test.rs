@@ -373,7 +373,11 @@ fn user_faults(ctx: &mut Ctx) -> StepResult {
 }
 
 fn userland(ctx: &mut Ctx) -> StepResult {
-    suite(ctx, "usertest", "")
+    // `usertest-threads`: a copy of usertest with a larger thread share (`PROGRAM_SETTINGS`).
+    match boot(ctx, "", BOOT_TIMEOUT, &["usertest", "usertest-threads=usertest"]) {
+        Ok(outcome) => judge_suite("usertest", &outcome),
+        Err(e) => StepResult::failure(format!("usertest could not run: {e}")),
+    }
 }
 
 fn ipc(ctx: &mut Ctx) -> StepResult {
@@ -632,6 +636,14 @@ fn bench_regressions(ctx: &mut Ctx) -> StepResult {
                 r.problem(format!("benchmark {name}: {is} instructions, recorded {was} (+{}%)", (is * 100 / was) - 100))
             }
             None => r.problem(format!("benchmark {name}: no longer measured (recorded {was})")),
+        }
+    }
+    // IPC must cost the same however loaded the machine is (`bench::FAMILIES`).
+    for (family, ratio) in crate::bench::flatness(&now) {
+        match ratio {
+            Some(x) if x <= crate::bench::FLATNESS => r.passed += 1,
+            Some(x) => r.problem(format!("{}: the largest median is {x:.2}x the smallest", family.title)),
+            None => r.problem(format!("{}: not measured", family.title)),
         }
     }
     r

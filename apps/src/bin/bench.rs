@@ -11,6 +11,8 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use libsys::abi;
 use libsys::abi::layout::PROGRAM_REGION;
 use libsys::ipc::{self, Incoming, Timeout};
 use libsys::{println, raw, Message};
@@ -54,13 +56,19 @@ impl Bench {
     }
 
     /// As `run`, with `between` run after each sample, unmeasured.
-    fn run_between(&self, name: &str, samples: usize, mut f: impl FnMut(), mut between: impl FnMut()) -> u64 {
+    fn run_between(&self, name: &str, samples: usize, f: impl FnMut(), between: impl FnMut()) -> u64 {
+        self.run_per(name, samples, 1, f, between)
+    }
+
+    /// As `run_between`, each sample being `f`'s cost divided by `n` (the cost of one of
+    /// the `n` operations `f` does).
+    fn run_per(&self, name: &str, samples: usize, n: u64, mut f: impl FnMut(), mut between: impl FnMut()) -> u64 {
         let mut v: Vec<u64> = Vec::with_capacity(samples);
         for _ in 0..samples {
             let t0 = rdtsc();
             f();
             let t1 = rdtsc();
-            v.push((t1 - t0).saturating_sub(self.overhead));
+            v.push((t1 - t0).saturating_sub(self.overhead) / n);
             between();
         }
         v.sort_unstable();
@@ -302,6 +310,9 @@ fn main() -> i32 {
     quit_raw(raw_srv);
     ipc::call(fast, &Ping { n: QUIT }, Timeout::Forever).expect("quit");
 
+    // Before the yielder below starts: it stays runnable to the end.
+    load_families(&b);
+
     // Yield between two threads of one task: there and back.
     let other = libsys::thread::spawn(
         |me| loop {
@@ -316,4 +327,164 @@ fn main() -> i32 {
     println!("moroso-bench done");
     // Ends the server and yielder threads with the task.
     libsys::task::exit(0)
+}
+
+// ---- cost under load ------------------------------------------------------------------
+//
+// IPC must cost the same however busy the machine is. Three families, each measured at
+// several loads; within a family the medians should be flat (`cargo xtask bench` charts
+// them): a round trip with the spec's calls between two threads (8-byte call and reply)
+// while other threads are blocked in `ipc_recv`, the same while other threads are runnable
+// (each yielding in a loop), and the cost per message of draining queued asynchronous
+// messages.
+
+/// Blocked threads of the first family (the bench program's thread share allows them).
+const BLOCKED: [usize; 3] = [0, 32, 128];
+/// Runnable threads of the second family.
+const RUNNABLE: [usize; 3] = [0, 16, 64];
+/// Queued messages of the third family. A mailbox holds at most `ASYNC_QUEUE_MAX` (16), so
+/// 64 is 16 in the mailbox drained and 48 in three others.
+const QUEUED: [usize; 4] = [1, 8, 16, 64];
+
+/// Threads of this task still running a load (blocked or yielding ones).
+static LOAD_LIVE: AtomicU32 = AtomicU32::new(0);
+/// Tells yielding threads to end.
+static LOAD_STOP: AtomicBool = AtomicBool::new(false);
+
+/// Blocks in `ipc_recv` until any message comes, then ends.
+fn blocked_thread(_: usize) {
+    LOAD_LIVE.fetch_add(1, Ordering::SeqCst);
+    let mut buf = [0u8; 8];
+    let (mut len, mut long) = (8u32, 0u32);
+    // SAFETY: valid locals, no window.
+    unsafe { raw::ipc_recv(core::ptr::null_mut(), buf.as_mut_ptr(), &mut long, &mut len, -1) };
+    LOAD_LIVE.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Yields in a loop until told to stop.
+fn yielding_thread(_: usize) {
+    LOAD_LIVE.fetch_add(1, Ordering::SeqCst);
+    while !LOAD_STOP.load(Ordering::SeqCst) {
+        raw::yield_to(-1);
+    }
+    LOAD_LIVE.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Waits until `n` load threads are running (or, with 0, until all have ended).
+fn wait_load(n: u32) {
+    while LOAD_LIVE.load(Ordering::SeqCst) != n {
+        raw::yield_to(-1);
+    }
+}
+
+/// An asynchronous 8-byte message to `to`.
+fn post(to: u32) {
+    let mut m = *b"12345678";
+    let mut len = 8u32;
+    // SAFETY: local buffers; an asynchronous send only reads them.
+    let r = unsafe { raw::ipc_send(to, core::ptr::null_mut(), m.as_mut_ptr(), 0, &mut len, 0, false, 0) };
+    assert!(r >= 0, "an asynchronous send: {r}");
+}
+
+/// Takes one message that is already queued.
+fn take() {
+    let mut m = [0u8; 8];
+    let (mut len, mut long) = (8u32, 0u32);
+    // SAFETY: local buffers.
+    let r = unsafe { raw::ipc_recv(core::ptr::null_mut(), m.as_mut_ptr(), &mut long, &mut len, 0) };
+    assert!(r >= 0, "a queued message");
+}
+
+fn load_families(b: &Bench) {
+    let server = libsys::thread::spawn(
+        |_| {
+            raw_server();
+        },
+        0,
+    )
+    .expect("server thread");
+    let mut buf = [7u8; 8];
+    let round_trip = |buf: &mut [u8; 8]| call_raw(server, buf, 8);
+
+    for n in BLOCKED {
+        let tids: Vec<u32> =
+            (0..n).map(|_| libsys::thread::spawn(blocked_thread, 0).expect("a blocked thread")).collect();
+        wait_load(n as u32);
+        // Each has entered `ipc_recv` once it is not runnable: yield until all are blocked.
+        for &t in &tids {
+            while raw::yield_to(t as i32) == 0 {}
+        }
+        b.run(&alloc::format!("load_round_trip_blocked_{n}"), 1001, || round_trip(&mut buf));
+        for &t in &tids {
+            post(t);
+        }
+        wait_load(0);
+    }
+
+    for n in RUNNABLE {
+        LOAD_STOP.store(false, Ordering::SeqCst);
+        for _ in 0..n {
+            libsys::thread::spawn(yielding_thread, 0).expect("a runnable thread");
+        }
+        wait_load(n as u32);
+        b.run(&alloc::format!("load_round_trip_runnable_{n}"), 1001, || round_trip(&mut buf));
+        LOAD_STOP.store(true, Ordering::SeqCst);
+        wait_load(0);
+    }
+    quit_raw(server);
+
+    // Three other mailboxes of this task, held full while the 64 case runs.
+    let me = raw::gettid();
+    for n in QUEUED {
+        let here = n.min(abi::ipc::ASYNC_QUEUE_MAX);
+        let others: Vec<u32> = if n > here {
+            let k = (n - here).div_ceil(abi::ipc::ASYNC_QUEUE_MAX);
+            let tids: Vec<u32> =
+                (0..k).map(|_| libsys::thread::spawn(blocked_thread_held, 0).expect("a holder")).collect();
+            wait_load(k as u32);
+            for &t in &tids {
+                while raw::yield_to(t as i32) == 0 {}
+            }
+            for i in 0..n - here {
+                post(tids[i / abi::ipc::ASYNC_QUEUE_MAX]);
+            }
+            tids
+        } else {
+            Vec::new()
+        };
+        let fill = || {
+            for _ in 0..here {
+                post(me);
+            }
+        };
+        fill();
+        b.run_per(
+            &alloc::format!("load_drain_per_message_{n}"),
+            201,
+            here as u64,
+            || {
+                for _ in 0..here {
+                    take();
+                }
+            },
+            fill,
+        );
+        for _ in 0..here {
+            take();
+        }
+        for &t in &others {
+            assert_eq!(raw::make_runnable(t), 0);
+        }
+        wait_load(0);
+    }
+}
+
+/// Descheduled until woken by `make_runnable`, so messages sent to it stay queued; then ends
+/// (its queued messages go with it).
+fn blocked_thread_held(_: usize) {
+    LOAD_LIVE.fetch_add(1, Ordering::SeqCst);
+    let zero = 0i32;
+    // SAFETY: a valid i32 on this stack.
+    unsafe { raw::deschedule(&zero) };
+    LOAD_LIVE.fetch_sub(1, Ordering::SeqCst);
 }

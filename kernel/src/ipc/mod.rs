@@ -21,6 +21,8 @@
 pub mod mailbox;
 
 #[cfg(test)]
+mod donation_tests;
+#[cfg(test)]
 mod fast_tests;
 #[cfg(test)]
 pub(crate) mod fixture;
@@ -362,10 +364,13 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                     // Timeout 0: delivered, so wait for the reply without a deadline.
                     self.arm(me, timeout);
                     self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: self.threads[me].tid, seq });
-                    self.hand_off(to); // the caller waits: run the receiver now
+                    self.hand_off(me, to); // the caller waits: run the receiver now
                     Outcome::Blocked
                 }
-                SendMode::SyncNoReply | SendMode::Async => Outcome::Done(0, 0),
+                SendMode::SyncNoReply | SendMode::Async => {
+                    self.donate(to); // the receiver runs as soon as the sender waits
+                    Outcome::Done(0, 0)
+                }
             });
         }
         let send = self.threads[me].ipc.send;
@@ -458,16 +463,18 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let window = Region { base: recv.long_va, pages: n };
         let moved = Region { base: send.long_va, pages: n };
         // Room in the region tables, as they will be after the commit.
-        let within = send.moving && st == rt;
         let regions = self.space_mut(rt).regions();
-        if within && !regions.can_punch(moved) {
-            return Err(Fault::Sender(Error::OutOfMemory));
-        }
+        let room = if send.moving && st == rt {
+            if !regions.can_punch(moved) {
+                return Err(Fault::Sender(Error::OutOfMemory));
+            }
+            regions.check_add_after_punch(window, moved)
+        } else {
+            regions.check_add(window)
+        };
         // The receiver's own limits are the receiver's problem, never the sender's;
         // `ipc_recv` checked them, so only what its task did meanwhile can fail here.
-        regions
-            .check_add_after_punch(window, within.then_some(moved))
-            .map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
+        room.map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
         if send.moving && st != rt && !self.space_mut(st).regions().can_punch(moved) {
             return Err(Fault::Sender(Error::OutOfMemory));
         }
@@ -670,8 +677,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         };
         self.threads[me].fast_out = Some(FastOut { words: [0; WORDS], len: 0, sender: 0 });
         let outcome = self.receive(me, recv, timeout);
-        if let (Ok(Outcome::Blocked), Some(caller)) = (outcome, replied_to) {
-            self.hand_off(caller); // the server waits: run the caller it just answered
+        match (outcome, replied_to) {
+            // The server waits: run the caller it just answered.
+            (Ok(Outcome::Blocked), Some(caller)) => self.hand_off(me, caller),
+            // The server goes on with the next message: the caller runs when it waits.
+            (_, Some(caller)) => self.donate(caller),
+            _ => {}
         }
         outcome
     }
@@ -809,7 +820,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Err(Error::TooLong);
         }
         UserSlice::new(message, len as u64).readable(self.space(task))?;
-        self.reply_with(me, Reply::Memory(message, len))?;
+        let caller = self.reply_with(me, Reply::Memory(message, len))?;
+        self.donate(caller); // the caller runs as soon as the server waits again
         Ok(Outcome::Done(0, 0))
     }
 

@@ -2,14 +2,29 @@
 //! so that `remove_pages(base)` removes exactly what `new_pages(base, len)` made, and the
 //! task's page quota can be enforced.
 //!
+//! The table has room for [`PROGRAM_REGIONS`] regions of the program's own plus one for
+//! every thread the kernel can hold: libsys gives each thread's stack a region of its
+//! own, so thread stacks never use up what the program has. Entries are packed into one
+//! word each (page number and page count) to keep the table, which lives in every address
+//! space, small.
+//!
 //! Invariants: regions are disjoint; `pages` is the sum of their sizes and never exceeds
 //! the quota. Overlap with mappings that are not regions (program image, stacks) is the
 //! page tables' to check, not this table's.
 
 use abi::Error;
 
-/// Most regions one task may hold at once.
-pub const MAX_REGIONS: usize = 128;
+/// Regions a task has for its own use, whatever its threads' stacks take.
+pub const PROGRAM_REGIONS: usize = 128;
+/// Most regions one task may hold at once: its own, and a stack for each thread.
+pub const MAX_REGIONS: usize = PROGRAM_REGIONS + crate::task::MAX_THREADS;
+
+const PAGE: u64 = abi::PAGE_SIZE as u64;
+/// Bits of a packed entry that hold the page count; the page number takes the rest.
+const COUNT_BITS: u32 = 28;
+/// The largest quota (in pages) a table accepts: every region's size fits its field.
+pub const MAX_QUOTA: u64 = (1 << COUNT_BITS) - 1;
+const _: () = assert!(abi::layout::USER_END / PAGE < 1 << (64 - COUNT_BITS), "page numbers fit their field");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Region {
@@ -19,21 +34,38 @@ pub struct Region {
 
 impl Region {
     fn end(&self) -> u64 {
-        self.base + self.pages * abi::PAGE_SIZE as u64
+        self.base + self.pages * PAGE
+    }
+
+    fn overlaps(&self, r: Region) -> bool {
+        self.base < r.end() && r.base < self.end()
+    }
+
+    /// One table word. Only regions within the quota (so `pages <= MAX_QUOTA`) and inside
+    /// user space are stored.
+    fn pack(self) -> u64 {
+        (self.base / PAGE) << COUNT_BITS | self.pages
+    }
+
+    fn unpack(w: u64) -> Region {
+        Region { base: (w >> COUNT_BITS) * PAGE, pages: w & MAX_QUOTA }
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct Regions {
-    table: [Region; MAX_REGIONS],
+    table: [u64; MAX_REGIONS],
     len: usize,
     pages: u64,
     quota: u64,
 }
 
 impl Regions {
+    /// An empty table whose regions may hold `quota_pages` pages in all (at most
+    /// [`MAX_QUOTA`]).
     pub const fn new(quota_pages: u64) -> Self {
-        Regions { table: [Region { base: 0, pages: 0 }; MAX_REGIONS], len: 0, pages: 0, quota: quota_pages }
+        let quota = if quota_pages < MAX_QUOTA { quota_pages } else { MAX_QUOTA };
+        Regions { table: [0; MAX_REGIONS], len: 0, pages: 0, quota }
     }
 
     /// Pages held in regions.
@@ -46,7 +78,33 @@ impl Regions {
         if self.pages + r.pages > self.quota || self.len == MAX_REGIONS {
             return Err(Error::OutOfMemory);
         }
-        if self.iter().any(|x| x.base < r.end() && r.base < x.end()) {
+        if self.iter().any(|x| x.overlaps(r)) {
+            return Err(Error::WindowOccupied);
+        }
+        Ok(())
+    }
+
+    /// As [`check_add`](Self::check_add) on the table as it would be after
+    /// `punch(moved)` (a task receiving pages it moves to itself), without changing it.
+    pub fn check_add_after_punch(&self, r: Region, moved: Region) -> Result<(), Error> {
+        let (mut pages, mut len) = (self.pages, self.len);
+        let mut occupied = false;
+        for x in self.iter() {
+            if !x.overlaps(moved) {
+                occupied |= x.overlaps(r);
+                continue;
+            }
+            let left = Region { base: x.base, pages: moved.base.saturating_sub(x.base) / PAGE };
+            let right_base = moved.end().max(x.base);
+            let right = Region { base: right_base, pages: x.end().saturating_sub(right_base) / PAGE };
+            pages -= x.pages - left.pages - right.pages;
+            len = len - 1 + (left.pages > 0) as usize + (right.pages > 0) as usize;
+            occupied |= (left.pages > 0 && left.overlaps(r)) || (right.pages > 0 && right.overlaps(r));
+        }
+        if pages + r.pages > self.quota || len >= MAX_REGIONS {
+            return Err(Error::OutOfMemory);
+        }
+        if occupied {
             return Err(Error::WindowOccupied);
         }
         Ok(())
@@ -54,7 +112,7 @@ impl Regions {
 
     pub fn add(&mut self, r: Region) -> Result<(), Error> {
         self.check_add(r)?;
-        self.table[self.len] = r;
+        self.table[self.len] = r.pack();
         self.len += 1;
         self.pages += r.pages;
         Ok(())
@@ -62,21 +120,21 @@ impl Regions {
 
     /// The region starting exactly at `base`.
     pub fn find(&self, base: u64) -> Option<Region> {
-        self.iter().find(|r| r.base == base).copied()
+        self.iter().find(|r| r.base == base)
     }
 
     /// Removes and returns the region starting exactly at `base`.
     pub fn remove(&mut self, base: u64) -> Option<Region> {
-        let i = self.table[..self.len].iter().position(|r| r.base == base)?;
-        let r = self.table[i];
+        let i = self.iter().position(|r| r.base == base)?;
+        let r = Region::unpack(self.table[i]);
         self.len -= 1;
         self.table[i] = self.table[self.len];
         self.pages -= r.pages;
         Some(r)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Region> {
-        self.table[..self.len].iter()
+    pub fn iter(&self) -> impl Iterator<Item = Region> + '_ {
+        self.table[..self.len].iter().map(|&w| Region::unpack(w))
     }
 
     /// How many more entries `punch(start, pages)` would need (a region straddling the
@@ -90,54 +148,30 @@ impl Regions {
         self.len + self.punch_growth(r) <= MAX_REGIONS
     }
 
-    /// What each region becomes when `hole` is punched out of it: itself, or its non-empty
-    /// remnants on either side.
-    fn remnants(x: Region, hole: Region) -> [Option<Region>; 2] {
-        if x.end() <= hole.base || hole.end() <= x.base {
-            return [Some(x), None];
-        }
-        let page = abi::PAGE_SIZE as u64;
-        let left = Region { base: x.base, pages: hole.base.saturating_sub(x.base) / page };
-        let right_base = hole.end().max(x.base);
-        let right = Region { base: right_base, pages: x.end().saturating_sub(right_base) / page };
-        [Some(left).filter(|r| r.pages > 0), Some(right).filter(|r| r.pages > 0)]
-    }
-
-    /// As [`check_add`](Self::check_add) on the table as it would be after
-    /// `punch(hole)` (when `hole` is given), without changing or copying it: a long move
-    /// within one task checks its window this way before anything is committed.
-    pub fn check_add_after_punch(&self, r: Region, hole: Option<Region>) -> Result<(), Error> {
-        let Some(hole) = hole else { return self.check_add(r) };
-        let after = || self.iter().flat_map(|&x| Self::remnants(x, hole)).flatten();
-        let (len, pages) = after().fold((0, 0), |(n, p), x| (n + 1, p + x.pages));
-        if pages + r.pages > self.quota || len >= MAX_REGIONS {
-            return Err(Error::OutOfMemory);
-        }
-        if after().any(|x| x.base < r.end() && r.base < x.end()) {
-            return Err(Error::WindowOccupied);
-        }
-        Ok(())
-    }
-
     /// Takes `r` out of every region it overlaps (its pages moved away), keeping what is
     /// left of each on either side. Call `can_punch` first.
     pub fn punch(&mut self, r: Region) {
         debug_assert!(self.can_punch(r));
         let mut i = 0;
         while i < self.len {
-            let x = self.table[i];
+            let x = Region::unpack(self.table[i]);
             if x.end() <= r.base || r.end() <= x.base {
                 i += 1;
                 continue;
             }
-            let rems = Self::remnants(x, r);
-            self.pages -= x.pages - rems.iter().flatten().map(|r| r.pages).sum::<u64>();
+            let page = abi::PAGE_SIZE as u64;
+            let left = Region { base: x.base, pages: r.base.saturating_sub(x.base) / page };
+            let right_base = r.end().max(x.base);
+            let right = Region { base: right_base, pages: x.end().saturating_sub(right_base) / page };
+            self.pages -= x.pages - left.pages - right.pages;
             // Replace x by its remnants.
             self.len -= 1;
             self.table[i] = self.table[self.len];
-            for rem in rems.into_iter().flatten() {
-                self.table[self.len] = rem;
-                self.len += 1;
+            for rem in [left, right] {
+                if rem.pages > 0 {
+                    self.table[self.len] = rem.pack();
+                    self.len += 1;
+                }
             }
             // Remnants were appended past `i`'s replacement; they never overlap `r` again.
         }
@@ -222,6 +256,7 @@ mod tests {
         }
     }
 
+    /// `check_add_after_punch` answers what punching a clone and adding would.
     #[test]
     fn checking_after_a_punch_matches_punching_a_copy() {
         let mut seed = 9u64;
@@ -230,26 +265,40 @@ mod tests {
             (seed >> 33) % n
         };
         for _ in 0..2000 {
-            let mut r = Regions::new(20 + rnd(20));
+            let mut r = Regions::new(40 + rnd(40));
             for _ in 0..rnd(12) {
                 let _ = r.add(Region { base: rnd(64) * P, pages: 1 + rnd(8) });
             }
-            let hole = Region { base: rnd(64) * P, pages: 1 + rnd(8) };
-            let add = Region { base: rnd(64) * P, pages: 1 + rnd(8) };
+            let moved = Region { base: rnd(64) * P, pages: 1 + rnd(8) };
+            let window = Region { base: rnd(64) * P, pages: 1 + rnd(16) };
             let mut copy = r.clone();
-            copy.punch(hole);
-            assert_eq!(r.check_add_after_punch(add, Some(hole)), copy.check_add(add), "{r:?} {hole:?} {add:?}");
-            assert_eq!(r.check_add_after_punch(add, None), r.check_add(add));
+            copy.punch(moved);
+            assert_eq!(r.check_add_after_punch(window, moved), copy.check_add(window));
         }
-        // A full table: a punch that splits a region needs one more entry.
-        let mut full = Regions::new(u64::MAX / 2);
-        full.add(Region { base: 0, pages: 10 }).unwrap();
-        for i in 1..MAX_REGIONS as u64 - 1 {
-            full.add(Region { base: (100 + 2 * i) * P, pages: 1 }).unwrap();
+        // A full table: punching whole regions frees entries, splitting one needs another.
+        let mut full = Regions::new(MAX_QUOTA);
+        for i in 0..MAX_REGIONS as u64 {
+            full.add(Region { base: i * 4 * P, pages: 3 }).unwrap();
         }
-        let far = Region { base: 0x1000_0000, pages: 1 };
-        assert_eq!(full.check_add_after_punch(far, Some(Region { base: 0, pages: 1 })), Ok(()));
-        assert_eq!(full.check_add_after_punch(far, Some(Region { base: 2 * P, pages: 1 })), Err(Error::OutOfMemory));
+        let far = Region { base: 1 << 30, pages: 1 };
+        assert_eq!(full.check_add_after_punch(far, Region { base: 0, pages: 3 }), Ok(()));
+        let mut copy = full.clone();
+        copy.punch(Region { base: 0, pages: 3 });
+        assert_eq!(copy.check_add(far), Ok(()));
+        assert_eq!(full.check_add_after_punch(far, Region { base: P, pages: 1 }), Err(Error::OutOfMemory));
+    }
+
+    #[test]
+    fn a_region_for_every_thread_beyond_the_programs_own() {
+        let mut r = Regions::new(MAX_QUOTA);
+        for i in 0..(PROGRAM_REGIONS + crate::task::MAX_THREADS) as u64 {
+            r.add(Region { base: (i * 17 + 1) * P, pages: 16 }).unwrap();
+        }
+        assert_eq!(r.add(Region { base: 1 << 40, pages: 1 }), Err(Error::OutOfMemory));
+        let top = Region { base: abi::layout::USER_END - 16 * P, pages: 16 };
+        assert_eq!(r.remove(P), Some(Region { base: P, pages: 16 }));
+        r.add(top).unwrap();
+        assert_eq!(r.find(top.base), Some(top), "the highest user pages pack and unpack");
     }
 
     #[test]

@@ -153,8 +153,9 @@ impl Kernel {
 }
 
 /// Starts the first program of the boot image and never returns. `handoff`: whether IPC
-/// switches straight to the partner thread (the kernel command line's `nohandoff` turns it
-/// off, to check that results do not depend on it).
+/// switches straight to the partner thread and donates the rest of a timeslice to the
+/// thread it woke (the kernel command line's `nohandoff` turns both off, to check that
+/// results do not depend on them).
 pub fn start(image: Option<BootImage<'static>>, handoff: bool, first_arg: u64) -> ! {
     // Like every kernel entry, this runs with interrupts off: a tick must not find the
     // kernel state half-updated. The first thread's frame turns them back on.

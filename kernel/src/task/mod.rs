@@ -12,6 +12,9 @@
 //!   the run queue, exactly once.
 //! - A thread is armed in the timer heap only while `Sleeping` or blocked in IPC with a
 //!   deadline.
+//! - The donation (the thread IPC woke, to run when its waker blocks) lasts until the next
+//!   tick or yield at most, and only ever picks a thread out of the run queue; it never
+//!   puts one ahead of another there (docs/architecture.md, "Scheduling and IPC").
 //! - A `WaitingTask(t)` thread is in task `t`'s waiter list; a `SendBlocked { to }` thread
 //!   is in `to`'s mailbox sender queue (IPC: see `crate::ipc`).
 //! - `Zombie` threads are in the zombie list until their kernel stack is reclaimed; the
@@ -181,8 +184,15 @@ pub struct Core<S, B> {
     current: Option<usize>,
     now: u64,
     /// Switch straight to the partner of an IPC rendezvous (the fast path's direct
-    /// switch); off, the partner waits its turn in the run queue. Results are the same.
+    /// switch) and donate the rest of the slice to a thread IPC woke (see
+    /// [`Core::donate`]); off, the partner waits its turn in the run queue. Results are
+    /// the same.
     pub handoff: bool,
+    /// The thread an IPC operation of the current thread woke (a reply, a message to a
+    /// waiting receiver), with the slice the current thread had left then: if the current
+    /// thread blocks before the next tick, that thread runs next, on that slice, if it is
+    /// still in the run queue. Every tick and yield forgets it.
+    donation: Option<(usize, u32)>,
     first_task: Option<usize>,
     first_status: Option<i32>,
     live_tasks: usize,
@@ -229,6 +239,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             current: None,
             now: 0,
             handoff: true,
+            donation: None,
             first_task: None,
             first_status: None,
             live_tasks: 0,
@@ -372,10 +383,19 @@ impl<S, B: MsgBuffers> Core<S, B> {
     // ---- scheduling -------------------------------------------------------------------
 
     /// The thread to run now: the current one if it may go on, else the next runnable
-    /// (which becomes current). `None`: nothing is runnable, idle.
+    /// (which becomes current). `None`: nothing is runnable, idle. Inlined: every kernel
+    /// entry asks, and almost always the answer is the first test.
+    #[inline(always)]
     pub fn schedule(&mut self) -> Option<usize> {
         if let Some(c) = self.current {
             return Some(c);
+        }
+        if let Some((d, quantum)) = self.donation.take() {
+            if self.links.remove(&mut self.run_queue, d) {
+                self.threads[d].quantum = quantum;
+                self.current = Some(d);
+                return Some(d);
+            }
         }
         let next = self.links.pop_front(&mut self.run_queue)?;
         self.threads[next].quantum = QUANTUM_TICKS;
@@ -395,12 +415,23 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.current = Some(slot);
     }
 
-    /// If the CPU is free (the caller just blocked), runs `slot` next, ahead of the run
-    /// queue: the direct switch of the IPC fast path.
-    pub(crate) fn hand_off(&mut self, slot: usize) {
+    /// If the CPU is free (`from`, the caller, just blocked), runs `slot` next, ahead of
+    /// the run queue, on the rest of `from`'s slice: the direct switch of the IPC fast path.
+    pub(crate) fn hand_off(&mut self, from: usize, slot: usize) {
         if self.handoff && self.current.is_none() && self.links.remove(&mut self.run_queue, slot) {
-            self.threads[slot].quantum = QUANTUM_TICKS;
+            self.threads[slot].quantum = self.threads[from].quantum;
             self.current = Some(slot);
+        }
+    }
+
+    /// Scheduler donation: `slot`, just woken by an IPC operation of the current thread
+    /// (and so at the tail of the run queue), runs next if the current thread blocks
+    /// before the next tick, on what is left of the current slice. The ticks still end
+    /// the slice, and a donation never moves a thread ahead of another in the queue, so
+    /// round robin's bound holds (docs/architecture.md, "Scheduling and IPC").
+    pub(crate) fn donate(&mut self, slot: usize) {
+        if let (true, Some(c)) = (self.handoff, self.current) {
+            self.donation = Some((slot, self.threads[c].quantum));
         }
     }
 
@@ -445,6 +476,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// quantum is used up and another thread is waiting to run.
     pub fn tick(&mut self) {
         self.now += 1;
+        self.donation = None;
         while let Some(slot) = self.timers.pop_expired(self.now) {
             match self.threads[slot].state {
                 State::Sleeping => self.wake(slot, 0),
@@ -469,6 +501,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     pub fn yield_to(&mut self, target: i32) -> Result<(), Error> {
         // Invariant: called only from its system call, made by the current thread.
         let me = self.current.expect("yield has a caller");
+        self.donation = None; // yielding gives the CPU to the queue, not to a partner
         if target == -1 {
             self.requeue_current();
             return Ok(());
@@ -566,6 +599,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
             return;
         }
         self.release_mailbox(slot);
+        if self.donation.is_some_and(|(d, _)| d == slot) {
+            self.donation = None; // its slot may be reused before the next tick
+        }
         match t.state {
             State::Runnable if self.current == Some(slot) => self.current = None,
             State::Runnable => {

@@ -235,7 +235,7 @@ fn main() -> i32 {
         let full = loop {
             // SAFETY: FILL.. belongs to this case.
             let r = unsafe { raw::new_pages((FILL + fillers * 4096) as *mut u8, 4096) };
-            if r < 0 || fillers == 200 {
+            if r < 0 || fillers == 1000 {
                 break r;
             }
             fillers += 1;

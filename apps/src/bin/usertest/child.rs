@@ -31,6 +31,15 @@ pub const HOG_TASKS: u64 = 17;
 pub const WAKE: u64 = 18;
 /// Exits with what `task_wait(param)` returned (the error code, or the status).
 pub const WAIT_FOR: u64 = 19;
+/// Run as `MANY_THREADS_PROGRAM` (whose share allows it): starts `MANY_THREADS` threads,
+/// waits until every one has run, reports (threads started, threads that ran) to thread
+/// `param`, then holds them until any message arrives.
+pub const MANY_THREADS_MODE: u64 = 20;
+/// The alias of this program whose boot-image share allows more threads than the kernel
+/// has region-table entries for the program's own use (`xtask/src/build.rs`).
+pub const MANY_THREADS_PROGRAM: &str = "usertest-threads";
+/// Threads a `MANY_THREADS_MODE` child starts.
+pub const MANY_THREADS: u32 = 200;
 
 /// Most tasks a `HOG_TASKS` child tries to start (a kernel without task shares would let it
 /// go on as long as it reuses slots).
@@ -121,6 +130,29 @@ pub fn run(arg: u64) -> i32 {
                 }
             };
             report_and_hold(param, started, refusal)
+        }
+        MANY_THREADS_MODE => {
+            static RAN: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+            let mut started = 0;
+            let mut refusal = 0;
+            while started < MANY_THREADS {
+                let ran = |_| {
+                    RAN.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
+                    hold(0);
+                };
+                match libsys::thread::spawn(ran, 0) {
+                    Ok(_) => started += 1,
+                    Err(e) => {
+                        refusal = e.code();
+                        break;
+                    }
+                }
+            }
+            crate::wait_until(|| RAN.load(core::sync::atomic::Ordering::SeqCst) == started);
+            if refusal != 0 {
+                return report_and_hold(param, started, refusal);
+            }
+            report_and_hold(param, started, RAN.load(core::sync::atomic::Ordering::SeqCst) as i32)
         }
         WAKE => raw::make_runnable(param),
         WAIT_FOR => match libsys::task::wait(param) {

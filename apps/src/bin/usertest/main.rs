@@ -10,6 +10,7 @@ extern crate alloc;
 
 mod attacks;
 mod child;
+mod donation;
 mod exhaustion;
 mod limits;
 mod memory;
@@ -28,6 +29,7 @@ fn main() -> i32 {
     }
     let mut s = Suite::new();
     sched::cases(&mut s);
+    donation::cases(&mut s);
     memory::cases(&mut s);
     threads::cases(&mut s);
     tasks::cases(&mut s);

@@ -8,6 +8,25 @@ use moroso_apps::harness::Suite;
 use moroso_apps::{ensure, ensure_eq};
 
 pub fn cases(s: &mut Suite) {
+    s.case("thread::a_task_may_have_200_threads_and_all_of_them_run", || {
+        // A copy of this program whose share allows them: every thread's stack is a
+        // `new_pages` region of its own, and they must not use up the task's table.
+        use crate::child::{arg, MANY_THREADS, MANY_THREADS_MODE, MANY_THREADS_PROGRAM};
+        let threads_used = || libsys::task::kernel_stats().map(|k| k.threads_used).unwrap_or(0);
+        let before = threads_used();
+        let id = libsys::task::spawn(MANY_THREADS_PROGRAM, arg(MANY_THREADS_MODE, raw::gettid()))
+            .map_err(|e| moroso_apps::harness::Msg::new(format_args!("spawn it: {e}")))?;
+        let report = crate::limits::receive();
+        let ([started, ran], from) =
+            report.map_err(|e| moroso_apps::harness::Msg::new(format_args!("its report: {e}")))?;
+        ensure_eq!(started, MANY_THREADS as i32, "threads started");
+        ensure_eq!(ran, MANY_THREADS as i32, "threads that ran (or the refusal's error code)");
+        ensure!(crate::limits::send(from, [0, 0]).is_ok(), "release it");
+        ensure_eq!(libsys::task::wait(id), Ok(0), "its status");
+        ensure_eq!(threads_used(), before, "thread slots in use afterwards");
+        Ok(())
+    });
+
     s.case("thread::spawned_threads_run_and_exit", || {
         static DONE: AtomicU32 = AtomicU32::new(0);
         static SUM: AtomicU32 = AtomicU32::new(0);
