@@ -185,7 +185,7 @@ fn method(f: &syn::TraitItemFn, index: usize) -> syn::Result<Method> {
             )),
         };
         let a = argument(&name, arg_name, &pt.ty)?;
-        if matches!(a, Arg::Caller { .. }) && args.iter().any(|a| matches!(a, Arg::Caller { .. })) {
+        if matches!(a, Arg::Caller) && args.iter().any(|a| matches!(a, Arg::Caller)) {
             return Err(Error::new(
                 pt.ty.span(),
                 format!("interface method `{name}` takes the `Caller` twice: one argument says who called"),
@@ -428,7 +428,7 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
             Arg::Move { name } => Some(quote!(#name: #ipc::Pages)),
             Arg::Share { name, mutable: false } => Some(quote!(#name: &#ipc::SharedPages)),
             Arg::Share { name, mutable: true } => Some(quote!(#name: &mut #ipc::SharedPages)),
-            Arg::Caller { .. } => None,
+            Arg::Caller => None,
         });
         let build = quote!(#request { #(#names),* });
         let finish = if m.err.is_some() { quote!(into_result) } else { quote!(into_value) };
@@ -441,7 +441,7 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
                 Some(quote!(#ipc::call_moving(self.tid, &#build, #name, self.timeout).map_err(|f| f.error)?))
             }
             Arg::Share { name, .. } => Some(quote!(#ipc::call_sharing(self.tid, &#build, #name, self.timeout)?)),
-            Arg::Message { .. } | Arg::Caller { .. } => None,
+            Arg::Message { .. } | Arg::Caller => None,
         });
         let call = page_arg.unwrap_or_else(|| quote!(#ipc::call(self.tid, &#build, self.timeout)?));
         let docs = &m.docs;
@@ -479,7 +479,7 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
             Arg::Move { name } => quote!(#name),
             Arg::Share { name, mutable: false } => quote!(&#name),
             Arg::Share { name, mutable: true } => quote!(&mut #name),
-            Arg::Caller { .. } => quote!(caller),
+            Arg::Caller => quote!(caller),
         });
         let wrap = if m.err.is_some() { quote!(#reply::from_result(out)) } else { quote!(#reply::Ok(out)) };
         arms.push(quote! {

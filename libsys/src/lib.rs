@@ -31,6 +31,9 @@
 #![deny(missing_docs)]
 
 extern crate alloc;
+// The code `#[libsys::interface]` generates names `::libsys`; this lets libsys's own
+// interfaces (the name server's) use it too.
+extern crate self as libsys;
 
 pub use abi;
 /// The message trait and its derive: `use libsys::Message;` brings both.

@@ -267,7 +267,8 @@ fn the_caller_comes_from_the_server_not_the_request() {
     assert_eq!(RegistryClaimRequest::SIZE, 1 + 2 + 16);
     const { assert!(RegistryClaimRequest::FITS_FAST_PATH) };
     // The client's method has no caller argument.
-    let _: fn(&RegistryClient, Text<16>) -> Result<Result<(), abi::Error>, IpcError> = RegistryClient::claim;
+    type Claim = fn(&RegistryClient, Text<16>) -> Result<Result<(), abi::Error>, IpcError>;
+    let _: Claim = RegistryClient::claim;
     let mut s = Names::default();
     assert_eq!(registry_call(&mut s, 7, &RegistryClaimRequest { name }), Ok(Reply::Ok(())));
     assert_eq!(registry_call(&mut s, 9, &RegistryClaimRequest { name }), Ok(Reply::Err(abi::Error::AlreadyExists)));
