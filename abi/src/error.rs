@@ -4,6 +4,7 @@
 //! only at the system-call boundary; userland decodes a negative return with
 //! `Error::try_from(code)`.
 
+use crate::message::Message;
 use num_enum::{IntoPrimitive, TryFromPrimitive};
 
 /// A system-call failure. The discriminant is the value the system call returns.
@@ -122,6 +123,22 @@ impl Error {
     }
 }
 
+/// An error is a message (its `i32` code), so that servers can answer with `abi::Error`
+/// values: `fn op(&mut self, ..) -> Result<T, abi::Error>` in an interface.
+impl Message for Error {
+    const SIZE: usize = 4;
+    type Reply = crate::message::NoReply;
+
+    fn encode_into(&self, out: &mut [u8]) {
+        out[..4].copy_from_slice(&self.code().to_le_bytes());
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, crate::message::DecodeError> {
+        let code = i32::decode(bytes)?;
+        Error::try_from(code).map_err(|_| crate::message::DecodeError::Invalid { type_name: "abi::Error", offset: 0 })
+    }
+}
+
 impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "{} ({})", self.name(), self.code())
@@ -147,6 +164,18 @@ const _: () = {
 #[cfg(test)]
 mod tests {
     use super::Error;
+    use crate::message::{DecodeError, Message};
+
+    #[test]
+    fn errors_travel_as_messages() {
+        for e in Error::ALL {
+            let wire: [u8; 4] = crate::message::encode_array(&e);
+            assert_eq!(Error::decode(&wire), Ok(e));
+        }
+        let bad = DecodeError::Invalid { type_name: "abi::Error", offset: 0 };
+        assert_eq!(Error::decode(&0i32.to_le_bytes()), Err(bad), "0 is no error");
+        assert_eq!(Error::decode(&(-1000i32).to_le_bytes()), Err(bad));
+    }
 
     #[test]
     fn every_code_round_trips() {

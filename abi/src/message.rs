@@ -10,6 +10,9 @@
 //! A message that is sent as a call names its reply type ([`Message::Reply`]); the typed
 //! API uses it so that a reply of the wrong type does not compile.
 
+mod bounded;
+pub use bounded::{Bytes, Text};
+
 /// Bytes of message that fit the register fast path (`abi::ipc::fast`): five registers.
 pub const FAST_PATH_MAX: usize = 40;
 

@@ -21,8 +21,18 @@ enum Arg {
     Message { name: Ident, ty: Box<Type> },
     /// As the call's long message, moved (`Pages`).
     Move { name: Ident },
-    /// As the call's long message, shared (`&SharedPages`).
-    Share { name: Ident },
+    /// As the call's long message, shared (`&SharedPages`, or `&mut SharedPages` for a
+    /// server that writes into them).
+    Share { name: Ident, mutable: bool },
+    /// Not sent: the server fills in the calling thread (`Caller`), which the kernel
+    /// vouches for, so a client cannot pretend to be another thread.
+    Caller,
+}
+
+impl Arg {
+    fn is_pages(&self) -> bool {
+        matches!(self, Arg::Move { .. } | Arg::Share { .. })
+    }
 }
 
 /// One method of the trait, checked.
@@ -43,7 +53,7 @@ struct Method {
 
 impl Method {
     fn pages(&self) -> bool {
-        self.args.iter().any(|a| !matches!(a, Arg::Message { .. }))
+        self.args.iter().any(Arg::is_pages)
     }
 }
 
@@ -175,7 +185,13 @@ fn method(f: &syn::TraitItemFn, index: usize) -> syn::Result<Method> {
             )),
         };
         let a = argument(&name, arg_name, &pt.ty)?;
-        if !matches!(a, Arg::Message { .. }) && args.iter().any(|a| !matches!(a, Arg::Message { .. })) {
+        if matches!(a, Arg::Caller) && args.iter().any(|a| matches!(a, Arg::Caller)) {
+            return Err(Error::new(
+                pt.ty.span(),
+                format!("interface method `{name}` takes the `Caller` twice: one argument says who called"),
+            ));
+        }
+        if a.is_pages() && args.iter().any(Arg::is_pages) {
             return Err(Error::new(
                 pt.ty.span(),
                 format!("interface method `{name}` takes pages twice: a call carries one range of pages (one `Pages` or one `&SharedPages` argument)"),
@@ -259,15 +275,12 @@ fn argument(method: &Ident, name: Ident, ty: &Type) -> syn::Result<Arg> {
     if last_ident(ty).is_some_and(|i| i == "Pages") {
         return Ok(Arg::Move { name });
     }
+    if last_ident(ty).is_some_and(|i| i == "Caller") {
+        return Ok(Arg::Caller);
+    }
     if let Type::Reference(r) = ty {
         if last_ident(&r.elem).is_some_and(|i| i == "SharedPages") {
-            if r.mutability.is_some() {
-                return Err(Error::new(
-                    ty.span(),
-                    format!("`{method}`: shared pages are passed as `&SharedPages`, not `&mut SharedPages`"),
-                ));
-            }
-            return Ok(Arg::Share { name });
+            return Ok(Arg::Share { name, mutable: r.mutability.is_some() });
         }
         if last_ident(&r.elem).is_some_and(|i| i == "Pages") {
             return Err(Error::new(
@@ -410,10 +423,12 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
         reply_sizes.push(quote!(<#reply as #msg>::SIZE));
 
         // Client.
-        let params = m.args.iter().map(|a| match a {
-            Arg::Message { name, ty } => quote!(#name: #ty),
-            Arg::Move { name } => quote!(#name: #ipc::Pages),
-            Arg::Share { name } => quote!(#name: &#ipc::SharedPages),
+        let params = m.args.iter().filter_map(|a| match a {
+            Arg::Message { name, ty } => Some(quote!(#name: #ty)),
+            Arg::Move { name } => Some(quote!(#name: #ipc::Pages)),
+            Arg::Share { name, mutable: false } => Some(quote!(#name: &#ipc::SharedPages)),
+            Arg::Share { name, mutable: true } => Some(quote!(#name: &mut #ipc::SharedPages)),
+            Arg::Caller => None,
         });
         let build = quote!(#request { #(#names),* });
         let finish = if m.err.is_some() { quote!(into_result) } else { quote!(into_value) };
@@ -425,8 +440,8 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
             Arg::Move { name } => {
                 Some(quote!(#ipc::call_moving(self.tid, &#build, #name, self.timeout).map_err(|f| f.error)?))
             }
-            Arg::Share { name } => Some(quote!(#ipc::call_sharing(self.tid, &#build, #name, self.timeout)?)),
-            Arg::Message { .. } => None,
+            Arg::Share { name, .. } => Some(quote!(#ipc::call_sharing(self.tid, &#build, #name, self.timeout)?)),
+            Arg::Message { .. } | Arg::Caller => None,
         });
         let call = page_arg.unwrap_or_else(|| quote!(#ipc::call(self.tid, &#build, self.timeout)?));
         let docs = &m.docs;
@@ -439,17 +454,20 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
 
         // Server.
         let code = m.code;
-        let take_pages = match m.args.iter().find(|a| !matches!(a, Arg::Message { .. })) {
+        let take_pages = match m.args.iter().find(|a| a.is_pages()) {
             Some(Arg::Move { name }) => quote! {
                 let #ipc::Received::Moved(#name) = pages else {
                     return #rt::refuse(reply, #ipc::Refusal::BadRequest);
                 };
             },
-            Some(Arg::Share { name }) => quote! {
-                let #ipc::Received::Shared(#name) = pages else {
-                    return #rt::refuse(reply, #ipc::Refusal::BadRequest);
-                };
-            },
+            Some(Arg::Share { name, mutable }) => {
+                let mutability = if *mutable { quote!(mut) } else { quote!() };
+                quote! {
+                    let #ipc::Received::Shared(#mutability #name) = pages else {
+                        return #rt::refuse(reply, #ipc::Refusal::BadRequest);
+                    };
+                }
+            }
             _ => quote! {
                 let #ipc::Received::None = pages else {
                     return #rt::refuse(reply, #ipc::Refusal::BadRequest);
@@ -459,7 +477,9 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
         let call_args = m.args.iter().map(|a| match a {
             Arg::Message { name, .. } => quote!(request.#name),
             Arg::Move { name } => quote!(#name),
-            Arg::Share { name } => quote!(&#name),
+            Arg::Share { name, mutable: false } => quote!(&#name),
+            Arg::Share { name, mutable: true } => quote!(&mut #name),
+            Arg::Caller => quote!(caller),
         });
         let wrap = if m.err.is_some() { quote!(#reply::from_result(out)) } else { quote!(#reply::Ok(out)) };
         arms.push(quote! {
@@ -547,8 +567,10 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
             /// length. A request that names no operation or does not decode, or whose pages
             /// are not what its operation takes, gets a refusal; the pages are dropped.
             /// `handle_one` and `serve` call it; it needs no system call, so tests can too.
+            #[allow(unused_variables)] // `caller`, when no method asks for it
             pub fn dispatch<S: #trait_name>(
                 server: &mut S,
+                caller: #ipc::Caller,
                 bytes: &[u8],
                 pages: #ipc::Received,
                 reply: &mut [u8],
@@ -569,15 +591,17 @@ fn generate(tr: &ItemTrait, methods: &[Method], pages: bool) -> Tokens {
                 server: &mut S,
                 timeout: #ipc::Timeout,
             ) -> ::core::result::Result<(), #ipc::IpcError> {
-                #rt::handle_one(Self::SHAPE, #window, timeout, |bytes, pages, reply| {
-                    Self::dispatch(server, bytes, pages, reply)
+                #rt::handle_one(Self::SHAPE, #window, timeout, |caller, bytes, pages, reply| {
+                    Self::dispatch(server, caller, bytes, pages, reply)
                 })
             }
 
             /// Answers calls on `server` for ever; returns only when receiving fails (a reply
             /// that does not reach its caller ends nothing), with that error.
             pub fn serve<S: #trait_name>(server: &mut S) -> #ipc::IpcError {
-                #rt::serve(Self::SHAPE, #window, |bytes, pages, reply| Self::dispatch(server, bytes, pages, reply))
+                #rt::serve(Self::SHAPE, #window, |caller, bytes, pages, reply| {
+                    Self::dispatch(server, caller, bytes, pages, reply)
+                })
             }
         }
     }

@@ -128,7 +128,8 @@ use core::marker::PhantomData;
 const FAST: usize = fast::MAX;
 
 pub use abi::ipc::Timeout;
-pub use abi::message::{DecodeError, Message, NoReply};
+pub use abi::message::{Bytes, DecodeError, Message, NoReply, Text};
+pub use interface::Caller;
 
 /// A thread id.
 pub type Tid = u32;

@@ -31,6 +31,9 @@
 #![deny(missing_docs)]
 
 extern crate alloc;
+// The code `#[libsys::interface]` generates names `::libsys`; this lets libsys's own
+// interfaces (the name server's) use it too.
+extern crate self as libsys;
 
 pub use abi;
 /// The message trait and its derive: `use libsys::Message;` brings both.
@@ -141,19 +144,28 @@ pub use abi::message::Message;
 ///
 /// Methods take `&mut self` (the server's state, one call at a time); they are not
 /// generic, `async`, `const` or `unsafe`; their arguments are messages (integers, `bool`,
-/// arrays, `#[derive(Message)]` types) by value, with plain names. They return a message,
-/// nothing, or `Result<T, E>` of messages, `E` usually an error enum the interface declares
-/// with `#[derive(Message)]`. No operation may be named `new`, `with_timeout` or `tid`
-/// (the client's own methods). Each misuse is a compile error that says what to write
-/// instead.
+/// arrays, `#[derive(Message)]` types, and [`ipc::Text`] or [`ipc::Bytes`] for names and
+/// variable-length data) by value, with plain names. They return a message, nothing, or
+/// `Result<T, E>` of messages, `E` an error enum the interface declares with
+/// `#[derive(Message)]` or [`abi::Error`] itself. No operation may be named `new`,
+/// `with_timeout` or `tid` (the client's own methods). Each misuse is a compile error that
+/// says what to write instead.
+///
+/// An argument of type [`ipc::Caller`] is not sent: the server fills it in with the thread
+/// the kernel says made the call, so a server can bind something to its caller without the
+/// client being able to claim another thread's identity. The client's method does not have
+/// it: `fn register(&mut self, caller: Caller, name: Text<32>) -> Result<(), Error>` is
+/// called as `client.register(name)`.
 ///
 /// # Pages
 ///
 /// One argument of a method may carry pages: `data: Pages` moves them to the server,
-/// `buf: &SharedPages` shares them (both sides map them). An interface with such a method
-/// gets `const RECEIVE_WINDOW: Window;` in its trait, which every server sets: where the
-/// pages arrive, declared once. The method gets them typed (`Pages` by value,
-/// `&SharedPages` for the call), and they are unmapped when it returns, so the window is
+/// `buf: &SharedPages` shares them (both sides map them), and `buf: &mut SharedPages` lends
+/// them for the server to write into (how a server hands back bulk data). An interface
+/// with such a method gets `const RECEIVE_WINDOW: Window;` in its trait, which every
+/// server sets: where the pages arrive, declared once. The method gets them typed (`Pages`
+/// by value, `&SharedPages` or `&mut SharedPages` for the call), and they are unmapped when
+/// it returns, so the window is
 /// free for the next call; a method that keeps moved pages occupies the window, the next
 /// receive fails with `WindowOccupied` and `serve` returns it. Pages of the wrong kind, or
 /// none, for the operation are refused. On the client, a move that fails frees the pages
@@ -167,8 +179,8 @@ pub use abi::message::Message;
 /// pub trait Blocks {
 ///     /// Takes the pages: the client no longer has them.
 ///     fn store(&mut self, block: u32, data: Pages) -> u64;
-///     /// Writes `byte` at the start of each page of the client's shared buffer.
-///     fn fill(&mut self, buf: &SharedPages, byte: u8) -> u32;
+///     /// Writes `byte` at the start of each page of the buffer the client lends.
+///     fn fill(&mut self, buf: &mut SharedPages, byte: u8) -> u32;
 /// }
 ///
 /// struct Disk;
@@ -180,10 +192,9 @@ pub use abi::message::Message;
 ///     fn store(&mut self, _block: u32, data: Pages) -> u64 {
 ///         data.as_bytes().iter().map(|&b| b as u64).sum() // dropped, so unmapped, on return
 ///     }
-///     fn fill(&mut self, buf: &SharedPages, byte: u8) -> u32 {
-///         for page in 0..buf.count() {
-///             // SAFETY: shared pages are mapped writable for this call; the client asked.
-///             unsafe { ((buf.base() + page * 4096) as *mut u8).write_volatile(byte) };
+///     fn fill(&mut self, buf: &mut SharedPages, byte: u8) -> u32 {
+///         for page in 0..buf.count() as usize {
+///             buf.write_at(page * 4096, &[byte]);
 ///         }
 ///         buf.count() as u32
 ///     }
@@ -195,8 +206,8 @@ pub use abi::message::Message;
 ///     let mut data = Pages::alloc(base, 2).expect("memory");
 ///     data.as_bytes_mut()[0] = 1;
 ///     let sum = blocks.store(9, data); // `data` moved: using it again does not compile
-///     let shared = Pages::alloc(base, 1).expect("memory").into_shared();
-///     let pages = blocks.fill(&shared, 0xff);
+///     let mut shared = Pages::alloc(base, 1).expect("memory").into_shared();
+///     let pages = blocks.fill(&mut shared, 0xff);
 ///     assert_eq!((sum, pages), (Ok(1), Ok(1)));
 ///     assert_eq!(shared.as_bytes()[0], 0xff);
 /// }

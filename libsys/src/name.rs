@@ -13,73 +13,33 @@
 //! finds the new one. A name is released when the thread it is bound to dies: the server
 //! checks that the thread lives before it answers a lookup or refuses a name.
 
-use crate::ipc::{self, IpcError, Timeout};
+use crate::ipc::{IpcError, Timeout};
 use abi::Error;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-/// The name server's protocol: one request type carrying the operation and its argument,
-/// one reply type. The operations are `register(name)` and `lookup(name)`. Hidden from the
-/// docs: it is the wire format between this module and the name server, not an API.
+/// The name server's interface, between this module and the name server. Hidden from the
+/// docs: it is the wire format, not an API (programs use [`register`] and [`lookup`]).
 #[doc(hidden)]
 pub mod proto {
-    use moroso_derive::Message;
+    use crate::ipc::{Caller, Text};
+    use abi::Error;
 
-    /// Which operation a [`Request`] asks for.
-    #[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
-    #[message(crate = ::abi)]
-    #[repr(u8)]
-    pub enum Op {
-        /// Bind `name` to the calling thread.
-        Register = 1,
-        /// Which living thread is `name` bound to?
-        Lookup = 2,
-    }
+    /// A name as it travels: at most `abi::name::NAME_MAX` bytes.
+    pub type Name = Text<{ abi::name::NAME_MAX }>;
 
-    /// A name, as it travels: `len` bytes of `bytes`.
-    #[derive(Message, Clone, Copy, Debug)]
-    #[message(crate = ::abi)]
-    #[repr(C)]
-    pub struct Name {
-        pub len: u8,
-        pub bytes: [u8; abi::name::NAME_MAX],
-    }
-
-    impl Name {
-        /// `None` if `name` is empty or longer than `abi::name::NAME_MAX`.
-        pub fn new(name: &str) -> Option<Name> {
-            if name.is_empty() || name.len() > abi::name::NAME_MAX {
-                return None;
-            }
-            let mut bytes = [0; abi::name::NAME_MAX];
-            bytes[..name.len()].copy_from_slice(name.as_bytes());
-            Some(Name { len: name.len() as u8, bytes })
-        }
-
-        /// The name's bytes (`len` clipped to the array).
-        pub fn as_bytes(&self) -> &[u8] {
-            &self.bytes[..(self.len as usize).min(abi::name::NAME_MAX)]
-        }
-    }
-
-    #[derive(Message, Clone, Copy, Debug)]
-    #[message(crate = ::abi, reply = Answer)]
-    #[repr(C)]
-    pub struct Request {
-        pub op: Op,
-        pub name: Name,
-    }
-
-    /// `status` is 0 or a negative `abi::Error` code; `tid` is the bound thread (lookup).
-    #[derive(Message, Clone, Copy, Debug)]
-    #[message(crate = ::abi)]
-    #[repr(C)]
-    pub struct Answer {
-        pub status: i32,
-        pub tid: u32,
+    /// The name server. Every request and reply fits the registers.
+    #[crate::interface]
+    pub trait Names {
+        /// Binds `name` to the calling thread (`Ok` again for its holder).
+        /// `AlreadyExists`: another living thread holds it; `NoSpace`: the table is full
+        /// of living threads' names; `InvalidArgument`: an empty name.
+        fn register(&mut self, caller: Caller, name: Name) -> Result<(), Error>;
+        /// The living thread bound to `name`; `NotFound` if none.
+        fn lookup(&mut self, name: Name) -> Result<u32, Error>;
     }
 }
 
-use proto::{Answer, Name, Op, Request};
+use proto::{Name, NamesClient};
 
 /// The name server's tid, once found (0: not known).
 static SERVER: AtomicU32 = AtomicU32::new(0);
@@ -102,19 +62,17 @@ pub fn find_server() -> Result<u32, Error> {
         .ok_or(Error::NoSuchThread)
 }
 
-/// Asks the name server, finding it again once if the one we knew is gone.
-fn ask(op: Op, name: &str) -> Result<u32, Error> {
-    let name = Name::new(name).ok_or(Error::InvalidArgument)?;
-    let request = Request { op, name };
+/// Asks the name server (`ask` makes the call on a client of it), finding it again once if
+/// the one we knew is gone.
+fn ask<T>(ask: impl Fn(NamesClient) -> Result<Result<T, Error>, IpcError>) -> Result<T, Error> {
     for _ in 0..2 {
         let server = match SERVER.load(Ordering::Relaxed) {
             0 => find_server()?,
             s => s,
         };
         SERVER.store(server, Ordering::Relaxed);
-        match ipc::call(server, &request, Timeout::Forever) {
-            Ok(Answer { status: 0, tid }) => return Ok(tid),
-            Ok(Answer { status, .. }) => return Err(Error::try_from(status).unwrap_or(Error::InvalidArgument)),
+        match ask(NamesClient::new(server)) {
+            Ok(answer) => return answer,
             // The server we knew died (before or during the call): look for its successor.
             Err(IpcError::Sys(Error::NoSuchThread | Error::PeerDied)) => SERVER.store(0, Ordering::Relaxed),
             Err(IpcError::Sys(e)) => return Err(e),
@@ -125,6 +83,14 @@ fn ask(op: Op, name: &str) -> Result<u32, Error> {
     Err(Error::NoSuchThread)
 }
 
+/// `name` as it travels, or `InvalidArgument` if it is empty or too long.
+fn name_of(name: &str) -> Result<Name, Error> {
+    match Name::new(name) {
+        Some(n) if !n.is_empty() => Ok(n),
+        _ => Err(Error::InvalidArgument),
+    }
+}
+
 /// Binds `name` to the calling thread, so that other programs can [`lookup`] it.
 ///
 /// Errors: `AlreadyExists` if a living thread holds the name (re-registering one's own
@@ -132,7 +98,8 @@ fn ask(op: Op, name: &str) -> Result<u32, Error> {
 /// `InvalidArgument` for an empty name or one longer than `abi::name::NAME_MAX`;
 /// `NoSuchThread` if the image has no running name server.
 pub fn register(name: &str) -> Result<(), Error> {
-    ask(Op::Register, name).map(|_| ())
+    let name = name_of(name)?;
+    ask(|names| names.register(name))
 }
 
 /// The tid bound to `name`, waiting up to `timeout` for it to be registered
@@ -142,13 +109,14 @@ pub fn register(name: &str) -> Result<(), Error> {
 /// Waiting is done here, by asking again each tick until the deadline: the server never
 /// holds a caller, so a client that gives up leaves nothing behind in it.
 pub fn lookup(name: &str, timeout: Timeout) -> Result<u32, Error> {
+    let name = name_of(name)?;
     let deadline = match timeout {
         Timeout::Poll => Some(0),
         Timeout::Ticks(n) => Some(crate::raw::get_ticks().saturating_add(n as u64)),
         Timeout::Forever => None,
     };
     loop {
-        match ask(Op::Lookup, name) {
+        match ask(|names| names.lookup(name)) {
             Ok(tid) => return Ok(tid),
             Err(Error::NotFound | Error::NoSuchThread) => {}
             Err(e) => return Err(e),

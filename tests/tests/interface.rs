@@ -3,8 +3,8 @@
 //! system call), refusals for what a server cannot run, and the compile-time shape.
 
 use libsys::abi::message::DecodeError;
-use libsys::ipc::interface::{NoError, Reply};
-use libsys::ipc::{IpcError, Pages, Received, Refusal, SharedPages, Window};
+use libsys::ipc::interface::{Caller, NoError, Reply};
+use libsys::ipc::{IpcError, Pages, Received, Refusal, SharedPages, Text, Window};
 use libsys::{abi, Message};
 
 #[derive(Message, Debug, PartialEq, Clone, Copy)]
@@ -94,14 +94,14 @@ fn round_trip<M: Message>(server: &mut Recorder, request: &M) -> Result<M::Reply
     let mut bytes = [0u8; abi::SHORT_MAX];
     request.encode_into(&mut bytes);
     let mut reply = [0u8; abi::SHORT_MAX];
-    let n = FilesServer::dispatch(server, &bytes[..M::SIZE], Received::None, &mut reply);
+    let n = FilesServer::dispatch(server, Caller::new(1), &bytes[..M::SIZE], Received::None, &mut reply);
     <M::Reply as Message>::decode(&reply[..n])
 }
 
 /// What dispatching raw `bytes` (no pages) answers.
 fn answer(bytes: &[u8]) -> Vec<u8> {
     let mut reply = [0u8; abi::SHORT_MAX];
-    let n = FilesServer::dispatch(&mut Recorder::default(), bytes, Received::None, &mut reply);
+    let n = FilesServer::dispatch(&mut Recorder::default(), Caller::new(1), bytes, Received::None, &mut reply);
     reply[..n].to_vec()
 }
 
@@ -217,4 +217,89 @@ fn dispatching_arbitrary_bytes_never_panics() {
             assert!(!r.is_empty(), "every request is answered");
         }
     }
+}
+
+/// Who called, a name argument, the interface's errors as `abi::Error`, and pages the
+/// server writes into: what the system's servers (names, files) need.
+#[libsys::interface]
+pub trait Registry {
+    /// Binds `name` to the calling thread.
+    fn claim(&mut self, caller: Caller, name: Text<16>) -> Result<(), abi::Error>;
+    /// The thread bound to `name`.
+    fn owner(&mut self, name: Text<16>) -> Result<u32, abi::Error>;
+    /// Writes `byte` into the lent pages.
+    fn fill_in(&mut self, buf: &mut SharedPages, byte: u8) -> u32;
+}
+
+#[derive(Default)]
+struct Names(Vec<(String, u32)>);
+
+impl Registry for Names {
+    const RECEIVE_WINDOW: Window = Window::new(0x10_0000_0000, 4);
+
+    fn claim(&mut self, caller: Caller, name: Text<16>) -> Result<(), abi::Error> {
+        if self.0.iter().any(|(n, _)| n == name.as_str()) {
+            return Err(abi::Error::AlreadyExists);
+        }
+        self.0.push((name.as_str().to_string(), caller.tid()));
+        Ok(())
+    }
+    fn owner(&mut self, name: Text<16>) -> Result<u32, abi::Error> {
+        self.0.iter().find(|(n, _)| n == name.as_str()).map(|(_, t)| *t).ok_or(abi::Error::NotFound)
+    }
+    fn fill_in(&mut self, buf: &mut SharedPages, byte: u8) -> u32 {
+        buf.write_at(0, &[byte]) as u32
+    }
+}
+
+fn registry_call<M: Message>(server: &mut Names, caller: u32, request: &M) -> Result<M::Reply, DecodeError> {
+    let mut bytes = [0u8; abi::SHORT_MAX];
+    request.encode_into(&mut bytes);
+    let mut reply = [0u8; abi::SHORT_MAX];
+    let n = RegistryServer::dispatch(server, Caller::new(caller), &bytes[..M::SIZE], Received::None, &mut reply);
+    <M::Reply as Message>::decode(&reply[..n])
+}
+
+#[test]
+fn the_caller_comes_from_the_server_not_the_request() {
+    let name = Text::new("kv").expect("fits");
+    // The request holds the name only: nothing a client could forge.
+    assert_eq!(RegistryClaimRequest::SIZE, 1 + 2 + 16);
+    const { assert!(RegistryClaimRequest::FITS_FAST_PATH) };
+    // The client's method has no caller argument.
+    type Claim = fn(&RegistryClient, Text<16>) -> Result<Result<(), abi::Error>, IpcError>;
+    let _: Claim = RegistryClient::claim;
+    let mut s = Names::default();
+    assert_eq!(registry_call(&mut s, 7, &RegistryClaimRequest { name }), Ok(Reply::Ok(())));
+    assert_eq!(registry_call(&mut s, 9, &RegistryClaimRequest { name }), Ok(Reply::Err(abi::Error::AlreadyExists)));
+    assert_eq!(registry_call(&mut s, 9, &RegistryOwnerRequest { name }), Ok(Reply::Ok(7)), "bound to its caller");
+    let other = Text::new("other").expect("fits");
+    assert_eq!(registry_call(&mut s, 9, &RegistryOwnerRequest { name: other }), Ok(Reply::Err(abi::Error::NotFound)));
+}
+
+#[test]
+fn text_arguments_are_checked_as_they_arrive() {
+    // A name that is not UTF-8, or longer than its capacity, is refused before the method runs.
+    let mut s = Names::default();
+    let mut reply = [0u8; abi::SHORT_MAX];
+    let mut bad = vec![RegistryOp::Owner as u8, 2, 0, 0xff, 0xfe];
+    bad.resize(RegistryOwnerRequest::SIZE, 0);
+    let n = RegistryServer::dispatch(&mut s, Caller::new(1), &bad, Received::None, &mut reply);
+    assert_eq!(&reply[..n], &[Refusal::BadRequest as u8]);
+    let mut long = vec![RegistryOp::Owner as u8, 17, 0];
+    long.resize(RegistryOwnerRequest::SIZE, b'a');
+    let n = RegistryServer::dispatch(&mut s, Caller::new(1), &long, Received::None, &mut reply);
+    assert_eq!(&reply[..n], &[Refusal::BadRequest as u8]);
+}
+
+#[test]
+fn pages_lent_for_writing_are_a_mutable_borrow_on_both_sides() {
+    let _: fn(&RegistryClient, &mut SharedPages, u8) -> Result<u32, IpcError> = RegistryClient::fill_in;
+    // Without pages, refused before the method runs.
+    let mut bytes = [0u8; 2];
+    RegistryFillInRequest { byte: 1 }.encode_into(&mut bytes);
+    let mut reply = [0u8; abi::SHORT_MAX];
+    let n = RegistryServer::dispatch(&mut Names::default(), Caller::new(1), &bytes, Received::None, &mut reply);
+    assert_eq!(&reply[..n], &[Refusal::BadRequest as u8]);
+    const { assert!(RegistryServer::SHAPE.pages) };
 }

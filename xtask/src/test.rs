@@ -509,7 +509,7 @@ fn fuzz_step(ctx: &mut Ctx) -> StepResult {
 /// limits and boot policy, `ps`, names, files, a restart), then `cargo xtask run` as a user
 /// runs it: a shell script on stdin, and several programs booted together with `--app`.
 fn system(ctx: &mut Ctx) -> StepResult {
-    let mut r = match boot(ctx, "", BOOT_TIMEOUT, &["init", "names", "fs", "systest", "syskill=systest"]) {
+    let mut r = match boot(ctx, "", BOOT_TIMEOUT, &["init", "names", "fs", "systest", "syskill=systest", "faultyfs"]) {
         Ok(outcome) => judge_suite("systest", &outcome),
         Err(e) => StepResult::failure(format!("systest could not run: {e}")),
     };
@@ -553,10 +553,74 @@ fn system(ctx: &mut Ctx) -> StepResult {
         }
         Err(e) => r.problem(format!("system: script: {e}")),
     }
+    // What a demanding user tries: every command with missing or wrong arguments gets its
+    // usage line, a missing file is named, and what would leave the machine stuck or
+    // mute (killing init, the shell itself or its console; a second copy of a program
+    // init runs) is refused with the reason. Task ids are the boot order's (init 1,
+    // names 2, console 3, fs 4, shell 5): `ps` in the script shows them if this changes.
+    let script = "help me\nls -l\ncat\ncat a b\ncat nosuch.txt\nwrite\nwrite onlyname\nwrite a/b x\nrm\n\
+                  rm nosuch.txt\nps x\nrun\nrun hello ten\nrun nosuch\nrun init\nrun shell\nkill\nkill ten\n\
+                  kill 1\nkill 5\nkill 3\nexit now\nps\necho still here\nexit\n";
+    let expect: &[(&str, &str)] = &[
+        ("help with an argument", "usage: help: list the commands"),
+        ("ls with an argument", "usage: ls: list the files"),
+        ("cat without a file", "usage: cat FILE: print a file"),
+        ("cat with two", "usage: cat FILE: print a file"),
+        ("a missing file is named", "cat: nosuch.txt: no such file"),
+        ("write without arguments", "usage: write FILE TEXT"),
+        ("write without text", "usage: write FILE TEXT"),
+        ("write with a bad name", "write: \"a/b\": invalid file name"),
+        ("rm without a file", "usage: rm FILE: remove a file"),
+        ("rm of a missing file is named", "rm: nosuch.txt: no such file"),
+        ("ps with an argument", "usage: ps: list tasks and threads"),
+        ("run without a program", "usage: run PROGRAM [ARG]"),
+        ("run with a bad argument", "run: \"ten\" is not a number"),
+        ("  and its usage", "usage: run PROGRAM [ARG]"),
+        ("run of a missing program is named", "run: nosuch: no such program in the image"),
+        ("a second init is refused", "run: init: refused: it is started at boot"),
+        ("a second shell is refused", "run: shell: refused: it is started at boot"),
+        ("kill without a task", "usage: kill TASK"),
+        ("kill with a bad task", "kill: \"ten\" is not a task id"),
+        ("killing init is refused", "kill: task 1: refused: it is init"),
+        ("killing the shell is refused", "kill: task 5: refused: it is this shell; use exit"),
+        ("killing the console is refused", "kill: task 3: refused: it is the console server"),
+        ("exit with an argument", "usage: exit"),
+        ("init, the shell and the console still run", " init"),
+        ("the shell still answers", "still here"),
+        ("exit says bye", "bye"),
+        ("the system powers off with 0", "moroso: power off, status 0"),
+    ];
+    let image = match build::default_image() {
+        Ok(i) => i,
+        Err(e) => return failed_with(r, format!("system: {e}")),
+    };
+    let image: Vec<&str> = image.iter().map(String::as_str).collect();
+    shell_script(ctx, &mut r, "bad input", &image, script, expect);
+    // A file server that dies while the shell's request is pending (`faultyfs`, booted as
+    // `fs`, ends inside the method for the file `die`): the request fails, the shell goes
+    // on, init restarts the server and the next command finds the new one.
+    let faulty: Vec<&str> = image.iter().map(|p| if *p == "fs" { "fs=faultyfs" } else { p }).collect();
+    let script = "cat die\nls\ncat other\necho still here\nexit\n";
+    let expect: &[(&str, &str)] = &[
+        ("the server dies mid-request", "faultyfs: dying mid-request"),
+        ("the request fails, named", "cat: die: the file server died during the request"),
+        ("the shell goes on", "> ls"),
+        ("the restarted server answers", "cat: other: no such file"),
+        ("the shell still answers", "still here"),
+        ("the system powers off with 0", "moroso: power off, status 0"),
+    ];
+    shell_script(ctx, &mut r, "a server dying mid-request", &faulty, script, expect);
+
     // Relative --app paths resolve from where the command runs.
     let release = build::target_dir().join(TARGET).join("release");
     let cases: &[(&str, &[&str], i32, &str)] = &[
         ("a server and a client find each other by name", &["pingserver", "pingclient"], 0, "it answered 42"),
+        (
+            "an interface served on one thread, called from another, then stopped",
+            &["kvdemo"],
+            0,
+            "kvdemo: a call after the server stopped failed",
+        ),
         ("a failing program is named", &["hello", "exit7"], 7, "xtask: program exit7 ended with status 7"),
     ];
     for (what, apps, want, says) in cases {
@@ -576,6 +640,34 @@ fn system(ctx: &mut Ctx) -> StepResult {
         }
     }
     r
+}
+
+fn failed_with(mut r: StepResult, problem: String) -> StepResult {
+    r.problem(problem);
+    r
+}
+
+/// Boots `image` with `script` typed into the shell as `cargo xtask run < script` types
+/// it, and checks that each expected line follows the one before it on the console.
+fn shell_script(ctx: &mut Ctx, r: &mut StepResult, what: &str, image: &[&str], script: &str, expect: &[(&str, &str)]) {
+    let o = match boot_typing(ctx, "", BOOT_TIMEOUT, image, crate::system::script_typing(script)) {
+        Ok(o) => o,
+        Err(e) => return r.problem(format!("system: {what}: {e}")),
+    };
+    let mut lines = o.lines.iter();
+    for (case, want) in expect {
+        if lines.any(|l| l.contains(want)) {
+            r.passed += 1;
+        } else {
+            r.problem(format!("system: {what}: {case}: no line containing {want:?} where expected"));
+            return;
+        }
+    }
+    if o.end == End::Guest(GuestExit::Success) {
+        r.passed += 1;
+    } else {
+        r.problem(format!("system: {what}: {}", describe_end(o.end)));
+    }
 }
 
 /// Runs `cargo xtask ARGS` (in `dir`, if given) with `stdin`; its exit code and its stdout

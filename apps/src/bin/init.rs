@@ -6,7 +6,8 @@
 //!   (bit `FIRST_ARG_INTERACTIVE`: a person is at the console).
 //! - One watcher thread per started program waits for its task to end. A program with a
 //!   restart policy is started again (up to its `restart_max`), and its restarts counted;
-//!   init answers `Restarts` queries under the name `init` (`moroso_apps::init_proto`).
+//!   init answers queries for them under the name `init` (`moroso_apps::init_proto`'s
+//!   `Init` interface).
 //! - When every `awaited` program has ended (or, with none awaited, every started one),
 //!   init stops the others (`task_kill`: they are its children), prints a
 //!   `moroso: program NAME ended with status N` line for each awaited program that failed,
@@ -21,10 +22,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use libsys::abi::image::{Restart, FIRST_ARG_INTERACTIVE};
-use libsys::ipc::{self, Incoming, Timeout};
 use libsys::println;
 use libsys::sync::{Condvar, Mutex};
-use moroso_apps::init_proto::{Restarts, RestartsReply};
+use moroso_apps::init_proto::{Init, InitServer, ProgramName};
 
 libsys::entry!(main);
 
@@ -88,19 +88,23 @@ fn watch(index: usize) {
     }
 }
 
-/// Answers `Restarts` queries (the shell's `ps`), forever.
+/// Init's answers: read from the supervision state.
+struct Queries;
+
+impl Init for Queries {
+    fn restarts(&mut self, program: ProgramName) -> u32 {
+        let s = STATE.lock();
+        s.programs.iter().find(|p| p.name == program.as_str()).map_or(0, |p| p.restarts)
+    }
+}
+
+/// Answers `Init` queries (the shell's `ps`), for as long as receiving works.
 fn serve(_: usize) {
     if libsys::name::register(moroso_apps::init_proto::NAME).is_err() {
         return;
     }
-    loop {
-        if let Ok(Incoming::Call { msg, reply, .. }) = ipc::receive::<Restarts>(Timeout::Forever) {
-            let s = STATE.lock();
-            let count = s.programs.iter().find(|p| p.name.as_bytes() == msg.name.as_bytes()).map_or(0, |p| p.restarts);
-            drop(s);
-            let _ = reply.reply(&RestartsReply { restarts: count });
-        }
-    }
+    let e = InitServer::serve(&mut Queries);
+    println!("init: cannot answer queries: {e}");
 }
 
 fn main() -> i32 {

@@ -1,6 +1,6 @@
 //! The name server: a table of (name, thread) bindings that programs fill with
-//! `libsys::name::register` and read with `libsys::name::lookup` (protocol:
-//! `libsys::name::proto`).
+//! `libsys::name::register` and read with `libsys::name::lookup`: the `Names` interface of
+//! `libsys::name::proto`, served with `#[libsys::interface]`'s generated `NamesServer`.
 //!
 //! Invariants: at most `abi::name::TABLE_MAX` bindings, no name twice. A binding whose
 //! thread has died is dead: it is dropped whenever the server meets it (a lookup of its
@@ -15,8 +15,8 @@ extern crate alloc;
 use alloc::vec::Vec;
 use libsys::abi::name::TABLE_MAX;
 use libsys::abi::Error;
-use libsys::ipc::{self, Incoming, Timeout};
-use libsys::name::proto::{Answer, Op, Request};
+use libsys::ipc::Caller;
+use libsys::name::proto::{Name, Names, NamesServer};
 
 libsys::entry!(main);
 
@@ -50,11 +50,14 @@ impl Table {
         }
     }
 
-    fn lookup(&mut self, name: &[u8]) -> Result<u32, Error> {
+    fn find(&mut self, name: &[u8]) -> Result<u32, Error> {
         self.live(name).map(|i| self.bindings[i].tid).ok_or(Error::NotFound)
     }
 
-    fn register(&mut self, name: &[u8], tid: u32) -> Result<(), Error> {
+    fn bind(&mut self, name: &[u8], tid: u32) -> Result<(), Error> {
+        if name.is_empty() {
+            return Err(Error::InvalidArgument);
+        }
         if let Some(i) = self.live(name) {
             return if self.bindings[i].tid == tid { Ok(()) } else { Err(Error::AlreadyExists) };
         }
@@ -73,29 +76,24 @@ impl Table {
     }
 }
 
-fn answer(r: Result<u32, Error>) -> Answer {
-    match r {
-        Ok(tid) => Answer { status: 0, tid },
-        Err(e) => Answer { status: e.code(), tid: 0 },
+impl Names for Table {
+    fn register(&mut self, caller: Caller, name: Name) -> Result<(), Error> {
+        self.bind(name.as_str().as_bytes(), caller.tid())
+    }
+
+    fn lookup(&mut self, name: Name) -> Result<u32, Error> {
+        if name.is_empty() {
+            return Err(Error::InvalidArgument);
+        }
+        self.find(name.as_str().as_bytes())
     }
 }
 
 fn main() -> i32 {
     let mut table = Table { bindings: Vec::with_capacity(TABLE_MAX) };
-    let mut next = ipc::receive::<Request>(Timeout::Forever);
-    loop {
-        next = match next {
-            Ok(Incoming::Call { from, msg, reply }) => {
-                let name = msg.name.as_bytes();
-                let result = match msg.op {
-                    _ if name.is_empty() => Err(Error::InvalidArgument),
-                    Op::Register => table.register(name, from).map(|_| 0),
-                    Op::Lookup => table.lookup(name),
-                };
-                reply.reply_and_receive(&answer(result), Timeout::Forever)
-            }
-            // Not a call (nothing to answer) or malformed (libsys answered it): next.
-            _ => ipc::receive(Timeout::Forever),
-        };
-    }
+    // Returns only if receiving itself fails, which a name server cannot get past: end
+    // with a failure, so that init restarts it (clients find the new one with `ps`).
+    let e = NamesServer::serve(&mut table);
+    libsys::println!("names: cannot receive: {e}");
+    1
 }

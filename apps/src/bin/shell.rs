@@ -25,7 +25,7 @@ use libsys::abi::report::{SCRIPT_END, SCRIPT_READY};
 use libsys::abi::{ps, Error};
 use libsys::ipc::{self, Incoming, Timeout};
 use moroso_apps::console_proto::{self as console, Input, Op, Request, LINE_MAX};
-use moroso_apps::fs_proto::{self as fs, FileName};
+use moroso_apps::fs_proto::{self as fs, flat, FilesClient};
 
 libsys::entry!(main);
 
@@ -207,10 +207,7 @@ impl Shell {
                 None => format!("run: {arg:?} is not a number\nusage: {}\n", usage("run")),
             },
             ("kill", [task]) => match parse_number(task).and_then(|t| u32::try_from(t).ok()) {
-                Some(t) => match libsys::task::kill(t) {
-                    Ok(()) => format!("killed task {t}\n"),
-                    Err(e) => format!("kill: task {t}: {}\n", why(e)),
-                },
+                Some(t) => self.kill(t),
                 None => format!("kill: {task:?} is not a task id\nusage: {}\n", usage("kill")),
             },
             ("exit", []) => {
@@ -222,6 +219,36 @@ impl Shell {
         };
         self.out(&text);
         Next::Go
+    }
+}
+
+impl Shell {
+    /// `kill TASK`, except the tasks whose end would leave the machine stuck or mute: init
+    /// (nothing would supervise, and nothing would end, the rest), this shell (`exit` ends
+    /// it cleanly) and its console server (the shell could no longer talk).
+    fn kill(&self, task: u32) -> String {
+        if let Ok(records) = libsys::task::ps() {
+            let task_of = |tid: u32| records.iter().find(|r| r.kind == ps::kind::THREAD && r.id == tid).map(|r| r.task);
+            let target =
+                records.iter().find(|r| r.kind == ps::kind::TASK && r.id == task && r.state == ps::state::TASK_LIVE);
+            let refusal = match target {
+                Some(r) if r.name() == "init" => {
+                    Some("it is init, which supervises the system; use exit to end the system")
+                }
+                Some(_) if task_of(libsys::raw::gettid()) == Some(task) => Some("it is this shell; use exit"),
+                Some(_) if task_of(self.console) == Some(task) => {
+                    Some("it is the console server; the shell could no longer talk to you")
+                }
+                _ => None,
+            };
+            if let Some(why) = refusal {
+                return format!("kill: task {task}: refused: {why}\n");
+            }
+        }
+        match libsys::task::kill(task) {
+            Ok(()) => format!("killed task {task}\n"),
+            Err(e) => format!("kill: task {task}: {}\n", why(e)),
+        }
     }
 }
 
@@ -245,13 +272,15 @@ fn why(e: Error) -> String {
         Error::NoSuchProgram => String::from("no such program in the image"),
         Error::PermissionDenied => String::from("permission denied"),
         Error::PeerDied => String::from("the file server died during the request"),
+        Error::NoSuchThread => String::from("the file server is gone"),
+        Error::Timeout => String::from("the file server did not answer in time"),
         Error::InvalidArgument => String::from("invalid name"),
         e => format!("{e}"),
     }
 }
 
 /// The file server, or why not.
-fn file_server() -> Result<u32, String> {
+fn file_server() -> Result<FilesClient, String> {
     fs::find(Timeout::Ticks(100)).map_err(|e| format!("no file server ({e})\n"))
 }
 
@@ -262,8 +291,8 @@ fn ls() -> String {
     };
     let mut t = String::new();
     for index in 0.. {
-        match fs::call(server, &fs::List { index }) {
-            Ok(e) => t += &format!("{:>8}  {}\n", e.size, String::from_utf8_lossy(e.name.as_bytes())),
+        match flat(server.list(index)) {
+            Ok(e) => t += &format!("{:>8}  {}\n", e.size, e.name),
             Err(Error::NotFound) => break,
             Err(e) => return format!("{t}ls: {}\n", why(e)),
         }
@@ -290,8 +319,12 @@ fn cat(file: &str) -> String {
 }
 
 fn write(file: &str, text: &str) -> String {
-    if FileName::new(file).is_err() {
-        return format!("write: {file:?}: invalid file name\nusage: {}\n", usage("write"));
+    if fs::file_name(file).is_err() {
+        return format!(
+            "write: {file:?}: invalid file name (1 to {} bytes, no '/' or spaces)\nusage: {}\n",
+            fs::FILE_NAME_MAX,
+            usage("write")
+        );
     }
     let server = match file_server() {
         Ok(s) => s,
@@ -310,9 +343,8 @@ fn rm(file: &str) -> String {
         Ok(s) => s,
         Err(e) => return format!("rm: {e}"),
     };
-    let r = FileName::new(file).and_then(|name| fs::call(server, &fs::Remove { name }));
-    match r {
-        Ok(_) => String::new(),
+    match fs::file_name(file).and_then(|name| flat(server.remove(name))) {
+        Ok(()) => String::new(),
         Err(e) => format!("rm: {file}: {}\n", why(e)),
     }
 }
@@ -343,6 +375,13 @@ fn ps() -> String {
 }
 
 fn run(program: &str, arg: u64) -> String {
+    // A second copy of a program init starts at boot (init, a server, the shell) would
+    // fight the first for its name, its device or the console.
+    // (Program 0 is init, which the kernel starts.)
+    let programs = libsys::task::programs().unwrap_or_default();
+    if programs.iter().enumerate().any(|(i, p)| p.name() == program && (i == 0 || p.boot.start != 0)) {
+        return format!("run: {program}: refused: it is started at boot, and one copy runs already\n");
+    }
     match libsys::task::spawn(program, arg).and_then(libsys::task::wait) {
         Ok(status) => format!("{program} exited with status {}\n", libsys::abi::status::describe(status)),
         Err(e) => format!("run: {program}: {}\n", why(e)),

@@ -16,7 +16,8 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use libsys::abi::ipc::Timeout;
 use libsys::abi::{ps, Error, Syscall};
-use moroso_apps::fs_proto::{self as fs, FileName};
+use libsys::ipc::IpcError;
+use moroso_apps::fs_proto::{self as fs, file_name, flat, FilesClient};
 use moroso_apps::harness::Suite;
 use moroso_apps::{ensure, ensure_eq};
 
@@ -216,18 +217,18 @@ fn main() -> i32 {
         let mut back = Vec::new();
         ensure_eq!(fs::read_all(srv, "t.txt", &mut back), Ok(()), "read");
         ensure_eq!(back.as_slice(), b"hello\n".as_slice(), "same bytes");
-        let name = FileName::new("t.txt").map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
-        ensure_eq!(fs::call(srv, &fs::Stat { name }).map(|s| s.size), Ok(6), "stat");
+        let name = file_name("t.txt").map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        ensure_eq!(flat(srv.stat(name)), Ok(6), "stat");
         let mut listed = false;
         for index in 0..fs::FILES_MAX as u32 {
-            match fs::call(srv, &fs::List { index }) {
-                Ok(e) => listed |= e.name.as_bytes() == b"t.txt",
+            match flat(srv.list(index)) {
+                Ok(e) => listed |= e.name.as_str() == "t.txt",
                 Err(_) => break,
             }
         }
         ensure!(listed, "listed");
-        ensure!(fs::call(srv, &fs::Remove { name }).is_ok(), "remove");
-        ensure_eq!(fs::call(srv, &fs::Stat { name }).map(|s| s.size), Err(Error::NotFound), "gone");
+        ensure_eq!(flat(srv.remove(name)), Ok(()), "remove");
+        ensure_eq!(flat(srv.stat(name)), Err(Error::NotFound), "gone");
         ensure_eq!(fs::read_all(srv, "missing", &mut back), Err(Error::NotFound), "missing file");
         ensure_eq!(fs::write_all(srv, "a/b", b"x"), Err(Error::InvalidArgument), "bad name");
         Ok(())
@@ -252,14 +253,7 @@ fn main() -> i32 {
         ensure_eq!(size, big.len(), "size");
         ensure!(&pages.as_bytes()[..size] == big.as_slice(), "same bytes");
         drop(pages);
-        ensure!(
-            fs::call(
-                srv,
-                &fs::Remove { name: FileName::new("big.bin").unwrap_or(FileName { bytes: [0; 31], len: 0 }) }
-            )
-            .is_ok(),
-            "rm"
-        );
+        ensure_eq!(file_name("big.bin").and_then(|n| flat(srv.remove(n))), Ok(()), "rm");
         Ok(())
     });
 
@@ -282,8 +276,50 @@ fn main() -> i32 {
         let too_big = alloc::vec![7u8; fs::FILE_MAX + 1];
         ensure_eq!(fs::write_all(srv, "f0", &too_big), Err(Error::NoSpace), "a file past FILE_MAX");
         for i in 0..made {
-            let _ = FileName::new(&format!("f{i}")).and_then(|name| fs::call(srv, &fs::Remove { name }));
+            let _ = file_name(&format!("f{i}")).and_then(|name| flat(srv.remove(name)));
         }
+        Ok(())
+    });
+
+    s.case("fs::hostile_requests_are_refused", || {
+        let srv = fs::find(Timeout::Ticks(WAIT)).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        // Names the client helpers would refuse, sent anyway: the server checks them too.
+        for bad in ["", "a/b", "a b", "tab\t"] {
+            let name = fs::FileName::new(bad).unwrap_or(fs::FileName::EMPTY);
+            ensure_eq!(flat(srv.stat(name)), Err(Error::InvalidArgument), "stat {bad:?}");
+            ensure_eq!(flat(srv.write(name, fs::Chunk::EMPTY, true)), Err(Error::InvalidArgument), "write {bad:?}");
+        }
+        // Lent pages too small for the file: refused, nothing written past them.
+        let name = file_name("README.md").map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let mut one = libsys::ipc::Pages::alloc(fs::CLIENT_PAGES, 1)
+            .map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?
+            .into_shared();
+        ensure_eq!(flat(srv.read_pages(name, &mut one)), Err(Error::TooLong), "one page for the README");
+        // The request alone, without the pages its operation takes: refused, not run.
+        let bare = libsys::ipc::call(srv.tid(), &fs::FilesReadPagesRequest { name }, Timeout::Ticks(WAIT));
+        ensure!(
+            matches!(bare, Ok(libsys::ipc::interface::Reply::Refused(libsys::ipc::Refusal::BadRequest))),
+            "read_pages without pages: {bare:?}"
+        );
+        ensure_eq!(flat(srv.stat(name)).map(|n| n > 0), Ok(true), "the server goes on");
+        Ok(())
+    });
+
+    s.case("fs::a_server_dying_mid_request_fails_the_request", || {
+        // `faultyfs` registers under its program name and ends inside any method given
+        // the file `die`: the request was received, and is never answered.
+        let task =
+            libsys::task::spawn("faultyfs", 0).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let tid = libsys::name::lookup("faultyfs", Timeout::Ticks(WAIT));
+        let tid = tid.map_err(|e| moroso_apps::harness::Msg::new(format_args!("faultyfs not found: {e}")))?;
+        let faulty = FilesClient::new(tid);
+        let name = file_name("other").map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        ensure_eq!(flat(faulty.stat(name)), Err(Error::NotFound), "it serves");
+        let die = file_name("die").map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        // No timeout: the call must end because the server died, not because we gave up.
+        ensure_eq!(faulty.stat(die), Err(IpcError::Sys(Error::PeerDied)), "the pending request fails");
+        ensure_eq!(libsys::task::wait(task), Ok(3), "it ended in the method");
+        ensure_eq!(faulty.stat(name), Err(IpcError::Sys(Error::NoSuchThread)), "and later calls fail at once");
         Ok(())
     });
 
@@ -291,7 +327,7 @@ fn main() -> i32 {
         let old = fs::find(Timeout::Ticks(WAIT)).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
         ensure_eq!(fs::write_all(old, "scratch", b"lost with the server"), Ok(()), "write");
         let records = libsys::task::ps().map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
-        let task = records.iter().find(|r| r.kind == ps::kind::THREAD && r.id == old).map(|r| r.task);
+        let task = records.iter().find(|r| r.kind == ps::kind::THREAD && r.id == old.tid()).map(|r| r.task);
         let task = task.ok_or_else(|| moroso_apps::harness::Msg::new(format_args!("no task for fs")))?;
         ensure_eq!(libsys::task::kill(task), Err(Error::PermissionDenied), "not ours to kill");
         // `syskill` holds the kill power (system.toml): a crash of the server, as init sees it.
@@ -303,7 +339,7 @@ fn main() -> i32 {
         ensure!(matches!(e, Err(Error::NoSuchThread | Error::PeerDied)), "the old server is gone: {e:?}");
         // Init restarts it; it registers again under the same name.
         let new = fs::find(Timeout::Ticks(WAIT)).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
-        ensure!(new != old, "a new server thread: {new}");
+        ensure!(new.tid() != old.tid(), "a new server thread: {}", new.tid());
         let mut readme = Vec::new();
         ensure_eq!(fs::read_all(new, "README.md", &mut readme), Ok(()), "the new server has the packed files");
         ensure_eq!(fs::read_all(new, "scratch", &mut probe), Err(Error::NotFound), "not what the old one was given");

@@ -120,6 +120,28 @@ impl<T: Message, E: Message> Message for Reply<T, E> {
     }
 }
 
+/// The thread that made the call being served: a method that declares an argument of this
+/// type (`fn register(&mut self, caller: Caller, ..)`) gets it from the kernel's word on
+/// who sent the request, not from the request, so a client cannot pretend to be another
+/// thread. The client's method does not have the argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    tid: u32,
+}
+
+impl Caller {
+    /// The caller `tid`: made by the server loop from what the kernel says, or by a test
+    /// calling a generated `dispatch` directly.
+    pub const fn new(tid: u32) -> Caller {
+        Caller { tid }
+    }
+
+    /// The calling thread's id.
+    pub const fn tid(&self) -> u32 {
+        self.tid
+    }
+}
+
 /// The error type of methods that cannot fail: no value has it, so no reply carries one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NoError {}
@@ -185,7 +207,7 @@ enum Round {
 /// and are dropped, pages and all.
 fn round<F>(shape: Shape, window: Window, timeout: Timeout, dispatch: &mut F) -> Result<(), Round>
 where
-    F: FnMut(&[u8], Received, &mut [u8]) -> usize,
+    F: FnMut(Caller, &[u8], Received, &mut [u8]) -> usize,
 {
     let mut request = [0u8; SHORT_MAX];
     let (kind, sender, len, pages) = if shape.registers() {
@@ -211,7 +233,7 @@ where
         return Ok(()); // nobody waits for an answer; `pages` are dropped (unmapped)
     }
     let mut reply = [0u8; SHORT_MAX];
-    let n = dispatch(&request[..len], pages, &mut reply).min(SHORT_MAX);
+    let n = dispatch(Caller::new(sender.tid), &request[..len], pages, &mut reply).min(SHORT_MAX);
     // SAFETY: `reply` is readable for `n` bytes.
     check(unsafe { raw::ipc_reply(reply.as_ptr(), n as u32) }).map_err(Round::Reply)?;
     Ok(())
@@ -222,7 +244,7 @@ where
 /// the reply's (the method ran, but its caller had given up or died).
 pub fn handle_one<F>(shape: Shape, window: Window, timeout: Timeout, mut dispatch: F) -> Result<(), IpcError>
 where
-    F: FnMut(&[u8], Received, &mut [u8]) -> usize,
+    F: FnMut(Caller, &[u8], Received, &mut [u8]) -> usize,
 {
     round(shape, window, timeout, &mut dispatch).map_err(|e| match e {
         Round::Receive(e) => e,
@@ -234,7 +256,7 @@ where
 /// that does not reach its caller (it timed out or died) ends nothing: the server goes on.
 pub fn serve<F>(shape: Shape, window: Window, mut dispatch: F) -> IpcError
 where
-    F: FnMut(&[u8], Received, &mut [u8]) -> usize,
+    F: FnMut(Caller, &[u8], Received, &mut [u8]) -> usize,
 {
     if shape.all_registers() {
         return serve_in_registers(dispatch);
@@ -250,7 +272,7 @@ where
 /// and the wait for the next call are one `ipc_reply_wait`.
 fn serve_in_registers<F>(mut dispatch: F) -> IpcError
 where
-    F: FnMut(&[u8], Received, &mut [u8]) -> usize,
+    F: FnMut(Caller, &[u8], Received, &mut [u8]) -> usize,
 {
     let mut pending: Option<(usize, [u64; abi::ipc::fast::WORDS])> = None;
     loop {
@@ -272,7 +294,7 @@ where
         // A whole buffer, though replies fit in `FAST`: refusals and replies are written
         // by the same code as on the general path.
         let mut reply = [0u8; SHORT_MAX];
-        let n = dispatch(&bytes[..len.min(FAST)], Received::None, &mut reply).min(FAST);
+        let n = dispatch(Caller::new(sender.tid), &bytes[..len.min(FAST)], Received::None, &mut reply).min(FAST);
         pending = Some((n, abi::ipc::fast::to_words(&reply[..FAST])));
     }
 }
