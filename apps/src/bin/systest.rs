@@ -48,6 +48,9 @@ enum Role {
     Orphaner = 6,
     /// Review (h-review): waits until `orphan-end` is registered, then exits 0.
     OrphanWait = 7,
+    /// Review (h-review): tries to register `fs` every tick for `WAIT` ticks; once it
+    /// holds it, waits for good (exits 1 if it never got it).
+    Squat = 8,
 }
 
 fn wait_forever() -> ! {
@@ -101,6 +104,16 @@ fn role(arg: u64) -> i32 {
         a if a == Role::OrphanWait as u64 => {
             let _ = libsys::name::lookup("orphan-end", Timeout::Forever);
             0
+        }
+        a if a == Role::Squat as u64 => {
+            let t0 = libsys::time::ticks();
+            while libsys::time::ticks() < t0 + WAIT as u64 {
+                if libsys::name::register(fs::NAME).is_ok() {
+                    wait_forever()
+                }
+                let _ = libsys::time::sleep(1);
+            }
+            1
         }
         _ => 99,
     }
@@ -475,6 +488,57 @@ fn main() -> i32 {
         let after = fs::find(Timeout::Ticks(WAIT));
         ensure_eq!(after, Ok(srv), "the same file server answers after the call (the call returned {r})");
         ensure_eq!(moroso_apps::init_proto::restarts("fs"), before, "no restart");
+        Ok(())
+    });
+
+    s.case("review::a_crashed_servers_name_cannot_be_squatted", || {
+        // ENDS THE FILE SERVER FOR GOOD (not the kernel), so it runs last. Any program may
+        // register any free name, and clients call whoever holds `fs` with no timeout: a
+        // program that waits for `fs` to be free (here, after the crash above's primitive)
+        // takes it, the restarted server cannot register and exits 1 until init gives up,
+        // and every client's file call now goes to the squatter (its data included).
+        use libsys::Message;
+        let squatter = spawn_role(Role::Squat).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let srv = fs::find(Timeout::Ticks(WAIT)).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let name = FileName::new("hello.txt").map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let req = fs::Request::new(&fs::ReadPages { name });
+        let mut buf = [0u8; libsys::abi::SHORT_MAX];
+        req.encode_into(&mut buf);
+        let mut len = <fs::Request as Message>::SIZE.max(<fs::Reply as Message>::SIZE) as u32;
+        let text = main as *const () as usize as u64 & !(libsys::abi::PAGE_SIZE as u64 - 1);
+        // SAFETY: as in `fs_survives_read_only_lent_pages`.
+        let _ = unsafe {
+            libsys::raw::ipc_send(
+                srv,
+                text as *mut u8,
+                buf.as_mut_ptr(),
+                libsys::abi::PAGE_SIZE as u32,
+                &mut len,
+                Timeout::Ticks(WAIT).to_raw(),
+                true,
+                1,
+            )
+        };
+        // Whoever holds `fs` once things settle.
+        let t0 = libsys::time::ticks();
+        let mut holder = fs::find(Timeout::Ticks(WAIT));
+        while holder == Ok(srv) && libsys::time::ticks() < t0 + WAIT as u64 {
+            let _ = libsys::time::sleep(1);
+            holder = fs::find(Timeout::Ticks(WAIT));
+        }
+        let _ = libsys::time::sleep(100);
+        let holder = fs::find(Timeout::Ticks(WAIT));
+        let program = holder.ok().and_then(|tid| {
+            libsys::task::ps().ok().and_then(|r| {
+                r.iter().find(|r| r.kind == ps::kind::THREAD && r.id == tid).map(|r| alloc::string::String::from(r.name()))
+            })
+        });
+        let held_by_squatter = libsys::task::ps()
+            .is_ok_and(|r| r.iter().any(|r| r.kind == ps::kind::THREAD && r.task == squatter && Ok(r.id) == holder));
+        let _ = libsys::task::kill(squatter);
+        let _ = libsys::task::wait(squatter);
+        ensure!(!held_by_squatter, "`fs` is held by the squatter ({holder:?}), not by a file server");
+        ensure_eq!(program.as_deref(), Some("fs"), "`fs` is held by a task running the fs program");
         Ok(())
     });
 
