@@ -428,12 +428,13 @@ fn main() -> i32 {
         let console =
             libsys::task::spawn("revconsole", 0).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
         let _ = libsys::name::lookup(moroso_apps::console_proto::NAME, Timeout::Ticks(WAIT));
-        let shell = libsys::task::spawn("revshell", 0).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let shell =
+            libsys::task::spawn("revshell", 0).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
         // Subscribed and waiting for input.
         let st = poll_thread_state(shell, |s| s.is_none() || s == Some(ps::state::RECEIVING));
-        let shell_tid = libsys::task::ps().ok().and_then(|r| {
-            r.iter().find(|r| r.kind == ps::kind::THREAD && r.task == shell).map(|r| r.id)
-        });
+        let shell_tid = libsys::task::ps()
+            .ok()
+            .and_then(|r| r.iter().find(|r| r.kind == ps::kind::THREAD && r.task == shell).map(|r| r.id));
         let mut sent = None;
         if let (Some(ps::state::RECEIVING), Some(tid)) = (st, shell_tid) {
             let line = format!("kill {victim}\n");
@@ -454,6 +455,28 @@ fn main() -> i32 {
         }
         ensure!(sent.is_some(), "the shell came up and waits for input ({st:?}, {shell_tid:?})");
         ensure!(fs_alive, "a line sent by a program that is not the console is not run (sent: {sent:?})");
+        Ok(())
+    });
+
+    s.case("review::a_stranger_cannot_quit_the_console", || {
+        // The console server obeys `Quit` (and `Subscribe`, which takes the typed input
+        // away from the shell) from any program: one call ends it for good (no restart
+        // policy), leaving the shell with no input and the system unable to end.
+        use moroso_apps::console_proto::{Op, Request};
+        let console =
+            libsys::task::spawn("revconsole", 0).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let tid = poll_thread_state(console, |s| s.is_none() || s == Some(ps::state::RECEIVING));
+        let server = libsys::name::lookup(moroso_apps::console_proto::NAME, Timeout::Ticks(WAIT));
+        let quit = server.map(|srv| libsys::ipc::call(srv, &Request::new(Op::Quit, b""), Timeout::Ticks(WAIT)).is_ok());
+        let _ = libsys::time::sleep(5);
+        let alive = task_exists(console)
+            && libsys::task::ps().is_ok_and(|r| {
+                r.iter().any(|r| r.kind == ps::kind::TASK && r.id == console && r.state == ps::state::TASK_LIVE)
+            });
+        let _ = libsys::task::kill(console);
+        let _ = libsys::task::wait(console);
+        ensure!(server.is_ok(), "the console came up ({tid:?})");
+        ensure!(alive, "the console still runs after a stranger's Quit (the call answered: {quit:?})");
         Ok(())
     });
 
@@ -530,7 +553,9 @@ fn main() -> i32 {
         let holder = fs::find(Timeout::Ticks(WAIT));
         let program = holder.ok().and_then(|tid| {
             libsys::task::ps().ok().and_then(|r| {
-                r.iter().find(|r| r.kind == ps::kind::THREAD && r.id == tid).map(|r| alloc::string::String::from(r.name()))
+                r.iter()
+                    .find(|r| r.kind == ps::kind::THREAD && r.id == tid)
+                    .map(|r| alloc::string::String::from(r.name()))
             })
         });
         let held_by_squatter = libsys::task::ps()
