@@ -509,7 +509,12 @@ fn fuzz_step(ctx: &mut Ctx) -> StepResult {
 /// limits and boot policy, `ps`, names, files, a restart), then `cargo xtask run` as a user
 /// runs it: a shell script on stdin, and several programs booted together with `--app`.
 fn system(ctx: &mut Ctx) -> StepResult {
-    let mut r = match boot(ctx, "", BOOT_TIMEOUT, &["init", "names", "fs", "systest", "syskill=systest", "faultyfs"]) {
+    let mut r = match boot(
+        ctx,
+        "",
+        BOOT_TIMEOUT,
+        &["init", "names", "fs", "systest", "syskill=systest", "faultyfs", "revconsole=console", "revshell=shell"],
+    ) {
         Ok(outcome) => judge_suite("systest", &outcome),
         Err(e) => StepResult::failure(format!("systest could not run: {e}")),
     };
