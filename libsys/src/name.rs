@@ -8,10 +8,12 @@
 //! let server = libsys::name::lookup("kv", Timeout::Ticks(100)).expect("kv is up");
 //! ```
 //!
-//! Names live in the name server (the boot image's `names` program, `abi::name`), which
-//! this module finds with `ps` and remembers; if it dies and is restarted, the next call
-//! finds the new one. A name is released when the thread it is bound to dies: the server
-//! checks that the thread lives before it answers a lookup or refuses a name.
+//! Names live in the name server (the boot image's `names` program as init started it,
+//! `abi::name`), which this module finds with `ps` and remembers; if it dies and is
+//! restarted, the next call finds the new one. Every request to it is bounded
+//! (`abi::name::CALL_TIMEOUT_TICKS`). A name is released when the thread it is bound to
+//! dies: the server checks that the thread lives before it answers a lookup or refuses a
+//! name. An image program's name can only be taken by that program ([`register`]).
 
 use crate::ipc::{IpcError, Timeout};
 use abi::Error;
@@ -31,8 +33,9 @@ pub mod proto {
     #[crate::interface]
     pub trait Names {
         /// Binds `name` to the calling thread (`Ok` again for its holder).
-        /// `AlreadyExists`: another living thread holds it; `NoSpace`: the table is full
-        /// of living threads' names; `InvalidArgument`: an empty name.
+        /// `AlreadyExists`: another living thread holds it; `PermissionDenied`: it is
+        /// another image program's name; `NoSpace`: the caller's task holds its share, or
+        /// the table is full of living threads' names; `InvalidArgument`: an empty name.
         fn register(&mut self, caller: Caller, name: Name) -> Result<(), Error>;
         /// The living thread bound to `name`; `NotFound` if none.
         fn lookup(&mut self, name: Name) -> Result<u32, Error>;
@@ -44,22 +47,24 @@ use proto::{Name, NamesClient};
 /// The name server's tid, once found (0: not known).
 static SERVER: AtomicU32 = AtomicU32::new(0);
 
-/// The first thread of the live task running the name server program, from `ps`.
+/// The name server: the first thread of the live task running the image program
+/// `abi::name::SERVER_PROGRAM` that init started (its parent is init, the task running the
+/// image's first program; see [`crate::task::Identity::init`]). Anyone may start a copy of
+/// the program, but such a copy's parent is not init, so it is never taken for the server.
 pub fn find_server() -> Result<u32, Error> {
-    let records = crate::task::ps()?;
-    let task = records
+    let who = crate::task::Identity::now()?;
+    let init = who.init().ok_or(Error::NoSuchThread)?;
+    let task = who
+        .records()
         .iter()
         .find(|r| {
             r.kind == abi::ps::kind::TASK
                 && r.state == abi::ps::state::TASK_LIVE
                 && r.name() == abi::name::SERVER_PROGRAM
+                && r.parent == init
         })
         .ok_or(Error::NoSuchThread)?;
-    records
-        .iter()
-        .find(|r| r.kind == abi::ps::kind::THREAD && r.task == task.id)
-        .map(|r| r.id)
-        .ok_or(Error::NoSuchThread)
+    who.first_thread(task.id).ok_or(Error::NoSuchThread)
 }
 
 /// Asks the name server (`ask` makes the call on a client of it), finding it again once if
@@ -71,7 +76,7 @@ fn ask<T>(ask: impl Fn(NamesClient) -> Result<Result<T, Error>, IpcError>) -> Re
             s => s,
         };
         SERVER.store(server, Ordering::Relaxed);
-        match ask(NamesClient::new(server)) {
+        match ask(NamesClient::new(server).with_timeout(Timeout::Ticks(abi::name::CALL_TIMEOUT_TICKS))) {
             Ok(answer) => return answer,
             // The server we knew died (before or during the call): look for its successor.
             Err(IpcError::Sys(Error::NoSuchThread | Error::PeerDied)) => SERVER.store(0, Ordering::Relaxed),
@@ -93,10 +98,17 @@ fn name_of(name: &str) -> Result<Name, Error> {
 
 /// Binds `name` to the calling thread, so that other programs can [`lookup`] it.
 ///
+/// A name equal to an image program's name belongs to that program: only a thread of a
+/// task running it may register it (and, for a program init starts at boot, only of the
+/// task init started), so nobody can take a server's name, even while the server is
+/// down. Other names are first come, first served.
+///
 /// Errors: `AlreadyExists` if a living thread holds the name (re-registering one's own
-/// name is fine); `NoSpace` if the server's table (`abi::name::TABLE_MAX`) is full;
-/// `InvalidArgument` for an empty name or one longer than `abi::name::NAME_MAX`;
-/// `NoSuchThread` if the image has no running name server.
+/// name is fine); `PermissionDenied` for another program's name; `NoSpace` if the
+/// calling task holds its share of names (`abi::name::PER_TASK_MAX`) or the server's table
+/// (`abi::name::TABLE_MAX`) is full; `InvalidArgument` for an empty name or one longer
+/// than `abi::name::NAME_MAX`; `NoSuchThread` if the image has no running name server;
+/// `Timeout` if it does not answer within `abi::name::CALL_TIMEOUT_TICKS`.
 pub fn register(name: &str) -> Result<(), Error> {
     let name = name_of(name)?;
     ask(|names| names.register(name))

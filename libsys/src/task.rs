@@ -79,3 +79,92 @@ pub fn programs() -> Result<alloc::vec::Vec<abi::image::ProgramInfo>, Error> {
     out.truncate((r as usize).min(out.len()));
     Ok(out)
 }
+
+/// Who runs what, from one `ps` snapshot and the image's program list: the questions the
+/// system's servers ask before they trust a caller (a program's identity is the image
+/// program its task runs, which the kernel records and nobody can change or borrow).
+pub struct Identity {
+    records: alloc::vec::Vec<abi::ps::Record>,
+    programs: alloc::vec::Vec<abi::image::ProgramInfo>,
+}
+
+impl Identity {
+    /// A fresh snapshot (`ps` and `image_programs`).
+    pub fn now() -> Result<Identity, Error> {
+        Ok(Identity { records: ps()?, programs: programs()? })
+    }
+
+    /// The records of the snapshot.
+    pub fn records(&self) -> &[abi::ps::Record] {
+        &self.records
+    }
+
+    /// The image's programs.
+    pub fn programs(&self) -> &[abi::image::ProgramInfo] {
+        &self.programs
+    }
+
+    /// The image program called `name`, if the image has one.
+    pub fn program(&self, name: &str) -> Option<&abi::image::ProgramInfo> {
+        self.programs.iter().find(|p| p.name() == name)
+    }
+
+    /// The live task record `id`.
+    pub fn task(&self, id: u32) -> Option<&abi::ps::Record> {
+        self.records
+            .iter()
+            .find(|r| r.kind == abi::ps::kind::TASK && r.id == id && r.state == abi::ps::state::TASK_LIVE)
+    }
+
+    /// The living thread `tid`'s record (its `task` and its task's program `name()`).
+    pub fn thread(&self, tid: u32) -> Option<&abi::ps::Record> {
+        self.records.iter().find(|r| r.kind == abi::ps::kind::THREAD && r.id == tid)
+    }
+
+    /// The first (oldest-slot) living thread of task `task`.
+    pub fn first_thread(&self, task: u32) -> Option<u32> {
+        self.records.iter().find(|r| r.kind == abi::ps::kind::THREAD && r.task == task).map(|r| r.id)
+    }
+
+    /// The image program thread `tid`'s task runs.
+    pub fn program_of(&self, tid: u32) -> Option<&str> {
+        self.thread(tid).map(|r| r.name())
+    }
+
+    /// The system's init: the live task running the image's first program, the one the
+    /// kernel starts. The kernel starts it in the first task slot, before any other, so
+    /// of the tasks running that program it has the smallest id (anyone may start another
+    /// copy of the program, but a copy's id is larger while the first lives).
+    pub fn init(&self) -> Option<u32> {
+        let first = self.programs.first()?.name();
+        self.records
+            .iter()
+            .filter(|r| r.kind == abi::ps::kind::TASK && r.state == abi::ps::state::TASK_LIVE && r.name() == first)
+            .map(|r| r.id)
+            .min()
+    }
+
+    /// Whether thread `tid` belongs to a task that init started (its parent is
+    /// [`Identity::init`]).
+    pub fn started_by_init(&self, tid: u32) -> bool {
+        let Some(init) = self.init() else { return false };
+        self.thread(tid).and_then(|t| self.task(t.task)).is_some_and(|t| t.parent == init)
+    }
+
+    /// Whether thread `tid` runs image program `program` *as the system's own copy*: its
+    /// task runs `program`, and, when init starts `program` at boot, init started this
+    /// task (so a copy someone else started does not count); for the first program, the
+    /// task is [`Identity::init`] itself.
+    pub fn runs_system_program(&self, tid: u32, program: &str) -> bool {
+        if self.program_of(tid) != Some(program) {
+            return false;
+        }
+        if self.programs.first().is_some_and(|p| p.name() == program) {
+            return self.thread(tid).is_some_and(|t| Some(t.task) == self.init());
+        }
+        match self.program(program) {
+            Some(p) if p.boot.start != 0 => self.started_by_init(tid),
+            _ => true,
+        }
+    }
+}

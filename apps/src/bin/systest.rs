@@ -15,6 +15,7 @@ use alloc::format;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use libsys::abi::ipc::Timeout;
+use libsys::abi::name::{PER_TASK_MAX, TABLE_MAX};
 use libsys::abi::{ps, Error, Syscall};
 use libsys::ipc::IpcError;
 use moroso_apps::fs_proto::{self as fs, file_name, flat, FilesClient};
@@ -33,8 +34,8 @@ const WAIT: u32 = 3000;
 enum Role {
     /// Registers `held`, then waits for good.
     Hold = 1,
-    /// Registers names until the table is full; exits with how many it got (negative: an
-    /// unexpected error's code).
+    /// Registers names until refused for want of room (its share); exits with how many it
+    /// got (negative: an unexpected error's code).
     Fill = 2,
     /// Waits until `late-go` is registered, then registers `late` and waits for good.
     Late = 3,
@@ -52,6 +53,9 @@ enum Role {
     /// Review (h-review): tries to register `fs` every tick for `WAIT` ticks; once it
     /// holds it, waits for good (exits 1 if it never got it).
     Squat = 8,
+    /// Registers `systest`, its own program's name, as a copy init did not start; exits 0,
+    /// or the error's code.
+    RegisterOwn = 9,
 }
 
 fn wait_forever() -> ! {
@@ -90,7 +94,7 @@ fn role(arg: u64) -> i32 {
         },
         a if a == Role::HogNames as u64 => {
             for i in 0.. {
-                match libsys::name::register(&format!("hog{i}")) {
+                match libsys::name::register(&format!("hog{}-{i}", libsys::raw::gettid())) {
                     Ok(()) => {}
                     Err(Error::NoSpace) => break,
                     Err(e) => return e.code(),
@@ -116,6 +120,10 @@ fn role(arg: u64) -> i32 {
             }
             1
         }
+        a if a == Role::RegisterOwn as u64 => match libsys::name::register("systest") {
+            Ok(()) => 0,
+            Err(e) => e.code(),
+        },
         _ => 99,
     }
 }
@@ -156,12 +164,8 @@ const AWAITING_KERNEL_FIXES: &[(&str, &str)] = &[
 
 /// Review cases this branch fixes in the commits that follow the merge (emptied by the
 /// last of them).
-const FIXED_LATER_ON_THIS_BRANCH: &[&str] = &[
-    "review::a_living_program_cannot_take_every_name",
-    "review::the_shell_takes_commands_only_from_its_console",
-    "review::a_stranger_cannot_quit_the_console",
-    "review::a_crashed_servers_name_cannot_be_squatted",
-];
+const FIXED_LATER_ON_THIS_BRANCH: &[&str] =
+    &["review::the_shell_takes_commands_only_from_its_console", "review::a_stranger_cannot_quit_the_console"];
 
 /// Runs review case `name` unless it is listed in [`AWAITING_KERNEL_FIXES`], saying so.
 fn review_case(s: &mut Suite, name: &str, f: impl FnOnce() -> moroso_apps::harness::CaseResult) {
@@ -294,13 +298,55 @@ fn main() -> i32 {
         Ok(())
     });
 
-    s.case("names::full_table_is_an_error_and_loses_nothing", || {
+    s.case("names::a_tasks_share_is_an_error_and_loses_nothing", || {
         let child = spawn_role(Role::Fill).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
         let got = libsys::task::wait(child);
-        ensure!(got.is_ok_and(|n| n > 0), "filled up to NoSpace: {got:?}");
+        ensure_eq!(got, Ok(PER_TASK_MAX as i32), "a task gets its share, then NoSpace");
         ensure_eq!(libsys::name::lookup("systest", Timeout::Poll), Ok(libsys::raw::gettid()), "earlier names kept");
         // The filler is dead: its names go when room is needed.
         ensure_eq!(libsys::name::register("after-full"), Ok(()), "dead names swept");
+        Ok(())
+    });
+
+    s.case("names::a_full_table_still_takes_program_names", || {
+        // Enough living hogs (each takes its share and waits) fill the table for everyone
+        // else; a program's own name is kept apart and still fits.
+        let mut hogs = Vec::new();
+        for _ in 0..TABLE_MAX / PER_TASK_MAX {
+            if let Ok(t) = spawn_role(Role::HogNames) {
+                hogs.push(t);
+            }
+        }
+        for &h in &hogs {
+            poll_thread_state(h, |s| s.is_none() || s == Some(ps::state::RECEIVING));
+        }
+        let other = libsys::name::register("one-more");
+        let own = libsys::name::register("systest");
+        for &h in &hogs {
+            let _ = libsys::task::kill(h);
+            let _ = libsys::task::wait(h);
+        }
+        let after = libsys::name::register("one-more");
+        ensure_eq!(hogs.len(), TABLE_MAX / PER_TASK_MAX, "hogs started");
+        ensure_eq!(other, Err(Error::NoSpace), "the table is full for other names");
+        ensure_eq!(own, Ok(()), "a program's own name still fits");
+        ensure_eq!(after, Ok(()), "room again once the hogs are gone");
+        Ok(())
+    });
+
+    s.case("names::program_names_belong_to_their_program", || {
+        // Names of image programs: only that program, as init started it, may take them.
+        ensure_eq!(libsys::name::register("fs"), Err(Error::PermissionDenied), "the file server's");
+        ensure_eq!(libsys::name::register("init"), Err(Error::PermissionDenied), "init's");
+        ensure_eq!(libsys::name::register("names"), Err(Error::PermissionDenied), "the name server's");
+        ensure_eq!(libsys::name::register("faultyfs"), Err(Error::PermissionDenied), "one not started at boot");
+        ensure_eq!(libsys::name::register("systest"), Ok(()), "its own, as init started it");
+        let copy = spawn_role(Role::RegisterOwn).and_then(libsys::task::wait);
+        ensure_eq!(
+            copy,
+            Ok(Error::PermissionDenied.code()),
+            "a copy of systest that init did not start cannot take systest's name"
+        );
         Ok(())
     });
 
