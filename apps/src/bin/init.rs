@@ -2,10 +2,13 @@
 //! the image's other programs and supervises them, as the image's boot policy says
 //! (`abi::image::Boot`, written from the manifest `system.toml`).
 //!
-//! - Every program marked `start` is started, in image order, with init's own argument
-//!   (bit `FIRST_ARG_INTERACTIVE`: a person is at the console).
+//! - The name server (`abi::name::SERVER_PROGRAM`) is started first, if marked `start`;
+//!   then init registers its name `init`, and only then starts every other program marked
+//!   `start`, in image order, with init's own argument (bit `FIRST_ARG_INTERACTIVE`: a
+//!   person is at the console).
 //! - One watcher thread per started program waits for its task to end. A program with a
-//!   restart policy is started again (up to its `restart_max`), and its restarts counted;
+//!   restart policy is started again (up to its `restart_max`) after a delay that doubles
+//!   with each restart (`init_proto::restart_delay`), and its restarts counted;
 //!   init answers queries for them under the name `init` (`moroso_apps::init_proto`'s
 //!   `Init` interface).
 //! - When every `awaited` program has ended (or, with none awaited, every started one),
@@ -24,7 +27,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use libsys::abi::image::{Restart, FIRST_ARG_INTERACTIVE};
 use libsys::println;
 use libsys::sync::{Condvar, Mutex};
-use moroso_apps::init_proto::{Init, InitServer, ProgramName};
+use moroso_apps::init_proto::{restart_delay, Init, InitServer, ProgramName};
 
 libsys::entry!(main);
 
@@ -63,6 +66,7 @@ fn watch(index: usize) {
         let mut s = STATE.lock();
         let stopping = s.stopping;
         let p = &mut s.programs[index];
+        p.task = 0;
         let again = !stopping
             && p.restarts < p.restart_max as u32
             && match p.restart {
@@ -70,8 +74,24 @@ fn watch(index: usize) {
                 Restart::OnFailure => status != 0,
                 Restart::Always => true,
             };
-        if again {
-            println!("init: {} ended with status {}; restarting it", p.name, libsys::abi::status::describe(status));
+        if !again {
+            p.ended = Some(status);
+            CHANGED.notify_all();
+            return;
+        }
+        // Back off first: the wait doubles with each restart of the same program.
+        let delay = restart_delay(p.restarts);
+        println!(
+            "init: {} ended with status {}; restarting it in {delay} ticks",
+            p.name,
+            libsys::abi::status::describe(status)
+        );
+        drop(s);
+        let _ = libsys::time::sleep(delay);
+        let mut s = STATE.lock();
+        let stopping = s.stopping;
+        let p = &mut s.programs[index];
+        if !stopping {
             match libsys::task::spawn(&p.name, arg()) {
                 Ok(t) => {
                     p.task = t;
@@ -81,7 +101,6 @@ fn watch(index: usize) {
                 Err(e) => println!("init: cannot restart {}: {e}", p.name),
             }
         }
-        p.task = 0;
         p.ended = Some(status);
         CHANGED.notify_all();
         return;
@@ -98,13 +117,48 @@ impl Init for Queries {
     }
 }
 
-/// Answers `Init` queries (the shell's `ps`), for as long as receiving works.
+/// Whether the query thread has registered init's name (`Some(ok)`) or not yet (`None`).
+static REGISTERED: Mutex<Option<bool>> = Mutex::new(None);
+/// Signalled when `REGISTERED` is set.
+static REGISTERED_SET: Condvar = Condvar::new();
+
+/// Answers `Init` queries (the shell's `ps`), for as long as receiving works. Registers
+/// init's name first, and says so (`REGISTERED`): init starts nothing else until then.
 fn serve(_: usize) {
-    if libsys::name::register(moroso_apps::init_proto::NAME).is_err() {
+    let r = libsys::name::register(moroso_apps::init_proto::NAME);
+    if let Err(e) = r {
+        println!("init: cannot register my name: {e}");
+    }
+    *REGISTERED.lock() = Some(r.is_ok());
+    REGISTERED_SET.notify_all();
+    if r.is_err() {
         return;
     }
     let e = InitServer::serve(&mut Queries);
     println!("init: cannot answer queries: {e}");
+}
+
+/// Starts image program `p`, recording it; whether it started.
+fn start(p: &libsys::abi::image::ProgramInfo) -> bool {
+    let name = String::from(p.name());
+    match libsys::task::spawn(&name, arg()) {
+        Ok(task) => {
+            STATE.lock().programs.push(Program {
+                name,
+                restart: Restart::from_u8(p.boot.restart).unwrap_or(Restart::Never),
+                restart_max: p.boot.restart_max,
+                awaited: p.boot.awaited != 0,
+                task,
+                restarts: 0,
+                ended: None,
+            });
+            true
+        }
+        Err(e) => {
+            println!("init: cannot start {name}: {e}");
+            false
+        }
+    }
 }
 
 fn main() -> i32 {
@@ -123,23 +177,22 @@ fn main() -> i32 {
         }
     };
     let mut count = 0;
-    for p in image.iter().skip(1).filter(|p| p.boot.start != 0) {
-        let name = String::from(p.name());
-        match libsys::task::spawn(&name, arg()) {
-            Ok(task) => {
-                STATE.lock().programs.push(Program {
-                    name,
-                    restart: Restart::from_u8(p.boot.restart).unwrap_or(Restart::Never),
-                    restart_max: p.boot.restart_max,
-                    awaited: p.boot.awaited != 0,
-                    task,
-                    restarts: 0,
-                    ended: None,
-                });
-                count += 1;
-            }
-            Err(e) => println!("init: cannot start {name}: {e}"),
+    let starts = |p: &&libsys::abi::image::ProgramInfo| p.boot.start != 0;
+    let is_names = |p: &&libsys::abi::image::ProgramInfo| p.name() == libsys::abi::name::SERVER_PROGRAM;
+    // The name server first, then init's own name, before any other program runs: so no
+    // program init starts can be there before init's name is taken.
+    for p in image.iter().skip(1).filter(starts).filter(is_names) {
+        count += start(p) as usize;
+    }
+    if count > 0 {
+        let _ = libsys::thread::spawn(serve, 0);
+        let mut r = REGISTERED.lock();
+        while r.is_none() {
+            r = REGISTERED_SET.wait(r);
         }
+    }
+    for p in image.iter().skip(1).filter(starts).filter(|p| !is_names(p)) {
+        count += start(p) as usize;
     }
     // Watchers after every start, so `programs` no longer grows while they index it.
     for i in 0..count {
@@ -147,7 +200,6 @@ fn main() -> i32 {
             println!("init: cannot watch {}: {e}", STATE.lock().programs[i].name);
         }
     }
-    let _ = libsys::thread::spawn(serve, 0);
     let awaits_some = STATE.lock().programs.iter().any(|p| p.awaited);
     let mut s = STATE.lock();
     while s.programs.iter().any(|p| (p.awaited || !awaits_some) && p.ended.is_none()) {

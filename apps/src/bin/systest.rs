@@ -341,6 +341,9 @@ fn main() -> i32 {
         ensure_eq!(libsys::name::register("names"), Err(Error::PermissionDenied), "the name server's");
         ensure_eq!(libsys::name::register("faultyfs"), Err(Error::PermissionDenied), "one not started at boot");
         ensure_eq!(libsys::name::register("systest"), Ok(()), "its own, as init started it");
+        let who = libsys::task::Identity::now().map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let init = libsys::name::lookup("init", Timeout::Poll).map(|t| who.thread(t).map(|r| r.task));
+        ensure_eq!(init, Ok(who.init()), "`init` is held by init");
         let copy = spawn_role(Role::RegisterOwn).and_then(libsys::task::wait);
         ensure_eq!(
             copy,
@@ -470,6 +473,7 @@ fn main() -> i32 {
         let task = task.ok_or_else(|| moroso_apps::harness::Msg::new(format_args!("no task for fs")))?;
         ensure_eq!(libsys::task::kill(task), Err(Error::PermissionDenied), "not ours to kill");
         // `syskill` holds the kill power (system.toml): a crash of the server, as init sees it.
+        let t0 = libsys::time::ticks();
         let killer = libsys::task::spawn("syskill", Role::Kill as u64 | (task as u64) << 8);
         let killed = killer.and_then(libsys::task::wait);
         ensure_eq!(killed, Ok(0), "syskill killed fs");
@@ -478,7 +482,13 @@ fn main() -> i32 {
         ensure!(matches!(e, Err(Error::NoSuchThread | Error::PeerDied)), "the old server is gone: {e:?}");
         // Init restarts it; it registers again under the same name.
         let new = fs::find(Timeout::Ticks(WAIT)).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let found = libsys::time::ticks();
         ensure!(new.tid() != old.tid(), "a new server thread: {}", new.tid());
+        // Init backs off before a restart: the new server cannot have been started before
+        // the delay passed (a lower bound, so no timing luck; one tick of slack for the
+        // kernel's tick being counted before the sleep's).
+        let delay = moroso_apps::init_proto::restart_delay(0) as u64;
+        ensure!(found >= t0 + delay - 1, "restarted after init's delay: {} ticks, delay {delay}", found - t0);
         let mut readme = Vec::new();
         ensure_eq!(fs::read_all(new, "README.md", &mut readme), Ok(()), "the new server has the packed files");
         ensure_eq!(fs::read_all(new, "scratch", &mut probe), Err(Error::NotFound), "not what the old one was given");
@@ -671,6 +681,43 @@ fn main() -> i32 {
         let _ = libsys::task::wait(squatter);
         ensure!(!held_by_squatter, "`fs` is held by the squatter ({holder:?}), not by a file server");
         ensure_eq!(program.as_deref(), Some("fs"), "`fs` is held by a task running the fs program");
+        Ok(())
+    });
+
+    s.case("names::a_copy_of_the_name_server_is_not_the_name_server", || {
+        // RESTARTS THE NAME SERVER (its table is lost), so it runs last. Anyone may start
+        // a copy of `names`; clients must still only ever talk to the one init started,
+        // also while that one is down (here, killed and in init's restart delay).
+        let copy = libsys::task::spawn("names", 0).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        // The copy's thread, once it serves (the checks below run after the copy is gone).
+        poll_thread_state(copy, |s| s.is_none() || s == Some(ps::state::RECEIVING));
+        let copy_tid = libsys::task::Identity::now().ok().and_then(|w| w.first_thread(copy));
+        let copy_thread = |tid: Result<u32, Error>| copy_tid.is_some() && tid.ok() == copy_tid;
+        let real = libsys::name::find_server();
+        let real_task =
+            libsys::task::Identity::now().ok().and_then(|w| real.ok().and_then(|t| w.thread(t)).map(|r| r.task));
+        let killed = match real_task {
+            Some(task) => {
+                libsys::task::spawn("syskill", Role::Kill as u64 | (task as u64) << 8).and_then(libsys::task::wait)
+            }
+            None => Err(Error::NoSuchTask),
+        };
+        let meanwhile = libsys::name::find_server();
+        let t0 = libsys::time::ticks();
+        let mut registered = libsys::name::register("systest");
+        while registered == Err(Error::NoSuchThread) && libsys::time::ticks() < t0 + WAIT as u64 {
+            let _ = libsys::time::sleep(1);
+            registered = libsys::name::register("systest");
+        }
+        let after = libsys::name::find_server();
+        let _ = libsys::task::kill(copy);
+        let _ = libsys::task::wait(copy);
+        ensure!(copy_tid.is_some(), "the copy runs");
+        ensure!(real.is_ok() && !copy_thread(real), "the real name server is found, not the copy: {real:?}");
+        ensure_eq!(killed, Ok(0), "syskill killed the name server");
+        ensure!(!copy_thread(meanwhile), "while it is down, the copy is not taken for it: {meanwhile:?}");
+        ensure_eq!(registered, Ok(()), "the restarted name server answers");
+        ensure!(after.is_ok() && after != real && !copy_thread(after), "it is the restarted one: {after:?}");
         Ok(())
     });
 
