@@ -1,10 +1,23 @@
 //! The console server's protocol (`apps/src/bin/console.rs`): typed messages small enough
 //! for the register fast path.
+//!
+//! Who may do what: anyone may `Write`; typed input goes to one subscriber only, the
+//! shell (see [`Op::Subscribe`]); nobody can stop the server by asking. The shell, in
+//! turn, takes `Input` only from the console server's thread.
 
+use libsys::ipc::{IpcError, Timeout};
 use libsys::Message;
 
-/// The console server's name (`libsys::name`).
+/// The console server's name (`libsys::name`). It is also its program's name in the boot
+/// image, so only the console server itself can register it (`libsys::name::register`).
 pub const NAME: &str = "console";
+/// The console server's program in the boot image.
+pub const PROGRAM: &str = "console";
+/// The program whose task may subscribe to typed input (when the image has it).
+pub const SUBSCRIBER_PROGRAM: &str = "shell";
+/// How long the helpers below wait for the console server: far beyond writing one chunk,
+/// so that a server that hangs fails its clients' calls instead of holding them.
+pub const TIMEOUT: Timeout = Timeout::Ticks(500);
 
 /// Bytes of text per message.
 pub const CHUNK: usize = 38;
@@ -25,10 +38,24 @@ pub const LINE_MAX: usize = 1024;
 pub enum Op {
     /// Write `data[..len]` to the console (a call; the reply says how much was written).
     Write = 1,
-    /// Send me what is typed, as asynchronous `Input` messages (a no-reply send).
+    /// Send me what is typed, as asynchronous `Input` messages (a call). Typed input is
+    /// the user's commands, so it goes to one thread only: the first to subscribe, and,
+    /// when the image has a [`SUBSCRIBER_PROGRAM`], only a thread of the task init started
+    /// for it. Anyone else is refused ([`Refusal`]) while that subscriber lives. (Number 3
+    /// was `Quit`, which let any program stop the server; there is no such request.)
     Subscribe = 2,
-    /// Stop serving (a call).
-    Quit = 3,
+}
+
+/// Why the console server refused a request.
+#[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Refusal {
+    /// Not refused.
+    None = 0,
+    /// `Subscribe` from a task that is not the system's shell.
+    NotTheShell = 1,
+    /// `Subscribe` while another living thread is subscribed.
+    Taken = 2,
 }
 
 #[derive(Message, Clone, Copy, Debug)]
@@ -43,7 +70,10 @@ pub struct Request {
 #[derive(Message, Clone, Copy, Debug)]
 #[repr(C)]
 pub struct Reply {
+    /// `Write`: bytes written.
     pub len: u8,
+    /// Whether, and why, the request was refused.
+    pub refused: Refusal,
 }
 
 /// Typed input, pushed to the subscriber.
@@ -63,10 +93,21 @@ impl Request {
     }
 }
 
-/// Writes `text` through the console server `console`.
-pub fn write(console: u32, text: &[u8]) -> Result<(), libsys::ipc::IpcError> {
+/// Writes `text` through the console server `console` (each chunk waiting at most
+/// [`TIMEOUT`]).
+pub fn write(console: u32, text: &[u8]) -> Result<(), IpcError> {
     for chunk in text.chunks(CHUNK) {
-        libsys::ipc::call(console, &Request::new(Op::Write, chunk), libsys::ipc::Timeout::Forever)?;
+        libsys::ipc::call(console, &Request::new(Op::Write, chunk), TIMEOUT)?;
     }
     Ok(())
+}
+
+/// Subscribes the calling thread to what is typed on console server `console`: `Ok(Err(..))`
+/// if the server refused (see [`Op::Subscribe`]).
+pub fn subscribe(console: u32) -> Result<Result<(), Refusal>, IpcError> {
+    let r = libsys::ipc::call(console, &Request::new(Op::Subscribe, b""), TIMEOUT)?;
+    Ok(match r.refused {
+        Refusal::None => Ok(()),
+        why => Err(why),
+    })
 }

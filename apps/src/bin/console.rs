@@ -11,6 +11,11 @@
 //!
 //! Programs find it under the name `console` (`libsys::name`), registered once it drives
 //! COM1.
+//!
+//! Typed bytes are the user's commands, so they go to one subscriber only ([`subscribe`]):
+//! the first thread to ask, which must be the system's shell when the image has a `shell`
+//! program; everyone else is refused while it lives. No request stops the server (a
+//! `Quit` anyone could send was removed): it ends with the system.
 #![no_std]
 #![no_main]
 
@@ -21,7 +26,9 @@ use libsys::abi::image::com1::{IRQ, PORT as COM1};
 use libsys::abi::Error;
 use libsys::device::{self, Port};
 use libsys::ipc::{self, Incoming, Timeout};
-use moroso_apps::console_proto::{Input, Op, Reply, Request, CHUNK, INPUT_MAX, LINE_END_RESERVE};
+use moroso_apps::console_proto::{
+    Input, Op, Refusal, Reply, Request, CHUNK, INPUT_MAX, LINE_END_RESERVE, SUBSCRIBER_PROGRAM,
+};
 
 libsys::entry!(main);
 
@@ -142,6 +149,25 @@ impl Typed {
     }
 }
 
+/// Whether thread `from` may become the subscriber, given the current one: the current
+/// one again (always), anyone while nobody is subscribed or the subscriber's thread is
+/// dead, and, when the image has a [`SUBSCRIBER_PROGRAM`], only a thread of the task init
+/// started for it.
+fn subscribe(subscriber: Option<u32>, from: u32) -> Result<(), Refusal> {
+    if subscriber == Some(from) {
+        return Ok(());
+    }
+    // If the kernel cannot say who is who, refuse: input must not go to a stranger.
+    let Ok(who) = libsys::task::Identity::now() else { return Err(Refusal::NotTheShell) };
+    if who.program(SUBSCRIBER_PROGRAM).is_some() && !who.runs_system_program(from, SUBSCRIBER_PROGRAM) {
+        return Err(Refusal::NotTheShell);
+    }
+    match subscriber {
+        Some(s) if who.thread(s).is_some() => Err(Refusal::Taken),
+        _ => Ok(()),
+    }
+}
+
 fn main() -> i32 {
     if device::bind(IRQ).is_err() {
         return 1;
@@ -172,27 +198,27 @@ fn main() -> i32 {
                 typed.deliver(&mut subscriber);
                 ipc::receive(typed.wait(subscriber))
             }
-            Ok(Incoming::Call { msg, reply, .. }) => match msg.op {
+            Ok(Incoming::Call { msg, reply, from }) => match msg.op {
                 Op::Write => {
                     let n = (msg.len as usize).min(CHUNK);
                     put_str(&msg.data[..n]);
-                    reply.reply_and_receive(&Reply { len: n as u8 }, typed.wait(subscriber))
+                    reply.reply_and_receive(&Reply { len: n as u8, refused: Refusal::None }, typed.wait(subscriber))
                 }
-                Op::Quit => {
-                    // SAFETY: as above: interrupts off again.
-                    unsafe { uart(1).write(0x00) };
-                    let _ = reply.reply(&Reply { len: 0 });
-                    return 0;
+                Op::Subscribe => {
+                    let refused = match subscribe(subscriber, from) {
+                        Ok(()) => {
+                            subscriber = Some(from);
+                            Refusal::None
+                        }
+                        Err(why) => why,
+                    };
+                    // Bytes waiting for the new subscriber go at the top of the loop.
+                    reply.reply_and_receive(&Reply { len: 0, refused }, typed.wait(subscriber))
                 }
-                Op::Subscribe => reply.reply_and_receive(&Reply { len: 0 }, typed.wait(subscriber)),
             },
-            Ok(Incoming::NoReply { msg, from } | Incoming::Async { msg, from }) => {
-                if msg.op == Op::Subscribe {
-                    subscriber = Some(from);
-                    typed.deliver(&mut subscriber);
-                }
-                ipc::receive(typed.wait(subscriber))
-            }
+            // Nothing to answer: asynchronous and no-reply messages are dropped (subscribing
+            // takes a call, so that a refusal can be answered).
+            Ok(Incoming::NoReply { .. } | Incoming::Async { .. }) => ipc::receive(typed.wait(subscriber)),
             // A timeout (time to retry delivery) or a malformed message.
             Err(_) => ipc::receive(typed.wait(subscriber)),
         };

@@ -9,6 +9,10 @@
 //! - script (stdin was not a terminal): says `abi::report::SCRIPT_READY`, shows each line
 //!   as `> LINE` before running it, and ends at `abi::report::SCRIPT_END` or `exit`.
 //!
+//! Input is taken only from the console server's thread (checked against the task
+//! records: see `find_console`); anything else sent here is dropped unread, because the
+//! shell holds the kill power and would otherwise run whatever any program typed into it.
+//!
 //! A line holds at most `LINE_MAX` bytes: past that, typing is no longer echoed or kept,
 //! and at its end the line is refused with a message saying how long it was. A server that
 //! fails mid-command fails that command, with the error; the shell goes on.
@@ -24,7 +28,7 @@ use libsys::abi::image::FIRST_ARG_INTERACTIVE;
 use libsys::abi::report::{SCRIPT_END, SCRIPT_READY};
 use libsys::abi::{ps, Error};
 use libsys::ipc::{self, Incoming, Timeout};
-use moroso_apps::console_proto::{self as console, Input, Op, Request, LINE_MAX};
+use moroso_apps::console_proto::{self as console, Input, LINE_MAX};
 use moroso_apps::fs_proto::{self as fs, flat, FilesClient};
 
 libsys::entry!(main);
@@ -388,14 +392,40 @@ fn run(program: &str, arg: u64) -> String {
     }
 }
 
+/// The console server to read from and write to: the thread holding the name `console`,
+/// checked against the task records. When the image has a `console` program, that thread
+/// must run it, as init started it (the name server lets nobody else hold the name, and
+/// this check does not rely on that). Without one in the image (a test image running the
+/// console under another name), the name's holder is taken as it is.
+fn find_console() -> Result<u32, String> {
+    let con =
+        libsys::name::lookup(console::NAME, Timeout::Ticks(500)).map_err(|e| format!("no console server ({e})"))?;
+    let who = libsys::task::Identity::now().map_err(|e| format!("cannot check the console server: {e}"))?;
+    if who.program(console::PROGRAM).is_some() && !who.runs_system_program(con, console::PROGRAM) {
+        return Err(format!("thread {con} holds the name {} but is not the console server", console::NAME));
+    }
+    Ok(con)
+}
+
 fn main() -> i32 {
     let interactive = libsys::task::arg() & FIRST_ARG_INTERACTIVE != 0;
-    let Ok(con) = libsys::name::lookup(console::NAME, Timeout::Ticks(500)) else {
-        libsys::println!("shell: no console server");
-        return 1;
+    let con = match find_console() {
+        Ok(con) => con,
+        Err(e) => {
+            libsys::println!("shell: {e}");
+            return 1;
+        }
     };
-    if ipc::notify(con, &Request::new(Op::Subscribe, b""), Timeout::Forever).is_err() {
-        return 1;
+    match console::subscribe(con) {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => {
+            libsys::println!("shell: the console server refused to pass me the input: {why:?}");
+            return 1;
+        }
+        Err(e) => {
+            libsys::println!("shell: cannot subscribe to the console server: {e}");
+            return 1;
+        }
     }
     let mut shell =
         Shell { console: con, interactive, line: Vec::with_capacity(LINE_MAX), over: 0, last: Vec::new(), escape: 0 };
@@ -406,9 +436,15 @@ fn main() -> i32 {
     }
     shell.prompt();
     loop {
-        let Ok(Incoming::Async { msg: Input { len, data }, .. }) = ipc::receive::<Input>(Timeout::Forever) else {
+        // Typed input comes from the console server's thread only: the shell holds the
+        // kill power, so a line from anyone else (any program can send here) is dropped
+        // unread, never run.
+        let Ok(Incoming::Async { msg: Input { len, data }, from }) = ipc::receive::<Input>(Timeout::Forever) else {
             continue;
         };
+        if from != con {
+            continue;
+        }
         let len = (len as usize).min(data.len());
         for &b in &data[..len] {
             if let Some(Next::Exit) = shell.key(b) {

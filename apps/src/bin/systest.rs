@@ -56,6 +56,9 @@ enum Role {
     /// Registers `systest`, its own program's name, as a copy init did not start; exits 0,
     /// or the error's code.
     RegisterOwn = 9,
+    /// Subscribes to the console server (`console`); exits 0, 1 if refused as `Taken`, 2 as
+    /// `NotTheShell`, 3 if the call failed.
+    Subscribe = 10,
 }
 
 fn wait_forever() -> ! {
@@ -120,11 +123,38 @@ fn role(arg: u64) -> i32 {
             }
             1
         }
+        a if a == Role::Subscribe as u64 => {
+            use moroso_apps::console_proto::{self as console, Refusal};
+            let Ok(con) = libsys::name::lookup(console::NAME, Timeout::Ticks(WAIT)) else { return 3 };
+            match console::subscribe(con) {
+                Ok(Ok(())) => 0,
+                Ok(Err(Refusal::Taken)) => 1,
+                Ok(Err(_)) => 2,
+                Err(_) => 3,
+            }
+        }
         a if a == Role::RegisterOwn as u64 => match libsys::name::register("systest") {
             Ok(()) => 0,
             Err(e) => e.code(),
         },
         _ => 99,
+    }
+}
+
+/// A console request with the operation byte of the retired `Quit` (3), laid out as
+/// `console_proto::Request`: what a stranger sends to stop the console server.
+#[derive(libsys::Message, Clone, Copy)]
+#[repr(C)]
+#[message(reply = moroso_apps::console_proto::Reply)]
+struct RetiredQuit {
+    op: u8,
+    len: u8,
+    data: [u8; moroso_apps::console_proto::CHUNK],
+}
+
+impl RetiredQuit {
+    fn new() -> RetiredQuit {
+        RetiredQuit { op: 3, len: 0, data: [0; moroso_apps::console_proto::CHUNK] }
     }
 }
 
@@ -162,16 +192,8 @@ const AWAITING_KERNEL_FIXES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Review cases this branch fixes in the commits that follow the merge (emptied by the
-/// last of them).
-const FIXED_LATER_ON_THIS_BRANCH: &[&str] =
-    &["review::the_shell_takes_commands_only_from_its_console", "review::a_stranger_cannot_quit_the_console"];
-
 /// Runs review case `name` unless it is listed in [`AWAITING_KERNEL_FIXES`], saying so.
 fn review_case(s: &mut Suite, name: &str, f: impl FnOnce() -> moroso_apps::harness::CaseResult) {
-    if FIXED_LATER_ON_THIS_BRANCH.contains(&name) {
-        return;
-    }
     match AWAITING_KERNEL_FIXES.iter().find(|(n, _)| *n == name) {
         Some((_, why)) => libsys::println!("systest: not run: {name}: {why}"),
         None => s.case(name, f),
@@ -585,15 +607,15 @@ fn main() -> i32 {
     });
 
     review_case(&mut s, "review::a_stranger_cannot_quit_the_console", || {
-        // The console server obeys `Quit` (and `Subscribe`, which takes the typed input
-        // away from the shell) from any program: one call ends it for good (no restart
-        // policy), leaving the shell with no input and the system unable to end.
-        use moroso_apps::console_proto::{Op, Request};
+        // The console server obeyed `Quit` (and `Subscribe`, which takes the typed input
+        // away from the shell) from any program: one call ended it for good (no restart
+        // policy), leaving the shell with no input and the system unable to end. `Quit`
+        // is gone from the protocol; a stranger sends its old operation byte anyway.
         let console =
             libsys::task::spawn("revconsole", 0).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
         let tid = poll_thread_state(console, |s| s.is_none() || s == Some(ps::state::RECEIVING));
         let server = libsys::name::lookup(moroso_apps::console_proto::NAME, Timeout::Ticks(WAIT));
-        let quit = server.map(|srv| libsys::ipc::call(srv, &Request::new(Op::Quit, b""), Timeout::Ticks(WAIT)).is_ok());
+        let quit = server.map(|srv| libsys::ipc::call(srv, &RetiredQuit::new(), Timeout::Ticks(WAIT)).is_ok());
         let _ = libsys::time::sleep(5);
         let alive = task_exists(console)
             && libsys::task::ps().is_ok_and(|r| {
@@ -603,6 +625,25 @@ fn main() -> i32 {
         let _ = libsys::task::wait(console);
         ensure!(server.is_ok(), "the console came up ({tid:?})");
         ensure!(alive, "the console still runs after a stranger's Quit (the call answered: {quit:?})");
+        Ok(())
+    });
+
+    s.case("console::typed_input_goes_to_one_subscriber", || {
+        // This image has no `shell` program, so the first subscriber keeps the input
+        // (with one, only the shell init started could subscribe); any other is refused.
+        use moroso_apps::console_proto::{self as console, Refusal};
+        let task =
+            libsys::task::spawn("revconsole", 0).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let con = libsys::name::lookup(console::NAME, Timeout::Ticks(WAIT));
+        let first = con.map(console::subscribe);
+        let again = con.map(console::subscribe);
+        let other = spawn_role(Role::Subscribe).and_then(libsys::task::wait);
+        let _ = libsys::task::kill(task);
+        let _ = libsys::task::wait(task);
+        ensure!(con.is_ok(), "the console came up: {con:?}");
+        ensure!(matches!(first, Ok(Ok(Ok(())))), "the first subscriber is taken: {first:?}");
+        ensure!(matches!(again, Ok(Ok(Ok(())))), "and may subscribe again: {again:?}");
+        ensure_eq!(other, Ok(1), "another program is refused ({:?})", Refusal::Taken);
         Ok(())
     });
 
