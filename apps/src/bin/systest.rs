@@ -59,6 +59,8 @@ enum Role {
     /// Subscribes to the console server (`console`); exits 0, 1 if refused as `Taken`, 2 as
     /// `NotTheShell`, 3 if the call failed.
     Subscribe = 10,
+    /// Registers `mute`, takes one call and never answers it.
+    Mute = 11,
 }
 
 fn wait_forever() -> ! {
@@ -131,6 +133,17 @@ fn role(arg: u64) -> i32 {
                 Ok(Err(Refusal::Taken)) => 1,
                 Ok(Err(_)) => 2,
                 Err(_) => 3,
+            }
+        }
+        a if a == Role::Mute as u64 => {
+            if libsys::name::register("mute").is_err() {
+                return 1;
+            }
+            let call = libsys::ipc::receive::<moroso_apps::console_proto::Request>(Timeout::Forever);
+            // Hold the call (its reply token) unanswered for good.
+            loop {
+                let _ = libsys::time::sleep(1000);
+                let _ = &call;
             }
         }
         a if a == Role::RegisterOwn as u64 => match libsys::name::register("systest") {
@@ -625,6 +638,18 @@ fn main() -> i32 {
         let _ = libsys::task::wait(console);
         ensure!(server.is_ok(), "the console came up ({tid:?})");
         ensure!(alive, "the console still runs after a stranger's Quit (the call answered: {quit:?})");
+        Ok(())
+    });
+
+    s.case("console::a_console_that_never_answers_fails_the_write", || {
+        // The client helper bounds its call: a server that takes the request and never
+        // answers fails it with `Timeout` instead of holding the client.
+        let child = spawn_role(Role::Mute).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
+        let mute = libsys::name::lookup("mute", Timeout::Ticks(WAIT));
+        let wrote = mute.map(|m| moroso_apps::console_proto::write(m, b"x"));
+        let _ = libsys::task::kill(child);
+        let _ = libsys::task::wait(child);
+        ensure_eq!(wrote, Ok(Err(IpcError::Sys(Error::Timeout))), "the write timed out");
         Ok(())
     });
 
