@@ -452,7 +452,7 @@ mod one_way {
         }};
     }
 
-    /// Message and reply length: one word each way (the counter reads they carry).
+    /// Message and reply length: two words each way (a reply carries two counter reads).
     const LEN: usize = 16;
     const SAMPLES: usize = 1001;
 
