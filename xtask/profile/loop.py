@@ -12,10 +12,12 @@ gdb.execute("set pagination off")
 gdb.execute("target remote :1234")
 info = gdb.execute("info address syscall_entry", to_string=True)
 entry = int(re.search(r"0x[0-9a-f]+", info).group(0), 16)
-# AFTER=function: start counting calls only once that function has first run (to trace
-# one phase of a program, e.g. a benchmark family).
+# AFTER=function: start counting calls only once that function has run (to trace one
+# phase of a program, e.g. a benchmark family); AFTER_HIT=N: once it has run the Nth time
+# (default 1; e.g. the third partner a benchmark starts).
 if os.environ.get("AFTER"):
     first = gdb.Breakpoint(os.environ["AFTER"])
+    first.ignore_count = int(os.environ.get("AFTER_HIT", "1")) - 1
     gdb.execute("continue")
     first.delete()
 bp = gdb.Breakpoint("*0x%x" % entry)

@@ -93,8 +93,10 @@ const BENCH: Command = Command {
     summary: "count guest instructions of IPC and scheduling under -icount, beside Linux",
     options: &[("--no-linux", "skip the Linux baseline (and its download)")],
     about: || {
-        "Boots the benchmarks under -icount shift=0, so figures are retired guest instructions
-and repeat exactly, and Linux booted the same way for comparison (BENCHMARKS.md)."
+        "Boots the benchmarks under -icount shift=0,sleep=off, so figures are retired guest
+instructions and repeat exactly, and Linux booted the same way for comparison; compares
+with seL4's published figures on the same ruler, and writes target/bench/latest.json,
+load.svg and compare.svg (BENCHMARKS.md)."
             .into()
     },
     run: |args| match args {

@@ -201,6 +201,9 @@ panic = "abort"
 [profile.release]
 panic = "abort"
 debug = true
+# Inlining across crates (libsys into the program), as Moroso's own programs are built.
+lto = "thin"
+codegen-units = 1
 
 # A crate of its own, even when created inside another Cargo workspace.
 [workspace]

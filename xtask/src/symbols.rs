@@ -2,9 +2,10 @@
 //!
 //! The kernel prints raw addresses: `rip=0x...` for its own faults, `user rip 0x...` and a
 //! `user backtrace:` for a user program's. The runner has the ELF files, so it adds what a
-//! person wants: the kernel function from the kernel's symbol table, and for user programs
-//! the function and `file:line` from the program's own DWARF (through `addr2line`), found
-//! by program name in the boot image that was booted.
+//! person wants: the function and `file:line` from the ELF's DWARF (through `addr2line`),
+//! naming the function the code was inlined from when it was (a release build with LTO
+//! inlines freely), with the kernel's symbol table as the fallback; for user programs the
+//! ELF is found by program name in the boot image that was booted.
 
 use object::{Object, ObjectSymbol, SymbolKind};
 use std::path::Path;
@@ -12,6 +13,8 @@ use std::path::Path;
 pub struct Symbols {
     /// (start, size, demangled name), sorted by start.
     funcs: Vec<(u64, u64, String)>,
+    /// The ELF's DWARF, when it has some.
+    dwarf: Option<addr2line::Loader>,
 }
 
 impl Symbols {
@@ -27,7 +30,7 @@ impl Symbols {
             })
             .collect();
         funcs.sort_by_key(|f| f.0);
-        Ok(Symbols { funcs })
+        Ok(Symbols { funcs, dwarf: addr2line::Loader::new(elf).ok() })
     }
 
     /// The function containing `addr`, as `name+0xoff`.
@@ -38,13 +41,77 @@ impl Symbols {
         (off < (*size).max(1)).then(|| format!("{name}+{off:#x}"))
     }
 
-    /// For a fault-report line with `rip=0x...`, a line naming the function.
+    /// For a fault-report line with `rip=0x...`, a line naming the function: from the
+    /// DWARF the innermost function of ours (not the standard library's) with its
+    /// `file:line`, the functions it was inlined into, the library function the
+    /// instruction came from if any, and the symbol
+    /// (`rip is in f (src/a.rs:9), inlined into g; at core::ptr::read (...); in g+0x4c`);
+    /// without DWARF the symbol alone.
     pub fn annotate(&self, line: &str) -> Option<String> {
         let hex = line.split_once("rip=0x")?.1;
         let hex: String = hex.chars().take_while(char::is_ascii_hexdigit).collect();
         let addr = u64::from_str_radix(&hex, 16).ok()?;
-        Some(format!("  rip is in {}", self.lookup(addr)?))
+        let symbol = self.lookup(addr);
+        let frames = self.dwarf.as_ref().map(|d| frames(d, addr)).unwrap_or_default();
+        if frames.is_empty() {
+            return Some(format!("  rip is in {}", symbol?));
+        }
+        let ours = frames.iter().position(|f| !f.library).unwrap_or(0);
+        let mut out = format!("  rip is in {}", frames[ours].describe());
+        let outer: Vec<&str> = frames[ours + 1..].iter().map(|f| f.function.as_str()).collect();
+        if !outer.is_empty() {
+            out += &format!(", inlined into {}", outer.join(" in "));
+        }
+        if ours > 0 {
+            out += &format!("; at {}", frames[0].describe());
+        }
+        if let Some(symbol) = symbol {
+            out += &format!("; in {symbol}");
+        }
+        Some(out)
     }
+}
+
+/// One function an address is in, from the DWARF.
+struct Frame {
+    function: String,
+    /// `file:line`, the file relative to the workspace or the standard library.
+    at: Option<String>,
+    /// The standard library's (`core`, `alloc`, `std`), inlined into our code.
+    library: bool,
+}
+
+impl Frame {
+    /// `function (file:line)`.
+    fn describe(&self) -> String {
+        match &self.at {
+            Some(at) => format!("{} ({at})", self.function),
+            None => self.function.clone(),
+        }
+    }
+}
+
+/// Every function `addr` is in, innermost (inlined) first, from the DWARF; empty when it
+/// has nothing for `addr`.
+fn frames(loader: &addr2line::Loader, addr: u64) -> Vec<Frame> {
+    let mut found = Vec::new();
+    if let Ok(mut frames) = loader.find_frames(addr) {
+        while let Ok(Some(f)) = frames.next() {
+            let function = f
+                .function
+                .as_ref()
+                .and_then(|n| n.demangle().ok().map(|d| d.to_string()))
+                .unwrap_or_else(|| "?".into());
+            let file = f.location.as_ref().map(|l| short_path(l.file.unwrap_or("?")));
+            let library = file.as_deref().is_some_and(|p| ["core/", "alloc/", "std/"].iter().any(|l| p.starts_with(l)));
+            let at = f.location.as_ref().zip(file).map(|(l, file)| match l.line {
+                Some(line) => format!("{file}:{line}"),
+                None => file,
+            });
+            found.push(Frame { function, at, library });
+        }
+    }
+    found
 }
 
 /// The user programs of one boot image, symbolized on demand.
@@ -87,27 +154,7 @@ impl UserSymbols {
         let probe = addr.checked_sub(*bias)?;
         // Innermost first, as the DWARF gives them; the last is the function the code
         // really is in, which is what a person looks for first.
-        let mut frames_found = Vec::new();
-        if let Ok(mut frames) = loader.find_frames(probe) {
-            while let Ok(Some(f)) = frames.next() {
-                let func = f
-                    .function
-                    .as_ref()
-                    .and_then(|n| n.demangle().ok().map(|d| d.to_string()))
-                    .unwrap_or_else(|| "?".into());
-                let at = f.location.as_ref().map(|l| {
-                    let file = short_path(l.file.unwrap_or("?"));
-                    match l.line {
-                        Some(line) => format!("{file}:{line}"),
-                        None => file,
-                    }
-                });
-                frames_found.push(match at {
-                    Some(at) => format!("{func} ({at})"),
-                    None => func,
-                });
-            }
-        }
+        let mut frames_found: Vec<String> = frames(loader, probe).iter().map(Frame::describe).collect();
         let Some(outer) = frames_found.pop() else {
             return loader.find_symbol(probe).map(|s| format!("{:#}", rustc_demangle::demangle(s)));
         };
@@ -180,7 +227,7 @@ mod tests {
 
     #[test]
     fn lookup_finds_the_enclosing_function_only() {
-        let s = Symbols { funcs: vec![(0x1000, 0x20, "a".into()), (0x1040, 0x10, "b".into())] };
+        let s = Symbols { funcs: vec![(0x1000, 0x20, "a".into()), (0x1040, 0x10, "b".into())], dwarf: None };
         assert_eq!(s.lookup(0x1000).as_deref(), Some("a+0x0"));
         assert_eq!(s.lookup(0x101f).as_deref(), Some("a+0x1f"));
         assert_eq!(s.lookup(0x1020), None, "gap between functions");
@@ -188,5 +235,17 @@ mod tests {
         assert_eq!(s.lookup(0xfff), None);
         assert_eq!(s.annotate("  rip=0x0000000000001044 cs=0x8").as_deref(), Some("  rip is in b+0x4"));
         assert_eq!(s.annotate("no address here"), None);
+    }
+
+    #[test]
+    fn dwarf_names_the_function_and_line() {
+        // This test binary has DWARF: a function of ours is named with its file and line.
+        let exe = std::env::current_exe().expect("the test binary");
+        let s = Symbols::load(&exe).expect("its symbols");
+        let (start, _, name) =
+            s.funcs.iter().find(|f| f.2.ends_with("symbols::short_path")).expect("short_path").clone();
+        let line = s.annotate(&format!("  rip={start:#018x} cs=0x8")).expect("annotated");
+        assert!(line.starts_with(&format!("  rip is in {name} (xtask/src/symbols.rs:")), "{line}");
+        assert!(line.ends_with(&format!("; in {name}+0x0")), "{line}");
     }
 }

@@ -707,8 +707,9 @@ fn typed_ipc(ctx: &mut Ctx) -> StepResult {
     suite(ctx, "typedtest", "")
 }
 
-/// Instruction counts under `-icount shift=0` are deterministic, so they can be guarded: a
-/// median more than 20% above its recorded figure (`xtask/bench-baseline.txt`) fails.
+/// Instruction counts under `-icount shift=0,sleep=off` are deterministic, so they can be
+/// guarded closely: a median more than `bench::MARGIN` (2%) above its recorded figure
+/// (`xtask/bench-baseline.txt`) fails.
 fn bench_regressions(ctx: &mut Ctx) -> StepResult {
     let mut r = StepResult::default();
     let recorded = match crate::bench::baseline() {
@@ -725,13 +726,14 @@ fn bench_regressions(ctx: &mut Ctx) -> StepResult {
             return r;
         }
     };
-    let bad = crate::bench::regressions(&recorded, &now, 0.2);
+    let bad = crate::bench::regressions(&recorded, &now, crate::bench::MARGIN);
     r.passed = (recorded.len() - bad.len()) as u32;
     for (name, was, is) in bad {
         match is {
-            Some(is) => {
-                r.problem(format!("benchmark {name}: {is} instructions, recorded {was} (+{}%)", (is * 100 / was) - 100))
-            }
+            Some(is) => r.problem(format!(
+                "benchmark {name}: {is} instructions, recorded {was} ({})",
+                crate::bench::change(is, Some(was))
+            )),
             None => r.problem(format!("benchmark {name}: no longer measured (recorded {was})")),
         }
     }

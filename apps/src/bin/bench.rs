@@ -23,7 +23,7 @@ const PAGE: u64 = 4096;
 /// Windows the long-message cases move pages between: the main task's and the partner's.
 const WIN_A: u64 = PROGRAM_REGION.0 + 0x1000_0000;
 const WIN_B: u64 = PROGRAM_REGION.0 + 0x2000_0000;
-const SIZES: [u32; 3] = [64, 1024, 4096];
+const SIZES: [u32; 4] = [8, 64, 1024, 4096];
 const PAGES: [u64; 3] = [1, 16, 256];
 
 /// The fast-path message: 8 bytes each way.
@@ -71,11 +71,16 @@ impl Bench {
             v.push((t1 - t0).saturating_sub(self.overhead) / n);
             between();
         }
-        v.sort_unstable();
-        let median = v[v.len() / 2];
-        println!("moroso-bench {name} median={median} min={} max={} samples={samples}", v[0], v[v.len() - 1]);
-        median
+        report(name, v)
     }
+}
+
+/// Prints the median, min and max of samples measured elsewhere; returns the median.
+fn report(name: &str, mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    let median = v[v.len() / 2];
+    println!("moroso-bench {name} median={median} min={} max={} samples={}", v[0], v[v.len() - 1], v.len());
+    median
 }
 
 // ---- partner roles ------------------------------------------------------------------------
@@ -84,6 +89,9 @@ const FAST_SERVER: u64 = 1;
 const RAW_SERVER: u64 = 2;
 const PAGE_PARTNER: u64 = 3;
 const SHARE_PARTNER: u64 = 4;
+const ONE_WAY_SERVER: u64 = 5;
+const BUSY_SERVER: u64 = 6;
+const BUSY_RAW_SERVER: u64 = 7;
 
 /// Tells the parent our tid, then serves.
 fn partner(arg: u64) -> i32 {
@@ -98,6 +106,9 @@ fn partner(arg: u64) -> i32 {
         RAW_SERVER => raw_server(),
         PAGE_PARTNER => page_partner(parent, param),
         SHARE_PARTNER => share_partner(param),
+        ONE_WAY_SERVER => one_way::server(),
+        BUSY_SERVER => busy_server(),
+        BUSY_RAW_SERVER => busy_raw_server(),
         _ => 1,
     }
 }
@@ -132,6 +143,40 @@ fn raw_server() -> i32 {
             if len == 1 {
                 return 0; // a one-byte call: quit
             }
+        }
+    }
+}
+
+/// A busy server with the typed API: it replies, then stays runnable without receiving
+/// (it yields to its caller) so the next call finds it busy and queues in its mailbox; its
+/// next `receive` takes the call from there without blocking.
+fn busy_server() -> i32 {
+    loop {
+        if let Ok(Incoming::Call { from, msg, reply }) = ipc::receive::<Ping>(Timeout::Forever) {
+            let _ = reply.reply(&Pong { n: msg.n.wrapping_add(1) });
+            if msg.n == QUIT {
+                return 0;
+            }
+            raw::yield_to(from as i32);
+        }
+    }
+}
+
+/// The same with the spec's calls: `ipc_recv` takes the queued call, `ipc_reply`, then a
+/// yield to the caller.
+fn busy_raw_server() -> i32 {
+    let mut buf = [0u8; 8];
+    loop {
+        let (mut len, mut long) = (8u32, 0u32);
+        // SAFETY: local buffers.
+        let (r, from) = unsafe { raw::ipc_recv_from(core::ptr::null_mut(), buf.as_mut_ptr(), &mut long, &mut len, -1) };
+        if r == 0 {
+            // SAFETY: `len` bytes of `buf` are initialised.
+            unsafe { raw::ipc_reply(buf.as_ptr(), len) };
+            if len == 1 {
+                return 0; // a one-byte call: quit
+            }
+            raw::yield_to(from.tid as i32);
         }
     }
 }
@@ -237,12 +282,26 @@ fn main() -> i32 {
         n = ipc::call(fast, &Ping { n }, Timeout::Forever).expect("call").n;
     });
 
+    // The same call to a busy server: it is not receiving when the call comes (it yielded
+    // to us after replying), so the call queues in its mailbox.
+    let (_, busy) = start(BUSY_SERVER, 0);
+    b.run("busy_server_call_cross_as", 1001, || {
+        n = ipc::call(busy, &Ping { n }, Timeout::Forever).expect("call").n;
+    });
+    ipc::call(busy, &Ping { n: QUIT }, Timeout::Forever).expect("quit");
+
+    // One way, kernel only, as sel4bench measures seL4_Call and seL4_ReplyRecv.
+    one_way::measure();
+
     // The general path: the spec's raw calls, short messages of several sizes.
     let (_, raw_srv) = start(RAW_SERVER, 0);
     let mut buf = [7u8; 4096];
     for size in SIZES {
         b.run(&alloc::format!("short_call_cross_as_{size}b"), 501, || call_raw(raw_srv, &mut buf, size));
     }
+    let (_, busy_raw) = start(BUSY_RAW_SERVER, 0);
+    b.run("busy_server_short_call_cross_as_8b", 501, || call_raw(busy_raw, &mut buf, 8));
+    quit_raw(busy_raw);
 
     // Asynchronous send and receive (to oneself: buffered, then taken).
     let me = raw::gettid();
@@ -327,6 +386,124 @@ fn main() -> i32 {
     println!("moroso-bench done");
     // Ends the server and yielder threads with the task.
     libsys::task::exit(0)
+}
+
+// ---- one way, kernel only --------------------------------------------------------------
+
+/// The fast path's two halves measured one way, kernel only, the way sel4bench measures
+/// seL4's `Call` and `ReplyRecv` (its `apps/ipc`): a counter read just before the client's
+/// `syscall` and one just after the server's returns give the call; one just before the
+/// server's `syscall` and one just after the client's returns give the reply-and-wait; the
+/// cost of the same sequence with the `syscall` replaced by a two-byte `nop` (the counter
+/// reads and the register moves around them) is subtracted. What remains is the `syscall`
+/// instruction, the kernel and the `sysretq`: no user-level stub, encoding or loop.
+mod one_way {
+    use super::{report, start, ONE_WAY_SERVER};
+    use alloc::vec::Vec;
+    use core::arch::asm;
+    use libsys::abi::ipc::fast;
+    use libsys::abi::Syscall;
+    use libsys::raw;
+
+    /// One fast-path system call bracketed by counter reads (`rdtsc` under
+    /// `-icount shift=0` counts guest instructions), or the same sequence with a two-byte
+    /// `nop` (`xchg ax, ax`) in its place. Payload word 0 carries the first counter read;
+    /// words 1 to 4 are `w`'s. Returns (counter before, counter after, `rax`, `rsi`, the
+    /// five payload words after).
+    macro_rules! bracketed {
+        ($insn:literal, $nr:expr, $rdi:expr, $rsi:expr, $w:expr) => {{
+            let (before, after, ret, rsi, w0): (u64, u64, i64, u64, u64);
+            let mut w: [u64; 5] = $w;
+            // SAFETY: a fast-path system call passes registers only, and the kernel
+            // preserves every register but rax, rcx, r11 and those named as outputs (the
+            // `nop` variant changes none); `rdtsc` writes rax and rdx, both outputs here.
+            unsafe {
+                asm!(
+                    "rdtsc",
+                    "shl rdx, 32",
+                    "or rdx, rax",
+                    "mov r13, rdx",
+                    "mov rax, {nr}",
+                    $insn,
+                    "mov r14, rdx",
+                    "mov r15, rax",
+                    "rdtsc",
+                    "shl rdx, 32",
+                    "or rdx, rax",
+                    nr = const $nr as u64,
+                    out("rax") _,
+                    out("rdx") after,
+                    inlateout("rdi") $rdi => _,
+                    inlateout("rsi") $rsi => rsi,
+                    inlateout("r10") w[1],
+                    inlateout("r8") w[2],
+                    inlateout("r9") w[3],
+                    inlateout("r12") w[4],
+                    out("r13") before,
+                    out("r14") w0,
+                    out("r15") ret,
+                    out("rcx") _,
+                    out("r11") _,
+                    options(nostack),
+                );
+            }
+            w[0] = w0;
+            (before, after, ret, rsi, w)
+        }};
+    }
+
+    /// Message and reply length: two words each way (a reply carries two counter reads).
+    const LEN: usize = 16;
+    const SAMPLES: usize = 1001;
+
+    /// The server: each reply carries, in words 0 and 1, the counter read just before its
+    /// `IpcReplyWait` and the one read just after the previous one returned with the call
+    /// being answered. A call of length 0 ends it.
+    pub fn server() -> i32 {
+        let forever = fast::timeout_word(-1);
+        let mut reply = fast::reply_word(None);
+        let mut received = 0u64;
+        loop {
+            let (_, after, ret, len, _) =
+                bracketed!("syscall", Syscall::IpcReplyWait, reply, forever, [0, received, 0, 0, 0]);
+            if ret == 0 && len == 0 {
+                // SAFETY: an empty reply.
+                unsafe { raw::ipc_reply(core::ptr::null(), 0) };
+                return 0;
+            }
+            received = after;
+            reply = fast::reply_word(Some(LEN));
+        }
+    }
+
+    /// Prints `one_way_call_cross_as` and `one_way_reply_wait_cross_as`.
+    pub fn measure() {
+        let (_, srv) = start(ONE_WAY_SERVER, 0);
+        let forever = fast::timeout_word(-1);
+        // A first call, unmeasured, as sel4bench's warm-up.
+        let (.., ret, _, _) = bracketed!("syscall", Syscall::IpcCall, fast::call_word(srv, LEN), forever, [0; 5]);
+        assert_eq!(ret, 0, "a one-way call");
+        let mut nop = Vec::with_capacity(SAMPLES);
+        for _ in 0..SAMPLES {
+            let (before, after, ..) =
+                bracketed!(".byte 0x66, 0x90", Syscall::IpcCall, fast::call_word(srv, LEN), forever, [0; 5]);
+            nop.push(after - before);
+        }
+        let overhead = report("one_way_overhead", nop);
+        let (mut call, mut reply_wait) = (Vec::with_capacity(SAMPLES), Vec::with_capacity(SAMPLES));
+        for _ in 0..SAMPLES {
+            let (before, after, ret, _, w) =
+                bracketed!("syscall", Syscall::IpcCall, fast::call_word(srv, LEN), forever, [0; 5]);
+            assert_eq!(ret, 0, "a one-way call");
+            call.push(w[1].wrapping_sub(before).saturating_sub(overhead));
+            reply_wait.push(after.wrapping_sub(w[0]).saturating_sub(overhead));
+        }
+        report("one_way_call_cross_as", call);
+        report("one_way_reply_wait_cross_as", reply_wait);
+        // SAFETY: registers only; a call of length 0 ends the server.
+        let (r, ..) = unsafe { raw::ipc_call_fast(srv, 0, [0; 5], -1) };
+        assert_eq!(r, 0, "the one-way server quits");
+    }
 }
 
 // ---- cost under load ------------------------------------------------------------------
