@@ -32,25 +32,9 @@ macro_rules! entry {
     };
 }
 
-// A program without `entry!` would still link, with no entry point, and do nothing. This weak
-// `_start` is what it gets instead: it says what is missing and ends the task with a
-// failure. `entry!`'s own `_start` is a strong definition, so it always wins.
-#[cfg(target_os = "none")]
-core::arch::global_asm!(
-    ".weak _start",
-    ".type _start, @function",
-    "_start:",
-    "and rsp, -16",
-    "call {no_entry}",
-    "ud2",
-    no_entry = sym no_entry,
-);
-
-#[cfg(target_os = "none")]
-extern "C" fn no_entry() -> ! {
-    crate::println!("this program has no entry point: add `libsys::entry!(main);` next to `fn main() -> i32`");
-    crate::raw::task_exit(1) // a plain failure: the message above says why
-}
+// A program without `entry!` links with no entry point (the ELF's entry is 0); the runner
+// refuses such a file before booting and says to add `entry!`. (A weak fallback `_start`
+// here would do the same at run time, but two `_start`s in one module break fat LTO.)
 
 /// Runs `main` with the task's argument recorded, then ends the task with its status.
 pub fn start(main: fn() -> i32, arg: u64) -> ! {

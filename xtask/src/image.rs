@@ -1,7 +1,7 @@
 //! Writing the boot image (`abi::image`) that QEMU hands the kernel as `-initrd`.
 
 use abi::image::{Boot, Grants, ImageEntry, ImageHeader, Limits, MAGIC, MAX_PROGRAMS, NAME_MAX};
-use moroso_kernel::loader::elf::ElfImage;
+use moroso_kernel::loader::elf::{ElfError, ElfImage};
 use std::path::{Path, PathBuf};
 use zerocopy::IntoBytes;
 
@@ -20,7 +20,14 @@ pub struct Program {
 /// Checks that `path` is an ELF executable the kernel will load; a one-line reason if not.
 pub fn validate(path: &Path) -> Result<Vec<u8>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    ElfImage::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    ElfImage::parse(&bytes).map_err(|e| match e {
+        // What the linker leaves when nothing defines `_start`: a program without `entry!`.
+        ElfError::EntryNotExecutable(0) => format!(
+            "{}: the program has no entry point: add `libsys::entry!(main);` next to `fn main() -> i32`",
+            path.display()
+        ),
+        e => format!("{}: {e}", path.display()),
+    })?;
     Ok(bytes)
 }
 

@@ -841,7 +841,12 @@ fn runner(ctx: &mut Ctx) -> StepResult {
     let cases: Vec<(&str, Vec<String>, i32, &str)> = vec![
         ("--app runs an external libsys program", vec!["--app".into(), path(&external)], 5, "external: thread"),
         ("default image boots and runs an empty script", vec![], 0, "init: shell exited with status 0"),
-        ("a program without entry! says so", vec!["--app".into(), path(&no_entry)], 1, "add `libsys::entry!(main);`"),
+        (
+            "a program without entry! is refused, saying so",
+            vec!["--app".into(), path(&no_entry)],
+            2,
+            "add `libsys::entry!(main);`",
+        ),
         ("--app exits 0 with the program", vec!["--app".into(), path(&built.app("hello"))], 0, "hello from task"),
         ("--app passes the status on", vec!["--app".into(), path(&built.app("exit7"))], 7, "with status 7"),
         ("--app refuses a missing file", vec!["--app".into(), path(&scratch.join("missing"))], 2, "No such file"),
