@@ -45,6 +45,16 @@ pub fn emergency() -> impl Write {
     Raw
 }
 
+/// The console as a `fmt::Write` (for output formatted elsewhere, e.g. the trace dump).
+pub struct Console;
+
+impl Write for Console {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        _print(format_args!("{s}"));
+        Ok(())
+    }
+}
+
 /// Prints to the kernel console.
 #[macro_export]
 macro_rules! kprint {

@@ -139,11 +139,13 @@ fn lints(_: &mut Ctx) -> StepResult {
             &["clippy", "--workspace", "--exclude", "moroso-apps", "--all-targets", "--quiet", "--", "-D", "warnings"],
         ),
         (
-            "clippy (bare metal: kernel, libsys, apps)",
+            "clippy (bare metal: kernel, its core, libsys, apps)",
             &[
                 "clippy",
                 "-p",
                 "moroso-kernel",
+                "-p",
+                "moroso-kernel-core",
                 "-p",
                 "libsys",
                 "-p",
@@ -158,11 +160,13 @@ fn lints(_: &mut Ctx) -> StepResult {
             ],
         ),
         (
-            "clippy (bare metal: the tracing kernel)",
+            "clippy (bare metal: the tracing kernel and its core)",
             &[
                 "clippy",
                 "-p",
                 "moroso-kernel",
+                "-p",
+                "moroso-kernel-core",
                 "--features",
                 "trace",
                 "--target",

@@ -345,7 +345,7 @@ fn irq_ack(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
 /// Counts the kernel's table usage into the caller's `KernelStats`. Bounded work: one pass
 /// over the thread and task tables; writes at most `size_of::<KernelStats>()` bytes.
 fn kernel_stats(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
-    use crate::task::{State, TaskState, MAX_THREADS};
+    use crate::task::{State, MAX_THREADS};
     use zerocopy::IntoBytes;
     let size = size_of::<abi::syscall::KernelStats>() as u64;
     let len = f.rsi.min(size);
@@ -354,9 +354,9 @@ fn kernel_stats(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
         if !matches!(k.core.thread(slot).state, State::Free) {
             stats.threads_used += 1;
         }
-        stats.async_buffers_used += k.core.messages.queued(slot) as u32;
+        stats.async_buffers_used += k.core.queued_messages(slot) as u32;
     }
-    stats.tasks_used = k.core.tasks.iter().filter(|t| !matches!(t.state, TaskState::Free)).count() as u32;
+    stats.tasks_used = k.core.tasks_in_use() as u32;
     stats.irqs_bound = k.irqs.iter().filter(|l| l.is_some()).count() as u32;
     let (_, task) = caller(k);
     let space = space(k, task);

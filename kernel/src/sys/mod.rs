@@ -116,7 +116,7 @@ impl Kernel {
             crate::arch::power::power_off(self.core.first_task_status().unwrap_or(0));
         }
         let Some(slot) = self.core.schedule() else {
-            crate::trace_event!(crate::trace::idle());
+            moroso_kernel_core::trace_event!(crate::trace::idle());
             return Leave::Idle(self.idle_stack);
         };
         let t = self.core.thread_mut(slot);
@@ -137,7 +137,7 @@ impl Kernel {
         if Some(slot) == entered_on {
             return Leave::Return;
         }
-        crate::trace_event!(crate::trace::run(&self.core, slot));
+        moroso_kernel_core::trace_event!(crate::trace::run(&self.core, slot));
         let task = self.core.task(self.core.thread(slot).task);
         // Invariant: `slot` is the runnable thread just chosen; its task has threads, so
         // it still has its address space.

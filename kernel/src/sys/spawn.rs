@@ -38,7 +38,7 @@ pub fn task(k: &mut Kernel, parent: Option<usize>, name: &str, arg: u64) -> Resu
         }
     };
     k.core.task_mut(slot).grants = program.grants;
-    crate::trace_event!(crate::trace::task_named(k.core.task(slot).id, name));
+    moroso_kernel_core::trace_event!(crate::trace::task_named(k.core.task(slot).id, name));
     if let Err(e) = k.core.create_thread(slot, kstack) {
         paging::free_stack(kstack);
         drop(k.core.discard_task(slot));

@@ -179,7 +179,8 @@ mod hooks {
     static TRACER: Mutex<Tracer> = Mutex::new(Tracer { ring: Ring::new(), names: Names::new() });
 
     fn record(kind: Kind, detail: u8, tid: u32, task: u32, peer: u32, value: u64) {
-        let time = crate::arch::cpu::rdtsc();
+        // SAFETY: RDTSC reads a counter; it has no side effects.
+        let time = unsafe { core::arch::x86_64::_rdtsc() };
         TRACER.lock().ring.push(Record { time, kind: kind as u8, detail, tid, task, peer, value });
     }
 
@@ -248,19 +249,10 @@ mod hooks {
         TRACER.lock().names.add(id, name);
     }
 
-    /// Prints the dump on the console (at power-off).
-    pub fn dump() {
+    /// Writes the dump to `out` (the console, at power-off).
+    pub fn dump(out: &mut impl core::fmt::Write) {
         let t = TRACER.lock();
-        let _ = super::write_dump(&t.ring, &t.names, &mut Console);
-    }
-
-    struct Console;
-
-    impl core::fmt::Write for Console {
-        fn write_str(&mut self, s: &str) -> core::fmt::Result {
-            crate::kprint!("{s}");
-            Ok(())
-        }
+        let _ = super::write_dump(&t.ring, &t.names, out);
     }
 }
 

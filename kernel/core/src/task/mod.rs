@@ -266,6 +266,14 @@ impl<S, B: MsgBuffers> Core<S, B> {
     pub fn task_mut(&mut self, slot: usize) -> &mut Task<S> {
         &mut self.tasks[slot]
     }
+    /// Asynchronous messages buffered in thread `slot`'s mailbox.
+    pub fn queued_messages(&self, slot: usize) -> usize {
+        self.messages.queued(slot)
+    }
+    /// Task slots in use (live, or ended and not yet collected).
+    pub fn tasks_in_use(&self) -> usize {
+        self.tasks.iter().filter(|t| !matches!(t.state, TaskState::Free)).count()
+    }
     /// Tasks that have not ended.
     pub fn live_tasks(&self) -> usize {
         self.live_tasks
