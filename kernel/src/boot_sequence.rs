@@ -153,7 +153,7 @@ extern "C" fn continue_boot() -> ! {
     // parameters (`cargo xtask fuzz`: its seed and call count); `interactive` sets a bit.
     let given = info.option("arg").and_then(parse_u64).unwrap_or(0);
     let first_arg = given | if info.has_flag("interactive") { abi::image::FIRST_ARG_INTERACTIVE } else { 0 };
-    crate::sys::start(boot_image(info), !info.has_flag("nohandoff"), first_arg)
+    crate::run::start(boot_image(info), !info.has_flag("nohandoff"), first_arg)
 }
 
 /// A command-line number: decimal, or hexadecimal after `0x`.

@@ -20,8 +20,10 @@ mod panic;
 #[cfg(target_os = "none")]
 mod crash;
 #[cfg(target_os = "none")]
+mod run;
+#[cfg(target_os = "none")]
 mod selftest;
 #[cfg(target_os = "none")]
 pub mod sys;
 
-pub use moroso_kernel_core::{boot, ipc, loader, mem, sched, task, time, trace, umem, userfault};
+pub use moroso_kernel_core::{boot, ipc, loader, mem, regs, sched, task, time, trace, trace_event, umem, userfault};

@@ -854,6 +854,10 @@ fn new_program(_: &mut Ctx) -> StepResult {
 /// program's symbols sit at the kernel's load address), print a backtrace through libsys
 /// into the program's entry, and a kernel function's breakpoint must hit with the kernel's
 /// symbols.
+/// The kernel function the gdb step stops at: the system-call layer's functions are
+/// generic over the platform, and named with it.
+const KERNEL_BREAK: &str = "moroso_kernel::sys::calls::task_exit<moroso_kernel::arch::x86_64::platform::X86>";
+
 fn gdb_session(ctx: &mut Ctx) -> StepResult {
     let mut r = StepResult::default();
     let hello = match ctx.built() {
@@ -868,9 +872,9 @@ fn gdb_session(ctx: &mut Ctx) -> StepResult {
         ),
         (
             "stops at a kernel function",
-            &["--app", &hello, "--break", "moroso_kernel::sys::calls::task_exit", "--batch", "--ex", "bt"],
+            &["--app", &hello, "--break", KERNEL_BREAK, "--batch", "--ex", "bt"],
             // The function's first instruction may be inlined code: look for it in the backtrace.
-            &["Breakpoint 1, ", "moroso_kernel::sys::calls::task_exit (", "kernel/src/sys/calls.rs:"],
+            &["Breakpoint 1, ", "moroso_kernel::sys::calls::task_exit<", "kernel/src/sys/calls.rs:"],
         ),
     ];
     for (what, args, expect) in cases {

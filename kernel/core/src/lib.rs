@@ -14,6 +14,7 @@ pub mod boot;
 pub mod ipc;
 pub mod loader;
 pub mod mem;
+pub mod regs;
 pub mod sched;
 pub mod task;
 pub mod time;

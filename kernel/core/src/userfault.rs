@@ -1,5 +1,6 @@
-//! What the kernel can tell about a user fault beyond the CPU's word: whether a page fault
-//! is a stack overflow, and the chain of return addresses (frame pointers) at the fault.
+//! What the kernel can tell about a user fault beyond the CPU's word: the page-fault error
+//! code in words, whether a page fault is a stack overflow, and the chain of return
+//! addresses (frame pointers) at the fault.
 //!
 //! Everything here reads the faulting task's memory through [`UserMemory`], so a hostile or
 //! corrupt stack can only make the report shorter: every read is checked, the walk is
@@ -53,6 +54,28 @@ pub fn backtrace(mem: &impl UserMemory, mut rbp: u64, out: &mut [u64; MAX_FRAMES
         rbp = next;
     }
     n
+}
+
+/// A page-fault error code, printed as words.
+pub struct PageFaultCode(pub u64);
+
+impl core::fmt::Display for PageFaultCode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let c = self.0;
+        f.write_str(if c & 1 != 0 { "protection violation" } else { "page not present" })?;
+        f.write_str(if c & 0x10 != 0 {
+            ", instruction fetch"
+        } else if c & 2 != 0 {
+            ", write"
+        } else {
+            ", read"
+        })?;
+        f.write_str(if c & 4 != 0 { ", from user mode" } else { ", from kernel mode" })?;
+        if c & 8 != 0 {
+            f.write_str(", reserved bit set in a page-table entry")?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,21 +1,24 @@
 //! One function per system call, all with one shape, dispatched from one table indexed by
 //! `abi::Syscall` numbers (checked at compile time).
 //!
-//! Each handler decodes its own arguments from the caller's frame (`rdi`, `rsi`, `rdx`,
-//! `r10`, `r8`, `r9`), checks all of them before changing anything, and returns either a
-//! value, or `Blocked` when the caller is no longer running (it blocked, or it ended) and
-//! its result will be set by whoever wakes it. Errors become negative codes only in
-//! [`dispatch`], except `ipc_send`'s, which come with its status word in `rdx`.
+//! Each handler decodes its own arguments from the caller's registers (argument `i` of
+//! `abi::syscall::regs`, decoded by `abi`'s decoders), checks all of them before changing
+//! anything, and returns either a value, or `Blocked` when the caller is no longer running
+//! (it blocked, or it ended) and its result will be set by whoever wakes it. Errors become
+//! negative codes only in [`dispatch`], except `ipc_send`'s, which come with its status
+//! word in `rdx`.
 
+use super::platform::{Platform, ThreadStart, UserSpace};
 use super::{spawn, Kernel};
-use crate::arch::aspace::AddressSpace;
-use crate::arch::traps::TrapFrame;
 use crate::ipc::{Outcome, RecvArgs, SendArgs};
-use crate::loader::elf::Protection;
+use crate::loader::elf::LoadTarget;
+use crate::mem::pagemap::PageMap;
 use crate::mem::regions::Region;
 use crate::mem::FRAMES;
+use crate::regs::ArchState;
 use crate::umem::{UserPtr, UserSlice};
 use abi::ipc::fast;
+use abi::syscall::{decode_tid, decode_u32};
 use abi::{Error, Syscall};
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
@@ -30,81 +33,88 @@ pub enum Ret {
     Blocked,
 }
 
-type Handler = fn(&mut Kernel, &TrapFrame) -> Result<Ret, Error>;
+type Handler<P> = fn(&mut Kernel<P>, &<P as Platform>::Regs) -> Result<Ret, Error>;
 
-const TABLE: [(Syscall, Handler); Syscall::COUNT] = [
-    (Syscall::Gettid, gettid),
-    (Syscall::YieldTo, yield_to),
-    (Syscall::Deschedule, deschedule),
-    (Syscall::MakeRunnable, make_runnable),
-    (Syscall::Sleep, sleep),
-    (Syscall::GetTicks, get_ticks),
-    (Syscall::NewPages, new_pages),
-    (Syscall::RemovePages, remove_pages),
-    (Syscall::ThreadCreate, thread_create),
-    (Syscall::ThreadExit, thread_exit),
-    (Syscall::TaskSpawn, task_spawn),
-    (Syscall::TaskExit, task_exit),
-    (Syscall::TaskWait, task_wait),
-    (Syscall::Print, print),
-    (Syscall::FreeFrames, free_frames),
-    (Syscall::IpcSend, ipc_send),
-    (Syscall::IpcRecv, ipc_recv),
-    (Syscall::IpcReply, ipc_reply),
-    (Syscall::IpcCall, ipc_call),
-    (Syscall::IpcReplyWait, ipc_reply_wait),
-    (Syscall::IrqBind, irq_bind),
-    (Syscall::IrqAck, irq_ack),
-    (Syscall::KernelStats, kernel_stats),
-    (Syscall::Ps, ps),
-    (Syscall::ImagePrograms, image_programs),
-    (Syscall::TaskKill, task_kill),
-];
+/// The handlers, by system-call number.
+struct Table<P>(core::marker::PhantomData<P>);
 
-// Entry i handles system call number i.
-const _: () = {
-    let mut i = 0;
-    while i < TABLE.len() {
-        assert!(TABLE[i].0 as usize == i);
-        i += 1;
-    }
-};
+impl<P: Platform> Table<P> {
+    const ENTRIES: [(Syscall, Handler<P>); Syscall::COUNT] = [
+        (Syscall::Gettid, gettid),
+        (Syscall::YieldTo, yield_to),
+        (Syscall::Deschedule, deschedule),
+        (Syscall::MakeRunnable, make_runnable),
+        (Syscall::Sleep, sleep),
+        (Syscall::GetTicks, get_ticks),
+        (Syscall::NewPages, new_pages),
+        (Syscall::RemovePages, remove_pages),
+        (Syscall::ThreadCreate, thread_create),
+        (Syscall::ThreadExit, thread_exit),
+        (Syscall::TaskSpawn, task_spawn),
+        (Syscall::TaskExit, task_exit),
+        (Syscall::TaskWait, task_wait),
+        (Syscall::Print, print),
+        (Syscall::FreeFrames, free_frames),
+        (Syscall::IpcSend, ipc_send),
+        (Syscall::IpcRecv, ipc_recv),
+        (Syscall::IpcReply, ipc_reply),
+        (Syscall::IpcCall, ipc_call),
+        (Syscall::IpcReplyWait, ipc_reply_wait),
+        (Syscall::IrqBind, irq_bind),
+        (Syscall::IrqAck, irq_ack),
+        (Syscall::KernelStats, kernel_stats),
+        (Syscall::Ps, ps),
+        (Syscall::ImagePrograms, image_programs),
+        (Syscall::TaskKill, task_kill),
+    ];
 
-/// Runs the system call in `frame.rax` and stores its result in `frame.rax` (unless the
-/// caller blocked).
-pub fn dispatch(k: &mut Kernel, frame: &mut TrapFrame) {
+    /// Entry i handles system call number i: evaluated at compile time, for every
+    /// platform the kernel is built for, by [`dispatch`]'s use of it.
+    const CHECKED: () = {
+        let mut i = 0;
+        while i < Self::ENTRIES.len() {
+            assert!(Self::ENTRIES[i].0 as usize == i);
+            i += 1;
+        }
+    };
+}
+
+/// Runs the system call in `regs` and records its result in the caller's pending
+/// results (unless the caller blocked).
+pub fn dispatch<P: Platform>(k: &mut Kernel<P>, regs: &P::Regs) {
+    #[allow(clippy::let_unit_value)] // forces the compile-time check of the table
+    let () = Table::<P>::CHECKED;
     let me = k.core.current();
-    let result = match TABLE.get(frame.rax as usize) {
-        Some((_, handler)) => handler(k, frame),
+    let result = match Table::<P>::ENTRIES.get(regs.syscall_number() as usize) {
+        Some((_, handler)) => handler(k, regs),
         None => Err(Error::InvalidArgument),
     };
     // Fast-path registers go out with a fast call (`Kernel::next` writes them into the
     // frame, as it does for a blocked caller when it resumes); any other result has none.
-    if let Some(me) = me {
-        let t = k.core.thread_mut(me);
-        if t.fast_out.is_some() && !matches!(result, Ok(Ret::Fast(_) | Ret::Blocked)) {
-            t.fast_out = None;
-        }
+    let Some(me) = me else { return };
+    let t = k.core.thread_mut(me);
+    if t.fast_out.is_some() && !matches!(result, Ok(Ret::Fast(_) | Ret::Blocked)) {
+        t.fast_out = None;
     }
     match result {
-        Ok(Ret::Value(v)) | Ok(Ret::Fast(v)) => frame.rax = v,
+        Ok(Ret::Value(v)) | Ok(Ret::Fast(v)) => t.ret.value(v),
         Ok(Ret::Pair(a, d)) => {
-            frame.rax = a;
-            frame.rdx = d;
+            t.ret.value(a);
+            t.ret.second(d);
         }
         Ok(Ret::Blocked) => {}
-        Err(e) => frame.rax = e.code() as i64 as u64,
+        Err(e) => t.ret.value(e.code() as i64 as u64),
     }
 }
 
 /// The calling thread's slot and task slot.
-fn caller(k: &Kernel) -> (usize, usize) {
+fn caller<P: Platform>(k: &Kernel<P>) -> (usize, usize) {
     // Invariant: a system call is made by the current thread (the idle loop makes none).
     let me = k.core.current().expect("a system call has a caller");
     (me, k.core.thread(me).task)
 }
 
-fn space(k: &mut Kernel, task: usize) -> &mut AddressSpace {
+fn space<P: Platform>(k: &mut Kernel<P>, task: usize) -> &mut P::Space {
     // Invariant: `task` is the caller's, and a task keeps its space while it has threads.
     k.core.task_mut(task).space.as_mut().expect("a live task has an address space")
 }
@@ -113,39 +123,39 @@ fn ok(v: u64) -> Result<Ret, Error> {
     Ok(Ret::Value(v))
 }
 
-fn gettid(k: &mut Kernel, _: &TrapFrame) -> Result<Ret, Error> {
+fn gettid<P: Platform>(k: &mut Kernel<P>, _: &P::Regs) -> Result<Ret, Error> {
     let (me, _) = caller(k);
     ok(k.core.thread(me).tid as u64)
 }
 
-fn yield_to(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
-    k.core.yield_to(f.rdi as i32)?;
+fn yield_to<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+    k.core.yield_to(decode_tid(f.arg(0)))?;
     ok(0)
 }
 
-fn deschedule(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+fn deschedule<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
     let (_, task) = caller(k);
     // Reading *reject and blocking happen in one kernel entry, so no make_runnable can
     // fall between them.
-    let reject = UserPtr::<i32>::new(f.rdi).read(space(k, task))?;
+    let reject = UserPtr::<i32>::new(f.arg(0)).read(space(k, task))?;
     Ok(if k.core.deschedule(reject) { Ret::Blocked } else { Ret::Value(0) })
 }
 
-fn make_runnable(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
-    k.core.make_runnable(f.rdi as u32)?;
+fn make_runnable<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+    k.core.make_runnable(decode_tid(f.arg(0)) as u32)?;
     ok(0)
 }
 
-fn sleep(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
-    Ok(if k.core.sleep(f.rdi as i32)? { Ret::Blocked } else { Ret::Value(0) })
+fn sleep<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+    Ok(if k.core.sleep(decode_tid(f.arg(0)))? { Ret::Blocked } else { Ret::Value(0) })
 }
 
-fn get_ticks(_: &mut Kernel, _: &TrapFrame) -> Result<Ret, Error> {
+fn get_ticks<P: Platform>(_: &mut Kernel<P>, _: &P::Regs) -> Result<Ret, Error> {
     ok(crate::time::ticks())
 }
 
-fn new_pages(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
-    let (base, len) = (f.rdi, f.rsi as u32 as u64);
+fn new_pages<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+    let (base, len) = (f.arg(0), decode_u32(f.arg(1)) as u64);
     if base % PAGE != 0 || len % PAGE != 0 {
         return Err(Error::Misaligned);
     }
@@ -158,104 +168,105 @@ fn new_pages(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
     let (_, task) = caller(k);
     let space = space(k, task);
     let region = Region { base, pages: len / PAGE };
-    space.regions.check_add(region)?;
+    space.regions().check_add(region)?;
     if !space.is_unmapped(base, region.pages) {
         return Err(Error::WindowOccupied);
     }
-    space.map_zeroed(base, region.pages, Protection::ReadWrite)?;
+    space.map_zeroed(base, region.pages)?;
     // Invariant: `check_add` passed on this same table just above, with nothing between.
-    space.regions.add(region).expect("checked above");
+    space.regions().add(region).expect("checked above");
     ok(0)
 }
 
-fn remove_region(space: &mut AddressSpace, base: u64) -> Result<(), Error> {
-    let r = space.regions.remove(base).ok_or(Error::InvalidArgument)?;
+fn remove_region(space: &mut impl UserSpace, base: u64) -> Result<(), Error> {
+    let r = space.regions().remove(base).ok_or(Error::InvalidArgument)?;
     space.unmap(r.base, r.pages);
     Ok(())
 }
 
-fn remove_pages(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+fn remove_pages<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
     let (_, task) = caller(k);
-    remove_region(space(k, task), f.rdi)?;
+    remove_region(space(k, task), f.arg(0))?;
     ok(0)
 }
 
-fn thread_create(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
-    let (rip, rsp) = (f.rdi, f.rsi);
+fn thread_create<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+    let (rip, rsp) = (f.arg(0), f.arg(1));
     if !abi::layout::is_user_range(rip, 1) || !abi::layout::is_user_range(rsp.wrapping_sub(8), 8) {
         return Err(Error::BadAddress);
     }
     let (_, task) = caller(k);
-    ok(spawn::thread(k, task, rip, rsp, f.rdx, f.r10)? as u64)
+    ok(spawn::thread(k, task, ThreadStart { rip, rsp, arg0: f.arg(2), arg1: f.arg(3) })? as u64)
 }
 
-fn thread_exit(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+fn thread_exit<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
     let (me, task) = caller(k);
-    if f.rdi != 0 {
+    if f.arg(0) != 0 {
         // The thread's own stack: it will never run on it again after this call.
-        remove_region(space(k, task), f.rdi)?;
+        remove_region(space(k, task), f.arg(0))?;
     }
     drop(k.core.exit_thread(me).space);
     Ok(Ret::Blocked)
 }
 
-fn task_spawn(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+fn task_spawn<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
     let (_, task) = caller(k);
-    let len = f.rsi;
+    let len = f.arg(1);
     if len == 0 || len > abi::image::NAME_MAX as u64 {
         return Err(Error::NoSuchProgram);
     }
     let mut buf = [0u8; abi::image::NAME_MAX];
     let name = &mut buf[..len as usize];
     let space = space(k, task);
-    UserSlice::new(f.rdi, len).readable(space)?.read(space, name)?;
+    UserSlice::new(f.arg(0), len).readable(space)?.read(space, name)?;
     let name = core::str::from_utf8(name).map_err(|_| Error::NoSuchProgram)?;
-    ok(spawn::task(k, Some(task), name, f.rdx)? as u64)
+    ok(spawn::task(k, Some(task), name, f.arg(2))? as u64)
 }
 
-fn task_exit(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+fn task_exit<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
     let (_, task) = caller(k);
-    if f.rdi as i32 == abi::status::PANICKED {
+    if f.arg(0) as i32 == abi::status::PANICKED {
         // libsys has printed the panic message; say whose it was, the way faults are said.
         let t = k.core.task(task);
-        crate::kprintln!("  task {} ({}) ends with status {}", t.id, t.name(), abi::status::describe(f.rdi as i32));
+        let (id, status) = (t.id, abi::status::describe(f.arg(0) as i32));
+        k.platform.print(format_args!("  task {id} ({}) ends with status {status}\n", t.name()));
     }
-    drop(k.core.exit_task(task, f.rdi as i32).space);
+    drop(k.core.exit_task(task, f.arg(0) as i32).space);
     Ok(Ret::Blocked)
 }
 
-fn task_wait(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
-    Ok(match k.core.task_wait(f.rdi as u32)? {
+fn task_wait<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+    Ok(match k.core.task_wait(f.arg(0) as u32)? {
         Some(status) => Ret::Value(abi::syscall::encode_status(status)),
         None => Ret::Blocked,
     })
 }
 
-fn print(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+fn print<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
     let (_, task) = caller(k);
     // At most `PRINT_MAX` bytes per call: the console is polled with interrupts off.
     let mut chunk = [0u8; abi::syscall::PRINT_MAX];
-    let len = f.rsi.min(chunk.len() as u64);
+    let len = f.arg(1).min(chunk.len() as u64);
     let space = space(k, task);
-    let text = UserSlice::new(f.rdi, len).readable(space)?;
+    let text = UserSlice::new(f.arg(0), len).readable(space)?;
     let chunk = &mut chunk[..len as usize];
     text.read(space, chunk)?;
-    crate::console::write_bytes(chunk);
+    k.platform.write_console(chunk);
     ok(len)
 }
 
-fn free_frames(_: &mut Kernel, _: &TrapFrame) -> Result<Ret, Error> {
+fn free_frames<P: Platform>(_: &mut Kernel<P>, _: &P::Regs) -> Result<Ret, Error> {
     ok(FRAMES.lock().free_count() as u64)
 }
 
-fn ipc_send(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
-    let control = abi::ipc::SendControl::decode(f.r9);
+fn ipc_send<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+    let control = abi::ipc::SendControl::decode(f.arg(5));
     let args = SendArgs {
-        id: f.rdi as u32,
-        message_long: f.rsi,
-        message_short: f.rdx,
-        len_long: f.r10 as u32,
-        len_short: f.r8,
+        id: f.arg(0) as u32,
+        message_long: f.arg(1),
+        message_short: f.arg(2),
+        len_long: f.arg(3) as u32,
+        len_short: f.arg(4),
         timeout: control.timeout,
         shared: control.shared,
         option_sync: control.option_sync,
@@ -271,33 +282,38 @@ fn ipc_send(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
     })
 }
 
-fn ipc_recv(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
-    let args =
-        RecvArgs { long_dest: f.rdi, short_dest: f.rsi, len_long: f.rdx, len_short: f.r10, timeout: f.r8 as i32 };
+fn ipc_recv<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+    let args = RecvArgs {
+        long_dest: f.arg(0),
+        short_dest: f.arg(1),
+        len_long: f.arg(2),
+        len_short: f.arg(3),
+        timeout: f.arg(4) as i32,
+    };
     Ok(match k.core.ipc_recv(args)? {
         Outcome::Done(kind, sender) => Ret::Pair(kind, sender),
         Outcome::Blocked => Ret::Blocked,
     })
 }
 
-fn ipc_reply(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
-    k.core.ipc_reply(f.rdi, f.rsi as u32)?;
+fn ipc_reply<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+    k.core.ipc_reply(f.arg(0), f.arg(1) as u32)?;
     ok(0)
 }
 
-fn ipc_call(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
-    let (tid, len) = fast::decode_call_word(f.rdi);
-    let words = [f.rdx, f.r10, f.r8, f.r9, f.r12];
-    Ok(match k.core.ipc_call_fast(tid, len, words, fast::decode_timeout(f.rsi))? {
+fn ipc_call<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+    let (tid, len) = fast::decode_call_word(f.arg(0));
+    let words = [f.arg(2), f.arg(3), f.arg(4), f.arg(5), f.arg(6)];
+    Ok(match k.core.ipc_call_fast(tid, len, words, fast::decode_timeout(f.arg(1)))? {
         Outcome::Done(v, _) => Ret::Value(v),
         Outcome::Blocked => Ret::Blocked,
     })
 }
 
-fn ipc_reply_wait(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
-    let reply = fast::decode_reply_word(f.rdi).map(|len| (len, [f.rdx, f.r10, f.r8, f.r9, f.r12]));
+fn ipc_reply_wait<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+    let reply = fast::decode_reply_word(f.arg(0)).map(|len| (len, [f.arg(2), f.arg(3), f.arg(4), f.arg(5), f.arg(6)]));
     let (me, _) = caller(k);
-    Ok(match k.core.ipc_reply_wait(reply, fast::decode_timeout(f.rsi))? {
+    Ok(match k.core.ipc_reply_wait(reply, fast::decode_timeout(f.arg(1)))? {
         Outcome::Done(kind, sender) => {
             if let Some(out) = k.core.thread_mut(me).fast_out.as_mut() {
                 out.sender = sender;
@@ -316,8 +332,8 @@ fn driver_line(irq: u64) -> Result<u8, Error> {
     }
 }
 
-fn irq_bind(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
-    let irq = driver_line(f.rdi)?;
+fn irq_bind<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+    let irq = driver_line(f.arg(0))?;
     let (me, task) = caller(k);
     if !k.core.task(task).grants.has_irq(irq) {
         return Err(Error::PermissionDenied);
@@ -328,27 +344,27 @@ fn irq_bind(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
         }
     }
     k.irqs[irq as usize] = Some((me, k.core.thread(me).tid));
-    crate::arch::pic::unmask(irq);
+    k.platform.unmask_irq(irq);
     ok(0)
 }
 
-fn irq_ack(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
-    let irq = driver_line(f.rdi)?;
+fn irq_ack<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+    let irq = driver_line(f.arg(0))?;
     let (me, _) = caller(k);
     if k.irqs[irq as usize] != Some((me, k.core.thread(me).tid)) {
         return Err(Error::PermissionDenied);
     }
-    crate::arch::pic::unmask(irq);
+    k.platform.unmask_irq(irq);
     ok(0)
 }
 
 /// Counts the kernel's table usage into the caller's `KernelStats`. Bounded work: one pass
 /// over the thread and task tables; writes at most `size_of::<KernelStats>()` bytes.
-fn kernel_stats(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+fn kernel_stats<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
     use crate::task::{State, MAX_THREADS};
     use zerocopy::IntoBytes;
     let size = size_of::<abi::syscall::KernelStats>() as u64;
-    let len = f.rsi.min(size);
+    let len = f.arg(1).min(size);
     let mut stats = abi::syscall::KernelStats { free_frames: FRAMES.lock().free_count() as u64, ..Default::default() };
     for slot in 0..MAX_THREADS {
         if !matches!(k.core.thread(slot).state, State::Free) {
@@ -360,24 +376,24 @@ fn kernel_stats(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
     stats.irqs_bound = k.irqs.iter().filter(|l| l.is_some()).count() as u32;
     let (_, task) = caller(k);
     let space = space(k, task);
-    UserSlice::new(f.rdi, len).writable(space)?.write(space, &stats.as_bytes()[..len as usize])?;
+    UserSlice::new(f.arg(0), len).writable(space)?.write(space, &stats.as_bytes()[..len as usize])?;
     ok(size)
 }
 
 /// Writes up to `rsi` `abi::ps::Record`s to `rdi`; returns how many exist. The whole
 /// destination is checked writable before anything is written, and `rsi` is clipped to
 /// the most records there can be, so the work is bounded by the tables.
-fn ps(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+fn ps<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
     use crate::task::{MAX_TASKS, MAX_THREADS};
     use zerocopy::IntoBytes;
     const SIZE: u64 = size_of::<abi::ps::Record>() as u64;
     const _: () = assert!(MAX_TASKS + MAX_THREADS == abi::ps::MAX_RECORDS);
-    let capacity = f.rsi.min(abi::ps::MAX_RECORDS as u64);
+    let capacity = f.arg(1).min(abi::ps::MAX_RECORDS as u64);
     let (_, task) = caller(k);
     // Checked against the caller's space; written through it below (the core is only read).
     let out = {
         let space = space(k, task);
-        UserSlice::new(f.rdi, capacity * SIZE).writable(space)?
+        UserSlice::new(f.arg(0), capacity * SIZE).writable(space)?
     };
     // The records are read from the core while written into the caller's space, which the
     // core owns: lend the space out for the walk (records do not look at spaces) and put
@@ -398,15 +414,15 @@ fn ps(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
 
 /// Writes up to `rsi` `abi::image::ProgramInfo`s (the boot image's programs, in order) to
 /// `rdi`; returns how many the image holds. Bounded by `abi::image::MAX_PROGRAMS`.
-fn image_programs(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+fn image_programs<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
     use abi::image::{ProgramInfo, NAME_MAX};
     use zerocopy::IntoBytes;
     const SIZE: u64 = size_of::<ProgramInfo>() as u64;
     let Some(image) = k.image else { return ok(0) };
-    let capacity = f.rsi.min(image.len() as u64);
+    let capacity = f.arg(1).min(image.len() as u64);
     let (_, task) = caller(k);
     let space = space(k, task);
-    let out = UserSlice::new(f.rdi, capacity * SIZE).writable(space)?;
+    let out = UserSlice::new(f.arg(0), capacity * SIZE).writable(space)?;
     for (i, p) in image.programs().take(capacity as usize).enumerate() {
         let mut info = ProgramInfo { name: [0; NAME_MAX], boot: p.boot };
         let n = p.name.len().min(NAME_MAX);
@@ -418,10 +434,10 @@ fn image_programs(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
 
 /// Ends task `rdi` (see `Core::kill_task` for who may); ending one's own task does not
 /// return.
-fn task_kill(k: &mut Kernel, f: &TrapFrame) -> Result<Ret, Error> {
+fn task_kill<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
     let (_, task) = caller(k);
     let power = k.core.task(task).grants.may_kill();
-    let ended = k.core.kill_task(task, f.rdi as u32, power)?;
+    let ended = k.core.kill_task(task, f.arg(0) as u32, power)?;
     let own = ended.task == Some(task);
     drop(ended.space);
     if own {

@@ -1,292 +1,269 @@
-//! The kernel at run time: its global state, and what happens on every entry from user
-//! mode (a system call, the timer, a user fault).
+//! The kernel at run time: its state, and what happens on every entry from user mode (a
+//! system call, the timer, a device interrupt, a user fault), independent of the machine.
 //!
-//! Each entry borrows the [`Kernel`] once, decides, releases it, and then either returns
-//! (resuming the interrupted thread through its frame) or leaves into another thread or the
-//! idle loop. Handlers never block inside the kernel: a thread that must wait is taken off
-//! the CPU by the core, and whoever wakes it sets the value its system call returns.
+//! The architecture owns the one [`Kernel`], borrows it once per entry, calls one of the
+//! entry methods here, and does what the returned [`Leave`] says: resume, enter a thread
+//! after writing its pending results into its saved registers ([`Kernel::deliver`], the
+//! only place results reach a thread), idle, or power off. Handlers never block inside the kernel: a thread
+//! that must wait is taken off the CPU by the core, and whoever wakes it sets its results.
+//!
+//! Invariants: `irqs[n]`, when set, names the driver thread line `n` is unmasked for (or
+//! a thread that has since died, until the next reap masks the line); `io_loaded` is the
+//! I/O-port range the platform currently allows user mode.
 
 mod calls;
+pub mod platform;
 mod spawn;
 
-use crate::arch::aspace::AddressSpace;
-use crate::arch::entry::{self, frame_of};
-use crate::arch::msgbuf::FrameBuffers;
-use crate::arch::paging;
-use crate::arch::traps::{PageFaultCode, TrapFrame};
-use crate::kprintln;
 use crate::loader::image::BootImage;
+use crate::mem::KernelStack;
 use crate::task::Core;
+use crate::userfault::{self, PageFaultCode};
 use abi::status::exception_name;
-use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, Ordering};
+use platform::Platform;
+
+/// Interrupt lines of the machine's interrupt controller.
+pub const IRQ_LINES: usize = 16;
 
 /// Everything the kernel knows at run time.
-pub struct Kernel {
-    pub core: Core<AddressSpace, FrameBuffers>,
+pub struct Kernel<P: Platform> {
+    pub core: Core<P::Space, P::Buffers>,
+    pub platform: P,
     pub image: Option<BootImage<'static>>,
-    /// Top of the stack the idle loop runs on.
-    idle_stack: u64,
     /// Which driver thread each IRQ line is bound to: (thread slot, tid).
-    pub irqs: [Option<(usize, u32)>; 16],
-    /// The I/O ports the TSS bitmap currently allows: (base, count).
+    pub irqs: [Option<(usize, u32)>; IRQ_LINES],
+    /// The I/O ports the platform currently allows: (base, count).
     io_loaded: (u16, u16),
 }
 
-/// The one `Kernel`, borrowed by one entry at a time.
-struct KernelCell {
-    busy: AtomicBool,
-    kernel: UnsafeCell<Kernel>,
+/// What the architecture does when an entry is done.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Leave {
+    /// Resume the interrupted context as it is (the idle loop, with nothing to run).
+    Resume,
+    /// Deliver thread `slot`'s results into its saved registers, at the top of its
+    /// kernel stack `stack_top`, then run it: by returning through the frame the entry
+    /// came in on if `switch` is false, else by entering it.
+    Run { slot: usize, stack_top: u64, switch: bool },
+    /// Nothing to run: idle until an interrupt.
+    Idle,
+    /// No task is left: power off with this status.
+    PowerOff(i32),
 }
 
-// SAFETY: one CPU, and the kernel runs with interrupts disabled except in the idle loop,
-// which holds no borrow; `busy` turns any nested borrow (a kernel bug) into a panic
-// instead of aliasing.
-unsafe impl Sync for KernelCell {}
-
-static KERNEL: KernelCell = KernelCell {
-    busy: AtomicBool::new(false),
-    kernel: UnsafeCell::new(Kernel {
-        core: Core::new(FrameBuffers),
-        image: None,
-        idle_stack: 0,
-        irqs: [None; 16],
-        io_loaded: (0, 0),
-    }),
-};
-
-fn with_kernel<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
-    // A real check, not a debug one: an entry that forgot to disable interrupts would
-    // otherwise fail only when a tick happens to land inside it.
-    // Lock re-entry: every entry path runs with interrupts off and takes the kernel once;
-    // a second borrow is a kernel bug (an entry nested in an entry), not a user action.
-    assert!(!x86_64::instructions::interrupts::are_enabled(), "kernel state used with interrupts enabled");
-    assert!(!KERNEL.busy.swap(true, Ordering::Acquire), "kernel state borrowed twice");
-    // SAFETY: `busy` guarantees this is the only live reference.
-    let r = f(unsafe { &mut *KERNEL.kernel.get() });
-    KERNEL.busy.store(false, Ordering::Release);
-    r
+/// A CPU exception in user mode, as the architecture saw it.
+#[derive(Clone, Copy, Debug)]
+pub struct UserFault {
+    pub vector: u8,
+    pub error_code: u64,
+    pub rip: u64,
+    pub rsp: u64,
+    pub rbp: u64,
+    /// The faulting address, for a page fault.
+    pub fault_address: u64,
 }
 
-/// Where to go when an entry is done.
-enum Leave {
-    /// Return through the frame we entered on.
-    Return,
-    /// Enter another thread's frame.
-    Thread(*mut TrapFrame),
-    /// Nothing to run.
-    Idle(u64),
-}
-
-fn leave(how: Leave) {
-    match how {
-        Leave::Return => {}
-        Leave::Thread(frame) => entry::enter_thread(frame),
-        Leave::Idle(stack) => entry::idle(stack),
+/// Moves what a blocked thread's waker set into its pending results.
+#[cold]
+fn join_wake_results(t: &mut crate::task::Thread) {
+    if let Some(v) = t.wake_value.take() {
+        t.ret.value(v as u64);
+    }
+    if let Some(v) = t.wake_aux.take() {
+        t.ret.second(v);
+    }
+    if let Some(out) = t.fast_out.take() {
+        t.ret.fast(out.sender, out.len, out.words);
     }
 }
 
-impl Kernel {
+/// Vector of the page fault.
+const PAGE_FAULT: u8 = 14;
+
+impl<P: Platform> Kernel<P> {
+    pub const fn new(platform: P, buffers: P::Buffers) -> Self {
+        Kernel { core: Core::new(buffers), platform, image: None, irqs: [None; IRQ_LINES], io_loaded: (0, 0) }
+    }
+
     /// Frees the kernel stacks of threads that have exited (never the one in use), and
     /// unbinds (and masks) the IRQ lines of drivers among them. Costs nothing when no
     /// thread has exited.
-    fn reap(&mut self) {
+    pub fn reap(&mut self) {
         if !self.core.has_zombies() {
             return;
         }
         let mut reaped = false;
         while let Some(stack) = self.core.reap() {
-            paging::free_stack(stack);
+            self.platform.free_stack(stack);
             reaped = true;
         }
         if reaped {
             for (irq, line) in self.irqs.iter_mut().enumerate() {
                 if line.is_some_and(|(_, tid)| self.core.lookup_thread(tid).is_err()) {
                     *line = None;
-                    crate::arch::pic::mask(irq as u8);
+                    self.platform.mask_irq(irq as u8);
                 }
             }
         }
     }
 
     /// Picks what runs next. `entered_on` is the thread whose frame this entry is on
-    /// (`None` when the entry came from the idle loop).
-    fn next(&mut self, entered_on: Option<usize>) -> Leave {
+    /// (`None` when the entry came from the idle loop or its thread ended).
+    pub fn next(&mut self, entered_on: Option<usize>) -> Leave {
         if self.core.live_tasks() == 0 {
-            crate::arch::power::power_off(self.core.first_task_status().unwrap_or(0));
+            return Leave::PowerOff(self.core.first_task_status().unwrap_or(0));
         }
         let Some(slot) = self.core.schedule() else {
-            moroso_kernel_core::trace_event!(crate::trace::idle());
-            return Leave::Idle(self.idle_stack);
+            crate::trace_event!(crate::trace::idle());
+            return Leave::Idle;
         };
         let t = self.core.thread_mut(slot);
-        let top = t.kstack.top;
-        let frame = frame_of(top);
-        if let Some(v) = t.wake_value.take() {
-            // SAFETY: the frame of a thread that is not running; nothing else refers to it.
-            unsafe { (*frame).rax = v as u64 };
-        }
-        if let Some(v) = t.wake_aux.take() {
-            // SAFETY: as above.
-            unsafe { (*frame).rdx = v };
-        }
-        if let Some(out) = t.fast_out.take() {
-            // SAFETY: as above.
-            entry::apply_fast(unsafe { &mut *frame }, &out);
+        let stack: KernelStack = t.kstack;
+        // What whoever woke it set joins the results to deliver.
+        if t.wake_value.is_some() || t.wake_aux.is_some() || t.fast_out.is_some() {
+            join_wake_results(t);
         }
         if Some(slot) == entered_on {
-            return Leave::Return;
+            return Leave::Run { slot, stack_top: stack.top, switch: false };
         }
-        moroso_kernel_core::trace_event!(crate::trace::run(&self.core, slot));
+        crate::trace_event!(crate::trace::run(&self.core, slot));
         let task = self.core.task(self.core.thread(slot).task);
-        // Invariant: `slot` is the runnable thread just chosen; its task has threads, so
-        // it still has its address space.
-        task.space.as_ref().expect("a live thread's task has a space").activate();
         let io = (task.grants.io_base, task.grants.io_count);
         if io != self.io_loaded {
-            crate::arch::gdt::set_io_ports(io.0, io.1);
+            self.platform.set_io_ports(io.0, io.1);
             self.io_loaded = io;
         }
-        entry::set_kernel_stack(top);
-        Leave::Thread(frame)
+        // Invariant: `slot` is the runnable thread just chosen; its task has threads, so
+        // it still has its address space.
+        let space = task.space.as_ref().expect("a live thread's task has a space");
+        self.platform.switch_to(space, &stack);
+        Leave::Run { slot, stack_top: stack.top, switch: true }
     }
-}
 
-/// Starts the first program of the boot image and never returns. `handoff`: whether IPC
-/// switches straight to the partner thread and donates the rest of a timeslice to the
-/// thread it woke (the kernel command line's `nohandoff` turns both off, to check that
-/// results do not depend on them).
-pub fn start(image: Option<BootImage<'static>>, handoff: bool, first_arg: u64) -> ! {
-    // Like every kernel entry, this runs with interrupts off: a tick must not find the
-    // kernel state half-updated. The first thread's frame turns them back on.
-    x86_64::instructions::interrupts::disable();
-    // Boot-time: before the first task, with the memory the boot left; refuse to go on.
-    let idle = paging::alloc_stack(2).expect("no memory for the idle stack");
-    let how = with_kernel(|k| {
-        k.image = image;
-        k.idle_stack = idle.top;
-        k.core.handoff = handoff;
-        let Some(image) = k.image else {
-            kprintln!("no boot image: nothing to run");
-            crate::arch::power::power_off(0);
+    /// Writes thread `slot`'s pending results into `regs`, its saved registers, and
+    /// forgets them. The architecture calls this for `Leave::Run` before the thread runs,
+    /// with no other reference to the frame live.
+    #[inline(always)]
+    pub fn deliver(&mut self, slot: usize, regs: &mut P::Regs) {
+        self.core.results_mut(slot).apply(regs);
+    }
+
+    /// Starts the first program of the boot image. `handoff`: whether IPC switches
+    /// straight to the partner thread and donates the rest of a timeslice to the thread it
+    /// woke (the kernel command line's `nohandoff` turns both off, to check that results
+    /// do not depend on them).
+    pub fn start(&mut self, image: Option<BootImage<'static>>, handoff: bool, first_arg: u64) -> Leave {
+        self.image = image;
+        self.core.handoff = handoff;
+        let Some(image) = self.image else {
+            self.platform.print(format_args!("no boot image: nothing to run\n"));
+            return Leave::PowerOff(0);
         };
-        let first = image.programs().next().map(|p| p.name);
-        let Some(name) = first else {
-            kprintln!("the boot image is empty: nothing to run");
-            crate::arch::power::power_off(0);
+        let Some(name) = image.programs().next().map(|p| p.name) else {
+            self.platform.print(format_args!("the boot image is empty: nothing to run\n"));
+            return Leave::PowerOff(0);
         };
-        match spawn::task(k, None, name, first_arg) {
-            Ok(id) => kprintln!("starting {name} (task {id})"),
+        match spawn::task(self, None, name, first_arg) {
+            Ok(id) => self.platform.print(format_args!("starting {name} (task {id})\n")),
             Err(e) => {
-                kprintln!("cannot start {name}: {e}");
-                crate::arch::power::power_off(1);
+                self.platform.print(format_args!("cannot start {name}: {e}\n"));
+                return Leave::PowerOff(1);
             }
         }
-        k.next(None)
-    });
-    leave(how);
-    // Invariant: `k.next` returned a thread to enter (the first task's, or idle), and
-    // entering it does not come back here.
-    unreachable!("the first thread was entered")
-}
+        self.next(None)
+    }
 
-/// A `syscall` from the current thread; `frame` is its saved user frame.
-pub fn syscall(frame: &mut TrapFrame) {
-    let how = with_kernel(|k| {
-        k.reap();
-        let me = k.core.current();
-        calls::dispatch(k, frame);
-        k.next(me)
-    });
-    leave(how);
-}
+    /// A system call from the current thread, whose saved registers are `regs`.
+    pub fn syscall(&mut self, regs: &P::Regs) -> Leave {
+        self.reap();
+        let me = self.core.current();
+        calls::dispatch(self, regs);
+        self.next(me)
+    }
 
-/// A timer tick. `frame` is the interrupted context: a user thread, or the idle loop.
-pub fn timer_tick(frame: &mut TrapFrame) {
-    let how = with_kernel(|k| {
-        k.reap();
-        let on = if frame.from_user() { k.core.current() } else { None };
-        k.core.tick();
-        k.core.release_stale_windows();
-        match (on, k.core.current()) {
+    /// A timer tick; `from_user`: it interrupted a thread, not the idle loop.
+    pub fn timer_tick(&mut self, from_user: bool) -> Leave {
+        self.reap();
+        let on = if from_user { self.core.current() } else { None };
+        self.core.tick();
+        self.core.release_stale_windows();
+        match (on, self.core.current()) {
             // Idle and still nothing to run: back to the idle loop.
-            (None, None) if k.core.schedule().is_none() => Leave::Return,
-            _ => k.next(on),
+            (None, None) if self.core.schedule().is_none() => Leave::Resume,
+            _ => self.next(on),
         }
-    });
-    leave(how);
-}
+    }
 
-/// A device interrupt on `irq` (already acknowledged at the PIC). The line is masked
-/// until its driver acknowledges it with `irq_ack`, and the driver gets a message; a line
-/// nobody drives stays masked.
-pub fn device_irq(frame: &mut TrapFrame, irq: u8) {
-    crate::arch::pic::mask(irq);
-    let how = with_kernel(|k| {
-        let on = if frame.from_user() { k.core.current() } else { None };
-        if let Some((slot, tid)) = k.irqs[irq as usize] {
-            if k.core.lookup_thread(tid) == Ok(slot) {
-                k.core.post_interrupt(slot, irq);
+    /// A device interrupt on `irq`, already masked by the architecture: the line stays
+    /// masked until its driver acknowledges it with `irq_ack`, and the driver gets a
+    /// message; a line nobody drives stays masked.
+    pub fn device_irq(&mut self, irq: u8, from_user: bool) -> Leave {
+        let on = if from_user { self.core.current() } else { None };
+        if let Some(&Some((slot, tid))) = self.irqs.get(irq as usize) {
+            if self.core.lookup_thread(tid) == Ok(slot) {
+                self.core.post_interrupt(slot, irq);
             }
         }
-        match (on, k.core.current()) {
-            (None, None) if k.core.schedule().is_none() => Leave::Return,
-            _ => k.next(on),
+        match (on, self.core.current()) {
+            (None, None) if self.core.schedule().is_none() => Leave::Resume,
+            _ => self.next(on),
         }
-    });
-    leave(how);
-}
+    }
 
-/// A CPU exception in user mode: the faulting task ends, the kernel goes on.
-///
-/// The report names the program, task and thread, the fault in words with the user `rip`
-/// (the runner, which has the program's ELF, adds the function and `file:line`), a stack
-/// overflow as such, the frame-pointer chain where there is one, and the status the task
-/// ends with, in words.
-pub fn user_fault(frame: &mut TrapFrame, cr2: u64) {
-    let how = with_kernel(|k| {
-        k.reap();
+    /// A CPU exception in user mode: the faulting task ends, the kernel goes on.
+    ///
+    /// The report names the program, task and thread, the fault in words with the user
+    /// `rip` (the runner, which has the program's ELF, adds the function and `file:line`),
+    /// a stack overflow as such, the frame-pointer chain where there is one, and the status
+    /// the task ends with, in words.
+    pub fn user_fault(&mut self, f: &UserFault) -> Leave {
+        self.reap();
         // Only the current thread runs in user mode, so a user fault always has one.
-        let me = k.core.current().expect("a user fault has a current thread");
-        let t = *k.core.thread(me);
-        let vector = frame.vector as u8;
-        let status = abi::status::faulted(vector);
-        let task = k.core.task(t.task);
-        kprintln!(
-            "task {} ({}) thread {} killed: {} at user rip {:#x}, error code {:#x}",
+        let me = self.core.current().expect("a user fault has a current thread");
+        let t = *self.core.thread(me);
+        let status = abi::status::faulted(f.vector);
+        let task = self.core.task(t.task);
+        let p = &mut self.platform;
+        p.print(format_args!(
+            "task {} ({}) thread {} killed: {} at user rip {:#x}, error code {:#x}\n",
             task.id,
             task.name(),
             t.tid,
-            exception_name(vector),
-            frame.rip,
-            frame.error_code
-        );
+            exception_name(f.vector),
+            f.rip,
+            f.error_code
+        ));
         if let Some(space) = task.space.as_ref() {
-            if vector == 14 {
-                kprintln!("  fault address {cr2:#x}: {}", PageFaultCode(frame.error_code));
-                let not_present = frame.error_code & 1 == 0;
-                if not_present && crate::userfault::is_stack_overflow(space, cr2, frame.rsp) {
-                    kprintln!(
-                        "  stack overflow: the address is in the unmapped guard page below the stack (rsp {:#x})",
-                        frame.rsp
-                    );
+            if f.vector == PAGE_FAULT {
+                let cr2 = f.fault_address;
+                p.print(format_args!("  fault address {cr2:#x}: {}\n", PageFaultCode(f.error_code)));
+                let not_present = f.error_code & 1 == 0;
+                if not_present && userfault::is_stack_overflow(space, cr2, f.rsp) {
+                    p.print(format_args!(
+                        "  stack overflow: the address is in the unmapped guard page below the stack (rsp {:#x})\n",
+                        f.rsp
+                    ));
                 }
             }
-            let mut ret = [0u64; crate::userfault::MAX_FRAMES];
-            let n = crate::userfault::backtrace(space, frame.rbp, &mut ret);
+            let mut ret = [0u64; userfault::MAX_FRAMES];
+            let n = userfault::backtrace(space, f.rbp, &mut ret);
             if n > 0 {
                 // One line, piece by piece: nothing else prints while the kernel runs.
-                crate::kprint!("  user backtrace:");
-                for r in &ret[..n] {
-                    crate::kprint!(" {r:#x}");
+                p.print(format_args!("  user backtrace:"));
+                for r in ret.iter().take(n) {
+                    p.print(format_args!(" {r:#x}"));
                 }
-                kprintln!();
+                p.print(format_args!("\n"));
             }
         }
-        kprintln!("  task {} ({}) ends with status {}", task.id, task.name(), abi::status::describe(status));
-        let ended = k.core.exit_task(t.task, status);
-        drop(ended.space); // frees the address space (switching CR3 away first)
-        k.next(None)
-    });
-    leave(how);
+        p.print(format_args!(
+            "  task {} ({}) ends with status {}\n",
+            task.id,
+            task.name(),
+            abi::status::describe(status)
+        ));
+        let ended = self.core.exit_task(t.task, status);
+        drop(ended.space); // frees the address space (switching it away first if active)
+        self.next(None)
+    }
 }

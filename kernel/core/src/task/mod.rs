@@ -93,6 +93,9 @@ pub struct Thread {
     /// general-path send's `abi::ipc::SendStatus` (every other call preserves `rdx`).
     pub wake_aux: Option<u64>,
     pub kstack: KernelStack,
+    /// What the thread's current system call returns, written into its registers when it
+    /// next runs.
+    pub ret: crate::regs::Results,
     quantum: u32,
     pub(crate) ipc: ThreadIpc,
     /// Registers a fast-path operation returns (`abi::ipc::fast`): set by whoever
@@ -112,6 +115,7 @@ impl Thread {
         wake_value: None,
         wake_aux: None,
         kstack: KernelStack { bottom: 0, top: 0 },
+        ret: crate::regs::Results::NONE,
         quantum: 0,
         ipc: ThreadIpc::EMPTY,
         fast_out: None,
@@ -274,6 +278,10 @@ impl<S, B: MsgBuffers> Core<S, B> {
     pub fn tasks_in_use(&self) -> usize {
         self.tasks.iter().filter(|t| !matches!(t.state, TaskState::Free)).count()
     }
+    /// Thread `slot`'s pending results, for its system call to add to.
+    pub fn results_mut(&mut self, slot: usize) -> &mut crate::regs::Results {
+        &mut self.threads[slot].ret
+    }
     /// Tasks that have not ended.
     pub fn live_tasks(&self) -> usize {
         self.live_tasks
@@ -379,6 +387,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.wake_value = None;
         t.wake_aux = None;
         t.kstack = kstack;
+        t.ret = crate::regs::Results::NONE;
         t.quantum = QUANTUM_TICKS;
         t.ipc = ThreadIpc::EMPTY;
         t.fast_out = None;
