@@ -23,7 +23,7 @@ mod crash;
 mod run;
 #[cfg(target_os = "none")]
 mod selftest;
-#[cfg(target_os = "none")]
-pub mod sys;
 
-pub use moroso_kernel_core::{boot, ipc, loader, mem, regs, sched, task, time, trace, trace_event, umem, userfault};
+pub use moroso_kernel_core::{
+    boot, ipc, loader, mem, regs, sched, sys, task, time, trace, trace_event, umem, userfault,
+};

@@ -856,7 +856,7 @@ fn new_program(_: &mut Ctx) -> StepResult {
 /// symbols.
 /// The kernel function the gdb step stops at: the system-call layer's functions are
 /// generic over the platform, and named with it.
-const KERNEL_BREAK: &str = "moroso_kernel::sys::calls::task_exit<moroso_kernel::arch::x86_64::platform::X86>";
+const KERNEL_BREAK: &str = "moroso_kernel_core::sys::calls::task_exit<moroso_kernel::arch::x86_64::platform::X86>";
 
 fn gdb_session(ctx: &mut Ctx) -> StepResult {
     let mut r = StepResult::default();
@@ -874,7 +874,7 @@ fn gdb_session(ctx: &mut Ctx) -> StepResult {
             "stops at a kernel function",
             &["--app", &hello, "--break", KERNEL_BREAK, "--batch", "--ex", "bt"],
             // The function's first instruction may be inlined code: look for it in the backtrace.
-            &["Breakpoint 1, ", "moroso_kernel::sys::calls::task_exit<", "kernel/src/sys/calls.rs:"],
+            &["Breakpoint 1, ", "moroso_kernel_core::sys::calls::task_exit<", "kernel/core/src/sys/calls.rs:"],
         ),
     ];
     for (what, args, expect) in cases {

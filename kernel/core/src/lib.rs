@@ -16,6 +16,7 @@ pub mod loader;
 pub mod mem;
 pub mod regs;
 pub mod sched;
+pub mod sys;
 pub mod task;
 pub mod time;
 pub mod trace;
