@@ -496,3 +496,35 @@ pub const TRANSFERRED: Option<u64> = Some(abi::ipc::SendStatus::TRANSFERRED);
 pub fn code(e: Error) -> i64 {
     e.code() as i64
 }
+
+impl crate::loader::elf::LoadTarget for Mem {
+    fn map_zeroed(&mut self, va: u64, pages: u64) -> Result<(), Error> {
+        if (0..pages).any(|i| self.pages.contains_key(&(va + i * PAGE))) {
+            return Err(Error::WindowOccupied);
+        }
+        self.map(va, pages, true);
+        Ok(())
+    }
+    fn write(&mut self, va: u64, data: &[u8]) -> Result<(), Error> {
+        self.copy_out(va, data)
+    }
+    fn protect(&mut self, va: u64, pages: u64, prot: crate::loader::elf::Protection) -> Result<(), Error> {
+        use crate::loader::elf::Protection;
+        let writable = matches!(prot, Protection::ReadWrite | Protection::ReadWriteExecute);
+        for i in 0..pages {
+            self.pages.get_mut(&(va + i * PAGE)).ok_or(Error::BadAddress)?.writable = writable;
+        }
+        Ok(())
+    }
+}
+
+impl crate::sys::platform::UserSpace for Mem {
+    fn is_unmapped(&self, va: u64, pages: u64) -> bool {
+        (0..pages).all(|i| !self.pages.contains_key(&(va + i * PAGE)))
+    }
+    fn unmap(&mut self, va: u64, pages: u64) {
+        for i in 0..pages {
+            Mem::unmap(self, va + i * PAGE);
+        }
+    }
+}

@@ -267,3 +267,8 @@ impl<P: Platform> Kernel<P> {
         self.next(None)
     }
 }
+
+#[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod tests;
