@@ -850,14 +850,14 @@ fn new_program(_: &mut Ctx) -> StepResult {
     r
 }
 
+/// The kernel function the gdb step stops at: the portable kernel's functions are
+/// generic over the platform, and named with it.
+const KERNEL_BREAK: &str = "moroso_kernel_core::sys::calls::task_exit<moroso_kernel::arch::x86_64::platform::X86>";
+
 /// `cargo xtask gdb` driven by a script: gdb must stop at a program's function (so the
 /// program's symbols sit at the kernel's load address), print a backtrace through libsys
 /// into the program's entry, and a kernel function's breakpoint must hit with the kernel's
 /// symbols.
-/// The kernel function the gdb step stops at: the system-call layer's functions are
-/// generic over the platform, and named with it.
-const KERNEL_BREAK: &str = "moroso_kernel_core::sys::calls::task_exit<moroso_kernel::arch::x86_64::platform::X86>";
-
 fn gdb_session(ctx: &mut Ctx) -> StepResult {
     let mut r = StepResult::default();
     let hello = match ctx.built() {

@@ -4,8 +4,8 @@
 //! send to a waiting receiver); a tick ends the donation, and an IPC pair cannot starve a
 //! runnable thread.
 
+use super::fixture::Outcome::{Blocked, Done};
 use super::fixture::World;
-use super::Outcome::{Blocked, Done};
 use crate::task::State;
 
 const FOREVER: i32 = -1;

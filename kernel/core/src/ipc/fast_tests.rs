@@ -2,8 +2,8 @@
 //! ordinary parties gives the ordinary path's results, and the direct switch hands the CPU
 //! to the partner.
 
+use super::fixture::Outcome::{Blocked, Done};
 use super::fixture::{code, World, NOT_TRANSFERRED};
-use super::Outcome::{Blocked, Done};
 use crate::task::State;
 use abi::Error;
 
@@ -78,10 +78,10 @@ fn fast_path_errors() {
     let (mut w, a, b) = world();
     let tid_a = w.tid(a);
     w.core.switch_to(a);
-    assert_eq!(w.core.ipc_call_fast(w.tid(b), 41, [0; 5], FOREVER), Err(Error::TooLong));
-    assert_eq!(w.core.ipc_call_fast(tid_a, 8, [0; 5], FOREVER), Err(Error::InvalidArgument), "call to oneself");
-    assert_eq!(w.core.ipc_call_fast(0x7fff_0000, 8, [0; 5], FOREVER), Err(Error::NoSuchThread));
-    assert_eq!(w.core.ipc_call_fast(w.tid(b), 8, [0; 5], -3), Err(Error::InvalidArgument));
+    assert_eq!(w.ipc_call_fast(w.tid(b), 41, [0; 5], FOREVER), Err(Error::TooLong));
+    assert_eq!(w.ipc_call_fast(tid_a, 8, [0; 5], FOREVER), Err(Error::InvalidArgument), "call to oneself");
+    assert_eq!(w.ipc_call_fast(0x7fff_0000, 8, [0; 5], FOREVER), Err(Error::NoSuchThread));
+    assert_eq!(w.ipc_call_fast(w.tid(b), 8, [0; 5], -3), Err(Error::InvalidArgument));
     assert_eq!(w.call_fast(a, b, b"x", 0), Err(Error::Timeout), "poll with nobody waiting");
     assert_eq!(w.reply_wait(b, Some(b"r"), 0), Err(Error::NoReplyPending));
     // A call pending: waiting without replying is ReplyPending, as for ipc_recv.
@@ -114,7 +114,7 @@ fn over_long_register_lengths_are_too_long_and_deliver_nothing() {
     w.core.switch_to(a);
     for len in [41u64, 256, 257, 0x128, 0x1_0000, 0x8000_0000, 0xffff_ff00, 0xffff_ffff] {
         let (tid, l) = decode_call_word(tb | len << 32);
-        assert_eq!(w.core.ipc_call_fast(tid, l, [u64::MAX; 5], FOREVER), Err(Error::TooLong), "call, len {len:#x}");
+        assert_eq!(w.ipc_call_fast(tid, l, [u64::MAX; 5], FOREVER), Err(Error::TooLong), "call, len {len:#x}");
     }
     assert_eq!(w.state(b), State::Receiving, "b got nothing");
     assert_eq!(w.call_fast(a, b, b"real", FOREVER), Ok(Blocked));
@@ -122,7 +122,7 @@ fn over_long_register_lengths_are_too_long_and_deliver_nothing() {
     w.core.switch_to(b);
     for rdi in [41u64, 256, 0x128, 0x1_0000, 0x1_0000_0000, 0x1_0000_0005, (1 << 63) - 1] {
         let len = decode_reply_word(rdi).expect("a reply");
-        assert_eq!(w.core.ipc_reply_wait(Some((len, [u64::MAX; 5])), FOREVER), Err(Error::TooLong), "reply {rdi:#x}");
+        assert_eq!(w.ipc_reply_wait(Some((len, [u64::MAX; 5])), FOREVER), Err(Error::TooLong), "reply {rdi:#x}");
     }
     assert!(matches!(w.state(a), State::ReplyWait { .. }), "the caller still waits: no empty reply");
     assert_eq!(w.reply_wait(b, Some(b"answer"), 0), Err(Error::Timeout), "the real reply, then nothing to receive");

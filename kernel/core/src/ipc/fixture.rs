@@ -3,7 +3,7 @@
 //! into the core as the system-call layer would.
 
 use super::mailbox::VecBuffers;
-use super::{Outcome, RecvArgs, SendArgs};
+use super::{RecvArgs, SendArgs};
 use crate::mem::pagemap::{Mapped, PageMap};
 use crate::mem::regions::Regions;
 use crate::mem::tables::fake::FakeTables;
@@ -16,6 +16,14 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
+
+/// How an IPC call ended for its caller, as the tests look at it: returned now with `rax`
+/// and `rdx` (0 if not set; the sender word of a receive into registers), or blocked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Done(u64, u64),
+    Blocked,
+}
 
 thread_local! {
     /// Every fake frame of the current test thread: its bytes and its map count.
@@ -246,6 +254,39 @@ pub struct World {
 }
 
 impl World {
+    /// Runs core IPC call `f` for thread `me` as the kernel would: with none of `me`'s
+    /// earlier results pending (the kernel wrote them when `me` last ran; the tests may
+    /// still look at them, so they are kept under what the call adds).
+    fn call(
+        &mut self,
+        me: usize,
+        f: impl FnOnce(&mut Core<Mem, VecBuffers>, usize) -> Result<super::Outcome, Error>,
+    ) -> Result<Outcome, Error> {
+        let earlier = self.core.take_results(me);
+        let r = f(&mut self.core, me);
+        let out = self.outcome(me, r);
+        self.core.results_mut(me).keep_older(earlier);
+        out
+    }
+
+    /// The caller's view of a core IPC call: its results taken out of its pending ones
+    /// (the fast path's registers stay, for [`World::fast_out`]).
+    pub fn outcome(&mut self, me: usize, r: Result<super::Outcome, Error>) -> Result<Outcome, Error> {
+        use abi::syscall::regs::{SECOND, VALUE};
+        Ok(match r? {
+            super::Outcome::Blocked => Outcome::Blocked,
+            super::Outcome::Returned => {
+                let ret = &mut self.core.thread_mut(me).ret;
+                let value = ret.take(VALUE).expect("a returning call has a value");
+                let second = match ret.fast_regs() {
+                    Some((sender, _, _)) => sender,
+                    None => ret.take(SECOND).unwrap_or(0),
+                };
+                Outcome::Done(value, second)
+            }
+        })
+    }
+
     /// `layout[i]` threads in task `i`.
     pub fn new(layout: &[usize]) -> World {
         let mut core = Box::new(Core::new(VecBuffers::default()));
@@ -262,6 +303,41 @@ impl World {
             let _ = i;
         }
         World { core, threads }
+    }
+
+    /// The current thread (the caller of a core call made directly).
+    pub fn cur(&self) -> usize {
+        self.core.current().expect("a current thread")
+    }
+
+    /// The core's `ipc_send` by the current thread, with raw arguments.
+    pub fn ipc_send(&mut self, a: SendArgs) -> Result<Outcome, Error> {
+        let me = self.cur();
+        self.call(me, |c, me| c.ipc_send(me, a))
+    }
+
+    /// The core's `ipc_recv` by the current thread, with raw arguments.
+    pub fn ipc_recv(&mut self, a: RecvArgs) -> Result<Outcome, Error> {
+        let me = self.cur();
+        self.call(me, |c, me| c.ipc_recv(me, a))
+    }
+
+    /// The core's `ipc_reply` by the current thread, with raw arguments.
+    pub fn ipc_reply(&mut self, message: u64, len: u32) -> Result<Outcome, Error> {
+        let me = self.cur();
+        self.call(me, |c, me| c.ipc_reply(me, message, len))
+    }
+
+    /// The core's `ipc_call_fast` by the current thread, with raw arguments.
+    pub fn ipc_call_fast(&mut self, tid: u32, len: u32, words: [u64; 5], timeout: i32) -> Result<Outcome, Error> {
+        let me = self.cur();
+        self.call(me, |c, me| c.ipc_call_fast(me, tid, len, words, timeout))
+    }
+
+    /// The core's `ipc_reply_wait` by the current thread, with raw arguments.
+    pub fn ipc_reply_wait(&mut self, reply: Option<(u32, [u64; 5])>, timeout: i32) -> Result<Outcome, Error> {
+        let me = self.cur();
+        self.call(me, |c, me| c.ipc_reply_wait(me, reply, timeout))
     }
 
     pub fn tid(&self, t: usize) -> u32 {
@@ -326,7 +402,7 @@ impl World {
     ) -> Result<Outcome, Error> {
         let a = self.send_args(from, self.tid(to), msg, option_sync, timeout);
         self.core.switch_to(from);
-        self.core.ipc_send(a)
+        self.call(from, |c, me| c.ipc_send(me, a))
     }
 
     pub fn recv_args(&mut self, t: usize, cap: u32, timeout: i32) -> RecvArgs {
@@ -339,7 +415,7 @@ impl World {
     pub fn recv(&mut self, t: usize, cap: u32, timeout: i32) -> Result<Outcome, Error> {
         let a = self.recv_args(t, cap, timeout);
         self.core.switch_to(t);
-        self.core.ipc_recv(a)
+        self.call(t, |c, me| c.ipc_recv(me, a))
     }
 
     /// What thread `t` last received: `*len_short` bytes of its receive buffer.
@@ -354,7 +430,7 @@ impl World {
     pub fn reply(&mut self, t: usize, msg: &[u8]) -> Result<Outcome, Error> {
         self.mem(t).copy_out(recv_buf(t), msg).unwrap();
         self.core.switch_to(t);
-        self.core.ipc_reply(recv_buf(t), msg.len() as u32)
+        self.call(t, |c, me| c.ipc_reply(me, recv_buf(t), msg.len() as u32))
     }
 
     /// The reply a sync sender got: `*len_short` bytes of its send buffer.
@@ -371,9 +447,11 @@ impl World {
 
     /// Takes the result a woken thread's system call returns (rax, rdx).
     pub fn take_wake(&mut self, t: usize) -> Option<(i64, Option<u64>)> {
-        let th = self.core.thread_mut(t);
-        let v = th.wake_value.take()?;
-        Some((v, th.wake_aux.take()))
+        use abi::syscall::regs::{SECOND, VALUE};
+        let ret = &mut self.core.thread_mut(t).ret;
+        let v = ret.take(VALUE)? as i64;
+        // A receive into registers has its rdx in the payload, not a second word.
+        Some((v, if ret.has_fast() { None } else { ret.take(SECOND) }))
     }
 
     /// Maps `pages` pages at thread `t`'s long area as a region, page i filled with
@@ -415,7 +493,7 @@ impl World {
         a.len_long = (pages * PAGE) as u32;
         a.shared = shared;
         self.core.switch_to(from);
-        self.core.ipc_send(a)
+        self.call(from, |c, me| c.ipc_send(me, a))
     }
 
     /// Receives on `t` with a window of `pages` pages.
@@ -424,7 +502,7 @@ impl World {
         self.put_u32(t, lens(t) + 16, (pages * PAGE) as u32);
         a.long_dest = window(t);
         self.core.switch_to(t);
-        self.core.ipc_recv(a)
+        self.call(t, |c, me| c.ipc_recv(me, a))
     }
 
     /// `*len_long` as the last receive on `t` wrote it.
@@ -461,21 +539,23 @@ impl World {
         let words = abi::ipc::fast::to_words(msg);
         let tid = self.tid(to);
         self.core.switch_to(from);
-        self.core.ipc_call_fast(tid, msg.len() as u32, words, timeout)
+        self.call(from, |c, me| c.ipc_call_fast(me, tid, msg.len() as u32, words, timeout))
     }
 
     /// `IpcReplyWait` on `t`: reply `reply` (if any), then receive into registers.
     pub fn reply_wait(&mut self, t: usize, reply: Option<&[u8]>, timeout: i32) -> Result<Outcome, Error> {
         let r = reply.map(|b| (b.len() as u32, abi::ipc::fast::to_words(b)));
         self.core.switch_to(t);
-        self.core.ipc_reply_wait(r, timeout)
+        self.call(t, |c, me| c.ipc_reply_wait(me, r, timeout))
     }
 
     /// The registers a fast-path operation left for `t`: (bytes, sender word).
     pub fn fast_out(&mut self, t: usize) -> Option<(Vec<u8>, u64)> {
-        let out = self.core.thread_mut(t).fast_out.take()?;
-        let bytes = abi::ipc::fast::to_bytes(&out.words);
-        Some((bytes[..out.len as usize].to_vec(), out.sender))
+        let ret = &mut self.core.thread_mut(t).ret;
+        let (sender, len, words) = ret.fast_regs()?;
+        ret.clear_fast();
+        let bytes = abi::ipc::fast::to_bytes(&words);
+        Some((bytes[..len as usize].to_vec(), sender))
     }
 
     pub fn tick(&mut self, n: u64) {

@@ -1,7 +1,7 @@
 //! Interrupts delivered as messages from the kernel (docs/ipc.md decision 9), on the host.
 
+use super::fixture::Outcome::{Blocked, Done};
 use super::fixture::World;
-use super::Outcome::{Blocked, Done};
 use abi::ipc::{RecvFlags, KERNEL_TID};
 
 const FOREVER: i32 = -1;

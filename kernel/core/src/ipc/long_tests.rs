@@ -1,8 +1,8 @@
 //! Long messages: pages moved or shared between address spaces, with page-ownership rights
 //! (docs/ipc.md, "Page ownership"), on the host.
 
+use super::fixture::Outcome::{Blocked, Done};
 use super::fixture::{code, live_frames, long_base, window, Mem, World, NOT_TRANSFERRED, TRANSFERRED};
-use super::Outcome::{Blocked, Done};
 use crate::mem::pagemap::PageMap;
 use crate::mem::regions::{Region, MAX_REGIONS};
 use crate::task::State;
@@ -89,14 +89,14 @@ fn long_send_argument_errors() {
     w.core.switch_to(a);
     let base = w.send_args(a, tb, b"x", 1, 0);
     let with = |va: u64, len: u32| super::SendArgs { message_long: va, len_long: len, ..base };
-    assert_eq!(w.core.ipc_send(with(long_base(a) + 8, 4096)), Err(Error::Misaligned), "unaligned message_long");
-    assert_eq!(w.core.ipc_send(with(long_base(a), 4095)), Err(Error::Misaligned), "len_long not a page multiple");
-    assert_eq!(w.core.ipc_send(with(long_base(a), 3 * 4096)), Err(Error::BadAddress), "the third page is not mapped");
-    assert_eq!(w.core.ipc_send(with(0xffff_8000_0000_0000, 4096)), Err(Error::BadAddress), "kernel pages");
-    assert_eq!(w.core.ipc_send(with(0x1000, 4096)), Err(Error::BadAddress), "the null guard");
-    assert_eq!(w.core.ipc_send(with(long_base(a), 8192)), Err(Error::Timeout), "valid, nobody receiving, timeout 0");
+    assert_eq!(w.ipc_send(with(long_base(a) + 8, 4096)), Err(Error::Misaligned), "unaligned message_long");
+    assert_eq!(w.ipc_send(with(long_base(a), 4095)), Err(Error::Misaligned), "len_long not a page multiple");
+    assert_eq!(w.ipc_send(with(long_base(a), 3 * 4096)), Err(Error::BadAddress), "the third page is not mapped");
+    assert_eq!(w.ipc_send(with(0xffff_8000_0000_0000, 4096)), Err(Error::BadAddress), "kernel pages");
+    assert_eq!(w.ipc_send(with(0x1000, 4096)), Err(Error::BadAddress), "the null guard");
+    assert_eq!(w.ipc_send(with(long_base(a), 8192)), Err(Error::Timeout), "valid, nobody receiving, timeout 0");
     let own = super::SendArgs { id: w.tid(a), ..with(long_base(a), 4096) };
-    assert_eq!(w.core.ipc_send(own), Err(Error::InvalidArgument), "a long send to oneself is a call to oneself");
+    assert_eq!(w.ipc_send(own), Err(Error::InvalidArgument), "a long send to oneself is a call to oneself");
     assert_eq!(w.tags(a, long_base(a), 2), [Some(0), Some(1)], "nothing moved");
 }
 
@@ -108,7 +108,7 @@ fn option_sync_is_ignored_for_long_messages() {
     args.message_long = long_base(a);
     args.len_long = 4096;
     w.core.switch_to(a);
-    assert_eq!(w.core.ipc_send(args), Ok(Blocked), "blocks like a call");
+    assert_eq!(w.ipc_send(args), Ok(Blocked), "blocks like a call");
     assert_eq!(w.recv_long(b, 1, 0), Ok(Done(0, w.tid(a) as u64)), "received as a call");
     w.reply(b, b"").unwrap();
     w.take_wake(a);
@@ -117,7 +117,7 @@ fn option_sync_is_ignored_for_long_messages() {
     back.message_long = window(b);
     back.len_long = 4096;
     w.core.switch_to(b);
-    assert_eq!(w.core.ipc_send(back), Err(Error::Timeout), "a call (nobody waiting, timeout 0), not InvalidArgument");
+    assert_eq!(w.ipc_send(back), Err(Error::Timeout), "a call (nobody waiting, timeout 0), not InvalidArgument");
 }
 
 #[test]
@@ -130,13 +130,13 @@ fn receive_window_errors() {
         w.mem(b).copy_out(super::fixture::lens(b) + 16, &n.to_le_bytes()).unwrap();
     };
     set_len(&mut w, 4096);
-    assert_eq!(w.core.ipc_recv(super::RecvArgs { long_dest: window(b) + 8, ..base }), Err(Error::Misaligned));
-    assert_eq!(w.core.ipc_recv(super::RecvArgs { long_dest: 0xffff_8000_0000_0000, ..base }), Err(Error::BadAddress));
+    assert_eq!(w.ipc_recv(super::RecvArgs { long_dest: window(b) + 8, ..base }), Err(Error::Misaligned));
+    assert_eq!(w.ipc_recv(super::RecvArgs { long_dest: 0xffff_8000_0000_0000, ..base }), Err(Error::BadAddress));
     w.mem(b).map(window(b) + P, 1, true);
     set_len(&mut w, 2 * 4096);
-    assert_eq!(w.core.ipc_recv(super::RecvArgs { long_dest: window(b), ..base }), Err(Error::WindowOccupied));
+    assert_eq!(w.ipc_recv(super::RecvArgs { long_dest: window(b), ..base }), Err(Error::WindowOccupied));
     set_len(&mut w, 100);
-    assert_eq!(w.core.ipc_recv(super::RecvArgs { long_dest: window(b), ..base }), Err(Error::Misaligned));
+    assert_eq!(w.ipc_recv(super::RecvArgs { long_dest: window(b), ..base }), Err(Error::Misaligned));
 }
 
 #[test]
@@ -229,7 +229,7 @@ fn threads_of_one_task_move_and_share_within_it() {
     a.len_long = 2 * 4096;
     a.shared = true;
     w.core.switch_to(y);
-    assert_eq!(w.core.ipc_send(a), Ok(Blocked));
+    assert_eq!(w.ipc_send(a), Ok(Blocked));
     assert_eq!(w.recv_long(x, 2, 0).map(|_| ()), Ok(()));
     w.reply(x, b"").unwrap();
     let f = frame(&mut w, x, window(x));
@@ -237,7 +237,7 @@ fn threads_of_one_task_move_and_share_within_it() {
     assert_eq!(Mem::map_count(f), 2, "twice in one space is shared");
     w.core.switch_to(y);
     a.shared = false;
-    assert_eq!(w.core.ipc_send(a), Err(Error::NotOwner));
+    assert_eq!(w.ipc_send(a), Err(Error::NotOwner));
 }
 
 /// Property test of the ownership tables: random new_pages / move / share / remove / task
@@ -297,7 +297,7 @@ fn ownership_invariants_hold_under_random_operations() {
                         // release the waiting receiver
                         w.core.switch_to(actor);
                         let m = w.send_args(actor, w.tid(to), b"", 0, 0);
-                        assert_eq!(w.core.ipc_send(m), Ok(Done(0, 0)));
+                        assert_eq!(w.ipc_send(m), Ok(Done(0, 0)));
                         w.take_wake(to);
                         continue;
                     }
@@ -427,7 +427,7 @@ fn a_reservation_is_given_back_when_the_rendezvous_fails_afterwards() {
     args.len_long = (4 * P) as u32;
     args.shared = true;
     w.core.switch_to(c);
-    assert_eq!(w.core.ipc_send(args), Ok(Blocked), "queued behind a");
+    assert_eq!(w.ipc_send(args), Ok(Blocked), "queued behind a");
     w.mem(c).unmap(super::fixture::send_buf(c));
     assert_eq!(w.recv_long(b, 5, 0).map(|_| ()), Ok(()), "a, still queued, is received");
     assert_eq!(Mem::map_count(f), 10);

@@ -14,8 +14,10 @@
 //! Each operation checks all of the caller's arguments first, then the target, and only
 //! then touches any other thread (docs/ipc.md decision 8): a malformed call changes nothing.
 //!
-//! Blocking, timeouts and death are the core's: a blocked party is woken with its result
-//! (`Thread::wake_value`, and for receivers the sender's tid in `wake_aux`). Deadlines live
+//! Results go where every system call's results go, the thread's pending
+//! [`Results`](crate::regs::Results): the caller's when it returns at once, a blocked
+//! party's when it is woken (its value, and for receivers the sender word in `rdx`, or in
+//! `rdi` for a receive into registers). Blocking, timeouts and death are the core's. Deadlines live
 //! in the core's timer heap; a thread that dies releases everyone queued on it.
 
 pub mod mailbox;
@@ -43,6 +45,7 @@ use crate::task::{Core, State, BOUNCE};
 use crate::umem::{UserMemory, UserPtr, UserSlice};
 use abi::ipc::fast::{self, WORDS};
 use abi::ipc::{RecvFlags, RecvKind, SendMode, SendStatus, Timeout, KERNEL_TID, RECV_SHARED};
+use abi::syscall::regs::SECOND;
 use abi::{Error, SHORT_MAX};
 use mailbox::{Msg, MsgBuffers};
 
@@ -81,15 +84,6 @@ pub(crate) struct PendingRecv {
     long_pages: u64,
     /// A fast-path receive: the message goes into registers, not memory at `buf`.
     into_regs: bool,
-}
-
-/// The registers a fast-path operation returns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FastOut {
-    pub words: [u64; WORDS],
-    pub len: u32,
-    /// The sender word for a receive (tid, flags << 32); 0 for a call's reply.
-    pub sender: u64,
 }
 
 /// The synchronous sender a receiver owes a reply.
@@ -152,12 +146,13 @@ pub struct RecvArgs {
     pub timeout: i32,
 }
 
-/// How an IPC call ends for its caller.
+/// How an IPC call ends for its caller. Either way its results are in its pending
+/// results: now, or when it is woken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Returns now with `rax`, and `rdx` (the sender's tid, for receives).
-    Done(u64, u64),
-    /// The caller is blocked; its result is set when it is woken.
+    /// The caller returns now.
+    Returned,
+    /// The caller is blocked.
     Blocked,
 }
 
@@ -224,11 +219,28 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
     }
 
+    /// The sender word of what `thread` receives: with the registers of a receive into
+    /// registers (`rdi`), else as its second result (`rdx`).
+    fn set_sender(&mut self, thread: usize, word: u64) {
+        let ret = &mut self.threads[thread].ret;
+        if ret.has_fast() {
+            ret.set_fast_sender(word);
+        } else {
+            ret.second(word);
+        }
+    }
+
+    /// `me` returns now with a message of `kind` from `sender` (a sender word).
+    fn received(&mut self, me: usize, kind: RecvKind, sender: u64) -> Outcome {
+        self.threads[me].ret.value(u32::from(kind) as u64);
+        self.set_sender(me, sender);
+        Outcome::Returned
+    }
+
     // ---- ipc_send ---------------------------------------------------------------------
 
-    pub fn ipc_send(&mut self, a: SendArgs) -> Result<Outcome, Error> {
-        // Invariant: IPC calls come only from system calls, made by the current thread.
-        let me = self.current().expect("ipc_send has a caller");
+    /// `ipc_send` by thread `me` (the current thread).
+    pub fn ipc_send(&mut self, me: usize, a: SendArgs) -> Result<Outcome, Error> {
         let task = self.task_of(me);
 
         // 1. The caller's own arguments. A long message is always a call ("option_sync is
@@ -290,17 +302,23 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             regs: None,
         };
         let outcome = self.send_pending(me, to, mode, timeout);
-        if outcome == Ok(Outcome::Blocked) && self.threads[me].wake_aux.is_none() {
-            // Woken later, it learns whether its pages left (`commit_long` says they did).
-            self.threads[me].wake_aux = Some(SendStatus::default().encode());
+        if outcome.is_ok() && self.threads[me].ret.get(SECOND).is_none() {
+            // Now or when woken, it learns whether its pages left (`commit_long` says
+            // they did).
+            self.threads[me].ret.second(SendStatus::default().encode());
         }
         outcome
     }
 
     /// `IpcCall`: a call whose message (`len` bytes) is in registers.
-    pub fn ipc_call_fast(&mut self, tid: u32, len: u32, words: [u64; WORDS], timeout: i32) -> Result<Outcome, Error> {
-        // Invariant: IPC calls come only from system calls, made by the current thread.
-        let me = self.current().expect("ipc_call has a caller");
+    pub fn ipc_call_fast(
+        &mut self,
+        me: usize,
+        tid: u32,
+        len: u32,
+        words: [u64; WORDS],
+        timeout: i32,
+    ) -> Result<Outcome, Error> {
         if len as usize > fast::MAX {
             return Err(Error::TooLong);
         }
@@ -338,11 +356,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                         SendMode::Async => RecvKind::Async,
                     };
                     let word = self.threads[me].tid as u64 | flags;
-                    if let Some(out) = self.threads[to].fast_out.as_mut() {
-                        out.sender = word;
-                    } else {
-                        self.threads[to].wake_aux = Some(word);
-                    }
+                    self.set_sender(to, word);
                     self.end_window(to);
                     self.wake(to, u32::from(kind) as i64);
                     true
@@ -369,7 +383,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                 }
                 SendMode::SyncNoReply | SendMode::Async => {
                     self.donate(to); // the receiver runs as soon as the sender waits
-                    Outcome::Done(0, 0)
+                    self.threads[me].ret.value(0);
+                    Outcome::Returned
                 }
             });
         }
@@ -424,12 +439,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             (None, true) => {
                 let mut bytes = [0u8; fast::MAX];
                 self.space(st).copy_in(send.buf, &mut bytes[..n as usize]).map_err(Fault::Sender)?;
-                self.threads[r].fast_out = Some(FastOut { words: fast::to_words(&bytes), len: n, sender: 0 });
+                self.threads[r].ret.fast(0, n, fast::to_words(&bytes));
             }
             (Some(mut words), true) => {
                 // Register to register: no bytes at all.
                 fast::truncate(&mut words, n as usize);
-                self.threads[r].fast_out = Some(FastOut { words, len: n, sender: 0 });
+                self.threads[r].ret.fast(0, n, words);
             }
         }
         let long_len = (send.long_pages * PAGE) as u32;
@@ -524,7 +539,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         // The sender is now blocked for the reply, or about to be: whatever ends its wait,
         // its `ipc_send` reports the transfer.
-        self.threads[s].wake_aux = Some(SendStatus { transferred: true }.encode());
+        self.threads[s].ret.second(SendStatus { transferred: true }.encode());
         if send.moving {
             let sender = self.space_mut(st);
             sender.flush(send.long_va, n);
@@ -552,14 +567,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         let msg = Msg { seq, sender_tid: self.threads[me].tid, sender_task: self.tasks[task].id, len, buffer };
         self.messages.push(to, task, msg);
-        Ok(Outcome::Done(1, 0))
+        self.threads[me].ret.value(1);
+        Ok(Outcome::Returned)
     }
 
     // ---- ipc_recv ---------------------------------------------------------------------
 
-    pub fn ipc_recv(&mut self, a: RecvArgs) -> Result<Outcome, Error> {
-        // Invariant: IPC calls come only from system calls, made by the current thread.
-        let me = self.current().expect("ipc_recv has a caller");
+    /// `ipc_recv` by thread `me` (the current thread).
+    pub fn ipc_recv(&mut self, me: usize, a: RecvArgs) -> Result<Outcome, Error> {
         let task = self.task_of(me);
 
         // 1. The caller's own arguments.
@@ -653,9 +668,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
 
     /// `IpcReplyWait`: replies `reply` (if any) to the last call received, then receives
     /// into registers. A failed reply is returned as the error, without waiting.
-    pub fn ipc_reply_wait(&mut self, reply: Option<(u32, [u64; WORDS])>, timeout: i32) -> Result<Outcome, Error> {
-        // Invariant: IPC calls come only from system calls, made by the current thread.
-        let me = self.current().expect("ipc_reply_wait has a caller");
+    pub fn ipc_reply_wait(
+        &mut self,
+        me: usize,
+        reply: Option<(u32, [u64; WORDS])>,
+        timeout: i32,
+    ) -> Result<Outcome, Error> {
         let timeout = Timeout::from_raw(timeout).ok_or(Error::InvalidArgument)?;
         let mut replied_to = None;
         if let Some((len, words)) = reply {
@@ -675,7 +693,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             long_pages: 0,
             into_regs: true,
         };
-        self.threads[me].fast_out = Some(FastOut { words: [0; WORDS], len: 0, sender: 0 });
+        // Whatever it receives comes back in registers (all of them, zeros if need be).
+        self.threads[me].ret.fast(0, 0, [0; WORDS]);
         let outcome = self.receive(me, recv, timeout);
         match (outcome, replied_to) {
             // The server waits: run the caller it just answered.
@@ -694,9 +713,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             let recv = self.threads[slot].ipc.recv;
             self.end_window(slot);
             if let Ok(word) = self.put_interrupt(slot, recv, irq) {
-                if self.threads[slot].fast_out.is_none() {
-                    self.threads[slot].wake_aux = Some(word);
-                }
+                self.set_sender(slot, word);
                 self.wake(slot, u32::from(RecvKind::Async) as i64);
                 return;
             }
@@ -710,7 +727,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     fn put_interrupt(&mut self, slot: usize, recv: PendingRecv, irq: u8) -> Result<u64, Error> {
         let word = KERNEL_TID as u64 | (RecvFlags::INTERRUPT.bits() as u64) << 32;
         if recv.into_regs {
-            self.threads[slot].fast_out = Some(FastOut { words: fast::to_words(&[irq]), len: 1, sender: word });
+            self.threads[slot].ret.fast(word, 1, fast::to_words(&[irq]));
         } else {
             let n = recv.cap.min(1);
             let task = self.task_of(slot);
@@ -729,7 +746,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             let irq = pending.trailing_zeros() as u8;
             let word = self.put_interrupt(me, recv, irq)?;
             self.threads[me].pending_irqs &= !(1 << irq);
-            return Ok(Outcome::Done(u32::from(RecvKind::Async) as u64, word));
+            return Ok(self.received(me, RecvKind::Async, word));
         }
         // Then the oldest sender.
         self.threads[me].ipc.recv = recv;
@@ -763,7 +780,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let n = m.len.min(recv.cap);
         let bytes = &self.buffers.bytes(m.buffer)[..n as usize];
         if recv.into_regs {
-            self.threads[me].fast_out = Some(FastOut { words: fast::to_words(bytes), len: n, sender: 0 });
+            self.threads[me].ret.fast(0, n, fast::to_words(bytes));
         } else {
             // On failure the message stays queued: nothing is lost. The caller's task is
             // live (see `space`).
@@ -776,7 +793,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         self.buffers.free(m.buffer);
         crate::trace_event!(crate::trace::recv(self, me, m.sender_tid, m.seq));
-        Ok(Outcome::Done(u32::from(RecvKind::Async) as u64, m.sender_tid as u64))
+        Ok(self.received(me, RecvKind::Async, m.sender_tid as u64))
     }
 
     /// Receives blocked sender `s`. `None`: the sender could not be received (its buffer
@@ -799,11 +816,11 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                 self.links.remove(&mut self.mailboxes[me], s);
                 self.threads[s].state = State::ReplyWait { from: me, seq: send.seq };
                 self.threads[me].ipc.reply_to = Some(ReplyTo { slot: s, tid: tid as u32, seq: send.seq });
-                Outcome::Done(u32::from(RecvKind::Call) as u64, tid | flags)
+                self.received(me, RecvKind::Call, tid | flags)
             }
             SendMode::SyncNoReply => {
                 self.wake(s, 0); // takes it out of the queue and cancels its deadline
-                Outcome::Done(u32::from(RecvKind::NoReply) as u64, tid | flags)
+                self.received(me, RecvKind::NoReply, tid | flags)
             }
             // Invariant: `ipc_send` buffers asynchronous messages and never blocks them.
             SendMode::Async => unreachable!("asynchronous senders never block"),
@@ -812,9 +829,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
 
     // ---- ipc_reply --------------------------------------------------------------------
 
-    pub fn ipc_reply(&mut self, message: u64, len: u32) -> Result<Outcome, Error> {
-        // Invariant: IPC calls come only from system calls, made by the current thread.
-        let me = self.current().expect("ipc_reply has a caller");
+    /// `ipc_reply` by thread `me` (the current thread).
+    pub fn ipc_reply(&mut self, me: usize, message: u64, len: u32) -> Result<Outcome, Error> {
         let task = self.task_of(me);
         if len as usize > SHORT_MAX {
             return Err(Error::TooLong);
@@ -822,7 +838,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         UserSlice::new(message, len as u64).readable(self.space(task))?;
         let caller = self.reply_with(me, Reply::Memory(message, len))?;
         self.donate(caller); // the caller runs as soon as the server waits again
-        Ok(Outcome::Done(0, 0))
+        self.threads[me].ret.value(0);
+        Ok(Outcome::Returned)
     }
 
     /// Answers the call `me` last received with `reply`; returns the caller's slot. The
@@ -868,7 +885,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                 };
                 let n = len.min(send.len).min(fast::MAX as u32);
                 fast::truncate(&mut words, n as usize);
-                self.threads[to.slot].fast_out = Some(FastOut { words, len: n, sender: 0 });
+                self.threads[to.slot].ret.fast(0, n, words);
                 Ok(0)
             }
         };

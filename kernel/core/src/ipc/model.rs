@@ -8,8 +8,8 @@
 //!
 //! `MOROSO_IPC_SEED=n cargo test -p moroso-kernel model` replays one sequence.
 
+use super::fixture::Outcome;
 use super::fixture::{code, World};
-use super::Outcome;
 use abi::ipc::ASYNC_QUEUE_MAX;
 use abi::Error;
 use std::collections::VecDeque;

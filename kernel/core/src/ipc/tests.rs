@@ -1,8 +1,8 @@
 //! IPC scenarios: one or more tests per sentence of the specification and per decision of
 //! docs/ipc.md (the map is docs/spec-coverage.md).
 
+use super::fixture::Outcome::{Blocked, Done};
 use super::fixture::{code, World, NOT_TRANSFERRED};
-use super::Outcome::{Blocked, Done};
 use crate::task::State;
 use crate::umem::UserMemory;
 use abi::ipc::{ASYNC_QUEUE_MAX, ASYNC_TASK_MAX};
@@ -192,8 +192,8 @@ fn reply_errors() {
     assert_eq!(w.recv(b, 8, 0), Ok(Done(0, w.tid(a) as u64)));
     // Malformed replies fail without consuming the pending reply.
     w.core.switch_to(b);
-    assert_eq!(w.core.ipc_reply(0, 4), Err(Error::BadAddress));
-    assert_eq!(w.core.ipc_reply(super::fixture::recv_buf(b), 4097), Err(Error::TooLong));
+    assert_eq!(w.ipc_reply(0, 4), Err(Error::BadAddress));
+    assert_eq!(w.ipc_reply(super::fixture::recv_buf(b), 4097), Err(Error::TooLong));
     assert_eq!(w.reply(b, b"r"), Ok(Done(0, 0)));
     assert_eq!(w.reply(b, b"r"), Err(Error::NoReplyPending), "already acknowledged");
 }
@@ -221,43 +221,43 @@ fn send_argument_errors_come_first_and_change_nothing() {
     let tb = w.tid(b);
     let mut bad = w.send_args(a, tb, b"x", 3, 0);
     w.core.switch_to(a);
-    assert_eq!(w.core.ipc_send(bad), Err(Error::InvalidArgument), "option_sync 3");
+    assert_eq!(w.ipc_send(bad), Err(Error::InvalidArgument), "option_sync 3");
     bad = w.send_args(a, 0x7fff_0000, b"x", 3, 0);
-    assert_eq!(w.core.ipc_send(bad), Err(Error::InvalidArgument), "argument errors before the target");
+    assert_eq!(w.ipc_send(bad), Err(Error::InvalidArgument), "argument errors before the target");
     bad = w.send_args(a, tb, b"x", SYNC, 0);
     bad.len_short = 0;
-    assert_eq!(w.core.ipc_send(bad), Err(Error::BadAddress), "len_short null");
+    assert_eq!(w.ipc_send(bad), Err(Error::BadAddress), "len_short null");
     bad.len_short = 0xffff_8000_0000_0000;
-    assert_eq!(w.core.ipc_send(bad), Err(Error::BadAddress), "len_short in the kernel");
+    assert_eq!(w.ipc_send(bad), Err(Error::BadAddress), "len_short in the kernel");
     bad = w.send_args(a, 0x7fff_0000, b"x", SYNC, 0);
     bad.message_short = 0x50_0000; // unmapped
-    assert_eq!(w.core.ipc_send(bad), Err(Error::BadAddress), "pointer errors before the target");
+    assert_eq!(w.ipc_send(bad), Err(Error::BadAddress), "pointer errors before the target");
     let mut big = w.send_args(a, tb, b"", SYNC, 0);
     w.mem(a).copy_out(super::fixture::lens(a), &4097u32.to_le_bytes()).unwrap();
     big.len_short = super::fixture::lens(a);
-    assert_eq!(w.core.ipc_send(big), Err(Error::TooLong), "*len_short > 4 KiB");
+    assert_eq!(w.ipc_send(big), Err(Error::TooLong), "*len_short > 4 KiB");
     let t = w.send_args(a, tb, b"x", SYNC, -2);
-    assert_eq!(w.core.ipc_send(t), Err(Error::InvalidArgument), "timeout below -1");
+    assert_eq!(w.ipc_send(t), Err(Error::InvalidArgument), "timeout below -1");
     let t = w.send_args(a, tb, b"x", ASYNC, -2);
-    assert_eq!(w.core.ipc_send(t), Ok(Done(1, 0)), "the timeout of an async send is ignored");
+    assert_eq!(w.ipc_send(t), Ok(Done(1, 0)), "the timeout of an async send is ignored");
     let gone = w.send_args(a, 0x7fff_0000, b"x", SYNC, FOREVER);
-    assert_eq!(w.core.ipc_send(gone), Err(Error::NoSuchThread));
+    assert_eq!(w.ipc_send(gone), Err(Error::NoSuchThread));
     let me = w.tid(a);
     let own = w.send_args(a, me, b"x", SYNC, FOREVER);
-    assert_eq!(w.core.ipc_send(own), Err(Error::InvalidArgument), "synchronous send to oneself");
+    assert_eq!(w.ipc_send(own), Err(Error::InvalidArgument), "synchronous send to oneself");
     let own = w.send_args(a, me, b"self", ASYNC, 0);
-    assert_eq!(w.core.ipc_send(own), Ok(Done(1, 0)), "asynchronous send to oneself is allowed");
+    assert_eq!(w.ipc_send(own), Ok(Done(1, 0)), "asynchronous send to oneself is allowed");
     assert_eq!(w.recv(a, 8, 0), Ok(Done(1, me as u64)));
     assert_eq!(w.received(a), b"self");
     // Zero length ignores the pointer.
     let mut z = w.send_args(a, tb, b"", ASYNC, 0);
     z.message_short = 0;
-    assert_eq!(w.core.ipc_send(z), Ok(Done(1, 0)));
+    assert_eq!(w.ipc_send(z), Ok(Done(1, 0)));
     // A read-only buffer is fine for async, not for a call (the reply goes there).
     w.mem(a).set_writable(super::fixture::send_buf(a), false);
     let ro = w.send_args_ro(a, tb, 3);
-    assert_eq!(w.core.ipc_send(ro.0), Ok(Done(1, 0)));
-    assert_eq!(w.core.ipc_send(ro.1), Err(Error::BadAddress));
+    assert_eq!(w.ipc_send(ro.0), Ok(Done(1, 0)));
+    assert_eq!(w.ipc_send(ro.1), Err(Error::BadAddress));
 }
 
 #[test]
@@ -267,18 +267,18 @@ fn receive_argument_errors() {
     w.core.switch_to(b);
     let mut a = good;
     a.len_short = 0;
-    assert_eq!(w.core.ipc_recv(a), Err(Error::BadAddress), "len_short null");
+    assert_eq!(w.ipc_recv(a), Err(Error::BadAddress), "len_short null");
     a = good;
     a.short_dest = 0x50_0000;
-    assert_eq!(w.core.ipc_recv(a), Err(Error::BadAddress), "short_dest unmapped");
+    assert_eq!(w.ipc_recv(a), Err(Error::BadAddress), "short_dest unmapped");
     a = good;
     a.len_long = 0xffff_ffff_8000_0000;
-    assert_eq!(w.core.ipc_recv(a), Err(Error::BadAddress), "len_long in the kernel");
+    assert_eq!(w.ipc_recv(a), Err(Error::BadAddress), "len_long in the kernel");
     a = good;
     a.timeout = -5;
-    assert_eq!(w.core.ipc_recv(a), Err(Error::InvalidArgument));
+    assert_eq!(w.ipc_recv(a), Err(Error::InvalidArgument));
     w.mem(b).copy_out(super::fixture::lens(b) + 16, &100u32.to_le_bytes()).unwrap();
-    assert_eq!(w.core.ipc_recv(good), Err(Error::Misaligned), "*len_long not a page multiple");
+    assert_eq!(w.ipc_recv(good), Err(Error::Misaligned), "*len_long not a page multiple");
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //! sender is never failed for the receiver's limits; the tables of a window that ends up
 //! unused are freed however the receive ends.
 
+use super::fixture::Outcome::{Blocked, Done};
 use super::fixture::{code, long_base, recv_buf, window, World};
-use super::Outcome::{Blocked, Done};
 use crate::mem::pagemap::PageMap;
 use crate::mem::regions::{Region, MAX_REGIONS};
 use crate::task::State;

@@ -1,16 +1,17 @@
 //! One function per system call, all with one shape, dispatched from one table indexed by
 //! `abi::Syscall` numbers (checked at compile time).
 //!
-//! Each handler decodes its own arguments from the caller's registers (argument `i` of
-//! `abi::syscall::regs`, decoded by `abi`'s decoders), checks all of them before changing
-//! anything, and returns either a value, or `Blocked` when the caller is no longer running
-//! (it blocked, or it ended) and its result will be set by whoever wakes it. Errors become
-//! negative codes only in [`dispatch`], except `ipc_send`'s, which come with its status
-//! word in `rdx`.
+//! Each handler is given its caller and decodes its own arguments from the caller's
+//! registers (argument `i` of `abi::syscall::regs`, decoded by `abi`'s decoders), checks
+//! all of them before changing anything, and records what the call returns in the caller's
+//! pending results (`regs::Results`), the one way results leave the kernel. A caller that
+//! blocked or ended gets nothing now; whoever wakes it records its results then. Errors
+//! become negative codes only in [`dispatch`], except `ipc_send`'s, which come with its
+//! status word in `rdx`.
 
 use super::platform::{Platform, ThreadStart, UserSpace};
 use super::{spawn, Kernel};
-use crate::ipc::{Outcome, RecvArgs, SendArgs};
+use crate::ipc::{RecvArgs, SendArgs};
 use crate::loader::elf::LoadTarget;
 use crate::mem::pagemap::PageMap;
 use crate::mem::regions::Region;
@@ -23,17 +24,14 @@ use abi::{Error, Syscall};
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
 
-pub enum Ret {
-    Value(u64),
-    /// A value in `rax` and a second one in `rdx` (IPC receives: the sender's tid).
-    Pair(u64, u64),
-    /// A value in `rax`, and the fast path's registers from the caller's `fast_out`.
-    Fast(u64),
-    /// The caller is off the CPU; its result is set when it is woken (or never, if ended).
-    Blocked,
+/// The thread making a system call: its slot and its task's slot.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    pub slot: usize,
+    pub task: usize,
 }
 
-type Handler<P> = fn(&mut Kernel<P>, &<P as Platform>::Regs) -> Result<Ret, Error>;
+type Handler<P> = fn(&mut Kernel<P>, Caller, &<P as Platform>::Regs) -> Result<(), Error>;
 
 /// The handlers, by system-call number.
 struct Table<P>(core::marker::PhantomData<P>);
@@ -79,39 +77,26 @@ impl<P: Platform> Table<P> {
     };
 }
 
-/// Runs the system call in `regs` and records its result in the caller's pending
-/// results (unless the caller blocked).
-pub fn dispatch<P: Platform>(k: &mut Kernel<P>, regs: &P::Regs) {
+/// Runs the system call in `regs` for `caller`. A failed call returns its error code and
+/// nothing else: fast-path registers a failed receive had prepared do not go out.
+pub fn dispatch<P: Platform>(k: &mut Kernel<P>, caller: Caller, regs: &P::Regs) {
     #[allow(clippy::let_unit_value)] // forces the compile-time check of the table
     let () = Table::<P>::CHECKED;
-    let me = k.core.current();
     let result = match Table::<P>::ENTRIES.get(regs.syscall_number() as usize) {
-        Some((_, handler)) => handler(k, regs),
+        Some((_, handler)) => handler(k, caller, regs),
         None => Err(Error::InvalidArgument),
     };
-    // Fast-path registers go out with a fast call (`Kernel::next` writes them into the
-    // frame, as it does for a blocked caller when it resumes); any other result has none.
-    let Some(me) = me else { return };
-    let t = k.core.thread_mut(me);
-    if t.fast_out.is_some() && !matches!(result, Ok(Ret::Fast(_) | Ret::Blocked)) {
-        t.fast_out = None;
-    }
-    match result {
-        Ok(Ret::Value(v)) | Ok(Ret::Fast(v)) => t.ret.value(v),
-        Ok(Ret::Pair(a, d)) => {
-            t.ret.value(a);
-            t.ret.second(d);
-        }
-        Ok(Ret::Blocked) => {}
-        Err(e) => t.ret.value(e.code() as i64 as u64),
+    if let Err(e) = result {
+        let ret = k.core.results_mut(caller.slot);
+        ret.clear_fast();
+        ret.value(e.code() as i64 as u64);
     }
 }
 
-/// The calling thread's slot and task slot.
-fn caller<P: Platform>(k: &Kernel<P>) -> (usize, usize) {
-    // Invariant: a system call is made by the current thread (the idle loop makes none).
-    let me = k.core.current().expect("a system call has a caller");
-    (me, k.core.thread(me).task)
+/// Records `v` as the caller's return value.
+fn ret<P: Platform>(k: &mut Kernel<P>, c: Caller, v: u64) -> Result<(), Error> {
+    k.core.results_mut(c.slot).value(v);
+    Ok(())
 }
 
 fn space<P: Platform>(k: &mut Kernel<P>, task: usize) -> &mut P::Space {
@@ -119,42 +104,46 @@ fn space<P: Platform>(k: &mut Kernel<P>, task: usize) -> &mut P::Space {
     k.core.task_mut(task).space.as_mut().expect("a live task has an address space")
 }
 
-fn ok(v: u64) -> Result<Ret, Error> {
-    Ok(Ret::Value(v))
+fn gettid<P: Platform>(k: &mut Kernel<P>, c: Caller, _: &P::Regs) -> Result<(), Error> {
+    let me = c.slot;
+    let v = k.core.thread(me).tid as u64;
+    ret(k, c, v)
 }
 
-fn gettid<P: Platform>(k: &mut Kernel<P>, _: &P::Regs) -> Result<Ret, Error> {
-    let (me, _) = caller(k);
-    ok(k.core.thread(me).tid as u64)
-}
-
-fn yield_to<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+fn yield_to<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     k.core.yield_to(decode_tid(f.arg(0)))?;
-    ok(0)
+    ret(k, c, 0)
 }
 
-fn deschedule<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
-    let (_, task) = caller(k);
+fn deschedule<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+    let task = c.task;
     // Reading *reject and blocking happen in one kernel entry, so no make_runnable can
     // fall between them.
     let reject = UserPtr::<i32>::new(f.arg(0)).read(space(k, task))?;
-    Ok(if k.core.deschedule(reject) { Ret::Blocked } else { Ret::Value(0) })
+    if k.core.deschedule(reject) {
+        return Ok(()); // blocked: make_runnable gives it its 0
+    }
+    ret(k, c, 0)
 }
 
-fn make_runnable<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+fn make_runnable<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     k.core.make_runnable(decode_tid(f.arg(0)) as u32)?;
-    ok(0)
+    ret(k, c, 0)
 }
 
-fn sleep<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
-    Ok(if k.core.sleep(decode_tid(f.arg(0)))? { Ret::Blocked } else { Ret::Value(0) })
+fn sleep<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+    if k.core.sleep(decode_tid(f.arg(0)))? {
+        return Ok(()); // blocked: the timer gives it its 0
+    }
+    ret(k, c, 0)
 }
 
-fn get_ticks<P: Platform>(_: &mut Kernel<P>, _: &P::Regs) -> Result<Ret, Error> {
-    ok(crate::time::ticks())
+fn get_ticks<P: Platform>(k: &mut Kernel<P>, c: Caller, _: &P::Regs) -> Result<(), Error> {
+    let v = crate::time::ticks();
+    ret(k, c, v)
 }
 
-fn new_pages<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+fn new_pages<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     let (base, len) = (f.arg(0), decode_u32(f.arg(1)) as u64);
     if base % PAGE != 0 || len % PAGE != 0 {
         return Err(Error::Misaligned);
@@ -165,7 +154,7 @@ fn new_pages<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> 
     if !abi::layout::is_user_range(base, len) {
         return Err(Error::BadAddress);
     }
-    let (_, task) = caller(k);
+    let task = c.task;
     let space = space(k, task);
     let region = Region { base, pages: len / PAGE };
     space.regions().check_add(region)?;
@@ -175,7 +164,7 @@ fn new_pages<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> 
     space.map_zeroed(base, region.pages)?;
     // Invariant: `check_add` passed on this same table just above, with nothing between.
     space.regions().add(region).expect("checked above");
-    ok(0)
+    ret(k, c, 0)
 }
 
 fn remove_region(space: &mut impl UserSpace, base: u64) -> Result<(), Error> {
@@ -184,33 +173,34 @@ fn remove_region(space: &mut impl UserSpace, base: u64) -> Result<(), Error> {
     Ok(())
 }
 
-fn remove_pages<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
-    let (_, task) = caller(k);
+fn remove_pages<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+    let task = c.task;
     remove_region(space(k, task), f.arg(0))?;
-    ok(0)
+    ret(k, c, 0)
 }
 
-fn thread_create<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+fn thread_create<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     let (rip, rsp) = (f.arg(0), f.arg(1));
     if !abi::layout::is_user_range(rip, 1) || !abi::layout::is_user_range(rsp.wrapping_sub(8), 8) {
         return Err(Error::BadAddress);
     }
-    let (_, task) = caller(k);
-    ok(spawn::thread(k, task, ThreadStart { rip, rsp, arg0: f.arg(2), arg1: f.arg(3) })? as u64)
+    let task = c.task;
+    let v = spawn::thread(k, task, ThreadStart { rip, rsp, arg0: f.arg(2), arg1: f.arg(3) })? as u64;
+    ret(k, c, v)
 }
 
-fn thread_exit<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
-    let (me, task) = caller(k);
+fn thread_exit<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+    let Caller { slot: me, task } = c;
     if f.arg(0) != 0 {
         // The thread's own stack: it will never run on it again after this call.
         remove_region(space(k, task), f.arg(0))?;
     }
     drop(k.core.exit_thread(me).space);
-    Ok(Ret::Blocked)
+    Ok(())
 }
 
-fn task_spawn<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
-    let (_, task) = caller(k);
+fn task_spawn<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+    let task = c.task;
     let len = f.arg(1);
     if len == 0 || len > abi::image::NAME_MAX as u64 {
         return Err(Error::NoSuchProgram);
@@ -220,11 +210,12 @@ fn task_spawn<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error>
     let space = space(k, task);
     UserSlice::new(f.arg(0), len).readable(space)?.read(space, name)?;
     let name = core::str::from_utf8(name).map_err(|_| Error::NoSuchProgram)?;
-    ok(spawn::task(k, Some(task), name, f.arg(2))? as u64)
+    let v = spawn::task(k, Some(task), name, f.arg(2))? as u64;
+    ret(k, c, v)
 }
 
-fn task_exit<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
-    let (_, task) = caller(k);
+fn task_exit<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+    let task = c.task;
     if f.arg(0) as i32 == abi::status::PANICKED {
         // libsys has printed the panic message; say whose it was, the way faults are said.
         let t = k.core.task(task);
@@ -232,18 +223,18 @@ fn task_exit<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> 
         k.platform.print(format_args!("  task {id} ({}) ends with status {status}\n", t.name()));
     }
     drop(k.core.exit_task(task, f.arg(0) as i32).space);
-    Ok(Ret::Blocked)
+    Ok(())
 }
 
-fn task_wait<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
-    Ok(match k.core.task_wait(f.arg(0) as u32)? {
-        Some(status) => Ret::Value(abi::syscall::encode_status(status)),
-        None => Ret::Blocked,
-    })
+fn task_wait<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+    match k.core.task_wait(f.arg(0) as u32)? {
+        Some(status) => ret(k, c, abi::syscall::encode_status(status)),
+        None => Ok(()), // blocked: the task's end gives it the status
+    }
 }
 
-fn print<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
-    let (_, task) = caller(k);
+fn print<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+    let task = c.task;
     // At most `PRINT_MAX` bytes per call: the console is polled with interrupts off.
     let mut chunk = [0u8; abi::syscall::PRINT_MAX];
     let len = f.arg(1).min(chunk.len() as u64);
@@ -252,14 +243,15 @@ fn print<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
     let chunk = &mut chunk[..len as usize];
     text.read(space, chunk)?;
     k.platform.write_console(chunk);
-    ok(len)
+    ret(k, c, len)
 }
 
-fn free_frames<P: Platform>(_: &mut Kernel<P>, _: &P::Regs) -> Result<Ret, Error> {
-    ok(FRAMES.lock().free_count() as u64)
+fn free_frames<P: Platform>(k: &mut Kernel<P>, c: Caller, _: &P::Regs) -> Result<(), Error> {
+    let v = FRAMES.lock().free_count() as u64;
+    ret(k, c, v)
 }
 
-fn ipc_send<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+fn ipc_send<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     let control = abi::ipc::SendControl::decode(f.arg(5));
     let args = SendArgs {
         id: f.arg(0) as u32,
@@ -271,18 +263,17 @@ fn ipc_send<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
         shared: control.shared,
         option_sync: control.option_sync,
     };
-    // A send that returns now transferred no pages (a transfer blocks the caller for the
-    // reply); one that blocked gets its status word when it is woken.
-    let status = abi::ipc::SendStatus { transferred: false }.encode();
-    Ok(match k.core.ipc_send(args) {
-        Ok(Outcome::Done(v, _)) => Ret::Pair(v, status),
-        Ok(Outcome::Blocked) => Ret::Blocked,
-        // Encoded here, since it comes with a second word.
-        Err(e) => Ret::Pair(e.code() as i64 as u64, status),
-    })
+    // The core records the result and the status word (now, or when the caller is woken).
+    // An error comes with a status word too, so it is encoded here: no pages left.
+    if let Err(e) = k.core.ipc_send(c.slot, args) {
+        let ret = k.core.results_mut(c.slot);
+        ret.value(e.code() as i64 as u64);
+        ret.second(abi::ipc::SendStatus { transferred: false }.encode());
+    }
+    Ok(())
 }
 
-fn ipc_recv<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+fn ipc_recv<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     let args = RecvArgs {
         long_dest: f.arg(0),
         short_dest: f.arg(1),
@@ -290,38 +281,26 @@ fn ipc_recv<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
         len_short: f.arg(3),
         timeout: f.arg(4) as i32,
     };
-    Ok(match k.core.ipc_recv(args)? {
-        Outcome::Done(kind, sender) => Ret::Pair(kind, sender),
-        Outcome::Blocked => Ret::Blocked,
-    })
+    k.core.ipc_recv(c.slot, args)?;
+    Ok(())
 }
 
-fn ipc_reply<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
-    k.core.ipc_reply(f.arg(0), f.arg(1) as u32)?;
-    ok(0)
+fn ipc_reply<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+    k.core.ipc_reply(c.slot, f.arg(0), f.arg(1) as u32)?;
+    Ok(())
 }
 
-fn ipc_call<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+fn ipc_call<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     let (tid, len) = fast::decode_call_word(f.arg(0));
     let words = [f.arg(2), f.arg(3), f.arg(4), f.arg(5), f.arg(6)];
-    Ok(match k.core.ipc_call_fast(tid, len, words, fast::decode_timeout(f.arg(1)))? {
-        Outcome::Done(v, _) => Ret::Value(v),
-        Outcome::Blocked => Ret::Blocked,
-    })
+    k.core.ipc_call_fast(c.slot, tid, len, words, fast::decode_timeout(f.arg(1)))?;
+    Ok(())
 }
 
-fn ipc_reply_wait<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+fn ipc_reply_wait<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     let reply = fast::decode_reply_word(f.arg(0)).map(|len| (len, [f.arg(2), f.arg(3), f.arg(4), f.arg(5), f.arg(6)]));
-    let (me, _) = caller(k);
-    Ok(match k.core.ipc_reply_wait(reply, fast::decode_timeout(f.arg(1)))? {
-        Outcome::Done(kind, sender) => {
-            if let Some(out) = k.core.thread_mut(me).fast_out.as_mut() {
-                out.sender = sender;
-            }
-            Ret::Fast(kind)
-        }
-        Outcome::Blocked => Ret::Blocked,
-    })
+    k.core.ipc_reply_wait(c.slot, reply, fast::decode_timeout(f.arg(1)))?;
+    Ok(())
 }
 
 /// An IRQ line a driver may bind: not the timer (0) nor the PIC cascade (2).
@@ -332,9 +311,9 @@ fn driver_line(irq: u64) -> Result<u8, Error> {
     }
 }
 
-fn irq_bind<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+fn irq_bind<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     let irq = driver_line(f.arg(0))?;
-    let (me, task) = caller(k);
+    let Caller { slot: me, task } = c;
     if !k.core.task(task).grants.has_irq(irq) {
         return Err(Error::PermissionDenied);
     }
@@ -345,22 +324,22 @@ fn irq_bind<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
     }
     k.irqs[irq as usize] = Some((me, k.core.thread(me).tid));
     k.platform.unmask_irq(irq);
-    ok(0)
+    ret(k, c, 0)
 }
 
-fn irq_ack<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+fn irq_ack<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     let irq = driver_line(f.arg(0))?;
-    let (me, _) = caller(k);
+    let me = c.slot;
     if k.irqs[irq as usize] != Some((me, k.core.thread(me).tid)) {
         return Err(Error::PermissionDenied);
     }
     k.platform.unmask_irq(irq);
-    ok(0)
+    ret(k, c, 0)
 }
 
 /// Counts the kernel's table usage into the caller's `KernelStats`. Bounded work: one pass
 /// over the thread and task tables; writes at most `size_of::<KernelStats>()` bytes.
-fn kernel_stats<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+fn kernel_stats<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     use crate::task::{State, MAX_THREADS};
     use zerocopy::IntoBytes;
     let size = size_of::<abi::syscall::KernelStats>() as u64;
@@ -374,22 +353,22 @@ fn kernel_stats<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Erro
     }
     stats.tasks_used = k.core.tasks_in_use() as u32;
     stats.irqs_bound = k.irqs.iter().filter(|l| l.is_some()).count() as u32;
-    let (_, task) = caller(k);
+    let task = c.task;
     let space = space(k, task);
     UserSlice::new(f.arg(0), len).writable(space)?.write(space, &stats.as_bytes()[..len as usize])?;
-    ok(size)
+    ret(k, c, size)
 }
 
 /// Writes up to `rsi` `abi::ps::Record`s to `rdi`; returns how many exist. The whole
 /// destination is checked writable before anything is written, and `rsi` is clipped to
 /// the most records there can be, so the work is bounded by the tables.
-fn ps<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+fn ps<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     use crate::task::{MAX_TASKS, MAX_THREADS};
     use zerocopy::IntoBytes;
     const SIZE: u64 = size_of::<abi::ps::Record>() as u64;
     const _: () = assert!(MAX_TASKS + MAX_THREADS == abi::ps::MAX_RECORDS);
     let capacity = f.arg(1).min(abi::ps::MAX_RECORDS as u64);
-    let (_, task) = caller(k);
+    let task = c.task;
     // Checked against the caller's space; written through it below (the core is only read).
     let out = {
         let space = space(k, task);
@@ -409,18 +388,19 @@ fn ps<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
         Ok(())
     });
     k.core.task_mut(task).space = lent;
-    ok(total? as u64)
+    let v = total? as u64;
+    ret(k, c, v)
 }
 
 /// Writes up to `rsi` `abi::image::ProgramInfo`s (the boot image's programs, in order) to
 /// `rdi`; returns how many the image holds. Bounded by `abi::image::MAX_PROGRAMS`.
-fn image_programs<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
+fn image_programs<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     use abi::image::{ProgramInfo, NAME_MAX};
     use zerocopy::IntoBytes;
     const SIZE: u64 = size_of::<ProgramInfo>() as u64;
-    let Some(image) = k.image else { return ok(0) };
+    let Some(image) = k.image else { return ret(k, c, 0) };
     let capacity = f.arg(1).min(image.len() as u64);
-    let (_, task) = caller(k);
+    let task = c.task;
     let space = space(k, task);
     let out = UserSlice::new(f.arg(0), capacity * SIZE).writable(space)?;
     for (i, p) in image.programs().take(capacity as usize).enumerate() {
@@ -429,20 +409,21 @@ fn image_programs<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Er
         info.name[..n].copy_from_slice(&p.name.as_bytes()[..n]);
         out.sub(i as u64 * SIZE, SIZE).write(space, info.as_bytes())?;
     }
-    ok(image.len() as u64)
+    let v = image.len() as u64;
+    ret(k, c, v)
 }
 
 /// Ends task `rdi` (see `Core::kill_task` for who may); ending one's own task does not
 /// return.
-fn task_kill<P: Platform>(k: &mut Kernel<P>, f: &P::Regs) -> Result<Ret, Error> {
-    let (_, task) = caller(k);
+fn task_kill<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+    let task = c.task;
     let power = k.core.task(task).grants.may_kill();
     let ended = k.core.kill_task(task, f.arg(0) as u32, power)?;
     let own = ended.task == Some(task);
     drop(ended.space);
     if own {
-        Ok(Ret::Blocked)
+        Ok(())
     } else {
-        ok(0)
+        ret(k, c, 0)
     }
 }

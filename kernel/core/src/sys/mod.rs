@@ -63,20 +63,6 @@ pub struct UserFault {
     pub fault_address: u64,
 }
 
-/// Moves what a blocked thread's waker set into its pending results.
-#[cold]
-fn join_wake_results(t: &mut crate::task::Thread) {
-    if let Some(v) = t.wake_value.take() {
-        t.ret.value(v as u64);
-    }
-    if let Some(v) = t.wake_aux.take() {
-        t.ret.second(v);
-    }
-    if let Some(out) = t.fast_out.take() {
-        t.ret.fast(out.sender, out.len, out.words);
-    }
-}
-
 /// Vector of the page fault.
 const PAGE_FAULT: u8 = 14;
 
@@ -117,12 +103,7 @@ impl<P: Platform> Kernel<P> {
             crate::trace_event!(crate::trace::idle());
             return Leave::Idle;
         };
-        let t = self.core.thread_mut(slot);
-        let stack: KernelStack = t.kstack;
-        // What whoever woke it set joins the results to deliver.
-        if t.wake_value.is_some() || t.wake_aux.is_some() || t.fast_out.is_some() {
-            join_wake_results(t);
-        }
+        let stack: KernelStack = self.core.thread(slot).kstack;
         if Some(slot) == entered_on {
             return Leave::Run { slot, stack_top: stack.top, switch: false };
         }
@@ -176,9 +157,12 @@ impl<P: Platform> Kernel<P> {
     /// A system call from the current thread, whose saved registers are `regs`.
     pub fn syscall(&mut self, regs: &P::Regs) -> Leave {
         self.reap();
-        let me = self.core.current();
-        calls::dispatch(self, regs);
-        self.next(me)
+        // The idle loop makes no system calls: an entry without a current thread has no
+        // caller and nothing to do.
+        let Some(slot) = self.core.current() else { return self.next(None) };
+        let caller = calls::Caller { slot, task: self.core.thread(slot).task };
+        calls::dispatch(self, caller, regs);
+        self.next(Some(slot))
     }
 
     /// A timer tick; `from_user`: it interrupted a thread, not the idle loop.

@@ -4,8 +4,9 @@
 //! [`Core`] works with slots, ids and plain values. The system-call layer validates user
 //! pointers and reads what the core needs (e.g. `*reject` for `deschedule`) before calling
 //! in; since the kernel is not preemptible, that read and the core's decision are atomic
-//! with respect to every other thread. A thread that blocks gets its result later, from
-//! whoever wakes it, in [`Thread::wake_value`].
+//! with respect to every other thread. Every result a thread's system call returns, at
+//! once or later from whoever wakes it, is recorded in its pending
+//! [`Results`](crate::regs::Results) and written into its registers when it next runs.
 //!
 //! Invariants:
 //! - `current` (if any) is `Runnable` and in no list; every other `Runnable` thread is in
@@ -87,20 +88,13 @@ pub struct Thread {
     generation: u32,
     pub task: usize,
     pub state: State,
-    /// Set when a blocked thread is woken: the value its system call returns.
-    pub wake_value: Option<i64>,
-    /// A second result register (`rdx`), set by IPC only: a receive's sender word, and a
-    /// general-path send's `abi::ipc::SendStatus` (every other call preserves `rdx`).
-    pub wake_aux: Option<u64>,
     pub kstack: KernelStack,
     /// What the thread's current system call returns, written into its registers when it
-    /// next runs.
-    pub ret: crate::regs::Results,
+    /// next runs: its value, a second word in `rdx` (a receive's sender word, a
+    /// general-path send's `abi::ipc::SendStatus`), or the fast path's registers.
+    pub(crate) ret: crate::regs::Results,
     quantum: u32,
     pub(crate) ipc: ThreadIpc,
-    /// Registers a fast-path operation returns (`abi::ipc::fast`): set by whoever
-    /// completes it, written into the thread's frame when it next runs.
-    pub fast_out: Option<crate::ipc::FastOut>,
     /// Interrupts (bit n: IRQ n) for this driver thread not yet received: at most one per
     /// line (the line stays masked until acknowledged), so nothing queues without bound.
     pub pending_irqs: u16,
@@ -112,13 +106,10 @@ impl Thread {
         generation: 0,
         task: 0,
         state: State::Free,
-        wake_value: None,
-        wake_aux: None,
         kstack: KernelStack { bottom: 0, top: 0 },
         ret: crate::regs::Results::NONE,
         quantum: 0,
         ipc: ThreadIpc::EMPTY,
-        fast_out: None,
         pending_irqs: 0,
     };
 }
@@ -282,6 +273,10 @@ impl<S, B: MsgBuffers> Core<S, B> {
     pub fn results_mut(&mut self, slot: usize) -> &mut crate::regs::Results {
         &mut self.threads[slot].ret
     }
+    /// Takes thread `slot`'s pending results, to write them into its registers.
+    pub fn take_results(&mut self, slot: usize) -> crate::regs::Results {
+        core::mem::take(&mut self.threads[slot].ret)
+    }
     /// Tasks that have not ended.
     pub fn live_tasks(&self) -> usize {
         self.live_tasks
@@ -384,13 +379,10 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.tid = ThreadIds::make(slot, t.generation);
         t.task = task;
         t.state = State::Runnable;
-        t.wake_value = None;
-        t.wake_aux = None;
         t.kstack = kstack;
         t.ret = crate::regs::Results::NONE;
         t.quantum = QUANTUM_TICKS;
         t.ipc = ThreadIpc::EMPTY;
-        t.fast_out = None;
         t.pending_irqs = 0;
         self.tasks[task].live_threads += 1;
         self.links.push_back(&mut self.run_queue, slot);
@@ -484,7 +476,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.timers.cancel(slot);
         let t = &mut self.threads[slot];
         t.state = State::Runnable;
-        t.wake_value = Some(value);
+        t.ret.value(value as u64);
         self.links.push_back(&mut self.run_queue, slot);
         crate::trace_event!(crate::trace::wake(self, slot, value));
     }
@@ -697,7 +689,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         let mut collected = false;
         while let Some(w) = self.links.pop_front(&mut waiters) {
             self.threads[w].state = State::Runnable;
-            self.threads[w].wake_value = Some(abi::syscall::encode_status(status) as i64);
+            self.threads[w].ret.value(abi::syscall::encode_status(status));
             self.links.push_back(&mut self.run_queue, w);
             crate::trace_event!(crate::trace::wake(self, w, abi::syscall::encode_status(status) as i64));
             collected = true;
