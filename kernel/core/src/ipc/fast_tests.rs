@@ -89,7 +89,7 @@ fn fast_path_errors() {
     assert_eq!(w.reply_wait(b, None, 0).map(|_| ()), Ok(()));
     assert_eq!(w.reply_wait(b, None, 0), Err(Error::ReplyPending));
     w.tick(0);
-    assert!(matches!(w.state(a), State::ReplyWait { .. }));
+    assert!(matches!(w.state(a), State::AwaitingReply { .. }));
 }
 
 #[test]
@@ -124,7 +124,7 @@ fn over_long_register_lengths_are_too_long_and_deliver_nothing() {
         let len = decode_reply_word(rdi).expect("a reply");
         assert_eq!(w.ipc_reply_wait(Some((len, [u64::MAX; 5])), FOREVER), Err(Error::TooLong), "reply {rdi:#x}");
     }
-    assert!(matches!(w.state(a), State::ReplyWait { .. }), "the caller still waits: no empty reply");
+    assert!(matches!(w.state(a), State::AwaitingReply { .. }), "the caller still waits: no empty reply");
     assert_eq!(w.reply_wait(b, Some(b"answer"), 0), Err(Error::Timeout), "the real reply, then nothing to receive");
     assert_eq!(w.fast_out(a).map(|o| o.0), Some(b"answ".to_vec()), "cut to the 4 bytes sent");
 }

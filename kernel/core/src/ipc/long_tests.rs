@@ -178,7 +178,7 @@ fn out_of_memory_half_way_transfers_nothing() {
     assert_eq!(w.take_wake(b), Some((code(Error::OutOfMemory), None)));
     assert_eq!(w.tags(a, long_base(a), 2), [Some(7), Some(8)], "the sender keeps its pages");
     assert_eq!(w.tags(b, window(b), 2), [None, None], "nothing half-mapped");
-    assert_eq!(w.state(a), State::SendBlocked { to: b });
+    assert_eq!(w.state(a), State::Sending { to: b });
     for base in taken {
         w.mem(b).regions().remove(base);
     }

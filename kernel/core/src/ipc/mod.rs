@@ -2,7 +2,7 @@
 //! `ipc_send`, `ipc_recv` and `ipc_reply` as operations on the [`Core`].
 //!
 //! Every thread has a mailbox: a FIFO of blocked synchronous senders (threads in
-//! `SendBlocked`) and a FIFO of buffered asynchronous messages ([`mailbox`]). Both carry a
+//! `Sending`) and a FIFO of buffered asynchronous messages ([`mailbox`]). Both carry a
 //! sequence number from one counter, and a receive takes whichever head is older, so
 //! senders are received in the order they sent.
 //!
@@ -51,7 +51,7 @@ use mailbox::{Msg, MsgBuffers};
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
 
-/// The send a thread is blocked in (`SendBlocked` or `ReplyWait`).
+/// The send a thread is blocked in (`Sending` or `AwaitingReply`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PendingSend {
     /// `message_short`: the message, and where the reply goes.
@@ -347,7 +347,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     fn send_pending(&mut self, me: usize, to: usize, mode: SendMode, timeout: Timeout) -> Result<Outcome, Error> {
         let seq = self.threads[me].ipc.send.seq;
         crate::trace_event!(crate::trace::send(self, me, to, seq, mode));
-        let delivered = match self.threads[to].state {
+        let delivered = match self.threads[to].state() {
             State::Receiving => match self.rendezvous(me, to) {
                 Ok(flags) => {
                     let kind = match mode {
@@ -374,7 +374,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if delivered {
             return Ok(match mode {
                 SendMode::Sync => {
-                    self.block_current(State::ReplyWait { from: to, seq });
+                    self.block_current(State::AwaitingReply { from: to, seq });
                     // Timeout 0: delivered, so wait for the reply without a deadline.
                     self.arm(me, timeout);
                     self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: self.threads[me].tid, seq });
@@ -393,7 +393,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             SendMode::Async => self.buffer_async(me, to, send.buf, send.len, seq),
             _ if timeout == Timeout::Poll => Err(Error::Timeout),
             _ => {
-                self.block_current(State::SendBlocked { to });
+                self.block_current(State::Sending { to });
                 let queued = self.links.push_back(&mut self.mailboxes[to], me);
                 debug_assert!(queued);
                 self.arm(me, timeout);
@@ -646,7 +646,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     #[inline(never)]
     fn release_window_of(&mut self, thread: usize) {
         let Some(w) = self.threads[thread].ipc.window.take() else { return };
-        if matches!(self.threads[thread].state, State::Free | State::Zombie) {
+        if matches!(self.threads[thread].state(), State::Free | State::Zombie) {
             return; // its task died: the tables went with the address space
         }
         let task = self.task_of(thread);
@@ -660,7 +660,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// already released its window.
     pub fn release_stale_windows(&mut self) {
         for t in 1..crate::task::MAX_THREADS {
-            if self.threads[t].ipc.window.is_some() && self.threads[t].state != State::Receiving {
+            if self.threads[t].ipc.window.is_some() && self.threads[t].state() != State::Receiving {
                 self.end_window(t);
             }
         }
@@ -709,7 +709,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Interrupt `irq` for driver thread `slot`: received at once if the driver is
     /// waiting, else kept pending (one per line) for its next receive.
     pub fn post_interrupt(&mut self, slot: usize, irq: u8) {
-        if self.threads[slot].state == State::Receiving {
+        if self.threads[slot].state() == State::Receiving {
             let recv = self.threads[slot].ipc.recv;
             self.end_window(slot);
             if let Ok(word) = self.put_interrupt(slot, recv, irq) {
@@ -813,8 +813,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         Ok(Some(match send.mode {
             SendMode::Sync => {
                 // Still bounded by its deadline, if it has one: now waiting for the reply.
-                self.links.remove(&mut self.mailboxes[me], s);
-                self.threads[s].state = State::ReplyWait { from: me, seq: send.seq };
+                self.sender_received(s, me, send.seq);
                 self.threads[me].ipc.reply_to = Some(ReplyTo { slot: s, tid: tid as u32, seq: send.seq });
                 self.received(me, RecvKind::Call, tid | flags)
             }
@@ -849,10 +848,10 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     fn reply_with(&mut self, me: usize, reply: Reply) -> Result<usize, Error> {
         let to = self.threads[me].ipc.reply_to.take().ok_or(Error::NoReplyPending)?;
         let t = &self.threads[to.slot];
-        if t.tid != to.tid || matches!(t.state, State::Free | State::Zombie) {
+        if t.tid != to.tid || matches!(t.state(), State::Free | State::Zombie) {
             return Err(Error::PeerDied);
         }
-        if t.state != (State::ReplyWait { from: me, seq: to.seq }) {
+        if t.state() != (State::AwaitingReply { from: me, seq: to.seq }) {
             return Err(Error::Timeout); // it gave up waiting
         }
         let send = t.ipc.send;

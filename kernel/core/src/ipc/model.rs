@@ -364,6 +364,9 @@ fn run_sequence(seed: u64, cov: &mut Coverage, handoff: bool) {
             }
         }
         assert_eq!(w.core.buffers.live(), m.buffered(), "{}", ctx("kernel buffers"));
+        if let Err(e) = w.core.check_invariants() {
+            panic!("{}", ctx(&format!("state invariant broken: {e}")));
+        }
     }
 }
 

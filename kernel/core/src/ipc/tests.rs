@@ -28,7 +28,7 @@ fn sync_send_to_a_waiting_receiver_then_reply() {
     let (mut w, a, b, _) = world();
     assert_eq!(w.recv(b, 64, FOREVER), Ok(Blocked));
     assert_eq!(w.send(a, b, b"ping", SYNC, FOREVER), Ok(Blocked));
-    assert!(matches!(w.state(a), State::ReplyWait { .. }), "the sender waits for the reply");
+    assert!(matches!(w.state(a), State::AwaitingReply { .. }), "the sender waits for the reply");
     assert_eq!(w.take_wake(b), Some((CALL, Some(w.tid(a) as u64))), "recv returns 0 and the sender's tid");
     assert_eq!(w.received(b), b"ping");
     assert_eq!(w.reply(b, b"pong!"), Ok(Done(0, 0)));
@@ -41,10 +41,10 @@ fn sync_send_to_a_waiting_receiver_then_reply() {
 fn sync_send_before_the_receiver_blocks_until_received() {
     let (mut w, a, b, _) = world();
     assert_eq!(w.send(a, b, b"hello", SYNC, FOREVER), Ok(Blocked));
-    assert_eq!(w.state(a), State::SendBlocked { to: b });
+    assert_eq!(w.state(a), State::Sending { to: b });
     assert_eq!(w.recv(b, 64, FOREVER), Ok(Done(0, w.tid(a) as u64)));
     assert_eq!(w.received(b), b"hello");
-    assert!(matches!(w.state(a), State::ReplyWait { .. }), "still blocked until ipc_reply");
+    assert!(matches!(w.state(a), State::AwaitingReply { .. }), "still blocked until ipc_reply");
     assert_eq!(w.reply(b, b""), Ok(Done(0, 0)));
     assert_eq!(w.take_wake(a), Some((0, NOT_TRANSFERRED)));
     assert_eq!(w.reply_of(a), b"", "a zero-length reply unblocks with length 0");
@@ -132,7 +132,7 @@ fn timeout_zero_once_delivered_waits_for_the_reply_without_a_deadline() {
     assert_eq!(w.recv(b, 8, FOREVER), Ok(Blocked));
     assert_eq!(w.send(a, b, b"x", SYNC, 0), Ok(Blocked));
     w.tick(1000);
-    assert!(matches!(w.state(a), State::ReplyWait { .. }));
+    assert!(matches!(w.state(a), State::AwaitingReply { .. }));
     w.take_wake(b);
     assert_eq!(w.reply(b, b"ok"), Ok(Done(0, 0)));
     assert_eq!(w.take_wake(a), Some((0, NOT_TRANSFERRED)));
@@ -143,7 +143,7 @@ fn a_send_timeout_bounds_the_rendezvous() {
     let (mut w, a, b, _) = world();
     assert_eq!(w.send(a, b, b"x", SYNC, 5), Ok(Blocked));
     w.tick(4);
-    assert_eq!(w.state(a), State::SendBlocked { to: b });
+    assert_eq!(w.state(a), State::Sending { to: b });
     w.tick(1);
     assert_eq!(w.take_wake(a), Some((code(Error::Timeout), NOT_TRANSFERRED)));
     assert_eq!(w.recv(b, 8, 0), Err(Error::Timeout), "the expired message is gone");

@@ -346,7 +346,7 @@ fn kernel_stats<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Resul
     let len = f.arg(1).min(size);
     let mut stats = abi::syscall::KernelStats { free_frames: FRAMES.lock().free_count() as u64, ..Default::default() };
     for slot in 0..MAX_THREADS {
-        if !matches!(k.core.thread(slot).state, State::Free) {
+        if !matches!(k.core.thread(slot).state(), State::Free) {
             stats.threads_used += 1;
         }
         stats.async_buffers_used += k.core.queued_messages(slot) as u32;

@@ -174,6 +174,9 @@ impl Machine {
     /// Does what the architecture does with `leave`: writes the results into the frame
     /// and notes who runs.
     pub fn leave(&mut self, leave: Leave) -> Leave {
+        if let Err(e) = self.k.core.check_invariants() {
+            panic!("state invariant broken after an entry: {e}");
+        }
         match &leave {
             &Leave::Run { slot, stack_top, .. } => {
                 assert_eq!(self.k.core.thread(slot).kstack.top, stack_top, "the thread's own stack");

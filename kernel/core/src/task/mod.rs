@@ -16,7 +16,7 @@
 //! - The donation (the thread IPC woke, to run when its waker blocks) lasts until the next
 //!   tick or yield at most, and only ever picks a thread out of the run queue; it never
 //!   puts one ahead of another there (docs/architecture.md, "Scheduling and IPC").
-//! - A `WaitingTask(t)` thread is in task `t`'s waiter list; a `SendBlocked { to }` thread
+//! - A `WaitingTask(t)` thread is in task `t`'s waiter list; a `Sending { to }` thread
 //!   is in `to`'s mailbox sender queue (IPC: see `crate::ipc`).
 //! - `Zombie` threads are in the zombie list until their kernel stack is reclaimed; the
 //!   current thread's stack is never reclaimed while it runs on it.
@@ -27,6 +27,10 @@
 //!   exceeds its `limits.tasks`. Only the parent may collect a status, so a task with no
 //!   parent is freed as soon as it ends, and an `Exited` slot is never reused before its
 //!   parent collects it or ends.
+//!
+//! A thread's state is private: only `Core`'s transitions write it, and each keeps the lists
+//! and timers above in step. `Core::check_invariants` checks the state invariants; the IPC
+//! model test and the system-call tests run it after every step.
 
 pub mod ids;
 mod ps;
@@ -68,11 +72,11 @@ pub enum State {
     /// In `task_wait` for the task in this slot.
     WaitingTask(usize),
     /// A synchronous sender queued in thread `to`'s mailbox.
-    SendBlocked {
+    Sending {
         to: usize,
     },
     /// A synchronous sender whose message thread `from` received, waiting for the reply.
-    ReplyWait {
+    AwaitingReply {
         from: usize,
         seq: u64,
     },
@@ -87,7 +91,10 @@ pub struct Thread {
     pub tid: u32,
     generation: u32,
     pub task: usize,
-    pub state: State,
+    /// Written only by the transitions of [`Core`] (`create_thread`, `block_current`,
+    /// `wake`, `sender_received`, `bury`, `reap`, `finish_task`), which keep run-queue,
+    /// mailbox, waiter-list and timer membership in step with it.
+    state: State,
     pub kstack: KernelStack,
     /// What the thread's current system call returns, written into its registers when it
     /// next runs: its value, a second word in `rdx` (a receive's sender word, a
@@ -101,6 +108,11 @@ pub struct Thread {
 }
 
 impl Thread {
+    /// What the thread is doing.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
     const EMPTY: Thread = Thread {
         tid: 0,
         generation: 0,
@@ -412,6 +424,70 @@ impl<S, B: MsgBuffers> Core<S, B> {
         Some(next)
     }
 
+    /// Checks the invariants in this module's documentation (those that are about state,
+    /// not history): which list each thread is in for its state, timers only on waiting
+    /// threads, the current thread runnable and in no list, and the tasks' counts. The
+    /// model tests call it after every step.
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) -> Result<(), String> {
+        let in_list = |slot: usize| self.links.list_of(slot);
+        for slot in 1..MAX_THREADS {
+            let t = &self.threads[slot];
+            let (list, timer) = (in_list(slot), self.timers.deadline(slot).is_some());
+            let want = match t.state {
+                State::Runnable if self.current == Some(slot) => None,
+                State::Runnable => Some(RUN_QUEUE),
+                State::WaitingTask(task) => Some(waiters_list(task)),
+                State::Sending { to } => Some(mailbox_list(to)),
+                State::Zombie => Some(ZOMBIES),
+                State::Free | State::Sleeping | State::Descheduled | State::AwaitingReply { .. } | State::Receiving => {
+                    None
+                }
+            };
+            if list != want {
+                return Err(format!("thread {slot} ({:?}) is in list {list:?}, not {want:?}", t.state));
+            }
+            let may_wait = matches!(
+                t.state,
+                State::Sleeping | State::Sending { .. } | State::AwaitingReply { .. } | State::Receiving
+            );
+            if timer && !may_wait {
+                return Err(format!("thread {slot} ({:?}) has a timer armed", t.state));
+            }
+            if t.state == State::Sleeping && !timer {
+                return Err(format!("thread {slot} sleeps without a timer"));
+            }
+        }
+        if let Some(c) = self.current {
+            if self.threads[c].state != State::Runnable {
+                return Err(format!("the current thread {c} is {:?}", self.threads[c].state));
+            }
+        }
+        for (i, task) in self.tasks.iter().enumerate().skip(1) {
+            if task.state == TaskState::Free {
+                continue;
+            }
+            let live = (1..MAX_THREADS)
+                .filter(|&s| self.threads[s].task == i && !matches!(self.threads[s].state, State::Free | State::Zombie))
+                .count();
+            if live != task.live_threads || live > task.limits.threads as usize {
+                return Err(format!("task {i}: {live} live threads, counted {}", task.live_threads));
+            }
+            let children = (1..MAX_TASKS)
+                .filter(|&c| self.tasks[c].parent == Some(i) && self.tasks[c].state != TaskState::Free)
+                .count();
+            if children != task.children || children > task.limits.tasks as usize {
+                return Err(format!("task {i}: {children} children, counted {}", task.children));
+            }
+            if let Some(p) = task.parent {
+                if self.tasks[p].state != TaskState::Live {
+                    return Err(format!("task {i}'s parent {p} is not live"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Makes runnable thread `slot` the current one at once (tests drive the core directly).
     #[cfg(test)]
     pub(crate) fn switch_to(&mut self, slot: usize) {
@@ -468,7 +544,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             State::WaitingTask(task) => {
                 self.links.remove(&mut self.tasks[task].waiters, slot);
             }
-            State::SendBlocked { to } => {
+            State::Sending { to } => {
                 self.links.remove(&mut self.mailboxes[to], slot);
             }
             _ => {}
@@ -481,6 +557,14 @@ impl<S, B: MsgBuffers> Core<S, B> {
         crate::trace_event!(crate::trace::wake(self, slot, value));
     }
 
+    /// Sender `s`, queued in `receiver`'s mailbox, has been received: it leaves the queue
+    /// and waits for the reply, still bounded by its deadline if it has one.
+    pub(crate) fn sender_received(&mut self, s: usize, receiver: usize, seq: u64) {
+        debug_assert_eq!(self.threads[s].state, State::Sending { to: receiver });
+        self.links.remove(&mut self.mailboxes[receiver], s);
+        self.threads[s].state = State::AwaitingReply { from: receiver, seq };
+    }
+
     /// One timer tick: wakes expired sleepers, and preempts the current thread when its
     /// quantum is used up and another thread is waiting to run.
     pub fn tick(&mut self) {
@@ -489,7 +573,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         while let Some(slot) = self.timers.pop_expired(self.now) {
             match self.threads[slot].state {
                 State::Sleeping => self.wake(slot, 0),
-                State::SendBlocked { .. } | State::ReplyWait { .. } | State::Receiving => {
+                State::Sending { .. } | State::AwaitingReply { .. } | State::Receiving => {
                     self.wake(slot, Error::Timeout.code() as i64)
                 }
                 _ => {}
@@ -619,10 +703,10 @@ impl<S, B: MsgBuffers> Core<S, B> {
             State::WaitingTask(task) => {
                 self.links.remove(&mut self.tasks[task].waiters, slot);
             }
-            State::SendBlocked { to } => {
+            State::Sending { to } => {
                 self.links.remove(&mut self.mailboxes[to], slot);
             }
-            State::Sleeping | State::ReplyWait { .. } | State::Receiving | State::Descheduled => {}
+            State::Sleeping | State::AwaitingReply { .. } | State::Receiving | State::Descheduled => {}
             State::Free | State::Zombie => return,
         }
         self.timers.cancel(slot);
@@ -638,7 +722,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             self.wake(sender, died);
         }
         for s in 1..MAX_THREADS {
-            if matches!(self.threads[s].state, State::ReplyWait { from, .. } if from == slot) {
+            if matches!(self.threads[s].state, State::AwaitingReply { from, .. } if from == slot) {
                 self.wake(s, died);
             }
         }

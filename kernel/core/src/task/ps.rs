@@ -45,8 +45,8 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 State::Sleeping => state::SLEEPING,
                 State::Descheduled => state::DESCHEDULED,
                 State::WaitingTask(_) => state::WAITING_TASK,
-                State::SendBlocked { .. } => state::SENDING,
-                State::ReplyWait { .. } => state::AWAITING_REPLY,
+                State::Sending { .. } => state::SENDING,
+                State::AwaitingReply { .. } => state::AWAITING_REPLY,
                 State::Receiving => state::RECEIVING,
             };
             let t = &self.tasks[th.task];
