@@ -5,10 +5,10 @@
 //! unexpected exception) use [`emergency`] instead, which does not take the lock at all.
 
 use crate::arch::serial::{self, Serial};
+use crate::lock::Lock;
 use core::fmt::{self, Write};
-use spin::Mutex;
 
-static CONSOLE: Mutex<Option<Serial>> = Mutex::new(None);
+static CONSOLE: Lock<Option<Serial>> = Lock::new("CONSOLE", None);
 
 /// Initialises COM1. Call once, first thing at boot.
 pub fn init() {

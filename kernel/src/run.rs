@@ -83,7 +83,7 @@ pub fn start(image: Option<BootImage<'static>>, handoff: bool, first_arg: u64) -
     x86_64::instructions::interrupts::disable();
     // Boot-time: before the first task, with the memory the boot left; refuse to go on.
     let idle = paging::alloc_stack(2).expect("no memory for the idle stack");
-    IDLE_STACK.store(idle.top, Ordering::Relaxed);
+    IDLE_STACK.store(idle.top(), Ordering::Relaxed);
     let how = enter(|k| k.start(image, handoff, first_arg));
     leave(how);
     // Invariant: `start` decided to enter a thread, idle or power off; none comes back.

@@ -13,6 +13,7 @@
 pub mod boot;
 pub mod ipc;
 pub mod loader;
+pub mod lock;
 pub mod mem;
 pub mod regs;
 pub mod sched;

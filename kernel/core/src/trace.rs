@@ -165,9 +165,9 @@ pub use hooks::*;
 #[cfg(all(feature = "trace", target_os = "none"))]
 mod hooks {
     use super::{Names, Ring, CAPACITY, NAMES};
+    use crate::lock::Lock;
     use crate::task::{Core, State};
     use abi::trace::{BlockReason, Kind, Record, RECV_INTERRUPT};
-    use spin::Mutex;
 
     struct Tracer {
         ring: Ring<CAPACITY>,
@@ -176,7 +176,7 @@ mod hooks {
 
     /// Taken only inside kernel entries (interrupts off) and at power-off, never while
     /// anything else is held, and nothing is called with it held: it cannot deadlock.
-    static TRACER: Mutex<Tracer> = Mutex::new(Tracer { ring: Ring::new(), names: Names::new() });
+    static TRACER: Lock<Tracer> = Lock::new("TRACER", Tracer { ring: Ring::new(), names: Names::new() });
 
     fn record(kind: Kind, detail: u8, tid: u32, task: u32, peer: u32, value: u64) {
         // SAFETY: RDTSC reads a counter; it has no side effects.

@@ -295,7 +295,7 @@ impl World {
             let task = core.create_task("t", Mem::default()).unwrap();
             core.tasks[task].limits = abi::image::Limits::UNBOUNDED; // these tests probe the global bounds
             for _ in 0..n {
-                let slot = core.create_thread(task, KernelStack { bottom: 0, top: 0 }).unwrap();
+                let slot = core.create_thread(task, KernelStack::EMPTY).unwrap();
                 let mem = core.tasks[task].space.as_mut().unwrap();
                 mem.map(send_buf(slot), 3, true);
                 threads.push(slot);

@@ -29,14 +29,39 @@ impl PhysRange {
 }
 
 /// A kernel stack: `[bottom, top)` is mapped read-write; the page below `bottom` is not.
-/// (Allocated by `arch::paging`; recorded here so portable code can hold one.)
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// (Allocated by the architecture; recorded here so portable code can hold one.)
+///
+/// Not `Copy` or `Clone`, with private fields: one value stands for one stack, made only
+/// by the allocator (`from_raw`), so it can be freed once, by giving it back.
+#[derive(Debug, PartialEq, Eq)]
 pub struct KernelStack {
-    pub bottom: u64,
-    pub top: u64,
+    bottom: u64,
+    top: u64,
 }
 
 impl KernelStack {
+    /// No stack (an unused thread slot's).
+    pub const EMPTY: KernelStack = KernelStack { bottom: 0, top: 0 };
+
+    /// The stack `[bottom, top)`.
+    ///
+    /// # Safety
+    /// `[bottom, top)` is a kernel stack the caller allocated (mapped read-write, with an
+    /// unmapped guard page below) and hands over: no other `KernelStack` names it.
+    pub const unsafe fn from_raw(bottom: u64, top: u64) -> Self {
+        KernelStack { bottom, top }
+    }
+
+    /// The lowest address of the stack.
+    pub fn bottom(&self) -> u64 {
+        self.bottom
+    }
+
+    /// The address just above the stack (its top holds the thread's saved user frame).
+    pub fn top(&self) -> u64 {
+        self.top
+    }
+
     /// The unmapped guard page under the stack.
     pub fn guard(&self) -> u64 {
         self.bottom - abi::PAGE_SIZE as u64
@@ -48,7 +73,8 @@ impl KernelStack {
 pub const FRAME_WORDS: usize = ((4u64 << 30) / abi::PAGE_SIZE as u64 / 64) as usize;
 
 /// The kernel's frame allocator.
-pub static FRAMES: spin::Mutex<frames::FrameAllocator<FRAME_WORDS>> = spin::Mutex::new(frames::FrameAllocator::new());
+pub static FRAMES: crate::lock::Lock<frames::FrameAllocator<FRAME_WORDS>> =
+    crate::lock::Lock::new("FRAMES", frames::FrameAllocator::new());
 
 /// How many user mappings each frame has (docs/ipc.md, "Page ownership").
 pub static MAP_COUNTS: mapcount::MapCounts<{ FRAME_WORDS * 64 }> = mapcount::MapCounts::new();

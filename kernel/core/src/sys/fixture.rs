@@ -79,15 +79,16 @@ impl Platform for Fake {
         self.next_stack += 0x10000;
         let top = 0xffff_fe00_0000_0000 + self.next_stack;
         self.stacks.insert(top, ());
-        Ok(KernelStack { bottom: top - 0x4000, top })
+        // SAFETY: a fake stack with a top no other stack has; nothing runs on it.
+        Ok(unsafe { KernelStack::from_raw(top - 0x4000, top) })
     }
-    fn free_stack(&mut self, stack: KernelStack) {
-        assert!(self.stacks.remove(&stack.top).is_some(), "stack freed twice or never allocated");
-        self.frames.remove(&stack.top);
+    unsafe fn free_stack(&mut self, stack: KernelStack) {
+        assert!(self.stacks.remove(&stack.top()).is_some(), "stack freed twice or never allocated");
+        self.frames.remove(&stack.top());
     }
     fn init_thread(&mut self, stack: &KernelStack, start: ThreadStart) {
-        self.starts.insert(stack.top, start);
-        self.frames.insert(stack.top, Regs::default());
+        self.starts.insert(stack.top(), start);
+        self.frames.insert(stack.top(), Regs::default());
     }
     fn mask_irq(&mut self, irq: u8) {
         self.masked |= 1 << irq;
@@ -99,7 +100,7 @@ impl Platform for Fake {
         self.io.push((base, count));
     }
     fn switch_to(&mut self, _: &Mem, stack: &KernelStack) {
-        self.switches.push(stack.top);
+        self.switches.push(stack.top());
     }
     fn print(&mut self, args: fmt::Arguments) {
         self.printed.push_str(&args.to_string());
@@ -153,7 +154,7 @@ impl Machine {
     }
 
     fn top(&self, slot: usize) -> u64 {
-        self.k.core.thread(slot).kstack.top
+        self.k.core.thread(slot).kstack.top()
     }
 
     /// Thread `slot`'s saved registers.
@@ -179,7 +180,7 @@ impl Machine {
         }
         match &leave {
             &Leave::Run { slot, stack_top, .. } => {
-                assert_eq!(self.k.core.thread(slot).kstack.top, stack_top, "the thread's own stack");
+                assert_eq!(self.k.core.thread(slot).kstack.top(), stack_top, "the thread's own stack");
                 let mut frame = self.k.platform.frames[&stack_top];
                 self.k.deliver(slot, &mut frame);
                 self.k.platform.frames.insert(stack_top, frame);

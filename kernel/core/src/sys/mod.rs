@@ -16,7 +16,6 @@ pub mod platform;
 mod spawn;
 
 use crate::loader::image::BootImage;
-use crate::mem::KernelStack;
 use crate::task::Core;
 use crate::userfault::{self, PageFaultCode};
 use abi::status::exception_name;
@@ -80,7 +79,9 @@ impl<P: Platform> Kernel<P> {
         }
         let mut reaped = false;
         while let Some(stack) = self.core.reap() {
-            self.platform.free_stack(stack);
+            // SAFETY: `reap` gives only the stacks of zombies other than the current thread,
+            // and a zombie never runs again: nothing uses this stack any more.
+            unsafe { self.platform.free_stack(stack) };
             reaped = true;
         }
         if reaped {
@@ -103,9 +104,9 @@ impl<P: Platform> Kernel<P> {
             crate::trace_event!(crate::trace::idle());
             return Leave::Idle;
         };
-        let stack: KernelStack = self.core.thread(slot).kstack;
+        let stack_top = self.core.thread(slot).kstack.top();
         if Some(slot) == entered_on {
-            return Leave::Run { slot, stack_top: stack.top, switch: false };
+            return Leave::Run { slot, stack_top, switch: false };
         }
         crate::trace_event!(crate::trace::run(&self.core, slot));
         let task = self.core.task(self.core.thread(slot).task);
@@ -117,8 +118,8 @@ impl<P: Platform> Kernel<P> {
         // Invariant: `slot` is the runnable thread just chosen; its task has threads, so
         // it still has its address space.
         let space = task.space.as_ref().expect("a live thread's task has a space");
-        self.platform.switch_to(space, &stack);
-        Leave::Run { slot, stack_top: stack.top, switch: true }
+        self.platform.switch_to(space, &self.core.thread(slot).kstack);
+        Leave::Run { slot, stack_top, switch: true }
     }
 
     /// Writes thread `slot`'s pending results into `regs`, its saved registers, and
@@ -204,15 +205,15 @@ impl<P: Platform> Kernel<P> {
         self.reap();
         // Only the current thread runs in user mode, so a user fault always has one.
         let me = self.core.current().expect("a user fault has a current thread");
-        let t = *self.core.thread(me);
+        let (tid, task_slot) = (self.core.thread(me).tid, self.core.thread(me).task);
         let status = abi::status::faulted(f.vector);
-        let task = self.core.task(t.task);
+        let task = self.core.task(task_slot);
         let p = &mut self.platform;
         p.print(format_args!(
             "task {} ({}) thread {} killed: {} at user rip {:#x}, error code {:#x}\n",
             task.id,
             task.name(),
-            t.tid,
+            tid,
             exception_name(f.vector),
             f.rip,
             f.error_code
@@ -246,7 +247,7 @@ impl<P: Platform> Kernel<P> {
             task.name(),
             abi::status::describe(status)
         ));
-        let ended = self.core.exit_task(t.task, status);
+        let ended = self.core.exit_task(task_slot, status);
         drop(ended.space); // frees the address space (switching it away first if active)
         self.next(None)
     }

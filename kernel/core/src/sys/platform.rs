@@ -44,9 +44,11 @@ pub trait Platform {
     fn new_space(&mut self, kernel_frames: u32) -> Result<Self::Space, Error>;
     /// A kernel stack for a new thread.
     fn alloc_stack(&mut self) -> Result<KernelStack, Error>;
-    /// Frees a stack from `alloc_stack` that no thread uses any more (a reaped zombie's, or
-    /// one never used).
-    fn free_stack(&mut self, stack: KernelStack);
+    /// Frees a stack from `alloc_stack`.
+    ///
+    /// # Safety
+    /// No thread runs on `stack` or will again (a reaped zombie's, or one never used).
+    unsafe fn free_stack(&mut self, stack: KernelStack);
     /// Writes the user context a new thread starts from at the top of `stack`.
     fn init_thread(&mut self, stack: &KernelStack, start: ThreadStart);
     /// Masks interrupt line `irq`.

@@ -23,36 +23,31 @@ pub fn task<P: Platform>(k: &mut Kernel<P>, parent: Option<usize>, name: &str, a
     let entry = elf::load(&elf, &mut space)?;
     let stack_base = MAIN_STACK_TOP - MAIN_STACK_PAGES * abi::PAGE_SIZE as u64;
     space.map_zeroed(stack_base, MAIN_STACK_PAGES)?;
-    let kstack = k.platform.alloc_stack()?;
-    let slot = match k.core.spawn_task(parent, name, space, program.limits) {
-        Ok(slot) => slot,
-        Err(e) => {
-            k.platform.free_stack(kstack);
-            return Err(e);
-        }
-    };
+    let slot = k.core.spawn_task(parent, name, space, program.limits)?;
     k.core.task_mut(slot).grants = program.grants;
     crate::trace_event!(crate::trace::task_named(k.core.task(slot).id, name));
-    if let Err(e) = k.core.create_thread(slot, kstack) {
-        k.platform.free_stack(kstack);
+    let start = ThreadStart { rip: entry, rsp: MAIN_STACK_TOP, arg0: arg, arg1: 0 };
+    if let Err(e) = thread_in(k, slot, start) {
         drop(k.core.discard_task(slot));
         return Err(e);
     }
-    k.platform.init_thread(&kstack, ThreadStart { rip: entry, rsp: MAIN_STACK_TOP, arg0: arg, arg1: 0 });
     Ok(k.core.task(slot).id)
 }
 
 /// Starts a thread in task `task` from `start`.
 pub fn thread<P: Platform>(k: &mut Kernel<P>, task: usize, start: ThreadStart) -> Result<u32, Error> {
+    let slot = thread_in(k, task, start)?;
+    Ok(k.core.thread(slot).tid)
+}
+
+/// A new thread of `task` on a new kernel stack, starting from `start`; its slot. Room is
+/// checked before the stack is taken, so nothing fails once it is.
+fn thread_in<P: Platform>(k: &mut Kernel<P>, task: usize, start: ThreadStart) -> Result<usize, Error> {
+    k.core.thread_room(task)?;
     let kstack = k.platform.alloc_stack()?;
-    match k.core.create_thread(task, kstack) {
-        Ok(slot) => {
-            k.platform.init_thread(&kstack, start);
-            Ok(k.core.thread(slot).tid)
-        }
-        Err(e) => {
-            k.platform.free_stack(kstack);
-            Err(e)
-        }
-    }
+    // Cannot fail: room was checked just above, with nothing in between (were it to, the
+    // stack would be dropped, not freed: a leak, never a double use).
+    let slot = k.core.create_thread(task, kstack)?;
+    k.platform.init_thread(&k.core.thread(slot).kstack, start);
+    Ok(slot)
 }

@@ -161,7 +161,7 @@ fn thread_create_checks_rip_and_rsp_and_starts_the_thread_with_its_arguments() {
     let tid = m.value(t[0], Syscall::ThreadCreate, &[0x40_2000, 0x7000_1000, 11, 22]);
     assert!(tid > 0);
     let slot = m.k.core.lookup_thread(tid as u32).unwrap();
-    let start = m.k.platform.starts[&m.k.core.thread(slot).kstack.top];
+    let start = m.k.platform.starts[&m.k.core.thread(slot).kstack.top()];
     assert_eq!((start.rip, start.rsp, start.arg0, start.arg1), (0x40_2000, 0x7000_1000, 11, 22));
     assert_eq!(m.k.core.thread(slot).state(), State::Runnable);
 }
@@ -182,7 +182,7 @@ fn thread_create_without_a_stack_or_past_the_share_frees_what_it_took() {
 #[test]
 fn thread_exit_leaves_a_zombie_whose_stack_the_next_entry_reaps() {
     let (mut m, t) = one_task(2);
-    let top = m.k.core.thread(t[0]).kstack.top;
+    let top = m.k.core.thread(t[0]).kstack.top();
     let leave = m.call(t[0], Syscall::ThreadExit, &[0]);
     assert!(matches!(leave, Leave::Run { switch: true, .. }));
     assert_eq!(m.running, Some(t[1]));
@@ -568,7 +568,7 @@ fn next_returns_into_the_entering_thread_without_a_switch() {
 fn entering_another_thread_switches_its_space_and_stack() {
     let (mut m, a, b) = two_tasks();
     m.call(a, Syscall::YieldTo, &[tid_word(m.tid(b) as i32)]);
-    assert_eq!(m.k.platform.switches.last(), Some(&m.k.core.thread(b).kstack.top));
+    assert_eq!(m.k.platform.switches.last(), Some(&m.k.core.thread(b).kstack.top()));
 }
 
 #[test]

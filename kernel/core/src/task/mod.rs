@@ -86,7 +86,7 @@ pub enum State {
     Zombie,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub struct Thread {
     pub tid: u32,
     generation: u32,
@@ -118,7 +118,7 @@ impl Thread {
         generation: 0,
         task: 0,
         state: State::Free,
-        kstack: KernelStack { bottom: 0, top: 0 },
+        kstack: KernelStack::EMPTY,
         ret: crate::regs::Results::NONE,
         quantum: 0,
         ipc: ThreadIpc::EMPTY,
@@ -379,8 +379,20 @@ impl<S, B: MsgBuffers> Core<S, B> {
         Ok(slot)
     }
 
+    /// Whether `task` may have one more thread: `OutOfMemory` if the table is full or the
+    /// task is at its `limits.threads` (what `create_thread` checks first).
+    pub fn thread_room(&self, task: usize) -> Result<(), Error> {
+        if self.tasks[task].live_threads >= self.tasks[task].limits.threads as usize
+            || !(1..MAX_THREADS).any(|s| self.threads[s].state == State::Free)
+        {
+            return Err(Error::OutOfMemory);
+        }
+        Ok(())
+    }
+
     /// Registers a new runnable thread of `task`, running on `kstack`. `OutOfMemory` if the
-    /// table is full or the task is at its `limits.threads`.
+    /// table is full or the task is at its `limits.threads` (then `kstack` is dropped:
+    /// callers that must free it check [`thread_room`](Self::thread_room) first).
     pub fn create_thread(&mut self, task: usize, kstack: KernelStack) -> Result<usize, Error> {
         debug_assert_eq!(self.tasks[task].state, TaskState::Live);
         if self.tasks[task].live_threads >= self.tasks[task].limits.threads as usize {
@@ -687,21 +699,21 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// owner it releases every sender queued on it or waiting for its reply (`PeerDied`)
     /// and frees its buffered messages; as a sender it just leaves the queue it was in.
     fn bury(&mut self, slot: usize) {
-        let t = self.threads[slot];
-        if matches!(t.state, State::Free | State::Zombie) {
+        let (state, task) = (self.threads[slot].state, self.threads[slot].task);
+        if matches!(state, State::Free | State::Zombie) {
             return;
         }
         self.release_mailbox(slot);
         if self.donation.is_some_and(|(d, _)| d == slot) {
             self.donation = None; // its slot may be reused before the next tick
         }
-        match t.state {
+        match state {
             State::Runnable if self.current == Some(slot) => self.current = None,
             State::Runnable => {
                 self.links.remove(&mut self.run_queue, slot);
             }
-            State::WaitingTask(task) => {
-                self.links.remove(&mut self.tasks[task].waiters, slot);
+            State::WaitingTask(waited) => {
+                self.links.remove(&mut self.tasks[waited].waiters, slot);
             }
             State::Sending { to } => {
                 self.links.remove(&mut self.mailboxes[to], slot);
@@ -712,7 +724,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.timers.cancel(slot);
         self.threads[slot].state = State::Zombie;
         self.links.push_back(&mut self.zombies, slot);
-        self.tasks[t.task].live_threads -= 1;
+        self.tasks[task].live_threads -= 1;
     }
 
     /// Releases everything waiting on `slot`'s mailbox (the thread is dying).
@@ -838,7 +850,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         let t = &mut self.threads[slot];
         t.state = State::Free;
         t.generation = ThreadIds::next_generation(t.generation);
-        Some(core::mem::replace(&mut t.kstack, KernelStack { bottom: 0, top: 0 }))
+        Some(core::mem::replace(&mut t.kstack, KernelStack::EMPTY))
     }
 }
 

@@ -100,7 +100,8 @@ mod tests {
     type C = Core<&'static str, VecBuffers>;
 
     fn ks(n: u64) -> KernelStack {
-        KernelStack { bottom: n * 0x10000, top: n * 0x10000 + 0x4000 }
+        // SAFETY: a made-up stack the tests never run on nor free.
+        unsafe { KernelStack::from_raw(n * 0x10000, n * 0x10000 + 0x4000) }
     }
 
     fn records(c: &C) -> Vec<Record> {

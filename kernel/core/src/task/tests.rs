@@ -7,7 +7,8 @@ use abi::image::Limits;
 type C<S> = Core<S, VecBuffers>;
 
 fn ks(n: u64) -> KernelStack {
-    KernelStack { bottom: n * 0x10000, top: n * 0x10000 + 0x4000 }
+    // SAFETY: a made-up stack the tests never run on nor free; each number is used once.
+    unsafe { KernelStack::from_raw(n * 0x10000, n * 0x10000 + 0x4000) }
 }
 
 /// A core with one task of `n` threads; returns the core, the task slot and thread slots.

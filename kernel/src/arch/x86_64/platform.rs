@@ -78,12 +78,13 @@ impl Platform for X86 {
         paging::alloc_stack(KERNEL_STACK_PAGES)
     }
 
-    fn free_stack(&mut self, stack: KernelStack) {
-        paging::free_stack(stack)
+    unsafe fn free_stack(&mut self, stack: KernelStack) {
+        // SAFETY: the caller guarantees nothing runs on `stack` any more.
+        unsafe { paging::free_stack(stack) }
     }
 
     fn init_thread(&mut self, stack: &KernelStack, s: ThreadStart) {
-        init_user_frame(stack.top, s.rip, s.rsp, s.arg0, s.arg1)
+        init_user_frame(stack.top(), s.rip, s.rsp, s.arg0, s.arg1)
     }
 
     fn mask_irq(&mut self, irq: u8) {
@@ -100,7 +101,7 @@ impl Platform for X86 {
 
     fn switch_to(&mut self, space: &AddressSpace, stack: &KernelStack) {
         space.activate();
-        set_kernel_stack(stack.top);
+        set_kernel_stack(stack.top());
     }
 
     fn print(&mut self, args: fmt::Arguments) {
