@@ -37,7 +37,8 @@ const _: () = assert!(RESULTS <= u8::BITS as usize);
 const FAST_SENDER: usize = result_of_arg(0);
 const FAST_LEN: usize = result_of_arg(1);
 const FAST_WORDS: usize = result_of_arg(2);
-const FAST_ALL: u8 = ((1u16 << RESULTS) - 1) as u8 & !(1 << VALUE);
+const ALL: u8 = ((1u16 << RESULTS) - 1) as u8;
+const FAST_ALL: u8 = ALL & !(1 << VALUE);
 
 impl Results {
     /// Nothing to write.
@@ -132,6 +133,13 @@ impl Results {
     #[inline(always)]
     pub fn apply(&mut self, state: &mut impl ArchState) {
         let set = core::mem::replace(&mut self.set, 0);
+        if set == ALL {
+            // The fast path's results: every register, no test each.
+            for (i, v) in self.regs.iter().enumerate() {
+                state.set_result(i, *v);
+            }
+            return;
+        }
         if set & (1 << VALUE) != 0 {
             state.set_result(VALUE, self.regs[VALUE]);
         }

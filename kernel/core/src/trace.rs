@@ -218,9 +218,9 @@ mod hooks {
     /// Thread `slot` blocks in `state`.
     pub fn block<S, B>(core: &Core<S, B>, slot: usize, state: State) {
         let (reason, peer) = match state {
-            State::Sending { to } => (BlockReason::Send, tid_of(core, to)),
+            State::Sending { to, .. } => (BlockReason::Send, tid_of(core, to)),
             State::AwaitingReply { from, .. } => (BlockReason::Reply, tid_of(core, from)),
-            State::Receiving => (BlockReason::Receive, 0),
+            State::Receiving(_) => (BlockReason::Receive, 0),
             State::Sleeping => (BlockReason::Sleep, 0),
             State::Descheduled => (BlockReason::Deschedule, 0),
             State::WaitingTask(_) => (BlockReason::TaskWait, 0),

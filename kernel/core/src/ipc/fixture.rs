@@ -442,7 +442,7 @@ impl World {
     }
 
     pub fn state(&self, t: usize) -> State {
-        self.core.thread(t).state()
+        *self.core.thread(t).state()
     }
 
     /// Takes the result a woken thread's system call returns (rax, rdx).

@@ -146,7 +146,7 @@ fn a_message_larger_than_the_window_fails_for_its_sender_only() {
     w.map_long(a, 4, 0);
     assert_eq!(w.recv_long(b, 2, FOREVER), Ok(Blocked));
     assert_eq!(w.send_long(a, b, 4, false, FOREVER), Err(Error::TooLong));
-    assert_eq!(w.state(b), State::Receiving, "the receiver keeps waiting");
+    assert!(matches!(w.state(b), State::Receiving(_)), "the receiver keeps waiting");
     assert_eq!(w.tags(a, long_base(a), 4), [Some(0), Some(1), Some(2), Some(3)], "nothing moved");
     w.map_long(c, 2, 50);
     assert_eq!(w.send_long(c, b, 2, false, FOREVER), Ok(Blocked), "one that fits");
@@ -178,7 +178,7 @@ fn out_of_memory_half_way_transfers_nothing() {
     assert_eq!(w.take_wake(b), Some((code(Error::OutOfMemory), None)));
     assert_eq!(w.tags(a, long_base(a), 2), [Some(7), Some(8)], "the sender keeps its pages");
     assert_eq!(w.tags(b, window(b), 2), [None, None], "nothing half-mapped");
-    assert_eq!(w.state(a), State::Sending { to: b });
+    assert!(matches!(w.state(a), State::Sending { to, .. } if to == b));
     for base in taken {
         w.mem(b).regions().remove(base);
     }
@@ -375,7 +375,7 @@ fn a_share_naming_one_frame_many_times_counts_every_repeat() {
     assert_eq!(w.recv_long(b, 600, FOREVER), Ok(Blocked));
     assert_eq!(w.send_long(a, b, 600, true, FOREVER), Err(Error::OutOfMemory), "a clean error, at once");
     assert_eq!(Mem::map_count(f), 600, "nothing reserved or mapped");
-    assert_eq!(w.state(b), State::Receiving, "the receiver keeps waiting");
+    assert!(matches!(w.state(b), State::Receiving(_)), "the receiver keeps waiting");
     assert_eq!(w.tags(b, window(b), 1), [None]);
     // Up to exactly the maximum is fine: 600 + 400 = 1,000.
     assert_eq!(w.send_long(a, b, 400, true, FOREVER), Ok(Blocked));

@@ -51,9 +51,9 @@ use mailbox::{Msg, MsgBuffers};
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
 
-/// The send a thread is blocked in (`Sending` or `AwaitingReply`).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct PendingSend {
+/// A send as checked: what a sender's `State::Sending` and `State::AwaitingReply` carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingSend {
     /// `message_short`: the message, and where the reply goes.
     buf: u64,
     /// `*len_short` when sent: the message length and the reply capacity.
@@ -71,9 +71,9 @@ pub(crate) struct PendingSend {
     regs: Option<[u64; WORDS]>,
 }
 
-/// The receive a thread is blocked in (`Receiving`).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct PendingRecv {
+/// A receive as checked: what a receiver's `State::Receiving` carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingRecv {
     buf: u64,
     cap: u32,
     len_ptr: u64,
@@ -96,8 +96,6 @@ pub(crate) struct ReplyTo {
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ThreadIpc {
-    send: PendingSend,
-    recv: PendingRecv,
     pub(crate) reply_to: Option<ReplyTo>,
     /// The receive window whose page tables this thread holds reserved in its task's
     /// space (`PageMap::reserve_window`), from its `ipc_recv` until the receive ends.
@@ -105,22 +103,38 @@ pub(crate) struct ThreadIpc {
 }
 
 impl ThreadIpc {
-    pub(crate) const EMPTY: ThreadIpc = ThreadIpc {
-        send: PendingSend {
-            buf: 0,
-            len: 0,
-            len_ptr: 0,
-            mode: SendMode::Async,
-            seq: 0,
-            long_va: 0,
-            long_pages: 0,
-            moving: false,
-            regs: None,
-        },
-        recv: PendingRecv { buf: 0, cap: 0, len_ptr: 0, long_len_ptr: 0, long_va: 0, long_pages: 0, into_regs: false },
-        reply_to: None,
-        window: None,
-    };
+    pub(crate) const EMPTY: ThreadIpc = ThreadIpc { reply_to: None, window: None };
+}
+
+impl PendingSend {
+    /// Its place in send order.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Where the reply to this send goes.
+    #[inline(always)]
+    pub fn reply_to(&self) -> ReplyDest {
+        ReplyDest { buf: self.buf, len: self.len, len_ptr: self.len_ptr, regs: self.regs.is_some() }
+    }
+}
+
+/// Where a reply goes: the caller's buffer (`buf`, capacity `len`, its length written to
+/// `len_ptr`), or its registers if `regs`. What a caller's `State::AwaitingReply` carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplyDest {
+    buf: u64,
+    len: u32,
+    len_ptr: u64,
+    regs: bool,
+}
+
+/// The two sides of a rendezvous: sender `s` with its send, receiver `r` with its receive.
+struct Pair<'a> {
+    s: usize,
+    send: &'a PendingSend,
+    r: usize,
+    recv: &'a PendingRecv,
 }
 
 /// `ipc_send`'s arguments, as the caller passed them.
@@ -230,6 +244,15 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
     }
 
+    /// The send order of sender `s`, queued in a mailbox (the newest possible if it is not a
+    /// sender, which the invariants rule out).
+    fn queued_seq(&self, s: usize) -> u64 {
+        match self.threads[s].state() {
+            State::Sending { send, .. } => send.seq,
+            _ => u64::MAX,
+        }
+    }
+
     /// `me` returns now with a message of `kind` from `sender` (a sender word).
     fn received(&mut self, me: usize, kind: RecvKind, sender: u64) -> Outcome {
         self.threads[me].ret.value(u32::from(kind) as u64);
@@ -290,7 +313,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
 
         // 3. The rendezvous.
         let seq = self.next_seq();
-        self.threads[me].ipc.send = PendingSend {
+        let send = PendingSend {
             buf: a.message_short,
             len,
             len_ptr: a.len_short,
@@ -301,7 +324,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             moving: !a.shared,
             regs: None,
         };
-        let outcome = self.send_pending(me, to, mode, timeout);
+        let outcome = self.send_pending(me, to, send, timeout);
         if outcome.is_ok() && self.threads[me].ret.get(SECOND).is_none() {
             // Now or when woken, it learns whether its pages left (`commit_long` says
             // they did).
@@ -328,7 +351,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Err(Error::InvalidArgument);
         }
         let seq = self.next_seq();
-        self.threads[me].ipc.send = PendingSend {
+        let send = PendingSend {
             buf: 0,
             len,
             len_ptr: 0,
@@ -339,16 +362,17 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             moving: false,
             regs: Some(words),
         };
-        self.send_pending(me, to, SendMode::Sync, timeout)
+        self.send_pending(me, to, send, timeout)
     }
 
-    /// Completes a send whose arguments are checked and recorded in `me`'s pending send:
-    /// straight to `to` if it is receiving, else queued (or buffered, if asynchronous).
-    fn send_pending(&mut self, me: usize, to: usize, mode: SendMode, timeout: Timeout) -> Result<Outcome, Error> {
-        let seq = self.threads[me].ipc.send.seq;
+    /// Completes `me`'s send, its arguments checked: straight to `to` if it is receiving,
+    /// else queued (or buffered, if asynchronous).
+    #[inline(always)]
+    fn send_pending(&mut self, me: usize, to: usize, send: PendingSend, timeout: Timeout) -> Result<Outcome, Error> {
+        let (mode, seq) = (send.mode, send.seq);
         crate::trace_event!(crate::trace::send(self, me, to, seq, mode));
-        let delivered = match self.threads[to].state() {
-            State::Receiving => match self.rendezvous(me, to) {
+        let delivered = match *self.threads[to].state() {
+            State::Receiving(recv) => match self.rendezvous(&Pair { s: me, send: &send, r: to, recv: &recv }) {
                 Ok(flags) => {
                     let kind = match mode {
                         SendMode::Sync => RecvKind::Call,
@@ -374,7 +398,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if delivered {
             return Ok(match mode {
                 SendMode::Sync => {
-                    self.block_current(State::AwaitingReply { from: to, seq });
+                    self.block_current(State::AwaitingReply { from: to, seq, reply: send.reply_to() });
                     // Timeout 0: delivered, so wait for the reply without a deadline.
                     self.arm(me, timeout);
                     self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: self.threads[me].tid, seq });
@@ -388,12 +412,11 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                 }
             });
         }
-        let send = self.threads[me].ipc.send;
         match mode {
             SendMode::Async => self.buffer_async(me, to, send.buf, send.len, seq),
             _ if timeout == Timeout::Poll => Err(Error::Timeout),
             _ => {
-                self.block_current(State::Sending { to });
+                self.block_current(State::Sending { to, send });
                 let queued = self.links.push_back(&mut self.mailboxes[to], me);
                 debug_assert!(queued);
                 self.arm(me, timeout);
@@ -407,23 +430,22 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// after the short copy), then the short one, then the page transfer. Returns the
     /// receive flags (`RECV_SHARED` if pages were shared). On error nothing was transferred,
     /// and what `prepare_long` reserved is given back.
-    fn rendezvous(&mut self, s: usize, r: usize) -> Result<u64, Fault> {
-        self.prepare_long(s, r)?;
-        if let Err(f) = self.copy_short(s, r) {
-            self.unprepare_long(s);
+    fn rendezvous(&mut self, p: &Pair) -> Result<u64, Fault> {
+        self.prepare_long(p)?;
+        if let Err(f) = self.copy_short(p) {
+            self.unprepare_long(p);
             return Err(f);
         }
-        self.commit_long(s, r);
-        crate::trace_event!(crate::trace::recv(self, r, self.threads[s].tid, self.threads[s].ipc.send.seq));
-        let send = &self.threads[s].ipc.send;
+        self.commit_long(p);
+        crate::trace_event!(crate::trace::recv(self, p.r, self.threads[p.s].tid, p.send.seq));
+        let send = p.send;
         Ok(if send.long_pages > 0 && !send.moving { RECV_SHARED } else { 0 })
     }
 
     /// The short half of a rendezvous: the message into the receiver's buffer (or
     /// registers), and its `*len_short` and `*len_long`.
-    fn copy_short(&mut self, s: usize, r: usize) -> Result<(), Fault> {
-        let send = self.threads[s].ipc.send;
-        let recv = self.threads[r].ipc.recv;
+    fn copy_short(&mut self, p: &Pair) -> Result<(), Fault> {
+        let (s, send, r, recv) = (p.s, p.send, p.r, p.recv);
         let n = send.len.min(recv.cap);
         let (st, rt) = (self.task_of(s), self.task_of(r));
         match (send.regs, recv.into_regs) {
@@ -449,19 +471,19 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         let long_len = (send.long_pages * PAGE) as u32;
         if !recv.into_regs {
-            self.write_received_lens(r, recv, n, long_len).map_err(Fault::Receiver)?;
+            self.write_received_lens(r, *recv, n, long_len).map_err(Fault::Receiver)?;
         }
         Ok(())
     }
 
     /// Phase one of a page transfer: every check, and every allocation, it needs.
-    fn prepare_long(&mut self, s: usize, r: usize) -> Result<(), Fault> {
-        let send = self.threads[s].ipc.send;
-        let recv = self.threads[r].ipc.recv;
-        let n = send.long_pages;
+    fn prepare_long(&mut self, p: &Pair) -> Result<(), Fault> {
+        let n = p.send.long_pages;
         if n == 0 {
             return Ok(());
         }
+        // Copies, so the page loops below keep them in registers.
+        let (s, send, r, recv) = (p.s, *p.send, p.r, *p.recv);
         if n > recv.long_pages {
             return Err(Fault::Sender(Error::TooLong)); // docs/ipc.md decision 4
         }
@@ -510,8 +532,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Undoes `prepare_long` for a rendezvous that failed after it: gives back the map
     /// counts a share reserved. (Page tables it made for the window stay; they are the
     /// receiver's and are reused.)
-    fn unprepare_long(&mut self, s: usize) {
-        let send = self.threads[s].ipc.send;
+    fn unprepare_long(&mut self, p: &Pair) {
+        let (s, send) = (p.s, p.send);
         if send.long_pages > 0 && !send.moving {
             release_shares(self.space(self.task_of(s)), send.long_va, send.long_pages);
         }
@@ -520,13 +542,13 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Phase two: maps the pages into the receiver and, for a move, out of the sender.
     /// Cannot fail: `prepare_long` checked and allocated everything, and reserved the map
     /// counts a share adds.
-    fn commit_long(&mut self, s: usize, r: usize) {
-        let send = self.threads[s].ipc.send;
-        let recv = self.threads[r].ipc.recv;
-        let n = send.long_pages;
+    fn commit_long(&mut self, p: &Pair) {
+        let n = p.send.long_pages;
         if n == 0 {
             return;
         }
+        // Copies, so the page loops below keep them in registers.
+        let (s, send, r, recv) = (p.s, *p.send, p.r, *p.recv);
         let (st, rt) = (self.task_of(s), self.task_of(r));
         // Invariant: `prepare_long` checked every page mapped and the window free, in this
         // same kernel entry, so no user code can have changed either since.
@@ -660,7 +682,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// already released its window.
     pub fn release_stale_windows(&mut self) {
         for t in 1..crate::task::MAX_THREADS {
-            if self.threads[t].ipc.window.is_some() && self.threads[t].state() != State::Receiving {
+            if self.threads[t].ipc.window.is_some() && !matches!(self.threads[t].state(), State::Receiving(_)) {
                 self.end_window(t);
             }
         }
@@ -709,8 +731,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Interrupt `irq` for driver thread `slot`: received at once if the driver is
     /// waiting, else kept pending (one per line) for its next receive.
     pub fn post_interrupt(&mut self, slot: usize, irq: u8) {
-        if self.threads[slot].state() == State::Receiving {
-            let recv = self.threads[slot].ipc.recv;
+        if let State::Receiving(recv) = *self.threads[slot].state() {
             self.end_window(slot);
             if let Ok(word) = self.put_interrupt(slot, recv, irq) {
                 self.set_sender(slot, word);
@@ -749,10 +770,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Ok(self.received(me, RecvKind::Async, word));
         }
         // Then the oldest sender.
-        self.threads[me].ipc.recv = recv;
         loop {
             let sender = self.mailboxes[me].front();
-            let sender_seq = sender.map(|s| self.threads[s].ipc.send.seq);
+            let sender_seq = sender.map(|s| self.queued_seq(s));
             // The older of the queued message and the blocked sender goes first.
             if let Some(&m) = self.messages.front(me) {
                 if sender_seq.is_none_or(|s| m.seq < s) {
@@ -768,8 +788,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if timeout == Timeout::Poll {
             return Err(Error::Timeout);
         }
-        self.threads[me].ipc.recv = recv;
-        self.block_current(State::Receiving);
+        self.block_current(State::Receiving(recv));
         self.arm(me, timeout);
         Ok(Outcome::Blocked)
     }
@@ -799,9 +818,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Receives blocked sender `s`. `None`: the sender could not be received (its buffer
     /// or pages were unusable, or its long message does not fit): it has been failed, try
     /// the next one.
-    fn take_sender(&mut self, me: usize, s: usize, _recv: PendingRecv) -> Result<Option<Outcome>, Error> {
-        let send = self.threads[s].ipc.send;
-        let flags = match self.rendezvous(s, me) {
+    fn take_sender(&mut self, me: usize, s: usize, recv: PendingRecv) -> Result<Option<Outcome>, Error> {
+        let State::Sending { send, .. } = *self.threads[s].state() else {
+            // Invariant: only `Sending` threads are queued (`Core::check_invariants`). Were
+            // one not, it leaves the queue rather than stop the receive.
+            self.links.remove(&mut self.mailboxes[me], s);
+            return Ok(None);
+        };
+        let flags = match self.rendezvous(&Pair { s, send: &send, r: me, recv: &recv }) {
             Ok(flags) => flags,
             Err(Fault::Sender(e)) => {
                 self.wake(s, e.code() as i64);
@@ -813,7 +837,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         Ok(Some(match send.mode {
             SendMode::Sync => {
                 // Still bounded by its deadline, if it has one: now waiting for the reply.
-                self.sender_received(s, me, send.seq);
+                self.sender_received(s, me);
                 self.threads[me].ipc.reply_to = Some(ReplyTo { slot: s, tid: tid as u32, seq: send.seq });
                 self.received(me, RecvKind::Call, tid | flags)
             }
@@ -851,19 +875,20 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if t.tid != to.tid || matches!(t.state(), State::Free | State::Zombie) {
             return Err(Error::PeerDied);
         }
-        if t.state() != (State::AwaitingReply { from: me, seq: to.seq }) {
-            return Err(Error::Timeout); // it gave up waiting
-        }
-        let send = t.ipc.send;
+        // Only what the reply needs of the send, not the whole record.
+        let send = match t.state() {
+            State::AwaitingReply { from, seq, reply } if *from == me && *seq == to.seq => *reply,
+            _ => return Err(Error::Timeout), // it gave up waiting
+        };
         let result = match (reply, send.regs) {
-            (Reply::Memory(message, len), None) => {
+            (Reply::Memory(message, len), false) => {
                 let n = len.min(send.len);
                 match self.copy_user(me, message, to.slot, send.buf, n) {
                     Ok(()) => self.write_len(to.slot, send.len_ptr, n).map(|_| 0),
                     Err(_) => Err(Error::BadAddress), // the caller's buffer is gone: its problem
                 }
             }
-            (Reply::Regs(words, len), None) => {
+            (Reply::Regs(words, len), false) => {
                 let n = len.min(send.len);
                 let bytes = fast::to_bytes(&words);
                 let task = self.task_of(to.slot);
@@ -872,7 +897,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                     Err(_) => Err(Error::BadAddress),
                 }
             }
-            (reply, Some(_)) => {
+            (reply, true) => {
                 let (mut words, len) = match reply {
                     Reply::Regs(words, len) => (words, len),
                     Reply::Memory(message, len) => {

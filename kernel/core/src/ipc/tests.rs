@@ -41,7 +41,7 @@ fn sync_send_to_a_waiting_receiver_then_reply() {
 fn sync_send_before_the_receiver_blocks_until_received() {
     let (mut w, a, b, _) = world();
     assert_eq!(w.send(a, b, b"hello", SYNC, FOREVER), Ok(Blocked));
-    assert_eq!(w.state(a), State::Sending { to: b });
+    assert!(matches!(w.state(a), State::Sending { to, .. } if to == b));
     assert_eq!(w.recv(b, 64, FOREVER), Ok(Done(0, w.tid(a) as u64)));
     assert_eq!(w.received(b), b"hello");
     assert!(matches!(w.state(a), State::AwaitingReply { .. }), "still blocked until ipc_reply");
@@ -143,7 +143,7 @@ fn a_send_timeout_bounds_the_rendezvous() {
     let (mut w, a, b, _) = world();
     assert_eq!(w.send(a, b, b"x", SYNC, 5), Ok(Blocked));
     w.tick(4);
-    assert_eq!(w.state(a), State::Sending { to: b });
+    assert!(matches!(w.state(a), State::Sending { to, .. } if to == b));
     w.tick(1);
     assert_eq!(w.take_wake(a), Some((code(Error::Timeout), NOT_TRANSFERRED)));
     assert_eq!(w.recv(b, 8, 0), Err(Error::Timeout), "the expired message is gone");
@@ -168,7 +168,7 @@ fn a_receive_timeout_expires() {
     let (mut w, _, b, _) = world();
     assert_eq!(w.recv(b, 8, 3), Ok(Blocked));
     w.tick(2);
-    assert_eq!(w.state(b), State::Receiving);
+    assert!(matches!(w.state(b), State::Receiving(_)));
     w.tick(1);
     assert_eq!(w.take_wake(b), Some((code(Error::Timeout), None)));
 }

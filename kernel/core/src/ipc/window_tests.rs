@@ -70,7 +70,7 @@ fn a_sender_is_not_failed_for_the_receivers_region_table() {
     fill_regions(&mut w, b);
     assert_eq!(w.send_long(a, b, 1, false, FOREVER), Ok(Blocked), "the sender waits");
     assert_eq!(w.take_wake(b), Some((code(Error::OutOfMemory), None)), "the receiver is told");
-    assert_eq!(w.state(a), State::Sending { to: b });
+    assert!(matches!(w.state(a), State::Sending { to, .. } if to == b));
     w.mem(b).regions().remove(FAR);
     assert_eq!(w.recv_long(b, 1, 0), Ok(Done(0, w.tid(a) as u64)));
     assert_eq!(w.tags(b, window(b), 1), [Some(40)]);

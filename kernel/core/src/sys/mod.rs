@@ -104,12 +104,13 @@ impl<P: Platform> Kernel<P> {
             crate::trace_event!(crate::trace::idle());
             return Leave::Idle;
         };
-        let stack_top = self.core.thread(slot).kstack.top();
+        let thread = self.core.thread(slot);
+        let stack_top = thread.kstack.top();
         if Some(slot) == entered_on {
             return Leave::Run { slot, stack_top, switch: false };
         }
         crate::trace_event!(crate::trace::run(&self.core, slot));
-        let task = self.core.task(self.core.thread(slot).task);
+        let task = self.core.task(thread.task);
         let io = (task.grants.io_base, task.grants.io_count);
         if io != self.io_loaded {
             self.platform.set_io_ports(io.0, io.1);
@@ -118,7 +119,7 @@ impl<P: Platform> Kernel<P> {
         // Invariant: `slot` is the runnable thread just chosen; its task has threads, so
         // it still has its address space.
         let space = task.space.as_ref().expect("a live thread's task has a space");
-        self.platform.switch_to(space, &self.core.thread(slot).kstack);
+        self.platform.switch_to(space, &thread.kstack);
         Leave::Run { slot, stack_top, switch: true }
     }
 

@@ -36,7 +36,7 @@ pub mod ids;
 mod ps;
 
 use crate::ipc::mailbox::{MessagePool, MsgBuffers};
-use crate::ipc::ThreadIpc;
+use crate::ipc::{PendingRecv, PendingSend, ReplyDest, ThreadIpc};
 use crate::mem::KernelStack;
 use crate::sched::list::{Links, List};
 use crate::sched::timers::TimerHeap;
@@ -71,17 +71,20 @@ pub enum State {
     Descheduled,
     /// In `task_wait` for the task in this slot.
     WaitingTask(usize),
-    /// A synchronous sender queued in thread `to`'s mailbox.
+    /// A synchronous sender queued in thread `to`'s mailbox, with its send.
     Sending {
         to: usize,
+        send: PendingSend,
     },
-    /// A synchronous sender whose message thread `from` received, waiting for the reply.
+    /// A synchronous sender whose message (number `seq`) thread `from` received, waiting for
+    /// the reply, which goes to `reply`.
     AwaitingReply {
         from: usize,
         seq: u64,
+        reply: ReplyDest,
     },
-    /// Blocked in `ipc_recv`.
-    Receiving,
+    /// Blocked in `ipc_recv` or `IpcReplyWait`, with its receive.
+    Receiving(PendingRecv),
     /// Exited; its kernel stack is not yet reclaimed.
     Zombie,
 }
@@ -109,8 +112,9 @@ pub struct Thread {
 
 impl Thread {
     /// What the thread is doing.
-    pub fn state(&self) -> State {
-        self.state
+    #[inline(always)]
+    pub fn state(&self) -> &State {
+        &self.state
     }
 
     const EMPTY: Thread = Thread {
@@ -383,7 +387,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// task is at its `limits.threads` (what `create_thread` checks first).
     pub fn thread_room(&self, task: usize) -> Result<(), Error> {
         if self.tasks[task].live_threads >= self.tasks[task].limits.threads as usize
-            || !(1..MAX_THREADS).any(|s| self.threads[s].state == State::Free)
+            || !(1..MAX_THREADS).any(|s| matches!(self.threads[s].state, State::Free))
         {
             return Err(Error::OutOfMemory);
         }
@@ -398,7 +402,8 @@ impl<S, B: MsgBuffers> Core<S, B> {
         if self.tasks[task].live_threads >= self.tasks[task].limits.threads as usize {
             return Err(Error::OutOfMemory);
         }
-        let slot = (1..MAX_THREADS).find(|&s| self.threads[s].state == State::Free).ok_or(Error::OutOfMemory)?;
+        let slot =
+            (1..MAX_THREADS).find(|&s| matches!(self.threads[s].state, State::Free)).ok_or(Error::OutOfMemory)?;
         let t = &mut self.threads[slot];
         t.tid = ThreadIds::make(slot, t.generation);
         t.task = task;
@@ -450,18 +455,20 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 State::Runnable if self.current == Some(slot) => None,
                 State::Runnable => Some(RUN_QUEUE),
                 State::WaitingTask(task) => Some(waiters_list(task)),
-                State::Sending { to } => Some(mailbox_list(to)),
+                State::Sending { to, .. } => Some(mailbox_list(to)),
                 State::Zombie => Some(ZOMBIES),
-                State::Free | State::Sleeping | State::Descheduled | State::AwaitingReply { .. } | State::Receiving => {
-                    None
-                }
+                State::Free
+                | State::Sleeping
+                | State::Descheduled
+                | State::AwaitingReply { .. }
+                | State::Receiving(_) => None,
             };
             if list != want {
                 return Err(format!("thread {slot} ({:?}) is in list {list:?}, not {want:?}", t.state));
             }
             let may_wait = matches!(
                 t.state,
-                State::Sleeping | State::Sending { .. } | State::AwaitingReply { .. } | State::Receiving
+                State::Sleeping | State::Sending { .. } | State::AwaitingReply { .. } | State::Receiving(_)
             );
             if timer && !may_wait {
                 return Err(format!("thread {slot} ({:?}) has a timer armed", t.state));
@@ -540,6 +547,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
 
     /// Takes the current thread off the CPU into `state` (a blocked state).
+    #[inline(always)]
     pub(crate) fn block_current(&mut self, state: State) -> usize {
         // Invariant: only system calls block, and they run on the current thread.
         let c = self.current.take().expect("a blocking call has a caller");
@@ -556,7 +564,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             State::WaitingTask(task) => {
                 self.links.remove(&mut self.tasks[task].waiters, slot);
             }
-            State::Sending { to } => {
+            State::Sending { to, .. } => {
                 self.links.remove(&mut self.mailboxes[to], slot);
             }
             _ => {}
@@ -571,10 +579,12 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     /// Sender `s`, queued in `receiver`'s mailbox, has been received: it leaves the queue
     /// and waits for the reply, still bounded by its deadline if it has one.
-    pub(crate) fn sender_received(&mut self, s: usize, receiver: usize, seq: u64) {
-        debug_assert_eq!(self.threads[s].state, State::Sending { to: receiver });
-        self.links.remove(&mut self.mailboxes[receiver], s);
-        self.threads[s].state = State::AwaitingReply { from: receiver, seq };
+    pub(crate) fn sender_received(&mut self, s: usize, receiver: usize) {
+        if let State::Sending { to, send } = self.threads[s].state {
+            debug_assert_eq!(to, receiver);
+            self.links.remove(&mut self.mailboxes[to], s);
+            self.threads[s].state = State::AwaitingReply { from: to, seq: send.seq(), reply: send.reply_to() };
+        }
     }
 
     /// One timer tick: wakes expired sleepers, and preempts the current thread when its
@@ -585,7 +595,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         while let Some(slot) = self.timers.pop_expired(self.now) {
             match self.threads[slot].state {
                 State::Sleeping => self.wake(slot, 0),
-                State::Sending { .. } | State::AwaitingReply { .. } | State::Receiving => {
+                State::Sending { .. } | State::AwaitingReply { .. } | State::Receiving(_) => {
                     self.wake(slot, Error::Timeout.code() as i64)
                 }
                 _ => {}
@@ -615,7 +625,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         if slot == me {
             return Ok(());
         }
-        if self.threads[slot].state != State::Runnable {
+        if !matches!(self.threads[slot].state, State::Runnable) {
             return Err(Error::NotRunnable);
         }
         // Move the target to the front, then give up the CPU: it runs next.
@@ -646,7 +656,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         if self.threads[slot].task != self.threads[me].task {
             return Err(Error::PermissionDenied);
         }
-        if self.threads[slot].state != State::Descheduled {
+        if !matches!(self.threads[slot].state, State::Descheduled) {
             return Err(Error::NotDescheduled);
         }
         self.wake(slot, 0);
@@ -715,10 +725,10 @@ impl<S, B: MsgBuffers> Core<S, B> {
             State::WaitingTask(waited) => {
                 self.links.remove(&mut self.tasks[waited].waiters, slot);
             }
-            State::Sending { to } => {
+            State::Sending { to, .. } => {
                 self.links.remove(&mut self.mailboxes[to], slot);
             }
-            State::Sleeping | State::AwaitingReply { .. } | State::Receiving | State::Descheduled => {}
+            State::Sleeping | State::AwaitingReply { .. } | State::Receiving(_) | State::Descheduled => {}
             State::Free | State::Zombie => return,
         }
         self.timers.cancel(slot);

@@ -47,7 +47,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 State::WaitingTask(_) => state::WAITING_TASK,
                 State::Sending { .. } => state::SENDING,
                 State::AwaitingReply { .. } => state::AWAITING_REPLY,
-                State::Receiving => state::RECEIVING,
+                State::Receiving(_) => state::RECEIVING,
             };
             let t = &self.tasks[th.task];
             let mut r = Record { kind: kind::THREAD, state: st, id: th.tid, task: t.id, ..Record::EMPTY };
