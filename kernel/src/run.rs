@@ -103,7 +103,7 @@ pub fn syscall(frame: *mut TrapFrame) {
 
 /// A timer tick; `from_user`: it interrupted a thread, not the idle loop.
 pub fn timer_tick(from_user: bool) {
-    let how = enter(|k| k.timer_tick(from_user));
+    let how = enter(|k| k.timer_tick(crate::time::ticks(), from_user));
     leave(how);
 }
 

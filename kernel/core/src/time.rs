@@ -1,5 +1,6 @@
-//! Kernel time: the tick counter driven by the periodic timer, and the timer's programming
-//! derived from `abi::TICK_HZ`.
+//! Kernel time: the kernel's one tick counter, driven by the periodic timer, and the
+//! timer's programming derived from `abi::TICK_HZ`. The scheduler is told the counter at
+//! each tick (`task::Core::tick`) rather than counting on its own.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

@@ -560,7 +560,7 @@ impl World {
 
     pub fn tick(&mut self, n: u64) {
         for _ in 0..n {
-            self.core.tick();
+            self.core.tick(self.core.now() + 1);
             self.core.release_stale_windows();
         }
     }

@@ -232,7 +232,8 @@ impl Machine {
     }
 
     pub fn tick(&mut self, from_user: bool) -> Leave {
-        let leave = self.k.timer_tick(from_user);
+        let now = self.k.core.now() + 1;
+        let leave = self.k.timer_tick(now, from_user);
         self.leave(leave)
     }
 

@@ -167,11 +167,12 @@ impl<P: Platform> Kernel<P> {
         self.next(Some(slot))
     }
 
-    /// A timer tick; `from_user`: it interrupted a thread, not the idle loop.
-    pub fn timer_tick(&mut self, from_user: bool) -> Leave {
+    /// A timer tick, after which the tick counter reads `now`; `from_user`: it interrupted a
+    /// thread, not the idle loop.
+    pub fn timer_tick(&mut self, now: u64, from_user: bool) -> Leave {
         self.reap();
         let on = if from_user { self.core.current() } else { None };
-        self.core.tick();
+        self.core.tick(now);
         self.core.release_stale_windows();
         match (on, self.core.current()) {
             // Idle and still nothing to run: back to the idle loop.

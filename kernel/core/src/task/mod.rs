@@ -193,6 +193,8 @@ pub struct Core<S, B> {
     /// stack, so a copy need not zero a fresh buffer each time.
     pub(crate) bounce: [u8; BOUNCE],
     current: Option<usize>,
+    /// The tick counter as of the last tick (see [`Core::tick`]): deadlines are counted
+    /// from it.
     now: u64,
     /// Switch straight to the partner of an IPC rendezvous (the fast path's direct
     /// switch) and donate the rest of the slice to a thread IPC woke (see
@@ -587,10 +589,11 @@ impl<S, B: MsgBuffers> Core<S, B> {
         }
     }
 
-    /// One timer tick: wakes expired sleepers, and preempts the current thread when its
-    /// quantum is used up and another thread is waiting to run.
-    pub fn tick(&mut self) {
-        self.now += 1;
+    /// One timer tick, after which the tick counter reads `now` (`time::ticks()` on the
+    /// machine: the core keeps no counter of its own): wakes expired sleepers, and preempts
+    /// the current thread when its quantum is used up and another thread is waiting to run.
+    pub fn tick(&mut self, now: u64) {
+        self.now = now;
         self.donation = None;
         while let Some(slot) = self.timers.pop_expired(self.now) {
             match self.threads[slot].state {

@@ -37,9 +37,9 @@ fn round_robin_on_yield_and_on_tick() {
     assert_eq!(c.schedule(), Some(t[0]), "the current thread keeps the CPU");
     c.yield_to(-1).unwrap();
     assert_eq!(c.schedule(), Some(t[1]));
-    c.tick(); // quantum of one tick used up, others waiting: preempted
+    c.tick(c.now() + 1); // quantum of one tick used up, others waiting: preempted
     assert_eq!(c.schedule(), Some(t[2]));
-    c.tick();
+    c.tick(c.now() + 1);
     assert_eq!(c.schedule(), Some(t[0]));
 }
 
@@ -48,7 +48,7 @@ fn a_lone_thread_is_not_preempted() {
     let (mut c, _, t) = setup(1);
     c.schedule();
     for _ in 0..5 {
-        c.tick();
+        c.tick(c.now() + 1);
         assert_eq!(c.schedule(), Some(t[0]));
     }
 }
@@ -102,10 +102,10 @@ fn sleep_wakes_exactly_at_its_deadline() {
     assert_eq!(c.sleep(0), Ok(false));
     assert_eq!(c.sleep(3), Ok(true));
     assert_eq!(c.schedule(), Some(t[1]));
-    c.tick();
-    c.tick();
+    c.tick(c.now() + 1);
+    c.tick(c.now() + 1);
     assert_eq!(c.thread(t[0]).state, State::Sleeping, "not before 3 ticks");
-    c.tick();
+    c.tick(c.now() + 1);
     assert_eq!(c.thread(t[0]).state, State::Runnable);
     assert_eq!(wake_value(&c, t[0]), Some(0));
 }
@@ -116,7 +116,7 @@ fn idle_when_nothing_is_runnable() {
     c.schedule();
     c.sleep(1).unwrap();
     assert_eq!(c.schedule(), None);
-    c.tick();
+    c.tick(c.now() + 1);
     assert_eq!(c.schedule(), Some(t[0]));
 }
 
@@ -170,7 +170,7 @@ fn exit_task_ends_threads_in_every_state() {
     }
     assert_eq!(c.schedule(), None, "run queue emptied");
     for _ in 0..20 {
-        c.tick(); // the sleeper's timer must be gone: no wake of a zombie
+        c.tick(c.now() + 1); // the sleeper's timer must be gone: no wake of a zombie
     }
     assert_eq!(c.first_task_status(), Some(7));
     assert_eq!(c.lookup_thread(tid(&c, t[3])), Err(Error::NoSuchThread));
