@@ -74,7 +74,7 @@ fn yielding_gives_the_cpu_to_the_queue_not_to_the_partner() {
     assert_eq!(w.recv(b, 64, FOREVER), Ok(Blocked));
     assert_eq!(w.send(a, b, b"ping", 1, FOREVER), Ok(Blocked));
     assert_eq!(w.reply(b, b"pong"), Ok(Done(0, 0)));
-    assert_eq!(w.core.yield_to(-1), Ok(()));
+    assert_eq!(w.core.yield_to(w.cur(), -1), Ok(()));
     assert_eq!(w.core.schedule(), Some(spinners[0]));
 }
 

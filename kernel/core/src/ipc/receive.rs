@@ -166,7 +166,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if timeout == Timeout::Poll {
             return Err(Error::Timeout);
         }
-        self.block_current(State::Receiving(recv));
+        self.block_current(me, State::Receiving(recv));
         self.arm(me, timeout);
         Ok(Outcome::Blocked)
     }

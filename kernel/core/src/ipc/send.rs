@@ -114,7 +114,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if delivered {
             return Ok(match mode {
                 SendMode::Sync => {
-                    self.block_current(State::AwaitingReply { from: to, seq, reply: send.reply_to() });
+                    self.block_current(me, State::AwaitingReply { from: to, seq, reply: send.reply_to() });
                     // Timeout 0: delivered, so wait for the reply without a deadline.
                     self.arm(me, timeout);
                     self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: self.threads[me].tid, seq });
@@ -132,7 +132,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             SendMode::Async => self.buffer_async(me, to, send.buf, send.len, seq),
             _ if timeout == Timeout::Poll => Err(Error::Timeout),
             _ => {
-                self.block_current(State::Sending { to, send });
+                self.block_current(me, State::Sending { to, send });
                 let queued = self.links.push_back(&mut self.mailboxes[to], me);
                 debug_assert!(queued);
                 self.arm(me, timeout);

@@ -111,7 +111,7 @@ fn gettid<P: Platform>(k: &mut Kernel<P>, c: Caller, _: &P::Regs) -> Result<(), 
 }
 
 fn yield_to<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
-    k.core.yield_to(decode_tid(f.arg(0)))?;
+    k.core.yield_to(c.slot, decode_tid(f.arg(0)))?;
     ret(k, c, 0)
 }
 
@@ -120,19 +120,19 @@ fn deschedule<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<
     // Reading *reject and blocking happen in one kernel entry, so no make_runnable can
     // fall between them.
     let reject = UserPtr::<i32>::new(f.arg(0)).read(space(k, task))?;
-    if k.core.deschedule(reject) {
+    if k.core.deschedule(c.slot, reject) {
         return Ok(()); // blocked: make_runnable gives it its 0
     }
     ret(k, c, 0)
 }
 
 fn make_runnable<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
-    k.core.make_runnable(decode_tid(f.arg(0)) as u32)?;
+    k.core.make_runnable(c.slot, decode_tid(f.arg(0)) as u32)?;
     ret(k, c, 0)
 }
 
 fn sleep<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
-    if k.core.sleep(decode_tid(f.arg(0)))? {
+    if k.core.sleep(c.slot, decode_tid(f.arg(0)))? {
         return Ok(()); // blocked: the timer gives it its 0
     }
     ret(k, c, 0)
@@ -227,7 +227,7 @@ fn task_exit<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(
 }
 
 fn task_wait<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
-    match k.core.task_wait(f.arg(0) as u32)? {
+    match k.core.task_wait(c.slot, f.arg(0) as u32)? {
         Some(status) => ret(k, c, abi::syscall::encode_status(status)),
         None => Ok(()), // blocked: the task's end gives it the status
     }

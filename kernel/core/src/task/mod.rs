@@ -548,14 +548,14 @@ impl<S, B: MsgBuffers> Core<S, B> {
         }
     }
 
-    /// Takes the current thread off the CPU into `state` (a blocked state).
+    /// Takes `me`, the current thread (only system calls block, and they run on it), off
+    /// the CPU into `state` (a blocked state).
     #[inline(always)]
-    pub(crate) fn block_current(&mut self, state: State) -> usize {
-        // Invariant: only system calls block, and they run on the current thread.
-        let c = self.current.take().expect("a blocking call has a caller");
-        self.threads[c].state = state;
-        crate::trace_event!(crate::trace::block(self, c, state));
-        c
+    pub(crate) fn block_current(&mut self, me: usize, state: State) {
+        debug_assert_eq!(self.current, Some(me));
+        self.current = None;
+        self.threads[me].state = state;
+        crate::trace_event!(crate::trace::block(self, me, state));
     }
 
     /// Makes a blocked thread runnable with `value` as its system call's result.
@@ -616,9 +616,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     // ---- the Pebbles calls ------------------------------------------------------------
 
     /// `yield_to(-1)` runs the next thread in line; `yield_to(tid)` runs `tid` next.
-    pub fn yield_to(&mut self, target: i32) -> Result<(), Error> {
-        // Invariant: called only from its system call, made by the current thread.
-        let me = self.current.expect("yield has a caller");
+    pub fn yield_to(&mut self, me: usize, target: i32) -> Result<(), Error> {
         self.donation = None; // yielding gives the CPU to the queue, not to a partner
         if target == -1 {
             self.requeue_current();
@@ -641,21 +639,19 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     /// `deschedule(&reject)`, given the value of `*reject` read by the caller: returns at
     /// once if it is non-zero, else blocks until `make_runnable`. Returns whether it blocked.
-    pub fn deschedule(&mut self, reject: i32) -> bool {
+    pub fn deschedule(&mut self, me: usize, reject: i32) -> bool {
         if reject != 0 {
             return false;
         }
-        self.block_current(State::Descheduled);
+        self.block_current(me, State::Descheduled);
         true
     }
 
     /// `make_runnable(tid)`: wakes a descheduled thread (its `deschedule` returns 0) of the
     /// caller's own task; another task's thread is `PermissionDenied` (a descheduled
     /// thread waits for its own task's wakeup, which nobody else may forge).
-    pub fn make_runnable(&mut self, tid: u32) -> Result<(), Error> {
+    pub fn make_runnable(&mut self, me: usize, tid: u32) -> Result<(), Error> {
         let slot = self.lookup_thread(tid)?;
-        // Invariant: called only from its system call, made by the current thread.
-        let me = self.current.expect("make_runnable has a caller");
         if self.threads[slot].task != self.threads[me].task {
             return Err(Error::PermissionDenied);
         }
@@ -667,14 +663,14 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
 
     /// `sleep(ticks)`: 0 returns at once, negative is an error. Returns whether it blocked.
-    pub fn sleep(&mut self, ticks: i32) -> Result<bool, Error> {
+    pub fn sleep(&mut self, me: usize, ticks: i32) -> Result<bool, Error> {
         if ticks < 0 {
             return Err(Error::InvalidArgument);
         }
         if ticks == 0 {
             return Ok(false);
         }
-        let me = self.block_current(State::Sleeping);
+        self.block_current(me, State::Sleeping);
         self.timers.arm(me, self.now + ticks as u64);
         Ok(true)
     }
@@ -682,10 +678,8 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// `task_wait(id)`: the status if the task has ended (collecting it), else blocks
     /// until it does (`Ok(None)`). Only the task's parent may wait for it: oneself is
     /// `InvalidArgument`, any other task `PermissionDenied`.
-    pub fn task_wait(&mut self, id: u32) -> Result<Option<i32>, Error> {
+    pub fn task_wait(&mut self, me: usize, id: u32) -> Result<Option<i32>, Error> {
         let task = self.lookup_task(id)?;
-        // Invariant: called only from its system call, made by the current thread.
-        let me = self.current.expect("task_wait has a caller");
         let mine = self.threads[me].task;
         if task != mine && self.tasks[task].parent != Some(mine) {
             return Err(Error::PermissionDenied);
@@ -697,7 +691,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             }
             TaskState::Live if self.threads[me].task == task => Err(Error::InvalidArgument),
             TaskState::Live => {
-                self.block_current(State::WaitingTask(task));
+                self.block_current(me, State::WaitingTask(task));
                 self.links.push_back(&mut self.tasks[task].waiters, me);
                 Ok(None)
             }

@@ -158,7 +158,7 @@ mod tests {
     fn ps_shows_blocked_and_exited_and_drops_the_dead() {
         let (mut c, [_, server, worker]) = system();
         c.schedule();
-        assert!(c.sleep(5).unwrap(), "init's first thread sleeps");
+        assert!(c.sleep(c.current().unwrap(), 5).unwrap(), "init's first thread sleeps");
         let worker_id = c.task(worker).id;
         drop(c.exit_task(worker, 9));
         let r = records(&c);

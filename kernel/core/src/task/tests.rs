@@ -35,7 +35,7 @@ fn round_robin_on_yield_and_on_tick() {
     let (mut c, _, t) = setup(3);
     assert_eq!(c.schedule(), Some(t[0]));
     assert_eq!(c.schedule(), Some(t[0]), "the current thread keeps the CPU");
-    c.yield_to(-1).unwrap();
+    c.yield_to(c.current().unwrap(), -1).unwrap();
     assert_eq!(c.schedule(), Some(t[1]));
     c.tick(c.now() + 1); // quantum of one tick used up, others waiting: preempted
     assert_eq!(c.schedule(), Some(t[2]));
@@ -57,40 +57,40 @@ fn a_lone_thread_is_not_preempted() {
 fn yield_to_a_thread_runs_it_next() {
     let (mut c, _, t) = setup(3);
     c.schedule();
-    c.yield_to(tid(&c, t[2]) as i32).unwrap();
+    c.yield_to(c.current().unwrap(), tid(&c, t[2]) as i32).unwrap();
     assert_eq!(c.schedule(), Some(t[2]));
-    c.yield_to(-1).unwrap();
+    c.yield_to(c.current().unwrap(), -1).unwrap();
     assert_eq!(c.schedule(), Some(t[1]), "the skipped thread is still in line");
-    assert_eq!(c.yield_to(tid(&c, t[1]) as i32), Ok(()), "yield to oneself");
-    assert_eq!(c.yield_to(9999), Err(Error::NoSuchThread));
-    assert_eq!(c.yield_to(-7), Err(Error::NoSuchThread));
+    assert_eq!(c.yield_to(c.current().unwrap(), tid(&c, t[1]) as i32), Ok(()), "yield to oneself");
+    assert_eq!(c.yield_to(c.current().unwrap(), 9999), Err(Error::NoSuchThread));
+    assert_eq!(c.yield_to(c.current().unwrap(), -7), Err(Error::NoSuchThread));
 }
 
 #[test]
 fn yield_to_a_blocked_thread_fails() {
     let (mut c, _, t) = setup(2);
     c.schedule();
-    assert!(c.deschedule(0));
+    assert!(c.deschedule(c.current().unwrap(), 0));
     assert_eq!(c.schedule(), Some(t[1]));
-    assert_eq!(c.yield_to(tid(&c, t[0]) as i32), Err(Error::NotRunnable));
+    assert_eq!(c.yield_to(c.current().unwrap(), tid(&c, t[0]) as i32), Err(Error::NotRunnable));
 }
 
 #[test]
 fn deschedule_and_make_runnable() {
     let (mut c, _, t) = setup(2);
     c.schedule();
-    assert!(!c.deschedule(1), "non-zero reject returns at once");
+    assert!(!c.deschedule(c.current().unwrap(), 1), "non-zero reject returns at once");
     assert_eq!(c.schedule(), Some(t[0]));
-    assert!(c.deschedule(0));
+    assert!(c.deschedule(c.current().unwrap(), 0));
     assert_eq!(c.thread(t[0]).state, State::Descheduled);
     assert_eq!(c.schedule(), Some(t[1]));
     let a = tid(&c, t[0]);
     let b = tid(&c, t[1]);
-    assert_eq!(c.make_runnable(b), Err(Error::NotDescheduled), "running, not descheduled");
-    assert_eq!(c.make_runnable(a), Ok(()));
+    assert_eq!(c.make_runnable(c.current().unwrap(), b), Err(Error::NotDescheduled), "running, not descheduled");
+    assert_eq!(c.make_runnable(c.current().unwrap(), a), Ok(()));
     assert_eq!(wake_value(&c, t[0]), Some(0));
-    assert_eq!(c.make_runnable(a), Err(Error::NotDescheduled), "already woken");
-    c.yield_to(-1).unwrap();
+    assert_eq!(c.make_runnable(c.current().unwrap(), a), Err(Error::NotDescheduled), "already woken");
+    c.yield_to(c.current().unwrap(), -1).unwrap();
     assert_eq!(c.schedule(), Some(t[0]));
 }
 
@@ -98,9 +98,9 @@ fn deschedule_and_make_runnable() {
 fn sleep_wakes_exactly_at_its_deadline() {
     let (mut c, _, t) = setup(2);
     c.schedule();
-    assert_eq!(c.sleep(-1), Err(Error::InvalidArgument));
-    assert_eq!(c.sleep(0), Ok(false));
-    assert_eq!(c.sleep(3), Ok(true));
+    assert_eq!(c.sleep(c.current().unwrap(), -1), Err(Error::InvalidArgument));
+    assert_eq!(c.sleep(c.current().unwrap(), 0), Ok(false));
+    assert_eq!(c.sleep(c.current().unwrap(), 3), Ok(true));
     assert_eq!(c.schedule(), Some(t[1]));
     c.tick(c.now() + 1);
     c.tick(c.now() + 1);
@@ -114,7 +114,7 @@ fn sleep_wakes_exactly_at_its_deadline() {
 fn idle_when_nothing_is_runnable() {
     let (mut c, _, t) = setup(1);
     c.schedule();
-    c.sleep(1).unwrap();
+    c.sleep(c.current().unwrap(), 1).unwrap();
     assert_eq!(c.schedule(), None);
     c.tick(c.now() + 1);
     assert_eq!(c.schedule(), Some(t[0]));
@@ -129,12 +129,12 @@ fn task_wait_blocks_until_exit_and_gets_the_status() {
     let k = c.create_thread(child, ks(2)).unwrap();
     let child_id = c.task(child).id;
     assert_eq!(c.schedule(), Some(p));
-    assert_eq!(c.task_wait(child_id), Ok(None));
+    assert_eq!(c.task_wait(c.current().unwrap(), child_id), Ok(None));
     assert_eq!(c.schedule(), Some(k));
     let ended = c.exit_task(child, 42);
     assert_eq!(ended.space, Some("c"));
     assert_eq!(wake_value(&c, p), Some(42));
-    assert_eq!(c.task_wait(child_id).unwrap_err(), Error::NoSuchTask, "collected by the waiter");
+    assert_eq!(c.task_wait(p, child_id).unwrap_err(), Error::NoSuchTask, "collected by the waiter");
     assert_eq!(c.schedule(), Some(p));
     assert_eq!(c.live_tasks(), 1);
 }
@@ -150,18 +150,18 @@ fn an_uncollected_status_waits_for_its_collector() {
     let _ = c.exit_task(b, -5);
     c.schedule();
     assert_eq!(c.current(), Some(ta));
-    assert_eq!(c.task_wait(b_id), Ok(Some(-5)));
-    assert_eq!(c.task_wait(b_id), Err(Error::NoSuchTask));
-    assert_eq!(c.task_wait(c.task(a).id), Err(Error::InvalidArgument), "waiting for oneself");
+    assert_eq!(c.task_wait(c.current().unwrap(), b_id), Ok(Some(-5)));
+    assert_eq!(c.task_wait(c.current().unwrap(), b_id), Err(Error::NoSuchTask));
+    assert_eq!(c.task_wait(c.current().unwrap(), c.task(a).id), Err(Error::InvalidArgument), "waiting for oneself");
 }
 
 #[test]
 fn exit_task_ends_threads_in_every_state() {
     let (mut c, task, t) = setup(5);
     c.schedule(); // t0 current
-    assert!(c.deschedule(0)); // t0 descheduled
+    assert!(c.deschedule(c.current().unwrap(), 0)); // t0 descheduled
     c.schedule(); // t1
-    c.sleep(10).unwrap(); // t1 sleeping
+    c.sleep(c.current().unwrap(), 10).unwrap(); // t1 sleeping
     c.schedule(); // t2 current; t3, t4 in the run queue
     let ended = c.exit_task(task, 7);
     assert!(ended.space.is_some());
@@ -226,7 +226,7 @@ fn stale_ids_never_name_new_threads() {
     assert_eq!(s, t[0], "slot reused");
     assert_ne!(tid(&c, s), old);
     assert_eq!(c.lookup_thread(old), Err(Error::NoSuchThread));
-    assert_eq!(c.make_runnable(old), Err(Error::NoSuchThread));
+    assert_eq!(c.make_runnable(s, old), Err(Error::NoSuchThread));
 }
 
 #[test]
@@ -291,7 +291,7 @@ fn children_alive_or_uncollected_count_against_the_task_share() {
     let _ = c.exit_task(k1, 4);
     assert_eq!(c.spawn_task(Some(parent), "x", "x", Limits::DEFAULT), Err(Error::OutOfMemory), "uncollected");
     c.switch_to(p[0]);
-    assert_eq!(c.task_wait(k1_id), Ok(Some(4)));
+    assert_eq!(c.task_wait(c.current().unwrap(), k1_id), Ok(Some(4)));
     assert!(c.spawn_task(Some(parent), "x", "x", Limits::DEFAULT).is_ok(), "collected: room again");
 }
 
@@ -308,7 +308,7 @@ fn a_full_table_never_drops_an_uncollected_status() {
     assert_eq!(c.spawn_task(Some(parent), "y", "y", Limits::DEFAULT), Err(Error::OutOfMemory));
     assert_eq!(c.create_task("z", "z"), Err(Error::OutOfMemory));
     c.switch_to(p[0]);
-    assert_eq!(c.task_wait(k_id), Ok(Some(9)), "the status survived");
+    assert_eq!(c.task_wait(c.current().unwrap(), k_id), Ok(Some(9)), "the status survived");
     assert!(c.create_task("z", "z").is_ok(), "its slot is free once collected");
 }
 
@@ -349,12 +349,16 @@ fn make_runnable_wakes_only_threads_of_the_callers_task() {
     let (mut c, parent, p) = setup(2);
     let (_, k) = child(&mut c, parent, Limits::DEFAULT, 5);
     c.switch_to(p[0]);
-    assert!(c.deschedule(0));
+    assert!(c.deschedule(c.current().unwrap(), 0));
     c.switch_to(k);
-    assert_eq!(c.make_runnable(tid(&c, p[0])), Err(Error::PermissionDenied), "another task's thread");
+    assert_eq!(
+        c.make_runnable(c.current().unwrap(), tid(&c, p[0])),
+        Err(Error::PermissionDenied),
+        "another task's thread"
+    );
     assert_eq!(c.thread(p[0]).state, State::Descheduled, "still asleep");
     c.switch_to(p[1]);
-    assert_eq!(c.make_runnable(tid(&c, p[0])), Ok(()), "its own task's thread");
+    assert_eq!(c.make_runnable(c.current().unwrap(), tid(&c, p[0])), Ok(()), "its own task's thread");
 }
 
 #[test]
@@ -364,14 +368,14 @@ fn only_the_parent_may_wait_for_a_task() {
     let (b, _) = child(&mut c, parent, Limits::DEFAULT, 3);
     let b_id = c.task(b).id;
     c.switch_to(ta);
-    assert_eq!(c.task_wait(b_id), Err(Error::PermissionDenied), "a live sibling");
+    assert_eq!(c.task_wait(c.current().unwrap(), b_id), Err(Error::PermissionDenied), "a live sibling");
     assert_eq!(c.thread(ta).state, State::Runnable, "and without blocking");
-    assert_eq!(c.task_wait(c.task(parent).id), Err(Error::PermissionDenied), "its parent");
+    assert_eq!(c.task_wait(c.current().unwrap(), c.task(parent).id), Err(Error::PermissionDenied), "its parent");
     let _ = c.exit_task(b, 6);
     c.switch_to(ta);
-    assert_eq!(c.task_wait(b_id), Err(Error::PermissionDenied), "an ended sibling");
+    assert_eq!(c.task_wait(c.current().unwrap(), b_id), Err(Error::PermissionDenied), "an ended sibling");
     c.switch_to(p[0]);
-    assert_eq!(c.task_wait(b_id), Ok(Some(6)), "the parent collects");
+    assert_eq!(c.task_wait(c.current().unwrap(), b_id), Ok(Some(6)), "the parent collects");
 }
 
 #[test]
