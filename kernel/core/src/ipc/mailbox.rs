@@ -19,22 +19,47 @@ use abi::Error;
 pub const MAX_MSGS: usize = 4096;
 const _: () = assert!(MAX_MSGS >= (MAX_TASKS - 1) * ASYNC_TASK_MAX);
 
-/// Kernel buffers for buffered messages, `abi::SHORT_MAX` bytes each.
-pub trait MsgBuffers {
-    /// A new buffer's handle, or `None` if memory is exhausted.
-    fn alloc(&mut self) -> Option<u64>;
-    fn free(&mut self, handle: u64);
-    fn bytes(&mut self, handle: u64) -> &mut [u8];
+/// One kernel message buffer, owned: made only by a [`MsgBuffers`] pool's `alloc` (through
+/// the unsafe [`Buffer::from_raw`]) and consumed by its `free`, so while a `Buffer` exists
+/// its memory is allocated and belongs to whoever holds it. Not `Copy` or `Clone`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Buffer(core::num::NonZeroU64);
+
+impl Buffer {
+    /// The buffer with handle `handle`.
+    ///
+    /// # Safety
+    /// `handle` names a buffer of the pool that makes this value, just allocated and not
+    /// named by any other `Buffer`.
+    pub unsafe fn from_raw(handle: core::num::NonZeroU64) -> Self {
+        Buffer(handle)
+    }
+
+    /// The pool's handle for it.
+    pub fn handle(&self) -> u64 {
+        self.0.get()
+    }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+/// Kernel buffers for buffered messages, `abi::SHORT_MAX` bytes each.
+pub trait MsgBuffers {
+    /// A new buffer, or `None` if memory is exhausted.
+    fn alloc(&mut self) -> Option<Buffer>;
+    /// Gives `buffer` back.
+    fn free(&mut self, buffer: Buffer);
+    /// The bytes of `buffer` (`abi::SHORT_MAX` of them).
+    fn bytes(&mut self, buffer: &Buffer) -> &mut [u8];
+}
+
+/// A buffered message: its record and the buffer holding its bytes.
+#[derive(Debug)]
 pub struct Msg {
     pub seq: u64,
     pub sender_tid: u32,
     /// The sending task's id, to return its quota when the message is consumed.
     pub sender_task: u32,
     pub len: u32,
-    pub buffer: u64,
+    pub buffer: Buffer,
 }
 
 const FREE_LIST: u16 = 0;
@@ -43,7 +68,8 @@ const fn queue_id(thread: usize) -> u16 {
 }
 
 pub struct MessagePool {
-    msgs: [Msg; MAX_MSGS],
+    /// The records; `None` in those on the free list or never used.
+    msgs: [Option<Msg>; MAX_MSGS],
     links: Links<MAX_MSGS>,
     free: List,
     unused: usize,
@@ -66,7 +92,7 @@ impl MessagePool {
             i += 1;
         }
         MessagePool {
-            msgs: [Msg { seq: 0, sender_tid: 0, sender_task: 0, len: 0, buffer: 0 }; MAX_MSGS],
+            msgs: [const { None }; MAX_MSGS],
             links: Links::new(),
             free: List::new(FREE_LIST),
             unused: 0,
@@ -82,7 +108,7 @@ impl MessagePool {
 
     /// The oldest message in `thread`'s mailbox.
     pub fn front(&self, thread: usize) -> Option<&Msg> {
-        self.queues[thread].front().map(|i| &self.msgs[i])
+        self.queues[thread].front().and_then(|i| self.msgs[i].as_ref())
     }
 
     /// Messages task (slot) `task` has buffered.
@@ -92,7 +118,10 @@ impl MessagePool {
 
     /// Messages from the task with id `sender_task` waiting in `thread`'s mailbox.
     pub fn queued_from(&self, thread: usize, sender_task: u32) -> usize {
-        self.links.iter(&self.queues[thread]).filter(|&i| self.msgs[i].sender_task == sender_task).count()
+        self.links
+            .iter(&self.queues[thread])
+            .filter(|&i| self.msgs[i].as_ref().is_some_and(|m| m.sender_task == sender_task))
+            .count()
     }
 
     /// Checks that task slot `task` (id `task_id`) may buffer one more message in
@@ -122,7 +151,7 @@ impl MessagePool {
                 self.unused - 1
             }
         };
-        self.msgs[i] = msg;
+        self.msgs[i] = Some(msg);
         let pushed = self.links.push_back(&mut self.queues[thread], i);
         debug_assert!(pushed);
         self.per_task[task] += 1;
@@ -132,9 +161,8 @@ impl MessagePool {
     /// quota with [`uncharge`](Self::uncharge) if the sending task still lives.
     pub fn pop(&mut self, thread: usize) -> Option<Msg> {
         let i = self.links.pop_front(&mut self.queues[thread])?;
-        let m = self.msgs[i];
         self.links.push_back(&mut self.free, i);
-        Some(m)
+        self.msgs[i].take()
     }
 
     /// Returns one message of task slot `task`'s quota.
@@ -166,17 +194,20 @@ impl VecBuffers {
 
 #[cfg(test)]
 impl MsgBuffers for VecBuffers {
-    fn alloc(&mut self) -> Option<u64> {
+    fn alloc(&mut self) -> Option<Buffer> {
         if self.limit.is_some_and(|l| self.live() >= l) {
             return None;
         }
         self.slots.push(Some(std::boxed::Box::new([0; abi::SHORT_MAX])));
-        Some(self.slots.len() as u64)
+        let handle = core::num::NonZeroU64::new(self.slots.len() as u64)?;
+        // SAFETY: the slot just pushed, named by no other buffer (slots are never reused).
+        Some(unsafe { Buffer::from_raw(handle) })
     }
-    fn free(&mut self, handle: u64) {
-        assert!(self.slots[handle as usize - 1].take().is_some(), "double free of buffer {handle}");
+    fn free(&mut self, buffer: Buffer) {
+        let h = buffer.handle();
+        assert!(self.slots[h as usize - 1].take().is_some(), "double free of buffer {h}");
     }
-    fn bytes(&mut self, handle: u64) -> &mut [u8] {
-        &mut self.slots[handle as usize - 1].as_mut().expect("live buffer")[..]
+    fn bytes(&mut self, buffer: &Buffer) -> &mut [u8] {
+        &mut self.slots[buffer.handle() as usize - 1].as_mut().expect("live buffer")[..]
     }
 }

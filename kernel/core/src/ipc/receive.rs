@@ -152,9 +152,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             let sender = self.mailboxes[me].front();
             let sender_seq = sender.map(|s| self.queued_seq(s));
             // The older of the queued message and the blocked sender goes first.
-            if let Some(&m) = self.messages.front(me) {
+            if let Some(m) = self.messages.front(me) {
                 if sender_seq.is_none_or(|s| m.seq < s) {
-                    return self.take_async(me, recv, m);
+                    return self.take_async(me, recv);
                 }
             }
             let Some(s) = sender else { break };
@@ -171,11 +171,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         Ok(Outcome::Blocked)
     }
 
-    /// Receives `m`, the message at the front of `me`'s queue.
-    pub(super) fn take_async(&mut self, me: usize, recv: PendingRecv, m: Msg) -> Result<Outcome, Error> {
+    /// Receives the message at the front of `me`'s queue.
+    pub(super) fn take_async(&mut self, me: usize, recv: PendingRecv) -> Result<Outcome, Error> {
         let task = self.task_of(me);
+        let Some(m) = self.messages.front(me) else { return Err(Error::Timeout) }; // the caller saw one
         let n = m.len.min(recv.cap);
-        let bytes = &self.buffers.bytes(m.buffer)[..n as usize];
+        let bytes = &self.buffers.bytes(&m.buffer)[..n as usize];
         if recv.into_regs {
             self.threads[me].ret.fast(0, n, fast::to_words(bytes));
         } else {
@@ -184,13 +185,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             self.tasks[task].space.as_mut().expect("live").copy_out(recv.buf, bytes)?;
             self.write_received_lens(me, recv, n, 0)?;
         }
-        self.messages.pop(me);
+        let Some(m) = self.messages.pop(me) else { return Err(Error::Timeout) }; // the front above
         if let Some(t) = self.live_task_slot(m.sender_task) {
             self.messages.uncharge(t);
         }
+        let sender_tid = m.sender_tid;
+        crate::trace_event!(crate::trace::recv(self, me, sender_tid, m.seq));
         self.buffers.free(m.buffer);
-        crate::trace_event!(crate::trace::recv(self, me, m.sender_tid, m.seq));
-        Ok(self.received(me, RecvKind::Async, m.sender_tid as u64))
+        Ok(self.received(me, RecvKind::Async, sender_tid as u64))
     }
 
     /// Receives blocked sender `s`. `None`: the sender could not be received (its buffer

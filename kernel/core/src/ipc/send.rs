@@ -159,7 +159,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         };
         self.messages.check_room(to, task, self.tasks[task].id, share)?;
         let buffer = self.buffers.alloc().ok_or(Error::OutOfMemory)?;
-        let bytes = &mut self.buffers.bytes(buffer)[..len as usize];
+        let bytes = &mut self.buffers.bytes(&buffer)[..len as usize];
         // The caller's own task: live (see `space`).
         if let Err(e) = self.tasks[task].space.as_ref().expect("live").copy_in(src, bytes) {
             self.buffers.free(buffer);

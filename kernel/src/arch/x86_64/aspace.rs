@@ -59,7 +59,8 @@ impl TableMemory for Direct {
     fn alloc(&mut self) -> Option<u64> {
         let (f, zeroed) = FRAMES.lock().alloc_zeroed()?;
         if !zeroed {
-            table_at(f.addr()).zero();
+            // SAFETY: a frame just allocated, which nothing else refers to yet.
+            unsafe { table_at(f.addr()) }.zero();
         }
         Some(f.addr())
     }
@@ -88,9 +89,15 @@ impl TableMemory for Direct {
     }
 }
 
-fn table_at(phys: u64) -> &'static mut PageTable {
-    // SAFETY: `phys` is a page-table frame owned by an address space; the direct map reaches
-    // it. Callers hold `&mut AddressSpace` (or own it), so no other reference is live.
+/// The page table in frame `phys`, through the direct map, for as long as the caller says.
+///
+/// # Safety
+/// `phys` is an allocated page-table frame (or one just allocated to become one) that the
+/// caller may change: no other reference to it is live for `'a`, and it is not freed
+/// during `'a`.
+unsafe fn table_at<'a>(phys: u64) -> &'a mut PageTable {
+    // SAFETY: the direct map reaches every managed frame, a frame is page-aligned as a
+    // `PageTable` must be, and the caller rules out any other reference for `'a`.
     unsafe { &mut *(phys_to_virt(phys) as *mut PageTable) }
 }
 
@@ -117,11 +124,17 @@ impl AddressSpace {
     /// take at most `kernel_frames` frames (`abi::limits::KERNEL_FRAMES` by default).
     pub fn new(kernel_frames: u32) -> Result<Self, Error> {
         let root = FRAMES.lock().alloc().ok_or(Error::OutOfMemory)?.addr();
-        let table = table_at(root);
+        // SAFETY: a frame just allocated, which nothing else refers to yet; it is used only
+        // in this function.
+        let table = unsafe { table_at(root) };
         table.zero();
-        let kernel = table_at(kernel_root());
-        for i in 256..512 {
-            table[i] = kernel[i].clone();
+        // The kernel half, read through a raw pointer: the kernel's own mapper holds the
+        // only reference to its root table.
+        let kernel = phys_to_virt(kernel_root()) as *const x86_64::structures::paging::page_table::PageTableEntry;
+        for (i, entry) in table.iter_mut().enumerate().skip(256) {
+            // SAFETY: the kernel's root table is a page of 512 entries in the direct map;
+            // i < 512, and the kernel half never changes after boot, so nothing writes it.
+            *entry = unsafe { kernel.add(i).read() };
         }
         Ok(AddressSpace { tables: PageTables::new(root, kernel_frames as u64), regions: Regions::new(QUOTA_PAGES) })
     }
