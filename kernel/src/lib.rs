@@ -25,5 +25,5 @@ mod run;
 mod selftest;
 
 pub use moroso_kernel_core::{
-    boot, ipc, loader, lock, mem, regs, sched, sys, task, time, trace, trace_event, umem, userfault,
+    boot, ipc, limits, loader, lock, mem, regs, sched, sys, task, time, trace, trace_event, umem, userfault,
 };

@@ -12,6 +12,7 @@
 
 pub mod boot;
 pub mod ipc;
+pub mod limits;
 pub mod loader;
 pub mod lock;
 pub mod mem;

@@ -17,7 +17,7 @@ use abi::Error;
 /// Regions a task has for its own use, whatever its threads' stacks take.
 pub const PROGRAM_REGIONS: usize = 128;
 /// Most regions one task may hold at once: its own, and a stack for each thread.
-pub const MAX_REGIONS: usize = PROGRAM_REGIONS + crate::task::MAX_THREADS;
+pub const MAX_REGIONS: usize = PROGRAM_REGIONS + crate::limits::MAX_THREADS;
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
 /// Bits of a packed entry that hold the page count; the page number takes the rest.
@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn a_region_for_every_thread_beyond_the_programs_own() {
         let mut r = Regions::new(MAX_QUOTA);
-        for i in 0..(PROGRAM_REGIONS + crate::task::MAX_THREADS) as u64 {
+        for i in 0..(PROGRAM_REGIONS + crate::limits::MAX_THREADS) as u64 {
             r.add(Region { base: (i * 17 + 1) * P, pages: 16 }).unwrap();
         }
         assert_eq!(r.add(Region { base: 1 << 40, pages: 1 }), Err(Error::OutOfMemory));

@@ -43,12 +43,7 @@ use crate::sched::timers::TimerHeap;
 use abi::Error;
 use ids::IdSpace;
 
-/// Thread-table size (slot 0 unused).
-pub const MAX_THREADS: usize = 256;
-/// Task-table size (slot 0 unused).
-pub const MAX_TASKS: usize = 64;
-/// Ticks a thread runs before the timer preempts it in favour of another runnable thread.
-pub const QUANTUM_TICKS: u32 = 1;
+pub use crate::limits::{MAX_TASKS, MAX_THREADS, QUANTUM_TICKS};
 
 pub type ThreadIds = IdSpace<MAX_THREADS>;
 pub type TaskIds = IdSpace<MAX_TASKS>;
