@@ -100,6 +100,9 @@ mod tests {
     }
 
     impl UserMemory for Mem {
+        fn space_id(&self) -> u64 {
+            1
+        }
         fn check(&self, addr: u64, len: u64, write: bool) -> Result<(), Error> {
             let mut p = addr & !(PAGE - 1);
             while p < addr + len {

@@ -44,6 +44,8 @@ pub fn live_frames() -> usize {
 /// which tables exist and what they cost.
 pub struct Mem {
     pub pages: BTreeMap<u64, Mapped>,
+    /// Distinct for every fake space made (`UserMemory::space_id`).
+    id: u64,
     regions: Box<Regions>,
     /// Make the next `prepare` fail (out of memory for page tables).
     pub fail_prepare: bool,
@@ -55,8 +57,10 @@ impl Default for Mem {
     fn default() -> Self {
         let mut table_frames = FakeTables::default();
         let tables = PageTables::new(table_frames.root(), abi::limits::KERNEL_FRAMES as u64);
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Mem {
             pages: BTreeMap::new(),
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             regions: Box::new(Regions::new(1 << 20)),
             fail_prepare: false,
             tables,
@@ -140,6 +144,10 @@ impl Drop for Mem {
 }
 
 impl UserMemory for Mem {
+    fn space_id(&self) -> u64 {
+        self.id
+    }
+
     fn check(&self, addr: u64, len: u64, write: bool) -> Result<(), Error> {
         let mut p = addr & !(PAGE - 1);
         while p < addr + len {

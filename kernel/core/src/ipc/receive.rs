@@ -54,7 +54,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let cap = len_ptr.read(space)?;
         len_ptr.check_writable(space)?;
         let cap = cap.min(SHORT_MAX as u32);
-        UserSlice::new(a.short_dest, cap as u64).writable(space)?;
+        UserSlice::new(a.short_dest, cap as u64)?.writable(space)?;
         let long_ptr = UserPtr::<u32>::new(a.len_long);
         let long_cap = long_ptr.read(space)? as u64;
         long_ptr.check_writable(space)?;

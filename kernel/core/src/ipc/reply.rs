@@ -15,7 +15,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if len as usize > SHORT_MAX {
             return Err(Error::TooLong);
         }
-        UserSlice::new(message, len as u64).readable(self.space(task))?;
+        UserSlice::new(message, len as u64)?.readable(self.space(task))?;
         let caller = self.reply_with(me, Reply::Memory(message, len))?;
         self.donate(caller); // the caller runs as soon as the server waits again
         self.threads[me].ret.value(0);

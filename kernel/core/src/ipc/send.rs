@@ -25,7 +25,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if len as usize > SHORT_MAX {
             return Err(Error::TooLong);
         }
-        let message = UserSlice::new(a.message_short, len as u64);
+        let message = UserSlice::new(a.message_short, len as u64)?;
         if mode == SendMode::Sync {
             message.writable(space)?; // the reply comes back here
         } else {

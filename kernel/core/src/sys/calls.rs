@@ -208,7 +208,7 @@ fn task_spawn<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<
     let mut buf = [0u8; abi::image::NAME_MAX];
     let name = &mut buf[..len as usize];
     let space = space(k, task);
-    UserSlice::new(f.arg(0), len).readable(space)?.read(space, name)?;
+    UserSlice::new(f.arg(0), len)?.readable(space)?.read(space, name)?;
     let name = core::str::from_utf8(name).map_err(|_| Error::NoSuchProgram)?;
     let v = spawn::task(k, Some(task), name, f.arg(2))? as u64;
     ret(k, c, v)
@@ -239,7 +239,7 @@ fn print<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), E
     let mut chunk = [0u8; abi::syscall::PRINT_MAX];
     let len = f.arg(1).min(chunk.len() as u64);
     let space = space(k, task);
-    let text = UserSlice::new(f.arg(0), len).readable(space)?;
+    let text = UserSlice::new(f.arg(0), len)?.readable(space)?;
     let chunk = &mut chunk[..len as usize];
     text.read(space, chunk)?;
     k.platform.write_console(chunk);
@@ -355,7 +355,7 @@ fn kernel_stats<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Resul
     stats.irqs_bound = k.irqs.iter().filter(|l| l.is_some()).count() as u32;
     let task = c.task;
     let space = space(k, task);
-    UserSlice::new(f.arg(0), len).writable(space)?.write(space, &stats.as_bytes()[..len as usize])?;
+    UserSlice::new(f.arg(0), len)?.writable(space)?.write(space, &stats.as_bytes()[..len as usize])?;
     ret(k, c, size)
 }
 
@@ -372,7 +372,7 @@ fn ps<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Erro
     // Checked against the caller's space; written through it below (the core is only read).
     let out = {
         let space = space(k, task);
-        UserSlice::new(f.arg(0), capacity * SIZE).writable(space)?
+        UserSlice::new(f.arg(0), capacity * SIZE)?.writable(space)?
     };
     // The records are read from the core while written into the caller's space, which the
     // core owns: lend the space out for the walk (records do not look at spaces) and put
@@ -402,7 +402,7 @@ fn image_programs<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Res
     let capacity = f.arg(1).min(image.len() as u64);
     let task = c.task;
     let space = space(k, task);
-    let out = UserSlice::new(f.arg(0), capacity * SIZE).writable(space)?;
+    let out = UserSlice::new(f.arg(0), capacity * SIZE)?.writable(space)?;
     for (i, p) in image.programs().take(capacity as usize).enumerate() {
         let mut info = ProgramInfo { name: [0; NAME_MAX], boot: p.boot };
         let n = p.name.len().min(NAME_MAX);

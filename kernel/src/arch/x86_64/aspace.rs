@@ -273,6 +273,7 @@ impl AddressSpace {
 }
 
 impl PageMap for AddressSpace {
+    #[inline]
     fn page(&self, va: u64) -> Option<Mapped> {
         let (frame, f) = self.leaf(va)?;
         f.contains(F::USER_ACCESSIBLE).then_some(Mapped { frame, writable: f.contains(F::WRITABLE) })
@@ -357,6 +358,11 @@ impl Drop for AddressSpace {
 }
 
 impl UserMemory for AddressSpace {
+    fn space_id(&self) -> u64 {
+        // The root table's frame: no two live spaces share one.
+        self.root()
+    }
+
     fn check(&self, addr: u64, len: u64, write: bool) -> Result<(), Error> {
         let mut page = addr & !(PAGE - 1);
         while page < addr + len {
