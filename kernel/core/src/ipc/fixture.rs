@@ -89,7 +89,7 @@ impl Mem {
     /// as repeated shares to oneself would.
     pub fn alias(&mut self, addr: u64, frame: u64, pages: u64) {
         for p in 0..pages {
-            Self::add_mapping(frame).expect("room for another mapping");
+            add_mapping(frame).expect("room for another mapping");
             let old = self.pages.insert(addr + p * PAGE, Mapped { frame, writable: true });
             assert!(old.is_none(), "alias over a mapped page");
         }
@@ -122,6 +122,20 @@ impl Mem {
     fn at(&self, a: u64) -> Option<Mapped> {
         self.pages.get(&(a & !(PAGE - 1))).copied()
     }
+}
+
+/// How many mappings fake frame `frame` has (the fake machine's map counts, kept with its
+/// frames).
+pub fn map_count(frame: u64) -> u32 {
+    FRAMES.with(|f| f.borrow().get(&frame).map_or(0, |e| e.1))
+}
+
+fn add_mapping(frame: u64) -> Result<(), Error> {
+    if map_count(frame) >= FAKE_MAX_MAPPINGS {
+        return Err(Error::OutOfMemory);
+    }
+    FRAMES.with(|f| f.borrow_mut().get_mut(&frame).unwrap().1 += 1);
+    Ok(())
 }
 
 fn release(frame: u64) {
@@ -214,17 +228,13 @@ impl PageMap for Mem {
     }
     const MAX_MAPPINGS: u32 = FAKE_MAX_MAPPINGS;
 
-    fn map_count(frame: u64) -> u32 {
-        FRAMES.with(|f| f.borrow().get(&frame).map_or(0, |e| e.1))
+    fn map_count(&self, frame: u64) -> u32 {
+        map_count(frame)
     }
-    fn add_mapping(frame: u64) -> Result<(), Error> {
-        if Self::map_count(frame) >= FAKE_MAX_MAPPINGS {
-            return Err(Error::OutOfMemory);
-        }
-        FRAMES.with(|f| f.borrow_mut().get_mut(&frame).unwrap().1 += 1);
-        Ok(())
+    fn add_mapping(&self, frame: u64) -> Result<(), Error> {
+        add_mapping(frame)
     }
-    fn drop_reserved(frame: u64) {
+    fn drop_reserved(&self, frame: u64) {
         FRAMES.with(|f| {
             let mut f = f.borrow_mut();
             let e = f.get_mut(&frame).expect("a reserved frame is live");

@@ -76,5 +76,9 @@ pub const FRAME_WORDS: usize = ((4u64 << 30) / abi::PAGE_SIZE as u64 / 64) as us
 pub static FRAMES: crate::lock::Lock<frames::FrameAllocator<FRAME_WORDS>> =
     crate::lock::Lock::new("FRAMES", frames::FrameAllocator::new());
 
-/// How many user mappings each frame has (docs/ipc.md, "Page ownership").
-pub static MAP_COUNTS: mapcount::MapCounts<{ FRAME_WORDS * 64 }> = mapcount::MapCounts::new();
+/// The map-count table for every frame the kernel manages.
+pub type UserMapCounts = mapcount::MapCounts<{ FRAME_WORDS * 64 }>;
+
+/// How many user mappings each frame has (docs/ipc.md, "Page ownership"). Given to each
+/// address space when it is made; nothing else reaches it.
+pub static MAP_COUNTS: UserMapCounts = mapcount::MapCounts::new();

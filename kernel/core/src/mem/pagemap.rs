@@ -53,15 +53,16 @@ pub trait PageMap {
     fn regions(&mut self) -> &mut Regions;
     /// Most mappings a frame can have.
     const MAX_MAPPINGS: u32;
-    /// How many user mappings `frame` has, in every address space.
-    fn map_count(frame: u64) -> u32;
+    /// How many user mappings `frame` has, in every address space (the table of counts
+    /// the space was given when it was made).
+    fn map_count(&self, frame: u64) -> u32;
     /// Records one more mapping of `frame` (a share reserves it before its commit).
     /// `OutOfMemory`, and no change, if the count is full.
-    fn add_mapping(frame: u64) -> Result<(), Error>;
+    fn add_mapping(&self, frame: u64) -> Result<(), Error>;
     /// Takes back one mapping `add_mapping` recorded that was never made (a share whose
     /// rendezvous failed after reserving). The frame is still mapped where the reservation
     /// was made from, so this never frees it.
-    fn drop_reserved(frame: u64);
+    fn drop_reserved(&self, frame: u64);
 }
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
@@ -74,7 +75,7 @@ pub fn check_owned<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> 
     let mut tight = false;
     for i in 0..pages {
         let m = space.page(va + i * PAGE).ok_or(Error::BadAddress)?;
-        let count = S::map_count(m.frame);
+        let count = space.map_count(m.frame);
         if !PageRights::of(count).contains(need) {
             return Err(Error::NotOwner);
         }
@@ -98,7 +99,7 @@ pub fn check_owned<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> 
 pub fn reserve_shares<S: PageMap>(space: &S, va: u64, pages: u64) -> Result<(), Error> {
     for i in 0..pages {
         let reserved = match space.page(va + i * PAGE) {
-            Some(m) => S::add_mapping(m.frame),
+            Some(m) => space.add_mapping(m.frame),
             None => Err(Error::BadAddress),
         };
         if let Err(e) = reserved {
@@ -114,7 +115,7 @@ pub fn reserve_shares<S: PageMap>(space: &S, va: u64, pages: u64) -> Result<(), 
 pub fn release_shares<S: PageMap>(space: &S, va: u64, pages: u64) {
     for i in 0..pages {
         if let Some(m) = space.page(va + i * PAGE) {
-            S::drop_reserved(m.frame);
+            space.drop_reserved(m.frame);
         }
     }
 }

@@ -71,7 +71,7 @@ impl Platform for X86 {
     type Regs = TrapFrame;
 
     fn new_space(&mut self, kernel_frames: u32) -> Result<AddressSpace, Error> {
-        AddressSpace::new(kernel_frames)
+        AddressSpace::new(kernel_frames, &crate::mem::MAP_COUNTS)
     }
 
     fn alloc_stack(&mut self) -> Result<KernelStack, Error> {
