@@ -69,6 +69,17 @@ pub const KERNEL_TID: u32 = 0;
 /// [`RecvFlags::SHARED`] in the sender word.
 pub const RECV_SHARED: u64 = (RecvFlags::SHARED.bits() as u64) << 32;
 
+/// The sender word `ipc_recv` returns in `rdx`: the sender's tid in bits 0..32, its
+/// [`RecvFlags`] in bits 32..64.
+pub const fn sender_word(tid: u32, flags: RecvFlags) -> u64 {
+    tid as u64 | (flags.bits() as u64) << 32
+}
+
+/// Unpacks a sender word: (tid, flags); flag bits this ABI does not define are dropped.
+pub const fn decode_sender_word(word: u64) -> (u32, RecvFlags) {
+    (word as u32, RecvFlags::from_bits_truncate((word >> 32) as u32))
+}
+
 /// The second word `ipc_send` returns (`rdx`), whatever its result: did the long
 /// message's pages reach the receiver? A call can fail after they did (the receiver dies or
 /// the timeout expires before the reply), and then moved pages are no longer the
@@ -190,6 +201,17 @@ impl SendControl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sender_words_round_trip() {
+        for tid in [0, 1, 0x1234_5678, u32::MAX] {
+            for flags in [RecvFlags::empty(), RecvFlags::SHARED, RecvFlags::INTERRUPT, RecvFlags::all()] {
+                assert_eq!(decode_sender_word(sender_word(tid, flags)), (tid, flags));
+            }
+        }
+        assert_eq!(sender_word(7, RecvFlags::SHARED), 7 | RECV_SHARED);
+        assert_eq!(decode_sender_word(u64::MAX), (u32::MAX, RecvFlags::all()));
+    }
 
     #[test]
     fn control_words_round_trip() {

@@ -7,6 +7,56 @@
 //! the kernel preserves every other register.
 
 use num_enum::{IntoPrimitive, TryFromPrimitive};
+
+/// The register convention as numbers, for code that reads and writes a saved context by
+/// index (the kernel's system-call layer; the architecture maps each index to a register).
+///
+/// Arguments `0..ARGS` are `rdi`, `rsi`, `rdx`, `r10`, `r8`, `r9` and `r12` (the last only
+/// for the fast path's fifth payload word, `abi::ipc::fast`). Results `0..RESULTS` are
+/// the return value (`rax`), then the argument registers again: result `1 + i` is
+/// argument register `i`, written back by the calls that return more than one word (a
+/// receive's sender word and a send's status in `rdx`, the fast path's reply registers).
+pub mod regs {
+    /// Argument registers.
+    pub const ARGS: usize = 7;
+    /// Result registers.
+    pub const RESULTS: usize = 1 + ARGS;
+    /// The result index of the return value (`rax`).
+    pub const VALUE: usize = 0;
+
+    /// The result index that writes argument register `arg`.
+    pub const fn result_of_arg(arg: usize) -> usize {
+        1 + arg
+    }
+
+    /// The argument register a result index writes (`None` for the return value).
+    pub const fn arg_of_result(result: usize) -> Option<usize> {
+        if result == VALUE || result >= RESULTS {
+            None
+        } else {
+            Some(result - 1)
+        }
+    }
+
+    /// `rdx`, argument 2: the second word some calls return (see the module doc).
+    pub const SECOND: usize = result_of_arg(2);
+}
+
+/// Decodes a thread id argument the way the Pebbles calls take one (`yield_to`,
+/// `make_runnable`): the low 32 bits. Encoded by [`tid_word`].
+pub const fn decode_tid(word: u64) -> i32 {
+    word as u32 as i32
+}
+
+/// The argument word for a thread id (or `-1`, "any", for `yield_to`).
+pub const fn tid_word(tid: i32) -> u64 {
+    tid as u32 as u64
+}
+
+/// Decodes a 32-bit length or count argument (`new_pages`' length): the low 32 bits.
+pub const fn decode_u32(word: u64) -> u32 {
+    word as u32
+}
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Every system call, by number. The kernel dispatches from one table indexed by this.
@@ -142,6 +192,28 @@ mod tests {
             assert_eq!(decode_status(encode_status(s) as i64), Ok(s));
         }
         assert_eq!(decode_status(crate::Error::NoSuchTask.code() as i64), Err(crate::Error::NoSuchTask));
+    }
+
+    #[test]
+    fn register_indices_round_trip() {
+        for arg in 0..regs::ARGS {
+            assert_eq!(regs::arg_of_result(regs::result_of_arg(arg)), Some(arg));
+        }
+        assert_eq!(regs::arg_of_result(regs::VALUE), None);
+        assert_eq!(regs::arg_of_result(regs::RESULTS), None);
+        assert_eq!(regs::arg_of_result(regs::SECOND), Some(2));
+    }
+
+    #[test]
+    fn tid_and_length_words_round_trip() {
+        for tid in [-1, 0, 1, 0x1234, i32::MAX, i32::MIN] {
+            assert_eq!(decode_tid(tid_word(tid)), tid);
+        }
+        assert_eq!(decode_tid(0xffff_ffff_0000_0005), 5, "high bits ignored");
+        for n in [0u32, 1, 4096, u32::MAX] {
+            assert_eq!(decode_u32(n as u64), n);
+        }
+        assert_eq!(decode_u32(0x1_0000_1000), 0x1000);
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub fn start(start_info_phys: u64) -> ! {
             "xor ebp, ebp",
             "call {next}",
             "ud2",
-            top = in(reg) stack.top,
+            top = in(reg) stack.top(),
             next = sym continue_boot,
             options(noreturn)
         )
@@ -131,7 +131,7 @@ extern "C" fn continue_boot() -> ! {
     let ist = [0; 3].map(|_| {
         // Boot-time, as the kernel stack above.
         let s = paging::alloc_stack(IST_STACK_PAGES).expect("no memory for interrupt stacks");
-        VirtAddr::new(s.top)
+        VirtAddr::new(s.top())
     });
     let selectors = gdt::init(ist);
     idt::init(&selectors);
@@ -153,7 +153,7 @@ extern "C" fn continue_boot() -> ! {
     // parameters (`cargo xtask fuzz`: its seed and call count); `interactive` sets a bit.
     let given = info.option("arg").and_then(parse_u64).unwrap_or(0);
     let first_arg = given | if info.has_flag("interactive") { abi::image::FIRST_ARG_INTERACTIVE } else { 0 };
-    crate::sys::start(boot_image(info), !info.has_flag("nohandoff"), first_arg)
+    crate::run::start(boot_image(info), !info.has_flag("nohandoff"), first_arg)
 }
 
 /// A command-line number: decimal, or hexadecimal after `0x`.

@@ -5,10 +5,10 @@
 //! unexpected exception) use [`emergency`] instead, which does not take the lock at all.
 
 use crate::arch::serial::{self, Serial};
+use crate::lock::Lock;
 use core::fmt::{self, Write};
-use spin::Mutex;
 
-static CONSOLE: Mutex<Option<Serial>> = Mutex::new(None);
+static CONSOLE: Lock<Option<Serial>> = Lock::new("CONSOLE", None);
 
 /// Initialises COM1. Call once, first thing at boot.
 pub fn init() {
@@ -43,6 +43,16 @@ pub fn emergency() -> impl Write {
         }
     }
     Raw
+}
+
+/// The console as a `fmt::Write` (for output formatted elsewhere, e.g. the trace dump).
+pub struct Console;
+
+impl Write for Console {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        _print(format_args!("{s}"));
+        Ok(())
+    }
 }
 
 /// Prints to the kernel console.

@@ -1,8 +1,9 @@
-//! The Moroso microkernel.
+//! The Moroso microkernel: the x86-64 side (boot, traps, paging, the console, self-tests)
+//! around the portable kernel in `moroso-kernel-core`, whose modules are re-exported here
+//! under their own names.
 //!
-//! The crate builds two ways. For `x86_64-unknown-none` it is the whole kernel: `arch`
-//! holds everything that touches the machine, the rest is portable logic. On the host only
-//! the portable logic builds, so it can be unit-tested with `cargo test`.
+//! Only `x86_64-unknown-none` builds anything of this crate; the portable logic is
+//! unit-tested on the host in `moroso-kernel-core`.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -16,19 +17,13 @@ pub mod console;
 #[cfg(target_os = "none")]
 mod panic;
 
-pub mod boot;
 #[cfg(target_os = "none")]
 mod crash;
-pub mod ipc;
-pub mod loader;
-pub mod mem;
-pub mod sched;
+#[cfg(target_os = "none")]
+mod run;
 #[cfg(target_os = "none")]
 mod selftest;
-#[cfg(target_os = "none")]
-pub mod sys;
-pub mod task;
-pub mod time;
-pub mod trace;
-pub mod umem;
-pub mod userfault;
+
+pub use moroso_kernel_core::{
+    boot, ipc, limits, loader, lock, mem, regs, sched, sys, task, time, trace, trace_event, umem, userfault,
+};

@@ -139,11 +139,13 @@ fn lints(_: &mut Ctx) -> StepResult {
             &["clippy", "--workspace", "--exclude", "moroso-apps", "--all-targets", "--quiet", "--", "-D", "warnings"],
         ),
         (
-            "clippy (bare metal: kernel, libsys, apps)",
+            "clippy (bare metal: kernel, its core, libsys, apps)",
             &[
                 "clippy",
                 "-p",
                 "moroso-kernel",
+                "-p",
+                "moroso-kernel-core",
                 "-p",
                 "libsys",
                 "-p",
@@ -158,11 +160,13 @@ fn lints(_: &mut Ctx) -> StepResult {
             ],
         ),
         (
-            "clippy (bare metal: the tracing kernel)",
+            "clippy (bare metal: the tracing kernel and its core)",
             &[
                 "clippy",
                 "-p",
                 "moroso-kernel",
+                "-p",
+                "moroso-kernel-core",
                 "--features",
                 "trace",
                 "--target",
@@ -659,7 +663,8 @@ fn shell_script(ctx: &mut Ctx, r: &mut StepResult, what: &str, image: &[&str], s
         Ok(o) => o,
         Err(e) => return r.problem(format!("system: {what}: {e}")),
     };
-    let mut lines = o.lines.iter();
+    let untangled = untangle(&o.lines.join("\n"), INIT_REPORT, INIT_REPORT_HAS);
+    let mut lines = untangled.lines();
     for (case, want) in expect {
         if lines.any(|l| l.contains(want)) {
             r.passed += 1;
@@ -673,6 +678,41 @@ fn shell_script(ctx: &mut Ctx, r: &mut StepResult, what: &str, image: &[&str], s
     } else {
         r.problem(format!("system: {what}: {}", describe_end(o.end)));
     }
+}
+
+/// How init's reports start, and what each of them holds after that (`init: fs ended with
+/// status 3; restarting it ...`, `init: shell exited with status 0`).
+const INIT_REPORT: &str = "init: ";
+const INIT_REPORT_HAS: &[&str] = &[" ended with status ", " exited with status "];
+
+/// Moves every report (a line starting with `prefix` and holding one of `has`) that was
+/// printed into the middle of another line back out, before the line it interrupted. The
+/// shell writes through the user-level console driver, a byte at a time and preemptibly,
+/// while init prints through the kernel, one whole line per call: such a line can land
+/// inside a line of the shell's, whole.
+fn untangle(text: &str, prefix: &str, has: &[&str]) -> String {
+    let mut out = String::new();
+    // The start of an interrupted line, whose rest is the next line.
+    let mut head = String::new();
+    for line in text.lines() {
+        let line = format!("{head}{line}");
+        head.clear();
+        let report =
+            line.match_indices(prefix).map(|(i, _)| i).find(|&i| i > 0 && has.iter().any(|h| line[i..].contains(h)));
+        match report {
+            Some(i) => {
+                out.push_str(&line[i..]);
+                head = line[..i].to_string();
+            }
+            None => out.push_str(&line),
+        }
+        out.push('\n');
+    }
+    if !head.is_empty() {
+        out.push_str(&head);
+        out.push('\n');
+    }
+    out
 }
 
 /// Runs `cargo xtask ARGS` (in `dir`, if given) with `stdin`; its exit code and its stdout
@@ -950,6 +990,10 @@ fn new_program(_: &mut Ctx) -> StepResult {
     r
 }
 
+/// The kernel function the gdb step stops at: the portable kernel's functions are
+/// generic over the platform, and named with it.
+const KERNEL_BREAK: &str = "moroso_kernel_core::sys::calls::task_exit<moroso_kernel::arch::x86_64::platform::X86>";
+
 /// `cargo xtask gdb` driven by a script: gdb must stop at a program's function (so the
 /// program's symbols sit at the kernel's load address), print a backtrace through libsys
 /// into the program's entry, and a kernel function's breakpoint must hit with the kernel's
@@ -968,9 +1012,9 @@ fn gdb_session(ctx: &mut Ctx) -> StepResult {
         ),
         (
             "stops at a kernel function",
-            &["--app", &hello, "--break", "moroso_kernel::sys::calls::task_exit", "--batch", "--ex", "bt"],
+            &["--app", &hello, "--break", KERNEL_BREAK, "--batch", "--ex", "bt"],
             // The function's first instruction may be inlined code: look for it in the backtrace.
-            &["Breakpoint 1, ", "moroso_kernel::sys::calls::task_exit (", "kernel/src/sys/calls.rs:"],
+            &["Breakpoint 1, ", "moroso_kernel_core::sys::calls::task_exit<", "kernel/core/src/sys/calls.rs:"],
         ),
     ];
     for (what, args, expect) in cases {
@@ -1270,5 +1314,33 @@ mod tests {
         }
         assert_eq!((r.passed, r.failed), (12, 1));
         assert_eq!(r.problems, vec!["host test a::c"]);
+    }
+}
+
+#[cfg(test)]
+mod untangle_tests {
+    use super::{untangle, INIT_REPORT, INIT_REPORT_HAS};
+
+    #[test]
+    fn a_line_printed_into_another_is_moved_before_it() {
+        let raw = "> cat die\ncinit: fs ended with status 3\nat: die: the server died\n> ls\n";
+        assert_eq!(
+            untangle(raw, INIT_REPORT, INIT_REPORT_HAS),
+            "> cat die\ninit: fs ended with status 3\ncat: die: the server died\n> ls\n"
+        );
+    }
+
+    #[test]
+    fn lines_that_start_with_it_or_lack_it_stay() {
+        let raw =
+            "init: up\n    1 init\nkill: task 1: refused: it is init\nrun: init: refused: it is started at boot\n";
+        assert_eq!(untangle(raw, INIT_REPORT, INIT_REPORT_HAS), raw);
+    }
+
+    #[test]
+    fn two_interruptions_of_one_line() {
+        let raw = "abinit: a ended with status 1\ncdinit: b exited with status 0\nef\n";
+        let want = "init: a ended with status 1\ninit: b exited with status 0\nabcdef\n";
+        assert_eq!(untangle(raw, INIT_REPORT, INIT_REPORT_HAS), want);
     }
 }

@@ -43,7 +43,7 @@ pub fn smap_stops_kernel_access_to_user_pages(t: &mut Case) {
         return;
     }
     let va = abi::layout::PROGRAM_REGION.0;
-    let space = AddressSpace::new(abi::limits::KERNEL_FRAMES);
+    let space = AddressSpace::new(abi::limits::KERNEL_FRAMES, &crate::mem::MAP_COUNTS);
     ensure!(t, space.is_ok(), "no address space: {:?}", space.as_ref().err());
     let Ok(mut space) = space else { return };
     let mapped = space.map_zeroed(va, 1, Protection::ReadWrite);
@@ -78,7 +78,7 @@ pub fn smep_stops_kernel_running_user_code(t: &mut Case) {
         return;
     }
     let va = abi::layout::PROGRAM_REGION.0;
-    let space = AddressSpace::new(abi::limits::KERNEL_FRAMES);
+    let space = AddressSpace::new(abi::limits::KERNEL_FRAMES, &crate::mem::MAP_COUNTS);
     ensure!(t, space.is_ok(), "no address space: {:?}", space.as_ref().err());
     let Ok(mut space) = space else { return };
     // A user page holding one `ret`, executable: without SMEP the call would just return.

@@ -86,8 +86,8 @@ pub fn stack_guard_page_faults(t: &mut Case) {
     let s = paging::alloc_stack(2).expect("a stack");
     let used = free_before - FRAMES.lock().free_count();
     ensure!(t, (2..=4).contains(&used), "a 2-page stack took {used} frames");
-    ensure!(t, probe::read(s.bottom) == Ok(0), "stack bottom unreadable or not zeroed");
-    ensure!(t, probe::read(s.top - 1) == Ok(0), "stack top unreadable");
+    ensure!(t, probe::read(s.bottom()) == Ok(0), "stack bottom unreadable or not zeroed");
+    ensure!(t, probe::read(s.top() - 1) == Ok(0), "stack top unreadable");
     let r = probe::read(s.guard() + 0xff8);
     ensure!(t, matches!(r, Err(ProbeFault { vector: PF, .. })), "guard page read gave {r:?}");
     ensure!(t, paging::in_stack_region(s.guard()), "guard not recognised as stack region");

@@ -3,7 +3,7 @@
 //! holds the task's user pages, each backed by a frame the address space owns.
 //!
 //! Invariants: every present lower-half leaf maps a user frame whose map count
-//! (`mem::MAP_COUNTS`) includes this mapping, and a user frame is freed when its last
+//! (the space's `counts`, `mem::MAP_COUNTS`) includes this mapping, and a user frame is freed when its last
 //! mapping goes; intermediate tables are created user-accessible and writable so that the
 //! leaf alone decides permissions, charged to this space's kernel-frame limit, and freed as
 //! soon as no leaf and no pending receive window needs them (`mem::tables`); a dropped
@@ -16,7 +16,7 @@ use crate::mem::frames::Frame;
 use crate::mem::pagemap::{Mapped, PageMap};
 use crate::mem::regions::Regions;
 use crate::mem::tables::{self, PageTables, TableMemory};
-use crate::mem::{FRAMES, MAP_COUNTS};
+use crate::mem::{UserMapCounts, FRAMES};
 use crate::umem::UserMemory;
 use abi::Error;
 use x86_64::registers::control::{Cr3, Cr3Flags};
@@ -42,6 +42,8 @@ pub fn user_flags(p: Protection) -> F {
 pub struct AddressSpace {
     /// The lower-half tables under this space's PML4, and what they cost the task.
     tables: PageTables,
+    /// How many user mappings each frame has, in every address space (given at creation).
+    counts: &'static UserMapCounts,
     /// The task's `new_pages` regions.
     pub regions: Regions,
 }
@@ -59,7 +61,8 @@ impl TableMemory for Direct {
     fn alloc(&mut self) -> Option<u64> {
         let (f, zeroed) = FRAMES.lock().alloc_zeroed()?;
         if !zeroed {
-            table_at(f.addr()).zero();
+            // SAFETY: a frame just allocated, which nothing else refers to yet.
+            unsafe { table_at(f.addr()) }.zero();
         }
         Some(f.addr())
     }
@@ -88,9 +91,15 @@ impl TableMemory for Direct {
     }
 }
 
-fn table_at(phys: u64) -> &'static mut PageTable {
-    // SAFETY: `phys` is a page-table frame owned by an address space; the direct map reaches
-    // it. Callers hold `&mut AddressSpace` (or own it), so no other reference is live.
+/// The page table in frame `phys`, through the direct map, for as long as the caller says.
+///
+/// # Safety
+/// `phys` is an allocated page-table frame (or one just allocated to become one) that the
+/// caller may change: no other reference to it is live for `'a`, and it is not freed
+/// during `'a`.
+unsafe fn table_at<'a>(phys: u64) -> &'a mut PageTable {
+    // SAFETY: the direct map reaches every managed frame, a frame is page-aligned as a
+    // `PageTable` must be, and the caller rules out any other reference for `'a`.
     unsafe { &mut *(phys_to_virt(phys) as *mut PageTable) }
 }
 
@@ -102,9 +111,9 @@ fn free_frame(phys: u64) {
     FRAMES.lock().free(f).unwrap_or_else(|e| panic!("frame accounting broken: {e:?}"));
 }
 
-/// Drops one mapping of user frame `phys`, freeing it if that was the last.
-fn release_user_frame(phys: u64) {
-    if MAP_COUNTS.decrement(phys) == 0 {
+/// Drops one mapping of user frame `phys` from `counts`, freeing it if that was the last.
+fn release_user_frame(counts: &UserMapCounts, phys: u64) {
+    if counts.decrement(phys) == 0 {
         free_frame(phys);
     }
 }
@@ -114,16 +123,27 @@ const FLUSH_ALL_ABOVE: u64 = 32;
 
 impl AddressSpace {
     /// An address space with the kernel half and no user pages, whose page tables may
-    /// take at most `kernel_frames` frames (`abi::limits::KERNEL_FRAMES` by default).
-    pub fn new(kernel_frames: u32) -> Result<Self, Error> {
+    /// take at most `kernel_frames` frames (`abi::limits::KERNEL_FRAMES` by default), and
+    /// whose user mappings are counted in `counts` (shared by every address space).
+    pub fn new(kernel_frames: u32, counts: &'static UserMapCounts) -> Result<Self, Error> {
         let root = FRAMES.lock().alloc().ok_or(Error::OutOfMemory)?.addr();
-        let table = table_at(root);
+        // SAFETY: a frame just allocated, which nothing else refers to yet; it is used only
+        // in this function.
+        let table = unsafe { table_at(root) };
         table.zero();
-        let kernel = table_at(kernel_root());
-        for i in 256..512 {
-            table[i] = kernel[i].clone();
+        // The kernel half, read through a raw pointer: the kernel's own mapper holds the
+        // only reference to its root table.
+        let kernel = phys_to_virt(kernel_root()) as *const x86_64::structures::paging::page_table::PageTableEntry;
+        for (i, entry) in table.iter_mut().enumerate().skip(256) {
+            // SAFETY: the kernel's root table is a page of 512 entries in the direct map;
+            // i < 512, and the kernel half never changes after boot, so nothing writes it.
+            *entry = unsafe { kernel.add(i).read() };
         }
-        Ok(AddressSpace { tables: PageTables::new(root, kernel_frames as u64), regions: Regions::new(QUOTA_PAGES) })
+        Ok(AddressSpace {
+            tables: PageTables::new(root, kernel_frames as u64),
+            counts,
+            regions: Regions::new(QUOTA_PAGES),
+        })
     }
 
     /// Physical address of the PML4 (what CR3 holds while this space is active).
@@ -210,7 +230,7 @@ impl AddressSpace {
             free_frame(frame.addr());
             return Err(Error::OutOfMemory); // not prepared: a kernel bug, but not fatal
         }
-        MAP_COUNTS.set_one(frame.addr());
+        self.counts.set_one(frame.addr());
         Ok(())
     }
 
@@ -225,7 +245,7 @@ impl AddressSpace {
                 if m.active {
                     x86_64::instructions::tlb::flush(VirtAddr::new(page));
                 }
-                release_user_frame(e & tables::ADDR);
+                release_user_frame(self.counts, e & tables::ADDR);
             }
         }
         self.tables.prune(&mut m, va, pages);
@@ -254,12 +274,14 @@ impl AddressSpace {
             // SAFETY: the kernel root maps the whole kernel half, where this code runs.
             unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(kernel_root())), Cr3Flags::empty()) };
         }
-        self.tables.destroy(&mut Direct { active: false }, |e| release_user_frame(e & tables::ADDR));
+        let counts = self.counts;
+        self.tables.destroy(&mut Direct { active: false }, |e| release_user_frame(counts, e & tables::ADDR));
         free_frame(self.root());
     }
 }
 
 impl PageMap for AddressSpace {
+    #[inline]
     fn page(&self, va: u64) -> Option<Mapped> {
         let (frame, f) = self.leaf(va)?;
         f.contains(F::USER_ACCESSIBLE).then_some(Mapped { frame, writable: f.contains(F::WRITABLE) })
@@ -319,20 +341,20 @@ impl PageMap for AddressSpace {
 
     const MAX_MAPPINGS: u32 = crate::mem::mapcount::MAX_COUNT as u32;
 
-    fn map_count(frame: u64) -> u32 {
-        MAP_COUNTS.get(frame)
+    fn map_count(&self, frame: u64) -> u32 {
+        self.counts.get(frame)
     }
 
-    fn add_mapping(frame: u64) -> Result<(), Error> {
-        if MAP_COUNTS.increment(frame) {
+    fn add_mapping(&self, frame: u64) -> Result<(), Error> {
+        if self.counts.increment(frame) {
             Ok(())
         } else {
             Err(Error::OutOfMemory)
         }
     }
 
-    fn drop_reserved(frame: u64) {
-        let left = MAP_COUNTS.decrement(frame);
+    fn drop_reserved(&self, frame: u64) {
+        let left = self.counts.decrement(frame);
         debug_assert!(left > 0, "a reserved frame is still mapped by its sender");
     }
 }
@@ -344,6 +366,11 @@ impl Drop for AddressSpace {
 }
 
 impl UserMemory for AddressSpace {
+    fn space_id(&self) -> u64 {
+        // The root table's frame: no two live spaces share one.
+        self.root()
+    }
+
     fn check(&self, addr: u64, len: u64, write: bool) -> Result<(), Error> {
         let mut page = addr & !(PAGE - 1);
         while page < addr + len {

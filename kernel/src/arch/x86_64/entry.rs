@@ -133,13 +133,6 @@ pub fn init_user_frame(kstack_top: u64, rip: u64, rsp: u64, arg0: u64, arg1: u64
     unsafe { frame_of(kstack_top).write(frame) };
 }
 
-/// Writes the fast path's result registers (`abi::ipc::fast`) into a frame.
-pub fn apply_fast(frame: &mut TrapFrame, out: &crate::ipc::FastOut) {
-    frame.rdi = out.sender;
-    frame.rsi = out.len as u64;
-    [frame.rdx, frame.r10, frame.r8, frame.r9, frame.r12] = out.words;
-}
-
 /// Makes `kstack_top` the stack the CPU and the `syscall` stub enter on.
 pub fn set_kernel_stack(kstack_top: u64) {
     // SAFETY: see `PerCpuCell`.

@@ -10,6 +10,7 @@ pub mod idt;
 pub mod msgbuf;
 pub mod paging;
 pub mod pic;
+pub mod platform;
 pub mod power;
 pub mod probe;
 pub mod serial;

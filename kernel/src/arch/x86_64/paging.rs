@@ -11,11 +11,11 @@
 //! between address spaces).
 
 use crate::boot::pvh::MemRegion;
+use crate::lock::Lock;
 use crate::mem::frames::Frame;
 use crate::mem::layout::{BOOT_IDENTITY_LIMIT, KERNEL_VMA, KSTACKS_BASE, KSTACKS_SIZE, PHYS_MAP_MAX, PHYS_OFFSET};
 use crate::mem::{KernelStack, FRAMES};
 use core::sync::atomic::{AtomicU64, Ordering};
-use spin::Mutex;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::mapper::{MapToError, Translate, TranslateResult};
 use x86_64::structures::paging::{
@@ -30,10 +30,10 @@ const HUGE: u64 = 2 << 20;
 pub const MAX_STACK_PAGES: u64 = 15;
 const STACK_SLOT: u64 = (MAX_STACK_PAGES + 1) * PAGE;
 
-static KERNEL_SPACE: Mutex<Option<OffsetPageTable<'static>>> = Mutex::new(None);
+static KERNEL_SPACE: Lock<Option<OffsetPageTable<'static>>> = Lock::new("KERNEL_SPACE", None);
 static NEXT_STACK_SLOT: AtomicU64 = AtomicU64::new(0);
 /// Freed stack slots, reused before new ones are taken.
-static FREE_STACK_SLOTS: Mutex<([u32; 256], usize)> = Mutex::new(([0; 256], 0));
+static FREE_STACK_SLOTS: Lock<([u32; 256], usize)> = Lock::new("FREE_STACK_SLOTS", ([0; 256], 0));
 static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
 
 /// Physical address of the kernel's PML4. Its upper half is shared by every address
@@ -201,27 +201,33 @@ pub fn alloc_stack(pages: u64) -> Result<KernelStack, abi::Error> {
         return Err(abi::Error::OutOfMemory);
     }
     let top = KSTACKS_BASE + (slot + 1) * STACK_SLOT;
-    let stack = KernelStack { bottom: top - pages * PAGE, top };
+    // SAFETY: the slot was handed out once (fresh, or back from `free_stack`, whose caller
+    // gave up its only `KernelStack`), and its pages are mapped below, or the stack is
+    // unmapped and dropped on failure.
+    let stack = unsafe { KernelStack::from_raw(top - pages * PAGE, top) };
     let mut space = KERNEL_SPACE.lock();
     // Invariant: `init` filled KERNEL_SPACE before any stack exists.
     let mapper = space.as_mut().expect("paging not initialised");
-    for virt in (stack.bottom..top).step_by(PAGE as usize) {
+    for virt in (stack.bottom()..top).step_by(PAGE as usize) {
         if let Err(e) = map_stack_page(mapper, virt) {
-            unmap_stack_pages(mapper, stack.bottom..virt);
+            unmap_stack_pages(mapper, stack.bottom()..virt);
             return Err(e);
         }
     }
     Ok(stack)
 }
 
-/// Unmaps a stack from [`alloc_stack`] and frees its frames. The caller guarantees no one
-/// runs on it any more.
-pub fn free_stack(stack: KernelStack) {
+/// Unmaps a stack from [`alloc_stack`] and frees its frames.
+///
+/// # Safety
+/// `stack` came from [`alloc_stack`], and nothing runs on it or will again: its frames go
+/// back to the allocator and its addresses to the next stack.
+pub unsafe fn free_stack(stack: KernelStack) {
     let mut space = KERNEL_SPACE.lock();
     // Invariant: `init` filled KERNEL_SPACE before any stack exists.
     let mapper = space.as_mut().expect("paging not initialised");
-    unmap_stack_pages(mapper, stack.bottom..stack.top);
-    let slot = (stack.top - KSTACKS_BASE) / STACK_SLOT - 1;
+    unmap_stack_pages(mapper, stack.bottom()..stack.top());
+    let slot = (stack.top() - KSTACKS_BASE) / STACK_SLOT - 1;
     let mut free = FREE_STACK_SLOTS.lock();
     if free.1 < free.0.len() {
         let n = free.1;

@@ -26,7 +26,7 @@ pub fn halt_forever() -> ! {
 /// Prints the status line the host runner reads (`abi::report::STATUS_PREFIX`) and powers
 /// off: `Success` for status 0, `Failure` otherwise.
 pub fn power_off(status: i32) -> ! {
-    crate::trace_event!(crate::trace::dump());
+    crate::trace_event!(crate::trace::dump(&mut crate::console::Console));
     crate::kprintln!("{}{}", abi::report::STATUS_PREFIX, status);
     exit(if status == 0 { GuestExit::Success } else { GuestExit::Failure })
 }

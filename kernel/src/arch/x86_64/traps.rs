@@ -16,6 +16,8 @@
 //! and the machine powers off with `GuestExit::KernelPanic`.
 
 use super::{paging, pic, power, probe};
+use crate::sys::UserFault;
+use crate::userfault::PageFaultCode;
 use abi::report::GuestExit;
 use abi::status::exception_name;
 use core::fmt::Write;
@@ -228,32 +230,45 @@ pub static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
 /// Every entry into the kernel from a trap or `syscall` lands here, on the current thread's
 /// kernel stack (or the idle stack). It returns to resume the interrupted context, or
 /// diverges into another thread via `entry::enter_thread`.
-extern "C" fn dispatch(frame: &mut TrapFrame) {
-    if frame.vector == super::entry::SYSCALL_VECTOR {
-        return crate::sys::syscall(frame);
+///
+/// `frame` stays a raw pointer: the kernel may write results into this very frame while
+/// deciding what runs next (`run::leave`), so no reference to it is held across an entry.
+extern "C" fn dispatch(frame: *mut TrapFrame) {
+    // SAFETY: the trap path passes the frame it just saved on this stack; it is read here
+    // and the copy's fields used below, with no reference kept.
+    let (vector, from_user) = unsafe { ((*frame).vector, (*frame).from_user()) };
+    if vector == super::entry::SYSCALL_VECTOR {
+        return crate::run::syscall(frame);
     }
-    let vector = frame.vector as u8;
+    let vector = vector as u8;
     match vector {
-        0..=31 => exception(frame),
+        0..=31 => exception(frame, vector, from_user),
         v if (VEC_IRQ_BASE..VEC_IRQ_BASE + 16).contains(&v) => {
             let irq = v - VEC_IRQ_BASE;
             match pic::handle_irq(irq) {
-                Some(pic::IRQ_TIMER) => crate::sys::timer_tick(frame),
-                Some(irq) => crate::sys::device_irq(frame, irq),
+                Some(pic::IRQ_TIMER) => crate::run::timer_tick(from_user),
+                Some(irq) => crate::run::device_irq(irq, from_user),
                 None => {} // spurious
             }
         }
-        _ => fatal(frame, "unexpected interrupt vector"),
+        // SAFETY: as above; the fatal path only reads the frame.
+        _ => fatal(unsafe { &*frame }, "unexpected interrupt vector"),
     }
 }
 
-fn exception(frame: &mut TrapFrame) {
-    let vector = frame.vector as u8;
-    if frame.from_user() && !matches!(vector, VEC_DOUBLE_FAULT | VEC_NMI | VEC_MACHINE_CHECK) {
+fn exception(frame: *mut TrapFrame, vector: u8, from_user: bool) {
+    if from_user && !matches!(vector, VEC_DOUBLE_FAULT | VEC_NMI | VEC_MACHINE_CHECK) {
         let cr2 = if vector == VEC_PAGE_FAULT { Cr2::read_raw() } else { 0 };
-        return crate::sys::user_fault(frame, cr2);
+        // SAFETY: the trap's own frame, read once into a copy; no reference is kept.
+        let f = unsafe { &*frame };
+        let fault =
+            UserFault { vector, error_code: f.error_code, rip: f.rip, rsp: f.rsp, rbp: f.rbp, fault_address: cr2 };
+        return crate::run::user_fault(fault);
     }
-    if !frame.from_user() {
+    // SAFETY: a kernel-mode trap's frame on the current stack; the kernel state is not
+    // involved, so this is the only reference to it while it lives.
+    let frame = unsafe { &mut *frame };
+    if !from_user {
         if vector == VEC_BREAKPOINT {
             BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
             return;
@@ -296,26 +311,4 @@ fn fatal(frame: &TrapFrame, why: &str) -> ! {
     let _ = writeln!(out, "  r8 ={:#018x} r9 ={:#018x} r10={:#018x} r11={:#018x}", f.r8, f.r9, f.r10, f.r11);
     let _ = writeln!(out, "  r12={:#018x} r13={:#018x} r14={:#018x} r15={:#018x}", f.r12, f.r13, f.r14, f.r15);
     power::exit(GuestExit::KernelPanic)
-}
-
-/// A page-fault error code, printed as words.
-pub struct PageFaultCode(pub u64);
-
-impl core::fmt::Display for PageFaultCode {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let c = self.0;
-        f.write_str(if c & 1 != 0 { "protection violation" } else { "page not present" })?;
-        f.write_str(if c & 0x10 != 0 {
-            ", instruction fetch"
-        } else if c & 2 != 0 {
-            ", write"
-        } else {
-            ", read"
-        })?;
-        f.write_str(if c & 4 != 0 { ", from user mode" } else { ", from kernel mode" })?;
-        if c & 8 != 0 {
-            f.write_str(", reserved bit set in a page-table entry")?;
-        }
-        Ok(())
-    }
 }

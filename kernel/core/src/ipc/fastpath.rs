@@ -1,0 +1,78 @@
+//! The register fast path (`abi::ipc::fast`): `IpcCall`, a call whose message and reply
+//! travel in registers, and `IpcReplyWait`, a reply and the next receive in one call.
+
+use super::*;
+
+impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
+    /// `IpcCall`: a call whose message (`len` bytes) is in registers.
+    pub fn ipc_call_fast(
+        &mut self,
+        me: usize,
+        tid: u32,
+        len: u32,
+        words: [u64; WORDS],
+        timeout: i32,
+    ) -> Result<Outcome, Error> {
+        if len as usize > fast::MAX {
+            return Err(Error::TooLong);
+        }
+        let timeout = Timeout::from_raw(timeout).ok_or(Error::InvalidArgument)?;
+        let to = self.lookup_thread(tid)?;
+        if to == me {
+            return Err(Error::InvalidArgument);
+        }
+        let seq = self.next_seq();
+        let send = PendingSend {
+            buf: 0,
+            len,
+            len_ptr: 0,
+            mode: SendMode::Sync,
+            seq,
+            long_va: 0,
+            long_pages: 0,
+            moving: false,
+            regs: Some(words),
+        };
+        self.send_pending(me, to, send, timeout)
+    }
+
+    /// `IpcReplyWait`: replies `reply` (if any) to the last call received, then receives
+    /// into registers. A failed reply is returned as the error, without waiting.
+    pub fn ipc_reply_wait(
+        &mut self,
+        me: usize,
+        reply: Option<(u32, [u64; WORDS])>,
+        timeout: i32,
+    ) -> Result<Outcome, Error> {
+        let timeout = Timeout::from_raw(timeout).ok_or(Error::InvalidArgument)?;
+        let mut replied_to = None;
+        if let Some((len, words)) = reply {
+            if len as usize > fast::MAX {
+                return Err(Error::TooLong);
+            }
+            replied_to = Some(self.reply_with(me, Reply::Regs(words, len))?);
+        } else if self.threads[me].ipc.reply_to.is_some() {
+            return Err(Error::ReplyPending);
+        }
+        let recv = PendingRecv {
+            buf: 0,
+            cap: fast::MAX as u32,
+            len_ptr: 0,
+            long_len_ptr: 0,
+            long_va: 0,
+            long_pages: 0,
+            into_regs: true,
+        };
+        // Whatever it receives comes back in registers (all of them, zeros if need be).
+        self.threads[me].ret.fast(0, 0, [0; WORDS]);
+        let outcome = self.receive(me, recv, timeout);
+        match (outcome, replied_to) {
+            // The server waits: run the caller it just answered.
+            (Ok(Outcome::Blocked), Some(caller)) => self.hand_off(me, caller),
+            // The server goes on with the next message: the caller runs when it waits.
+            (_, Some(caller)) => self.donate(caller),
+            _ => {}
+        }
+        outcome
+    }
+}

@@ -1,0 +1,628 @@
+//! A small world for IPC tests on the host: tasks with fake address spaces, threads with
+//! their own send and receive buffers, and helpers that make a thread current and call
+//! into the core as the system-call layer would.
+
+use super::mailbox::VecBuffers;
+use super::{RecvArgs, SendArgs};
+use crate::mem::pagemap::{Mapped, PageMap};
+use crate::mem::regions::Regions;
+use crate::mem::tables::fake::FakeTables;
+use crate::mem::tables::{PageTables, PRESENT};
+use crate::mem::KernelStack;
+use crate::task::{Core, State};
+use crate::umem::UserMemory;
+use abi::Error;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+const PAGE: u64 = abi::PAGE_SIZE as u64;
+
+/// How an IPC call ended for its caller, as the tests look at it: returned now with `rax`
+/// and `rdx` (0 if not set; the sender word of a receive into registers), or blocked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Done(u64, u64),
+    Blocked,
+}
+
+thread_local! {
+    /// Every fake frame of the current test thread: its bytes and its map count.
+    static FRAMES: RefCell<BTreeMap<u64, (Vec<u8>, u32)>> = const { RefCell::new(BTreeMap::new()) };
+    static NEXT_FRAME: Cell<u64> = const { Cell::new(1) };
+}
+
+/// Most mappings of one fake frame (to test the share limit).
+pub const FAKE_MAX_MAPPINGS: u32 = 1000;
+
+/// Live fake frames (leak checks).
+pub fn live_frames() -> usize {
+    FRAMES.with(|f| f.borrow().len())
+}
+
+/// A fake address space: pages mapping shared fake frames, each writable or not, with
+/// real page-table bookkeeping (`mem::tables`) over fake table frames, so that tests see
+/// which tables exist and what they cost.
+pub struct Mem {
+    pub pages: BTreeMap<u64, Mapped>,
+    /// Distinct for every fake space made (`UserMemory::space_id`).
+    id: u64,
+    regions: Box<Regions>,
+    /// Make the next `prepare` fail (out of memory for page tables).
+    pub fail_prepare: bool,
+    tables: PageTables,
+    table_frames: FakeTables,
+}
+
+impl Default for Mem {
+    fn default() -> Self {
+        let mut table_frames = FakeTables::default();
+        let tables = PageTables::new(table_frames.root(), abi::limits::KERNEL_FRAMES as u64);
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Mem {
+            pages: BTreeMap::new(),
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            regions: Box::new(Regions::new(1 << 20)),
+            fail_prepare: false,
+            tables,
+            table_frames,
+        }
+    }
+}
+
+impl Mem {
+    /// Maps `pages` fresh zeroed frames at `addr`.
+    pub fn map(&mut self, addr: u64, pages: u64, writable: bool) {
+        for p in 0..pages {
+            let frame = NEXT_FRAME.with(|n| {
+                let f = n.get();
+                n.set(f + 1);
+                f
+            });
+            FRAMES.with(|f| f.borrow_mut().insert(frame, (vec![0; PAGE as usize], 1)));
+            self.pages.insert(addr + p * PAGE, Mapped { frame, writable });
+            self.tables.prepare(&mut self.table_frames, addr + p * PAGE, 1).expect("tables for a test mapping");
+            self.tables.set_leaf(&mut self.table_frames, addr + p * PAGE, frame << 12 | PRESENT);
+        }
+    }
+
+    /// Maps live `frame` again at each of `pages` pages from `addr` (one more mapping each),
+    /// as repeated shares to oneself would.
+    pub fn alias(&mut self, addr: u64, frame: u64, pages: u64) {
+        for p in 0..pages {
+            add_mapping(frame).expect("room for another mapping");
+            let old = self.pages.insert(addr + p * PAGE, Mapped { frame, writable: true });
+            assert!(old.is_none(), "alias over a mapped page");
+        }
+    }
+
+    /// Unmaps the page at `addr`, dropping its frame if this was the last mapping, and
+    /// tables left empty.
+    pub fn unmap(&mut self, addr: u64) {
+        if let Some(m) = self.pages.remove(&addr) {
+            release(m.frame);
+            self.tables.clear_leaf(&mut self.table_frames, addr);
+            self.tables.prune(&mut self.table_frames, addr, 1);
+        }
+    }
+
+    /// Page-table frames this space holds.
+    pub fn table_frames(&self) -> u64 {
+        self.tables.held()
+    }
+
+    /// Lowers (or raises) how many table frames this space may hold.
+    pub fn set_table_limit(&mut self, n: u64) {
+        self.tables.set_limit(n);
+    }
+
+    pub fn set_writable(&mut self, addr: u64, writable: bool) {
+        self.pages.get_mut(&addr).expect("mapped").writable = writable;
+    }
+
+    fn at(&self, a: u64) -> Option<Mapped> {
+        self.pages.get(&(a & !(PAGE - 1))).copied()
+    }
+}
+
+/// How many mappings fake frame `frame` has (the fake machine's map counts, kept with its
+/// frames).
+pub fn map_count(frame: u64) -> u32 {
+    FRAMES.with(|f| f.borrow().get(&frame).map_or(0, |e| e.1))
+}
+
+fn add_mapping(frame: u64) -> Result<(), Error> {
+    if map_count(frame) >= FAKE_MAX_MAPPINGS {
+        return Err(Error::OutOfMemory);
+    }
+    FRAMES.with(|f| f.borrow_mut().get_mut(&frame).unwrap().1 += 1);
+    Ok(())
+}
+
+fn release(frame: u64) {
+    FRAMES.with(|f| {
+        let mut f = f.borrow_mut();
+        let e = f.get_mut(&frame).expect("a live frame");
+        e.1 -= 1;
+        if e.1 == 0 {
+            f.remove(&frame);
+        }
+    });
+}
+
+impl Drop for Mem {
+    fn drop(&mut self) {
+        for m in std::mem::take(&mut self.pages).into_values() {
+            release(m.frame);
+        }
+    }
+}
+
+impl UserMemory for Mem {
+    fn space_id(&self) -> u64 {
+        self.id
+    }
+
+    fn check(&self, addr: u64, len: u64, write: bool) -> Result<(), Error> {
+        let mut p = addr & !(PAGE - 1);
+        while p < addr + len {
+            match self.at(p) {
+                Some(m) if m.writable || !write => p += PAGE,
+                _ => return Err(Error::BadAddress),
+            }
+        }
+        Ok(())
+    }
+    fn copy_in(&self, addr: u64, buf: &mut [u8]) -> Result<(), Error> {
+        for (i, b) in buf.iter_mut().enumerate() {
+            let a = addr + i as u64;
+            let m = self.at(a).ok_or(Error::BadAddress)?;
+            *b = FRAMES.with(|f| f.borrow()[&m.frame].0[(a % PAGE) as usize]);
+        }
+        Ok(())
+    }
+    fn copy_out(&mut self, addr: u64, data: &[u8]) -> Result<(), Error> {
+        for (i, b) in data.iter().enumerate() {
+            let a = addr + i as u64;
+            let m = self.at(a).ok_or(Error::BadAddress)?;
+            if !m.writable {
+                return Err(Error::BadAddress);
+            }
+            FRAMES.with(|f| f.borrow_mut().get_mut(&m.frame).unwrap().0[(a % PAGE) as usize] = *b);
+        }
+        Ok(())
+    }
+}
+
+impl PageMap for Mem {
+    fn page(&self, va: u64) -> Option<Mapped> {
+        self.pages.get(&va).copied()
+    }
+    fn prepare(&mut self, va: u64, pages: u64) -> Result<(), Error> {
+        if std::mem::take(&mut self.fail_prepare) {
+            Err(Error::OutOfMemory)
+        } else {
+            self.tables.prepare(&mut self.table_frames, va, pages)
+        }
+    }
+    fn reserve_window(&mut self, va: u64, pages: u64) -> Result<(), Error> {
+        self.tables.pin(&mut self.table_frames, va, pages)
+    }
+    fn release_window(&mut self, va: u64, pages: u64) {
+        self.tables.unpin(&mut self.table_frames, va, pages);
+    }
+    fn map_frame(&mut self, va: u64, m: Mapped) {
+        let old = self.pages.insert(va, m);
+        assert!(old.is_none(), "map_frame over a mapped page");
+        let entry = m.frame << 12 | PRESENT;
+        assert_eq!(self.tables.set_leaf(&mut self.table_frames, va, entry), Some(0), "map_frame without prepare");
+    }
+    fn unmap_moved(&mut self, va: u64) {
+        self.pages.remove(&va).expect("unmap_moved of an unmapped page");
+        self.tables.clear_leaf(&mut self.table_frames, va);
+    }
+    fn flush(&mut self, va: u64, pages: u64) {
+        self.tables.prune(&mut self.table_frames, va, pages);
+    }
+    fn regions(&mut self) -> &mut Regions {
+        &mut self.regions
+    }
+    const MAX_MAPPINGS: u32 = FAKE_MAX_MAPPINGS;
+
+    fn map_count(&self, frame: u64) -> u32 {
+        map_count(frame)
+    }
+    fn add_mapping(&self, frame: u64) -> Result<(), Error> {
+        add_mapping(frame)
+    }
+    fn drop_reserved(&self, frame: u64) {
+        FRAMES.with(|f| {
+            let mut f = f.borrow_mut();
+            let e = f.get_mut(&frame).expect("a reserved frame is live");
+            assert!(e.1 > 1, "a reserved frame is still mapped by its sender");
+            e.1 -= 1;
+        });
+    }
+}
+
+/// Each thread's buffers, by thread slot: send buffer, receive buffer, then a page of
+/// lengths (`len_short` for sending at +0, for receiving at +8, `len_long` at +16).
+pub const BASE: u64 = 0x100_0000;
+pub fn send_buf(t: usize) -> u64 {
+    BASE + t as u64 * 3 * PAGE
+}
+pub fn recv_buf(t: usize) -> u64 {
+    send_buf(t) + PAGE
+}
+pub fn lens(t: usize) -> u64 {
+    send_buf(t) + 2 * PAGE
+}
+
+/// Each thread's long-message area (what it sends) and receive window.
+pub fn long_base(t: usize) -> u64 {
+    0x2000_0000 + t as u64 * 0x100_0000
+}
+pub fn window(t: usize) -> u64 {
+    0x4000_0000 + t as u64 * 0x100_0000
+}
+
+pub struct World {
+    pub core: Box<Core<Mem, VecBuffers>>,
+    /// Thread slots, in creation order.
+    pub threads: Vec<usize>,
+}
+
+impl World {
+    /// Runs core IPC call `f` for thread `me` as the kernel would: with none of `me`'s
+    /// earlier results pending (the kernel wrote them when `me` last ran; the tests may
+    /// still look at them, so they are kept under what the call adds).
+    fn call(
+        &mut self,
+        me: usize,
+        f: impl FnOnce(&mut Core<Mem, VecBuffers>, usize) -> Result<super::Outcome, Error>,
+    ) -> Result<Outcome, Error> {
+        let earlier = self.core.take_results(me);
+        let r = f(&mut self.core, me);
+        let out = self.outcome(me, r);
+        self.core.results_mut(me).keep_older(earlier);
+        out
+    }
+
+    /// The caller's view of a core IPC call: its results taken out of its pending ones
+    /// (the fast path's registers stay, for [`World::fast_out`]).
+    pub fn outcome(&mut self, me: usize, r: Result<super::Outcome, Error>) -> Result<Outcome, Error> {
+        use abi::syscall::regs::{SECOND, VALUE};
+        Ok(match r? {
+            super::Outcome::Blocked => Outcome::Blocked,
+            super::Outcome::Returned => {
+                let ret = &mut self.core.thread_mut(me).ret;
+                let value = ret.take(VALUE).expect("a returning call has a value");
+                let second = match ret.fast_regs() {
+                    Some((sender, _, _)) => sender,
+                    None => ret.take(SECOND).unwrap_or(0),
+                };
+                Outcome::Done(value, second)
+            }
+        })
+    }
+
+    /// `layout[i]` threads in task `i`.
+    pub fn new(layout: &[usize]) -> World {
+        let mut core = Box::new(Core::new(VecBuffers::default()));
+        let mut threads = Vec::new();
+        for (i, &n) in layout.iter().enumerate() {
+            let task = core.create_task("t", Mem::default()).unwrap();
+            core.tasks[task].limits = abi::image::Limits::UNBOUNDED; // these tests probe the global bounds
+            for _ in 0..n {
+                let slot = core.create_thread(task, KernelStack::EMPTY).unwrap();
+                let mem = core.tasks[task].space.as_mut().unwrap();
+                mem.map(send_buf(slot), 3, true);
+                threads.push(slot);
+            }
+            let _ = i;
+        }
+        World { core, threads }
+    }
+
+    /// The current thread (the caller of a core call made directly).
+    pub fn cur(&self) -> usize {
+        self.core.current().expect("a current thread")
+    }
+
+    /// The core's `ipc_send` by the current thread, with raw arguments.
+    pub fn ipc_send(&mut self, a: SendArgs) -> Result<Outcome, Error> {
+        let me = self.cur();
+        self.call(me, |c, me| c.ipc_send(me, a))
+    }
+
+    /// The core's `ipc_recv` by the current thread, with raw arguments.
+    pub fn ipc_recv(&mut self, a: RecvArgs) -> Result<Outcome, Error> {
+        let me = self.cur();
+        self.call(me, |c, me| c.ipc_recv(me, a))
+    }
+
+    /// The core's `ipc_reply` by the current thread, with raw arguments.
+    pub fn ipc_reply(&mut self, message: u64, len: u32) -> Result<Outcome, Error> {
+        let me = self.cur();
+        self.call(me, |c, me| c.ipc_reply(me, message, len))
+    }
+
+    /// The core's `ipc_call_fast` by the current thread, with raw arguments.
+    pub fn ipc_call_fast(&mut self, tid: u32, len: u32, words: [u64; 5], timeout: i32) -> Result<Outcome, Error> {
+        let me = self.cur();
+        self.call(me, |c, me| c.ipc_call_fast(me, tid, len, words, timeout))
+    }
+
+    /// The core's `ipc_reply_wait` by the current thread, with raw arguments.
+    pub fn ipc_reply_wait(&mut self, reply: Option<(u32, [u64; 5])>, timeout: i32) -> Result<Outcome, Error> {
+        let me = self.cur();
+        self.call(me, |c, me| c.ipc_reply_wait(me, reply, timeout))
+    }
+
+    pub fn tid(&self, t: usize) -> u32 {
+        self.core.thread(t).tid
+    }
+
+    pub fn mem(&mut self, t: usize) -> &mut Mem {
+        let task = self.core.thread(t).task;
+        self.core.tasks[task].space.as_mut().unwrap()
+    }
+
+    fn put_u32(&mut self, t: usize, at: u64, v: u32) {
+        self.mem(t).copy_out(at, &v.to_le_bytes()).unwrap();
+    }
+
+    pub fn get_u32(&mut self, t: usize, at: u64) -> u32 {
+        let mut b = [0; 4];
+        self.mem(t).copy_in(at, &mut b).unwrap();
+        u32::from_le_bytes(b)
+    }
+
+    pub fn send_args(&mut self, from: usize, to_tid: u32, msg: &[u8], option_sync: u32, timeout: i32) -> SendArgs {
+        self.mem(from).copy_out(send_buf(from), msg).unwrap();
+        self.put_u32(from, lens(from), msg.len() as u32);
+        SendArgs {
+            id: to_tid,
+            message_long: 0,
+            message_short: send_buf(from),
+            len_long: 0,
+            len_short: lens(from),
+            timeout,
+            shared: false,
+            option_sync,
+        }
+    }
+
+    /// Send arguments for an `n`-byte message already in `from`'s (read-only) buffer:
+    /// (asynchronous, synchronous).
+    pub fn send_args_ro(&mut self, from: usize, to_tid: u32, n: u32) -> (SendArgs, SendArgs) {
+        self.put_u32(from, lens(from), n);
+        let a = SendArgs {
+            id: to_tid,
+            message_long: 0,
+            message_short: send_buf(from),
+            len_long: 0,
+            len_short: lens(from),
+            timeout: 0,
+            shared: false,
+            option_sync: 0,
+        };
+        (a, SendArgs { option_sync: 1, timeout: -1, ..a })
+    }
+
+    /// Sends `msg` from thread `from` to thread `to` (making `from` current).
+    pub fn send(
+        &mut self,
+        from: usize,
+        to: usize,
+        msg: &[u8],
+        option_sync: u32,
+        timeout: i32,
+    ) -> Result<Outcome, Error> {
+        let a = self.send_args(from, self.tid(to), msg, option_sync, timeout);
+        self.core.switch_to(from);
+        self.call(from, |c, me| c.ipc_send(me, a))
+    }
+
+    pub fn recv_args(&mut self, t: usize, cap: u32, timeout: i32) -> RecvArgs {
+        self.put_u32(t, lens(t) + 8, cap);
+        self.put_u32(t, lens(t) + 16, 0);
+        RecvArgs { long_dest: 0, short_dest: recv_buf(t), len_long: lens(t) + 16, len_short: lens(t) + 8, timeout }
+    }
+
+    /// Receives on thread `t` with a buffer of `cap` bytes.
+    pub fn recv(&mut self, t: usize, cap: u32, timeout: i32) -> Result<Outcome, Error> {
+        let a = self.recv_args(t, cap, timeout);
+        self.core.switch_to(t);
+        self.call(t, |c, me| c.ipc_recv(me, a))
+    }
+
+    /// What thread `t` last received: `*len_short` bytes of its receive buffer.
+    pub fn received(&mut self, t: usize) -> Vec<u8> {
+        let n = self.get_u32(t, lens(t) + 8) as usize;
+        let mut v = vec![0; n];
+        self.mem(t).copy_in(recv_buf(t), &mut v).unwrap();
+        v
+    }
+
+    /// Replies `msg` from thread `t`.
+    pub fn reply(&mut self, t: usize, msg: &[u8]) -> Result<Outcome, Error> {
+        self.mem(t).copy_out(recv_buf(t), msg).unwrap();
+        self.core.switch_to(t);
+        self.call(t, |c, me| c.ipc_reply(me, recv_buf(t), msg.len() as u32))
+    }
+
+    /// The reply a sync sender got: `*len_short` bytes of its send buffer.
+    pub fn reply_of(&mut self, t: usize) -> Vec<u8> {
+        let n = self.get_u32(t, lens(t)) as usize;
+        let mut v = vec![0; n];
+        self.mem(t).copy_in(send_buf(t), &mut v).unwrap();
+        v
+    }
+
+    pub fn state(&self, t: usize) -> State {
+        *self.core.thread(t).state()
+    }
+
+    /// Takes the result a woken thread's system call returns (rax, rdx).
+    pub fn take_wake(&mut self, t: usize) -> Option<(i64, Option<u64>)> {
+        use abi::syscall::regs::{SECOND, VALUE};
+        let ret = &mut self.core.thread_mut(t).ret;
+        let v = ret.take(VALUE)? as i64;
+        // A receive into registers has its rdx in the payload, not a second word.
+        Some((v, if ret.has_fast() { None } else { ret.take(SECOND) }))
+    }
+
+    /// Maps `pages` pages at thread `t`'s long area as a region, page i filled with
+    /// `tag + i`.
+    pub fn map_long(&mut self, t: usize, pages: u64, tag: u8) {
+        let base = long_base(t);
+        let mem = self.mem(t);
+        mem.map(base, pages, true);
+        mem.regions().add(crate::mem::regions::Region { base, pages }).unwrap();
+        for i in 0..pages {
+            mem.copy_out(base + i * PAGE, &[tag.wrapping_add(i as u8); PAGE as usize]).unwrap();
+        }
+    }
+
+    /// Sends `pages` pages from `from`'s long area (plus a short `msg`) to `to`.
+    pub fn send_long(
+        &mut self,
+        from: usize,
+        to: usize,
+        pages: u64,
+        shared: bool,
+        timeout: i32,
+    ) -> Result<Outcome, Error> {
+        self.send_long_from(from, long_base(from), to, pages, shared, timeout)
+    }
+
+    /// Sends `pages` pages at `va` in `from`'s space to `to`.
+    pub fn send_long_from(
+        &mut self,
+        from: usize,
+        va: u64,
+        to: usize,
+        pages: u64,
+        shared: bool,
+        timeout: i32,
+    ) -> Result<Outcome, Error> {
+        let mut a = self.send_args(from, self.tid(to), b"L", 1, timeout);
+        a.message_long = va;
+        a.len_long = (pages * PAGE) as u32;
+        a.shared = shared;
+        self.core.switch_to(from);
+        self.call(from, |c, me| c.ipc_send(me, a))
+    }
+
+    /// Receives on `t` with a window of `pages` pages.
+    pub fn recv_long(&mut self, t: usize, pages: u64, timeout: i32) -> Result<Outcome, Error> {
+        let mut a = self.recv_args(t, 64, timeout);
+        self.put_u32(t, lens(t) + 16, (pages * PAGE) as u32);
+        a.long_dest = window(t);
+        self.core.switch_to(t);
+        self.call(t, |c, me| c.ipc_recv(me, a))
+    }
+
+    /// `*len_long` as the last receive on `t` wrote it.
+    pub fn long_len(&mut self, t: usize) -> u32 {
+        self.get_u32(t, lens(t) + 16)
+    }
+
+    /// The first byte of each of `pages` pages at `va` in `t`'s space (None: unmapped).
+    pub fn tags(&mut self, t: usize, va: u64, pages: u64) -> Vec<Option<u8>> {
+        (0..pages)
+            .map(|i| {
+                let mut b = [0u8];
+                self.mem(t).copy_in(va + i * PAGE, &mut b).ok().map(|_| b[0])
+            })
+            .collect()
+    }
+
+    /// `remove_pages(base)` in `t`'s task.
+    pub fn remove_region(&mut self, t: usize, base: u64) -> bool {
+        let mem = self.mem(t);
+        match mem.regions().remove(base) {
+            Some(r) => {
+                for i in 0..r.pages {
+                    mem.unmap(r.base + i * PAGE);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A fast-path call (`IpcCall`) from `from` to `to` with `msg` in registers.
+    pub fn call_fast(&mut self, from: usize, to: usize, msg: &[u8], timeout: i32) -> Result<Outcome, Error> {
+        let words = abi::ipc::fast::to_words(msg);
+        let tid = self.tid(to);
+        self.core.switch_to(from);
+        self.call(from, |c, me| c.ipc_call_fast(me, tid, msg.len() as u32, words, timeout))
+    }
+
+    /// `IpcReplyWait` on `t`: reply `reply` (if any), then receive into registers.
+    pub fn reply_wait(&mut self, t: usize, reply: Option<&[u8]>, timeout: i32) -> Result<Outcome, Error> {
+        let r = reply.map(|b| (b.len() as u32, abi::ipc::fast::to_words(b)));
+        self.core.switch_to(t);
+        self.call(t, |c, me| c.ipc_reply_wait(me, r, timeout))
+    }
+
+    /// The registers a fast-path operation left for `t`: (bytes, sender word).
+    pub fn fast_out(&mut self, t: usize) -> Option<(Vec<u8>, u64)> {
+        let ret = &mut self.core.thread_mut(t).ret;
+        let (sender, len, words) = ret.fast_regs()?;
+        ret.clear_fast();
+        let bytes = abi::ipc::fast::to_bytes(&words);
+        Some((bytes[..len as usize].to_vec(), sender))
+    }
+
+    pub fn tick(&mut self, n: u64) {
+        for _ in 0..n {
+            self.core.tick(self.core.now() + 1);
+            self.core.release_stale_windows();
+        }
+    }
+}
+
+/// The `rdx` of a woken general-path sender (its `abi::ipc::SendStatus`): its pages, if
+/// any, did not leave.
+pub const NOT_TRANSFERRED: Option<u64> = Some(0);
+/// The `rdx` of a woken sender whose long message's pages reached the receiver.
+pub const TRANSFERRED: Option<u64> = Some(abi::ipc::SendStatus::TRANSFERRED);
+
+/// The error code as a wake value.
+pub fn code(e: Error) -> i64 {
+    e.code() as i64
+}
+
+impl crate::loader::elf::LoadTarget for Mem {
+    fn map_zeroed(&mut self, va: u64, pages: u64) -> Result<(), Error> {
+        if (0..pages).any(|i| self.pages.contains_key(&(va + i * PAGE))) {
+            return Err(Error::WindowOccupied);
+        }
+        self.map(va, pages, true);
+        Ok(())
+    }
+    fn write(&mut self, va: u64, data: &[u8]) -> Result<(), Error> {
+        self.copy_out(va, data)
+    }
+    fn protect(&mut self, va: u64, pages: u64, prot: crate::loader::elf::Protection) -> Result<(), Error> {
+        use crate::loader::elf::Protection;
+        let writable = matches!(prot, Protection::ReadWrite | Protection::ReadWriteExecute);
+        for i in 0..pages {
+            self.pages.get_mut(&(va + i * PAGE)).ok_or(Error::BadAddress)?.writable = writable;
+        }
+        Ok(())
+    }
+}
+
+impl crate::sys::platform::UserSpace for Mem {
+    fn is_unmapped(&self, va: u64, pages: u64) -> bool {
+        (0..pages).all(|i| !self.pages.contains_key(&(va + i * PAGE)))
+    }
+    fn unmap(&mut self, va: u64, pages: u64) {
+        for i in 0..pages {
+            Mem::unmap(self, va + i * PAGE);
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! Interrupts as messages: a driver's IRQ delivered at once if it is receiving, else kept
+//! (one per line) for its next receive.
+
+use super::*;
+
+impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
+    /// Interrupt `irq` for driver thread `slot`: received at once if the driver is
+    /// waiting, else kept pending (one per line) for its next receive.
+    pub fn post_interrupt(&mut self, slot: usize, irq: u8) {
+        if let State::Receiving(recv) = *self.threads[slot].state() {
+            self.end_window(slot);
+            if let Ok(word) = self.put_interrupt(slot, recv, irq) {
+                self.set_sender(slot, word);
+                self.wake(slot, u32::from(RecvKind::Async) as i64);
+                return;
+            }
+            // Its buffer is gone: it learns of that, and of the interrupt next time.
+            self.wake(slot, Error::BadAddress.code() as i64);
+        }
+        self.threads[slot].pending_irqs |= 1 << irq;
+    }
+
+    /// Writes interrupt `irq` where receiver `slot` receives; returns the sender word.
+    pub(super) fn put_interrupt(&mut self, slot: usize, recv: PendingRecv, irq: u8) -> Result<u64, Error> {
+        let word = KERNEL_TID as u64 | (RecvFlags::INTERRUPT.bits() as u64) << 32;
+        if recv.into_regs {
+            self.threads[slot].ret.fast(word, 1, fast::to_words(&[irq]));
+        } else {
+            let n = recv.cap.min(1);
+            let task = self.task_of(slot);
+            self.space_mut(task).copy_out(recv.buf, &[irq][..n as usize])?;
+            self.write_received_lens(slot, recv, n, 0)?;
+        }
+        crate::trace_event!(crate::trace::interrupt(self, slot, irq));
+        Ok(word)
+    }
+}

@@ -1,0 +1,226 @@
+//! Moroso IPC (docs/ipc.md, with its numbered decisions where the specification is open):
+//! `ipc_send`, `ipc_recv` and `ipc_reply` as operations on the [`Core`].
+//!
+//! Every thread has a mailbox: a FIFO of blocked synchronous senders (threads in
+//! `Sending`) and a FIFO of buffered asynchronous messages ([`mailbox`]). Both carry a
+//! sequence number from one counter, and a receive takes whichever head is older, so
+//! senders are received in the order they sent.
+//!
+//! A synchronous message is never buffered: it stays in the sender's memory until a
+//! receiver takes it, and is then copied straight into the receiver's buffer. An
+//! asynchronous message goes directly to a receiver blocked in `ipc_recv` (whose mailbox is
+//! then necessarily empty, so order is kept), or into a kernel buffer.
+//!
+//! Each operation checks all of the caller's arguments first, then the target, and only
+//! then touches any other thread (docs/ipc.md decision 8): a malformed call changes nothing.
+//!
+//! Results go where every system call's results go, the thread's pending
+//! [`Results`](crate::regs::Results): the caller's when it returns at once, a blocked
+//! party's when it is woken (its value, and for receivers the sender word in `rdx`, or in
+//! `rdi` for a receive into registers). Blocking, timeouts and death are the core's. Deadlines live
+//! in the core's timer heap; a thread that dies releases everyone queued on it.
+//!
+//! By concern: `send` (`ipc_send`), `receive` (`ipc_recv`, windows), `reply` (`ipc_reply`),
+//! `transfer` (one rendezvous: the short copy and the page transfer), `fastpath`
+//! (`IpcCall`, `IpcReplyWait`), `interrupts` (IRQs as messages). This file holds what they
+//! share: the pending send and receive, the arguments, and the helpers.
+
+mod fastpath;
+mod interrupts;
+pub mod mailbox;
+mod receive;
+mod reply;
+mod send;
+mod transfer;
+
+#[cfg(test)]
+mod donation_tests;
+#[cfg(test)]
+mod fast_tests;
+#[cfg(test)]
+pub(crate) mod fixture;
+#[cfg(test)]
+mod irq_tests;
+#[cfg(test)]
+mod long_tests;
+#[cfg(test)]
+mod model;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod window_tests;
+
+use crate::mem::pagemap::{check_owned, release_shares, reserve_shares, PageMap};
+use crate::mem::regions::Region;
+use crate::task::{Core, State, BOUNCE};
+use crate::umem::{UserMemory, UserPtr, UserSlice};
+use abi::ipc::fast::{self, WORDS};
+use abi::ipc::{RecvFlags, RecvKind, SendMode, SendStatus, Timeout, KERNEL_TID, RECV_SHARED};
+use abi::syscall::regs::SECOND;
+use abi::{Error, SHORT_MAX};
+use mailbox::{Msg, MsgBuffers};
+
+const PAGE: u64 = abi::PAGE_SIZE as u64;
+
+/// A send as checked: what a sender's `State::Sending` and `State::AwaitingReply` carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingSend {
+    /// `message_short`: the message, and where the reply goes.
+    buf: u64,
+    /// `*len_short` when sent: the message length and the reply capacity.
+    len: u32,
+    /// `len_short`: where the reply length is written.
+    len_ptr: u64,
+    mode: SendMode,
+    seq: u64,
+    /// The long message: first page, page count (0: none), and whether it moves.
+    long_va: u64,
+    long_pages: u64,
+    moving: bool,
+    /// A fast-path call: the message is these registers, not memory at `buf`, and the
+    /// reply goes back into registers.
+    regs: Option<[u64; WORDS]>,
+}
+
+/// A receive as checked: what a receiver's `State::Receiving` carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingRecv {
+    buf: u64,
+    cap: u32,
+    len_ptr: u64,
+    /// `len_long`: where the long-message length is written.
+    long_len_ptr: u64,
+    /// The window for a long message: first page and size in pages (0: none).
+    long_va: u64,
+    long_pages: u64,
+    /// A fast-path receive: the message goes into registers, not memory at `buf`.
+    into_regs: bool,
+}
+
+/// The synchronous sender a receiver owes a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ReplyTo {
+    slot: usize,
+    tid: u32,
+    seq: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ThreadIpc {
+    pub(crate) reply_to: Option<ReplyTo>,
+    /// The receive window whose page tables this thread holds reserved in its task's
+    /// space (`PageMap::reserve_window`), from its `ipc_recv` until the receive ends.
+    window: Option<Region>,
+}
+
+impl ThreadIpc {
+    pub(crate) const EMPTY: ThreadIpc = ThreadIpc { reply_to: None, window: None };
+}
+
+impl PendingSend {
+    /// Its place in send order.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Where the reply to this send goes.
+    #[inline(always)]
+    pub fn reply_to(&self) -> ReplyDest {
+        ReplyDest { buf: self.buf, len: self.len, len_ptr: self.len_ptr, regs: self.regs.is_some() }
+    }
+}
+
+/// Where a reply goes: the caller's buffer (`buf`, capacity `len`, its length written to
+/// `len_ptr`), or its registers if `regs`. What a caller's `State::AwaitingReply` carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplyDest {
+    buf: u64,
+    len: u32,
+    len_ptr: u64,
+    regs: bool,
+}
+
+/// The two sides of a rendezvous: sender `s` with its send, receiver `r` with its receive.
+struct Pair<'a> {
+    s: usize,
+    send: &'a PendingSend,
+    r: usize,
+    recv: &'a PendingRecv,
+}
+
+/// `ipc_send`'s arguments, as the caller passed them.
+#[derive(Clone, Copy, Debug)]
+pub struct SendArgs {
+    pub id: u32,
+    pub message_long: u64,
+    pub message_short: u64,
+    pub len_long: u32,
+    pub len_short: u64,
+    pub timeout: i32,
+    pub shared: bool,
+    pub option_sync: u32,
+}
+
+/// `ipc_recv`'s arguments, as the caller passed them.
+#[derive(Clone, Copy, Debug)]
+pub struct RecvArgs {
+    pub long_dest: u64,
+    pub short_dest: u64,
+    pub len_long: u64,
+    pub len_short: u64,
+    pub timeout: i32,
+}
+
+/// How an IPC call ends for its caller. Either way its results are in its pending
+/// results: now, or when it is woken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The caller returns now.
+    Returned,
+    /// The caller is blocked.
+    Blocked,
+}
+
+/// Which side of a copy failed.
+enum Side {
+    Source,
+    Dest,
+}
+
+/// Why a rendezvous could not complete, and whose problem it is.
+enum Fault {
+    /// The sender's: it fails with this error; the receiver keeps waiting.
+    Sender(Error),
+    /// The receiver's: it fails with this error; the sender's message is not lost.
+    Receiver(Error),
+}
+
+impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
+    // Invariant: callers pass the task of a live thread (the caller, or a thread queued
+    // on or with it), and a task keeps its address space until its last thread is gone.
+    pub(super) fn space(&self, task: usize) -> &S {
+        self.tasks[task].space.as_ref().expect("a live thread's task has an address space")
+    }
+
+    pub(super) fn space_mut(&mut self, task: usize) -> &mut S {
+        self.tasks[task].space.as_mut().expect("a live thread's task has an address space")
+    }
+
+    pub(super) fn task_of(&self, thread: usize) -> usize {
+        self.threads[thread].task
+    }
+
+    /// Arms `thread`'s deadline for `timeout` (no timer for poll or forever).
+    pub(super) fn arm(&mut self, thread: usize, timeout: Timeout) {
+        if let Timeout::Ticks(n) = timeout {
+            self.timers.arm(thread, self.now() + n as u64);
+        }
+    }
+}
+
+/// Where a reply's bytes are.
+#[derive(Clone, Copy)]
+enum Reply {
+    Memory(u64, u32),
+    Regs([u64; WORDS], u32),
+}

@@ -1,0 +1,232 @@
+//! `ipc_recv` and the receive half of `IpcReplyWait`: pending interrupts first, then the
+//! older of the oldest buffered message and the oldest queued sender; receive windows and
+//! their page tables.
+
+use super::*;
+
+impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
+    /// Writes a receiver's `*len_short` and `*len_long` once a message has arrived.
+    pub(super) fn write_received_lens(
+        &mut self,
+        thread: usize,
+        recv: PendingRecv,
+        short: u32,
+        long: u32,
+    ) -> Result<(), Error> {
+        self.write_len(thread, recv.len_ptr, short)?;
+        self.write_len(thread, recv.long_len_ptr, long)
+    }
+
+    /// The sender word of what `thread` receives: with the registers of a receive into
+    /// registers (`rdi`), else as its second result (`rdx`).
+    pub(super) fn set_sender(&mut self, thread: usize, word: u64) {
+        let ret = &mut self.threads[thread].ret;
+        if ret.has_fast() {
+            ret.set_fast_sender(word);
+        } else {
+            ret.second(word);
+        }
+    }
+
+    /// The send order of sender `s`, queued in a mailbox (the newest possible if it is not a
+    /// sender, which the invariants rule out).
+    pub(super) fn queued_seq(&self, s: usize) -> u64 {
+        match self.threads[s].state() {
+            State::Sending { send, .. } => send.seq,
+            _ => u64::MAX,
+        }
+    }
+
+    /// `me` returns now with a message of `kind` from `sender` (a sender word).
+    pub(super) fn received(&mut self, me: usize, kind: RecvKind, sender: u64) -> Outcome {
+        self.threads[me].ret.value(u32::from(kind) as u64);
+        self.set_sender(me, sender);
+        Outcome::Returned
+    }
+
+    /// `ipc_recv` by thread `me` (the current thread).
+    pub fn ipc_recv(&mut self, me: usize, a: RecvArgs) -> Result<Outcome, Error> {
+        let task = self.task_of(me);
+
+        // 1. The caller's own arguments.
+        let space = self.space(task);
+        let len_ptr = UserPtr::<u32>::new(a.len_short);
+        let cap = len_ptr.read(space)?;
+        len_ptr.check_writable(space)?;
+        let cap = cap.min(SHORT_MAX as u32);
+        UserSlice::new(a.short_dest, cap as u64)?.writable(space)?;
+        let long_ptr = UserPtr::<u32>::new(a.len_long);
+        let long_cap = long_ptr.read(space)? as u64;
+        long_ptr.check_writable(space)?;
+        if !long_cap.is_multiple_of(PAGE) {
+            return Err(Error::Misaligned);
+        }
+        if long_cap != 0 {
+            if !a.long_dest.is_multiple_of(PAGE) {
+                return Err(Error::Misaligned);
+            }
+            if !abi::layout::is_user_range(a.long_dest, long_cap) {
+                return Err(Error::BadAddress);
+            }
+            if (0..long_cap / PAGE).any(|i| space.page(a.long_dest + i * PAGE).is_some()) {
+                return Err(Error::WindowOccupied);
+            }
+            // The receiver's limits are checked now, not when a sender arrives, and
+            // reported to it: room in its region table and its quota for the window...
+            let window = Region { base: a.long_dest, pages: long_cap / PAGE };
+            self.space_mut(task).regions().check_add(window)?;
+        }
+        let timeout = Timeout::from_raw(a.timeout).ok_or(Error::InvalidArgument)?;
+        if self.threads[me].ipc.reply_to.is_some() {
+            return Err(Error::ReplyPending);
+        }
+        self.end_window(me); // none is held outside a receive; this keeps it so
+        if long_cap != 0 {
+            // ...and the page tables the window needs, made (and charged) now and kept
+            // until the receive ends, so no sender can find them missing.
+            let window = Region { base: a.long_dest, pages: long_cap / PAGE };
+            self.space_mut(task).reserve_window(window.base, window.pages)?;
+            self.threads[me].ipc.window = Some(window);
+        }
+        let recv = PendingRecv {
+            buf: a.short_dest,
+            cap,
+            len_ptr: a.len_short,
+            long_len_ptr: a.len_long,
+            long_va: a.long_dest,
+            long_pages: long_cap / PAGE,
+            into_regs: false,
+        };
+        let outcome = self.receive(me, recv, timeout);
+        if !matches!(outcome, Ok(Outcome::Blocked)) {
+            self.end_window(me);
+        }
+        outcome
+    }
+
+    /// Ends the reservation of `thread`'s receive window, if it holds one: the window's
+    /// page tables are freed unless pages were received into them. Called whenever a
+    /// receive ends (a message, an error, a timeout); costs one test when there is none.
+    #[inline(always)]
+    pub(super) fn end_window(&mut self, thread: usize) {
+        if self.threads[thread].ipc.window.is_some() {
+            self.release_window_of(thread);
+        }
+    }
+
+    #[inline(never)]
+    pub(super) fn release_window_of(&mut self, thread: usize) {
+        let Some(w) = self.threads[thread].ipc.window.take() else { return };
+        if matches!(self.threads[thread].state(), State::Free | State::Zombie) {
+            return; // its task died: the tables went with the address space
+        }
+        let task = self.task_of(thread);
+        if let Some(space) = self.tasks[task].space.as_mut() {
+            space.release_window(w.base, w.pages);
+        }
+    }
+
+    /// Ends the windows of receives the last tick timed out (the core's tick knows nothing
+    /// of address spaces). Called after every tick; a receive ended any other way has
+    /// already released its window.
+    pub fn release_stale_windows(&mut self) {
+        for t in 1..crate::task::MAX_THREADS {
+            if self.threads[t].ipc.window.is_some() && !matches!(self.threads[t].state(), State::Receiving(_)) {
+                self.end_window(t);
+            }
+        }
+    }
+
+    /// The receive half of `ipc_recv` and `ipc_reply_wait`, arguments checked.
+    pub(super) fn receive(&mut self, me: usize, recv: PendingRecv, timeout: Timeout) -> Result<Outcome, Error> {
+        // Interrupts first: a driver is never starved of its device by its clients.
+        let pending = self.threads[me].pending_irqs;
+        if pending != 0 {
+            let irq = pending.trailing_zeros() as u8;
+            let word = self.put_interrupt(me, recv, irq)?;
+            self.threads[me].pending_irqs &= !(1 << irq);
+            return Ok(self.received(me, RecvKind::Async, word));
+        }
+        // Then the oldest sender.
+        loop {
+            let sender = self.mailboxes[me].front();
+            let sender_seq = sender.map(|s| self.queued_seq(s));
+            // The older of the queued message and the blocked sender goes first.
+            if let Some(m) = self.messages.front(me) {
+                if sender_seq.is_none_or(|s| m.seq < s) {
+                    return self.take_async(me, recv);
+                }
+            }
+            let Some(s) = sender else { break };
+            match self.take_sender(me, s, recv)? {
+                Some(outcome) => return Ok(outcome),
+                None => continue, // that sender's buffer was gone: next one
+            }
+        }
+        if timeout == Timeout::Poll {
+            return Err(Error::Timeout);
+        }
+        self.block_current(me, State::Receiving(recv));
+        self.arm(me, timeout);
+        Ok(Outcome::Blocked)
+    }
+
+    /// Receives the message at the front of `me`'s queue.
+    pub(super) fn take_async(&mut self, me: usize, recv: PendingRecv) -> Result<Outcome, Error> {
+        let task = self.task_of(me);
+        let Some(m) = self.messages.front(me) else { return Err(Error::Timeout) }; // the caller saw one
+        let n = m.len.min(recv.cap);
+        let bytes = &self.buffers.bytes(&m.buffer)[..n as usize];
+        if recv.into_regs {
+            self.threads[me].ret.fast(0, n, fast::to_words(bytes));
+        } else {
+            // On failure the message stays queued: nothing is lost. The caller's task is
+            // live (see `space`).
+            self.tasks[task].space.as_mut().expect("live").copy_out(recv.buf, bytes)?;
+            self.write_received_lens(me, recv, n, 0)?;
+        }
+        let Some(m) = self.messages.pop(me) else { return Err(Error::Timeout) }; // the front above
+        if let Some(t) = self.live_task_slot(m.sender_task) {
+            self.messages.uncharge(t);
+        }
+        let sender_tid = m.sender_tid;
+        crate::trace_event!(crate::trace::recv(self, me, sender_tid, m.seq));
+        self.buffers.free(m.buffer);
+        Ok(self.received(me, RecvKind::Async, sender_tid as u64))
+    }
+
+    /// Receives blocked sender `s`. `None`: the sender could not be received (its buffer
+    /// or pages were unusable, or its long message does not fit): it has been failed, try
+    /// the next one.
+    pub(super) fn take_sender(&mut self, me: usize, s: usize, recv: PendingRecv) -> Result<Option<Outcome>, Error> {
+        let State::Sending { send, .. } = *self.threads[s].state() else {
+            // Invariant: only `Sending` threads are queued (`Core::check_invariants`). Were
+            // one not, it leaves the queue rather than stop the receive.
+            self.links.remove(&mut self.mailboxes[me], s);
+            return Ok(None);
+        };
+        let flags = match self.rendezvous(&Pair { s, send: &send, r: me, recv: &recv }) {
+            Ok(flags) => flags,
+            Err(Fault::Sender(e)) => {
+                self.wake(s, e.code() as i64);
+                return Ok(None);
+            }
+            Err(Fault::Receiver(e)) => return Err(e), // the sender stays queued
+        };
+        let tid = self.threads[s].tid as u64;
+        Ok(Some(match send.mode {
+            SendMode::Sync => {
+                // Still bounded by its deadline, if it has one: now waiting for the reply.
+                self.sender_received(s, me);
+                self.threads[me].ipc.reply_to = Some(ReplyTo { slot: s, tid: tid as u32, seq: send.seq });
+                self.received(me, RecvKind::Call, tid | flags)
+            }
+            SendMode::SyncNoReply => {
+                self.wake(s, 0); // takes it out of the queue and cancels its deadline
+                self.received(me, RecvKind::NoReply, tid | flags)
+            }
+            // Invariant: `ipc_send` buffers asynchronous messages and never blocks them.
+            SendMode::Async => unreachable!("asynchronous senders never block"),
+        }))
+    }
+}

@@ -1,0 +1,173 @@
+//! `ipc_send`: checking a send, handing it to a waiting receiver, queueing a synchronous
+//! sender in the receiver's mailbox, or buffering an asynchronous message.
+
+use super::*;
+
+impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
+    /// `ipc_send` by thread `me` (the current thread).
+    pub fn ipc_send(&mut self, me: usize, a: SendArgs) -> Result<Outcome, Error> {
+        let task = self.task_of(me);
+
+        // 1. The caller's own arguments. A long message is always a call ("option_sync is
+        // ignored" when len_long is non-zero).
+        let long = a.len_long != 0;
+        let mode = if long {
+            SendMode::Sync
+        } else {
+            SendMode::try_from(a.option_sync).map_err(|_| Error::InvalidArgument)?
+        };
+        let space = self.space(task);
+        let len_ptr = UserPtr::<u32>::new(a.len_short);
+        let len = len_ptr.read(space)?;
+        if mode == SendMode::Sync {
+            len_ptr.check_writable(space)?;
+        }
+        if len as usize > SHORT_MAX {
+            return Err(Error::TooLong);
+        }
+        let message = UserSlice::new(a.message_short, len as u64)?;
+        if mode == SendMode::Sync {
+            message.writable(space)?; // the reply comes back here
+        } else {
+            message.readable(space)?;
+        }
+        let long_pages = a.len_long as u64 / PAGE;
+        if long {
+            if !(a.len_long as u64).is_multiple_of(PAGE) || !a.message_long.is_multiple_of(PAGE) {
+                return Err(Error::Misaligned);
+            }
+            if !abi::layout::is_user_range(a.message_long, a.len_long as u64) {
+                return Err(Error::BadAddress);
+            }
+            check_owned(space, a.message_long, long_pages, !a.shared)?;
+        }
+        // The timeout matters only for synchronous sends ("ignored if option_sync is 0").
+        let timeout = match mode {
+            SendMode::Async => Timeout::Forever,
+            _ => Timeout::from_raw(a.timeout).ok_or(Error::InvalidArgument)?,
+        };
+
+        // 2. The target.
+        let to = self.lookup_thread(a.id)?;
+        if to == me && mode != SendMode::Async {
+            return Err(Error::InvalidArgument);
+        }
+
+        // 3. The rendezvous.
+        let seq = self.next_seq();
+        let send = PendingSend {
+            buf: a.message_short,
+            len,
+            len_ptr: a.len_short,
+            mode,
+            seq,
+            long_va: a.message_long,
+            long_pages,
+            moving: !a.shared,
+            regs: None,
+        };
+        let outcome = self.send_pending(me, to, send, timeout);
+        if outcome.is_ok() && self.threads[me].ret.get(SECOND).is_none() {
+            // Now or when woken, it learns whether its pages left (`commit_long` says
+            // they did).
+            self.threads[me].ret.second(SendStatus::default().encode());
+        }
+        outcome
+    }
+
+    /// Completes `me`'s send, its arguments checked: straight to `to` if it is receiving,
+    /// else queued (or buffered, if asynchronous).
+    #[inline(always)]
+    pub(super) fn send_pending(
+        &mut self,
+        me: usize,
+        to: usize,
+        send: PendingSend,
+        timeout: Timeout,
+    ) -> Result<Outcome, Error> {
+        let (mode, seq) = (send.mode, send.seq);
+        crate::trace_event!(crate::trace::send(self, me, to, seq, mode));
+        let delivered = match *self.threads[to].state() {
+            State::Receiving(recv) => match self.rendezvous(&Pair { s: me, send: &send, r: to, recv: &recv }) {
+                Ok(flags) => {
+                    let kind = match mode {
+                        SendMode::Sync => RecvKind::Call,
+                        SendMode::SyncNoReply => RecvKind::NoReply,
+                        SendMode::Async => RecvKind::Async,
+                    };
+                    let word = self.threads[me].tid as u64 | flags;
+                    self.set_sender(to, word);
+                    self.end_window(to);
+                    self.wake(to, u32::from(kind) as i64);
+                    true
+                }
+                // The receiver keeps waiting for a message that fits.
+                Err(Fault::Sender(e)) => return Err(e),
+                Err(Fault::Receiver(e)) => {
+                    self.end_window(to);
+                    self.wake(to, e.code() as i64);
+                    false
+                }
+            },
+            _ => false,
+        };
+        if delivered {
+            return Ok(match mode {
+                SendMode::Sync => {
+                    self.block_current(me, State::AwaitingReply { from: to, seq, reply: send.reply_to() });
+                    // Timeout 0: delivered, so wait for the reply without a deadline.
+                    self.arm(me, timeout);
+                    self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: self.threads[me].tid, seq });
+                    self.hand_off(me, to); // the caller waits: run the receiver now
+                    Outcome::Blocked
+                }
+                SendMode::SyncNoReply | SendMode::Async => {
+                    self.donate(to); // the receiver runs as soon as the sender waits
+                    self.threads[me].ret.value(0);
+                    Outcome::Returned
+                }
+            });
+        }
+        match mode {
+            SendMode::Async => self.buffer_async(me, to, send.buf, send.len, seq),
+            _ if timeout == Timeout::Poll => Err(Error::Timeout),
+            _ => {
+                self.block_current(me, State::Sending { to, send });
+                let queued = self.links.push_back(&mut self.mailboxes[to], me);
+                debug_assert!(queued);
+                self.arm(me, timeout);
+                Ok(Outcome::Blocked)
+            }
+        }
+    }
+
+    pub(super) fn buffer_async(
+        &mut self,
+        me: usize,
+        to: usize,
+        src: u64,
+        len: u32,
+        seq: u64,
+    ) -> Result<Outcome, Error> {
+        let task = self.task_of(me);
+        // A task's share of another task's mailbox (abi::image::Limits); its own threads'
+        // mailboxes are bounded only by ASYNC_QUEUE_MAX: filling them crowds out no one else.
+        let share = if self.task_of(to) == task {
+            abi::ipc::ASYNC_QUEUE_MAX
+        } else {
+            self.tasks[task].limits.async_per_mailbox as usize
+        };
+        self.messages.check_room(to, task, self.tasks[task].id, share)?;
+        let buffer = self.buffers.alloc().ok_or(Error::OutOfMemory)?;
+        let bytes = &mut self.buffers.bytes(&buffer)[..len as usize];
+        // The caller's own task: live (see `space`).
+        if let Err(e) = self.tasks[task].space.as_ref().expect("live").copy_in(src, bytes) {
+            self.buffers.free(buffer);
+            return Err(e);
+        }
+        let msg = Msg { seq, sender_tid: self.threads[me].tid, sender_task: self.tasks[task].id, len, buffer };
+        self.messages.push(to, task, msg);
+        self.threads[me].ret.value(1);
+        Ok(Outcome::Returned)
+    }
+}

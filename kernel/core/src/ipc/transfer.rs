@@ -1,0 +1,168 @@
+//! One rendezvous of a sender with a receiver: the long message checked and prepared, the
+//! short one copied (memory or registers on either side), then the pages moved or shared.
+//! Everything that can fail comes before anything changes.
+
+use super::*;
+
+impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
+    /// Copies `len` bytes from thread `from`'s memory to thread `to`'s.
+    pub(super) fn copy_user(&mut self, from: usize, src: u64, to: usize, dst: u64, len: u32) -> Result<(), Side> {
+        let (ft, tt) = (self.task_of(from), self.task_of(to));
+        let mut done = 0u64;
+        while done < len as u64 {
+            let n = (len as u64 - done).min(BOUNCE as u64) as usize;
+            // Both are tasks of live threads: see `space`.
+            let from_space = self.tasks[ft].space.as_ref().expect("a live thread's task has an address space");
+            from_space.copy_in(src + done, &mut self.bounce[..n]).map_err(|_| Side::Source)?;
+            let to_space = self.tasks[tt].space.as_mut().expect("a live thread's task has an address space");
+            to_space.copy_out(dst + done, &self.bounce[..n]).map_err(|_| Side::Dest)?;
+            done += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Completes the rendezvous of sender `s` with receiver `r` (the one blocked, or the
+    /// one calling): the long message first (checked and prepared, so nothing can fail
+    /// after the short copy), then the short one, then the page transfer. Returns the
+    /// receive flags (`RECV_SHARED` if pages were shared). On error nothing was transferred,
+    /// and what `prepare_long` reserved is given back.
+    pub(super) fn rendezvous(&mut self, p: &Pair) -> Result<u64, Fault> {
+        self.prepare_long(p)?;
+        if let Err(f) = self.copy_short(p) {
+            self.unprepare_long(p);
+            return Err(f);
+        }
+        self.commit_long(p);
+        crate::trace_event!(crate::trace::recv(self, p.r, self.threads[p.s].tid, p.send.seq));
+        let send = p.send;
+        Ok(if send.long_pages > 0 && !send.moving { RECV_SHARED } else { 0 })
+    }
+
+    /// The short half of a rendezvous: the message into the receiver's buffer (or
+    /// registers), and its `*len_short` and `*len_long`.
+    pub(super) fn copy_short(&mut self, p: &Pair) -> Result<(), Fault> {
+        let (s, send, r, recv) = (p.s, p.send, p.r, p.recv);
+        let n = send.len.min(recv.cap);
+        let (st, rt) = (self.task_of(s), self.task_of(r));
+        match (send.regs, recv.into_regs) {
+            (None, false) => match self.copy_user(s, send.buf, r, recv.buf, n) {
+                Ok(()) => {}
+                Err(Side::Source) => return Err(Fault::Sender(Error::BadAddress)),
+                Err(Side::Dest) => return Err(Fault::Receiver(Error::BadAddress)),
+            },
+            (Some(words), false) => {
+                let bytes = fast::to_bytes(&words);
+                self.space_mut(rt).copy_out(recv.buf, &bytes[..n as usize]).map_err(Fault::Receiver)?;
+            }
+            (None, true) => {
+                let mut bytes = [0u8; fast::MAX];
+                self.space(st).copy_in(send.buf, &mut bytes[..n as usize]).map_err(Fault::Sender)?;
+                self.threads[r].ret.fast(0, n, fast::to_words(&bytes));
+            }
+            (Some(mut words), true) => {
+                // Register to register: no bytes at all.
+                fast::truncate(&mut words, n as usize);
+                self.threads[r].ret.fast(0, n, words);
+            }
+        }
+        let long_len = (send.long_pages * PAGE) as u32;
+        if !recv.into_regs {
+            self.write_received_lens(r, *recv, n, long_len).map_err(Fault::Receiver)?;
+        }
+        Ok(())
+    }
+
+    /// Phase one of a page transfer: every check, and every allocation, it needs.
+    pub(super) fn prepare_long(&mut self, p: &Pair) -> Result<(), Fault> {
+        let n = p.send.long_pages;
+        if n == 0 {
+            return Ok(());
+        }
+        // Copies, so the page loops below keep them in registers.
+        let (s, send, r, recv) = (p.s, *p.send, p.r, *p.recv);
+        if n > recv.long_pages {
+            return Err(Fault::Sender(Error::TooLong)); // docs/ipc.md decision 4
+        }
+        let (st, rt) = (self.task_of(s), self.task_of(r));
+        // The sender may have changed its pages while it waited: check again (a share's
+        // pages are checked by reserving their counts, last).
+        if send.moving {
+            check_owned(self.space(st), send.long_va, n, true).map_err(Fault::Sender)?;
+        }
+        let rspace = self.space(rt);
+        if (0..n).any(|i| rspace.page(recv.long_va + i * PAGE).is_some()) {
+            return Err(Fault::Receiver(Error::WindowOccupied));
+        }
+        let window = Region { base: recv.long_va, pages: n };
+        let moved = Region { base: send.long_va, pages: n };
+        // Room in the region tables, as they will be after the commit.
+        let regions = self.space_mut(rt).regions();
+        let room = if send.moving && st == rt {
+            if !regions.can_punch(moved) {
+                return Err(Fault::Sender(Error::OutOfMemory));
+            }
+            regions.check_add_after_punch(window, moved)
+        } else {
+            regions.check_add(window)
+        };
+        // The receiver's own limits are the receiver's problem, never the sender's;
+        // `ipc_recv` checked them, so only what its task did meanwhile can fail here.
+        room.map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
+        if send.moving && st != rt && !self.space_mut(st).regions().can_punch(moved) {
+            return Err(Fault::Sender(Error::OutOfMemory));
+        }
+        // The window's tables: `ipc_recv` made and pinned them for its whole window, which
+        // this one lies in. Were a receive ever to reach here without that reservation, its
+        // tables are made now (the receiver's limit, never the sender's fault).
+        let pinned = self.threads[r].ipc.window.is_some_and(|w| w.base == window.base && w.pages >= n);
+        if !pinned {
+            self.space_mut(rt).prepare(window.base, n).map_err(Fault::Receiver)?;
+        }
+        // Last, so that nothing above can fail with counts reserved.
+        if !send.moving {
+            reserve_shares(self.space(st), send.long_va, n).map_err(Fault::Sender)?;
+        }
+        Ok(())
+    }
+
+    /// Undoes `prepare_long` for a rendezvous that failed after it: gives back the map
+    /// counts a share reserved. (Page tables it made for the window stay; they are the
+    /// receiver's and are reused.)
+    pub(super) fn unprepare_long(&mut self, p: &Pair) {
+        let (s, send) = (p.s, p.send);
+        if send.long_pages > 0 && !send.moving {
+            release_shares(self.space(self.task_of(s)), send.long_va, send.long_pages);
+        }
+    }
+
+    /// Phase two: maps the pages into the receiver and, for a move, out of the sender.
+    /// Cannot fail: `prepare_long` checked and allocated everything, and reserved the map
+    /// counts a share adds.
+    pub(super) fn commit_long(&mut self, p: &Pair) {
+        let n = p.send.long_pages;
+        if n == 0 {
+            return;
+        }
+        // Copies, so the page loops below keep them in registers.
+        let (s, send, r, recv) = (p.s, *p.send, p.r, *p.recv);
+        let (st, rt) = (self.task_of(s), self.task_of(r));
+        // Invariant: `prepare_long` checked every page mapped and the window free, in this
+        // same kernel entry, so no user code can have changed either since.
+        for i in 0..n {
+            let m = self.space(st).page(send.long_va + i * PAGE).expect("checked in prepare_long");
+            self.space_mut(rt).map_frame(recv.long_va + i * PAGE, m);
+            if send.moving {
+                self.space_mut(st).unmap_moved(send.long_va + i * PAGE);
+            }
+        }
+        // The sender is now blocked for the reply, or about to be: whatever ends its wait,
+        // its `ipc_send` reports the transfer.
+        self.threads[s].ret.second(SendStatus { transferred: true }.encode());
+        if send.moving {
+            let sender = self.space_mut(st);
+            sender.flush(send.long_va, n);
+            sender.regions().punch(Region { base: send.long_va, pages: n });
+        }
+        self.space_mut(rt).regions().add(Region { base: recv.long_va, pages: n }).expect("checked in prepare_long");
+    }
+}

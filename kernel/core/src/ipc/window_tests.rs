@@ -1,0 +1,140 @@
+//! Receive windows and the receiver's limits, on the host: a window's
+//! region-table room, quota and page tables are checked and made in `ipc_recv` itself; a
+//! sender is never failed for the receiver's limits; the tables of a window that ends up
+//! unused are freed however the receive ends.
+
+use super::fixture::Outcome::{Blocked, Done};
+use super::fixture::{code, long_base, recv_buf, window, World};
+use crate::mem::pagemap::PageMap;
+use crate::mem::regions::{Region, MAX_REGIONS};
+use crate::task::State;
+use abi::Error;
+
+const P: u64 = abi::PAGE_SIZE as u64;
+const FOREVER: i32 = -1;
+/// Somewhere in the receiver's space no test maps anything.
+const FAR: u64 = 0x50_0000_0000;
+
+fn world() -> (World, usize, usize) {
+    let w = World::new(&[1, 1]);
+    let (a, b) = (w.threads[0], w.threads[1]);
+    (w, a, b)
+}
+
+/// Fills `t`'s region table with one-page regions (bookkeeping only).
+fn fill_regions(w: &mut World, t: usize) {
+    let regions = w.mem(t).regions();
+    let mut i = 0;
+    while regions.add(Region { base: FAR + i * 2 * P, pages: 1 }).is_ok() {
+        i += 1;
+    }
+}
+
+#[test]
+fn a_window_past_the_region_table_fails_the_receive_at_once() {
+    let (mut w, _, b) = world();
+    fill_regions(&mut w, b);
+    assert!(w.mem(b).regions().iter().count() == MAX_REGIONS);
+    let tables = w.mem(b).table_frames();
+    assert_eq!(w.recv_long(b, 2, FOREVER), Err(Error::OutOfMemory), "not a wait for a sender to fail");
+    assert_eq!(w.state(b), State::Runnable);
+    assert_eq!(w.mem(b).table_frames(), tables, "no tables made for it");
+}
+
+#[test]
+fn a_window_past_the_quota_fails_the_receive_at_once() {
+    let (mut w, _, b) = world();
+    w.mem(b).regions().add(Region { base: FAR, pages: (1 << 20) - 1 }).unwrap();
+    assert_eq!(w.recv_long(b, 2, FOREVER), Err(Error::OutOfMemory));
+    assert_eq!(w.recv_long(b, 1, 0), Err(Error::Timeout), "a window that fits is fine");
+}
+
+#[test]
+fn a_window_past_the_table_limit_fails_the_receive_at_once() {
+    let (mut w, _, b) = world();
+    let held = w.mem(b).table_frames();
+    w.mem(b).set_table_limit(held + 1); // the window needs a PD and a PT
+    assert_eq!(w.recv_long(b, 2, FOREVER), Err(Error::OutOfMemory));
+    assert_eq!(w.mem(b).table_frames(), held, "all or nothing");
+    w.mem(b).set_table_limit(held + 2);
+    assert_eq!(w.recv_long(b, 2, FOREVER), Ok(Blocked));
+    assert_eq!(w.mem(b).table_frames(), held + 2, "made and charged while it waits");
+}
+
+#[test]
+fn a_sender_is_not_failed_for_the_receivers_region_table() {
+    let (mut w, a, b) = world();
+    w.map_long(a, 1, 40);
+    assert_eq!(w.recv_long(b, 1, FOREVER), Ok(Blocked));
+    // While b waits, its task fills its region table (another thread could).
+    fill_regions(&mut w, b);
+    assert_eq!(w.send_long(a, b, 1, false, FOREVER), Ok(Blocked), "the sender waits");
+    assert_eq!(w.take_wake(b), Some((code(Error::OutOfMemory), None)), "the receiver is told");
+    assert!(matches!(w.state(a), State::Sending { to, .. } if to == b));
+    w.mem(b).regions().remove(FAR);
+    assert_eq!(w.recv_long(b, 1, 0), Ok(Done(0, w.tid(a) as u64)));
+    assert_eq!(w.tags(b, window(b), 1), [Some(40)]);
+}
+
+#[test]
+fn an_unused_windows_tables_are_freed_however_the_receive_ends() {
+    let (mut w, a, b) = world();
+    let held = w.mem(b).table_frames();
+    // Timed out.
+    assert_eq!(w.recv_long(b, 2, 3), Ok(Blocked));
+    assert_eq!(w.mem(b).table_frames(), held + 2);
+    w.tick(3);
+    assert_eq!(w.take_wake(b), Some((code(Error::Timeout), None)));
+    assert_eq!(w.mem(b).table_frames(), held, "timed out");
+    // Nothing to receive, polling.
+    assert_eq!(w.recv_long(b, 2, 0), Err(Error::Timeout));
+    assert_eq!(w.mem(b).table_frames(), held, "polled");
+    // A short message only, to a waiting receiver and to one that finds it queued.
+    assert_eq!(w.recv_long(b, 2, FOREVER), Ok(Blocked));
+    assert_eq!(w.send(a, b, b"hi", 2, FOREVER), Ok(Done(0, 0)));
+    assert_eq!(w.mem(b).table_frames(), held, "short message delivered to the receiver");
+    w.take_wake(b);
+    assert_eq!(w.send(a, b, b"hi", 0, 0), Ok(Done(1, 0)));
+    assert_eq!(w.recv_long(b, 2, FOREVER), Ok(Done(1, w.tid(a) as u64)));
+    assert_eq!(w.mem(b).table_frames(), held, "queued short message received");
+    // A transfer that fails on the receiver's side.
+    w.map_long(a, 1, 5);
+    assert_eq!(w.recv_long(b, 2, FOREVER), Ok(Blocked));
+    w.mem(b).unmap(recv_buf(b));
+    assert_eq!(w.send_long(a, b, 1, false, FOREVER), Ok(Blocked));
+    assert_eq!(w.take_wake(b), Some((code(Error::BadAddress), None)));
+    assert_eq!(w.mem(b).table_frames(), held, "failed transfer");
+}
+
+#[test]
+fn a_received_window_keeps_only_the_tables_it_uses() {
+    let (mut w, a, b) = world();
+    w.map_long(a, 1, 9);
+    let held = w.mem(b).table_frames();
+    // 4 MiB: two PTs (and a PD); one page arrives, in the first.
+    assert_eq!(w.recv_long(b, 1024, FOREVER), Ok(Blocked));
+    assert_eq!(w.mem(b).table_frames(), held + 3);
+    assert_eq!(w.send_long(a, b, 1, false, FOREVER), Ok(Blocked));
+    assert_eq!(w.mem(b).table_frames(), held + 2, "the unused PT went");
+    assert_eq!(w.reply(b, b""), Ok(Done(0, 0)));
+    assert!(w.remove_region(b, window(b)));
+    assert_eq!(w.mem(b).table_frames(), held, "and the rest with the received pages");
+    assert_eq!(w.mem(a).regions().find(long_base(a)), None);
+}
+
+#[test]
+fn a_waiting_windows_tables_survive_a_siblings_unmap() {
+    let w = World::new(&[1, 2]);
+    let (a, b, c) = (w.threads[0], w.threads[1], w.threads[2]);
+    let mut w = w;
+    w.map_long(a, 1, 60);
+    assert_eq!(w.recv_long(b, 1, FOREVER), Ok(Blocked));
+    // Thread c of the same task maps and unmaps a page next to b's window.
+    let held = w.mem(c).table_frames();
+    w.mem(c).map(window(b) + 8 * P, 1, true);
+    w.mem(c).unmap(window(b) + 8 * P);
+    assert_eq!(w.mem(c).table_frames(), held, "the window's tables stay reserved");
+    assert_eq!(w.send_long(a, b, 1, false, FOREVER), Ok(Blocked));
+    assert_eq!(w.take_wake(b), Some((0, Some(w.tid(a) as u64))));
+    assert_eq!(w.tags(b, window(b), 1), [Some(60)]);
+}

@@ -1,0 +1,860 @@
+//! Threads, tasks and the scheduling policy: the portable core behind the thread, task and
+//! Pebbles system calls.
+//!
+//! [`Core`] works with slots, ids and plain values. The system-call layer validates user
+//! pointers and reads what the core needs (e.g. `*reject` for `deschedule`) before calling
+//! in; since the kernel is not preemptible, that read and the core's decision are atomic
+//! with respect to every other thread. Every result a thread's system call returns, at
+//! once or later from whoever wakes it, is recorded in its pending
+//! [`Results`](crate::regs::Results) and written into its registers when it next runs.
+//!
+//! Invariants:
+//! - `current` (if any) is `Runnable` and in no list; every other `Runnable` thread is in
+//!   the run queue, exactly once.
+//! - A thread is armed in the timer heap only while `Sleeping` or blocked in IPC with a
+//!   deadline.
+//! - The donation (the thread IPC woke, to run when its waker blocks) lasts until the next
+//!   tick or yield at most, and only ever picks a thread out of the run queue; it never
+//!   puts one ahead of another there (docs/architecture.md, "Scheduling and IPC").
+//! - A `WaitingTask(t)` thread is in task `t`'s waiter list; a `Sending { to }` thread
+//!   is in `to`'s mailbox sender queue (IPC: see `crate::ipc`).
+//! - `Zombie` threads are in the zombie list until their kernel stack is reclaimed; the
+//!   current thread's stack is never reclaimed while it runs on it.
+//! - A task's `live_threads` counts its threads that are not `Free` or `Zombie`, and never
+//!   exceeds its `limits.threads`.
+//! - A task's `parent` is the live task that started it (`None` for the boot task and for
+//!   orphans); a parent's `children` counts its tasks that are `Live` or `Exited`, and never
+//!   exceeds its `limits.tasks`. Only the parent may collect a status, so a task with no
+//!   parent is freed as soon as it ends, and an `Exited` slot is never reused before its
+//!   parent collects it or ends.
+//!
+//! A thread's state is private: only `Core`'s transitions write it, and each keeps the lists
+//! and timers above in step. `Core::check_invariants` checks the state invariants; the IPC
+//! model test and the system-call tests run it after every step.
+
+pub mod ids;
+mod ps;
+
+use crate::ipc::mailbox::{MessagePool, MsgBuffers};
+use crate::ipc::{PendingRecv, PendingSend, ReplyDest, ThreadIpc};
+use crate::mem::KernelStack;
+use crate::sched::list::{Links, List};
+use crate::sched::timers::TimerHeap;
+use abi::Error;
+use ids::IdSpace;
+
+pub use crate::limits::{MAX_TASKS, MAX_THREADS, QUANTUM_TICKS};
+
+pub type ThreadIds = IdSpace<MAX_THREADS>;
+pub type TaskIds = IdSpace<MAX_TASKS>;
+
+const RUN_QUEUE: u16 = 0;
+const ZOMBIES: u16 = 1;
+const fn waiters_list(task: usize) -> u16 {
+    2 + task as u16
+}
+const fn mailbox_list(thread: usize) -> u16 {
+    2 + MAX_TASKS as u16 + thread as u16
+}
+
+/// What a thread is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Free,
+    Runnable,
+    Sleeping,
+    Descheduled,
+    /// In `task_wait` for the task in this slot.
+    WaitingTask(usize),
+    /// A synchronous sender queued in thread `to`'s mailbox, with its send.
+    Sending {
+        to: usize,
+        send: PendingSend,
+    },
+    /// A synchronous sender whose message (number `seq`) thread `from` received, waiting for
+    /// the reply, which goes to `reply`.
+    AwaitingReply {
+        from: usize,
+        seq: u64,
+        reply: ReplyDest,
+    },
+    /// Blocked in `ipc_recv` or `IpcReplyWait`, with its receive.
+    Receiving(PendingRecv),
+    /// Exited; its kernel stack is not yet reclaimed.
+    Zombie,
+}
+
+#[derive(Debug)]
+pub struct Thread {
+    pub tid: u32,
+    generation: u32,
+    pub task: usize,
+    /// Written only by the transitions of [`Core`] (`create_thread`, `block_current`,
+    /// `wake`, `sender_received`, `bury`, `reap`, `finish_task`), which keep run-queue,
+    /// mailbox, waiter-list and timer membership in step with it.
+    state: State,
+    pub kstack: KernelStack,
+    /// What the thread's current system call returns, written into its registers when it
+    /// next runs: its value, a second word in `rdx` (a receive's sender word, a
+    /// general-path send's `abi::ipc::SendStatus`), or the fast path's registers.
+    pub(crate) ret: crate::regs::Results,
+    quantum: u32,
+    pub(crate) ipc: ThreadIpc,
+    /// Interrupts (bit n: IRQ n) for this driver thread not yet received: at most one per
+    /// line (the line stays masked until acknowledged), so nothing queues without bound.
+    pub pending_irqs: u16,
+}
+
+impl Thread {
+    /// What the thread is doing.
+    #[inline(always)]
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    const EMPTY: Thread = Thread {
+        tid: 0,
+        generation: 0,
+        task: 0,
+        state: State::Free,
+        kstack: KernelStack::EMPTY,
+        ret: crate::regs::Results::NONE,
+        quantum: 0,
+        ipc: ThreadIpc::EMPTY,
+        pending_irqs: 0,
+    };
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskState {
+    Free,
+    Live,
+    /// Ended with this status, not yet collected by `task_wait`.
+    Exited(i32),
+}
+
+pub struct Task<S> {
+    pub id: u32,
+    generation: u32,
+    pub state: TaskState,
+    name: [u8; abi::image::NAME_MAX],
+    name_len: usize,
+    /// The address space; `None` once the task has ended and it has been handed back.
+    pub space: Option<S>,
+    /// Device capabilities, from the boot image.
+    pub grants: abi::image::Grants,
+    /// Shares of the global tables, from the boot image.
+    pub limits: abi::image::Limits,
+    /// The task that started this one, the only one that may collect its status.
+    parent: Option<usize>,
+    /// Tasks this one started that are live or uncollected.
+    children: usize,
+    live_threads: usize,
+    waiters: List,
+}
+
+impl<S> Task<S> {
+    pub fn name(&self) -> &str {
+        core::str::from_utf8(&self.name[..self.name_len]).unwrap_or("?")
+    }
+}
+
+/// What ending a thread or task leaves for the caller to free.
+#[must_use]
+pub struct Ended<S> {
+    /// The task's address space, if the task ended.
+    pub space: Option<S>,
+    /// The task's slot, if the task ended.
+    pub task: Option<usize>,
+}
+
+/// The kernel's scheduling and IPC state. `S` is an address space, `B` the pool of kernel
+/// buffers for asynchronous messages.
+pub struct Core<S, B> {
+    pub(crate) threads: [Thread; MAX_THREADS],
+    pub(crate) tasks: [Task<S>; MAX_TASKS],
+    pub(crate) links: Links<MAX_THREADS>,
+    run_queue: List,
+    zombies: List,
+    pub(crate) timers: TimerHeap<MAX_THREADS>,
+    /// Each thread's mailbox: its queue of blocked synchronous senders.
+    pub(crate) mailboxes: [List; MAX_THREADS],
+    /// Each thread's mailbox: its buffered asynchronous messages.
+    pub(crate) messages: MessagePool,
+    pub(crate) buffers: B,
+    /// Send order, shared by synchronous senders and asynchronous messages.
+    pub(crate) seq: u64,
+    /// Where short messages pass between two address spaces. Kept here, not on the kernel
+    /// stack, so a copy need not zero a fresh buffer each time.
+    pub(crate) bounce: [u8; BOUNCE],
+    current: Option<usize>,
+    /// The tick counter as of the last tick (see [`Core::tick`]): deadlines are counted
+    /// from it.
+    now: u64,
+    /// Switch straight to the partner of an IPC rendezvous (the fast path's direct
+    /// switch) and donate the rest of the slice to a thread IPC woke (see
+    /// [`Core::donate`]); off, the partner waits its turn in the run queue. Results are
+    /// the same.
+    pub handoff: bool,
+    /// The thread an IPC operation of the current thread woke (a reply, a message to a
+    /// waiting receiver), with the slice the current thread had left then: if the current
+    /// thread blocks before the next tick, that thread runs next, on that slice, if it is
+    /// still in the run queue. Every tick and yield forgets it.
+    donation: Option<(usize, u32)>,
+    first_task: Option<usize>,
+    first_status: Option<i32>,
+    live_tasks: usize,
+}
+
+/// Bytes of `Core::bounce`: a whole short message, so one copy in and one copy out.
+pub(crate) const BOUNCE: usize = abi::SHORT_MAX;
+
+impl<S, B: MsgBuffers> Core<S, B> {
+    pub const fn new(buffers: B) -> Self {
+        let mut mailboxes = [List::new(0); MAX_THREADS];
+        let mut i = 0;
+        while i < MAX_THREADS {
+            mailboxes[i] = List::new(mailbox_list(i));
+            i += 1;
+        }
+        Core {
+            threads: [Thread::EMPTY; MAX_THREADS],
+            tasks: [const {
+                Task {
+                    id: 0,
+                    generation: 0,
+                    state: TaskState::Free,
+                    name: [0; abi::image::NAME_MAX],
+                    name_len: 0,
+                    space: None,
+                    grants: abi::image::Grants::NONE,
+                    limits: abi::image::Limits::DEFAULT,
+                    parent: None,
+                    children: 0,
+                    live_threads: 0,
+                    waiters: List::new(0),
+                }
+            }; MAX_TASKS],
+            links: Links::new(),
+            run_queue: List::new(RUN_QUEUE),
+            zombies: List::new(ZOMBIES),
+            timers: TimerHeap::new(),
+            mailboxes,
+            messages: MessagePool::new(),
+            buffers,
+            seq: 0,
+            bounce: [0; BOUNCE],
+            current: None,
+            now: 0,
+            handoff: true,
+            donation: None,
+            first_task: None,
+            first_status: None,
+            live_tasks: 0,
+        }
+    }
+
+    // ---- lookups ----------------------------------------------------------------------
+
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+    pub fn current(&self) -> Option<usize> {
+        self.current
+    }
+    pub fn thread(&self, slot: usize) -> &Thread {
+        &self.threads[slot]
+    }
+    pub fn thread_mut(&mut self, slot: usize) -> &mut Thread {
+        &mut self.threads[slot]
+    }
+    pub fn task(&self, slot: usize) -> &Task<S> {
+        &self.tasks[slot]
+    }
+    pub fn task_mut(&mut self, slot: usize) -> &mut Task<S> {
+        &mut self.tasks[slot]
+    }
+    /// Asynchronous messages buffered in thread `slot`'s mailbox.
+    pub fn queued_messages(&self, slot: usize) -> usize {
+        self.messages.queued(slot)
+    }
+    /// Task slots in use (live, or ended and not yet collected).
+    pub fn tasks_in_use(&self) -> usize {
+        self.tasks.iter().filter(|t| !matches!(t.state, TaskState::Free)).count()
+    }
+    /// Thread `slot`'s pending results, for its system call to add to.
+    pub fn results_mut(&mut self, slot: usize) -> &mut crate::regs::Results {
+        &mut self.threads[slot].ret
+    }
+    /// Takes thread `slot`'s pending results, to write them into its registers.
+    pub fn take_results(&mut self, slot: usize) -> crate::regs::Results {
+        core::mem::take(&mut self.threads[slot].ret)
+    }
+    /// Tasks that have not ended.
+    pub fn live_tasks(&self) -> usize {
+        self.live_tasks
+    }
+    /// The exit status of the first task ever created, once it has ended.
+    pub fn first_task_status(&self) -> Option<i32> {
+        self.first_status
+    }
+
+    /// The slot of a living thread.
+    pub fn lookup_thread(&self, tid: u32) -> Result<usize, Error> {
+        let slot = ThreadIds::slot(tid).ok_or(Error::NoSuchThread)?;
+        let t = &self.threads[slot];
+        if t.tid == tid && !matches!(t.state, State::Free | State::Zombie) {
+            Ok(slot)
+        } else {
+            Err(Error::NoSuchThread)
+        }
+    }
+
+    /// The slot of a task that is live or whose status has not been collected.
+    pub fn lookup_task(&self, id: u32) -> Result<usize, Error> {
+        let slot = TaskIds::slot(id).ok_or(Error::NoSuchTask)?;
+        let t = &self.tasks[slot];
+        if t.id == id && t.state != TaskState::Free {
+            Ok(slot)
+        } else {
+            Err(Error::NoSuchTask)
+        }
+    }
+
+    /// The living threads of task `task`.
+    pub fn threads_of(&self, task: usize) -> impl Iterator<Item = usize> + '_ {
+        (1..MAX_THREADS).filter(move |&s| {
+            let t = &self.threads[s];
+            t.task == task && !matches!(t.state, State::Free | State::Zombie)
+        })
+    }
+
+    // ---- creation ---------------------------------------------------------------------
+
+    /// Registers a new task owning `space`, with no parent and the default limits (the
+    /// boot task). A full table is `OutOfMemory`: an uncollected status is never dropped to
+    /// make room.
+    pub fn create_task(&mut self, name: &str, space: S) -> Result<usize, Error> {
+        self.spawn_task(None, name, space, abi::image::Limits::DEFAULT)
+    }
+
+    /// Registers a new task owning `space` with `limits`, started by task `parent` (which
+    /// alone may collect its status). `OutOfMemory` if the table is full or `parent` is at
+    /// its `limits.tasks`.
+    pub fn spawn_task(
+        &mut self,
+        parent: Option<usize>,
+        name: &str,
+        space: S,
+        limits: abi::image::Limits,
+    ) -> Result<usize, Error> {
+        if let Some(p) = parent {
+            debug_assert_eq!(self.tasks[p].state, TaskState::Live);
+            if self.tasks[p].children >= self.tasks[p].limits.tasks as usize {
+                return Err(Error::OutOfMemory);
+            }
+        }
+        let slot = (1..MAX_TASKS).find(|&s| self.tasks[s].state == TaskState::Free).ok_or(Error::OutOfMemory)?;
+        if let Some(p) = parent {
+            self.tasks[p].children += 1;
+        }
+        let t = &mut self.tasks[slot];
+        t.id = TaskIds::make(slot, t.generation);
+        t.state = TaskState::Live;
+        let n = name.len().min(abi::image::NAME_MAX);
+        t.name = [0; abi::image::NAME_MAX];
+        t.name[..n].copy_from_slice(&name.as_bytes()[..n]);
+        t.name_len = n;
+        t.space = Some(space);
+        t.grants = abi::image::Grants::NONE;
+        t.limits = limits;
+        t.parent = parent;
+        t.children = 0;
+        t.live_threads = 0;
+        t.waiters = List::new(waiters_list(slot));
+        self.messages.reset_task(slot);
+        self.live_tasks += 1;
+        if self.first_task.is_none() {
+            self.first_task = Some(slot);
+        }
+        Ok(slot)
+    }
+
+    /// Whether `task` may have one more thread: `OutOfMemory` if the table is full or the
+    /// task is at its `limits.threads` (what `create_thread` checks first).
+    pub fn thread_room(&self, task: usize) -> Result<(), Error> {
+        if self.tasks[task].live_threads >= self.tasks[task].limits.threads as usize
+            || !(1..MAX_THREADS).any(|s| matches!(self.threads[s].state, State::Free))
+        {
+            return Err(Error::OutOfMemory);
+        }
+        Ok(())
+    }
+
+    /// Registers a new runnable thread of `task`, running on `kstack`. `OutOfMemory` if the
+    /// table is full or the task is at its `limits.threads` (then `kstack` is dropped:
+    /// callers that must free it check [`thread_room`](Self::thread_room) first).
+    pub fn create_thread(&mut self, task: usize, kstack: KernelStack) -> Result<usize, Error> {
+        debug_assert_eq!(self.tasks[task].state, TaskState::Live);
+        if self.tasks[task].live_threads >= self.tasks[task].limits.threads as usize {
+            return Err(Error::OutOfMemory);
+        }
+        let slot =
+            (1..MAX_THREADS).find(|&s| matches!(self.threads[s].state, State::Free)).ok_or(Error::OutOfMemory)?;
+        let t = &mut self.threads[slot];
+        t.tid = ThreadIds::make(slot, t.generation);
+        t.task = task;
+        t.state = State::Runnable;
+        t.kstack = kstack;
+        t.ret = crate::regs::Results::NONE;
+        t.quantum = QUANTUM_TICKS;
+        t.ipc = ThreadIpc::EMPTY;
+        t.pending_irqs = 0;
+        self.tasks[task].live_threads += 1;
+        self.links.push_back(&mut self.run_queue, slot);
+        Ok(slot)
+    }
+
+    // ---- scheduling -------------------------------------------------------------------
+
+    /// The thread to run now: the current one if it may go on, else the next runnable
+    /// (which becomes current). `None`: nothing is runnable, idle. Inlined: every kernel
+    /// entry asks, and almost always the answer is the first test.
+    #[inline(always)]
+    pub fn schedule(&mut self) -> Option<usize> {
+        if let Some(c) = self.current {
+            return Some(c);
+        }
+        if let Some((d, quantum)) = self.donation.take() {
+            if self.links.remove(&mut self.run_queue, d) {
+                self.threads[d].quantum = quantum;
+                self.current = Some(d);
+                return Some(d);
+            }
+        }
+        let next = self.links.pop_front(&mut self.run_queue)?;
+        self.threads[next].quantum = QUANTUM_TICKS;
+        self.current = Some(next);
+        Some(next)
+    }
+
+    /// Checks the invariants in this module's documentation (those that are about state,
+    /// not history): which list each thread is in for its state, timers only on waiting
+    /// threads, the current thread runnable and in no list, and the tasks' counts. The
+    /// model tests call it after every step.
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) -> Result<(), String> {
+        let in_list = |slot: usize| self.links.list_of(slot);
+        for slot in 1..MAX_THREADS {
+            let t = &self.threads[slot];
+            let (list, timer) = (in_list(slot), self.timers.deadline(slot).is_some());
+            let want = match t.state {
+                State::Runnable if self.current == Some(slot) => None,
+                State::Runnable => Some(RUN_QUEUE),
+                State::WaitingTask(task) => Some(waiters_list(task)),
+                State::Sending { to, .. } => Some(mailbox_list(to)),
+                State::Zombie => Some(ZOMBIES),
+                State::Free
+                | State::Sleeping
+                | State::Descheduled
+                | State::AwaitingReply { .. }
+                | State::Receiving(_) => None,
+            };
+            if list != want {
+                return Err(format!("thread {slot} ({:?}) is in list {list:?}, not {want:?}", t.state));
+            }
+            let may_wait = matches!(
+                t.state,
+                State::Sleeping | State::Sending { .. } | State::AwaitingReply { .. } | State::Receiving(_)
+            );
+            if timer && !may_wait {
+                return Err(format!("thread {slot} ({:?}) has a timer armed", t.state));
+            }
+            if t.state == State::Sleeping && !timer {
+                return Err(format!("thread {slot} sleeps without a timer"));
+            }
+        }
+        if let Some(c) = self.current {
+            if self.threads[c].state != State::Runnable {
+                return Err(format!("the current thread {c} is {:?}", self.threads[c].state));
+            }
+        }
+        for (i, task) in self.tasks.iter().enumerate().skip(1) {
+            if task.state == TaskState::Free {
+                continue;
+            }
+            let live = (1..MAX_THREADS)
+                .filter(|&s| self.threads[s].task == i && !matches!(self.threads[s].state, State::Free | State::Zombie))
+                .count();
+            if live != task.live_threads || live > task.limits.threads as usize {
+                return Err(format!("task {i}: {live} live threads, counted {}", task.live_threads));
+            }
+            let children = (1..MAX_TASKS)
+                .filter(|&c| self.tasks[c].parent == Some(i) && self.tasks[c].state != TaskState::Free)
+                .count();
+            if children != task.children || children > task.limits.tasks as usize {
+                return Err(format!("task {i}: {children} children, counted {}", task.children));
+            }
+            if let Some(p) = task.parent {
+                if self.tasks[p].state != TaskState::Live {
+                    return Err(format!("task {i}'s parent {p} is not live"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes runnable thread `slot` the current one at once (tests drive the core directly).
+    #[cfg(test)]
+    pub(crate) fn switch_to(&mut self, slot: usize) {
+        assert_eq!(self.threads[slot].state, State::Runnable, "only a runnable thread can run");
+        if self.current == Some(slot) {
+            return;
+        }
+        self.requeue_current();
+        self.links.remove(&mut self.run_queue, slot);
+        self.current = Some(slot);
+    }
+
+    /// If the CPU is free (`from`, the caller, just blocked), runs `slot` next, ahead of
+    /// the run queue, on the rest of `from`'s slice: the direct switch of the IPC fast path.
+    pub(crate) fn hand_off(&mut self, from: usize, slot: usize) {
+        if self.handoff && self.current.is_none() && self.links.remove(&mut self.run_queue, slot) {
+            self.threads[slot].quantum = self.threads[from].quantum;
+            self.current = Some(slot);
+        }
+    }
+
+    /// Scheduler donation: `slot`, just woken by an IPC operation of the current thread
+    /// (and so at the tail of the run queue), runs next if the current thread blocks
+    /// before the next tick, on what is left of the current slice. The ticks still end
+    /// the slice, and a donation never moves a thread ahead of another in the queue, so
+    /// round robin's bound holds (docs/architecture.md, "Scheduling and IPC").
+    pub(crate) fn donate(&mut self, slot: usize) {
+        if let (true, Some(c)) = (self.handoff, self.current) {
+            self.donation = Some((slot, self.threads[c].quantum));
+        }
+    }
+
+    /// Puts the current thread at the back of the run queue.
+    fn requeue_current(&mut self) {
+        if let Some(c) = self.current.take() {
+            self.links.push_back(&mut self.run_queue, c);
+        }
+    }
+
+    /// Takes `me`, the current thread (only system calls block, and they run on it), off
+    /// the CPU into `state` (a blocked state).
+    #[inline(always)]
+    pub(crate) fn block_current(&mut self, me: usize, state: State) {
+        debug_assert_eq!(self.current, Some(me));
+        self.current = None;
+        self.threads[me].state = state;
+        crate::trace_event!(crate::trace::block(self, me, state));
+    }
+
+    /// Makes a blocked thread runnable with `value` as its system call's result.
+    pub fn wake(&mut self, slot: usize, value: i64) {
+        let t = &mut self.threads[slot];
+        debug_assert!(!matches!(t.state, State::Runnable | State::Free | State::Zombie));
+        match t.state {
+            State::WaitingTask(task) => {
+                self.links.remove(&mut self.tasks[task].waiters, slot);
+            }
+            State::Sending { to, .. } => {
+                self.links.remove(&mut self.mailboxes[to], slot);
+            }
+            _ => {}
+        }
+        self.timers.cancel(slot);
+        let t = &mut self.threads[slot];
+        t.state = State::Runnable;
+        t.ret.value(value as u64);
+        self.links.push_back(&mut self.run_queue, slot);
+        crate::trace_event!(crate::trace::wake(self, slot, value));
+    }
+
+    /// Sender `s`, queued in `receiver`'s mailbox, has been received: it leaves the queue
+    /// and waits for the reply, still bounded by its deadline if it has one.
+    pub(crate) fn sender_received(&mut self, s: usize, receiver: usize) {
+        if let State::Sending { to, send } = self.threads[s].state {
+            debug_assert_eq!(to, receiver);
+            self.links.remove(&mut self.mailboxes[to], s);
+            self.threads[s].state = State::AwaitingReply { from: to, seq: send.seq(), reply: send.reply_to() };
+        }
+    }
+
+    /// One timer tick, after which the tick counter reads `now` (`time::ticks()` on the
+    /// machine: the core keeps no counter of its own): wakes expired sleepers, and preempts
+    /// the current thread when its quantum is used up and another thread is waiting to run.
+    pub fn tick(&mut self, now: u64) {
+        self.now = now;
+        self.donation = None;
+        while let Some(slot) = self.timers.pop_expired(self.now) {
+            match self.threads[slot].state {
+                State::Sleeping => self.wake(slot, 0),
+                State::Sending { .. } | State::AwaitingReply { .. } | State::Receiving(_) => {
+                    self.wake(slot, Error::Timeout.code() as i64)
+                }
+                _ => {}
+            }
+        }
+        if let Some(c) = self.current {
+            let t = &mut self.threads[c];
+            t.quantum = t.quantum.saturating_sub(1);
+            if t.quantum == 0 && !self.run_queue.is_empty() {
+                self.requeue_current();
+            }
+        }
+    }
+
+    // ---- the Pebbles calls ------------------------------------------------------------
+
+    /// `yield_to(-1)` runs the next thread in line; `yield_to(tid)` runs `tid` next.
+    pub fn yield_to(&mut self, me: usize, target: i32) -> Result<(), Error> {
+        self.donation = None; // yielding gives the CPU to the queue, not to a partner
+        if target == -1 {
+            self.requeue_current();
+            return Ok(());
+        }
+        let slot = u32::try_from(target).map_err(|_| Error::NoSuchThread).and_then(|t| self.lookup_thread(t))?;
+        if slot == me {
+            return Ok(());
+        }
+        if !matches!(self.threads[slot].state, State::Runnable) {
+            return Err(Error::NotRunnable);
+        }
+        // Move the target to the front, then give up the CPU: it runs next.
+        self.links.remove(&mut self.run_queue, slot);
+        self.requeue_current();
+        self.current = Some(slot);
+        self.threads[slot].quantum = QUANTUM_TICKS;
+        Ok(())
+    }
+
+    /// `deschedule(&reject)`, given the value of `*reject` read by the caller: returns at
+    /// once if it is non-zero, else blocks until `make_runnable`. Returns whether it blocked.
+    pub fn deschedule(&mut self, me: usize, reject: i32) -> bool {
+        if reject != 0 {
+            return false;
+        }
+        self.block_current(me, State::Descheduled);
+        true
+    }
+
+    /// `make_runnable(tid)`: wakes a descheduled thread (its `deschedule` returns 0) of the
+    /// caller's own task; another task's thread is `PermissionDenied` (a descheduled
+    /// thread waits for its own task's wakeup, which nobody else may forge).
+    pub fn make_runnable(&mut self, me: usize, tid: u32) -> Result<(), Error> {
+        let slot = self.lookup_thread(tid)?;
+        if self.threads[slot].task != self.threads[me].task {
+            return Err(Error::PermissionDenied);
+        }
+        if !matches!(self.threads[slot].state, State::Descheduled) {
+            return Err(Error::NotDescheduled);
+        }
+        self.wake(slot, 0);
+        Ok(())
+    }
+
+    /// `sleep(ticks)`: 0 returns at once, negative is an error. Returns whether it blocked.
+    pub fn sleep(&mut self, me: usize, ticks: i32) -> Result<bool, Error> {
+        if ticks < 0 {
+            return Err(Error::InvalidArgument);
+        }
+        if ticks == 0 {
+            return Ok(false);
+        }
+        self.block_current(me, State::Sleeping);
+        self.timers.arm(me, self.now + ticks as u64);
+        Ok(true)
+    }
+
+    /// `task_wait(id)`: the status if the task has ended (collecting it), else blocks
+    /// until it does (`Ok(None)`). Only the task's parent may wait for it: oneself is
+    /// `InvalidArgument`, any other task `PermissionDenied`.
+    pub fn task_wait(&mut self, me: usize, id: u32) -> Result<Option<i32>, Error> {
+        let task = self.lookup_task(id)?;
+        let mine = self.threads[me].task;
+        if task != mine && self.tasks[task].parent != Some(mine) {
+            return Err(Error::PermissionDenied);
+        }
+        match self.tasks[task].state {
+            TaskState::Exited(status) => {
+                self.free_task_slot(task);
+                Ok(Some(status))
+            }
+            TaskState::Live if self.threads[me].task == task => Err(Error::InvalidArgument),
+            TaskState::Live => {
+                self.block_current(me, State::WaitingTask(task));
+                self.links.push_back(&mut self.tasks[task].waiters, me);
+                Ok(None)
+            }
+            // `lookup_task` never returns a free slot; were it to, this is the answer it owes.
+            TaskState::Free => Err(Error::NoSuchTask),
+        }
+    }
+
+    // ---- endings ----------------------------------------------------------------------
+
+    /// Takes `slot` out of whatever it is waiting in and makes it a zombie. As a mailbox
+    /// owner it releases every sender queued on it or waiting for its reply (`PeerDied`)
+    /// and frees its buffered messages; as a sender it just leaves the queue it was in.
+    fn bury(&mut self, slot: usize) {
+        let (state, task) = (self.threads[slot].state, self.threads[slot].task);
+        if matches!(state, State::Free | State::Zombie) {
+            return;
+        }
+        self.release_mailbox(slot);
+        if self.donation.is_some_and(|(d, _)| d == slot) {
+            self.donation = None; // its slot may be reused before the next tick
+        }
+        match state {
+            State::Runnable if self.current == Some(slot) => self.current = None,
+            State::Runnable => {
+                self.links.remove(&mut self.run_queue, slot);
+            }
+            State::WaitingTask(waited) => {
+                self.links.remove(&mut self.tasks[waited].waiters, slot);
+            }
+            State::Sending { to, .. } => {
+                self.links.remove(&mut self.mailboxes[to], slot);
+            }
+            State::Sleeping | State::AwaitingReply { .. } | State::Receiving(_) | State::Descheduled => {}
+            State::Free | State::Zombie => return,
+        }
+        self.timers.cancel(slot);
+        self.threads[slot].state = State::Zombie;
+        self.links.push_back(&mut self.zombies, slot);
+        self.tasks[task].live_threads -= 1;
+    }
+
+    /// Releases everything waiting on `slot`'s mailbox (the thread is dying).
+    fn release_mailbox(&mut self, slot: usize) {
+        let died = Error::PeerDied.code() as i64;
+        while let Some(sender) = self.mailboxes[slot].front() {
+            self.wake(sender, died);
+        }
+        for s in 1..MAX_THREADS {
+            if matches!(self.threads[s].state, State::AwaitingReply { from, .. } if from == slot) {
+                self.wake(s, died);
+            }
+        }
+        while let Some(m) = self.messages.pop(slot) {
+            if let Some(t) = self.live_task_slot(m.sender_task) {
+                self.messages.uncharge(t);
+            }
+            self.buffers.free(m.buffer);
+        }
+        self.threads[slot].ipc.reply_to = None;
+    }
+
+    /// The slot of the living task with id `id`.
+    pub(crate) fn live_task_slot(&self, id: u32) -> Option<usize> {
+        self.lookup_task(id).ok().filter(|&t| self.tasks[t].state == TaskState::Live)
+    }
+
+    /// The next send-order number.
+    pub(crate) fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Ends one thread. If it was its task's last, the task ends with status 0.
+    pub fn exit_thread(&mut self, slot: usize) -> Ended<S> {
+        let task = self.threads[slot].task;
+        self.bury(slot);
+        if self.tasks[task].live_threads == 0 {
+            self.finish_task(task, 0)
+        } else {
+            Ended { space: None, task: None }
+        }
+    }
+
+    /// Ends every thread of `task` and the task itself, with `status`.
+    pub fn exit_task(&mut self, task: usize, status: i32) -> Ended<S> {
+        for slot in 1..MAX_THREADS {
+            if self.threads[slot].task == task {
+                self.bury(slot);
+            }
+        }
+        self.finish_task(task, status)
+    }
+
+    fn finish_task(&mut self, task: usize, status: i32) -> Ended<S> {
+        debug_assert_eq!(self.tasks[task].live_threads, 0);
+        let mut waiters = self.tasks[task].waiters;
+        let mut collected = false;
+        while let Some(w) = self.links.pop_front(&mut waiters) {
+            self.threads[w].state = State::Runnable;
+            self.threads[w].ret.value(abi::syscall::encode_status(status));
+            self.links.push_back(&mut self.run_queue, w);
+            crate::trace_event!(crate::trace::wake(self, w, abi::syscall::encode_status(status) as i64));
+            collected = true;
+        }
+        self.tasks[task].waiters = waiters;
+        self.tasks[task].state = TaskState::Exited(status);
+        let space = self.tasks[task].space.take();
+        // Its children become orphans: nobody can collect them now, so ended ones are
+        // freed here and live ones when they end.
+        for child in 1..MAX_TASKS {
+            if self.tasks[child].parent == Some(task) {
+                self.tasks[child].parent = None;
+                if matches!(self.tasks[child].state, TaskState::Exited(_)) {
+                    self.free_task_slot(child);
+                }
+            }
+        }
+        self.tasks[task].children = 0;
+        if collected || self.tasks[task].parent.is_none() {
+            self.free_task_slot(task);
+        }
+        self.live_tasks -= 1;
+        if self.first_task == Some(task) && self.first_status.is_none() {
+            self.first_status = Some(status);
+        }
+        Ended { space, task: Some(task) }
+    }
+
+    /// Releases a task slot (its parent's share with it); the next task in it gets a new
+    /// id.
+    fn free_task_slot(&mut self, task: usize) {
+        if let Some(p) = self.tasks[task].parent.take() {
+            self.tasks[p].children -= 1;
+        }
+        let t = &mut self.tasks[task];
+        t.state = TaskState::Free;
+        t.generation = TaskIds::next_generation(t.generation);
+    }
+
+    /// Undoes a task that never ran (its creation failed half-way): ends it and frees its
+    /// slot at once, since nobody ever learnt its id to collect it. Returns its space.
+    pub fn discard_task(&mut self, task: usize) -> Option<S> {
+        let ended = self.exit_task(task, 0);
+        if self.tasks[task].state != TaskState::Free {
+            self.free_task_slot(task);
+        }
+        ended.space
+    }
+
+    /// Whether any thread has exited and waits to be reaped (every kernel entry asks;
+    /// almost always there is none).
+    #[inline]
+    pub fn has_zombies(&self) -> bool {
+        !self.zombies.is_empty()
+    }
+
+    /// A zombie whose kernel stack may now be freed (never the current thread's), and
+    /// frees its slot.
+    pub fn reap(&mut self) -> Option<KernelStack> {
+        let slot = self.links.iter(&self.zombies).find(|&s| Some(s) != self.current)?;
+        self.links.remove(&mut self.zombies, slot);
+        let t = &mut self.threads[slot];
+        t.state = State::Free;
+        t.generation = ThreadIds::next_generation(t.generation);
+        Some(core::mem::replace(&mut t.kstack, KernelStack::EMPTY))
+    }
+}
+
+#[cfg(test)]
+mod tests;

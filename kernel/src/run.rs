@@ -1,0 +1,122 @@
+//! The one [`Kernel`] and the machine's ways into it: every trap and `syscall` that
+//! concerns threads comes here, borrows the kernel once, runs the portable entry
+//! (`sys::Kernel`), and then does what it says: resume, write a thread's pending results
+//! into its frame and enter it, idle, or power off.
+//!
+//! Frames are handled through raw pointers only: the entry reads the registers it needs
+//! while no other reference to the frame exists, and the results are written, after the
+//! kernel borrow has ended, through the frame of the thread chosen to run, which may be
+//! the very frame the entry came in on.
+
+use crate::arch::entry::{self, frame_of};
+use crate::arch::msgbuf::FrameBuffers;
+use crate::arch::platform::X86;
+use crate::arch::traps::TrapFrame;
+use crate::arch::{paging, power};
+use crate::loader::image::BootImage;
+use crate::sys::{Kernel, Leave, UserFault};
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// The one `Kernel`, borrowed by one entry at a time.
+struct KernelCell {
+    busy: AtomicBool,
+    kernel: UnsafeCell<Kernel<X86>>,
+}
+
+// SAFETY: one CPU, and the kernel runs with interrupts disabled except in the idle loop,
+// which holds no borrow; `busy` turns any nested borrow (a kernel bug) into a panic
+// instead of aliasing.
+unsafe impl Sync for KernelCell {}
+
+static KERNEL: KernelCell =
+    KernelCell { busy: AtomicBool::new(false), kernel: UnsafeCell::new(Kernel::new(X86, FrameBuffers)) };
+
+/// Top of the stack the idle loop runs on (set once, at start).
+static IDLE_STACK: AtomicU64 = AtomicU64::new(0);
+
+fn with_kernel<R>(f: impl FnOnce(&mut Kernel<X86>) -> R) -> R {
+    // A real check, not a debug one: an entry that forgot to disable interrupts would
+    // otherwise fail only when a tick happens to land inside it.
+    // Lock re-entry: every entry path runs with interrupts off and takes the kernel once;
+    // a second borrow is a kernel bug (an entry nested in an entry), not a user action.
+    assert!(!x86_64::instructions::interrupts::are_enabled(), "kernel state used with interrupts enabled");
+    assert!(!KERNEL.busy.swap(true, Ordering::Acquire), "kernel state borrowed twice");
+    // SAFETY: `busy` guarantees this is the only live reference.
+    let r = f(unsafe { &mut *KERNEL.kernel.get() });
+    KERNEL.busy.store(false, Ordering::Release);
+    r
+}
+
+/// Runs a portable entry on the kernel, and for a thread to run, delivers its results into
+/// its frame while the kernel is still borrowed (the entry's own reads of its frame are
+/// over by then).
+fn enter(entry: impl FnOnce(&mut Kernel<X86>) -> Leave) -> Leave {
+    with_kernel(|k| {
+        let how = entry(k);
+        if let Leave::Run { slot, stack_top, .. } = how {
+            // SAFETY: `frame_of(stack_top)` is the saved user frame at the top of the live
+            // kernel stack of thread `slot`, chosen to run. No reference to any frame is
+            // live: entries read theirs before calling into the kernel and hold only raw
+            // pointers, so this is the only one while it lives.
+            k.deliver(slot, unsafe { &mut *frame_of(stack_top) });
+        }
+        how
+    })
+}
+
+/// Does what the portable entry decided. Returns only for `Resume` and for running the
+/// thread the entry came in on (the trap path then restores it from its frame).
+fn leave(how: Leave) {
+    match how {
+        Leave::Resume | Leave::Run { switch: false, .. } => {}
+        Leave::Run { stack_top, .. } => entry::enter_thread(frame_of(stack_top)),
+        Leave::Idle => entry::idle(IDLE_STACK.load(Ordering::Relaxed)),
+        Leave::PowerOff(status) => power::power_off(status),
+    }
+}
+
+/// Starts the first program of the boot image and never returns (see `Kernel::start`).
+pub fn start(image: Option<BootImage<'static>>, handoff: bool, first_arg: u64) -> ! {
+    // Like every kernel entry, this runs with interrupts off: a tick must not find the
+    // kernel state half-updated. The first thread's frame turns them back on.
+    x86_64::instructions::interrupts::disable();
+    // Boot-time: before the first task, with the memory the boot left; refuse to go on.
+    let idle = paging::alloc_stack(2).expect("no memory for the idle stack");
+    IDLE_STACK.store(idle.top(), Ordering::Relaxed);
+    let how = enter(|k| k.start(image, handoff, first_arg));
+    leave(how);
+    // Invariant: `start` decided to enter a thread, idle or power off; none comes back.
+    unreachable!("the first thread was entered")
+}
+
+/// A `syscall` from the current thread; `frame` is its saved user frame.
+pub fn syscall(frame: *mut TrapFrame) {
+    let how = enter(|k| {
+        // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing
+        // writes it while the kernel decides (results are delivered after), and this
+        // shared borrow ends with the call.
+        k.syscall(unsafe { &*frame })
+    });
+    leave(how);
+}
+
+/// A timer tick; `from_user`: it interrupted a thread, not the idle loop.
+pub fn timer_tick(from_user: bool) {
+    let how = enter(|k| k.timer_tick(crate::time::ticks(), from_user));
+    leave(how);
+}
+
+/// A device interrupt on `irq` (already acknowledged at the PIC). The line is masked
+/// until its driver acknowledges it with `irq_ack`.
+pub fn device_irq(irq: u8, from_user: bool) {
+    crate::arch::pic::mask(irq);
+    let how = enter(|k| k.device_irq(irq, from_user));
+    leave(how);
+}
+
+/// A CPU exception in user mode: the faulting task ends, the kernel goes on.
+pub fn user_fault(fault: UserFault) {
+    let how = enter(|k| k.user_fault(&fault));
+    leave(how);
+}
