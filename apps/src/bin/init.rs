@@ -12,7 +12,8 @@
 //!   init answers queries for them under the name `init` (`moroso_apps::init_proto`'s
 //!   `Init` interface).
 //! - When every `awaited` program has ended (or, with none awaited, every started one),
-//!   init stops the others (`task_kill`: they are its children), prints a
+//!   init stops the others (`task_kill`: they are its children), then any task they left
+//!   behind (init is the nearest live ancestor of every orphan), prints a
 //!   `moroso: program NAME ended with status N` line for each awaited program that failed,
 //!   and ends with status 0 if none did, else the first failure's status; the kernel then
 //!   powers off.
@@ -211,6 +212,18 @@ fn main() -> i32 {
     for task in rest {
         // Its watcher collects the status.
         let _ = libsys::task::kill(task);
+    }
+    // Whatever the programs left behind (their children, orphaned when a program ended or
+    // was stopped) is init's to end too: init is their nearest live ancestor, and the
+    // kernel powers off only when no task is left.
+    if let Ok(records) = libsys::task::ps() {
+        use libsys::abi::ps::{kind, state};
+        let me = records.iter().find(|r| r.kind == kind::THREAD && r.state == state::RUNNING).map(|r| r.task);
+        for r in records.iter().filter(|r| r.kind == kind::TASK && r.state == state::TASK_LIVE) {
+            if Some(r.id) != me {
+                let _ = libsys::task::kill(r.id);
+            }
+        }
     }
     let s = STATE.lock();
     let mut status = 0;

@@ -199,10 +199,6 @@ const AWAITING_KERNEL_FIXES: &[(&str, &str)] = &[
         "review::fs_survives_read_only_lent_pages",
         "needs the kernel's read-only receive flag (a receiver must be able to refuse, or learn of, pages lent read-only before it writes into them)",
     ),
-    (
-        "review::an_ancestor_can_still_end_an_orphaned_descendant",
-        "needs orphan re-parenting in the kernel (a task whose parent ends must stay killable by its ancestors)",
-    ),
 ];
 
 /// Runs review case `name` unless it is listed in [`AWAITING_KERNEL_FIXES`], saying so.

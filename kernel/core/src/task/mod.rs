@@ -147,6 +147,11 @@ pub struct Task<S> {
     pub limits: abi::image::Limits,
     /// The task that started this one, the only one that may collect its status.
     parent: Option<usize>,
+    /// Its nearest live ancestor: the parent while that lives, then the parent's own
+    /// guardian, and so on. Ancestors may end it (`task_kill`), so an orphan stays within
+    /// reach of the tasks above it. Invariant: names a live task or nothing (re-pointed
+    /// when that task ends), so a reused slot is never taken for an ancestor.
+    guardian: Option<usize>,
     /// Tasks this one started that are live or uncollected.
     children: usize,
     live_threads: usize,
@@ -230,6 +235,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
                     grants: abi::image::Grants::NONE,
                     limits: abi::image::Limits::DEFAULT,
                     parent: None,
+                    guardian: None,
                     children: 0,
                     live_threads: 0,
                     waiters: List::new(0),
@@ -369,6 +375,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.grants = abi::image::Grants::NONE;
         t.limits = limits;
         t.parent = parent;
+        t.guardian = parent;
         t.children = 0;
         t.live_threads = 0;
         t.waiters = List::new(waiters_list(slot));
@@ -797,7 +804,12 @@ impl<S, B: MsgBuffers> Core<S, B> {
         let space = self.tasks[task].space.take();
         // Its children become orphans: nobody can collect them now, so ended ones are
         // freed here and live ones when they end.
+        // Those it guarded pass to its own guardian.
+        let guardian = self.tasks[task].guardian.take();
         for child in 1..MAX_TASKS {
+            if self.tasks[child].guardian == Some(task) {
+                self.tasks[child].guardian = guardian;
+            }
             if self.tasks[child].parent == Some(task) {
                 self.tasks[child].parent = None;
                 if matches!(self.tasks[child].state, TaskState::Exited(_)) {

@@ -73,15 +73,17 @@ impl<S, B: MsgBuffers> Core<S, B> {
         Ok(self.exit_task(target, abi::status::KILLED))
     }
 
-    /// Whether `task` is `of`'s parent, or its parent's, and so on.
+    /// Whether `task` is one of `of`'s live ancestors: its parent, or its parent's, and so
+    /// on, passing over ancestors that have ended (an orphan's guardian is the nearest one
+    /// still alive).
     fn is_ancestor(&self, task: usize, of: usize) -> bool {
-        let mut at = self.tasks[of].parent;
+        let mut at = self.tasks[of].guardian;
         // A parent chain has no cycle (a parent is older than its child); the bound keeps
         // the walk finite regardless.
         for _ in 0..MAX_TASKS {
             match at {
                 Some(p) if p == task => return true,
-                Some(p) => at = self.tasks[p].parent,
+                Some(p) => at = self.tasks[p].guardian,
                 None => return false,
             }
         }
@@ -203,5 +205,17 @@ mod tests {
         assert_eq!(c.live_tasks(), 1, "only the server is left");
         assert!(c.kill_task(server, server_id, false).is_ok(), "a task may end itself");
         assert_eq!(c.live_tasks(), 0);
+    }
+
+    #[test]
+    fn an_orphan_stays_within_reach_of_its_live_ancestors() {
+        let (mut c, [init, server, worker]) = system();
+        let (server_id, worker_id) = (c.task(server).id, c.task(worker).id);
+        // The worker's parent ends: nobody may collect it now, but init, above, may end it.
+        assert!(c.kill_task(init, server_id, false).is_ok());
+        assert_eq!(c.kill_task(worker, c.task(init).id, false).err(), Some(Error::PermissionDenied), "not upwards");
+        let ended = c.kill_task(init, worker_id, false).expect("the orphan's nearest live ancestor");
+        assert_eq!(ended.space, Some("s2"));
+        assert_eq!(c.live_tasks(), 1, "only init");
     }
 }
