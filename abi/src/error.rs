@@ -29,7 +29,8 @@ pub enum Error {
     ReplyPending = -8,
     /// `ipc_reply` with no synchronous sender awaiting a reply.
     NoReplyPending = -9,
-    /// A long move names pages the caller does not own exclusively.
+    /// A long move names pages the caller does not own exclusively, or a long message
+    /// names a read-only page (a program's image, which carries no transfer right).
     NotOwner = -10,
     /// The receive window is not entirely unmapped user space.
     WindowOccupied = -11,

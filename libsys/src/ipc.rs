@@ -558,9 +558,9 @@ impl SharedPages {
         let size = self.count as usize * PAGE_SIZE;
         let n = data.len().min(size.saturating_sub(offset));
         // SAFETY: `[base + offset, base + offset + n)` lies inside the mapped range this
-        // value holds, mapped writable (shared with the rights the sender had; a read-only
-        // range faults, ending only this task). `data` is this program's own memory, so
-        // the two do not overlap.
+        // value holds, mapped writable (made by `new_pages`, or received: the kernel transfers
+        // only writable pages). `data` is this program's own memory, so the two do not
+        // overlap.
         unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), (self.base as usize + offset) as *mut u8, n) };
         n
     }

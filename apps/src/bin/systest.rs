@@ -194,12 +194,7 @@ fn poll_thread_state(task: u32, done: impl Fn(Option<u8>) -> bool) -> Option<u8>
 /// Review cases (branch `h-review`) kept in the suite but not run, with why: each needs a
 /// kernel change first (the kernel is another branch's work). Remove an entry once its fix
 /// has landed; the case must then pass.
-const AWAITING_KERNEL_FIXES: &[(&str, &str)] = &[
-    (
-        "review::fs_survives_read_only_lent_pages",
-        "needs the kernel's read-only receive flag (a receiver must be able to refuse, or learn of, pages lent read-only before it writes into them)",
-    ),
-];
+const AWAITING_KERNEL_FIXES: &[(&str, &str)] = &[];
 
 /// Runs review case `name` unless it is listed in [`AWAITING_KERNEL_FIXES`], saying so.
 fn review_case(s: &mut Suite, name: &str, f: impl FnOnce() -> moroso_apps::harness::CaseResult) {
@@ -669,10 +664,11 @@ fn main() -> i32 {
     });
 
     review_case(&mut s, "review::fs_survives_read_only_lent_pages", || {
-        // CRASHES THE FILE SERVER (not the kernel): a client lends a read-only page (its
-        // own program text) for a ReadPages; the server writes the file into it and
-        // faults. init restarts it, up to restart-max (5): six such calls end it for good,
-        // with every file written at run time.
+        // A client lends a read-only page (its own program text) for a ReadPages. Were it
+        // delivered, the server would write the file into it and fault (init restarts it,
+        // up to restart-max: six such calls would end it for good, with every file written
+        // at run time). Only writable pages carry transfer rights: the kernel refuses the
+        // send with NotOwner.
         use libsys::Message;
         let srv = fs::find(Timeout::Ticks(WAIT)).map_err(|e| moroso_apps::harness::Msg::new(format_args!("{e}")))?;
         let before = moroso_apps::init_proto::restarts("fs");
@@ -697,6 +693,7 @@ fn main() -> i32 {
                 1,
             )
         };
+        ensure_eq!(r, Error::NotOwner as i32, "lending a read-only page");
         let after = fs::find(Timeout::Ticks(WAIT));
         ensure_eq!(
             after.map(|c| c.tid()),

@@ -101,6 +101,19 @@ fn long_send_argument_errors() {
 }
 
 #[test]
+fn read_only_pages_do_not_travel() {
+    let (mut w, a, b, _) = world();
+    w.map_long(a, 2, 3);
+    w.mem(a).set_writable(long_base(a) + P, false); // as a program's image is
+    assert_eq!(w.recv_long(b, 2, FOREVER), Ok(Blocked));
+    assert_eq!(w.send_long(a, b, 2, true, 0), Err(Error::NotOwner), "shared");
+    assert_eq!(w.send_long(a, b, 2, false, 0), Err(Error::NotOwner), "moved");
+    assert_eq!(w.tags(a, long_base(a), 2), [Some(3), Some(4)], "nothing left");
+    assert_eq!(w.send_long(a, b, 1, true, FOREVER), Ok(Blocked), "the writable page alone may");
+    assert_eq!(w.take_wake(b), Some((0, Some(w.tid(a) as u64 | RECV_SHARED))));
+}
+
+#[test]
 fn option_sync_is_ignored_for_long_messages() {
     let (mut w, a, b, _) = world();
     w.map_long(a, 1, 5);

@@ -75,6 +75,12 @@ pub fn check_owned<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> 
     let mut tight = false;
     for i in 0..pages {
         let m = space.page(va + i * PAGE).ok_or(Error::BadAddress)?;
+        // Only writable pages carry transfer rights: the read-only ones are a program's
+        // image, and a receiver must be able to write what it was given (a server filling
+        // pages a client lent it would fault on a read-only one).
+        if !m.writable {
+            return Err(Error::NotOwner);
+        }
         let count = space.map_count(m.frame);
         if !PageRights::of(count).contains(need) {
             return Err(Error::NotOwner);
@@ -99,6 +105,7 @@ pub fn check_owned<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> 
 pub fn reserve_shares<S: PageMap>(space: &S, va: u64, pages: u64) -> Result<(), Error> {
     for i in 0..pages {
         let reserved = match space.page(va + i * PAGE) {
+            Some(m) if !m.writable => Err(Error::NotOwner), // as in `check_owned`
             Some(m) => space.add_mapping(m.frame),
             None => Err(Error::BadAddress),
         };
