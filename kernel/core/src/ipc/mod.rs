@@ -50,7 +50,7 @@ mod tests;
 #[cfg(test)]
 mod window_tests;
 
-use crate::mem::pagemap::{check_owned, release_shares, reserve_shares, PageMap};
+use crate::mem::pagemap::{check_owned, check_transferable, release_shares, reserve_shares, PageMap};
 use crate::mem::regions::Region;
 use crate::task::{Core, State, BOUNCE};
 use crate::umem::{UserMemory, UserPtr, UserSlice};

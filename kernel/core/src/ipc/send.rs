@@ -39,7 +39,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             if !abi::layout::is_user_range(a.message_long, a.len_long as u64) {
                 return Err(Error::BadAddress);
             }
-            check_owned(space, a.message_long, long_pages, !a.shared)?;
+            check_transferable(space, a.message_long, long_pages, !a.shared)?;
         }
         // The timeout matters only for synchronous sends ("ignored if option_sync is 0").
         let timeout = match mode {

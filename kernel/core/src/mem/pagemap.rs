@@ -68,17 +68,31 @@ pub trait PageMap {
 const PAGE: u64 = abi::PAGE_SIZE as u64;
 
 /// Checks that `[va, va + pages)` is mapped user memory of `space` (`BadAddress`), that
-/// every page is exclusive for a move (`NotOwner`), and for a share that every frame's count
-/// has room for one more mapping per page naming it (`OutOfMemory`). Changes nothing.
+/// every page is writable (`NotOwner`: only writable pages carry transfer rights; the
+/// read-only ones are a program's image, and a receiver must be able to write what it was
+/// given, or a server filling pages a client lent it would fault), that every page is
+/// exclusive for a move (`NotOwner`), and for a share that every frame's count has room for
+/// one more mapping per page naming it (`OutOfMemory`). Changes nothing. For `ipc_send`'s
+/// argument check.
+pub fn check_transferable<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> Result<(), Error> {
+    check::<S, true>(space, va, pages, moving)
+}
+
+/// [`check_transferable`] without the writability test, for the re-check of a queued
+/// move at its rendezvous: a range that passed it holds writable pages only, and nothing
+/// makes a user page read-only afterwards (the only read-only user pages are a program's
+/// image, mapped at load; `new_pages` and received pages are writable), so a page found
+/// there now is writable too.
 pub fn check_owned<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> Result<(), Error> {
+    check::<S, false>(space, va, pages, moving)
+}
+
+fn check<S: PageMap, const WRITABLE: bool>(space: &S, va: u64, pages: u64, moving: bool) -> Result<(), Error> {
     let need = if moving { PageRights::MOVE } else { PageRights::SHARE };
     let mut tight = false;
     for i in 0..pages {
         let m = space.page(va + i * PAGE).ok_or(Error::BadAddress)?;
-        // Only writable pages carry transfer rights: the read-only ones are a program's
-        // image, and a receiver must be able to write what it was given (a server filling
-        // pages a client lent it would fault on a read-only one).
-        if !m.writable {
+        if WRITABLE && !m.writable {
             return Err(Error::NotOwner);
         }
         let count = space.map_count(m.frame);
@@ -105,7 +119,6 @@ pub fn check_owned<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> 
 pub fn reserve_shares<S: PageMap>(space: &S, va: u64, pages: u64) -> Result<(), Error> {
     for i in 0..pages {
         let reserved = match space.page(va + i * PAGE) {
-            Some(m) if !m.writable => Err(Error::NotOwner), // as in `check_owned`
             Some(m) => space.add_mapping(m.frame),
             None => Err(Error::BadAddress),
         };
