@@ -9,7 +9,7 @@ use crate::mem::regions::Regions;
 use crate::mem::tables::fake::FakeTables;
 use crate::mem::tables::{PageTables, PRESENT};
 use crate::mem::KernelStack;
-use crate::task::{Core, State, ThreadSlot, Tid};
+use crate::task::{Core, State, TaskId, ThreadSlot, Tid};
 use crate::umem::UserMemory;
 use abi::Error;
 use std::cell::{Cell, RefCell};
@@ -307,10 +307,26 @@ impl World {
 
     /// `layout[i]` threads in task `i`.
     pub fn new(layout: &[usize]) -> World {
+        Self::build(layout, false)
+    }
+
+    /// As [`World::new`], but each task after the first is started by the one before it
+    /// (its parent, which alone may `task_wait` for it).
+    pub fn chain(layout: &[usize]) -> World {
+        Self::build(layout, true)
+    }
+
+    fn build(layout: &[usize], chain: bool) -> World {
         let mut core = Box::new(Core::new(VecBuffers::default()));
         let mut threads = Vec::new();
+        let mut parent = None;
         for (i, &n) in layout.iter().enumerate() {
-            let task = core.create_task("t", Mem::default()).unwrap();
+            let task = match parent {
+                Some(p) if chain => core.spawn_task(Some(p), "t", Mem::default(), abi::image::Limits::DEFAULT),
+                _ => core.create_task("t", Mem::default()),
+            }
+            .unwrap();
+            parent = Some(task);
             core.tasks[task].limits = abi::image::Limits::UNBOUNDED; // these tests probe the global bounds
             for _ in 0..n {
                 let slot = core.create_thread(task, KernelStack::EMPTY).unwrap();
@@ -427,6 +443,24 @@ impl World {
         self.put_u32(t, lens(t) + 8, cap);
         self.put_u32(t, lens(t) + 16, 0);
         RecvArgs { long_dest: 0, short_dest: recv_buf(t), len_long: lens(t) + 16, len_short: lens(t) + 8, timeout }
+    }
+
+    /// `sleep(ticks)` by thread `t` (making it current); whether it blocked.
+    pub fn sleep(&mut self, t: ThreadSlot, ticks: i32) -> Result<bool, Error> {
+        self.core.switch_to(t);
+        let earlier = self.core.take_results(t);
+        let r = self.core.sleep(t, ticks);
+        self.core.results_mut(t).keep_older(earlier);
+        r
+    }
+
+    /// `task_wait(id)` by thread `t` (making it current): the status, or `None` if it blocked.
+    pub fn task_wait(&mut self, t: ThreadSlot, id: TaskId) -> Result<Option<i32>, Error> {
+        self.core.switch_to(t);
+        let earlier = self.core.take_results(t);
+        let r = self.core.task_wait(t, id);
+        self.core.results_mut(t).keep_older(earlier);
+        r
     }
 
     /// Receives on thread `t` with a buffer of `cap` bytes.

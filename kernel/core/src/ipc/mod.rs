@@ -209,13 +209,6 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     pub(super) fn task_of(&self, thread: ThreadSlot) -> TaskSlot {
         self.threads[thread].task
     }
-
-    /// Arms `thread`'s deadline for `timeout` (no timer for poll or forever).
-    pub(super) fn arm(&mut self, thread: ThreadSlot, timeout: Timeout) {
-        if let Timeout::Ticks(n) = timeout {
-            self.timers.arm(thread, self.now() + n as u64);
-        }
-    }
 }
 
 /// Where a reply's bytes are.

@@ -166,8 +166,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if timeout == Timeout::Poll {
             return Err(Error::Timeout);
         }
-        self.block_current(me, State::Receiving(recv));
-        self.arm(me, timeout);
+        self.block_receiving(me, recv, timeout);
         Ok(Outcome::Blocked)
     }
 

@@ -114,9 +114,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if delivered {
             return Ok(match mode {
                 SendMode::Sync => {
-                    self.block_current(me, State::AwaitingReply { from: to, seq, reply: send.reply_to() });
                     // Timeout 0: delivered, so wait for the reply without a deadline.
-                    self.arm(me, timeout);
+                    self.block_awaiting_reply(me, to, seq, send.reply_to(), timeout);
                     self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: self.threads[me].tid, seq });
                     self.hand_off(me, to); // the caller waits: run the receiver now
                     Outcome::Blocked
@@ -132,10 +131,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             SendMode::Async => self.buffer_async(me, to, send.buf, send.len, seq),
             _ if timeout == Timeout::Poll => Err(Error::Timeout),
             _ => {
-                self.block_current(me, State::Sending { to, send });
-                let queued = self.links.push_back(&mut self.mailboxes[to], me);
-                debug_assert!(queued);
-                self.arm(me, timeout);
+                self.block_sending(me, to, send, timeout);
                 Ok(Outcome::Blocked)
             }
         }

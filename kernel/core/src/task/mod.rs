@@ -40,6 +40,7 @@ use crate::ipc::{PendingRecv, PendingSend, ReplyDest, ThreadIpc};
 use crate::mem::KernelStack;
 use crate::sched::list::{Links, List};
 use crate::sched::timers::TimerHeap;
+use abi::ipc::Timeout;
 use abi::Error;
 use ids::IdSpace;
 pub use ids::{TaskId, TaskSlot, ThreadSlot, Tid};
@@ -90,9 +91,12 @@ pub struct Thread {
     pub tid: Tid,
     generation: u32,
     pub task: TaskSlot,
-    /// Written only by the transitions of [`Core`] (`create_thread`, `block_current`,
-    /// `wake`, `sender_received`, `bury`, `reap`, `finish_task`), which keep run-queue,
-    /// mailbox, waiter-list and timer membership in step with it.
+    /// Written only by the transitions of [`Core`]: `create_thread` (to `Runnable`), the
+    /// `block_*` family (`block_sleeping`, `block_descheduled`, `block_waiting_task`,
+    /// `block_sending`, `block_awaiting_reply`, `block_receiving`), `wake` (back to
+    /// `Runnable`, also for a task's waiters when it ends), `sender_received`, `bury` (to
+    /// `Zombie`) and `reap` (to `Free`). Each keeps run-queue, mailbox, waiter-list and timer
+    /// membership in step with it.
     state: State,
     pub kstack: KernelStack,
     /// What the thread's current system call returns, written into its registers when it
@@ -553,13 +557,73 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
 
     /// Takes `me`, the current thread (only system calls block, and they run on it), off
-    /// the CPU into `state` (a blocked state).
+    /// the CPU into `state` (a blocked state). Private: the `block_*` transitions below
+    /// call it and then put the thread in the list and timer heap its state calls for.
     #[inline(always)]
-    pub(crate) fn block_current(&mut self, me: ThreadSlot, state: State) {
+    fn block_current(&mut self, me: ThreadSlot, state: State) {
         debug_assert_eq!(self.current, Some(me));
         self.current = None;
         self.threads[me].state = state;
         crate::trace_event!(crate::trace::block(self, me, state));
+    }
+
+    /// Arms `thread`'s deadline for `timeout` (no timer for poll or forever).
+    #[inline(always)]
+    fn arm(&mut self, thread: ThreadSlot, timeout: Timeout) {
+        if let Timeout::Ticks(n) = timeout {
+            self.timers.arm(thread, self.now + n as u64);
+        }
+    }
+
+    /// `me` sleeps until tick `until`: `Sleeping`, in no list, its timer armed.
+    fn block_sleeping(&mut self, me: ThreadSlot, until: u64) {
+        self.block_current(me, State::Sleeping);
+        self.timers.arm(me, until);
+    }
+
+    /// `me` waits for live task `task` to end: `WaitingTask`, in that task's waiter list,
+    /// no timer.
+    fn block_waiting_task(&mut self, me: ThreadSlot, task: TaskSlot) {
+        self.block_current(me, State::WaitingTask(task));
+        self.links.push_back(&mut self.tasks[task].waiters, me);
+    }
+
+    /// `me` waits for `make_runnable`: `Descheduled`, in no list, no timer.
+    fn block_descheduled(&mut self, me: ThreadSlot) {
+        self.block_current(me, State::Descheduled);
+    }
+
+    /// `me` sends `send` to `to`, which is not receiving: `Sending`, queued last in `to`'s
+    /// mailbox, its timer armed for `timeout`.
+    #[inline(always)]
+    pub(crate) fn block_sending(&mut self, me: ThreadSlot, to: ThreadSlot, send: PendingSend, timeout: Timeout) {
+        self.block_current(me, State::Sending { to, send });
+        let queued = self.links.push_back(&mut self.mailboxes[to], me);
+        debug_assert!(queued);
+        self.arm(me, timeout);
+    }
+
+    /// `me`'s call (number `seq`) was delivered to `from`: `AwaitingReply`, in no list,
+    /// its timer armed for `timeout` (none for a poll: delivered, it waits for the reply).
+    #[inline(always)]
+    pub(crate) fn block_awaiting_reply(
+        &mut self,
+        me: ThreadSlot,
+        from: ThreadSlot,
+        seq: u64,
+        reply: ReplyDest,
+        timeout: Timeout,
+    ) {
+        self.block_current(me, State::AwaitingReply { from, seq, reply });
+        self.arm(me, timeout);
+    }
+
+    /// `me` waits for a message with `recv`: `Receiving`, in no list, its timer armed for
+    /// `timeout`.
+    #[inline(always)]
+    pub(crate) fn block_receiving(&mut self, me: ThreadSlot, recv: PendingRecv, timeout: Timeout) {
+        self.block_current(me, State::Receiving(recv));
+        self.arm(me, timeout);
     }
 
     /// Makes a blocked thread runnable with `value` as its system call's result.
@@ -649,7 +713,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         if reject != 0 {
             return false;
         }
-        self.block_current(me, State::Descheduled);
+        self.block_descheduled(me);
         true
     }
 
@@ -676,8 +740,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         if ticks == 0 {
             return Ok(false);
         }
-        self.block_current(me, State::Sleeping);
-        self.timers.arm(me, self.now + ticks as u64);
+        self.block_sleeping(me, self.now + ticks as u64);
         Ok(true)
     }
 
@@ -697,8 +760,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             }
             TaskState::Live if self.threads[me].task == task => Err(Error::InvalidArgument),
             TaskState::Live => {
-                self.block_current(me, State::WaitingTask(task));
-                self.links.push_back(&mut self.tasks[task].waiters, me);
+                self.block_waiting_task(me, task);
                 Ok(None)
             }
             // `lookup_task` never returns a free slot; were it to, this is the answer it owes.
@@ -794,16 +856,12 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     fn finish_task(&mut self, task: TaskSlot, status: i32) -> Ended<S> {
         debug_assert_eq!(self.tasks[task].live_threads, 0);
-        let mut waiters = self.tasks[task].waiters;
         let mut collected = false;
-        while let Some(w) = self.links.pop_front(&mut waiters) {
-            self.threads[w].state = State::Runnable;
-            self.threads[w].ret.value(abi::syscall::encode_status(status));
-            self.links.push_back(&mut self.run_queue, w);
-            crate::trace_event!(crate::trace::wake(self, w, abi::syscall::encode_status(status) as i64));
+        while let Some(w) = self.tasks[task].waiters.front() {
+            // Leaves the waiter list, as every wake does.
+            self.wake(w, abi::syscall::encode_status(status) as i64);
             collected = true;
         }
-        self.tasks[task].waiters = waiters;
         self.tasks[task].state = TaskState::Exited(status);
         let space = self.tasks[task].space.take();
         // Its children become orphans: nobody can collect them now, so ended ones are
