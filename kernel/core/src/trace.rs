@@ -166,7 +166,7 @@ pub use hooks::*;
 mod hooks {
     use super::{Names, Ring, CAPACITY, NAMES};
     use crate::lock::Lock;
-    use crate::task::{Core, State};
+    use crate::task::{Core, State, TaskId, ThreadSlot, Tid};
     use abi::trace::{BlockReason, Kind, Record, RECV_INTERRUPT};
 
     struct Tracer {
@@ -185,38 +185,38 @@ mod hooks {
     }
 
     /// A record about thread `slot` of `core`.
-    fn about<S, B>(core: &Core<S, B>, slot: usize, kind: Kind, detail: u8, peer: u32, value: u64) {
-        let Some(t) = core.threads.get(slot) else { return };
-        let task = core.tasks.get(t.task).map_or(0, |k| k.id);
-        record(kind, detail, t.tid, task, peer, value);
+    fn about<S, B>(core: &Core<S, B>, slot: ThreadSlot, kind: Kind, detail: u8, peer: u32, value: u64) {
+        let Some(t) = core.threads.get(slot.index()) else { return };
+        let task = core.tasks.get(t.task.index()).map_or(0, |k| k.id.raw());
+        record(kind, detail, t.tid.raw(), task, peer, value);
     }
 
-    fn tid_of<S, B>(core: &Core<S, B>, slot: usize) -> u32 {
-        core.threads.get(slot).map_or(0, |t| t.tid)
+    fn tid_of<S, B>(core: &Core<S, B>, slot: ThreadSlot) -> u32 {
+        core.threads.get(slot.index()).map_or(0, |t| t.tid.raw())
     }
 
     /// Thread `me` sends message `seq` to thread `to` with `mode`.
-    pub fn send<S, B>(core: &Core<S, B>, me: usize, to: usize, seq: u64, mode: abi::ipc::SendMode) {
+    pub fn send<S, B>(core: &Core<S, B>, me: ThreadSlot, to: ThreadSlot, seq: u64, mode: abi::ipc::SendMode) {
         about(core, me, Kind::Send, mode as u8, tid_of(core, to), seq);
     }
 
     /// Thread `me` receives message `seq` from thread `from_tid`.
-    pub fn recv<S, B>(core: &Core<S, B>, me: usize, from_tid: u32, seq: u64) {
-        about(core, me, Kind::Recv, 0, from_tid, seq);
+    pub fn recv<S, B>(core: &Core<S, B>, me: ThreadSlot, from_tid: Tid, seq: u64) {
+        about(core, me, Kind::Recv, 0, from_tid.raw(), seq);
     }
 
     /// Thread `me` receives interrupt `irq`.
-    pub fn interrupt<S, B>(core: &Core<S, B>, me: usize, irq: u8) {
+    pub fn interrupt<S, B>(core: &Core<S, B>, me: ThreadSlot, irq: u8) {
         about(core, me, Kind::Recv, RECV_INTERRUPT, abi::ipc::KERNEL_TID, irq as u64);
     }
 
     /// Thread `me` replies to `to_tid` for message `seq`.
-    pub fn reply<S, B>(core: &Core<S, B>, me: usize, to_tid: u32, seq: u64, delivered: bool) {
-        about(core, me, Kind::Reply, delivered as u8, to_tid, seq);
+    pub fn reply<S, B>(core: &Core<S, B>, me: ThreadSlot, to_tid: Tid, seq: u64, delivered: bool) {
+        about(core, me, Kind::Reply, delivered as u8, to_tid.raw(), seq);
     }
 
     /// Thread `slot` blocks in `state`.
-    pub fn block<S, B>(core: &Core<S, B>, slot: usize, state: State) {
+    pub fn block<S, B>(core: &Core<S, B>, slot: ThreadSlot, state: State) {
         let (reason, peer) = match state {
             State::Sending { to, .. } => (BlockReason::Send, tid_of(core, to)),
             State::AwaitingReply { from, .. } => (BlockReason::Reply, tid_of(core, from)),
@@ -230,12 +230,12 @@ mod hooks {
     }
 
     /// Thread `slot` is woken with `value`.
-    pub fn wake<S, B>(core: &Core<S, B>, slot: usize, value: i64) {
+    pub fn wake<S, B>(core: &Core<S, B>, slot: ThreadSlot, value: i64) {
         about(core, slot, Kind::Wake, 0, 0, value as u64);
     }
 
     /// Thread `slot` gets the CPU.
-    pub fn run<S, B>(core: &Core<S, B>, slot: usize) {
+    pub fn run<S, B>(core: &Core<S, B>, slot: ThreadSlot) {
         about(core, slot, Kind::Run, 0, 0, 0);
     }
 
@@ -245,8 +245,8 @@ mod hooks {
     }
 
     /// Task `id` runs program `name`.
-    pub fn task_named(id: u32, name: &str) {
-        TRACER.lock().names.add(id, name);
+    pub fn task_named(id: TaskId, name: &str) {
+        TRACER.lock().names.add(id.raw(), name);
     }
 
     /// Writes the dump to `out` (the console, at power-off).

@@ -6,13 +6,13 @@
 
 use super::fixture::Outcome::{Blocked, Done};
 use super::fixture::World;
-use crate::task::State;
+use crate::task::{State, ThreadSlot};
 
 const FOREVER: i32 = -1;
 const SPINNERS: usize = 16;
 
 /// A client, a server (other tasks) and `SPINNERS` runnable threads of a third task.
-fn world() -> (World, usize, usize, Vec<usize>) {
+fn world() -> (World, ThreadSlot, ThreadSlot, Vec<ThreadSlot>) {
     let w = World::new(&[1, 1, SPINNERS]);
     let (a, b) = (w.threads[0], w.threads[1]);
     let spinners = w.threads[2..].to_vec();
@@ -104,7 +104,7 @@ fn an_ipc_pair_never_starves_runnable_threads() {
         (seed >> 33) % n
     };
     let mut ticks = 0u64;
-    let mut last_ran = vec![0u64; 256];
+    let mut last_ran = [0u64; crate::task::MAX_THREADS];
     let (mut round_trips, mut donations, mut ticked_since_reply) = (0, 0, true);
     let mut spinner_slices = 0;
     for _ in 0..50_000 {

@@ -5,11 +5,12 @@
 use super::fixture::Outcome::{Blocked, Done};
 use super::fixture::{code, World, NOT_TRANSFERRED};
 use crate::task::State;
+use crate::task::ThreadSlot;
 use abi::Error;
 
 const FOREVER: i32 = -1;
 
-fn world() -> (World, usize, usize) {
+fn world() -> (World, ThreadSlot, ThreadSlot) {
     let w = World::new(&[1, 1, 1]);
     let (a, b) = (w.threads[0], w.threads[1]);
     (w, a, b)

@@ -7,8 +7,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// `IpcCall`: a call whose message (`len` bytes) is in registers.
     pub fn ipc_call_fast(
         &mut self,
-        me: usize,
-        tid: u32,
+        me: ThreadSlot,
+        tid: Tid,
         len: u32,
         words: [u64; WORDS],
         timeout: i32,
@@ -40,7 +40,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// into registers. A failed reply is returned as the error, without waiting.
     pub fn ipc_reply_wait(
         &mut self,
-        me: usize,
+        me: ThreadSlot,
         reply: Option<(u32, [u64; WORDS])>,
         timeout: i32,
     ) -> Result<Outcome, Error> {

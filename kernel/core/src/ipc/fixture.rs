@@ -9,7 +9,7 @@ use crate::mem::regions::Regions;
 use crate::mem::tables::fake::FakeTables;
 use crate::mem::tables::{PageTables, PRESENT};
 use crate::mem::KernelStack;
-use crate::task::{Core, State};
+use crate::task::{Core, State, TaskId, ThreadSlot, Tid};
 use crate::umem::UserMemory;
 use abi::Error;
 use std::cell::{Cell, RefCell};
@@ -247,28 +247,28 @@ impl PageMap for Mem {
 /// Each thread's buffers, by thread slot: send buffer, receive buffer, then a page of
 /// lengths (`len_short` for sending at +0, for receiving at +8, `len_long` at +16).
 pub const BASE: u64 = 0x100_0000;
-pub fn send_buf(t: usize) -> u64 {
-    BASE + t as u64 * 3 * PAGE
+pub fn send_buf(t: ThreadSlot) -> u64 {
+    BASE + t.index() as u64 * 3 * PAGE
 }
-pub fn recv_buf(t: usize) -> u64 {
+pub fn recv_buf(t: ThreadSlot) -> u64 {
     send_buf(t) + PAGE
 }
-pub fn lens(t: usize) -> u64 {
+pub fn lens(t: ThreadSlot) -> u64 {
     send_buf(t) + 2 * PAGE
 }
 
 /// Each thread's long-message area (what it sends) and receive window.
-pub fn long_base(t: usize) -> u64 {
-    0x2000_0000 + t as u64 * 0x100_0000
+pub fn long_base(t: ThreadSlot) -> u64 {
+    0x2000_0000 + t.index() as u64 * 0x100_0000
 }
-pub fn window(t: usize) -> u64 {
-    0x4000_0000 + t as u64 * 0x100_0000
+pub fn window(t: ThreadSlot) -> u64 {
+    0x4000_0000 + t.index() as u64 * 0x100_0000
 }
 
 pub struct World {
     pub core: Box<Core<Mem, VecBuffers>>,
     /// Thread slots, in creation order.
-    pub threads: Vec<usize>,
+    pub threads: Vec<ThreadSlot>,
 }
 
 impl World {
@@ -277,8 +277,8 @@ impl World {
     /// still look at them, so they are kept under what the call adds).
     fn call(
         &mut self,
-        me: usize,
-        f: impl FnOnce(&mut Core<Mem, VecBuffers>, usize) -> Result<super::Outcome, Error>,
+        me: ThreadSlot,
+        f: impl FnOnce(&mut Core<Mem, VecBuffers>, ThreadSlot) -> Result<super::Outcome, Error>,
     ) -> Result<Outcome, Error> {
         let earlier = self.core.take_results(me);
         let r = f(&mut self.core, me);
@@ -289,7 +289,7 @@ impl World {
 
     /// The caller's view of a core IPC call: its results taken out of its pending ones
     /// (the fast path's registers stay, for [`World::fast_out`]).
-    pub fn outcome(&mut self, me: usize, r: Result<super::Outcome, Error>) -> Result<Outcome, Error> {
+    pub fn outcome(&mut self, me: ThreadSlot, r: Result<super::Outcome, Error>) -> Result<Outcome, Error> {
         use abi::syscall::regs::{SECOND, VALUE};
         Ok(match r? {
             super::Outcome::Blocked => Outcome::Blocked,
@@ -307,10 +307,26 @@ impl World {
 
     /// `layout[i]` threads in task `i`.
     pub fn new(layout: &[usize]) -> World {
+        Self::build(layout, false)
+    }
+
+    /// As [`World::new`], but each task after the first is started by the one before it
+    /// (its parent, which alone may `task_wait` for it).
+    pub fn chain(layout: &[usize]) -> World {
+        Self::build(layout, true)
+    }
+
+    fn build(layout: &[usize], chain: bool) -> World {
         let mut core = Box::new(Core::new(VecBuffers::default()));
         let mut threads = Vec::new();
+        let mut parent = None;
         for (i, &n) in layout.iter().enumerate() {
-            let task = core.create_task("t", Mem::default()).unwrap();
+            let task = match parent {
+                Some(p) if chain => core.spawn_task(Some(p), "t", Mem::default(), abi::image::Limits::DEFAULT),
+                _ => core.create_task("t", Mem::default()),
+            }
+            .unwrap();
+            parent = Some(task);
             core.tasks[task].limits = abi::image::Limits::UNBOUNDED; // these tests probe the global bounds
             for _ in 0..n {
                 let slot = core.create_thread(task, KernelStack::EMPTY).unwrap();
@@ -324,7 +340,7 @@ impl World {
     }
 
     /// The current thread (the caller of a core call made directly).
-    pub fn cur(&self) -> usize {
+    pub fn cur(&self) -> ThreadSlot {
         self.core.current().expect("a current thread")
     }
 
@@ -349,7 +365,7 @@ impl World {
     /// The core's `ipc_call_fast` by the current thread, with raw arguments.
     pub fn ipc_call_fast(&mut self, tid: u32, len: u32, words: [u64; 5], timeout: i32) -> Result<Outcome, Error> {
         let me = self.cur();
-        self.call(me, |c, me| c.ipc_call_fast(me, tid, len, words, timeout))
+        self.call(me, |c, me| c.ipc_call_fast(me, Tid::from_raw(tid), len, words, timeout))
     }
 
     /// The core's `ipc_reply_wait` by the current thread, with raw arguments.
@@ -358,26 +374,26 @@ impl World {
         self.call(me, |c, me| c.ipc_reply_wait(me, reply, timeout))
     }
 
-    pub fn tid(&self, t: usize) -> u32 {
-        self.core.thread(t).tid
+    pub fn tid(&self, t: ThreadSlot) -> u32 {
+        self.core.thread(t).tid.raw()
     }
 
-    pub fn mem(&mut self, t: usize) -> &mut Mem {
+    pub fn mem(&mut self, t: ThreadSlot) -> &mut Mem {
         let task = self.core.thread(t).task;
         self.core.tasks[task].space.as_mut().unwrap()
     }
 
-    fn put_u32(&mut self, t: usize, at: u64, v: u32) {
+    fn put_u32(&mut self, t: ThreadSlot, at: u64, v: u32) {
         self.mem(t).copy_out(at, &v.to_le_bytes()).unwrap();
     }
 
-    pub fn get_u32(&mut self, t: usize, at: u64) -> u32 {
+    pub fn get_u32(&mut self, t: ThreadSlot, at: u64) -> u32 {
         let mut b = [0; 4];
         self.mem(t).copy_in(at, &mut b).unwrap();
         u32::from_le_bytes(b)
     }
 
-    pub fn send_args(&mut self, from: usize, to_tid: u32, msg: &[u8], option_sync: u32, timeout: i32) -> SendArgs {
+    pub fn send_args(&mut self, from: ThreadSlot, to_tid: u32, msg: &[u8], option_sync: u32, timeout: i32) -> SendArgs {
         self.mem(from).copy_out(send_buf(from), msg).unwrap();
         self.put_u32(from, lens(from), msg.len() as u32);
         SendArgs {
@@ -394,7 +410,7 @@ impl World {
 
     /// Send arguments for an `n`-byte message already in `from`'s (read-only) buffer:
     /// (asynchronous, synchronous).
-    pub fn send_args_ro(&mut self, from: usize, to_tid: u32, n: u32) -> (SendArgs, SendArgs) {
+    pub fn send_args_ro(&mut self, from: ThreadSlot, to_tid: u32, n: u32) -> (SendArgs, SendArgs) {
         self.put_u32(from, lens(from), n);
         let a = SendArgs {
             id: to_tid,
@@ -412,8 +428,8 @@ impl World {
     /// Sends `msg` from thread `from` to thread `to` (making `from` current).
     pub fn send(
         &mut self,
-        from: usize,
-        to: usize,
+        from: ThreadSlot,
+        to: ThreadSlot,
         msg: &[u8],
         option_sync: u32,
         timeout: i32,
@@ -423,21 +439,39 @@ impl World {
         self.call(from, |c, me| c.ipc_send(me, a))
     }
 
-    pub fn recv_args(&mut self, t: usize, cap: u32, timeout: i32) -> RecvArgs {
+    pub fn recv_args(&mut self, t: ThreadSlot, cap: u32, timeout: i32) -> RecvArgs {
         self.put_u32(t, lens(t) + 8, cap);
         self.put_u32(t, lens(t) + 16, 0);
         RecvArgs { long_dest: 0, short_dest: recv_buf(t), len_long: lens(t) + 16, len_short: lens(t) + 8, timeout }
     }
 
+    /// `sleep(ticks)` by thread `t` (making it current); whether it blocked.
+    pub fn sleep(&mut self, t: ThreadSlot, ticks: i32) -> Result<bool, Error> {
+        self.core.switch_to(t);
+        let earlier = self.core.take_results(t);
+        let r = self.core.sleep(t, ticks);
+        self.core.results_mut(t).keep_older(earlier);
+        r
+    }
+
+    /// `task_wait(id)` by thread `t` (making it current): the status, or `None` if it blocked.
+    pub fn task_wait(&mut self, t: ThreadSlot, id: TaskId) -> Result<Option<i32>, Error> {
+        self.core.switch_to(t);
+        let earlier = self.core.take_results(t);
+        let r = self.core.task_wait(t, id);
+        self.core.results_mut(t).keep_older(earlier);
+        r
+    }
+
     /// Receives on thread `t` with a buffer of `cap` bytes.
-    pub fn recv(&mut self, t: usize, cap: u32, timeout: i32) -> Result<Outcome, Error> {
+    pub fn recv(&mut self, t: ThreadSlot, cap: u32, timeout: i32) -> Result<Outcome, Error> {
         let a = self.recv_args(t, cap, timeout);
         self.core.switch_to(t);
         self.call(t, |c, me| c.ipc_recv(me, a))
     }
 
     /// What thread `t` last received: `*len_short` bytes of its receive buffer.
-    pub fn received(&mut self, t: usize) -> Vec<u8> {
+    pub fn received(&mut self, t: ThreadSlot) -> Vec<u8> {
         let n = self.get_u32(t, lens(t) + 8) as usize;
         let mut v = vec![0; n];
         self.mem(t).copy_in(recv_buf(t), &mut v).unwrap();
@@ -445,26 +479,26 @@ impl World {
     }
 
     /// Replies `msg` from thread `t`.
-    pub fn reply(&mut self, t: usize, msg: &[u8]) -> Result<Outcome, Error> {
+    pub fn reply(&mut self, t: ThreadSlot, msg: &[u8]) -> Result<Outcome, Error> {
         self.mem(t).copy_out(recv_buf(t), msg).unwrap();
         self.core.switch_to(t);
         self.call(t, |c, me| c.ipc_reply(me, recv_buf(t), msg.len() as u32))
     }
 
     /// The reply a sync sender got: `*len_short` bytes of its send buffer.
-    pub fn reply_of(&mut self, t: usize) -> Vec<u8> {
+    pub fn reply_of(&mut self, t: ThreadSlot) -> Vec<u8> {
         let n = self.get_u32(t, lens(t)) as usize;
         let mut v = vec![0; n];
         self.mem(t).copy_in(send_buf(t), &mut v).unwrap();
         v
     }
 
-    pub fn state(&self, t: usize) -> State {
+    pub fn state(&self, t: ThreadSlot) -> State {
         *self.core.thread(t).state()
     }
 
     /// Takes the result a woken thread's system call returns (rax, rdx).
-    pub fn take_wake(&mut self, t: usize) -> Option<(i64, Option<u64>)> {
+    pub fn take_wake(&mut self, t: ThreadSlot) -> Option<(i64, Option<u64>)> {
         use abi::syscall::regs::{SECOND, VALUE};
         let ret = &mut self.core.thread_mut(t).ret;
         let v = ret.take(VALUE)? as i64;
@@ -474,7 +508,7 @@ impl World {
 
     /// Maps `pages` pages at thread `t`'s long area as a region, page i filled with
     /// `tag + i`.
-    pub fn map_long(&mut self, t: usize, pages: u64, tag: u8) {
+    pub fn map_long(&mut self, t: ThreadSlot, pages: u64, tag: u8) {
         let base = long_base(t);
         let mem = self.mem(t);
         mem.map(base, pages, true);
@@ -487,8 +521,8 @@ impl World {
     /// Sends `pages` pages from `from`'s long area (plus a short `msg`) to `to`.
     pub fn send_long(
         &mut self,
-        from: usize,
-        to: usize,
+        from: ThreadSlot,
+        to: ThreadSlot,
         pages: u64,
         shared: bool,
         timeout: i32,
@@ -499,9 +533,9 @@ impl World {
     /// Sends `pages` pages at `va` in `from`'s space to `to`.
     pub fn send_long_from(
         &mut self,
-        from: usize,
+        from: ThreadSlot,
         va: u64,
-        to: usize,
+        to: ThreadSlot,
         pages: u64,
         shared: bool,
         timeout: i32,
@@ -515,7 +549,7 @@ impl World {
     }
 
     /// Receives on `t` with a window of `pages` pages.
-    pub fn recv_long(&mut self, t: usize, pages: u64, timeout: i32) -> Result<Outcome, Error> {
+    pub fn recv_long(&mut self, t: ThreadSlot, pages: u64, timeout: i32) -> Result<Outcome, Error> {
         let mut a = self.recv_args(t, 64, timeout);
         self.put_u32(t, lens(t) + 16, (pages * PAGE) as u32);
         a.long_dest = window(t);
@@ -524,12 +558,12 @@ impl World {
     }
 
     /// `*len_long` as the last receive on `t` wrote it.
-    pub fn long_len(&mut self, t: usize) -> u32 {
+    pub fn long_len(&mut self, t: ThreadSlot) -> u32 {
         self.get_u32(t, lens(t) + 16)
     }
 
     /// The first byte of each of `pages` pages at `va` in `t`'s space (None: unmapped).
-    pub fn tags(&mut self, t: usize, va: u64, pages: u64) -> Vec<Option<u8>> {
+    pub fn tags(&mut self, t: ThreadSlot, va: u64, pages: u64) -> Vec<Option<u8>> {
         (0..pages)
             .map(|i| {
                 let mut b = [0u8];
@@ -539,7 +573,7 @@ impl World {
     }
 
     /// `remove_pages(base)` in `t`'s task.
-    pub fn remove_region(&mut self, t: usize, base: u64) -> bool {
+    pub fn remove_region(&mut self, t: ThreadSlot, base: u64) -> bool {
         let mem = self.mem(t);
         match mem.regions().remove(base) {
             Some(r) => {
@@ -553,22 +587,22 @@ impl World {
     }
 
     /// A fast-path call (`IpcCall`) from `from` to `to` with `msg` in registers.
-    pub fn call_fast(&mut self, from: usize, to: usize, msg: &[u8], timeout: i32) -> Result<Outcome, Error> {
+    pub fn call_fast(&mut self, from: ThreadSlot, to: ThreadSlot, msg: &[u8], timeout: i32) -> Result<Outcome, Error> {
         let words = abi::ipc::fast::to_words(msg);
         let tid = self.tid(to);
         self.core.switch_to(from);
-        self.call(from, |c, me| c.ipc_call_fast(me, tid, msg.len() as u32, words, timeout))
+        self.call(from, |c, me| c.ipc_call_fast(me, Tid::from_raw(tid), msg.len() as u32, words, timeout))
     }
 
     /// `IpcReplyWait` on `t`: reply `reply` (if any), then receive into registers.
-    pub fn reply_wait(&mut self, t: usize, reply: Option<&[u8]>, timeout: i32) -> Result<Outcome, Error> {
+    pub fn reply_wait(&mut self, t: ThreadSlot, reply: Option<&[u8]>, timeout: i32) -> Result<Outcome, Error> {
         let r = reply.map(|b| (b.len() as u32, abi::ipc::fast::to_words(b)));
         self.core.switch_to(t);
         self.call(t, |c, me| c.ipc_reply_wait(me, r, timeout))
     }
 
     /// The registers a fast-path operation left for `t`: (bytes, sender word).
-    pub fn fast_out(&mut self, t: usize) -> Option<(Vec<u8>, u64)> {
+    pub fn fast_out(&mut self, t: ThreadSlot) -> Option<(Vec<u8>, u64)> {
         let ret = &mut self.core.thread_mut(t).ret;
         let (sender, len, words) = ret.fast_regs()?;
         ret.clear_fast();

@@ -6,7 +6,7 @@ use super::*;
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Interrupt `irq` for driver thread `slot`: received at once if the driver is
     /// waiting, else kept pending (one per line) for its next receive.
-    pub fn post_interrupt(&mut self, slot: usize, irq: u8) {
+    pub fn post_interrupt(&mut self, slot: ThreadSlot, irq: u8) {
         if let State::Receiving(recv) = *self.threads[slot].state() {
             self.end_window(slot);
             if let Ok(word) = self.put_interrupt(slot, recv, irq) {
@@ -21,7 +21,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     }
 
     /// Writes interrupt `irq` where receiver `slot` receives; returns the sender word.
-    pub(super) fn put_interrupt(&mut self, slot: usize, recv: PendingRecv, irq: u8) -> Result<u64, Error> {
+    pub(super) fn put_interrupt(&mut self, slot: ThreadSlot, recv: PendingRecv, irq: u8) -> Result<u64, Error> {
         let word = KERNEL_TID as u64 | (RecvFlags::INTERRUPT.bits() as u64) << 32;
         if recv.into_regs {
             self.threads[slot].ret.fast(word, 1, fast::to_words(&[irq]));

@@ -6,19 +6,20 @@ use super::fixture::{code, live_frames, long_base, map_count, window, World, NOT
 use crate::mem::pagemap::PageMap;
 use crate::mem::regions::{Region, MAX_REGIONS};
 use crate::task::State;
+use crate::task::ThreadSlot;
 use abi::ipc::RECV_SHARED;
 use abi::Error;
 
 const P: u64 = abi::PAGE_SIZE as u64;
 const FOREVER: i32 = -1;
 
-fn world() -> (World, usize, usize, usize) {
+fn world() -> (World, ThreadSlot, ThreadSlot, ThreadSlot) {
     let w = World::new(&[1, 1, 1]);
     let (a, b, c) = (w.threads[0], w.threads[1], w.threads[2]);
     (w, a, b, c)
 }
 
-fn frame(w: &mut World, t: usize, va: u64) -> u64 {
+fn frame(w: &mut World, t: ThreadSlot, va: u64) -> u64 {
     w.mem(t).page(va).expect("mapped").frame
 }
 
@@ -341,7 +342,7 @@ fn ownership_invariants_hold_under_random_operations() {
             }
             // Invariant: counts match mappings over all live address spaces.
             let mut counts = std::collections::BTreeMap::<u64, u32>::new();
-            for task in 1..crate::task::MAX_TASKS {
+            for task in crate::task::TaskSlot::all() {
                 if let Some(space) = w.core.tasks[task].space.as_ref() {
                     for m in space.pages.values() {
                         *counts.entry(m.frame).or_default() += 1;
@@ -353,7 +354,7 @@ fn ownership_invariants_hold_under_random_operations() {
             }
             assert_eq!(live_frames(), counts.len(), "every live frame is mapped somewhere");
         }
-        for task in 1..crate::task::MAX_TASKS {
+        for task in crate::task::TaskSlot::all() {
             if w.core.tasks[task].space.is_some() {
                 drop(w.core.exit_task(task, 0));
             }
@@ -367,7 +368,7 @@ fn ownership_invariants_hold_under_random_operations() {
 
 /// Thread `t`'s long area becomes `pages` pages (one region) all naming one frame, as a
 /// task doubling a page by sharing it to itself would make it. Returns the frame.
-fn one_frame_range(w: &mut World, t: usize, pages: u64) -> u64 {
+fn one_frame_range(w: &mut World, t: ThreadSlot, pages: u64) -> u64 {
     w.map_long(t, 1, 1);
     let f = frame(w, t, long_base(t));
     let mem = w.mem(t);

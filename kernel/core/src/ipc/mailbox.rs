@@ -12,6 +12,7 @@
 
 use crate::limits::{MAX_TASKS, MAX_THREADS};
 use crate::sched::list::{Links, List};
+use crate::task::ids::{TaskId, TaskSlot, ThreadSlot, Tid};
 use abi::ipc::{ASYNC_QUEUE_MAX, ASYNC_TASK_MAX};
 use abi::Error;
 
@@ -55,16 +56,16 @@ pub trait MsgBuffers {
 #[derive(Debug)]
 pub struct Msg {
     pub seq: u64,
-    pub sender_tid: u32,
+    pub sender_tid: Tid,
     /// The sending task's id, to return its quota when the message is consumed.
-    pub sender_task: u32,
+    pub sender_task: TaskId,
     pub len: u32,
     pub buffer: Buffer,
 }
 
 const FREE_LIST: u16 = 0;
-const fn queue_id(thread: usize) -> u16 {
-    1 + thread as u16
+const fn queue_id(thread: ThreadSlot) -> u16 {
+    1 + thread.index() as u16
 }
 
 pub struct MessagePool {
@@ -88,7 +89,7 @@ impl MessagePool {
         let mut queues = [List::new(0); MAX_THREADS];
         let mut i = 0;
         while i < MAX_THREADS {
-            queues[i] = List::new(queue_id(i));
+            queues[i] = List::new(queue_id(ThreadSlot::new(i)));
             i += 1;
         }
         MessagePool {
@@ -102,22 +103,22 @@ impl MessagePool {
     }
 
     /// Messages waiting in `thread`'s mailbox.
-    pub fn queued(&self, thread: usize) -> usize {
+    pub fn queued(&self, thread: ThreadSlot) -> usize {
         self.queues[thread].len()
     }
 
     /// The oldest message in `thread`'s mailbox.
-    pub fn front(&self, thread: usize) -> Option<&Msg> {
-        self.queues[thread].front().and_then(|i| self.msgs[i].as_ref())
+    pub fn front(&self, thread: ThreadSlot) -> Option<&Msg> {
+        self.queues[thread].front::<usize>().and_then(|i| self.msgs[i].as_ref())
     }
 
     /// Messages task (slot) `task` has buffered.
-    pub fn task_count(&self, task: usize) -> usize {
+    pub fn task_count(&self, task: TaskSlot) -> usize {
         self.per_task[task] as usize
     }
 
     /// Messages from the task with id `sender_task` waiting in `thread`'s mailbox.
-    pub fn queued_from(&self, thread: usize, sender_task: u32) -> usize {
+    pub fn queued_from(&self, thread: ThreadSlot, sender_task: TaskId) -> usize {
         self.links
             .iter(&self.queues[thread])
             .filter(|&i| self.msgs[i].as_ref().is_some_and(|m| m.sender_task == sender_task))
@@ -126,7 +127,7 @@ impl MessagePool {
 
     /// Checks that task slot `task` (id `task_id`) may buffer one more message in
     /// `thread`'s mailbox, where it may hold at most `share` of them.
-    pub fn check_room(&self, thread: usize, task: usize, task_id: u32, share: usize) -> Result<(), Error> {
+    pub fn check_room(&self, thread: ThreadSlot, task: TaskSlot, task_id: TaskId, share: usize) -> Result<(), Error> {
         let queued = self.queues[thread].len();
         if queued >= ASYNC_QUEUE_MAX || self.per_task[task] as usize >= ASYNC_TASK_MAX {
             return Err(Error::QueueFull);
@@ -143,7 +144,7 @@ impl MessagePool {
 
     /// Appends `msg` to `thread`'s mailbox, charged to task slot `task`. The caller checked
     /// `check_room` in the same kernel entry.
-    pub fn push(&mut self, thread: usize, task: usize, msg: Msg) {
+    pub fn push(&mut self, thread: ThreadSlot, task: TaskSlot, msg: Msg) {
         let i = match self.links.pop_front(&mut self.free) {
             Some(i) => i,
             None => {
@@ -159,19 +160,19 @@ impl MessagePool {
 
     /// Removes the oldest message of `thread`'s mailbox. The caller returns the sender's
     /// quota with [`uncharge`](Self::uncharge) if the sending task still lives.
-    pub fn pop(&mut self, thread: usize) -> Option<Msg> {
+    pub fn pop(&mut self, thread: ThreadSlot) -> Option<Msg> {
         let i = self.links.pop_front(&mut self.queues[thread])?;
         self.links.push_back(&mut self.free, i);
         self.msgs[i].take()
     }
 
     /// Returns one message of task slot `task`'s quota.
-    pub fn uncharge(&mut self, task: usize) {
+    pub fn uncharge(&mut self, task: TaskSlot) {
         self.per_task[task] = self.per_task[task].saturating_sub(1);
     }
 
     /// Forgets the counts of a task slot being reused.
-    pub fn reset_task(&mut self, task: usize) {
+    pub fn reset_task(&mut self, task: TaskSlot) {
         self.per_task[task] = 0;
     }
 }

@@ -52,7 +52,7 @@ mod window_tests;
 
 use crate::mem::pagemap::{check_owned, check_transferable, release_shares, reserve_shares, PageMap};
 use crate::mem::regions::Region;
-use crate::task::{Core, State, BOUNCE};
+use crate::task::{Core, State, TaskSlot, ThreadSlot, Tid, BOUNCE};
 use crate::umem::{UserMemory, UserPtr, UserSlice};
 use abi::ipc::fast::{self, WORDS};
 use abi::ipc::{RecvFlags, RecvKind, SendMode, SendStatus, Timeout, KERNEL_TID, RECV_SHARED};
@@ -100,8 +100,8 @@ pub struct PendingRecv {
 /// The synchronous sender a receiver owes a reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ReplyTo {
-    slot: usize,
-    tid: u32,
+    slot: ThreadSlot,
+    tid: Tid,
     seq: u64,
 }
 
@@ -142,9 +142,9 @@ pub struct ReplyDest {
 
 /// The two sides of a rendezvous: sender `s` with its send, receiver `r` with its receive.
 struct Pair<'a> {
-    s: usize,
+    s: ThreadSlot,
     send: &'a PendingSend,
-    r: usize,
+    r: ThreadSlot,
     recv: &'a PendingRecv,
 }
 
@@ -198,23 +198,16 @@ enum Fault {
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     // Invariant: callers pass the task of a live thread (the caller, or a thread queued
     // on or with it), and a task keeps its address space until its last thread is gone.
-    pub(super) fn space(&self, task: usize) -> &S {
+    pub(super) fn space(&self, task: TaskSlot) -> &S {
         self.tasks[task].space.as_ref().expect("a live thread's task has an address space")
     }
 
-    pub(super) fn space_mut(&mut self, task: usize) -> &mut S {
+    pub(super) fn space_mut(&mut self, task: TaskSlot) -> &mut S {
         self.tasks[task].space.as_mut().expect("a live thread's task has an address space")
     }
 
-    pub(super) fn task_of(&self, thread: usize) -> usize {
+    pub(super) fn task_of(&self, thread: ThreadSlot) -> TaskSlot {
         self.threads[thread].task
-    }
-
-    /// Arms `thread`'s deadline for `timeout` (no timer for poll or forever).
-    pub(super) fn arm(&mut self, thread: usize, timeout: Timeout) {
-        if let Timeout::Ticks(n) = timeout {
-            self.timers.arm(thread, self.now() + n as u64);
-        }
     }
 }
 

@@ -4,7 +4,10 @@
 //!
 //! Checked after every step: the exact result of the call, the exact result delivered to
 //! every thread woken by it, the bytes each receive and each reply delivered (so FIFO order,
-//! no loss and no duplication), and that kernel buffers are all accounted for.
+//! no loss and no duplication), that kernel buffers are all accounted for, and the core's
+//! state invariants (`Core::check_invariants`). Besides IPC the threads sleep and wait for
+//! tasks (each thread's task is the parent of the next one's), so every blocked state is
+//! reached and checked.
 //!
 //! `MOROSO_IPC_SEED=n cargo test -p moroso-kernel model` replays one sequence.
 
@@ -34,9 +37,24 @@ enum Entry {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Block {
     None,
-    Send { to: usize, deadline: Option<u64> },
-    ReplyWait { from: usize, deadline: Option<u64> },
-    Recv { deadline: Option<u64>, cap: u32 },
+    Send {
+        to: usize,
+        deadline: Option<u64>,
+    },
+    ReplyWait {
+        from: usize,
+        deadline: Option<u64>,
+    },
+    Recv {
+        deadline: Option<u64>,
+        cap: u32,
+    },
+    /// In `sleep` until this tick.
+    Sleep {
+        until: u64,
+    },
+    /// In `task_wait` for the next thread's task (its child).
+    TaskWait,
 }
 
 #[derive(Clone, Debug)]
@@ -47,6 +65,8 @@ struct MThread {
     sending: (u32, u32),
     /// The sender this thread owes a reply.
     reply_to: Option<usize>,
+    /// Its task's status has been collected by its parent (the previous thread's task).
+    collected: bool,
 }
 
 /// What a woken thread must see: rax, rdx, and the bytes delivered to it (a reply, for a
@@ -57,6 +77,9 @@ struct Wake {
     rdx: Option<u64>,
     bytes: Option<Vec<u8>>,
     sender: bool,
+    /// It was woken from `sleep` / `task_wait` (for the coverage counts).
+    slept: bool,
+    waited_task: bool,
 }
 
 struct Model {
@@ -78,8 +101,10 @@ impl Model {
         // A woken sender's rdx is its send status: the model sends no pages.
         let sender = matches!(self.t[t].block, Block::Send { .. } | Block::ReplyWait { .. });
         let rdx = if sender { Some(abi::ipc::SendStatus::default().encode()) } else { rdx };
+        let slept = matches!(self.t[t].block, Block::Sleep { .. });
+        let waited_task = self.t[t].block == Block::TaskWait;
         self.t[t].block = Block::None;
-        self.wakes[t] = Some(Wake { rax, rdx, bytes, sender });
+        self.wakes[t] = Some(Wake { rax, rdx, bytes, sender, slept, waited_task });
     }
 
     fn deadline(&self, timeout: i32) -> Option<u64> {
@@ -195,6 +220,7 @@ impl Model {
                 Block::ReplyWait { deadline, .. } | Block::Recv { deadline, .. } if due(deadline) => {
                     self.wake(i, code(Error::Timeout), None, None);
                 }
+                Block::Sleep { until } if until <= self.now => self.wake(i, 0, None, None),
                 _ => {}
             }
         }
@@ -216,6 +242,34 @@ impl Model {
             if matches!(self.t[i].block, Block::ReplyWait { from, .. } if from == t) {
                 self.wake(i, code(Error::PeerDied), None, None);
             }
+        }
+        // Its task ends with status 0: a parent waiting for it collects that.
+        if t > 0 && self.t[t - 1].block == Block::TaskWait {
+            self.wake(t - 1, abi::syscall::encode_status(0) as i64, None, None);
+            self.t[t].collected = true;
+        }
+    }
+
+    /// `sleep(ticks)` by `t`.
+    fn sleep(&mut self, t: usize, ticks: i32) -> Result<bool, Error> {
+        if ticks == 0 {
+            return Ok(false);
+        }
+        self.t[t].block = Block::Sleep { until: self.now + ticks as u64 };
+        Ok(true)
+    }
+
+    /// `task_wait` by `t` for the next thread's task, its child.
+    fn task_wait(&mut self, t: usize) -> Result<Option<i32>, Error> {
+        let child = t + 1;
+        if self.t[child].alive {
+            self.t[t].block = Block::TaskWait;
+            Ok(None)
+        } else if !self.t[child].collected {
+            self.t[child].collected = true;
+            Ok(Some(0))
+        } else {
+            Err(Error::NoSuchTask)
         }
     }
 
@@ -252,17 +306,23 @@ struct Coverage {
     peer_died: u64,
     queue_full: u64,
     reply_timeouts: u64,
+    sleeps_woken: u64,
+    task_waits_woken: u64,
+    task_waits_collected: u64,
 }
 
 fn run_sequence(seed: u64, cov: &mut Coverage, handoff: bool) {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let mut w = World::new(&[1; THREADS]);
+    let mut w = World::chain(&[1; THREADS]);
     w.core.handoff = handoff;
     let th = w.threads.clone();
     let tids: Vec<u32> = th.iter().map(|&t| w.tid(t)).collect();
     let mut m = Model {
         now: 0,
-        t: vec![MThread { alive: true, block: Block::None, sending: (0, 0), reply_to: None }; THREADS],
+        t: vec![
+            MThread { alive: true, block: Block::None, sending: (0, 0), reply_to: None, collected: false };
+            THREADS
+        ],
         mbox: vec![VecDeque::new(); THREADS],
         wakes: vec![None; THREADS],
         tids,
@@ -334,6 +394,22 @@ fn run_sequence(seed: u64, cov: &mut Coverage, handoff: bool) {
                         assert_eq!(w.received(th[me]), b, "{}", ctx("received bytes"));
                     }
                 }
+                85..=89 if me + 1 < THREADS && rng.below(2) == 0 => {
+                    let expect = m.task_wait(me);
+                    let child = w.core.thread(th[me + 1]).task;
+                    let id = w.core.task(child).id;
+                    let got = w.task_wait(th[me], id);
+                    assert_eq!(got, expect, "{}", ctx(&format!("task_wait by {me}")));
+                    if let Ok(Some(_)) = got {
+                        cov.task_waits_collected += 1;
+                    }
+                }
+                85..=89 => {
+                    let ticks = rng.below(4) as i32;
+                    let expect = m.sleep(me, ticks);
+                    let got = w.sleep(th[me], ticks);
+                    assert_eq!(got, expect, "{}", ctx(&format!("sleep({ticks}) by {me}")));
+                }
                 _ => {
                     let len = rng.below(12) as usize;
                     let bytes: Vec<u8> = (0..len).map(|i| 0xa0 + i as u8).collect();
@@ -352,9 +428,11 @@ fn run_sequence(seed: u64, cov: &mut Coverage, handoff: bool) {
         for (i, &thread) in th.iter().enumerate() {
             let expect = m.wakes[i].take();
             let got = w.take_wake(thread);
-            match got {
-                Some((v, _)) if v == code(Error::Timeout) => cov.timeouts_woken += 1,
-                Some((v, _)) if v == code(Error::PeerDied) => cov.peer_died += 1,
+            match (got, &expect) {
+                (Some((v, _)), _) if v == code(Error::Timeout) => cov.timeouts_woken += 1,
+                (Some((v, _)), _) if v == code(Error::PeerDied) => cov.peer_died += 1,
+                (Some(_), Some(e)) if e.waited_task => cov.task_waits_woken += 1,
+                (Some(_), Some(e)) if e.slept => cov.sleeps_woken += 1,
                 _ => {}
             }
             assert_eq!(got, expect.as_ref().map(|e| (e.rax, e.rdx)), "{}", ctx(&format!("wake of thread {i}")));
@@ -394,6 +472,9 @@ fn ipc_matches_the_reference_model() {
         ("peer deaths", c.peer_died),
         ("full queues", c.queue_full),
         ("replies after timeout", c.reply_timeouts),
+        ("sleepers woken", c.sleeps_woken),
+        ("task waits woken", c.task_waits_woken),
+        ("task statuses collected at once", c.task_waits_collected),
     ] {
         assert!(n >= 20, "only {n} {what} in {SEQUENCES} sequences: the generator lost coverage");
     }

@@ -8,7 +8,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Writes a receiver's `*len_short` and `*len_long` once a message has arrived.
     pub(super) fn write_received_lens(
         &mut self,
-        thread: usize,
+        thread: ThreadSlot,
         recv: PendingRecv,
         short: u32,
         long: u32,
@@ -19,7 +19,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
 
     /// The sender word of what `thread` receives: with the registers of a receive into
     /// registers (`rdi`), else as its second result (`rdx`).
-    pub(super) fn set_sender(&mut self, thread: usize, word: u64) {
+    pub(super) fn set_sender(&mut self, thread: ThreadSlot, word: u64) {
         let ret = &mut self.threads[thread].ret;
         if ret.has_fast() {
             ret.set_fast_sender(word);
@@ -30,7 +30,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
 
     /// The send order of sender `s`, queued in a mailbox (the newest possible if it is not a
     /// sender, which the invariants rule out).
-    pub(super) fn queued_seq(&self, s: usize) -> u64 {
+    pub(super) fn queued_seq(&self, s: ThreadSlot) -> u64 {
         match self.threads[s].state() {
             State::Sending { send, .. } => send.seq,
             _ => u64::MAX,
@@ -38,14 +38,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     }
 
     /// `me` returns now with a message of `kind` from `sender` (a sender word).
-    pub(super) fn received(&mut self, me: usize, kind: RecvKind, sender: u64) -> Outcome {
+    pub(super) fn received(&mut self, me: ThreadSlot, kind: RecvKind, sender: u64) -> Outcome {
         self.threads[me].ret.value(u32::from(kind) as u64);
         self.set_sender(me, sender);
         Outcome::Returned
     }
 
     /// `ipc_recv` by thread `me` (the current thread).
-    pub fn ipc_recv(&mut self, me: usize, a: RecvArgs) -> Result<Outcome, Error> {
+    pub fn ipc_recv(&mut self, me: ThreadSlot, a: RecvArgs) -> Result<Outcome, Error> {
         let task = self.task_of(me);
 
         // 1. The caller's own arguments.
@@ -108,14 +108,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// page tables are freed unless pages were received into them. Called whenever a
     /// receive ends (a message, an error, a timeout); costs one test when there is none.
     #[inline(always)]
-    pub(super) fn end_window(&mut self, thread: usize) {
+    pub(super) fn end_window(&mut self, thread: ThreadSlot) {
         if self.threads[thread].ipc.window.is_some() {
             self.release_window_of(thread);
         }
     }
 
     #[inline(never)]
-    pub(super) fn release_window_of(&mut self, thread: usize) {
+    pub(super) fn release_window_of(&mut self, thread: ThreadSlot) {
         let Some(w) = self.threads[thread].ipc.window.take() else { return };
         if matches!(self.threads[thread].state(), State::Free | State::Zombie) {
             return; // its task died: the tables went with the address space
@@ -130,7 +130,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// of address spaces). Called after every tick; a receive ended any other way has
     /// already released its window.
     pub fn release_stale_windows(&mut self) {
-        for t in 1..crate::task::MAX_THREADS {
+        for t in ThreadSlot::all() {
             if self.threads[t].ipc.window.is_some() && !matches!(self.threads[t].state(), State::Receiving(_)) {
                 self.end_window(t);
             }
@@ -138,7 +138,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     }
 
     /// The receive half of `ipc_recv` and `ipc_reply_wait`, arguments checked.
-    pub(super) fn receive(&mut self, me: usize, recv: PendingRecv, timeout: Timeout) -> Result<Outcome, Error> {
+    pub(super) fn receive(&mut self, me: ThreadSlot, recv: PendingRecv, timeout: Timeout) -> Result<Outcome, Error> {
         // Interrupts first: a driver is never starved of its device by its clients.
         let pending = self.threads[me].pending_irqs;
         if pending != 0 {
@@ -166,13 +166,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if timeout == Timeout::Poll {
             return Err(Error::Timeout);
         }
-        self.block_current(me, State::Receiving(recv));
-        self.arm(me, timeout);
+        self.block_receiving(me, recv, timeout);
         Ok(Outcome::Blocked)
     }
 
     /// Receives the message at the front of `me`'s queue.
-    pub(super) fn take_async(&mut self, me: usize, recv: PendingRecv) -> Result<Outcome, Error> {
+    pub(super) fn take_async(&mut self, me: ThreadSlot, recv: PendingRecv) -> Result<Outcome, Error> {
         let task = self.task_of(me);
         let Some(m) = self.messages.front(me) else { return Err(Error::Timeout) }; // the caller saw one
         let n = m.len.min(recv.cap);
@@ -192,13 +191,18 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let sender_tid = m.sender_tid;
         crate::trace_event!(crate::trace::recv(self, me, sender_tid, m.seq));
         self.buffers.free(m.buffer);
-        Ok(self.received(me, RecvKind::Async, sender_tid as u64))
+        Ok(self.received(me, RecvKind::Async, sender_tid.raw() as u64))
     }
 
     /// Receives blocked sender `s`. `None`: the sender could not be received (its buffer
     /// or pages were unusable, or its long message does not fit): it has been failed, try
     /// the next one.
-    pub(super) fn take_sender(&mut self, me: usize, s: usize, recv: PendingRecv) -> Result<Option<Outcome>, Error> {
+    pub(super) fn take_sender(
+        &mut self,
+        me: ThreadSlot,
+        s: ThreadSlot,
+        recv: PendingRecv,
+    ) -> Result<Option<Outcome>, Error> {
         let State::Sending { send, .. } = *self.threads[s].state() else {
             // Invariant: only `Sending` threads are queued (`Core::check_invariants`). Were
             // one not, it leaves the queue rather than stop the receive.
@@ -213,12 +217,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             }
             Err(Fault::Receiver(e)) => return Err(e), // the sender stays queued
         };
-        let tid = self.threads[s].tid as u64;
+        let tid = self.threads[s].tid.raw() as u64;
         Ok(Some(match send.mode {
             SendMode::Sync => {
                 // Still bounded by its deadline, if it has one: now waiting for the reply.
                 self.sender_received(s, me);
-                self.threads[me].ipc.reply_to = Some(ReplyTo { slot: s, tid: tid as u32, seq: send.seq });
+                self.threads[me].ipc.reply_to = Some(ReplyTo { slot: s, tid: self.threads[s].tid, seq: send.seq });
                 self.received(me, RecvKind::Call, tid | flags)
             }
             SendMode::SyncNoReply => {

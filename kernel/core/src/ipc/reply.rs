@@ -4,13 +4,13 @@
 use super::*;
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
-    pub(super) fn write_len(&mut self, thread: usize, len_ptr: u64, n: u32) -> Result<(), Error> {
+    pub(super) fn write_len(&mut self, thread: ThreadSlot, len_ptr: u64, n: u32) -> Result<(), Error> {
         let task = self.task_of(thread);
         self.space_mut(task).copy_out(len_ptr, &n.to_le_bytes())
     }
 
     /// `ipc_reply` by thread `me` (the current thread).
-    pub fn ipc_reply(&mut self, me: usize, message: u64, len: u32) -> Result<Outcome, Error> {
+    pub fn ipc_reply(&mut self, me: ThreadSlot, message: u64, len: u32) -> Result<Outcome, Error> {
         let task = self.task_of(me);
         if len as usize > SHORT_MAX {
             return Err(Error::TooLong);
@@ -26,7 +26,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// reply's own arguments are checked by the caller. If the caller's buffer has become
     /// invalid, the caller is released with `BadAddress` and the result is `NotDelivered`:
     /// success means the reply reached it.
-    pub(super) fn reply_with(&mut self, me: usize, reply: Reply) -> Result<usize, Error> {
+    pub(super) fn reply_with(&mut self, me: ThreadSlot, reply: Reply) -> Result<ThreadSlot, Error> {
         let to = self.threads[me].ipc.reply_to.take().ok_or(Error::NoReplyPending)?;
         let t = &self.threads[to.slot];
         if t.tid != to.tid || matches!(t.state(), State::Free | State::Zombie) {

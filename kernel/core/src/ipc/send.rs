@@ -5,7 +5,7 @@ use super::*;
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// `ipc_send` by thread `me` (the current thread).
-    pub fn ipc_send(&mut self, me: usize, a: SendArgs) -> Result<Outcome, Error> {
+    pub fn ipc_send(&mut self, me: ThreadSlot, a: SendArgs) -> Result<Outcome, Error> {
         let task = self.task_of(me);
 
         // 1. The caller's own arguments. A long message is always a call ("option_sync is
@@ -48,7 +48,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         };
 
         // 2. The target.
-        let to = self.lookup_thread(a.id)?;
+        let to = self.lookup_thread(Tid::from_raw(a.id))?;
         if to == me && mode != SendMode::Async {
             return Err(Error::InvalidArgument);
         }
@@ -80,8 +80,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     #[inline(always)]
     pub(super) fn send_pending(
         &mut self,
-        me: usize,
-        to: usize,
+        me: ThreadSlot,
+        to: ThreadSlot,
         send: PendingSend,
         timeout: Timeout,
     ) -> Result<Outcome, Error> {
@@ -95,7 +95,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                         SendMode::SyncNoReply => RecvKind::NoReply,
                         SendMode::Async => RecvKind::Async,
                     };
-                    let word = self.threads[me].tid as u64 | flags;
+                    let word = self.threads[me].tid.raw() as u64 | flags;
                     self.set_sender(to, word);
                     self.end_window(to);
                     self.wake(to, u32::from(kind) as i64);
@@ -114,9 +114,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if delivered {
             return Ok(match mode {
                 SendMode::Sync => {
-                    self.block_current(me, State::AwaitingReply { from: to, seq, reply: send.reply_to() });
                     // Timeout 0: delivered, so wait for the reply without a deadline.
-                    self.arm(me, timeout);
+                    self.block_awaiting_reply(me, to, seq, send.reply_to(), timeout);
                     self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: self.threads[me].tid, seq });
                     self.hand_off(me, to); // the caller waits: run the receiver now
                     Outcome::Blocked
@@ -132,10 +131,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             SendMode::Async => self.buffer_async(me, to, send.buf, send.len, seq),
             _ if timeout == Timeout::Poll => Err(Error::Timeout),
             _ => {
-                self.block_current(me, State::Sending { to, send });
-                let queued = self.links.push_back(&mut self.mailboxes[to], me);
-                debug_assert!(queued);
-                self.arm(me, timeout);
+                self.block_sending(me, to, send, timeout);
                 Ok(Outcome::Blocked)
             }
         }
@@ -143,8 +139,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
 
     pub(super) fn buffer_async(
         &mut self,
-        me: usize,
-        to: usize,
+        me: ThreadSlot,
+        to: ThreadSlot,
         src: u64,
         len: u32,
         seq: u64,

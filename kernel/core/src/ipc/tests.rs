@@ -4,6 +4,7 @@
 use super::fixture::Outcome::{Blocked, Done};
 use super::fixture::{code, World, NOT_TRANSFERRED};
 use crate::task::State;
+use crate::task::ThreadSlot;
 use crate::umem::UserMemory;
 use abi::ipc::{ASYNC_QUEUE_MAX, ASYNC_TASK_MAX};
 use abi::Error;
@@ -17,7 +18,7 @@ const ASYNC_KIND: i64 = 1;
 const NOREPLY_KIND: i64 = 2;
 
 /// Two tasks: a client (thread a) and a server (thread b); c is a second client.
-fn world() -> (World, usize, usize, usize) {
+fn world() -> (World, ThreadSlot, ThreadSlot, ThreadSlot) {
     let w = World::new(&[1, 1, 1]);
     let (a, b, c) = (w.threads[0], w.threads[1], w.threads[2]);
     (w, a, b, c)

@@ -6,7 +6,14 @@ use super::*;
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Copies `len` bytes from thread `from`'s memory to thread `to`'s.
-    pub(super) fn copy_user(&mut self, from: usize, src: u64, to: usize, dst: u64, len: u32) -> Result<(), Side> {
+    pub(super) fn copy_user(
+        &mut self,
+        from: ThreadSlot,
+        src: u64,
+        to: ThreadSlot,
+        dst: u64,
+        len: u32,
+    ) -> Result<(), Side> {
         let (ft, tt) = (self.task_of(from), self.task_of(to));
         let mut done = 0u64;
         while done < len as u64 {

@@ -8,6 +8,7 @@ use super::fixture::{code, long_base, recv_buf, window, World};
 use crate::mem::pagemap::PageMap;
 use crate::mem::regions::{Region, MAX_REGIONS};
 use crate::task::State;
+use crate::task::ThreadSlot;
 use abi::Error;
 
 const P: u64 = abi::PAGE_SIZE as u64;
@@ -15,14 +16,14 @@ const FOREVER: i32 = -1;
 /// Somewhere in the receiver's space no test maps anything.
 const FAR: u64 = 0x50_0000_0000;
 
-fn world() -> (World, usize, usize) {
+fn world() -> (World, ThreadSlot, ThreadSlot) {
     let w = World::new(&[1, 1]);
     let (a, b) = (w.threads[0], w.threads[1]);
     (w, a, b)
 }
 
 /// Fills `t`'s region table with one-page regions (bookkeeping only).
-fn fill_regions(w: &mut World, t: usize) {
+fn fill_regions(w: &mut World, t: ThreadSlot) {
     let regions = w.mem(t).regions();
     let mut i = 0;
     while regions.add(Region { base: FAR + i * 2 * P, pages: 1 }).is_ok() {

@@ -5,6 +5,9 @@
 //! so pushing a slot that is already listed is refused, and removal from the wrong list is
 //! a no-op that says so. Every operation is O(1).
 
+use super::Slot;
+use core::marker::PhantomData;
+
 const NIL: u16 = u16::MAX;
 
 /// A list head. Each list needs a distinct `id` within its `Links`.
@@ -27,40 +30,44 @@ impl List {
         self.len == 0
     }
     /// The first slot, without removing it.
-    pub fn front(&self) -> Option<usize> {
-        (self.head != NIL).then_some(self.head as usize)
+    #[inline(always)]
+    pub fn front<I: Slot>(&self) -> Option<I> {
+        (self.head != NIL).then(|| I::from_index(self.head as usize))
     }
 }
 
-/// Link words for `N` slots.
-pub struct Links<const N: usize> {
+/// Link words for `N` slots of type `I`.
+pub struct Links<const N: usize, I = usize> {
     next: [u16; N],
     prev: [u16; N],
     owner: [u16; N],
+    _slot: PhantomData<I>,
 }
 
-impl<const N: usize> Default for Links<N> {
+impl<const N: usize, I: Slot> Default for Links<N, I> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const N: usize> Links<N> {
+impl<const N: usize, I: Slot> Links<N, I> {
     const _FITS: () = assert!(N < NIL as usize);
 
     pub const fn new() -> Self {
         #[allow(clippy::let_unit_value)]
         let _ = Self::_FITS;
-        Links { next: [NIL; N], prev: [NIL; N], owner: [NIL; N] }
+        Links { next: [NIL; N], prev: [NIL; N], owner: [NIL; N], _slot: PhantomData }
     }
 
     /// The id of the list `slot` is in, if any.
-    pub fn list_of(&self, slot: usize) -> Option<u16> {
+    pub fn list_of(&self, slot: I) -> Option<u16> {
+        let slot = slot.index();
         (self.owner[slot] != NIL).then_some(self.owner[slot])
     }
 
     /// Appends `slot`. Returns false (and changes nothing) if it is already in a list.
-    pub fn push_back(&mut self, list: &mut List, slot: usize) -> bool {
+    pub fn push_back(&mut self, list: &mut List, slot: I) -> bool {
+        let slot = slot.index();
         if self.owner[slot] != NIL {
             return false;
         }
@@ -79,14 +86,15 @@ impl<const N: usize> Links<N> {
     }
 
     /// Removes and returns the first slot.
-    pub fn pop_front(&mut self, list: &mut List) -> Option<usize> {
-        let s = list.front()?;
+    pub fn pop_front(&mut self, list: &mut List) -> Option<I> {
+        let s = list.front::<I>()?;
         self.remove(list, s);
         Some(s)
     }
 
     /// Removes `slot` from `list`. Returns false if it was not in that list.
-    pub fn remove(&mut self, list: &mut List, slot: usize) -> bool {
+    pub fn remove(&mut self, list: &mut List, slot: I) -> bool {
+        let slot = slot.index();
         if self.owner[slot] != list.id {
             return false;
         }
@@ -109,13 +117,13 @@ impl<const N: usize> Links<N> {
     }
 
     /// The slots of `list`, front to back.
-    pub fn iter<'a>(&'a self, list: &List) -> impl Iterator<Item = usize> + 'a {
+    pub fn iter<'a>(&'a self, list: &List) -> impl Iterator<Item = I> + 'a {
         let mut cur = list.head;
         core::iter::from_fn(move || {
             (cur != NIL).then(|| {
                 let s = cur as usize;
                 cur = self.next[s];
-                s
+                I::from_index(s)
             })
         })
     }

@@ -5,6 +5,9 @@
 //! Equal deadlines expire in the order they were armed. Invariant: `pos[s]` is the heap
 //! index of slot `s`'s entry, or `NIL` if it has none.
 
+use super::Slot;
+use core::marker::PhantomData;
+
 const NIL: u16 = u16::MAX;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -20,22 +23,29 @@ impl Entry {
     }
 }
 
-pub struct TimerHeap<const N: usize> {
+pub struct TimerHeap<const N: usize, I = usize> {
     heap: [Entry; N],
     len: usize,
     pos: [u16; N],
     seq: u64,
+    _slot: PhantomData<I>,
 }
 
-impl<const N: usize> Default for TimerHeap<N> {
+impl<const N: usize, I: Slot> Default for TimerHeap<N, I> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const N: usize> TimerHeap<N> {
+impl<const N: usize, I: Slot> TimerHeap<N, I> {
     pub const fn new() -> Self {
-        TimerHeap { heap: [Entry { deadline: 0, seq: 0, slot: 0 }; N], len: 0, pos: [NIL; N], seq: 0 }
+        TimerHeap {
+            heap: [Entry { deadline: 0, seq: 0, slot: 0 }; N],
+            len: 0,
+            pos: [NIL; N],
+            seq: 0,
+            _slot: PhantomData,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -47,8 +57,9 @@ impl<const N: usize> TimerHeap<N> {
     }
 
     /// Arms (or re-arms) `slot` to expire at `deadline`.
-    pub fn arm(&mut self, slot: usize, deadline: u64) {
+    pub fn arm(&mut self, slot: I, deadline: u64) {
         self.cancel(slot);
+        let slot = slot.index();
         let i = self.len;
         self.heap[i] = Entry { deadline, seq: self.seq, slot: slot as u16 };
         self.seq += 1;
@@ -58,7 +69,8 @@ impl<const N: usize> TimerHeap<N> {
     }
 
     /// Disarms `slot`; returns whether it was armed.
-    pub fn cancel(&mut self, slot: usize) -> bool {
+    pub fn cancel(&mut self, slot: I) -> bool {
+        let slot = slot.index();
         let i = self.pos[slot];
         if i == NIL {
             return false;
@@ -76,7 +88,8 @@ impl<const N: usize> TimerHeap<N> {
     }
 
     /// The deadline of `slot`, if armed.
-    pub fn deadline(&self, slot: usize) -> Option<u64> {
+    pub fn deadline(&self, slot: I) -> Option<u64> {
+        let slot = slot.index();
         let i = self.pos[slot];
         (i != NIL).then(|| self.heap[i as usize].deadline)
     }
@@ -87,11 +100,11 @@ impl<const N: usize> TimerHeap<N> {
     }
 
     /// Removes and returns a slot whose deadline is `<= now`, earliest first.
-    pub fn pop_expired(&mut self, now: u64) -> Option<usize> {
+    pub fn pop_expired(&mut self, now: u64) -> Option<I> {
         if self.len == 0 || self.heap[0].deadline > now {
             return None;
         }
-        let slot = self.heap[0].slot as usize;
+        let slot = I::from_index(self.heap[0].slot as usize);
         self.cancel(slot);
         Some(slot)
     }

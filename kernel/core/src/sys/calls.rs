@@ -17,6 +17,7 @@ use crate::mem::pagemap::PageMap;
 use crate::mem::regions::Region;
 use crate::mem::FRAMES;
 use crate::regs::ArchState;
+use crate::task::{TaskId, TaskSlot, ThreadSlot, Tid};
 use crate::umem::{UserPtr, UserSlice};
 use abi::ipc::fast;
 use abi::syscall::{decode_tid, decode_u32};
@@ -27,8 +28,8 @@ const PAGE: u64 = abi::PAGE_SIZE as u64;
 /// The thread making a system call: its slot and its task's slot.
 #[derive(Clone, Copy, Debug)]
 pub struct Caller {
-    pub slot: usize,
-    pub task: usize,
+    pub slot: ThreadSlot,
+    pub task: TaskSlot,
 }
 
 type Handler<P> = fn(&mut Kernel<P>, Caller, &<P as Platform>::Regs) -> Result<(), Error>;
@@ -99,14 +100,14 @@ fn ret<P: Platform>(k: &mut Kernel<P>, c: Caller, v: u64) -> Result<(), Error> {
     Ok(())
 }
 
-fn space<P: Platform>(k: &mut Kernel<P>, task: usize) -> &mut P::Space {
+fn space<P: Platform>(k: &mut Kernel<P>, task: TaskSlot) -> &mut P::Space {
     // Invariant: `task` is the caller's, and a task keeps its space while it has threads.
     k.core.task_mut(task).space.as_mut().expect("a live task has an address space")
 }
 
 fn gettid<P: Platform>(k: &mut Kernel<P>, c: Caller, _: &P::Regs) -> Result<(), Error> {
     let me = c.slot;
-    let v = k.core.thread(me).tid as u64;
+    let v = k.core.thread(me).tid.raw() as u64;
     ret(k, c, v)
 }
 
@@ -127,7 +128,7 @@ fn deschedule<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<
 }
 
 fn make_runnable<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
-    k.core.make_runnable(c.slot, decode_tid(f.arg(0)) as u32)?;
+    k.core.make_runnable(c.slot, Tid::from_raw(decode_tid(f.arg(0)) as u32))?;
     ret(k, c, 0)
 }
 
@@ -185,7 +186,7 @@ fn thread_create<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Resu
         return Err(Error::BadAddress);
     }
     let task = c.task;
-    let v = spawn::thread(k, task, ThreadStart { rip, rsp, arg0: f.arg(2), arg1: f.arg(3) })? as u64;
+    let v = spawn::thread(k, task, ThreadStart { rip, rsp, arg0: f.arg(2), arg1: f.arg(3) })?.raw() as u64;
     ret(k, c, v)
 }
 
@@ -210,7 +211,7 @@ fn task_spawn<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<
     let space = space(k, task);
     UserSlice::new(f.arg(0), len)?.readable(space)?.read(space, name)?;
     let name = core::str::from_utf8(name).map_err(|_| Error::NoSuchProgram)?;
-    let v = spawn::task(k, Some(task), name, f.arg(2))? as u64;
+    let v = spawn::task(k, Some(task), name, f.arg(2))?.raw() as u64;
     ret(k, c, v)
 }
 
@@ -227,7 +228,7 @@ fn task_exit<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(
 }
 
 fn task_wait<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
-    match k.core.task_wait(c.slot, f.arg(0) as u32)? {
+    match k.core.task_wait(c.slot, TaskId::from_raw(f.arg(0) as u32))? {
         Some(status) => ret(k, c, abi::syscall::encode_status(status)),
         None => Ok(()), // blocked: the task's end gives it the status
     }
@@ -293,7 +294,7 @@ fn ipc_reply<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(
 fn ipc_call<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     let (tid, len) = fast::decode_call_word(f.arg(0));
     let words = [f.arg(2), f.arg(3), f.arg(4), f.arg(5), f.arg(6)];
-    k.core.ipc_call_fast(c.slot, tid, len, words, fast::decode_timeout(f.arg(1)))?;
+    k.core.ipc_call_fast(c.slot, Tid::from_raw(tid), len, words, fast::decode_timeout(f.arg(1)))?;
     Ok(())
 }
 
@@ -345,7 +346,7 @@ fn kernel_stats<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Resul
     let size = size_of::<abi::syscall::KernelStats>() as u64;
     let len = f.arg(1).min(size);
     let mut stats = abi::syscall::KernelStats { free_frames: FRAMES.lock().free_count() as u64, ..Default::default() };
-    for slot in 0..MAX_THREADS {
+    for slot in (0..MAX_THREADS).map(ThreadSlot::new) {
         if !matches!(k.core.thread(slot).state(), State::Free) {
             stats.threads_used += 1;
         }
@@ -418,7 +419,7 @@ fn image_programs<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Res
 fn task_kill<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     let task = c.task;
     let power = k.core.task(task).grants.may_kill();
-    let ended = k.core.kill_task(task, f.arg(0) as u32, power)?;
+    let ended = k.core.kill_task(task, TaskId::from_raw(f.arg(0) as u32), power)?;
     let own = ended.task == Some(task);
     drop(ended.space);
     if own {

@@ -9,6 +9,7 @@ use crate::ipc::fixture::Mem;
 use crate::ipc::mailbox::VecBuffers;
 use crate::mem::KernelStack;
 use crate::regs::ArchState;
+use crate::task::{TaskSlot, ThreadSlot};
 use abi::syscall::regs::{ARGS, RESULTS};
 use abi::{Error, Syscall};
 use std::collections::BTreeMap;
@@ -118,7 +119,7 @@ const PAGE: u64 = abi::PAGE_SIZE as u64;
 pub struct Machine {
     pub k: Box<Kernel<Fake>>,
     /// The thread running after the last entry (`None`: idle or off).
-    pub running: Option<usize>,
+    pub running: Option<ThreadSlot>,
 }
 
 impl Machine {
@@ -129,14 +130,14 @@ impl Machine {
     }
 
     /// A new task named `name` with `grants` and no threads.
-    pub fn task(&mut self, name: &str, grants: abi::image::Grants) -> usize {
+    pub fn task(&mut self, name: &str, grants: abi::image::Grants) -> TaskSlot {
         let t = self.k.core.create_task(name, Mem::default()).unwrap();
         self.k.core.task_mut(t).grants = grants;
         t
     }
 
     /// A new thread in `task` with a page of data at `data(slot)`.
-    pub fn thread(&mut self, task: usize) -> usize {
+    pub fn thread(&mut self, task: TaskSlot) -> ThreadSlot {
         let tid = spawn::thread(&mut self.k, task, ThreadStart { rip: 0x40_1000, rsp: 0x7000_0000, arg0: 0, arg1: 0 })
             .unwrap();
         let slot = self.k.core.lookup_thread(tid).unwrap();
@@ -144,31 +145,32 @@ impl Machine {
         slot
     }
 
-    pub fn tid(&self, slot: usize) -> u32 {
-        self.k.core.thread(slot).tid
+    /// Thread `slot`'s id, as user space sees it.
+    pub fn tid(&self, slot: ThreadSlot) -> u32 {
+        self.k.core.thread(slot).tid.raw()
     }
 
-    pub fn mem(&mut self, slot: usize) -> &mut Mem {
+    pub fn mem(&mut self, slot: ThreadSlot) -> &mut Mem {
         let task = self.k.core.thread(slot).task;
         self.k.core.task_mut(task).space.as_mut().unwrap()
     }
 
-    fn top(&self, slot: usize) -> u64 {
+    fn top(&self, slot: ThreadSlot) -> u64 {
         self.k.core.thread(slot).kstack.top()
     }
 
     /// Thread `slot`'s saved registers.
-    pub fn regs(&self, slot: usize) -> Regs {
+    pub fn regs(&self, slot: ThreadSlot) -> Regs {
         self.k.platform.frames[&self.top(slot)]
     }
 
     /// Its return value (`rax`) as a signed word.
-    pub fn rax(&self, slot: usize) -> i64 {
+    pub fn rax(&self, slot: ThreadSlot) -> i64 {
         self.regs(slot).out[0] as i64
     }
 
     /// Its second result (`rdx`).
-    pub fn rdx(&self, slot: usize) -> u64 {
+    pub fn rdx(&self, slot: ThreadSlot) -> u64 {
         self.regs(slot).out[3]
     }
 
@@ -193,18 +195,18 @@ impl Machine {
     }
 
     /// Makes `slot` the running thread (as if the scheduler had picked it).
-    pub fn run(&mut self, slot: usize) {
+    pub fn run(&mut self, slot: ThreadSlot) {
         self.k.core.switch_to(slot);
         self.running = Some(slot);
     }
 
     /// System call `n` with `args` from thread `slot` (made current first).
-    pub fn call(&mut self, slot: usize, n: Syscall, args: &[u64]) -> Leave {
+    pub fn call(&mut self, slot: ThreadSlot, n: Syscall, args: &[u64]) -> Leave {
         self.raw(slot, n as u64, args)
     }
 
     /// A system call by raw number.
-    pub fn raw(&mut self, slot: usize, number: u64, args: &[u64]) -> Leave {
+    pub fn raw(&mut self, slot: ThreadSlot, number: u64, args: &[u64]) -> Leave {
         self.run(slot);
         let mut regs = Regs { number, ..Regs::default() };
         regs.args[..args.len()].copy_from_slice(args);
@@ -222,7 +224,7 @@ impl Machine {
     }
 
     /// `call`, then the caller's `rax` (it must still be running).
-    pub fn value(&mut self, slot: usize, n: Syscall, args: &[u64]) -> i64 {
+    pub fn value(&mut self, slot: ThreadSlot, n: Syscall, args: &[u64]) -> i64 {
         let leave = self.call(slot, n, args);
         assert!(
             matches!(leave, Leave::Run { switch: false, .. }),
@@ -244,13 +246,13 @@ impl Machine {
     }
 
     /// Writes `bytes` to thread `slot`'s memory at `at`.
-    pub fn poke(&mut self, slot: usize, at: u64, bytes: &[u8]) {
+    pub fn poke(&mut self, slot: ThreadSlot, at: u64, bytes: &[u8]) {
         use crate::umem::UserMemory;
         self.mem(slot).copy_out(at, bytes).unwrap();
     }
 
     /// Reads `n` bytes of thread `slot`'s memory at `at`.
-    pub fn peek(&mut self, slot: usize, at: u64, n: usize) -> Vec<u8> {
+    pub fn peek(&mut self, slot: ThreadSlot, at: u64, n: usize) -> Vec<u8> {
         use crate::umem::UserMemory;
         let mut v = vec![0; n];
         self.mem(slot).copy_in(at, &mut v).unwrap();
@@ -259,8 +261,8 @@ impl Machine {
 }
 
 /// Thread `slot`'s data area (4 pages, mapped writable).
-pub fn data(slot: usize) -> u64 {
-    DATA + slot as u64 * 8 * PAGE
+pub fn data(slot: ThreadSlot) -> u64 {
+    DATA + slot.index() as u64 * 8 * PAGE
 }
 
 /// The error as `rax` holds it.

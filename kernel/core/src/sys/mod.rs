@@ -16,7 +16,7 @@ pub mod platform;
 mod spawn;
 
 use crate::loader::image::BootImage;
-use crate::task::Core;
+use crate::task::{Core, ThreadSlot, Tid};
 use crate::userfault::{self, PageFaultCode};
 use abi::status::exception_name;
 use platform::Platform;
@@ -30,7 +30,7 @@ pub struct Kernel<P: Platform> {
     pub platform: P,
     pub image: Option<BootImage<'static>>,
     /// Which driver thread each IRQ line is bound to: (thread slot, tid).
-    pub irqs: [Option<(usize, u32)>; IRQ_LINES],
+    pub irqs: [Option<(ThreadSlot, Tid)>; IRQ_LINES],
     /// The I/O ports the platform currently allows: (base, count).
     io_loaded: (u16, u16),
 }
@@ -43,7 +43,7 @@ pub enum Leave {
     /// Deliver thread `slot`'s results into its saved registers, at the top of its
     /// kernel stack `stack_top`, then run it: by returning through the frame the entry
     /// came in on if `switch` is false, else by entering it.
-    Run { slot: usize, stack_top: u64, switch: bool },
+    Run { slot: ThreadSlot, stack_top: u64, switch: bool },
     /// Nothing to run: idle until an interrupt.
     Idle,
     /// No task is left: power off with this status.
@@ -96,7 +96,7 @@ impl<P: Platform> Kernel<P> {
 
     /// Picks what runs next. `entered_on` is the thread whose frame this entry is on
     /// (`None` when the entry came from the idle loop or its thread ended).
-    pub fn next(&mut self, entered_on: Option<usize>) -> Leave {
+    pub fn next(&mut self, entered_on: Option<ThreadSlot>) -> Leave {
         if self.core.live_tasks() == 0 {
             return Leave::PowerOff(self.core.first_task_status().unwrap_or(0));
         }
@@ -127,7 +127,7 @@ impl<P: Platform> Kernel<P> {
     /// forgets them. The architecture calls this for `Leave::Run` before the thread runs,
     /// with no other reference to the frame live.
     #[inline(always)]
-    pub fn deliver(&mut self, slot: usize, regs: &mut P::Regs) {
+    pub fn deliver(&mut self, slot: ThreadSlot, regs: &mut P::Regs) {
         self.core.results_mut(slot).apply(regs);
     }
 

@@ -4,13 +4,14 @@
 use super::platform::{Platform, ThreadStart};
 use super::Kernel;
 use crate::loader::elf::{self, ElfImage, LoadTarget};
+use crate::task::{TaskId, TaskSlot, ThreadSlot, Tid};
 use abi::layout::{MAIN_STACK_PAGES, MAIN_STACK_TOP};
 use abi::Error;
 
 /// Starts boot-image program `name` as a new task of `parent` (`None`: the boot task)
 /// whose first thread gets `arg` in `rdi`; returns the task id. The task gets the grants
 /// and limits of the program's image entry.
-pub fn task<P: Platform>(k: &mut Kernel<P>, parent: Option<usize>, name: &str, arg: u64) -> Result<u32, Error> {
+pub fn task<P: Platform>(k: &mut Kernel<P>, parent: Option<TaskSlot>, name: &str, arg: u64) -> Result<TaskId, Error> {
     let image = k.image.ok_or(Error::NoSuchProgram)?;
     let program = image.find(name).ok_or(Error::NoSuchProgram)?;
     let elf = ElfImage::parse(program.elf).map_err(|e| {
@@ -35,14 +36,14 @@ pub fn task<P: Platform>(k: &mut Kernel<P>, parent: Option<usize>, name: &str, a
 }
 
 /// Starts a thread in task `task` from `start`.
-pub fn thread<P: Platform>(k: &mut Kernel<P>, task: usize, start: ThreadStart) -> Result<u32, Error> {
+pub fn thread<P: Platform>(k: &mut Kernel<P>, task: TaskSlot, start: ThreadStart) -> Result<Tid, Error> {
     let slot = thread_in(k, task, start)?;
     Ok(k.core.thread(slot).tid)
 }
 
 /// A new thread of `task` on a new kernel stack, starting from `start`; its slot. Room is
 /// checked before the stack is taken, so nothing fails once it is.
-fn thread_in<P: Platform>(k: &mut Kernel<P>, task: usize, start: ThreadStart) -> Result<usize, Error> {
+fn thread_in<P: Platform>(k: &mut Kernel<P>, task: TaskSlot, start: ThreadStart) -> Result<ThreadSlot, Error> {
     k.core.thread_room(task)?;
     let kstack = k.platform.alloc_stack()?;
     // Cannot fail: room was checked just above, with nothing in between (were it to, the

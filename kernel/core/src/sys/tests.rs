@@ -4,7 +4,7 @@
 
 use super::fixture::{data, err, Machine};
 use super::Leave;
-use crate::task::State;
+use crate::task::{State, ThreadSlot};
 use abi::image::Grants;
 use abi::ipc::fast;
 use abi::ipc::{RecvFlags, RecvKind, SendControl};
@@ -15,7 +15,7 @@ use abi::{Error, Syscall};
 const PAGE: u64 = abi::PAGE_SIZE as u64;
 
 /// A machine with one task of `n` threads.
-fn one_task(n: usize) -> (Machine, Vec<usize>) {
+fn one_task(n: usize) -> (Machine, Vec<ThreadSlot>) {
     let mut m = Machine::new();
     let t = m.task("a", Grants::NONE);
     let threads = (0..n).map(|_| m.thread(t)).collect();
@@ -23,7 +23,7 @@ fn one_task(n: usize) -> (Machine, Vec<usize>) {
 }
 
 /// A machine with two tasks of one thread each.
-fn two_tasks() -> (Machine, usize, usize) {
+fn two_tasks() -> (Machine, ThreadSlot, ThreadSlot) {
     let mut m = Machine::new();
     let a = m.task("a", Grants::NONE);
     let a = m.thread(a);
@@ -160,7 +160,7 @@ fn thread_create_checks_rip_and_rsp_and_starts_the_thread_with_its_arguments() {
     assert_eq!(m.value(t[0], Syscall::ThreadCreate, &[0x40_1000, 0]), err(Error::BadAddress), "rsp - 8 wraps");
     let tid = m.value(t[0], Syscall::ThreadCreate, &[0x40_2000, 0x7000_1000, 11, 22]);
     assert!(tid > 0);
-    let slot = m.k.core.lookup_thread(tid as u32).unwrap();
+    let slot = m.k.core.lookup_thread(crate::task::Tid::from_raw(tid as u32)).unwrap();
     let start = m.k.platform.starts[&m.k.core.thread(slot).kstack.top()];
     assert_eq!((start.rip, start.rsp, start.arg0, start.arg1), (0x40_2000, 0x7000_1000, 11, 22));
     assert_eq!(*m.k.core.thread(slot).state(), State::Runnable);
@@ -232,10 +232,10 @@ fn task_spawn_checks_the_name_before_looking_for_it() {
 fn task_wait_refuses_oneself_and_unknown_tasks_and_collects_a_child() {
     let (mut m, a, b) = two_tasks();
     let (ta, tb) = (m.k.core.thread(a).task, m.k.core.thread(b).task);
-    let own = m.k.core.task(ta).id as u64;
+    let own = m.k.core.task(ta).id.raw() as u64;
     assert_eq!(m.value(a, Syscall::TaskWait, &[own]), err(Error::InvalidArgument));
     assert_eq!(m.value(a, Syscall::TaskWait, &[4242]), err(Error::NoSuchTask));
-    let other = m.k.core.task(tb).id as u64;
+    let other = m.k.core.task(tb).id.raw() as u64;
     assert_eq!(m.value(a, Syscall::TaskWait, &[other]), err(Error::PermissionDenied), "not its parent");
 }
 
@@ -284,20 +284,20 @@ fn image_programs_without_an_image_is_zero() {
 fn task_kill_needs_ancestry_or_the_power_and_killing_oneself_does_not_return() {
     let (mut m, a, b) = two_tasks();
     let tb = m.k.core.thread(b).task;
-    let id = m.k.core.task(tb).id as u64;
+    let id = m.k.core.task(tb).id.raw() as u64;
     assert_eq!(m.value(a, Syscall::TaskKill, &[id]), err(Error::PermissionDenied));
     let ta = m.k.core.thread(a).task;
     m.k.core.task_mut(ta).grants = Grants::KILL;
     assert_eq!(m.value(a, Syscall::TaskKill, &[id]), 0);
     assert_eq!(m.k.core.task(tb).state, crate::task::TaskState::Free, "an orphan is freed when it ends");
-    let own = m.k.core.task(ta).id as u64;
+    let own = m.k.core.task(ta).id.raw() as u64;
     assert_eq!(m.call(a, Syscall::TaskKill, &[own]), Leave::PowerOff(abi::status::KILLED));
 }
 
 // ---- IPC through the registers ------------------------------------------------------------
 
 /// Where test threads keep a length word for IPC.
-fn lens(slot: usize) -> u64 {
+fn lens(slot: ThreadSlot) -> u64 {
     data(slot) + 3 * PAGE
 }
 
@@ -326,7 +326,7 @@ fn a_send_error_is_encoded_in_rax() {
 }
 
 /// `ipc_recv` arguments for `slot` with a `cap`-byte buffer.
-fn recv_args(m: &mut Machine, slot: usize, cap: u32, timeout: i32) -> [u64; 5] {
+fn recv_args(m: &mut Machine, slot: ThreadSlot, cap: u32, timeout: i32) -> [u64; 5] {
     m.poke(slot, lens(slot) + 8, &cap.to_le_bytes());
     m.poke(slot, lens(slot) + 16, &0u32.to_le_bytes());
     [0, data(slot) + PAGE, lens(slot) + 16, lens(slot) + 8, tid_word(timeout)]
@@ -469,7 +469,7 @@ fn a_receive_timeout_wakes_the_receiver_with_timeout() {
 
 // ---- interrupts ----------------------------------------------------------------------
 
-fn driver() -> (Machine, usize) {
+fn driver() -> (Machine, ThreadSlot) {
     let mut m = Machine::new();
     let t = m.task("drv", Grants::COM1);
     let d = m.thread(t);

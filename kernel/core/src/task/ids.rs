@@ -1,9 +1,208 @@
-//! Thread and task ids: a table slot plus a generation, so an id outlives nothing.
+//! Thread and task ids and slots, as four types that do not mix: a [`ThreadSlot`] or
+//! [`TaskSlot`] is an index into the core's tables (reused when its thread or task ends), a
+//! [`Tid`] or [`TaskId`] is what user space names a thread or task by (never reused while
+//! its generation lasts). Passing one where another is meant does not compile; the arrays
+//! of the core are indexed by their slot type only (`Index` below).
+//!
+//! The core's calls take them as such; this compiles:
+//!
+//! ```
+//! use moroso_kernel_core::ipc::mailbox::MsgBuffers;
+//! use moroso_kernel_core::task::{Core, TaskId, TaskSlot, ThreadSlot, Tid};
+//! fn uses<S, B: MsgBuffers>(c: &Core<S, B>, th: ThreadSlot, ta: TaskSlot, tid: Tid, id: TaskId) {
+//!     let _ = (c.thread(th), c.task(ta), c.lookup_thread(tid), c.lookup_task(id));
+//! }
+//! ```
+//!
+//! and each mix-up below does not (the doc tests check that it fails to compile):
+//!
+//! ```compile_fail
+//! # use moroso_kernel_core::ipc::mailbox::MsgBuffers;
+//! # use moroso_kernel_core::task::{Core, TaskSlot};
+//! fn thread_by_task_slot<S, B: MsgBuffers>(c: &Core<S, B>, ta: TaskSlot) {
+//!     let _ = c.thread(ta);
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! # use moroso_kernel_core::ipc::mailbox::MsgBuffers;
+//! # use moroso_kernel_core::task::{Core, ThreadSlot};
+//! fn task_by_thread_slot<S, B: MsgBuffers>(c: &Core<S, B>, th: ThreadSlot) {
+//!     let _ = c.task(th);
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! # use moroso_kernel_core::ipc::mailbox::MsgBuffers;
+//! # use moroso_kernel_core::task::{Core, TaskId};
+//! fn thread_by_task_id<S, B: MsgBuffers>(c: &Core<S, B>, id: TaskId) {
+//!     let _ = c.lookup_thread(id);
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! # use moroso_kernel_core::ipc::mailbox::MsgBuffers;
+//! # use moroso_kernel_core::task::{Core, ThreadSlot};
+//! fn slot_for_id<S, B: MsgBuffers>(c: &Core<S, B>, th: ThreadSlot) {
+//!     let _ = c.lookup_thread(th);
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! # use moroso_kernel_core::ipc::mailbox::MsgBuffers;
+//! # use moroso_kernel_core::task::{Core, Tid};
+//! fn raw_number_for_tid<S, B: MsgBuffers>(c: &Core<S, B>, raw: u32) {
+//!     let _ = c.lookup_thread(raw);
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! # use moroso_kernel_core::task::{TaskSlot, MAX_THREADS};
+//! fn thread_table_by_task_slot(table: &[u8; MAX_THREADS], ta: TaskSlot) -> u8 {
+//!     table[ta]
+//! }
+//! ```
+//!
+//! Ids: a table slot plus a generation, so an id outlives nothing.
 //!
 //! `id = generation * SLOTS + slot`, with slot 0 never used: ids are positive, fit in an
 //! `i32` (the spec passes tids as `int`), start at 1, and a stale id names no thread even
 //! after its slot is reused, until the generation wraps (after 2^31 / SLOTS reuses of one
 //! slot).
+
+use crate::limits::{MAX_TASKS, MAX_THREADS};
+use core::fmt;
+use core::ops::{Index, IndexMut};
+
+/// Declares a slot type for a table of `$n` entries: an index `0..$n` (0 is never a live
+/// thread or task), indexing arrays of exactly `$n` entries.
+macro_rules! slot_type {
+    ($(#[$m:meta])* $name:ident, $n:expr) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[repr(transparent)]
+        pub struct $name(usize);
+
+        impl $name {
+            /// Slot `index` of the table. Invariant: `index < ` the table's size (checked
+            /// in debug builds; indexing with it checks it anyway).
+            #[inline(always)]
+            pub const fn new(index: usize) -> Self {
+                debug_assert!(index < $n);
+                $name(index)
+            }
+            /// Its index in the table.
+            #[inline(always)]
+            pub const fn index(self) -> usize {
+                self.0
+            }
+            /// Every slot that can hold a live entry (`1..` the table's size).
+            pub fn all() -> impl DoubleEndedIterator<Item = $name> + Clone {
+                (1..$n).map($name)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl crate::sched::Slot for $name {
+            #[inline(always)]
+            fn from_index(index: usize) -> Self {
+                $name::new(index)
+            }
+            #[inline(always)]
+            fn index(self) -> usize {
+                self.0
+            }
+        }
+
+        impl<T> Index<$name> for [T; $n] {
+            type Output = T;
+            #[inline(always)]
+            fn index(&self, slot: $name) -> &T {
+                &self[slot.0]
+            }
+        }
+
+        impl<T> IndexMut<$name> for [T; $n] {
+            #[inline(always)]
+            fn index_mut(&mut self, slot: $name) -> &mut T {
+                &mut self[slot.0]
+            }
+        }
+    };
+}
+
+slot_type!(
+    /// A slot of the thread table (and of everything kept per thread: links, timers,
+    /// mailboxes).
+    ThreadSlot,
+    MAX_THREADS
+);
+slot_type!(
+    /// A slot of the task table.
+    TaskSlot,
+    MAX_TASKS
+);
+
+/// Declares an id type: a user-visible name, made of a slot of `$slot` and a generation.
+macro_rules! id_type {
+    ($(#[$m:meta])* $name:ident, $slot:ident, $n:expr) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        #[repr(transparent)]
+        pub struct $name(u32);
+
+        impl $name {
+            /// The id user space passed: any value, an allegation until looked up.
+            #[inline(always)]
+            pub const fn from_raw(raw: u32) -> Self {
+                $name(raw)
+            }
+            /// The id of `slot` in `generation`.
+            #[inline(always)]
+            pub const fn make(slot: $slot, generation: u32) -> Self {
+                $name(IdSpace::<$n>::make(slot.index(), generation))
+            }
+            /// The number user space knows it by.
+            #[inline(always)]
+            pub const fn raw(self) -> u32 {
+                self.0
+            }
+            /// The slot it names (`None` for 0 or out of range); the slot's entry may hold
+            /// another id.
+            #[inline(always)]
+            pub const fn slot(self) -> Option<$slot> {
+                match IdSpace::<$n>::slot(self.0) {
+                    Some(s) => Some($slot::new(s)),
+                    None => None,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A thread id (`tid`).
+    Tid,
+    ThreadSlot,
+    MAX_THREADS
+);
+id_type!(
+    /// A task id.
+    TaskId,
+    TaskSlot,
+    MAX_TASKS
+);
 
 /// Converts between ids and (slot, generation) for a table of `SLOTS` entries.
 #[derive(Clone, Copy)]

@@ -40,8 +40,10 @@ use crate::ipc::{PendingRecv, PendingSend, ReplyDest, ThreadIpc};
 use crate::mem::KernelStack;
 use crate::sched::list::{Links, List};
 use crate::sched::timers::TimerHeap;
+use abi::ipc::Timeout;
 use abi::Error;
 use ids::IdSpace;
+pub use ids::{TaskId, TaskSlot, ThreadSlot, Tid};
 
 pub use crate::limits::{MAX_TASKS, MAX_THREADS, QUANTUM_TICKS};
 
@@ -50,11 +52,11 @@ pub type TaskIds = IdSpace<MAX_TASKS>;
 
 const RUN_QUEUE: u16 = 0;
 const ZOMBIES: u16 = 1;
-const fn waiters_list(task: usize) -> u16 {
-    2 + task as u16
+const fn waiters_list(task: TaskSlot) -> u16 {
+    2 + task.index() as u16
 }
-const fn mailbox_list(thread: usize) -> u16 {
-    2 + MAX_TASKS as u16 + thread as u16
+const fn mailbox_list(thread: ThreadSlot) -> u16 {
+    2 + MAX_TASKS as u16 + thread.index() as u16
 }
 
 /// What a thread is doing.
@@ -65,16 +67,16 @@ pub enum State {
     Sleeping,
     Descheduled,
     /// In `task_wait` for the task in this slot.
-    WaitingTask(usize),
+    WaitingTask(TaskSlot),
     /// A synchronous sender queued in thread `to`'s mailbox, with its send.
     Sending {
-        to: usize,
+        to: ThreadSlot,
         send: PendingSend,
     },
     /// A synchronous sender whose message (number `seq`) thread `from` received, waiting for
     /// the reply, which goes to `reply`.
     AwaitingReply {
-        from: usize,
+        from: ThreadSlot,
         seq: u64,
         reply: ReplyDest,
     },
@@ -86,12 +88,15 @@ pub enum State {
 
 #[derive(Debug)]
 pub struct Thread {
-    pub tid: u32,
+    pub tid: Tid,
     generation: u32,
-    pub task: usize,
-    /// Written only by the transitions of [`Core`] (`create_thread`, `block_current`,
-    /// `wake`, `sender_received`, `bury`, `reap`, `finish_task`), which keep run-queue,
-    /// mailbox, waiter-list and timer membership in step with it.
+    pub task: TaskSlot,
+    /// Written only by the transitions of [`Core`]: `create_thread` (to `Runnable`), the
+    /// `block_*` family (`block_sleeping`, `block_descheduled`, `block_waiting_task`,
+    /// `block_sending`, `block_awaiting_reply`, `block_receiving`), `wake` (back to
+    /// `Runnable`, also for a task's waiters when it ends), `sender_received`, `bury` (to
+    /// `Zombie`) and `reap` (to `Free`). Each keeps run-queue, mailbox, waiter-list and timer
+    /// membership in step with it.
     state: State,
     pub kstack: KernelStack,
     /// What the thread's current system call returns, written into its registers when it
@@ -113,9 +118,9 @@ impl Thread {
     }
 
     const EMPTY: Thread = Thread {
-        tid: 0,
+        tid: Tid::from_raw(0),
         generation: 0,
-        task: 0,
+        task: TaskSlot::new(0),
         state: State::Free,
         kstack: KernelStack::EMPTY,
         ret: crate::regs::Results::NONE,
@@ -134,7 +139,7 @@ pub enum TaskState {
 }
 
 pub struct Task<S> {
-    pub id: u32,
+    pub id: TaskId,
     generation: u32,
     pub state: TaskState,
     name: [u8; abi::image::NAME_MAX],
@@ -146,12 +151,12 @@ pub struct Task<S> {
     /// Shares of the global tables, from the boot image.
     pub limits: abi::image::Limits,
     /// The task that started this one, the only one that may collect its status.
-    parent: Option<usize>,
+    parent: Option<TaskSlot>,
     /// Its nearest live ancestor: the parent while that lives, then the parent's own
     /// guardian, and so on. Ancestors may end it (`task_kill`), so an orphan stays within
     /// reach of the tasks above it. Invariant: names a live task or nothing (re-pointed
     /// when that task ends), so a reused slot is never taken for an ancestor.
-    guardian: Option<usize>,
+    guardian: Option<TaskSlot>,
     /// Tasks this one started that are live or uncollected.
     children: usize,
     live_threads: usize,
@@ -170,7 +175,7 @@ pub struct Ended<S> {
     /// The task's address space, if the task ended.
     pub space: Option<S>,
     /// The task's slot, if the task ended.
-    pub task: Option<usize>,
+    pub task: Option<TaskSlot>,
 }
 
 /// The kernel's scheduling and IPC state. `S` is an address space, `B` the pool of kernel
@@ -178,10 +183,10 @@ pub struct Ended<S> {
 pub struct Core<S, B> {
     pub(crate) threads: [Thread; MAX_THREADS],
     pub(crate) tasks: [Task<S>; MAX_TASKS],
-    pub(crate) links: Links<MAX_THREADS>,
+    pub(crate) links: Links<MAX_THREADS, ThreadSlot>,
     run_queue: List,
     zombies: List,
-    pub(crate) timers: TimerHeap<MAX_THREADS>,
+    pub(crate) timers: TimerHeap<MAX_THREADS, ThreadSlot>,
     /// Each thread's mailbox: its queue of blocked synchronous senders.
     pub(crate) mailboxes: [List; MAX_THREADS],
     /// Each thread's mailbox: its buffered asynchronous messages.
@@ -192,7 +197,7 @@ pub struct Core<S, B> {
     /// Where short messages pass between two address spaces. Kept here, not on the kernel
     /// stack, so a copy need not zero a fresh buffer each time.
     pub(crate) bounce: [u8; BOUNCE],
-    current: Option<usize>,
+    current: Option<ThreadSlot>,
     /// The tick counter as of the last tick (see [`Core::tick`]): deadlines are counted
     /// from it.
     now: u64,
@@ -205,8 +210,8 @@ pub struct Core<S, B> {
     /// waiting receiver), with the slice the current thread had left then: if the current
     /// thread blocks before the next tick, that thread runs next, on that slice, if it is
     /// still in the run queue. Every tick and yield forgets it.
-    donation: Option<(usize, u32)>,
-    first_task: Option<usize>,
+    donation: Option<(ThreadSlot, u32)>,
+    first_task: Option<TaskSlot>,
     first_status: Option<i32>,
     live_tasks: usize,
 }
@@ -219,14 +224,14 @@ impl<S, B: MsgBuffers> Core<S, B> {
         let mut mailboxes = [List::new(0); MAX_THREADS];
         let mut i = 0;
         while i < MAX_THREADS {
-            mailboxes[i] = List::new(mailbox_list(i));
+            mailboxes[i] = List::new(mailbox_list(ThreadSlot::new(i)));
             i += 1;
         }
         Core {
             threads: [Thread::EMPTY; MAX_THREADS],
             tasks: [const {
                 Task {
-                    id: 0,
+                    id: TaskId::from_raw(0),
                     generation: 0,
                     state: TaskState::Free,
                     name: [0; abi::image::NAME_MAX],
@@ -265,23 +270,23 @@ impl<S, B: MsgBuffers> Core<S, B> {
     pub fn now(&self) -> u64 {
         self.now
     }
-    pub fn current(&self) -> Option<usize> {
+    pub fn current(&self) -> Option<ThreadSlot> {
         self.current
     }
-    pub fn thread(&self, slot: usize) -> &Thread {
+    pub fn thread(&self, slot: ThreadSlot) -> &Thread {
         &self.threads[slot]
     }
-    pub fn thread_mut(&mut self, slot: usize) -> &mut Thread {
+    pub fn thread_mut(&mut self, slot: ThreadSlot) -> &mut Thread {
         &mut self.threads[slot]
     }
-    pub fn task(&self, slot: usize) -> &Task<S> {
+    pub fn task(&self, slot: TaskSlot) -> &Task<S> {
         &self.tasks[slot]
     }
-    pub fn task_mut(&mut self, slot: usize) -> &mut Task<S> {
+    pub fn task_mut(&mut self, slot: TaskSlot) -> &mut Task<S> {
         &mut self.tasks[slot]
     }
     /// Asynchronous messages buffered in thread `slot`'s mailbox.
-    pub fn queued_messages(&self, slot: usize) -> usize {
+    pub fn queued_messages(&self, slot: ThreadSlot) -> usize {
         self.messages.queued(slot)
     }
     /// Task slots in use (live, or ended and not yet collected).
@@ -289,11 +294,11 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.tasks.iter().filter(|t| !matches!(t.state, TaskState::Free)).count()
     }
     /// Thread `slot`'s pending results, for its system call to add to.
-    pub fn results_mut(&mut self, slot: usize) -> &mut crate::regs::Results {
+    pub fn results_mut(&mut self, slot: ThreadSlot) -> &mut crate::regs::Results {
         &mut self.threads[slot].ret
     }
     /// Takes thread `slot`'s pending results, to write them into its registers.
-    pub fn take_results(&mut self, slot: usize) -> crate::regs::Results {
+    pub fn take_results(&mut self, slot: ThreadSlot) -> crate::regs::Results {
         core::mem::take(&mut self.threads[slot].ret)
     }
     /// Tasks that have not ended.
@@ -306,8 +311,8 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
 
     /// The slot of a living thread.
-    pub fn lookup_thread(&self, tid: u32) -> Result<usize, Error> {
-        let slot = ThreadIds::slot(tid).ok_or(Error::NoSuchThread)?;
+    pub fn lookup_thread(&self, tid: Tid) -> Result<ThreadSlot, Error> {
+        let slot = tid.slot().ok_or(Error::NoSuchThread)?;
         let t = &self.threads[slot];
         if t.tid == tid && !matches!(t.state, State::Free | State::Zombie) {
             Ok(slot)
@@ -317,8 +322,8 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
 
     /// The slot of a task that is live or whose status has not been collected.
-    pub fn lookup_task(&self, id: u32) -> Result<usize, Error> {
-        let slot = TaskIds::slot(id).ok_or(Error::NoSuchTask)?;
+    pub fn lookup_task(&self, id: TaskId) -> Result<TaskSlot, Error> {
+        let slot = id.slot().ok_or(Error::NoSuchTask)?;
         let t = &self.tasks[slot];
         if t.id == id && t.state != TaskState::Free {
             Ok(slot)
@@ -328,8 +333,8 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
 
     /// The living threads of task `task`.
-    pub fn threads_of(&self, task: usize) -> impl Iterator<Item = usize> + '_ {
-        (1..MAX_THREADS).filter(move |&s| {
+    pub fn threads_of(&self, task: TaskSlot) -> impl Iterator<Item = ThreadSlot> + '_ {
+        ThreadSlot::all().filter(move |&s| {
             let t = &self.threads[s];
             t.task == task && !matches!(t.state, State::Free | State::Zombie)
         })
@@ -340,7 +345,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// Registers a new task owning `space`, with no parent and the default limits (the
     /// boot task). A full table is `OutOfMemory`: an uncollected status is never dropped to
     /// make room.
-    pub fn create_task(&mut self, name: &str, space: S) -> Result<usize, Error> {
+    pub fn create_task(&mut self, name: &str, space: S) -> Result<TaskSlot, Error> {
         self.spawn_task(None, name, space, abi::image::Limits::DEFAULT)
     }
 
@@ -349,23 +354,23 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// its `limits.tasks`.
     pub fn spawn_task(
         &mut self,
-        parent: Option<usize>,
+        parent: Option<TaskSlot>,
         name: &str,
         space: S,
         limits: abi::image::Limits,
-    ) -> Result<usize, Error> {
+    ) -> Result<TaskSlot, Error> {
         if let Some(p) = parent {
             debug_assert_eq!(self.tasks[p].state, TaskState::Live);
             if self.tasks[p].children >= self.tasks[p].limits.tasks as usize {
                 return Err(Error::OutOfMemory);
             }
         }
-        let slot = (1..MAX_TASKS).find(|&s| self.tasks[s].state == TaskState::Free).ok_or(Error::OutOfMemory)?;
+        let slot = TaskSlot::all().find(|&s| self.tasks[s].state == TaskState::Free).ok_or(Error::OutOfMemory)?;
         if let Some(p) = parent {
             self.tasks[p].children += 1;
         }
         let t = &mut self.tasks[slot];
-        t.id = TaskIds::make(slot, t.generation);
+        t.id = TaskId::make(slot, t.generation);
         t.state = TaskState::Live;
         let n = name.len().min(abi::image::NAME_MAX);
         t.name = [0; abi::image::NAME_MAX];
@@ -389,9 +394,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     /// Whether `task` may have one more thread: `OutOfMemory` if the table is full or the
     /// task is at its `limits.threads` (what `create_thread` checks first).
-    pub fn thread_room(&self, task: usize) -> Result<(), Error> {
+    pub fn thread_room(&self, task: TaskSlot) -> Result<(), Error> {
         if self.tasks[task].live_threads >= self.tasks[task].limits.threads as usize
-            || !(1..MAX_THREADS).any(|s| matches!(self.threads[s].state, State::Free))
+            || !ThreadSlot::all().any(|s| matches!(self.threads[s].state, State::Free))
         {
             return Err(Error::OutOfMemory);
         }
@@ -401,15 +406,15 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// Registers a new runnable thread of `task`, running on `kstack`. `OutOfMemory` if the
     /// table is full or the task is at its `limits.threads` (then `kstack` is dropped:
     /// callers that must free it check [`thread_room`](Self::thread_room) first).
-    pub fn create_thread(&mut self, task: usize, kstack: KernelStack) -> Result<usize, Error> {
+    pub fn create_thread(&mut self, task: TaskSlot, kstack: KernelStack) -> Result<ThreadSlot, Error> {
         debug_assert_eq!(self.tasks[task].state, TaskState::Live);
         if self.tasks[task].live_threads >= self.tasks[task].limits.threads as usize {
             return Err(Error::OutOfMemory);
         }
         let slot =
-            (1..MAX_THREADS).find(|&s| matches!(self.threads[s].state, State::Free)).ok_or(Error::OutOfMemory)?;
+            ThreadSlot::all().find(|&s| matches!(self.threads[s].state, State::Free)).ok_or(Error::OutOfMemory)?;
         let t = &mut self.threads[slot];
-        t.tid = ThreadIds::make(slot, t.generation);
+        t.tid = Tid::make(slot, t.generation);
         t.task = task;
         t.state = State::Runnable;
         t.kstack = kstack;
@@ -428,7 +433,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// (which becomes current). `None`: nothing is runnable, idle. Inlined: every kernel
     /// entry asks, and almost always the answer is the first test.
     #[inline(always)]
-    pub fn schedule(&mut self) -> Option<usize> {
+    pub fn schedule(&mut self) -> Option<ThreadSlot> {
         if let Some(c) = self.current {
             return Some(c);
         }
@@ -451,8 +456,8 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// model tests call it after every step.
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) -> Result<(), String> {
-        let in_list = |slot: usize| self.links.list_of(slot);
-        for slot in 1..MAX_THREADS {
+        let in_list = |slot: ThreadSlot| self.links.list_of(slot);
+        for slot in ThreadSlot::all() {
             let t = &self.threads[slot];
             let (list, timer) = (in_list(slot), self.timers.deadline(slot).is_some());
             let want = match t.state {
@@ -486,17 +491,18 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 return Err(format!("the current thread {c} is {:?}", self.threads[c].state));
             }
         }
-        for (i, task) in self.tasks.iter().enumerate().skip(1) {
+        for i in TaskSlot::all() {
+            let task = &self.tasks[i];
             if task.state == TaskState::Free {
                 continue;
             }
-            let live = (1..MAX_THREADS)
+            let live = ThreadSlot::all()
                 .filter(|&s| self.threads[s].task == i && !matches!(self.threads[s].state, State::Free | State::Zombie))
                 .count();
             if live != task.live_threads || live > task.limits.threads as usize {
                 return Err(format!("task {i}: {live} live threads, counted {}", task.live_threads));
             }
-            let children = (1..MAX_TASKS)
+            let children = TaskSlot::all()
                 .filter(|&c| self.tasks[c].parent == Some(i) && self.tasks[c].state != TaskState::Free)
                 .count();
             if children != task.children || children > task.limits.tasks as usize {
@@ -513,7 +519,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     /// Makes runnable thread `slot` the current one at once (tests drive the core directly).
     #[cfg(test)]
-    pub(crate) fn switch_to(&mut self, slot: usize) {
+    pub(crate) fn switch_to(&mut self, slot: ThreadSlot) {
         assert_eq!(self.threads[slot].state, State::Runnable, "only a runnable thread can run");
         if self.current == Some(slot) {
             return;
@@ -525,7 +531,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     /// If the CPU is free (`from`, the caller, just blocked), runs `slot` next, ahead of
     /// the run queue, on the rest of `from`'s slice: the direct switch of the IPC fast path.
-    pub(crate) fn hand_off(&mut self, from: usize, slot: usize) {
+    pub(crate) fn hand_off(&mut self, from: ThreadSlot, slot: ThreadSlot) {
         if self.handoff && self.current.is_none() && self.links.remove(&mut self.run_queue, slot) {
             self.threads[slot].quantum = self.threads[from].quantum;
             self.current = Some(slot);
@@ -537,7 +543,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// before the next tick, on what is left of the current slice. The ticks still end
     /// the slice, and a donation never moves a thread ahead of another in the queue, so
     /// round robin's bound holds (docs/architecture.md, "Scheduling and IPC").
-    pub(crate) fn donate(&mut self, slot: usize) {
+    pub(crate) fn donate(&mut self, slot: ThreadSlot) {
         if let (true, Some(c)) = (self.handoff, self.current) {
             self.donation = Some((slot, self.threads[c].quantum));
         }
@@ -551,17 +557,77 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
 
     /// Takes `me`, the current thread (only system calls block, and they run on it), off
-    /// the CPU into `state` (a blocked state).
+    /// the CPU into `state` (a blocked state). Private: the `block_*` transitions below
+    /// call it and then put the thread in the list and timer heap its state calls for.
     #[inline(always)]
-    pub(crate) fn block_current(&mut self, me: usize, state: State) {
+    fn block_current(&mut self, me: ThreadSlot, state: State) {
         debug_assert_eq!(self.current, Some(me));
         self.current = None;
         self.threads[me].state = state;
         crate::trace_event!(crate::trace::block(self, me, state));
     }
 
+    /// Arms `thread`'s deadline for `timeout` (no timer for poll or forever).
+    #[inline(always)]
+    fn arm(&mut self, thread: ThreadSlot, timeout: Timeout) {
+        if let Timeout::Ticks(n) = timeout {
+            self.timers.arm(thread, self.now + n as u64);
+        }
+    }
+
+    /// `me` sleeps until tick `until`: `Sleeping`, in no list, its timer armed.
+    fn block_sleeping(&mut self, me: ThreadSlot, until: u64) {
+        self.block_current(me, State::Sleeping);
+        self.timers.arm(me, until);
+    }
+
+    /// `me` waits for live task `task` to end: `WaitingTask`, in that task's waiter list,
+    /// no timer.
+    fn block_waiting_task(&mut self, me: ThreadSlot, task: TaskSlot) {
+        self.block_current(me, State::WaitingTask(task));
+        self.links.push_back(&mut self.tasks[task].waiters, me);
+    }
+
+    /// `me` waits for `make_runnable`: `Descheduled`, in no list, no timer.
+    fn block_descheduled(&mut self, me: ThreadSlot) {
+        self.block_current(me, State::Descheduled);
+    }
+
+    /// `me` sends `send` to `to`, which is not receiving: `Sending`, queued last in `to`'s
+    /// mailbox, its timer armed for `timeout`.
+    #[inline(always)]
+    pub(crate) fn block_sending(&mut self, me: ThreadSlot, to: ThreadSlot, send: PendingSend, timeout: Timeout) {
+        self.block_current(me, State::Sending { to, send });
+        let queued = self.links.push_back(&mut self.mailboxes[to], me);
+        debug_assert!(queued);
+        self.arm(me, timeout);
+    }
+
+    /// `me`'s call (number `seq`) was delivered to `from`: `AwaitingReply`, in no list,
+    /// its timer armed for `timeout` (none for a poll: delivered, it waits for the reply).
+    #[inline(always)]
+    pub(crate) fn block_awaiting_reply(
+        &mut self,
+        me: ThreadSlot,
+        from: ThreadSlot,
+        seq: u64,
+        reply: ReplyDest,
+        timeout: Timeout,
+    ) {
+        self.block_current(me, State::AwaitingReply { from, seq, reply });
+        self.arm(me, timeout);
+    }
+
+    /// `me` waits for a message with `recv`: `Receiving`, in no list, its timer armed for
+    /// `timeout`.
+    #[inline(always)]
+    pub(crate) fn block_receiving(&mut self, me: ThreadSlot, recv: PendingRecv, timeout: Timeout) {
+        self.block_current(me, State::Receiving(recv));
+        self.arm(me, timeout);
+    }
+
     /// Makes a blocked thread runnable with `value` as its system call's result.
-    pub fn wake(&mut self, slot: usize, value: i64) {
+    pub fn wake(&mut self, slot: ThreadSlot, value: i64) {
         let t = &mut self.threads[slot];
         debug_assert!(!matches!(t.state, State::Runnable | State::Free | State::Zombie));
         match t.state {
@@ -583,7 +649,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     /// Sender `s`, queued in `receiver`'s mailbox, has been received: it leaves the queue
     /// and waits for the reply, still bounded by its deadline if it has one.
-    pub(crate) fn sender_received(&mut self, s: usize, receiver: usize) {
+    pub(crate) fn sender_received(&mut self, s: ThreadSlot, receiver: ThreadSlot) {
         if let State::Sending { to, send } = self.threads[s].state {
             debug_assert_eq!(to, receiver);
             self.links.remove(&mut self.mailboxes[to], s);
@@ -618,13 +684,15 @@ impl<S, B: MsgBuffers> Core<S, B> {
     // ---- the Pebbles calls ------------------------------------------------------------
 
     /// `yield_to(-1)` runs the next thread in line; `yield_to(tid)` runs `tid` next.
-    pub fn yield_to(&mut self, me: usize, target: i32) -> Result<(), Error> {
+    pub fn yield_to(&mut self, me: ThreadSlot, target: i32) -> Result<(), Error> {
         self.donation = None; // yielding gives the CPU to the queue, not to a partner
         if target == -1 {
             self.requeue_current();
             return Ok(());
         }
-        let slot = u32::try_from(target).map_err(|_| Error::NoSuchThread).and_then(|t| self.lookup_thread(t))?;
+        let slot = u32::try_from(target)
+            .map_err(|_| Error::NoSuchThread)
+            .and_then(|t| self.lookup_thread(Tid::from_raw(t)))?;
         if slot == me {
             return Ok(());
         }
@@ -641,18 +709,18 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     /// `deschedule(&reject)`, given the value of `*reject` read by the caller: returns at
     /// once if it is non-zero, else blocks until `make_runnable`. Returns whether it blocked.
-    pub fn deschedule(&mut self, me: usize, reject: i32) -> bool {
+    pub fn deschedule(&mut self, me: ThreadSlot, reject: i32) -> bool {
         if reject != 0 {
             return false;
         }
-        self.block_current(me, State::Descheduled);
+        self.block_descheduled(me);
         true
     }
 
     /// `make_runnable(tid)`: wakes a descheduled thread (its `deschedule` returns 0) of the
     /// caller's own task; another task's thread is `PermissionDenied` (a descheduled
     /// thread waits for its own task's wakeup, which nobody else may forge).
-    pub fn make_runnable(&mut self, me: usize, tid: u32) -> Result<(), Error> {
+    pub fn make_runnable(&mut self, me: ThreadSlot, tid: Tid) -> Result<(), Error> {
         let slot = self.lookup_thread(tid)?;
         if self.threads[slot].task != self.threads[me].task {
             return Err(Error::PermissionDenied);
@@ -665,22 +733,21 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
 
     /// `sleep(ticks)`: 0 returns at once, negative is an error. Returns whether it blocked.
-    pub fn sleep(&mut self, me: usize, ticks: i32) -> Result<bool, Error> {
+    pub fn sleep(&mut self, me: ThreadSlot, ticks: i32) -> Result<bool, Error> {
         if ticks < 0 {
             return Err(Error::InvalidArgument);
         }
         if ticks == 0 {
             return Ok(false);
         }
-        self.block_current(me, State::Sleeping);
-        self.timers.arm(me, self.now + ticks as u64);
+        self.block_sleeping(me, self.now + ticks as u64);
         Ok(true)
     }
 
     /// `task_wait(id)`: the status if the task has ended (collecting it), else blocks
     /// until it does (`Ok(None)`). Only the task's parent may wait for it: oneself is
     /// `InvalidArgument`, any other task `PermissionDenied`.
-    pub fn task_wait(&mut self, me: usize, id: u32) -> Result<Option<i32>, Error> {
+    pub fn task_wait(&mut self, me: ThreadSlot, id: TaskId) -> Result<Option<i32>, Error> {
         let task = self.lookup_task(id)?;
         let mine = self.threads[me].task;
         if task != mine && self.tasks[task].parent != Some(mine) {
@@ -693,8 +760,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             }
             TaskState::Live if self.threads[me].task == task => Err(Error::InvalidArgument),
             TaskState::Live => {
-                self.block_current(me, State::WaitingTask(task));
-                self.links.push_back(&mut self.tasks[task].waiters, me);
+                self.block_waiting_task(me, task);
                 Ok(None)
             }
             // `lookup_task` never returns a free slot; were it to, this is the answer it owes.
@@ -707,7 +773,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// Takes `slot` out of whatever it is waiting in and makes it a zombie. As a mailbox
     /// owner it releases every sender queued on it or waiting for its reply (`PeerDied`)
     /// and frees its buffered messages; as a sender it just leaves the queue it was in.
-    fn bury(&mut self, slot: usize) {
+    fn bury(&mut self, slot: ThreadSlot) {
         let (state, task) = (self.threads[slot].state, self.threads[slot].task);
         if matches!(state, State::Free | State::Zombie) {
             return;
@@ -737,12 +803,12 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
 
     /// Releases everything waiting on `slot`'s mailbox (the thread is dying).
-    fn release_mailbox(&mut self, slot: usize) {
+    fn release_mailbox(&mut self, slot: ThreadSlot) {
         let died = Error::PeerDied.code() as i64;
         while let Some(sender) = self.mailboxes[slot].front() {
             self.wake(sender, died);
         }
-        for s in 1..MAX_THREADS {
+        for s in ThreadSlot::all() {
             if matches!(self.threads[s].state, State::AwaitingReply { from, .. } if from == slot) {
                 self.wake(s, died);
             }
@@ -757,7 +823,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
 
     /// The slot of the living task with id `id`.
-    pub(crate) fn live_task_slot(&self, id: u32) -> Option<usize> {
+    pub(crate) fn live_task_slot(&self, id: TaskId) -> Option<TaskSlot> {
         self.lookup_task(id).ok().filter(|&t| self.tasks[t].state == TaskState::Live)
     }
 
@@ -768,7 +834,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
 
     /// Ends one thread. If it was its task's last, the task ends with status 0.
-    pub fn exit_thread(&mut self, slot: usize) -> Ended<S> {
+    pub fn exit_thread(&mut self, slot: ThreadSlot) -> Ended<S> {
         let task = self.threads[slot].task;
         self.bury(slot);
         if self.tasks[task].live_threads == 0 {
@@ -779,8 +845,8 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
 
     /// Ends every thread of `task` and the task itself, with `status`.
-    pub fn exit_task(&mut self, task: usize, status: i32) -> Ended<S> {
-        for slot in 1..MAX_THREADS {
+    pub fn exit_task(&mut self, task: TaskSlot, status: i32) -> Ended<S> {
+        for slot in ThreadSlot::all() {
             if self.threads[slot].task == task {
                 self.bury(slot);
             }
@@ -788,25 +854,21 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.finish_task(task, status)
     }
 
-    fn finish_task(&mut self, task: usize, status: i32) -> Ended<S> {
+    fn finish_task(&mut self, task: TaskSlot, status: i32) -> Ended<S> {
         debug_assert_eq!(self.tasks[task].live_threads, 0);
-        let mut waiters = self.tasks[task].waiters;
         let mut collected = false;
-        while let Some(w) = self.links.pop_front(&mut waiters) {
-            self.threads[w].state = State::Runnable;
-            self.threads[w].ret.value(abi::syscall::encode_status(status));
-            self.links.push_back(&mut self.run_queue, w);
-            crate::trace_event!(crate::trace::wake(self, w, abi::syscall::encode_status(status) as i64));
+        while let Some(w) = self.tasks[task].waiters.front() {
+            // Leaves the waiter list, as every wake does.
+            self.wake(w, abi::syscall::encode_status(status) as i64);
             collected = true;
         }
-        self.tasks[task].waiters = waiters;
         self.tasks[task].state = TaskState::Exited(status);
         let space = self.tasks[task].space.take();
         // Its children become orphans: nobody can collect them now, so ended ones are
         // freed here and live ones when they end.
         // Those it guarded pass to its own guardian.
         let guardian = self.tasks[task].guardian.take();
-        for child in 1..MAX_TASKS {
+        for child in TaskSlot::all() {
             if self.tasks[child].guardian == Some(task) {
                 self.tasks[child].guardian = guardian;
             }
@@ -830,7 +892,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     /// Releases a task slot (its parent's share with it); the next task in it gets a new
     /// id.
-    fn free_task_slot(&mut self, task: usize) {
+    fn free_task_slot(&mut self, task: TaskSlot) {
         if let Some(p) = self.tasks[task].parent.take() {
             self.tasks[p].children -= 1;
         }
@@ -841,7 +903,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     /// Undoes a task that never ran (its creation failed half-way): ends it and frees its
     /// slot at once, since nobody ever learnt its id to collect it. Returns its space.
-    pub fn discard_task(&mut self, task: usize) -> Option<S> {
+    pub fn discard_task(&mut self, task: TaskSlot) -> Option<S> {
         let ended = self.exit_task(task, 0);
         if self.tasks[task].state != TaskState::Free {
             self.free_task_slot(task);

@@ -5,7 +5,7 @@
 //! table, no allocation. `task_kill` is allowed to a task's ancestors (its parent, their
 //! parent, ...) and to holders of the kill power (`abi::image::powers::KILL`).
 
-use super::{Core, Ended, State, TaskState, MAX_TASKS, MAX_THREADS};
+use super::{Core, Ended, State, TaskId, TaskSlot, TaskState, ThreadSlot, MAX_TASKS};
 use crate::ipc::mailbox::MsgBuffers;
 use abi::ps::{kind, state, Record};
 use abi::Error;
@@ -15,7 +15,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// living thread, in table order; returns how many there were.
     pub fn ps_records(&self, mut emit: impl FnMut(&Record) -> Result<(), Error>) -> Result<usize, Error> {
         let mut n = 0;
-        for slot in 1..MAX_TASKS {
+        for slot in TaskSlot::all() {
             let t = &self.tasks[slot];
             let (st, status) = match t.state {
                 TaskState::Free => continue,
@@ -25,9 +25,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
             let mut r = Record {
                 kind: kind::TASK,
                 state: st,
-                id: t.id,
-                task: t.id,
-                parent: t.parent.map_or(0, |p| self.tasks[p].id),
+                id: t.id.raw(),
+                task: t.id.raw(),
+                parent: t.parent.map_or(0, |p| self.tasks[p].id.raw()),
                 status,
                 threads: t.live_threads as u32,
                 ..Record::EMPTY
@@ -36,7 +36,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             emit(&r)?;
             n += 1;
         }
-        for slot in 1..MAX_THREADS {
+        for slot in ThreadSlot::all() {
             let th = &self.threads[slot];
             let st = match th.state {
                 State::Free | State::Zombie => continue,
@@ -50,7 +50,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 State::Receiving(_) => state::RECEIVING,
             };
             let t = &self.tasks[th.task];
-            let mut r = Record { kind: kind::THREAD, state: st, id: th.tid, task: t.id, ..Record::EMPTY };
+            let mut r = Record { kind: kind::THREAD, state: st, id: th.tid.raw(), task: t.id.raw(), ..Record::EMPTY };
             r.name[..t.name_len].copy_from_slice(&t.name[..t.name_len]);
             emit(&r)?;
             n += 1;
@@ -62,7 +62,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// live task `id` with `abi::status::KILLED`, as if it had faulted. Not live (or never
     /// was) is `NoSuchTask`; neither an ancestor nor a holder of the power is
     /// `PermissionDenied`. The killer may name itself.
-    pub fn kill_task(&mut self, killer: usize, id: u32, may_kill_any: bool) -> Result<Ended<S>, Error> {
+    pub fn kill_task(&mut self, killer: TaskSlot, id: TaskId, may_kill_any: bool) -> Result<Ended<S>, Error> {
         let target = self.lookup_task(id)?;
         if self.tasks[target].state != TaskState::Live {
             return Err(Error::NoSuchTask);
@@ -76,7 +76,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// Whether `task` is one of `of`'s live ancestors: its parent, or its parent's, and so
     /// on, passing over ancestors that have ended (an orphan's guardian is the nearest one
     /// still alive).
-    fn is_ancestor(&self, task: usize, of: usize) -> bool {
+    fn is_ancestor(&self, task: TaskSlot, of: TaskSlot) -> bool {
         let mut at = self.tasks[of].guardian;
         // A parent chain has no cycle (a parent is older than its child); the bound keeps
         // the walk finite regardless.
@@ -93,7 +93,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Core, KernelStack};
+    use super::super::{Core, KernelStack, TaskId, TaskSlot};
     use crate::ipc::mailbox::VecBuffers;
     use abi::image::Limits;
     use abi::ps::{kind, state, Record};
@@ -117,7 +117,7 @@ mod tests {
     }
 
     /// init (2 threads) started `server` (1 thread), which started `worker`.
-    fn system() -> (C, [usize; 3]) {
+    fn system() -> (C, [TaskSlot; 3]) {
         let mut c = Core::new(VecBuffers::default());
         let init = c.create_task("init", "s0").unwrap();
         c.create_thread(init, ks(1)).unwrap();
@@ -145,15 +145,15 @@ mod tests {
             ]
         );
         assert_eq!(r[0].parent, 0, "the boot task has no parent");
-        assert_eq!(r[1].parent, c.task(init).id);
-        assert_eq!(r[2].parent, c.task(server).id);
+        assert_eq!(r[1].parent, c.task(init).id.raw());
+        assert_eq!(r[2].parent, c.task(server).id.raw());
         let threads = &r[3..];
         assert!(threads.iter().all(|t| t.kind == kind::THREAD));
-        assert_eq!(threads[0].id, c.thread(running).tid);
+        assert_eq!(threads[0].id, c.thread(running).tid.raw());
         assert_eq!(threads[0].state, state::RUNNING, "the caller is running");
         assert_eq!(threads[1].state, state::READY);
         assert_eq!(threads[2].name(), "server");
-        assert_eq!(threads[2].task, c.task(server).id);
+        assert_eq!(threads[2].task, c.task(server).id.raw());
     }
 
     #[test]
@@ -164,7 +164,7 @@ mod tests {
         let worker_id = c.task(worker).id;
         drop(c.exit_task(worker, 9));
         let r = records(&c);
-        let w = r.iter().find(|r| r.kind == kind::TASK && r.id == worker_id).unwrap();
+        let w = r.iter().find(|r| r.kind == kind::TASK && r.id == worker_id.raw()).unwrap();
         assert_eq!((w.state, w.status, w.threads), (state::TASK_EXITED, 9, 0), "uncollected status shown");
         assert_eq!(r.iter().filter(|r| r.kind == kind::THREAD).count(), 3, "the worker's thread is gone");
         assert_eq!(r.iter().find(|r| r.kind == kind::THREAD).unwrap().state, state::SLEEPING);
@@ -193,13 +193,13 @@ mod tests {
         let (init_id, worker_id, server_id) = (c.task(init).id, c.task(worker).id, c.task(server).id);
         assert_eq!(c.kill_task(worker, server_id, false).err(), Some(Error::PermissionDenied), "a child");
         assert_eq!(c.kill_task(server, init_id, false).err(), Some(Error::PermissionDenied), "the parent");
-        assert_eq!(c.kill_task(server, 12345, false).err(), Some(Error::NoSuchTask));
+        assert_eq!(c.kill_task(server, TaskId::from_raw(12345), false).err(), Some(Error::NoSuchTask));
         let ended = c.kill_task(init, worker_id, false).unwrap();
         assert_eq!(ended.space, Some("s2"), "a grandparent may; the space is handed back");
         assert_eq!(c.kill_task(init, worker_id, false).err(), Some(Error::NoSuchTask), "already ended");
         // The worker's status waits for its parent, the server.
         let r = records(&c);
-        let w = r.iter().find(|r| r.id == worker_id).unwrap();
+        let w = r.iter().find(|r| r.id == worker_id.raw()).unwrap();
         assert_eq!((w.state, w.status), (state::TASK_EXITED, abi::status::KILLED));
         assert!(c.kill_task(server, init_id, true).is_ok(), "the kill power reaches anyone");
         assert_eq!(c.live_tasks(), 1, "only the server is left");

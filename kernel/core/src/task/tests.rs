@@ -12,19 +12,19 @@ fn ks(n: u64) -> KernelStack {
 }
 
 /// A core with one task of `n` threads; returns the core, the task slot and thread slots.
-fn setup(n: usize) -> (C<&'static str>, usize, Vec<usize>) {
+fn setup(n: usize) -> (C<&'static str>, TaskSlot, Vec<ThreadSlot>) {
     let mut c = Core::new(VecBuffers::default());
     let task = c.create_task("t", "space").unwrap();
     let threads = (0..n).map(|i| c.create_thread(task, ks(i as u64 + 1)).unwrap()).collect();
     (c, task, threads)
 }
 
-fn tid(c: &C<&'static str>, slot: usize) -> u32 {
+fn tid(c: &C<&'static str>, slot: ThreadSlot) -> Tid {
     c.thread(slot).tid
 }
 
 /// A new task started by task `parent`, with `limits` and one thread.
-fn child(c: &mut C<&'static str>, parent: usize, limits: Limits, stack: u64) -> (usize, usize) {
+fn child(c: &mut C<&'static str>, parent: TaskSlot, limits: Limits, stack: u64) -> (TaskSlot, ThreadSlot) {
     let task = c.spawn_task(Some(parent), "child", "c", limits).unwrap();
     let thread = c.create_thread(task, ks(stack)).unwrap();
     (task, thread)
@@ -57,11 +57,11 @@ fn a_lone_thread_is_not_preempted() {
 fn yield_to_a_thread_runs_it_next() {
     let (mut c, _, t) = setup(3);
     c.schedule();
-    c.yield_to(c.current().unwrap(), tid(&c, t[2]) as i32).unwrap();
+    c.yield_to(c.current().unwrap(), tid(&c, t[2]).raw() as i32).unwrap();
     assert_eq!(c.schedule(), Some(t[2]));
     c.yield_to(c.current().unwrap(), -1).unwrap();
     assert_eq!(c.schedule(), Some(t[1]), "the skipped thread is still in line");
-    assert_eq!(c.yield_to(c.current().unwrap(), tid(&c, t[1]) as i32), Ok(()), "yield to oneself");
+    assert_eq!(c.yield_to(c.current().unwrap(), tid(&c, t[1]).raw() as i32), Ok(()), "yield to oneself");
     assert_eq!(c.yield_to(c.current().unwrap(), 9999), Err(Error::NoSuchThread));
     assert_eq!(c.yield_to(c.current().unwrap(), -7), Err(Error::NoSuchThread));
 }
@@ -72,7 +72,7 @@ fn yield_to_a_blocked_thread_fails() {
     c.schedule();
     assert!(c.deschedule(c.current().unwrap(), 0));
     assert_eq!(c.schedule(), Some(t[1]));
-    assert_eq!(c.yield_to(c.current().unwrap(), tid(&c, t[0]) as i32), Err(Error::NotRunnable));
+    assert_eq!(c.yield_to(c.current().unwrap(), tid(&c, t[0]).raw() as i32), Err(Error::NotRunnable));
 }
 
 #[test]
@@ -304,7 +304,7 @@ fn a_full_table_never_drops_an_uncollected_status() {
     c.switch_to(t);
     let _ = c.exit_task(k, 9);
     while c.spawn_task(Some(parent), "x", "x", Limits::DEFAULT).is_ok() {}
-    assert!((1..MAX_TASKS).all(|s| c.task(s).state != TaskState::Free), "table full");
+    assert!(TaskSlot::all().all(|s| c.task(s).state != TaskState::Free), "table full");
     assert_eq!(c.spawn_task(Some(parent), "y", "y", Limits::DEFAULT), Err(Error::OutOfMemory));
     assert_eq!(c.create_task("z", "z"), Err(Error::OutOfMemory));
     c.switch_to(p[0]);
@@ -410,6 +410,6 @@ fn a_tasks_own_mailboxes_are_not_limited_by_its_share() {
 }
 
 /// The value a woken thread's system call returns, if one is pending.
-fn wake_value<S, B: MsgBuffers>(c: &Core<S, B>, slot: usize) -> Option<i64> {
+fn wake_value<S, B: MsgBuffers>(c: &Core<S, B>, slot: ThreadSlot) -> Option<i64> {
     c.thread(slot).ret.get(abi::syscall::regs::VALUE).map(|v| v as i64)
 }
