@@ -23,8 +23,8 @@ const TIMER_CHECK_TICKS: u64 = 5;
 
 static BOOT_INFO: Once<BootInfo> = Once::new();
 
-/// The boot hand-off, as copied at boot.
-pub fn boot_info() -> &'static BootInfo {
+/// The boot hand-off, as copied at boot (the boot sequence's own: others are given it).
+fn boot_info() -> &'static BootInfo {
     // Invariant: `start` fills BOOT_INFO before anything that can call this runs.
     BOOT_INFO.get().expect("boot info is parsed first thing")
 }
@@ -146,7 +146,7 @@ extern "C" fn continue_boot() -> ! {
         crate::crash::deliberately(what);
     }
     if info.has_flag("selftest") {
-        let failed = crate::selftest::run_all();
+        let failed = crate::selftest::run_all(info);
         power::power_off(if failed == 0 { 0 } else { 1 });
     }
     // `arg=N` (decimal or 0x-hex) is the first program's argument, for runs that hand it

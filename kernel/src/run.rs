@@ -9,9 +9,9 @@
 //! the very frame the entry came in on.
 
 use crate::arch::entry::{self, frame_of};
+use crate::arch::frame::TrapFrame;
 use crate::arch::msgbuf::FrameBuffers;
 use crate::arch::platform::X86;
-use crate::arch::traps::TrapFrame;
 use crate::arch::{paging, power};
 use crate::loader::image::BootImage;
 use crate::sys::{Kernel, Leave, UserFault};

@@ -2,7 +2,6 @@
 
 use super::{ensure, Case};
 use crate::arch::paging::{self, phys_to_virt};
-use crate::boot_sequence::boot_info;
 use crate::mem::frames::{Frame, FreeError};
 use crate::mem::layout::KERNEL_PHYS;
 use crate::mem::FRAMES;
@@ -50,7 +49,7 @@ pub fn double_free_is_detected(t: &mut Case) {
 pub fn exhaustion_skips_reserved_and_recovers(t: &mut Case) {
     let before = FRAMES.lock().free_count();
     let kernel_end = paging::kernel_phys_end();
-    let modules = boot_info().modules();
+    let modules = t.boot.modules();
     let mut head = 0u64; // physical address of the last frame, 0 = empty list
     let mut count = 0usize;
     let mut bad = None;

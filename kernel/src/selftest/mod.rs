@@ -12,13 +12,17 @@ mod paging;
 mod timer;
 mod traps;
 
+use crate::boot::pvh::BootInfo;
 use crate::kprintln;
 use abi::report::TEST_PREFIX;
 
-/// One running case.
+/// One running case, and what the cases may look at.
 pub struct Case {
     name: &'static str,
     failed: bool,
+    /// The boot hand-off, given by the boot sequence (not reached through it, so the boot
+    /// sequence depends on the self-tests and not the other way round).
+    pub boot: &'static BootInfo,
 }
 
 impl Case {
@@ -63,12 +67,12 @@ const CASES: &[(&str, CaseFn)] = &[
     ("cpu::smep_stops_kernel_running_user_code", cpu::smep_stops_kernel_running_user_code),
 ];
 
-/// Runs every case; returns the number that failed.
-pub fn run_all() -> usize {
+/// Runs every case, with the boot hand-off `boot`; returns the number that failed.
+pub fn run_all(boot: &'static BootInfo) -> usize {
     kprintln!("running {} kernel self-tests", CASES.len());
     let mut failed = 0;
     for (name, case) in CASES {
-        let mut c = Case { name, failed: false };
+        let mut c = Case { name, failed: false, boot };
         case(&mut c);
         if c.failed {
             failed += 1;

@@ -12,8 +12,9 @@ use crate::mem::KernelStack;
 use crate::task::{Core, State, TaskId, ThreadSlot, Tid};
 use crate::umem::UserMemory;
 use abi::Error;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
 
@@ -25,18 +26,67 @@ pub enum Outcome {
     Blocked,
 }
 
-thread_local! {
-    /// Every fake frame of the current test thread: its bytes and its map count.
-    static FRAMES: RefCell<BTreeMap<u64, (Vec<u8>, u32)>> = const { RefCell::new(BTreeMap::new()) };
-    static NEXT_FRAME: Cell<u64> = const { Cell::new(1) };
+/// The fake machine's physical memory: every fake frame, its bytes and its map count (the
+/// machine's `MAP_COUNTS`). One table per test world, handed to each space made in it
+/// (cloning shares it), so spaces that pass pages between them see the same frames and
+/// nothing is hidden in a global or a thread-local.
+#[derive(Clone, Default)]
+pub struct FakeFrames(Rc<RefCell<FrameTable>>);
+
+#[derive(Default)]
+struct FrameTable {
+    frames: BTreeMap<u64, (Vec<u8>, u32)>,
+    /// The last frame number handed out (0 is never one).
+    last: u64,
 }
 
 /// Most mappings of one fake frame (to test the share limit).
 pub const FAKE_MAX_MAPPINGS: u32 = 1000;
 
-/// Live fake frames (leak checks).
-pub fn live_frames() -> usize {
-    FRAMES.with(|f| f.borrow().len())
+impl FakeFrames {
+    /// Live fake frames (leak checks).
+    pub fn live(&self) -> usize {
+        self.0.borrow().frames.len()
+    }
+
+    /// How many mappings fake frame `frame` has.
+    pub fn map_count(&self, frame: u64) -> u32 {
+        self.0.borrow().frames.get(&frame).map_or(0, |e| e.1)
+    }
+
+    /// A new zeroed frame, mapped once.
+    fn fresh(&self) -> u64 {
+        let mut t = self.0.borrow_mut();
+        t.last += 1;
+        let frame = t.last;
+        t.frames.insert(frame, (vec![0; PAGE as usize], 1));
+        frame
+    }
+
+    fn add_mapping(&self, frame: u64) -> Result<(), Error> {
+        if self.map_count(frame) >= FAKE_MAX_MAPPINGS {
+            return Err(Error::OutOfMemory);
+        }
+        self.0.borrow_mut().frames.get_mut(&frame).unwrap().1 += 1;
+        Ok(())
+    }
+
+    fn release(&self, frame: u64) {
+        let mut t = self.0.borrow_mut();
+        let e = t.frames.get_mut(&frame).expect("a live frame");
+        e.1 -= 1;
+        if e.1 == 0 {
+            t.frames.remove(&frame);
+        }
+    }
+
+    fn byte(&self, frame: u64, at: u64) -> u8 {
+        self.0.borrow().frames[&frame].0[(at % PAGE) as usize]
+    }
+
+    fn set_byte(&self, frame: u64, at: u64, b: u8) {
+        self.0.borrow_mut().frames.get_mut(&frame).unwrap().0[(at % PAGE) as usize] = b;
+    }
 }
 
 /// A fake address space: pages mapping shared fake frames, each writable or not, with
@@ -51,10 +101,20 @@ pub struct Mem {
     pub fail_prepare: bool,
     tables: PageTables,
     table_frames: FakeTables,
+    /// The frames of the world this space belongs to.
+    frames: FakeFrames,
 }
 
 impl Default for Mem {
+    /// A space with a fake memory of its own (for tests of one space alone).
     fn default() -> Self {
+        Mem::new(&FakeFrames::default())
+    }
+}
+
+impl Mem {
+    /// A space over the fake memory `frames`.
+    pub fn new(frames: &FakeFrames) -> Self {
         let mut table_frames = FakeTables::default();
         let tables = PageTables::new(table_frames.root(), abi::limits::KERNEL_FRAMES as u64);
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -65,20 +125,14 @@ impl Default for Mem {
             fail_prepare: false,
             tables,
             table_frames,
+            frames: frames.clone(),
         }
     }
-}
 
-impl Mem {
     /// Maps `pages` fresh zeroed frames at `addr`.
     pub fn map(&mut self, addr: u64, pages: u64, writable: bool) {
         for p in 0..pages {
-            let frame = NEXT_FRAME.with(|n| {
-                let f = n.get();
-                n.set(f + 1);
-                f
-            });
-            FRAMES.with(|f| f.borrow_mut().insert(frame, (vec![0; PAGE as usize], 1)));
+            let frame = self.frames.fresh();
             self.pages.insert(addr + p * PAGE, Mapped { frame, writable });
             self.tables.prepare(&mut self.table_frames, addr + p * PAGE, 1).expect("tables for a test mapping");
             self.tables.set_leaf(&mut self.table_frames, addr + p * PAGE, frame << 12 | PRESENT);
@@ -89,7 +143,7 @@ impl Mem {
     /// as repeated shares to oneself would.
     pub fn alias(&mut self, addr: u64, frame: u64, pages: u64) {
         for p in 0..pages {
-            add_mapping(frame).expect("room for another mapping");
+            self.frames.add_mapping(frame).expect("room for another mapping");
             let old = self.pages.insert(addr + p * PAGE, Mapped { frame, writable: true });
             assert!(old.is_none(), "alias over a mapped page");
         }
@@ -99,7 +153,7 @@ impl Mem {
     /// tables left empty.
     pub fn unmap(&mut self, addr: u64) {
         if let Some(m) = self.pages.remove(&addr) {
-            release(m.frame);
+            self.frames.release(m.frame);
             self.tables.clear_leaf(&mut self.table_frames, addr);
             self.tables.prune(&mut self.table_frames, addr, 1);
         }
@@ -124,35 +178,10 @@ impl Mem {
     }
 }
 
-/// How many mappings fake frame `frame` has (the fake machine's map counts, kept with its
-/// frames).
-pub fn map_count(frame: u64) -> u32 {
-    FRAMES.with(|f| f.borrow().get(&frame).map_or(0, |e| e.1))
-}
-
-fn add_mapping(frame: u64) -> Result<(), Error> {
-    if map_count(frame) >= FAKE_MAX_MAPPINGS {
-        return Err(Error::OutOfMemory);
-    }
-    FRAMES.with(|f| f.borrow_mut().get_mut(&frame).unwrap().1 += 1);
-    Ok(())
-}
-
-fn release(frame: u64) {
-    FRAMES.with(|f| {
-        let mut f = f.borrow_mut();
-        let e = f.get_mut(&frame).expect("a live frame");
-        e.1 -= 1;
-        if e.1 == 0 {
-            f.remove(&frame);
-        }
-    });
-}
-
 impl Drop for Mem {
     fn drop(&mut self) {
         for m in std::mem::take(&mut self.pages).into_values() {
-            release(m.frame);
+            self.frames.release(m.frame);
         }
     }
 }
@@ -176,7 +205,7 @@ impl UserMemory for Mem {
         for (i, b) in buf.iter_mut().enumerate() {
             let a = addr + i as u64;
             let m = self.at(a).ok_or(Error::BadAddress)?;
-            *b = FRAMES.with(|f| f.borrow()[&m.frame].0[(a % PAGE) as usize]);
+            *b = self.frames.byte(m.frame, a);
         }
         Ok(())
     }
@@ -187,7 +216,7 @@ impl UserMemory for Mem {
             if !m.writable {
                 return Err(Error::BadAddress);
             }
-            FRAMES.with(|f| f.borrow_mut().get_mut(&m.frame).unwrap().0[(a % PAGE) as usize] = *b);
+            self.frames.set_byte(m.frame, a, *b);
         }
         Ok(())
     }
@@ -229,18 +258,16 @@ impl PageMap for Mem {
     const MAX_MAPPINGS: u32 = FAKE_MAX_MAPPINGS;
 
     fn map_count(&self, frame: u64) -> u32 {
-        map_count(frame)
+        self.frames.map_count(frame)
     }
     fn add_mapping(&self, frame: u64) -> Result<(), Error> {
-        add_mapping(frame)
+        self.frames.add_mapping(frame)
     }
     fn drop_reserved(&self, frame: u64) {
-        FRAMES.with(|f| {
-            let mut f = f.borrow_mut();
-            let e = f.get_mut(&frame).expect("a reserved frame is live");
-            assert!(e.1 > 1, "a reserved frame is still mapped by its sender");
-            e.1 -= 1;
-        });
+        let mut t = self.frames.0.borrow_mut();
+        let e = t.frames.get_mut(&frame).expect("a reserved frame is live");
+        assert!(e.1 > 1, "a reserved frame is still mapped by its sender");
+        e.1 -= 1;
     }
 }
 
@@ -269,6 +296,8 @@ pub struct World {
     pub core: Box<Core<Mem, VecBuffers>>,
     /// Thread slots, in creation order.
     pub threads: Vec<ThreadSlot>,
+    /// The fake memory every task's space is made over.
+    pub frames: FakeFrames,
 }
 
 impl World {
@@ -319,11 +348,12 @@ impl World {
     fn build(layout: &[usize], chain: bool) -> World {
         let mut core = Box::new(Core::new(VecBuffers::default()));
         let mut threads = Vec::new();
+        let frames = FakeFrames::default();
         let mut parent = None;
         for (i, &n) in layout.iter().enumerate() {
             let task = match parent {
-                Some(p) if chain => core.spawn_task(Some(p), "t", Mem::default(), abi::image::Limits::DEFAULT),
-                _ => core.create_task("t", Mem::default()),
+                Some(p) if chain => core.spawn_task(Some(p), "t", Mem::new(&frames), abi::image::Limits::DEFAULT),
+                _ => core.create_task("t", Mem::new(&frames)),
             }
             .unwrap();
             parent = Some(task);
@@ -336,7 +366,7 @@ impl World {
             }
             let _ = i;
         }
-        World { core, threads }
+        World { core, threads, frames }
     }
 
     /// The current thread (the caller of a core call made directly).

@@ -2,7 +2,7 @@
 //! (docs/ipc.md, "Page ownership"), on the host.
 
 use super::fixture::Outcome::{Blocked, Done};
-use super::fixture::{code, live_frames, long_base, map_count, window, World, NOT_TRANSFERRED, TRANSFERRED};
+use super::fixture::{code, long_base, window, World, NOT_TRANSFERRED, TRANSFERRED};
 use crate::mem::pagemap::PageMap;
 use crate::mem::regions::{Region, MAX_REGIONS};
 use crate::task::State;
@@ -36,7 +36,7 @@ fn a_move_unmaps_from_the_sender_and_maps_in_the_receiver() {
     assert_eq!(w.tags(a, long_base(a), 3), [None, None, None], "gone from the sender");
     for (i, f) in frames.iter().enumerate() {
         assert_eq!(frame(&mut w, b, window(b) + i as u64 * P), *f, "the same frames, not copies");
-        assert_eq!(map_count(*f), 1, "exclusive to the receiver");
+        assert_eq!(w.frames.map_count(*f), 1, "exclusive to the receiver");
     }
     assert_eq!(w.mem(a).regions().find(long_base(a)), None, "the sender's region went with them");
     assert_eq!(w.mem(b).regions().find(window(b)).map(|r| r.pages), Some(3), "a region of the receiver");
@@ -53,7 +53,7 @@ fn a_share_maps_the_same_frames_in_both() {
     assert_eq!(w.tags(b, window(b), 2), [Some(20), Some(21)]);
     let f = frame(&mut w, a, long_base(a));
     assert_eq!(frame(&mut w, b, window(b)), f);
-    assert_eq!(map_count(f), 2);
+    assert_eq!(w.frames.map_count(f), 2);
     // Writes through either mapping are seen through the other.
     use crate::umem::UserMemory;
     w.mem(b).copy_out(window(b), b"written by b").unwrap();
@@ -73,10 +73,12 @@ fn shared_pages_cannot_be_moved_until_exclusive_again() {
     assert_eq!(w.send_long(a, c, 1, true, FOREVER), Ok(Blocked), "but may share it further");
     assert_eq!(w.recv_long(c, 1, 0).map(|_| ()), Ok(()));
     w.reply(c, b"").unwrap();
-    assert_eq!(map_count(frame(&mut w, a, long_base(a))), 3);
+    let f = frame(&mut w, a, long_base(a));
+    assert_eq!(w.frames.map_count(f), 3);
     assert!(w.remove_region(b, window(b)));
     assert!(w.remove_region(c, window(c)));
-    assert_eq!(map_count(frame(&mut w, a, long_base(a))), 1, "exclusive again");
+    let f = frame(&mut w, a, long_base(a));
+    assert_eq!(w.frames.map_count(f), 1, "exclusive again");
     assert_eq!(w.recv_long(c, 1, FOREVER), Ok(Blocked));
     assert_eq!(w.send_long(a, c, 1, false, FOREVER), Ok(Blocked), "now it may move");
     assert_eq!(w.tags(c, window(c), 1), [Some(1)]);
@@ -215,7 +217,7 @@ fn a_short_receive_buffer_failure_transfers_no_pages() {
 fn pages_received_stay_when_the_sender_times_out_and_go_with_a_dying_receiver() {
     let (mut w, a, b, _) = world();
     w.map_long(a, 2, 9);
-    let before = live_frames();
+    let before = w.frames.live();
     assert_eq!(w.send_long(a, b, 2, false, 3), Ok(Blocked));
     assert_eq!(w.recv_long(b, 2, 0).map(|_| ()), Ok(()));
     w.tick(3);
@@ -224,7 +226,7 @@ fn pages_received_stay_when_the_sender_times_out_and_go_with_a_dying_receiver() 
     assert_eq!(w.reply(b, b""), Err(Error::Timeout));
     drop(w.core.exit_task(w.core.thread(b).task, 0));
     // The two received pages go, with the receiver's own three buffer pages.
-    assert_eq!(live_frames(), before - 2 - 3, "freed with the receiver's address space");
+    assert_eq!(w.frames.live(), before - 2 - 3, "freed with the receiver's address space");
 }
 
 #[test]
@@ -248,7 +250,7 @@ fn threads_of_one_task_move_and_share_within_it() {
     w.reply(x, b"").unwrap();
     let f = frame(&mut w, x, window(x));
     assert_eq!(frame(&mut w, x, window(y)), f);
-    assert_eq!(map_count(f), 2, "twice in one space is shared");
+    assert_eq!(w.frames.map_count(f), 2, "twice in one space is shared");
     w.core.switch_to(y);
     a.shared = false;
     assert_eq!(w.ipc_send(a), Err(Error::NotOwner));
@@ -302,7 +304,9 @@ fn ownership_invariants_hold_under_random_operations() {
                     // Received pages are often shared: try to move them on, which the rights
                     // must refuse while they are.
                     let shared = if src == window(actor) { rnd(4) == 0 } else { rnd(2) == 0 };
-                    let exclusive = (0..n).all(|i| map_count(w.mem(actor).page(src + i * P).unwrap().frame) == 1);
+                    let frames = w.frames.clone(); // the same table
+                    let exclusive =
+                        (0..n).all(|i| frames.map_count(w.mem(actor).page(src + i * P).unwrap().frame) == 1);
                     assert_eq!(w.recv_long(to, 4, FOREVER), Ok(Blocked));
                     let r = w.send_long_from(actor, src, to, n, shared, FOREVER);
                     if !shared && !exclusive {
@@ -350,16 +354,16 @@ fn ownership_invariants_hold_under_random_operations() {
                 }
             }
             for (f, n) in &counts {
-                assert_eq!(map_count(*f), *n, "frame {f} count");
+                assert_eq!(w.frames.map_count(*f), *n, "frame {f} count");
             }
-            assert_eq!(live_frames(), counts.len(), "every live frame is mapped somewhere");
+            assert_eq!(w.frames.live(), counts.len(), "every live frame is mapped somewhere");
         }
         for task in crate::task::TaskSlot::all() {
             if w.core.tasks[task].space.is_some() {
                 drop(w.core.exit_task(task, 0));
             }
         }
-        assert_eq!(live_frames(), 0, "every frame freed when all tasks exit");
+        assert_eq!(w.frames.live(), 0, "every frame freed when all tasks exit");
     }
     for (what, n) in [("moves", moves), ("shares", shares), ("refused moves", refused), ("task exits", exits)] {
         assert!(n >= 50, "only {n} {what}: the generator lost coverage");
@@ -385,22 +389,22 @@ fn a_share_naming_one_frame_many_times_counts_every_repeat() {
     // does not.
     let (mut w, a, b, _) = world();
     let f = one_frame_range(&mut w, a, 600);
-    assert_eq!(map_count(f), 600);
+    assert_eq!(w.frames.map_count(f), 600);
     assert_eq!(w.recv_long(b, 600, FOREVER), Ok(Blocked));
     assert_eq!(w.send_long(a, b, 600, true, FOREVER), Err(Error::OutOfMemory), "a clean error, at once");
-    assert_eq!(map_count(f), 600, "nothing reserved or mapped");
+    assert_eq!(w.frames.map_count(f), 600, "nothing reserved or mapped");
     assert!(matches!(w.state(b), State::Receiving(_)), "the receiver keeps waiting");
     assert_eq!(w.tags(b, window(b), 1), [None]);
     // Up to exactly the maximum is fine: 600 + 400 = 1,000.
     assert_eq!(w.send_long(a, b, 400, true, FOREVER), Ok(Blocked));
-    assert_eq!(map_count(f), 1000);
+    assert_eq!(w.frames.map_count(f), 1000);
     assert_eq!(w.tags(b, window(b), 400).iter().flatten().count(), 400, "all 400 mapped");
     assert_eq!(w.reply(b, b""), Ok(Done(0, 0)));
     // The count is full: not one more mapping.
     let c = w.threads[2];
     assert_eq!(w.recv_long(c, 1, FOREVER), Ok(Blocked));
     assert_eq!(w.send_long(a, c, 1, true, FOREVER), Err(Error::OutOfMemory));
-    assert_eq!(map_count(f), 1000);
+    assert_eq!(w.frames.map_count(f), 1000);
 }
 
 #[test]
@@ -412,12 +416,12 @@ fn a_queued_share_is_counted_again_at_the_rendezvous() {
     let f = one_frame_range(&mut w, a, 300);
     assert_eq!(w.send_long(a, b, 300, true, FOREVER), Ok(Blocked), "queued");
     w.mem(c).alias(window(c) + 0x10_0000, f, 500);
-    assert_eq!(map_count(f), 800);
+    assert_eq!(w.frames.map_count(f), 800);
     w.map_long(c, 1, 70);
     assert_eq!(w.send_long(c, b, 1, false, FOREVER), Ok(Blocked), "a second sender, queued behind");
     assert_eq!(w.recv_long(b, 300, FOREVER), Ok(Done(0, w.tid(c) as u64)), "received the next sender");
     assert_eq!(w.take_wake(a), Some((code(Error::OutOfMemory), NOT_TRANSFERRED)), "the share failed cleanly");
-    assert_eq!(map_count(f), 800, "nothing reserved is left behind");
+    assert_eq!(w.frames.map_count(f), 800, "nothing reserved is left behind");
     assert_eq!(w.tags(b, window(b), 2), [Some(70), None]);
 }
 
@@ -430,7 +434,7 @@ fn a_reservation_is_given_back_when_the_rendezvous_fails_afterwards() {
     w.mem(b).unmap(super::fixture::recv_buf(b));
     assert_eq!(w.send_long(a, b, 5, true, FOREVER), Ok(Blocked), "queued instead");
     assert_eq!(w.take_wake(b), Some((code(Error::BadAddress), None)));
-    assert_eq!(map_count(f), 5, "the five reserved mappings were given back");
+    assert_eq!(w.frames.map_count(f), 5, "the five reserved mappings were given back");
     assert_eq!(w.tags(b, window(b), 1), [None]);
     // The sender's own short buffer fails: the same.
     w.mem(b).map(super::fixture::recv_buf(b), 1, true);
@@ -444,12 +448,12 @@ fn a_reservation_is_given_back_when_the_rendezvous_fails_afterwards() {
     assert_eq!(w.ipc_send(args), Ok(Blocked), "queued behind a");
     w.mem(c).unmap(super::fixture::send_buf(c));
     assert_eq!(w.recv_long(b, 5, 0).map(|_| ()), Ok(()), "a, still queued, is received");
-    assert_eq!(map_count(f), 10);
+    assert_eq!(w.frames.map_count(f), 10);
     w.reply(b, b"").unwrap();
     w.remove_region(b, window(b));
     assert_eq!(w.recv_long(b, 5, 0), Err(Error::Timeout), "c failed at the rendezvous: nobody left");
     assert_eq!(w.take_wake(c), Some((code(Error::BadAddress), NOT_TRANSFERRED)));
-    assert_eq!(map_count(g), 4, "c's reservation was given back too");
+    assert_eq!(w.frames.map_count(g), 4, "c's reservation was given back too");
 }
 
 #[test]

@@ -50,6 +50,8 @@ pub struct Fake {
     pub starts: BTreeMap<u64, ThreadStart>,
     /// Refuse this many more stack allocations... `Some(0)`: refuse now.
     pub stacks_left: Option<usize>,
+    /// The fake memory every space is made over.
+    pub memory: crate::ipc::fixture::FakeFrames,
     /// Masked lines (bit n: IRQ n); all masked at reset.
     pub masked: u16,
     /// `set_io_ports` calls, in order.
@@ -66,7 +68,7 @@ impl Platform for Fake {
     type Regs = Regs;
 
     fn new_space(&mut self, kernel_frames: u32) -> Result<Mem, Error> {
-        let mut m = Mem::default();
+        let mut m = Mem::new(&self.memory);
         m.set_table_limit(kernel_frames as u64);
         Ok(m)
     }
@@ -131,7 +133,7 @@ impl Machine {
 
     /// A new task named `name` with `grants` and no threads.
     pub fn task(&mut self, name: &str, grants: abi::image::Grants) -> TaskSlot {
-        let t = self.k.core.create_task(name, Mem::default()).unwrap();
+        let t = self.k.core.create_task(name, Mem::new(&self.k.platform.memory)).unwrap();
         self.k.core.task_mut(t).grants = grants;
         t
     }

@@ -12,16 +12,13 @@
 //! GS convention: in the kernel GS.base is the per-CPU block and KERNEL_GS_BASE holds the
 //! user's value; `swapgs` on every user<->kernel transition keeps it so.
 
+use super::frame::{TrapFrame, SYSCALL_VECTOR};
 use super::gdt::{self, KERNEL_CODE, USER_CODE, USER_DATA};
-use super::traps::TrapFrame;
 use core::cell::UnsafeCell;
 use x86_64::registers::model_specific::{Efer, EferFlags, GsBase, KernelGsBase, LStar, SFMask, Star};
 use x86_64::registers::rflags::RFlags;
 use x86_64::structures::gdt::SegmentSelector;
 use x86_64::VirtAddr;
-
-/// The `vector` value of a frame built by the `syscall` stub (beyond every hardware vector).
-pub const SYSCALL_VECTOR: u64 = 256;
 
 /// Per-CPU block at GS.base while in the kernel. Layout is used by the `syscall` stub.
 #[repr(C)]

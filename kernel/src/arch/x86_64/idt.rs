@@ -4,7 +4,7 @@
 //! the same uniform stub shape, which the crate's per-vector handler types do not model.
 
 use super::gdt::{Selectors, IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI};
-use super::traps;
+use super::{frame, traps};
 use spin::Once;
 use x86_64::instructions::tables::lidt;
 use x86_64::structures::DescriptorTablePointer;
@@ -48,9 +48,9 @@ pub fn init(sel: &Selectors) {
     let idt = IDT.call_once(|| {
         core::array::from_fn(|v| {
             let ist = match v as u8 {
-                traps::VEC_DOUBLE_FAULT => IST_DOUBLE_FAULT + 1,
-                traps::VEC_NMI => IST_NMI + 1,
-                traps::VEC_MACHINE_CHECK => IST_MACHINE_CHECK + 1,
+                frame::VEC_DOUBLE_FAULT => IST_DOUBLE_FAULT + 1,
+                frame::VEC_NMI => IST_NMI + 1,
+                frame::VEC_MACHINE_CHECK => IST_MACHINE_CHECK + 1,
                 _ => 0,
             };
             Gate::new(traps::stub_address(v as u8), sel.kernel_code.0, ist as u8)

@@ -5,7 +5,7 @@
 //! routing, and per-line masking is one port write, which is what forwarding interrupts to
 //! user-level drivers (mask on delivery, unmask on acknowledge) needs.
 
-use super::traps::VEC_IRQ_BASE;
+use super::frame::VEC_IRQ_BASE;
 use x86_64::instructions::port::Port;
 
 const MASTER_CMD: u16 = 0x20;

@@ -4,8 +4,8 @@
 
 use super::aspace::AddressSpace;
 use super::entry::{init_user_frame, set_kernel_stack};
+use super::frame::TrapFrame;
 use super::msgbuf::FrameBuffers;
-use super::traps::TrapFrame;
 use super::{gdt, paging, pic};
 use crate::mem::KernelStack;
 use crate::regs::ArchState;

@@ -6,7 +6,7 @@
 //! with the error code, by moving RIP to a landing pad. [`exec`] calls an address instead
 //! (to check SMEP); a fault at that address returns from the call the same way.
 
-use super::traps::TrapFrame;
+use super::frame::TrapFrame;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Set in the returned `fault` word when the probe faulted; the low bits hold the

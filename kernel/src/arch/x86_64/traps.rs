@@ -15,6 +15,7 @@
 //! ones (a fault inside a `probe` routine, or `int3`): it is reported with every register
 //! and the machine powers off with `GuestExit::KernelPanic`.
 
+use super::frame::*;
 use super::{paging, pic, power, probe};
 use crate::sys::UserFault;
 use crate::userfault::PageFaultCode;
@@ -23,54 +24,6 @@ use abi::status::exception_name;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::registers::control::Cr2;
-
-pub const VEC_BREAKPOINT: u8 = 3;
-pub const VEC_NMI: u8 = 2;
-pub const VEC_DOUBLE_FAULT: u8 = 8;
-pub const VEC_GENERAL_PROTECTION: u8 = 13;
-pub const VEC_PAGE_FAULT: u8 = 14;
-pub const VEC_MACHINE_CHECK: u8 = 18;
-/// The PIC's IRQ 0..15 arrive at vectors 32..47.
-pub const VEC_IRQ_BASE: u8 = 32;
-
-/// The registers saved on every trap, in stack order (lowest address first).
-#[derive(Debug, Clone)]
-#[repr(C)]
-pub struct TrapFrame {
-    pub r15: u64,
-    pub r14: u64,
-    pub r13: u64,
-    pub r12: u64,
-    pub r11: u64,
-    pub r10: u64,
-    pub r9: u64,
-    pub r8: u64,
-    pub rbp: u64,
-    pub rdi: u64,
-    pub rsi: u64,
-    pub rdx: u64,
-    pub rcx: u64,
-    pub rbx: u64,
-    pub rax: u64,
-    pub vector: u64,
-    pub error_code: u64,
-    // Pushed by the CPU.
-    pub rip: u64,
-    pub cs: u64,
-    pub rflags: u64,
-    pub rsp: u64,
-    pub ss: u64,
-}
-
-// The assembly below addresses `cs` at this offset from the vector slot.
-const _: () = assert!(core::mem::offset_of!(TrapFrame, cs) - core::mem::offset_of!(TrapFrame, vector) == 24);
-const _: () = assert!(size_of::<TrapFrame>() == 22 * 8);
-
-impl TrapFrame {
-    pub fn from_user(&self) -> bool {
-        self.cs & 3 == 3
-    }
-}
 
 core::arch::global_asm!(
     r#"
@@ -210,7 +163,7 @@ trap_stub_table:
     .noaltmacro
     "#,
     dispatch = sym dispatch,
-    syscall_vector = const super::entry::SYSCALL_VECTOR,
+    syscall_vector = const SYSCALL_VECTOR,
     options(att_syntax)
 );
 
@@ -237,7 +190,7 @@ extern "C" fn dispatch(frame: *mut TrapFrame) {
     // SAFETY: the trap path passes the frame it just saved on this stack; it is read here
     // and the copy's fields used below, with no reference kept.
     let (vector, from_user) = unsafe { ((*frame).vector, (*frame).from_user()) };
-    if vector == super::entry::SYSCALL_VECTOR {
+    if vector == SYSCALL_VECTOR {
         return crate::run::syscall(frame);
     }
     let vector = vector as u8;

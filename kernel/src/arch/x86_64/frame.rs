@@ -1,0 +1,58 @@
+//! What the trap path, the `syscall` entry, the PIC and the probes share: the saved
+//! registers' layout ([`TrapFrame`]) and the vector numbers. A leaf: it depends on none of
+//! them, so they depend on it and not on each other (before, `traps` and `entry`, `pic` and
+//! `probe` each reached into the other for these).
+//!
+//! Invariant: `TrapFrame`'s layout is the one the assembly of `traps` and `entry` pushes
+//! and pops (checked below at compile time).
+
+/// The `vector` value of a frame built by the `syscall` stub (beyond every hardware vector).
+pub const SYSCALL_VECTOR: u64 = 256;
+
+pub const VEC_BREAKPOINT: u8 = 3;
+pub const VEC_NMI: u8 = 2;
+pub const VEC_DOUBLE_FAULT: u8 = 8;
+pub const VEC_GENERAL_PROTECTION: u8 = 13;
+pub const VEC_PAGE_FAULT: u8 = 14;
+pub const VEC_MACHINE_CHECK: u8 = 18;
+/// The PIC's IRQ 0..15 arrive at vectors 32..47.
+pub const VEC_IRQ_BASE: u8 = 32;
+
+/// The registers saved on every trap, in stack order (lowest address first).
+#[derive(Debug, Clone)]
+#[repr(C)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    pub vector: u64,
+    pub error_code: u64,
+    // Pushed by the CPU.
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+// The assembly below addresses `cs` at this offset from the vector slot.
+const _: () = assert!(core::mem::offset_of!(TrapFrame, cs) - core::mem::offset_of!(TrapFrame, vector) == 24);
+const _: () = assert!(size_of::<TrapFrame>() == 22 * 8);
+
+impl TrapFrame {
+    pub fn from_user(&self) -> bool {
+        self.cs & 3 == 3
+    }
+}
