@@ -44,8 +44,11 @@ pub struct AddressSpace {
     tables: PageTables,
     /// How many user mappings each frame has, in every address space (given at creation).
     counts: &'static UserMapCounts,
-    /// The task's `new_pages` regions.
-    pub regions: Regions,
+    /// The task's `new_pages` regions, in a frame of their own (reached through the direct map):
+    /// the table is 3 KiB, and an address space is moved by value while a task is made
+    /// and ended, on a kernel stack. Invariant: points to a live `Regions` in a frame
+    /// this space allocated and alone refers to, freed in `destroy`. Its physical address.
+    regions: u64,
 }
 
 /// Page-table frames as the kernel reaches them: from the frame allocator, through the
@@ -139,11 +142,18 @@ impl AddressSpace {
             // i < 512, and the kernel half never changes after boot, so nothing writes it.
             *entry = unsafe { kernel.add(i).read() };
         }
-        Ok(AddressSpace {
-            tables: PageTables::new(root, kernel_frames as u64),
-            counts,
-            regions: Regions::new(QUOTA_PAGES),
-        })
+        let Some(frame) = FRAMES.lock().alloc() else {
+            free_frame(root);
+            return Err(Error::OutOfMemory);
+        };
+        const _: () = assert!(core::mem::size_of::<Regions>() <= PAGE as usize);
+        const _: () = assert!(core::mem::align_of::<Regions>() <= PAGE as usize);
+        let regions = phys_to_virt(frame.addr()) as *mut Regions;
+        // SAFETY: a frame just allocated (page-aligned, 4 KiB, large and aligned enough for
+        // a `Regions`, checked above), reached through the direct map, which nothing else
+        // refers to; the write initialises it.
+        unsafe { regions.write(Regions::new(QUOTA_PAGES)) };
+        Ok(AddressSpace { tables: PageTables::new(root, kernel_frames as u64), counts, regions: frame.addr() })
     }
 
     /// Physical address of the PML4 (what CR3 holds while this space is active).
@@ -277,6 +287,8 @@ impl AddressSpace {
         let counts = self.counts;
         self.tables.destroy(&mut Direct { active: false }, |e| release_user_frame(counts, e & tables::ADDR));
         free_frame(self.root());
+        // `Regions` owns nothing that needs dropping; its frame goes back.
+        free_frame(self.regions);
     }
 }
 
@@ -336,7 +348,10 @@ impl PageMap for AddressSpace {
     }
 
     fn regions(&mut self) -> &mut Regions {
-        &mut self.regions
+        // SAFETY: the frame holds a live `Regions` (written in `new`) that this space alone
+        // refers to (see the field), reached through the direct map; `&mut self` makes this
+        // the only reference for its lifetime.
+        unsafe { &mut *(phys_to_virt(self.regions) as *mut Regions) }
     }
 
     const MAX_MAPPINGS: u32 = crate::mem::mapcount::MAX_COUNT as u32;

@@ -15,11 +15,12 @@ use core::fmt;
 
 /// Pages of each thread's kernel stack (its top holds the thread's saved user frame).
 ///
-/// 32 KiB: the deepest system call (a task spawn that fails half-way and discards the new
-/// task) measured about 14 KiB of frames with ThinLTO, more when the optimiser inlines the
-/// functions that move an address space (and its region table) by value. Shrinking those
-/// frames, so that 16 KiB is ample again, is the better fix; until then the stack has room.
-pub const KERNEL_STACK_PAGES: u64 = 8;
+/// 16 KiB. The largest frame on a system call's path is `sys::spawn::task`'s, about 1.7 KiB
+/// (measured from the release kernel's `sub rsp` instructions); it was over 7 KiB while an
+/// address space carried its 3 KiB region table inline and was moved by value, which
+/// overflowed this stack once link-time optimisation inlined more. The table now lives in
+/// a frame of its own (`AddressSpace::regions`).
+pub const KERNEL_STACK_PAGES: u64 = 4;
 
 /// The machine. Holds nothing: its state is the hardware's.
 pub struct X86;
