@@ -557,6 +557,9 @@ impl SharedPages {
     pub fn write_at(&mut self, offset: usize, data: &[u8]) -> usize {
         let size = self.count as usize * PAGE_SIZE;
         let n = data.len().min(size.saturating_sub(offset));
+        if n == 0 {
+            return 0; // nothing to write, and `offset` may be past the range
+        }
         // SAFETY: `[base + offset, base + offset + n)` lies inside the mapped range this
         // value holds, mapped writable (made by `new_pages`, or received: the kernel transfers
         // only writable pages). `data` is this program's own memory, so the two do not

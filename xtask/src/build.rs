@@ -19,6 +19,41 @@ pub fn default_image() -> Result<Vec<String>, String> {
 /// which starts them, and the name server they find each other with.
 pub const APP_SERVICES: &[&str] = &["init", "names"];
 
+/// A boot image and what went into it.
+pub struct Boot {
+    /// The build (the kernel, and the programs from `apps/` the image needs).
+    pub built: Built,
+    /// The packed image.
+    pub image: PathBuf,
+    /// The ELF of every program in the image, once each (for their symbols).
+    pub programs: Vec<PathBuf>,
+}
+
+/// The image `cargo xtask run` (and `trace`, `gdb`) boots for `apps`: the default system
+/// without any, the one program alone, or several with init and the name server
+/// ([`APP_SERVICES`]). Builds only the kernel and the programs from `apps/` it needs.
+pub fn boot_image(apps: &[PathBuf]) -> Result<Boot, String> {
+    match apps {
+        [] => {
+            let default = default_image()?;
+            let built = only(&default.iter().map(String::as_str).collect::<Vec<_>>())?;
+            let image = built.image("default", &default)?;
+            let mut files: Vec<&str> =
+                default.iter().map(|e| e.split_once('=').map_or(e.as_str(), |(_, f)| f)).collect();
+            files.dedup();
+            let programs = files.iter().map(|f| built.app(f)).collect();
+            Ok(Boot { built, image, programs })
+        }
+        [app] => Ok(Boot { built: only(&[])?, image: single_program_image(app)?, programs: vec![app.clone()] }),
+        apps => {
+            let built = only(APP_SERVICES)?;
+            let image = apps_image(&built, apps)?;
+            let programs = APP_SERVICES.iter().map(|s| built.app(s)).chain(apps.iter().cloned()).collect();
+            Ok(Boot { built, image, programs })
+        }
+    }
+}
+
 /// The workspace root (the xtask crate lives one level below it).
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace").to_path_buf()

@@ -166,31 +166,9 @@ fn command(args: &[String]) -> Result<ExitCode, String> {
     }
     setup::ensure_all()?;
     setup::ensure_gdb()?;
-    let (built, initrd, programs) = if o.apps.is_empty() {
-        let default = build::default_image()?;
-        let built = build::only(&default.iter().map(String::as_str).collect::<Vec<_>>())?;
-        let initrd = built.image("default", &default)?;
-        let mut files: Vec<&str> = default.iter().map(|e| e.split_once('=').map_or(e.as_str(), |(_, f)| f)).collect();
-        files.dedup();
-        let programs = files.iter().map(|f| symbols_of(&built.app(f))).collect::<Result<Vec<_>, _>>()?;
-        (built, initrd, programs)
-    } else {
-        // The images `cargo xtask run` boots: one program alone, several with init and
-        // the name server (whose symbols are loaded too).
-        let services: &[&str] = if o.apps.len() > 1 { build::APP_SERVICES } else { &[] };
-        let built = build::only(services)?;
-        let initrd = match o.apps.as_slice() {
-            [app] => build::single_program_image(app)?,
-            apps => build::apps_image(&built, apps)?,
-        };
-        let programs = services
-            .iter()
-            .map(|s| built.app(s))
-            .chain(o.apps.iter().cloned())
-            .map(|p| symbols_of(&p))
-            .collect::<Result<Vec<_>, _>>()?;
-        (built, initrd, programs)
-    };
+    // The image `cargo xtask run` boots, and the symbols of every program in it.
+    let build::Boot { built, image: initrd, programs } = build::boot_image(&o.apps)?;
+    let programs = programs.iter().map(|p| symbols_of(p)).collect::<Result<Vec<_>, _>>()?;
     let port = match o.port {
         Some(p) => p,
         None => free_port()?,

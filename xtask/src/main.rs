@@ -175,18 +175,7 @@ fn run(o: RunOptions) -> Result<ExitCode, String> {
     setup::ensure_all()?;
     // Only what the image needs: the kernel for one --app, init and the name server for
     // several, the default image's programs otherwise.
-    let default = build::default_image()?;
-    let needs: Vec<&str> = match o.apps.len() {
-        0 => default.iter().map(String::as_str).collect(),
-        1 => Vec::new(),
-        _ => build::APP_SERVICES.to_vec(),
-    };
-    let built = build::only(&needs)?;
-    let initrd = match o.apps.as_slice() {
-        [] => built.image("default", &default)?,
-        [app] => build::single_program_image(app)?,
-        apps => build::apps_image(&built, apps)?,
-    };
+    let build::Boot { built, image: initrd, .. } = build::boot_image(&o.apps)?;
     let kernel = built.kernel.clone();
     // A person at a terminal gets the interactive shell; otherwise stdin is a script the
     // shell runs line by line (`system::script_typing`).

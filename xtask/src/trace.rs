@@ -106,14 +106,7 @@ pub fn run(o: &Options, echo: bool) -> Result<(qemu::Outcome, Files), String> {
     crate::setup::ensure_all()?;
     // The same images `cargo xtask run` boots: one program alone, several with init and
     // the name server, or the default system.
-    let initrd = match o.apps.as_slice() {
-        [] => {
-            let default = build::default_image()?;
-            build::only(&default.iter().map(String::as_str).collect::<Vec<_>>())?.image("default", &default)?
-        }
-        [app] => build::single_program_image(app)?,
-        apps => build::apps_image(&build::only(build::APP_SERVICES)?, apps)?,
-    };
+    let initrd = build::boot_image(&o.apps)?.image;
     let kernel = build_kernel()?;
     let cfg = qemu::Config {
         kernel,

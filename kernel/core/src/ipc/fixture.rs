@@ -97,8 +97,6 @@ pub struct Mem {
     /// Distinct for every fake space made (`UserMemory::space_id`).
     id: u64,
     regions: Box<Regions>,
-    /// Make the next `prepare` fail (out of memory for page tables).
-    pub fail_prepare: bool,
     tables: PageTables,
     table_frames: FakeTables,
     /// The frames of the world this space belongs to.
@@ -122,7 +120,6 @@ impl Mem {
             pages: BTreeMap::new(),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             regions: Box::new(Regions::new(1 << 20)),
-            fail_prepare: false,
             tables,
             table_frames,
             frames: frames.clone(),
@@ -227,11 +224,7 @@ impl PageMap for Mem {
         self.pages.get(&va).copied()
     }
     fn prepare(&mut self, va: u64, pages: u64) -> Result<(), Error> {
-        if std::mem::take(&mut self.fail_prepare) {
-            Err(Error::OutOfMemory)
-        } else {
-            self.tables.prepare(&mut self.table_frames, va, pages)
-        }
+        self.tables.prepare(&mut self.table_frames, va, pages)
     }
     fn reserve_window(&mut self, va: u64, pages: u64) -> Result<(), Error> {
         self.tables.pin(&mut self.table_frames, va, pages)
