@@ -14,6 +14,7 @@ use crate::arch::msgbuf::FrameBuffers;
 use crate::arch::platform::X86;
 use crate::arch::{paging, power};
 use crate::loader::image::BootImage;
+use crate::regs::ArchState;
 use crate::sys::{Kernel, Leave, UserFault};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -90,8 +91,9 @@ pub fn start(image: Option<BootImage<'static>>, handoff: bool, first_arg: u64) -
     unreachable!("the first thread was entered")
 }
 
-/// A `syscall` from the current thread; `frame` is its saved user frame.
-pub fn syscall(frame: *mut TrapFrame) {
+/// A `syscall` from the current thread (the `syscall` stub's general path); `frame` is its
+/// saved user frame.
+pub extern "C" fn syscall(frame: *mut TrapFrame) {
     let how = enter(|k| {
         // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing
         // writes it while the kernel decides (results are delivered after), and this
@@ -99,6 +101,41 @@ pub fn syscall(frame: *mut TrapFrame) {
         k.syscall(unsafe { &*frame })
     });
     leave(how);
+}
+
+/// An `IpcCall` or `IpcReplyWait` from the current thread (the `syscall` stub routes them
+/// here); `frame` is its saved user frame. The direct switch (`sys::fast`) first: if it is
+/// taken, the partner's result registers go straight into its frame and it is entered;
+/// else the general path, as for any call.
+pub extern "C" fn syscall_ipc(frame: *mut TrapFrame) {
+    let how = enter(|k| {
+        // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing
+        // writes it while the kernel decides (results are delivered after), and this
+        // shared borrow ends with the call.
+        let regs = unsafe { &*frame };
+        if let Some(d) = k.direct(regs) {
+            // SAFETY: `frame_of(d.stack_top)` is the saved frame of thread `d.slot`, at the
+            // top of its live kernel stack; it is another thread than the caller (the
+            // direct switch never switches to itself), so this is not the frame `regs`
+            // borrows, and `regs` is not used again. No other reference to it is live.
+            let to = unsafe { &mut *frame_of(d.stack_top) };
+            for (i, v) in d.regs.iter().enumerate() {
+                to.set_result(i, *v);
+            }
+            // Nothing pending for it: `enter` delivers nothing.
+            return Leave::Run { slot: d.slot, stack_top: d.stack_top, switch: true };
+        }
+        k.syscall(regs)
+    });
+    leave(how);
+}
+
+/// The light path's way in (from `syscall_entry`, with no frame saved): runs light call
+/// `nr` (`sys::fast::LIGHT`) by the current thread with arguments `arg0`, `arg1`, and
+/// returns its `rax`. The call never blocks or switches, so the stub returns to the same
+/// thread.
+pub extern "C" fn light_syscall(arg0: u64, arg1: u64, nr: u64) -> u64 {
+    with_kernel(|k| k.light(nr, arg0, arg1))
 }
 
 /// A timer tick; `from_user`: it interrupted a thread, not the idle loop.

@@ -25,6 +25,7 @@
 //! (`IpcCall`, `IpcReplyWait`), `interrupts` (IRQs as messages). This file holds what they
 //! share: the pending send and receive, the arguments, and the helpers.
 
+mod direct;
 mod fastpath;
 mod interrupts;
 pub mod mailbox;
@@ -59,6 +60,8 @@ use abi::ipc::{RecvFlags, RecvKind, SendMode, SendStatus, Timeout, KERNEL_TID, R
 use abi::syscall::regs::SECOND;
 use abi::{Error, SHORT_MAX};
 use mailbox::{Msg, MsgBuffers};
+
+pub use direct::Switch;
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
 

@@ -94,6 +94,79 @@ pub fn dispatch<P: Platform>(k: &mut Kernel<P>, caller: Caller, regs: &P::Regs) 
     }
 }
 
+/// The calls that never block, switch or end their caller (so the thread to run after them
+/// is the caller, and `Kernel::next` has nothing to decide) and take at most two
+/// arguments: the light path runs them without a saved frame (bit n: call number n).
+pub const LIGHT: u64 = {
+    const CALLS: [Syscall; 12] = [
+        Syscall::Gettid,
+        Syscall::GetTicks,
+        Syscall::FreeFrames,
+        Syscall::IrqBind,
+        Syscall::IrqAck,
+        Syscall::Print,
+        Syscall::NewPages,
+        Syscall::RemovePages,
+        Syscall::KernelStats,
+        Syscall::Ps,
+        Syscall::ImagePrograms,
+        Syscall::MakeRunnable,
+    ];
+    let mut mask = 0u64;
+    let mut i = 0;
+    while i < CALLS.len() {
+        assert!((CALLS[i] as u64) < u64::BITS as u64);
+        mask |= 1 << CALLS[i] as u64;
+        i += 1;
+    }
+    mask
+};
+
+/// Runs light call `nr` (a bit of [`LIGHT`]; any other is `InvalidArgument`) for `caller`,
+/// its arguments in `regs` (only the first two are read), and returns its `rax`: the same
+/// handlers as [`dispatch`], their one result taken straight out of the caller's pending
+/// results.
+#[inline(always)]
+pub fn light<P: Platform>(k: &mut Kernel<P>, caller: Caller, nr: u64, regs: &impl ArchState) -> u64 {
+    const GETTID: u64 = Syscall::Gettid as u64;
+    const GET_TICKS: u64 = Syscall::GetTicks as u64;
+    const FREE_FRAMES: u64 = Syscall::FreeFrames as u64;
+    const IRQ_BIND: u64 = Syscall::IrqBind as u64;
+    const IRQ_ACK: u64 = Syscall::IrqAck as u64;
+    const PRINT: u64 = Syscall::Print as u64;
+    const NEW_PAGES: u64 = Syscall::NewPages as u64;
+    const REMOVE_PAGES: u64 = Syscall::RemovePages as u64;
+    const KERNEL_STATS: u64 = Syscall::KernelStats as u64;
+    const PS: u64 = Syscall::Ps as u64;
+    const IMAGE_PROGRAMS: u64 = Syscall::ImagePrograms as u64;
+    const MAKE_RUNNABLE: u64 = Syscall::MakeRunnable as u64;
+    let result = match nr {
+        GETTID => return k.core.thread(caller.slot).tid.raw() as u64, // `gettid`, inlined: the hot one
+        GET_TICKS => get_ticks(k, caller, regs),
+        FREE_FRAMES => free_frames(k, caller, regs),
+        IRQ_BIND => irq_bind(k, caller, regs),
+        IRQ_ACK => irq_ack(k, caller, regs),
+        PRINT => print(k, caller, regs),
+        NEW_PAGES => new_pages(k, caller, regs),
+        REMOVE_PAGES => remove_pages(k, caller, regs),
+        KERNEL_STATS => kernel_stats(k, caller, regs),
+        PS => ps(k, caller, regs),
+        IMAGE_PROGRAMS => image_programs(k, caller, regs),
+        MAKE_RUNNABLE => make_runnable(k, caller, regs),
+        _ => Err(Error::InvalidArgument),
+    };
+    let ret = k.core.results_mut(caller.slot);
+    let value = match result {
+        Ok(()) => ret.take(abi::syscall::regs::VALUE).unwrap_or(0),
+        Err(e) => {
+            ret.take(abi::syscall::regs::VALUE);
+            e.code() as i64 as u64
+        }
+    };
+    debug_assert!(ret.is_empty(), "a light call returns rax only");
+    value
+}
+
 /// Records `v` as the caller's return value.
 fn ret<P: Platform>(k: &mut Kernel<P>, c: Caller, v: u64) -> Result<(), Error> {
     k.core.results_mut(c.slot).value(v);
@@ -105,7 +178,7 @@ fn space<P: Platform>(k: &mut Kernel<P>, task: TaskSlot) -> &mut P::Space {
     k.core.task_mut(task).space.as_mut().expect("a live task has an address space")
 }
 
-fn gettid<P: Platform>(k: &mut Kernel<P>, c: Caller, _: &P::Regs) -> Result<(), Error> {
+fn gettid<P: Platform, R: ArchState>(k: &mut Kernel<P>, c: Caller, _: &R) -> Result<(), Error> {
     let me = c.slot;
     let v = k.core.thread(me).tid.raw() as u64;
     ret(k, c, v)
@@ -127,7 +200,7 @@ fn deschedule<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<
     ret(k, c, 0)
 }
 
-fn make_runnable<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+fn make_runnable<P: Platform, R: ArchState>(k: &mut Kernel<P>, c: Caller, f: &R) -> Result<(), Error> {
     k.core.make_runnable(c.slot, Tid::from_raw(decode_tid(f.arg(0)) as u32))?;
     ret(k, c, 0)
 }
@@ -139,12 +212,12 @@ fn sleep<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), E
     ret(k, c, 0)
 }
 
-fn get_ticks<P: Platform>(k: &mut Kernel<P>, c: Caller, _: &P::Regs) -> Result<(), Error> {
+fn get_ticks<P: Platform, R: ArchState>(k: &mut Kernel<P>, c: Caller, _: &R) -> Result<(), Error> {
     let v = crate::time::ticks();
     ret(k, c, v)
 }
 
-fn new_pages<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+fn new_pages<P: Platform, R: ArchState>(k: &mut Kernel<P>, c: Caller, f: &R) -> Result<(), Error> {
     let (base, len) = (f.arg(0), decode_u32(f.arg(1)) as u64);
     if base % PAGE != 0 || len % PAGE != 0 {
         return Err(Error::Misaligned);
@@ -174,7 +247,7 @@ fn remove_region(space: &mut impl UserSpace, base: u64) -> Result<(), Error> {
     Ok(())
 }
 
-fn remove_pages<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+fn remove_pages<P: Platform, R: ArchState>(k: &mut Kernel<P>, c: Caller, f: &R) -> Result<(), Error> {
     let task = c.task;
     remove_region(space(k, task), f.arg(0))?;
     ret(k, c, 0)
@@ -234,7 +307,7 @@ fn task_wait<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(
     }
 }
 
-fn print<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+fn print<P: Platform, R: ArchState>(k: &mut Kernel<P>, c: Caller, f: &R) -> Result<(), Error> {
     let task = c.task;
     // At most `PRINT_MAX` bytes per call: the console is polled with interrupts off.
     let mut chunk = [0u8; abi::syscall::PRINT_MAX];
@@ -247,7 +320,7 @@ fn print<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), E
     ret(k, c, len)
 }
 
-fn free_frames<P: Platform>(k: &mut Kernel<P>, c: Caller, _: &P::Regs) -> Result<(), Error> {
+fn free_frames<P: Platform, R: ArchState>(k: &mut Kernel<P>, c: Caller, _: &R) -> Result<(), Error> {
     let v = FRAMES.lock().free_count() as u64;
     ret(k, c, v)
 }
@@ -312,7 +385,7 @@ fn driver_line(irq: u64) -> Result<u8, Error> {
     }
 }
 
-fn irq_bind<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+fn irq_bind<P: Platform, R: ArchState>(k: &mut Kernel<P>, c: Caller, f: &R) -> Result<(), Error> {
     let irq = driver_line(f.arg(0))?;
     let Caller { slot: me, task } = c;
     if !k.core.task(task).grants.has_irq(irq) {
@@ -328,7 +401,7 @@ fn irq_bind<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<()
     ret(k, c, 0)
 }
 
-fn irq_ack<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+fn irq_ack<P: Platform, R: ArchState>(k: &mut Kernel<P>, c: Caller, f: &R) -> Result<(), Error> {
     let irq = driver_line(f.arg(0))?;
     let me = c.slot;
     if k.irqs[irq as usize] != Some((me, k.core.thread(me).tid)) {
@@ -340,7 +413,7 @@ fn irq_ack<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(),
 
 /// Counts the kernel's table usage into the caller's `KernelStats`. Bounded work: one pass
 /// over the thread and task tables; writes at most `size_of::<KernelStats>()` bytes.
-fn kernel_stats<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+fn kernel_stats<P: Platform, R: ArchState>(k: &mut Kernel<P>, c: Caller, f: &R) -> Result<(), Error> {
     use crate::task::{State, MAX_THREADS};
     use zerocopy::IntoBytes;
     let size = size_of::<abi::syscall::KernelStats>() as u64;
@@ -363,7 +436,7 @@ fn kernel_stats<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Resul
 /// Writes up to `rsi` `abi::ps::Record`s to `rdi`; returns how many exist. The whole
 /// destination is checked writable before anything is written, and `rsi` is clipped to
 /// the most records there can be, so the work is bounded by the tables.
-fn ps<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+fn ps<P: Platform, R: ArchState>(k: &mut Kernel<P>, c: Caller, f: &R) -> Result<(), Error> {
     use crate::task::{MAX_TASKS, MAX_THREADS};
     use zerocopy::IntoBytes;
     const SIZE: u64 = size_of::<abi::ps::Record>() as u64;
@@ -395,7 +468,7 @@ fn ps<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Erro
 
 /// Writes up to `rsi` `abi::image::ProgramInfo`s (the boot image's programs, in order) to
 /// `rdi`; returns how many the image holds. Bounded by `abi::image::MAX_PROGRAMS`.
-fn image_programs<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+fn image_programs<P: Platform, R: ArchState>(k: &mut Kernel<P>, c: Caller, f: &R) -> Result<(), Error> {
     use abi::image::{ProgramInfo, NAME_MAX};
     use zerocopy::IntoBytes;
     const SIZE: u64 = size_of::<ProgramInfo>() as u64;

@@ -58,6 +58,8 @@ pub struct Fake {
     pub io: Vec<(u16, u16)>,
     /// Stack tops `switch_to` was given, in order.
     pub switches: Vec<u64>,
+    /// The tid `switch_to` was last given (what the machine's `gettid` stub answers).
+    pub running_tid: u32,
     pub printed: String,
     pub console: Vec<u8>,
 }
@@ -102,8 +104,9 @@ impl Platform for Fake {
     fn set_io_ports(&mut self, base: u16, count: u16) {
         self.io.push((base, count));
     }
-    fn switch_to(&mut self, _: &Mem, stack: &KernelStack) {
+    fn switch_to(&mut self, _: &Mem, stack: &KernelStack, tid: crate::task::Tid) {
         self.switches.push(stack.top());
+        self.running_tid = tid.raw();
     }
     fn print(&mut self, args: fmt::Arguments) {
         self.printed.push_str(&args.to_string());
@@ -122,13 +125,15 @@ pub struct Machine {
     pub k: Box<Kernel<Fake>>,
     /// The thread running after the last entry (`None`: idle or off).
     pub running: Option<ThreadSlot>,
+    /// Take only the general path (no light path, no direct switch), to compare with it.
+    pub general_only: bool,
 }
 
 impl Machine {
     pub fn new() -> Machine {
         let mut k = Box::new(Kernel::new(Fake { masked: 0xffff, ..Fake::default() }, VecBuffers::default()));
         k.image = None;
-        Machine { k, running: None }
+        Machine { k, running: None, general_only: false }
     }
 
     /// A new task named `name` with `grants` and no threads.
@@ -220,6 +225,21 @@ impl Machine {
         frame.out = [0; RESULTS];
         for (i, a) in regs.args.iter().enumerate() {
             frame.out[i + 1] = *a;
+        }
+        if !self.general_only {
+            // What the architecture's `syscall` stub tries first.
+            if super::fast::is_light(number) {
+                let v = self.k.light(number, regs.args[0], regs.args[1]);
+                self.k.platform.frames.get_mut(&top).expect("a thread's frame").out[0] = v;
+                return self.leave(Leave::Run { slot, stack_top: top, switch: false });
+            }
+            if let Some(d) = self.k.direct(&regs) {
+                let frame = self.k.platform.frames.get_mut(&d.stack_top).expect("a thread's frame");
+                for (i, v) in d.regs.iter().enumerate() {
+                    frame.set_result(i, *v);
+                }
+                return self.leave(Leave::Run { slot: d.slot, stack_top: d.stack_top, switch: true });
+            }
         }
         let leave = self.k.syscall(&regs);
         self.leave(leave)

@@ -12,6 +12,7 @@
 //! I/O-port range the platform currently allows user mode.
 
 mod calls;
+pub mod fast;
 pub mod platform;
 mod spawn;
 
@@ -119,7 +120,7 @@ impl<P: Platform> Kernel<P> {
         // Invariant: `slot` is the runnable thread just chosen; its task has threads, so
         // it still has its address space.
         let space = task.space.as_ref().expect("a live thread's task has a space");
-        self.platform.switch_to(space, &thread.kstack);
+        self.platform.switch_to(space, &thread.kstack, thread.tid);
         Leave::Run { slot, stack_top, switch: true }
     }
 

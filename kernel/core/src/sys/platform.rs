@@ -57,9 +57,10 @@ pub trait Platform {
     fn unmask_irq(&mut self, irq: u8);
     /// Lets user mode use `count` I/O ports from `base` (none if `count` is 0).
     fn set_io_ports(&mut self, base: u16, count: u16);
-    /// Prepares to enter a thread of `space` on `stack`: makes the space active and the
-    /// stack the one the next entry from user mode lands on.
-    fn switch_to(&mut self, space: &Self::Space, stack: &KernelStack);
+    /// Prepares to enter thread `tid` of `space` on `stack`: makes the space active and the
+    /// stack the one the next entry from user mode lands on. Called whenever the thread
+    /// to run changes, so the machine may keep `tid` for the `gettid` stub.
+    fn switch_to(&mut self, space: &Self::Space, stack: &KernelStack, tid: crate::task::Tid);
     /// Writes formatted text to the kernel console.
     fn print(&mut self, args: fmt::Arguments);
     /// Writes a program's bytes to the kernel console.

@@ -59,6 +59,22 @@ const fn mailbox_list(thread: ThreadSlot) -> u16 {
     2 + MAX_TASKS as u16 + thread.index() as u16
 }
 
+/// Whether the direct switch (`crate::ipc::direct`) may complete a thread's wait: one byte
+/// the fast path tests instead of a state, a receive mode, a timer and a window. Written
+/// only with the state, by `Core`'s transitions; `Core::check_invariants` checks that it
+/// agrees with them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Fast {
+    /// Anything else: only the general path may complete this thread's wait.
+    No,
+    /// `Receiving` into registers (`IpcReplyWait`) with the whole register payload as its
+    /// capacity, no deadline and no receive window.
+    Receiving,
+    /// `AwaitingReply` into registers (`IpcCall`) with no deadline.
+    AwaitingReply,
+}
+
 /// What a thread is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -98,6 +114,9 @@ pub struct Thread {
     /// `Zombie`) and `reap` (to `Free`). Each keeps run-queue, mailbox, waiter-list and timer
     /// membership in step with it.
     state: State,
+    /// What the direct switch may do with this thread's wait (see [`Fast`]); written with
+    /// `state`, by the same transitions.
+    fast: Fast,
     pub kstack: KernelStack,
     /// What the thread's current system call returns, written into its registers when it
     /// next runs: its value, a second word in `rdx` (a receive's sender word, a
@@ -117,11 +136,18 @@ impl Thread {
         &self.state
     }
 
+    /// What the direct switch may do with this thread's wait.
+    #[inline(always)]
+    pub fn fast(&self) -> Fast {
+        self.fast
+    }
+
     const EMPTY: Thread = Thread {
         tid: Tid::from_raw(0),
         generation: 0,
         task: TaskSlot::new(0),
         state: State::Free,
+        fast: Fast::No,
         kstack: KernelStack::EMPTY,
         ret: crate::regs::Results::NONE,
         quantum: 0,
@@ -417,6 +443,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.tid = Tid::make(slot, t.generation);
         t.task = task;
         t.state = State::Runnable;
+        t.fast = Fast::No;
         t.kstack = kstack;
         t.ret = crate::regs::Results::NONE;
         t.quantum = QUANTUM_TICKS;
@@ -485,6 +512,14 @@ impl<S, B: MsgBuffers> Core<S, B> {
             if t.state == State::Sleeping && !timer {
                 return Err(format!("thread {slot} sleeps without a timer"));
             }
+            let fast = match t.state {
+                State::Receiving(recv) if recv.fast_receivable() && !timer && !t.ipc.has_window() => Fast::Receiving,
+                State::AwaitingReply { reply, .. } if reply.in_regs() && !timer => Fast::AwaitingReply,
+                _ => Fast::No,
+            };
+            if t.fast != fast {
+                return Err(format!("thread {slot} ({:?}) has fast byte {:?}, not {fast:?}", t.state, t.fast));
+            }
         }
         if let Some(c) = self.current {
             if self.threads[c].state != State::Runnable {
@@ -538,6 +573,30 @@ impl<S, B: MsgBuffers> Core<S, B> {
         }
     }
 
+    /// The direct switch's one transition (`crate::ipc::direct`): `me`, the current
+    /// thread, blocks into `state`, a wait in no list and with no timer (`fast` being what
+    /// the direct switch may do with it), and `to`, blocked in no list and with no timer,
+    /// becomes runnable and current at once, on the rest of `me`'s slice, with no results
+    /// pending (the architecture writes its registers). What `block_*`, `wake` and
+    /// [`hand_off`](Self::hand_off) do together for the same call, without the run-queue
+    /// push and removal or a timer to cancel.
+    #[inline(always)]
+    pub(crate) fn switch_direct(&mut self, me: ThreadSlot, state: State, fast: Fast, to: ThreadSlot) {
+        debug_assert_eq!(self.current, Some(me));
+        debug_assert!(self.links.list_of(to).is_none() && self.timers.deadline(to).is_none());
+        debug_assert!(self.links.list_of(me).is_none() && self.timers.deadline(me).is_none());
+        let quantum = self.threads[me].quantum;
+        let c = &mut self.threads[me];
+        c.state = state;
+        c.fast = fast;
+        let t = &mut self.threads[to];
+        t.state = State::Runnable;
+        t.fast = Fast::No;
+        t.ret = crate::regs::Results::NONE;
+        t.quantum = quantum;
+        self.current = Some(to);
+    }
+
     /// Scheduler donation: `slot`, just woken by an IPC operation of the current thread
     /// (and so at the tail of the run queue), runs next if the current thread blocks
     /// before the next tick, on what is left of the current slice. The ticks still end
@@ -564,6 +623,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         debug_assert_eq!(self.current, Some(me));
         self.current = None;
         self.threads[me].state = state;
+        self.threads[me].fast = Fast::No;
         crate::trace_event!(crate::trace::block(self, me, state));
     }
 
@@ -616,6 +676,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
     ) {
         self.block_current(me, State::AwaitingReply { from, seq, reply });
         self.arm(me, timeout);
+        if reply.in_regs() && !matches!(timeout, Timeout::Ticks(_)) {
+            self.threads[me].fast = Fast::AwaitingReply;
+        }
     }
 
     /// `me` waits for a message with `recv`: `Receiving`, in no list, its timer armed for
@@ -624,6 +687,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
     pub(crate) fn block_receiving(&mut self, me: ThreadSlot, recv: PendingRecv, timeout: Timeout) {
         self.block_current(me, State::Receiving(recv));
         self.arm(me, timeout);
+        if recv.fast_receivable() && !matches!(timeout, Timeout::Ticks(_)) && !self.threads[me].ipc.has_window() {
+            self.threads[me].fast = Fast::Receiving;
+        }
     }
 
     /// Makes a blocked thread runnable with `value` as its system call's result.
@@ -642,6 +708,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.timers.cancel(slot);
         let t = &mut self.threads[slot];
         t.state = State::Runnable;
+        t.fast = Fast::No;
         t.ret.value(value as u64);
         self.links.push_back(&mut self.run_queue, slot);
         crate::trace_event!(crate::trace::wake(self, slot, value));
@@ -653,7 +720,11 @@ impl<S, B: MsgBuffers> Core<S, B> {
         if let State::Sending { to, send } = self.threads[s].state {
             debug_assert_eq!(to, receiver);
             self.links.remove(&mut self.mailboxes[to], s);
-            self.threads[s].state = State::AwaitingReply { from: to, seq: send.seq(), reply: send.reply_to() };
+            let reply = send.reply_to();
+            self.threads[s].state = State::AwaitingReply { from: to, seq: send.seq(), reply };
+            // Still bounded by its deadline, if it has one.
+            let no_deadline = self.timers.deadline(s).is_none();
+            self.threads[s].fast = if reply.in_regs() && no_deadline { Fast::AwaitingReply } else { Fast::No };
         }
     }
 
@@ -798,6 +869,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         }
         self.timers.cancel(slot);
         self.threads[slot].state = State::Zombie;
+        self.threads[slot].fast = Fast::No;
         self.links.push_back(&mut self.zombies, slot);
         self.tasks[task].live_threads -= 1;
     }
@@ -925,6 +997,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.links.remove(&mut self.zombies, slot);
         let t = &mut self.threads[slot];
         t.state = State::Free;
+        t.fast = Fast::No;
         t.generation = ThreadIds::next_generation(t.generation);
         Some(core::mem::replace(&mut t.kstack, KernelStack::EMPTY))
     }

@@ -27,6 +27,10 @@ struct PerCpu {
     kernel_rsp: u64,
     /// Scratch: the user rsp during `syscall` entry.
     user_rsp: u64,
+    /// The id of the thread whose kernel stack `kernel_rsp` is: the thread running in user
+    /// mode, whose `gettid` the stub answers from here. Written with `kernel_rsp`, by
+    /// `Platform::switch_to`, which the kernel calls whenever the thread to run changes.
+    tid: u64,
 }
 
 struct PerCpuCell(UnsafeCell<PerCpu>);
@@ -34,16 +38,33 @@ struct PerCpuCell(UnsafeCell<PerCpu>);
 // `syscall` stub, which runs with interrupts disabled (SFMASK clears IF).
 unsafe impl Sync for PerCpuCell {}
 
-static PERCPU: PerCpuCell = PerCpuCell(UnsafeCell::new(PerCpu { kernel_rsp: 0, user_rsp: 0 }));
+// The offsets the `syscall` stub uses.
+const _: () = assert!(
+    core::mem::offset_of!(PerCpu, kernel_rsp) == 0
+        && core::mem::offset_of!(PerCpu, user_rsp) == 8
+        && core::mem::offset_of!(PerCpu, tid) == 16
+);
+
+static PERCPU: PerCpuCell = PerCpuCell(UnsafeCell::new(PerCpu { kernel_rsp: 0, user_rsp: 0, tid: 0 }));
 
 core::arch::global_asm!(
     r#"
     .section .text.syscall, "ax"
     .global syscall_entry
+    /* Every system call: onto the thread's kernel stack, then by number (`syscall_routes`)
+       to one of four ways through the kernel. */
 syscall_entry:
     swapgs
     mov %rsp, %gs:8
     mov %gs:0, %rsp
+    cmp ${count}, %rax
+    jae syscall_general
+    jmp *syscall_routes(,%rax,8)
+
+    /* The general path: the whole frame (the layout the CPU pushes on an interrupt, then
+       the registers `trap_save` pushes), `run::syscall`, and out through
+       `trap_restore`. */
+syscall_general:
     pushq ${user_ss}
     pushq %gs:8
     pushq %r11
@@ -51,11 +72,86 @@ syscall_entry:
     pushq %rcx
     pushq $0
     pushq ${vector}
-    jmp trap_save
+    jmp trap_save_syscall
+
+    /* `IpcCall` and `IpcReplyWait`: the same frame, then `run::syscall_ipc`, which tries
+       the direct switch before the general path (`trap_save_ipc`). */
+syscall_ipc:
+    pushq ${user_ss}
+    pushq %gs:8
+    pushq %r11
+    pushq ${user_cs}
+    pushq %rcx
+    pushq $0
+    pushq ${vector}
+    jmp trap_save_ipc
+
+    /* `gettid`: the running thread's id, kept in the per-CPU block (`PerCpu::tid`). Only
+       rax changes. RCX is the instruction after the user's `syscall`, so it is canonical,
+       as `sysretq` needs (see `trap_restore`). */
+gettid_entry:
+    mov %gs:16, %rax
+    mov %gs:8, %rsp
+    swapgs
+    sysretq
+
+    /* The light path (`sys::fast`): saves what the call must preserve and Rust may
+       clobber (the caller-saved registers but rax, and rcx/r11, which hold the user rip
+       and flags for `sysretq`), runs the call on the top of the thread's kernel stack
+       (16-byte aligned at the `call`: the top is, and 8 pushes keep it so), and returns
+       its value in rax. Interrupts stay off throughout (SFMASK), and the thread's saved
+       frame is neither written nor read: the call never switches. */
+light_entry:
+    pushq %rcx
+    pushq %r11
+    pushq %rdi
+    pushq %rsi
+    pushq %rdx
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    mov %rax, %rdx
+    call {light}
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rdx
+    popq %rsi
+    popq %rdi
+    popq %r11
+    popq %rcx
+    mov %gs:8, %rsp
+    swapgs
+    sysretq
+
+    .section .rodata.syscall, "a"
+    .balign 8
+    /* Where each call number goes: `gettid_entry`, `syscall_ipc`, `light_entry` for the
+       calls of `sys::fast::LIGHT`, else `syscall_general`. */
+syscall_routes:
+    .set nr, 0
+    .rept {count}
+    .if nr == {gettid}
+    .quad gettid_entry
+    .elseif (nr == {ipc_call}) || (nr == {ipc_reply_wait})
+    .quad syscall_ipc
+    .elseif ({light_mask} >> nr) & 1
+    .quad light_entry
+    .else
+    .quad syscall_general
+    .endif
+    .set nr, nr + 1
+    .endr
     "#,
     user_ss = const USER_DATA,
     user_cs = const USER_CODE,
     vector = const SYSCALL_VECTOR,
+    count = const abi::Syscall::COUNT,
+    gettid = const abi::Syscall::Gettid as u64,
+    ipc_call = const abi::Syscall::IpcCall as u64,
+    ipc_reply_wait = const abi::Syscall::IpcReplyWait as u64,
+    light = sym crate::run::light_syscall,
+    light_mask = const crate::sys::fast::LIGHT,
     options(att_syntax)
 );
 
@@ -130,10 +226,15 @@ pub fn init_user_frame(kstack_top: u64, rip: u64, rsp: u64, arg0: u64, arg1: u64
     unsafe { frame_of(kstack_top).write(frame) };
 }
 
-/// Makes `kstack_top` the stack the CPU and the `syscall` stub enter on.
-pub fn set_kernel_stack(kstack_top: u64) {
+/// Makes `kstack_top` the stack the CPU and the `syscall` stub enter on, that of thread
+/// `tid` (which the `gettid` stub then answers).
+pub fn set_kernel_stack(kstack_top: u64, tid: u32) {
     // SAFETY: see `PerCpuCell`.
-    unsafe { (*PERCPU.0.get()).kernel_rsp = kstack_top };
+    unsafe {
+        let p = PERCPU.0.get();
+        (*p).kernel_rsp = kstack_top;
+        (*p).tid = tid as u64;
+    }
     gdt::set_rsp0(kstack_top);
 }
 

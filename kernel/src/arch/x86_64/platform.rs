@@ -105,9 +105,9 @@ impl Platform for X86 {
         gdt::set_io_ports(base, count)
     }
 
-    fn switch_to(&mut self, space: &AddressSpace, stack: &KernelStack) {
+    fn switch_to(&mut self, space: &AddressSpace, stack: &KernelStack, tid: crate::task::Tid) {
         space.activate();
-        set_kernel_stack(stack.top());
+        set_kernel_stack(stack.top(), tid.raw());
     }
 
     fn print(&mut self, args: fmt::Arguments) {

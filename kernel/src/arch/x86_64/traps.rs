@@ -87,6 +87,25 @@ core::arch::global_asm!(
     sysretq
     .endm
 
+    /* The general registers, in `TrapFrame` order (last pushed first). */
+    .macro save_registers
+    pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    .endm
+
     .section .text.traps, "ax"
     .set i, 0
     .rept 256
@@ -104,27 +123,32 @@ trap_common:
     popfq
     .global trap_save
 trap_save:
-    pushq %rax
-    pushq %rbx
-    pushq %rcx
-    pushq %rdx
-    pushq %rsi
-    pushq %rdi
-    pushq %rbp
-    pushq %r8
-    pushq %r9
-    pushq %r10
-    pushq %r11
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+    save_registers
     mov %rsp, %rdi
     cld
     call {dispatch}
     .global trap_restore
 trap_restore:
     leave_through_frame 0
+
+    /* The `syscall` stub's frames: the same registers, given straight to `run::syscall`
+       (or, for `IpcCall` and `IpcReplyWait`, to `run::syscall_ipc`: the direct switch,
+       else the general path) instead of `dispatch`, which would only find the vector to
+       be `SYSCALL_VECTOR`; out the same way. */
+    .global trap_save_syscall
+trap_save_syscall:
+    save_registers
+    mov %rsp, %rdi
+    cld
+    call {syscall}
+    jmp trap_restore
+    .global trap_save_ipc
+trap_save_ipc:
+    save_registers
+    mov %rsp, %rdi
+    cld
+    call {syscall_ipc}
+    jmp trap_restore
 
     /* The way into a thread other than the one the kernel was entered from
        (`entry::enter_thread`): the same, after resetting the data segment selectors to
@@ -163,6 +187,8 @@ trap_stub_table:
     .noaltmacro
     "#,
     dispatch = sym dispatch,
+    syscall = sym crate::run::syscall,
+    syscall_ipc = sym crate::run::syscall_ipc,
     syscall_vector = const SYSCALL_VECTOR,
     options(att_syntax)
 );

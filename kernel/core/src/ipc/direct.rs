@@ -1,0 +1,179 @@
+//! The direct switch: `IpcCall` and `IpcReplyWait` (`abi::ipc::fast`) completed in one
+//! step, before any general dispatch, when the partner already waits in the right state,
+//! so that the architecture can switch straight to it and return with its registers.
+//!
+//! An attempt either declines, having changed nothing (the general path then runs the call
+//! exactly as it always does), or makes the state change the general path (`fastpath`,
+//! `send_pending`, `reply_with`, `receive`, `hand_off`) makes for the same call and returns
+//! the partner's result registers, which the architecture writes straight into the
+//! partner's saved frame: the one exception to "results take one path"
+//! (docs/architecture.md). Neither thread is left with results pending that the general
+//! path would not leave.
+//!
+//! It handles only the common case and declines everything else: the direct switch turned
+//! off (`nohandoff`), a tracing kernel (the general path records the events), a zombie
+//! waiting to be reaped (every general entry reaps first), a payload past the registers, a
+//! call with a deadline or a receive that would not wait forever, a target that is the
+//! caller, dead, stale or not receiving into registers with no deadline (its
+//! [`Fast`] byte), a reply to nobody or to a caller not waiting for it in registers with no
+//! deadline, a server with anything else to receive (an interrupt, a queued sender, a
+//! buffered message), and a partner whose task needs other I/O ports than those loaded.
+
+use super::*;
+use crate::regs::ArchState;
+use crate::task::Fast;
+use abi::syscall::regs::RESULTS;
+
+/// A direct switch made: the thread to run now, and its result registers by result index
+/// (`abi::syscall::regs`: the return value, then `rdi`, `rsi`, `rdx`, `r10`, `r8`, `r9`,
+/// `r12`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Switch {
+    pub to: ThreadSlot,
+    pub regs: [u64; RESULTS],
+}
+
+/// A receive into registers, as `IpcReplyWait` makes it.
+const RECV_REGS: PendingRecv = PendingRecv {
+    buf: 0,
+    cap: fast::MAX as u32,
+    len_ptr: 0,
+    long_len_ptr: 0,
+    long_va: 0,
+    long_pages: 0,
+    into_regs: true,
+};
+
+impl PendingRecv {
+    /// A receive the direct switch can complete: into registers, the whole payload as its
+    /// capacity, no window.
+    #[inline(always)]
+    pub(crate) fn fast_receivable(&self) -> bool {
+        *self == RECV_REGS
+    }
+}
+
+impl ReplyDest {
+    /// Whether the reply goes into registers (an `IpcCall`).
+    #[inline(always)]
+    pub(crate) fn in_regs(&self) -> bool {
+        self.regs
+    }
+}
+
+impl ThreadIpc {
+    /// Whether the thread holds a receive window's page tables.
+    #[inline(always)]
+    pub(crate) fn has_window(&self) -> bool {
+        self.window.is_some()
+    }
+}
+
+/// The payload words of a fast call's registers, cut to `len` bytes.
+#[inline(always)]
+fn payload(regs: &impl ArchState, len: u32) -> [u64; WORDS] {
+    let mut words = [regs.arg(2), regs.arg(3), regs.arg(4), regs.arg(5), regs.arg(6)];
+    fast::truncate(&mut words, len as usize);
+    words
+}
+
+/// Result registers: the value, the sender word, the length and the payload.
+#[inline(always)]
+fn results(value: u64, sender: u64, len: u32, w: [u64; WORDS]) -> [u64; RESULTS] {
+    [value, sender, len as u64, w[0], w[1], w[2], w[3], w[4]]
+}
+
+impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
+    /// What every attempt needs: the switch allowed, no tracing, `me` running.
+    #[inline(always)]
+    fn direct_allowed(&self, me: ThreadSlot) -> bool {
+        self.handoff && !cfg!(all(feature = "trace", target_os = "none")) && self.current() == Some(me)
+    }
+
+    /// Whether the partner's task runs with the I/O ports `io_loaded` (the general path
+    /// would load its own).
+    #[inline(always)]
+    fn same_io(&self, to: ThreadSlot, io_loaded: (u16, u16)) -> bool {
+        let g = &self.tasks[self.task_of(to)].grants;
+        (g.io_base, g.io_count) == io_loaded
+    }
+
+    /// `IpcCall` by `me` (its registers `regs`) to a server waiting in `IpcReplyWait`: the
+    /// server runs now with the call in its registers, `me` waits for the reply. `None`:
+    /// declined, nothing changed.
+    #[inline(always)]
+    pub fn direct_call(&mut self, me: ThreadSlot, regs: &impl ArchState, io_loaded: (u16, u16)) -> Option<Switch> {
+        let (tid, len) = fast::decode_call_word(regs.arg(0));
+        let tid = Tid::from_raw(tid);
+        let to = tid.slot()?;
+        let t = &self.threads[to];
+        // The target waiting as the byte says first: the commonest way to decline. The byte
+        // says `Receiving` into registers with no deadline, so a living thread.
+        if t.fast() != Fast::Receiving || t.tid != tid || to == me || !self.direct_allowed(me) {
+            return None;
+        }
+        // Forever, or a poll (delivered, it waits for the reply without a deadline).
+        let timeout = Timeout::from_raw(fast::decode_timeout(regs.arg(1)));
+        if len as usize > fast::MAX
+            || !matches!(timeout, Some(Timeout::Forever | Timeout::Poll))
+            || !self.same_io(to, io_loaded)
+        {
+            return None;
+        }
+        // A receiver waits only with nothing to receive.
+        debug_assert!(t.pending_irqs == 0 && self.mailboxes[to].is_empty() && self.messages.queued(to) == 0);
+        let words = payload(regs, len);
+        let seq = self.next_seq();
+        let me_tid = self.threads[me].tid;
+        // Where the reply goes, as `PendingSend::reply_to` says for a call in registers.
+        let reply = ReplyDest { buf: 0, len, len_ptr: 0, regs: true };
+        self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: me_tid, seq });
+        self.switch_direct(me, State::AwaitingReply { from: to, seq, reply }, Fast::AwaitingReply, to);
+        Some(Switch { to, regs: results(u32::from(RecvKind::Call) as u64, me_tid.raw() as u64, len, words) })
+    }
+
+    /// `IpcReplyWait` by `me` (its registers `regs`) replying to a caller waiting in
+    /// `IpcCall`, with nothing else to receive: the caller runs now with the reply in its
+    /// registers, `me` waits for the next message. `None`: declined, nothing changed.
+    #[inline(always)]
+    pub fn direct_reply_wait(
+        &mut self,
+        me: ThreadSlot,
+        regs: &impl ArchState,
+        io_loaded: (u16, u16),
+    ) -> Option<Switch> {
+        // No reply (a plain receive) first: the commonest way to decline.
+        let len = fast::decode_reply_word(regs.arg(0))?;
+        if !self.direct_allowed(me) {
+            return None;
+        }
+        if len as usize > fast::MAX || Timeout::from_raw(fast::decode_timeout(regs.arg(1))) != Some(Timeout::Forever) {
+            return None;
+        }
+        let to = self.threads[me].ipc.reply_to?;
+        let c = &self.threads[to.slot];
+        if c.tid != to.tid || c.fast() != Fast::AwaitingReply {
+            return None;
+        }
+        let reply = match *c.state() {
+            State::AwaitingReply { from, seq, reply } if from == me && seq == to.seq => reply,
+            _ => return None,
+        };
+        let m = &self.threads[me];
+        if m.pending_irqs != 0 || !self.mailboxes[me].is_empty() || self.messages.queued(me) != 0 {
+            return None;
+        }
+        if !self.same_io(to.slot, io_loaded) {
+            return None;
+        }
+        debug_assert!(!m.ipc.has_window(), "no window is held outside a receive");
+        let n = len.min(reply.len).min(fast::MAX as u32);
+        let words = payload(regs, n);
+        let m = &mut self.threads[me];
+        m.ipc.reply_to = None;
+        // What a receive into registers leaves pending while it waits.
+        m.ret.fast(0, 0, [0; WORDS]);
+        self.switch_direct(me, State::Receiving(RECV_REGS), Fast::Receiving, to.slot);
+        Some(Switch { to: to.slot, regs: results(0, 0, n, words) })
+    }
+}

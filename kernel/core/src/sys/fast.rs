@@ -1,0 +1,104 @@
+//! The two ways through a system call that skip the general entry (`Kernel::syscall`'s
+//! dispatch, `Kernel::next` and the results' delivery), which the architecture tries from
+//! its `syscall` stub before building a whole frame or dispatching:
+//!
+//! - the **light path** ([`Kernel::light`]) for the calls that never block, switch or end
+//!   their caller (`calls::LIGHT`): the architecture saves no frame, and the call's value
+//!   goes straight back in `rax`;
+//! - the **direct switch** ([`Kernel::direct`]) for `IpcCall` and `IpcReplyWait` when the
+//!   partner already waits for exactly this (`crate::ipc::direct`): the CPU goes straight
+//!   to the partner, whose result registers the architecture writes into its frame.
+//!
+//! Both are the general path's semantics, not new ones: the light path runs the same
+//! handlers, and the direct switch declines, changing nothing, whenever the general path
+//! would do anything it does not do. Both are the narrow, documented exceptions to
+//! "results take one path" (docs/architecture.md): nothing is left pending in either
+//! thread's `Results` that the general path would not leave.
+
+use super::calls::{self, Caller};
+use super::platform::Platform;
+use super::Kernel;
+use crate::regs::ArchState;
+use crate::task::ThreadSlot;
+use abi::syscall::regs::RESULTS;
+use abi::{Error, Syscall};
+
+pub use calls::LIGHT;
+
+/// A direct switch made: enter thread `slot` (its kernel stack's top `stack_top`, address
+/// space and kernel stack already switched to) after writing `regs` (by result index,
+/// `abi::syscall::regs`) into its saved frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Direct {
+    pub slot: ThreadSlot,
+    pub stack_top: u64,
+    pub regs: [u64; RESULTS],
+}
+
+/// Whether system call `nr` takes the light path.
+#[inline(always)]
+pub const fn is_light(nr: u64) -> bool {
+    nr < u64::BITS as u64 && LIGHT & (1 << nr) != 0
+}
+
+impl<P: Platform> Kernel<P> {
+    /// Light call `nr` (see [`is_light`]) by the current thread with arguments `arg0`,
+    /// `arg1`; returns its `rax`. The caller goes on running: nothing else is decided.
+    /// Reaps first, as every general entry does (so `free_frames` counts what the
+    /// general path would count).
+    #[inline(always)]
+    pub fn light(&mut self, nr: u64, arg0: u64, arg1: u64) -> u64 {
+        self.reap();
+        // Only the current thread runs in user mode, so a system call always has one.
+        let Some(slot) = self.core.current() else { return Error::InvalidArgument.code() as i64 as u64 };
+        let caller = Caller { slot, task: self.core.thread(slot).task };
+        let v = calls::light(self, caller, nr, &Args2(arg0, arg1));
+        debug_assert_eq!(self.core.current(), Some(slot), "a light call never switches");
+        v
+    }
+
+    /// Tries the direct switch for the current thread's system call in `regs` (`IpcCall`
+    /// or `IpcReplyWait`; any other declines). `None`: declined with nothing changed; run
+    /// the general path. Declines while a zombie waits to be reaped (the general entry
+    /// reaps first) and, through the core, whenever the partner's task needs other I/O
+    /// ports than those loaded (the general path would load them).
+    #[inline(always)]
+    pub fn direct(&mut self, regs: &P::Regs) -> Option<Direct> {
+        let me = self.core.current()?;
+        if self.core.has_zombies() {
+            return None;
+        }
+        let nr = regs.syscall_number();
+        let sw = if nr == Syscall::IpcCall as u64 {
+            self.core.direct_call(me, regs, self.io_loaded)
+        } else if nr == Syscall::IpcReplyWait as u64 {
+            self.core.direct_reply_wait(me, regs, self.io_loaded)
+        } else {
+            None
+        }?;
+        let thread = self.core.thread(sw.to);
+        let task = self.core.task(thread.task);
+        // Invariant: the partner is a living thread, so its task still has its space.
+        let space = task.space.as_ref().expect("a live thread's task has a space");
+        self.platform.switch_to(space, &thread.kstack, thread.tid);
+        Some(Direct { slot: sw.to, stack_top: thread.kstack.top(), regs: sw.regs })
+    }
+}
+
+/// The two argument registers a light call reads.
+struct Args2(u64, u64);
+
+impl ArchState for Args2 {
+    fn syscall_number(&self) -> u64 {
+        0 // not read: the light path has dispatched already
+    }
+    #[inline(always)]
+    fn arg(&self, i: usize) -> u64 {
+        match i {
+            0 => self.0,
+            1 => self.1,
+            _ => 0,
+        }
+    }
+    fn set_result(&mut self, _: usize, _: u64) {}
+}
