@@ -257,6 +257,8 @@ impl<P: Platform> Kernel<P> {
 }
 
 #[cfg(test)]
+mod fast_tests;
+#[cfg(test)]
 mod fixture;
 #[cfg(test)]
 mod tests;

@@ -552,6 +552,41 @@ impl<S, B: MsgBuffers> Core<S, B> {
         Ok(())
     }
 
+    /// Everything the scheduling and IPC state holds, as text (tests compare two kernels,
+    /// or one before and after an attempt that must change nothing).
+    #[cfg(test)]
+    pub(crate) fn snapshot(&self) -> String {
+        let mut out = format!(
+            "current {:?} donation {:?} seq {} now {} run queue {:?}\n",
+            self.current,
+            self.donation,
+            self.seq,
+            self.now,
+            self.links.iter(&self.run_queue).collect::<Vec<ThreadSlot>>()
+        );
+        for slot in ThreadSlot::all() {
+            let t = &self.threads[slot];
+            if t.state == State::Free && t.generation == 0 {
+                continue;
+            }
+            out += &format!(
+                "{slot}: {} {:?} {:?} {:?} q{} {:?} irqs {:#x} list {:?} timer {:?} mailbox {:?} msgs {}\n",
+                t.tid,
+                t.state,
+                t.fast,
+                (0..abi::syscall::regs::RESULTS).map(|i| t.ret.get(i)).collect::<Vec<_>>(),
+                t.quantum,
+                t.ipc,
+                t.pending_irqs,
+                self.links.list_of(slot),
+                self.timers.deadline(slot),
+                self.links.iter(&self.mailboxes[slot]).collect::<Vec<ThreadSlot>>(),
+                self.messages.queued(slot),
+            );
+        }
+        out
+    }
+
     /// Makes runnable thread `slot` the current one at once (tests drive the core directly).
     #[cfg(test)]
     pub(crate) fn switch_to(&mut self, slot: ThreadSlot) {
