@@ -374,8 +374,9 @@ pub mod fast {
 
     /// Keeps the first `len` bytes of a payload and zeroes the rest. On every fast-path
     /// transfer: written so the compiler unrolls it into a few compares and masks per word,
-    /// with no call to `memset`.
-    #[inline]
+    /// with no call to `memset`. Always inlined: the kernel's direct switch runs it on
+    /// every call and reply.
+    #[inline(always)]
     pub fn truncate(words: &mut [u64; WORDS], len: usize) {
         for (i, w) in words.iter_mut().enumerate() {
             let start = i * 8;

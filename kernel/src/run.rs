@@ -14,7 +14,6 @@ use crate::arch::msgbuf::FrameBuffers;
 use crate::arch::platform::X86;
 use crate::arch::{paging, power};
 use crate::loader::image::BootImage;
-use crate::regs::ArchState;
 use crate::sys::{Kernel, Leave, UserFault};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,9 +38,17 @@ static IDLE_STACK: AtomicU64 = AtomicU64::new(0);
 fn with_kernel<R>(f: impl FnOnce(&mut Kernel<X86>) -> R) -> R {
     // A real check, not a debug one: an entry that forgot to disable interrupts would
     // otherwise fail only when a tick happens to land inside it.
+    assert!(!x86_64::instructions::interrupts::are_enabled(), "kernel state used with interrupts enabled");
+    with_kernel_from_syscall(f)
+}
+
+/// [`with_kernel`] for the `syscall` stub's ways in, which need not ask whether
+/// interrupts are off: the CPU clears IF on `syscall` (SFMASK, set in `entry::init`), and
+/// nothing between the instruction and this call sets it.
+#[inline(always)]
+fn with_kernel_from_syscall<R>(f: impl FnOnce(&mut Kernel<X86>) -> R) -> R {
     // Lock re-entry: every entry path runs with interrupts off and takes the kernel once;
     // a second borrow is a kernel bug (an entry nested in an entry), not a user action.
-    assert!(!x86_64::instructions::interrupts::are_enabled(), "kernel state used with interrupts enabled");
     assert!(!KERNEL.busy.swap(true, Ordering::Acquire), "kernel state borrowed twice");
     // SAFETY: `busy` guarantees this is the only live reference.
     let r = f(unsafe { &mut *KERNEL.kernel.get() });
@@ -55,15 +62,22 @@ fn with_kernel<R>(f: impl FnOnce(&mut Kernel<X86>) -> R) -> R {
 fn enter(entry: impl FnOnce(&mut Kernel<X86>) -> Leave) -> Leave {
     with_kernel(|k| {
         let how = entry(k);
-        if let Leave::Run { slot, stack_top, .. } = how {
-            // SAFETY: `frame_of(stack_top)` is the saved user frame at the top of the live
-            // kernel stack of thread `slot`, chosen to run. No reference to any frame is
-            // live: entries read theirs before calling into the kernel and hold only raw
-            // pointers, so this is the only one while it lives.
-            k.deliver(slot, unsafe { &mut *frame_of(stack_top) });
-        }
-        how
+        deliver(k, how)
     })
+}
+
+/// What [`enter`] does once the entry has decided: delivers the results of the thread to
+/// run into its frame.
+#[inline(always)]
+fn deliver(k: &mut Kernel<X86>, how: Leave) -> Leave {
+    if let Leave::Run { slot, stack_top, .. } = how {
+        // SAFETY: `frame_of(stack_top)` is the saved user frame at the top of the live
+        // kernel stack of thread `slot`, chosen to run. No reference to any frame is
+        // live: entries read theirs before calling into the kernel and hold only raw
+        // pointers, so this is the only one while it lives.
+        k.deliver(slot, unsafe { &mut *frame_of(stack_top) });
+    }
+    how
 }
 
 /// Does what the portable entry decided. Returns only for `Resume` and for running the
@@ -108,26 +122,41 @@ pub extern "C" fn syscall(frame: *mut TrapFrame) {
 /// taken, the partner's result registers go straight into its frame and it is entered;
 /// else the general path, as for any call.
 pub extern "C" fn syscall_ipc(frame: *mut TrapFrame) {
-    let how = enter(|k| {
+    let direct = with_kernel_from_syscall(|k| {
         // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing
         // writes it while the kernel decides (results are delivered after), and this
-        // shared borrow ends with the call.
+        // shared borrow ends with the general path's decision.
         let regs = unsafe { &*frame };
-        if let Some(d) = k.direct(regs) {
-            // SAFETY: `frame_of(d.stack_top)` is the saved frame of thread `d.slot`, at the
-            // top of its live kernel stack; it is another thread than the caller (the
-            // direct switch never switches to itself), so this is not the frame `regs`
-            // borrows, and `regs` is not used again. No other reference to it is live.
-            let to = unsafe { &mut *frame_of(d.stack_top) };
-            for (i, v) in d.regs.iter().enumerate() {
-                to.set_result(i, *v);
+        match k.direct(regs) {
+            Some(d) => Ok(d),
+            None => {
+                let how = k.syscall(regs);
+                Err(deliver(k, how))
             }
-            // Nothing pending for it: `enter` delivers nothing.
-            return Leave::Run { slot: d.slot, stack_top: d.stack_top, switch: true };
         }
-        k.syscall(regs)
     });
-    leave(how);
+    let d = match direct {
+        Ok(d) => d,
+        Err(how) => return leave(how),
+    };
+    let to = frame_of(d.stack_top);
+    let [rax, rdi, rsi, rdx, r10, r8, r9, r12] = d.regs;
+    // SAFETY: `to` is the saved frame of thread `d.slot`, at the top of its live kernel
+    // stack, which the direct switch has just made current; it is another thread's than
+    // the caller's (the direct switch never switches to the caller), and no reference to
+    // any frame is live (the kernel borrow has ended). The registers are those of
+    // `abi::syscall::regs`'s result indices, in order.
+    unsafe {
+        (*to).rax = rax;
+        (*to).rdi = rdi;
+        (*to).rsi = rsi;
+        (*to).rdx = rdx;
+        (*to).r10 = r10;
+        (*to).r8 = r8;
+        (*to).r9 = r9;
+        (*to).r12 = r12;
+    }
+    entry::enter_thread(to)
 }
 
 /// The light path's way in (from `syscall_entry`, with no frame saved): runs light call
@@ -135,7 +164,7 @@ pub extern "C" fn syscall_ipc(frame: *mut TrapFrame) {
 /// returns its `rax`. The call never blocks or switches, so the stub returns to the same
 /// thread.
 pub extern "C" fn light_syscall(arg0: u64, arg1: u64, nr: u64) -> u64 {
-    with_kernel(|k| k.light(nr, arg0, arg1))
+    with_kernel_from_syscall(|k| k.light(nr, arg0, arg1))
 }
 
 /// A timer tick; `from_user`: it interrupted a thread, not the idle loop.

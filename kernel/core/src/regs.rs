@@ -123,6 +123,12 @@ impl Results {
         self.set &= !FAST_ALL;
     }
 
+    /// Forgets everything pending (the values stay, unread).
+    #[inline(always)]
+    pub fn clear(&mut self) {
+        self.set = 0;
+    }
+
     /// Whether nothing is pending.
     pub fn is_empty(&self) -> bool {
         self.set == 0

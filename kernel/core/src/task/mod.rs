@@ -627,7 +627,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         let t = &mut self.threads[to];
         t.state = State::Runnable;
         t.fast = Fast::No;
-        t.ret = crate::regs::Results::NONE;
+        t.ret.clear();
         t.quantum = quantum;
         self.current = Some(to);
     }
