@@ -110,8 +110,9 @@ pub struct Thread {
     /// Written only by the transitions of [`Core`]: `create_thread` (to `Runnable`), the
     /// `block_*` family (`block_sleeping`, `block_descheduled`, `block_waiting_task`,
     /// `block_sending`, `block_awaiting_reply`, `block_receiving`), `wake` (back to
-    /// `Runnable`, also for a task's waiters when it ends), `sender_received`, `bury` (to
-    /// `Zombie`) and `reap` (to `Free`). Each keeps run-queue, mailbox, waiter-list and timer
+    /// `Runnable`, also for a task's waiters when it ends), `sender_received`,
+    /// `switch_direct` (one thread blocks, its partner runs), `bury` (to `Zombie`) and
+    /// `reap` (to `Free`). Each keeps run-queue, mailbox, waiter-list and timer
     /// membership in step with it.
     state: State,
     /// What the direct switch may do with this thread's wait (see [`Fast`]); written with

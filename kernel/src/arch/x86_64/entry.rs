@@ -1,9 +1,16 @@
 //! The `syscall` entry, the per-CPU block it needs, and the two ways out of the kernel:
 //! into a thread's saved frame, or into the idle loop.
 //!
+//! The stub sends each call number one of four ways (`syscall_routes`): `gettid`, answered
+//! from the per-CPU block; the light path (`sys::fast::LIGHT`), which saves only what
+//! Rust may clobber and returns to the caller by `sysretq`; `IpcCall` and `IpcReplyWait`,
+//! which try the direct switch (`run::syscall_ipc`) before the general path; and the
+//! general path for every other call (`run::syscall`).
+//!
 //! Every thread's user registers live in a [`TrapFrame`] at the top of its kernel stack:
 //! the CPU puts them there on an interrupt (TSS.rsp0 is that stack's top), and the
-//! `syscall` stub builds the same layout at the same place. Leaving the kernel is therefore
+//! `syscall` stub builds the same layout at the same place (but for `gettid` and the light
+//! path, which never leave their caller and save no frame). Leaving the kernel otherwise is
 //! always "point rsp at a frame and run the restore path" (`trap_restore`: pop, then
 //! `sysretq` for a frame the `syscall` stub built, else `swapgs` if returning to user mode
 //! and `iretq`; `trap_restore_switch`, which also resets the data segment selectors, when
