@@ -1,5 +1,9 @@
 //! The register fast path (`abi::ipc::fast`): `IpcCall`, a call whose message and reply
 //! travel in registers, and `IpcReplyWait`, a reply and the next receive in one call.
+//!
+//! These are the general path's versions, which handle every case. The common one (the
+//! partner already waiting, no deadline) is usually completed before them, from the
+//! `syscall` stub, by the direct switch (`direct`), which makes the same state change.
 
 use super::*;
 
