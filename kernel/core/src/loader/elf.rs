@@ -296,6 +296,11 @@ impl<'a> ElfImage<'a> {
         if !img.relocatable && !abi::layout::is_user_range(lo, hi - lo) {
             return Err(ElfError::OutsideUserSpace);
         }
+        // A PIE is moved down to `IMAGE_BASE`: one linked above it would need a negative
+        // bias (`load_bias` would underflow). Real PIEs link at 0.
+        if img.relocatable && lo > abi::layout::IMAGE_BASE {
+            return Err(ElfError::OutsideUserSpace);
+        }
         if !segs.iter().any(|s| s.perms.exec && (s.vaddr..s.end()).contains(&img.entry)) {
             return Err(ElfError::EntryNotExecutable(img.entry));
         }
@@ -365,6 +370,7 @@ impl<'a> ElfImage<'a> {
     }
 
     /// The base to load at: [`abi::layout::IMAGE_BASE`] for a PIE, 0 for a fixed image.
+    /// Cannot underflow: `parse` refuses a PIE whose lowest address is above `IMAGE_BASE`.
     pub fn load_bias(&self) -> u64 {
         if self.relocatable {
             abi::layout::IMAGE_BASE - self.span().0

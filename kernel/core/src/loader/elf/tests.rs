@@ -212,6 +212,12 @@ fn refuses_malformed_segments() {
     let mut fixed_low = b().seg(PT_LOAD, PF_X, 0x1000, 0x1000, 4, 4);
     fixed_low.kind = ET_EXEC;
     assert_eq!(parse(fixed_low.build()), ElfError::OutsideUserSpace, "fixed image in the null guard");
+    // Found by the mutation property test: a PIE linked above the image base made
+    // `load_bias` underflow (a panic in a checked build, a wrapped bias otherwise).
+    let high = abi::layout::IMAGE_BASE + 0x1000;
+    let mut high_pie = b().seg(PT_LOAD, PF_X, 0x1000, high, 4, 4);
+    high_pie.entry = high;
+    assert_eq!(parse(high_pie.build()), ElfError::OutsideUserSpace, "PIE linked above the image base");
     let too_many = (0..17).fold(b(), |b, i| b.seg(PT_LOAD, PF_X, 0x1000, 0x1000 + i * 0x1000, 4, 4));
     assert_eq!(parse(too_many.build()), ElfError::TooManySegments);
 }
