@@ -101,6 +101,8 @@ pub struct Mem {
     table_frames: FakeTables,
     /// The frames of the world this space belongs to.
     frames: FakeFrames,
+    /// `PageMap::generation`.
+    generation: u64,
 }
 
 impl Default for Mem {
@@ -123,6 +125,7 @@ impl Mem {
             tables,
             table_frames,
             frames: frames.clone(),
+            generation: 0,
         }
     }
 
@@ -143,12 +146,15 @@ impl Mem {
             self.frames.add_mapping(frame).expect("room for another mapping");
             let old = self.pages.insert(addr + p * PAGE, Mapped { frame, writable: true });
             assert!(old.is_none(), "alias over a mapped page");
+            self.tables.prepare(&mut self.table_frames, addr + p * PAGE, 1).expect("tables for a test mapping");
+            self.tables.set_leaf(&mut self.table_frames, addr + p * PAGE, frame << 12 | PRESENT);
         }
     }
 
     /// Unmaps the page at `addr`, dropping its frame if this was the last mapping, and
     /// tables left empty.
     pub fn unmap(&mut self, addr: u64) {
+        self.generation += 1;
         if let Some(m) = self.pages.remove(&addr) {
             self.frames.release(m.frame);
             self.tables.clear_leaf(&mut self.table_frames, addr);
@@ -167,7 +173,18 @@ impl Mem {
     }
 
     pub fn set_writable(&mut self, addr: u64, writable: bool) {
+        self.generation += 1;
         self.pages.get_mut(&addr).expect("mapped").writable = writable;
+    }
+
+    /// Checks that the page tables kept beside `pages` (real `mem::tables` bookkeeping,
+    /// which the batched operations work on) say the same for `[va, va + n)`.
+    fn assert_tables_agree(&self, va: u64, n: u64) {
+        for i in 0..n {
+            let a = va + i * PAGE;
+            let want = self.pages.get(&a).map_or(0, |m| m.frame << 12 | PRESENT);
+            assert_eq!(self.tables.leaf(&self.table_frames, a), want, "the tables disagree at {a:#x}");
+        }
     }
 
     fn at(&self, a: u64) -> Option<Mapped> {
@@ -223,6 +240,17 @@ impl PageMap for Mem {
     fn page(&self, va: u64) -> Option<Mapped> {
         self.pages.get(&va).copied()
     }
+    fn generation(&self) -> u64 {
+        self.generation
+    }
+    fn is_unmapped(&self, va: u64, pages: u64) -> bool {
+        let unmapped = (0..pages).all(|i| !self.pages.contains_key(&(va + i * PAGE)));
+        assert_eq!(self.tables.is_unmapped(&self.table_frames, va, pages), unmapped, "the tables disagree");
+        unmapped
+    }
+    fn for_each_page(&self, va: u64, pages: u64, mut f: impl FnMut(Mapped) -> Result<(), Error>) -> Result<(), Error> {
+        (0..pages).try_for_each(|i| f(self.page(va + i * PAGE).ok_or(Error::BadAddress)?))
+    }
     fn prepare(&mut self, va: u64, pages: u64) -> Result<(), Error> {
         self.tables.prepare(&mut self.table_frames, va, pages)
     }
@@ -232,15 +260,30 @@ impl PageMap for Mem {
     fn release_window(&mut self, va: u64, pages: u64) {
         self.tables.unpin(&mut self.table_frames, va, pages);
     }
-    fn map_frame(&mut self, va: u64, m: Mapped) {
-        let old = self.pages.insert(va, m);
-        assert!(old.is_none(), "map_frame over a mapped page");
-        let entry = m.frame << 12 | PRESENT;
-        assert_eq!(self.tables.set_leaf(&mut self.table_frames, va, entry), Some(0), "map_frame without prepare");
+    /// Page by page on `pages`, and batched (`PageTables::transfer`) on the tables beside
+    /// them, which must then agree.
+    fn transfer_from(&mut self, va: u64, src: &mut Self, src_va: u64, pages: u64, moving: bool) {
+        for i in 0..pages {
+            let m = if moving { src.pages.remove(&(src_va + i * PAGE)) } else { src.page(src_va + i * PAGE) };
+            let old = self.pages.insert(va + i * PAGE, m.expect("a transfer of an unmapped page"));
+            assert!(old.is_none(), "a transfer over a mapped page");
+        }
+        let (st, sf) = (&mut src.tables, &mut src.table_frames);
+        PageTables::transfer(st, sf, src_va, &mut self.tables, &mut self.table_frames, va, pages, PRESENT, moving);
+        src.generation += 1;
+        self.assert_tables_agree(va, pages);
+        src.assert_tables_agree(src_va, pages);
     }
-    fn unmap_moved(&mut self, va: u64) {
-        self.pages.remove(&va).expect("unmap_moved of an unmapped page");
-        self.tables.clear_leaf(&mut self.table_frames, va);
+    fn transfer_within(&mut self, va: u64, src_va: u64, pages: u64, moving: bool) {
+        for i in 0..pages {
+            let m = if moving { self.pages.remove(&(src_va + i * PAGE)) } else { self.page(src_va + i * PAGE) };
+            let old = self.pages.insert(va + i * PAGE, m.expect("a transfer of an unmapped page"));
+            assert!(old.is_none(), "a transfer over a mapped page");
+        }
+        self.tables.transfer_within(&mut self.table_frames, src_va, va, pages, PRESENT, moving);
+        self.generation += 1;
+        self.assert_tables_agree(va, pages);
+        self.assert_tables_agree(src_va, pages);
     }
     fn flush(&mut self, va: u64, pages: u64) {
         self.tables.prune(&mut self.table_frames, va, pages);
@@ -666,6 +709,7 @@ impl crate::loader::elf::LoadTarget for Mem {
     fn protect(&mut self, va: u64, pages: u64, prot: crate::loader::elf::Protection) -> Result<(), Error> {
         use crate::loader::elf::Protection;
         let writable = matches!(prot, Protection::ReadWrite | Protection::ReadWriteExecute);
+        self.generation += 1;
         for i in 0..pages {
             self.pages.get_mut(&(va + i * PAGE)).ok_or(Error::BadAddress)?.writable = writable;
         }
@@ -674,9 +718,6 @@ impl crate::loader::elf::LoadTarget for Mem {
 }
 
 impl crate::sys::platform::UserSpace for Mem {
-    fn is_unmapped(&self, va: u64, pages: u64) -> bool {
-        (0..pages).all(|i| !self.pages.contains_key(&(va + i * PAGE)))
-    }
     fn unmap(&mut self, va: u64, pages: u64) {
         for i in 0..pages {
             Mem::unmap(self, va + i * PAGE);

@@ -50,7 +50,7 @@ mod tests;
 #[cfg(test)]
 mod window_tests;
 
-use crate::mem::pagemap::{check_owned, check_transferable, release_shares, reserve_shares, PageMap};
+use crate::mem::pagemap::{check_transferable, release_shares, reserve_shares, PageMap};
 use crate::mem::regions::Region;
 use crate::task::{Core, State, TaskSlot, ThreadSlot, Tid, BOUNCE};
 use crate::umem::{UserMemory, UserPtr, UserSlice};
@@ -111,10 +111,14 @@ pub(crate) struct ThreadIpc {
     /// The receive window whose page tables this thread holds reserved in its task's
     /// space (`PageMap::reserve_window`), from its `ipc_recv` until the receive ends.
     window: Option<Region>,
+    /// The generation (`PageMap::generation`) of its task's space when its pending long
+    /// send's pages were last checked: while it is unchanged, the rendezvous need not
+    /// check them again.
+    long_checked: u64,
 }
 
 impl ThreadIpc {
-    pub(crate) const EMPTY: ThreadIpc = ThreadIpc { reply_to: None, window: None };
+    pub(crate) const EMPTY: ThreadIpc = ThreadIpc { reply_to: None, window: None, long_checked: 0 };
 }
 
 impl PendingSend {
@@ -204,6 +208,15 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
 
     pub(super) fn space_mut(&mut self, task: TaskSlot) -> &mut S {
         self.tasks[task].space.as_mut().expect("a live thread's task has an address space")
+    }
+
+    /// The spaces of two different tasks (see `space`), mutably at once.
+    pub(super) fn two_spaces(&mut self, a: TaskSlot, b: TaskSlot) -> (&mut S, &mut S) {
+        let Ok([ta, tb]) = self.tasks.get_disjoint_mut([a.index(), b.index()]) else {
+            panic!("two_spaces of one task"); // callers compare the slots first
+        };
+        let live = "a live thread's task has an address space";
+        (ta.space.as_mut().expect(live), tb.space.as_mut().expect(live))
     }
 
     pub(super) fn task_of(&self, thread: ThreadSlot) -> TaskSlot {

@@ -68,7 +68,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             if !abi::layout::is_user_range(a.long_dest, long_cap) {
                 return Err(Error::BadAddress);
             }
-            if (0..long_cap / PAGE).any(|i| space.page(a.long_dest + i * PAGE).is_some()) {
+            if !space.is_unmapped(a.long_dest, long_cap / PAGE) {
                 return Err(Error::WindowOccupied);
             }
             // The receiver's limits are checked now, not when a sender arrives, and

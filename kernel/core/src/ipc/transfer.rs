@@ -91,13 +91,15 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Err(Fault::Sender(Error::TooLong)); // docs/ipc.md decision 4
         }
         let (st, rt) = (self.task_of(s), self.task_of(r));
-        // The sender may have changed its pages while it waited: check again (a share's
-        // pages are checked by reserving their counts, last).
-        if send.moving {
-            check_owned(self.space(st), send.long_va, n, true).map_err(Fault::Sender)?;
+        // The sender's task may have changed its pages while it waited: if its space's
+        // generation moved since `ipc_send` checked them, check them again (a share's
+        // counts are checked by reserving them, last, whatever the generation).
+        let generation = self.space(st).generation();
+        if send.moving && generation != self.threads[s].ipc.long_checked {
+            check_transferable(self.space(st), send.long_va, n, true).map_err(Fault::Sender)?;
+            self.threads[s].ipc.long_checked = generation;
         }
-        let rspace = self.space(rt);
-        if (0..n).any(|i| rspace.page(recv.long_va + i * PAGE).is_some()) {
+        if !self.space(rt).is_unmapped(recv.long_va, n) {
             return Err(Fault::Receiver(Error::WindowOccupied));
         }
         let window = Region { base: recv.long_va, pages: n };
@@ -154,18 +156,27 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let (s, send, r, recv) = (p.s, *p.send, p.r, *p.recv);
         let (st, rt) = (self.task_of(s), self.task_of(r));
         // Invariant: `prepare_long` checked every page mapped and the window free, in this
-        // same kernel entry, so no user code can have changed either since.
-        for i in 0..n {
-            let m = self.space(st).page(send.long_va + i * PAGE).expect("checked in prepare_long");
-            self.space_mut(rt).map_frame(recv.long_va + i * PAGE, m);
-            if send.moving {
-                self.space_mut(st).unmap_moved(send.long_va + i * PAGE);
-            }
+        // same kernel entry, so no user code can have changed either since. One walk per
+        // page-table page on each side, then the entries themselves.
+        if st == rt {
+            self.space_mut(st).transfer_within(recv.long_va, send.long_va, n, send.moving);
+        } else {
+            let (sender, receiver) = self.two_spaces(st, rt);
+            receiver.transfer_from(recv.long_va, sender, send.long_va, n, send.moving);
         }
         // The sender is now blocked for the reply, or about to be: whatever ends its wait,
         // its `ipc_send` reports the transfer.
         self.threads[s].ret.second(SendStatus { transferred: true }.encode());
         if send.moving {
+            // One TLB flush for the whole range, and it cannot come too late: until it, the
+            // TLB may still translate the moved pages in the sender's space (to frames now
+            // the receiver's), but nothing uses those translations before it. No user code
+            // runs until this kernel entry ends (the kernel is not preemptible), the
+            // kernel never reaches user memory through user addresses (SMAP; it copies
+            // through the direct map), and this flush comes first, in this same entry: so
+            // the sender, and every other thread of its task, next runs with the moved
+            // pages gone. (If the sender's space is not the one loaded, loading it later
+            // flushes its translations anyway.)
             let sender = self.space_mut(st);
             sender.flush(send.long_va, n);
             sender.regions().punch(Region { base: send.long_va, pages: n });

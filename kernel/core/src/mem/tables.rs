@@ -22,6 +22,9 @@
 
 use abi::Error;
 
+mod runs;
+pub use runs::Run;
+
 /// A present entry.
 pub const PRESENT: u64 = 1 << 0;
 pub const WRITABLE: u64 = 1 << 1;
@@ -101,6 +104,18 @@ fn with_count(entry: u64, n: u64) -> u64 {
 
 /// An entry of some table: (table frame, index).
 type Slot = (u64, usize);
+
+/// Adds `delta` to the use count in entry `slot` (which points to a table): a run's
+/// entries set or cleared at once. Clamped to the count's range (a debug build asserts).
+fn add_count_by<M: TableMemory>(m: &mut M, slot: Slot, delta: i64) {
+    if delta == 0 {
+        return;
+    }
+    let e = m.read(slot.0, slot.1);
+    let n = count(e) as i64 + delta;
+    debug_assert!((0..=COUNT_MAX as i64).contains(&n), "table use count out of range");
+    m.write(slot.0, slot.1, with_count(e, n.clamp(0, COUNT_MAX as i64) as u64));
+}
 
 pub struct PageTables {
     root: u64,
