@@ -108,22 +108,27 @@ pub fn check_transferable<S: PageMap>(space: &S, va: u64, pages: u64, moving: bo
 }
 
 fn check<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> Result<(), Error> {
-    let need = if moving { PageRights::MOVE } else { PageRights::SHARE };
+    if moving {
+        // Exclusive pages only (so no frame can repeat in the range either).
+        return space.for_each_page(va, pages, |m| {
+            match m.writable && PageRights::of(space.map_count(m.frame)).contains(PageRights::MOVE) {
+                true => Ok(()),
+                false => Err(Error::NotOwner),
+            }
+        });
+    }
     let mut tight = false;
     space.for_each_page(va, pages, |m| {
+        // Any mapped frame may be shared (`PageRights::of` always grants it).
         if !m.writable {
-            return Err(Error::NotOwner);
-        }
-        let count = space.map_count(m.frame);
-        if !PageRights::of(count).contains(need) {
             return Err(Error::NotOwner);
         }
         // Room even if every page of the range named this frame? Then repeats cannot
         // matter (the common case: one pass, nothing written).
-        tight |= count as u64 + pages > S::MAX_MAPPINGS as u64;
+        tight |= space.map_count(m.frame) as u64 + pages > S::MAX_MAPPINGS as u64;
         Ok(())
     })?;
-    if !moving && tight {
+    if tight {
         // Count repeats exactly: reserve, then give it all back. Nothing is observable in
         // between (the kernel is not preemptible).
         reserve_shares(space, va, pages)?;

@@ -55,6 +55,9 @@ pub trait TableMemory {
     /// Entry `index` (< 512) of the table in frame `table`.
     fn read(&self, table: u64, index: usize) -> u64;
     fn write(&mut self, table: u64, index: usize, entry: u64);
+    /// All entries of the table in frame `table`, for loops over many of them.
+    fn entries(&self, table: u64) -> &[u64; ENTRIES];
+    fn entries_mut(&mut self, table: u64) -> &mut [u64; ENTRIES];
     /// A table covering `va` was just unlinked: no cached walk through it may survive its
     /// frame's reuse.
     fn unlinked(&mut self, va: u64);
@@ -428,6 +431,12 @@ pub mod fake {
         }
         fn write(&mut self, table: u64, index: usize, entry: u64) {
             self.tables.get_mut(&table).expect("a live table")[index] = entry;
+        }
+        fn entries(&self, table: u64) -> &[u64; ENTRIES] {
+            &self.tables[&table]
+        }
+        fn entries_mut(&mut self, table: u64) -> &mut [u64; ENTRIES] {
+            self.tables.get_mut(&table).expect("a live table")
         }
         fn unlinked(&mut self, va: u64) {
             self.unlinked.push(va);

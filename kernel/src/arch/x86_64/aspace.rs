@@ -57,7 +57,9 @@ pub struct AddressSpace {
 /// Page-table frames as the kernel reaches them: from the frame allocator, through the
 /// direct map. Only [`PageTables`] of one address space uses one, and it passes only its
 /// own root or the address in one of its own present entries (a table frame it allocated
-/// here and has not freed).
+/// here and has not freed). Each is made for one operation on its space and dropped at
+/// its end, and no two of one space are used at once (two spaces' tables are different
+/// frames), so a reference `entries_mut` returns is the only one to its table.
 struct Direct {
     /// Whether the space is in CR3 (then unlinked tables are invalidated in the TLB).
     active: bool,
@@ -87,6 +89,17 @@ impl TableMemory for Direct {
         // SAFETY: as in `read`; the caller holds the space mutably, so nothing else is
         // writing this table.
         unsafe { (phys_to_virt(table) as *mut u64).add(index & 511).write(entry) }
+    }
+    fn entries(&self, table: u64) -> &[u64; 512] {
+        // SAFETY: `table` is a page-table frame of this space (see `Direct`): page-aligned,
+        // 4 KiB, reachable in the direct map; only this space's operation, through this
+        // `Direct`, refers to it, and the borrow of `self` ends before it can write it.
+        unsafe { &*(phys_to_virt(table) as *const [u64; 512]) }
+    }
+    fn entries_mut(&mut self, table: u64) -> &mut [u64; 512] {
+        // SAFETY: as in `entries`; `&mut self` makes this the only reference to the table
+        // for its lifetime (see `Direct`: no other `Direct` of this space is in use).
+        unsafe { &mut *(phys_to_virt(table) as *mut [u64; 512]) }
     }
     fn unlinked(&mut self, va: u64) {
         // INVLPG also drops the paging-structure caches that could still lead through the

@@ -23,6 +23,20 @@ pub struct Run {
     above: Slot,
 }
 
+impl Run {
+    /// The entries of the run's `len` pages in its PT (`len` as [`PageTables::run_at`]
+    /// gave it, so they lie within the PT).
+    fn of<'m, M: TableMemory>(&self, m: &'m M, len: u64) -> &'m [u64] {
+        let all = m.entries(self.pt);
+        &all[self.first.min(ENTRIES)..(self.first + len as usize).min(ENTRIES)]
+    }
+
+    fn of_mut<'m, M: TableMemory>(&self, m: &'m mut M, len: u64) -> &'m mut [u64] {
+        let all = m.entries_mut(self.pt);
+        &mut all[self.first.min(ENTRIES)..(self.first + len as usize).min(ENTRIES)]
+    }
+}
+
 impl PageTables {
     /// The run at `va` of a range with `pages` pages left: its PT if one exists, and how
     /// many pages it covers (to the end of the PT or of the range; pages without a PT are
@@ -59,7 +73,7 @@ impl PageTables {
     /// Whether no page of `[va, va + pages)` is mapped.
     pub fn is_unmapped<M: TableMemory>(&self, m: &M, va: u64, pages: u64) -> bool {
         self.for_each_run(m, va, pages, |_, run, len| match run {
-            Some(r) if (r.first..r.first + len as usize).any(|i| m.read(r.pt, i) & PRESENT != 0) => Err(()),
+            Some(r) if r.of(m, len).iter().any(|&e| e & PRESENT != 0) => Err(()),
             _ => Ok(()),
         })
         .is_ok()
@@ -76,8 +90,7 @@ impl PageTables {
         mut f: impl FnMut(u64) -> Result<(), E>,
     ) -> Result<(), E> {
         self.for_each_run(m, va, pages, |_, run, len| {
-            let r = run.ok_or(absent)?;
-            (r.first..r.first + len as usize).try_for_each(|i| f(m.read(r.pt, i)))
+            run.ok_or(absent)?.of(m, len).iter().try_for_each(|&e| f(e))
         })
     }
 
@@ -90,14 +103,13 @@ impl PageTables {
             let (run, len) = self.run_at(m, va + done * PAGE, pages - done);
             if let Some(r) = run {
                 let mut cleared = 0;
-                for i in r.first..r.first + len as usize {
-                    let e = m.read(r.pt, i);
-                    if e != 0 {
-                        m.write(r.pt, i, 0);
-                        cleared += 1;
-                        if e & PRESENT != 0 {
-                            f(e);
+                for e in r.of_mut(m, len) {
+                    if *e != 0 {
+                        if *e & PRESENT != 0 {
+                            f(*e);
                         }
+                        *e = 0;
+                        cleared += 1;
                     }
                 }
                 add_count_by(m, r.above, -cleared);
@@ -130,29 +142,27 @@ impl PageTables {
             let (sr, slen) = src.run_at(sm, s, pages - done);
             let (dr, dlen) = dst.run_at(dm, d, pages - done);
             let len = slen.min(dlen);
-            // Invariant (the caller's checks above): both exist. Were one missing, the
-            // run is skipped: nothing is mapped half, and the counts stay exact.
+            // Invariant (the caller's checks): both tables exist, every source entry is
+            // present and every destination entry zero. Were a table missing, the run is
+            // skipped; were a source entry empty, its destination stays empty (never a
+            // mapping of frame 0); the counts stay exact either way.
             if let (Some(sr), Some(dr)) = (sr, dr) {
-                let (mut added, mut taken) = (0, 0);
-                for k in 0..len as usize {
-                    let e = sm.read(sr.pt, sr.first + k);
-                    if e & PRESENT == 0 {
-                        continue;
-                    }
-                    let old = dm.read(dr.pt, dr.first + k);
-                    debug_assert!(old == 0, "a transfer over a mapped page");
-                    if old != 0 {
-                        continue; // never overwrite (and leak) a mapping
-                    }
-                    dm.write(dr.pt, dr.first + k, (e & KEEP) | flags);
-                    added += 1;
+                let (from, to) = (sr.of_mut(sm, len), dr.of_mut(dm, len));
+                debug_assert!(from.iter().all(|&e| e & PRESENT != 0), "a transfer of an unmapped page");
+                debug_assert!(to.iter().all(|&e| e == 0), "a transfer over a mapped page");
+                let mut n = 0;
+                for (e, d) in from.iter_mut().zip(to.iter_mut()) {
+                    let present = *e & PRESENT;
+                    *d = (*e & KEEP) | (flags & present.wrapping_neg());
                     if moving {
-                        sm.write(sr.pt, sr.first + k, 0);
-                        taken += 1;
+                        *e = 0;
                     }
+                    n += present;
                 }
-                add_count_by(dm, dr.above, added);
-                add_count_by(sm, sr.above, -taken);
+                add_count_by(dm, dr.above, n as i64);
+                if moving {
+                    add_count_by(sm, sr.above, -(n as i64));
+                }
             }
             done += len;
         }
