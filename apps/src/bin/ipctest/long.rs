@@ -185,11 +185,15 @@ pub fn cases(s: &mut Suite) {
         let (r, reply) = send_pages(srv, OUT, 3, false, b"", FOREVER);
         ensure_eq!(r, Ok(0), "call");
         ensure_eq!(reply, [3, 0, 10, 11, 12], "the server saw 3 moved pages with their contents");
-        // The pages are gone from here: touching them would fault. The address is free.
+        // The pages are gone from here: touching them would fault. The addresses are free,
+        // and fresh pages there read zero, every one of them: a translation to the moved
+        // frames left in the TLB (all three were written just before the move, so the TLB
+        // held them) would read the server's pages instead.
         // SAFETY: the range was moved away, so new_pages must accept it again.
-        ensure_eq!(result(unsafe { raw::new_pages(OUT as *mut u8, P as u32) }), Ok(0), "the address is free again");
-        // SAFETY: just mapped.
-        ensure_eq!(unsafe { (OUT as *const u8).read_volatile() }, 0, "and a fresh page is zero");
+        ensure_eq!(result(unsafe { raw::new_pages(OUT as *mut u8, (3 * P) as u32) }), Ok(0), "the range is free");
+        let mut fresh = [0xffu8; 3];
+        first_bytes(OUT, 3, &mut fresh);
+        ensure_eq!(fresh, [0, 0, 0], "fresh pages are zero: no stale translation to a moved page");
         // SAFETY: our region.
         unsafe { raw::remove_pages(OUT as *mut u8) };
         ensure_eq!(send_pages(srv, 0, 0, false, b"quit", FOREVER).0, Ok(0), "quit");
@@ -395,6 +399,14 @@ pub fn cases(s: &mut Suite) {
         let win = WINDOW + 0x100_0000;
         // SAFETY: moved within this address space: now mapped at the window.
         ensure_eq!(unsafe { (win as *const u8).read_volatile() }, 90, "remapped within the task");
+        // The old addresses translate to nothing any more (see the first case).
+        // SAFETY: moved away, so free again.
+        ensure_eq!(result(unsafe { raw::new_pages(OUT as *mut u8, (2 * P) as u32) }), Ok(0), "the range is free");
+        let mut fresh = [0xffu8; 2];
+        first_bytes(OUT, 2, &mut fresh);
+        ensure_eq!(fresh, [0, 0], "fresh pages are zero: no stale translation to a moved page");
+        // SAFETY: our region.
+        unsafe { raw::remove_pages(OUT as *mut u8) };
         // SAFETY: our region (received).
         unsafe { raw::remove_pages(win as *mut u8) };
         Ok(())

@@ -103,6 +103,8 @@ pub struct Mem {
     frames: FakeFrames,
     /// `PageMap::generation`.
     generation: u64,
+    /// How many times `for_each_page` walked this space (checks and reservations).
+    pub walks: std::cell::Cell<u64>,
 }
 
 impl Default for Mem {
@@ -126,6 +128,7 @@ impl Mem {
             table_frames,
             frames: frames.clone(),
             generation: 0,
+            walks: std::cell::Cell::new(0),
         }
     }
 
@@ -249,6 +252,7 @@ impl PageMap for Mem {
         unmapped
     }
     fn for_each_page(&self, va: u64, pages: u64, mut f: impl FnMut(Mapped) -> Result<(), Error>) -> Result<(), Error> {
+        self.walks.set(self.walks.get() + 1);
         (0..pages).try_for_each(|i| f(self.page(va + i * PAGE).ok_or(Error::BadAddress)?))
     }
     fn prepare(&mut self, va: u64, pages: u64) -> Result<(), Error> {

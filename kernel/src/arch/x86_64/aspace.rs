@@ -185,7 +185,11 @@ impl AddressSpace {
     }
 
     fn is_active(&self) -> bool {
-        Cr3::read().0.start_address().as_u64() == self.root()
+        let cr3: u64;
+        // SAFETY: reads CR3, which has no side effect (the `x86_64` crate's `Cr3::read`
+        // does the same, with checks of an address this compares only).
+        unsafe { core::arch::asm!("mov {}, cr3", out(reg) cr3, options(nomem, nostack, preserves_flags)) };
+        cr3 & tables::ADDR == self.root()
     }
 
     fn memory(&self) -> Direct {

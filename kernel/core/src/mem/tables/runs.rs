@@ -8,7 +8,9 @@
 //! Nothing here frees a table or touches the TLB: the caller invalidates what it must,
 //! then calls [`PageTables::prune`].
 
-use super::{add_count_by, index, PageTables, Slot, TableMemory, ADDR, ENTRIES, PAGE, PRESENT, WRITABLE};
+use super::{
+    add_count_by, index, PageTables, Slot, TableMemory, ADDR, ENTRIES, HUGE, LOWER_END, PAGE, PRESENT, WRITABLE,
+};
 
 /// What a transferred leaf keeps of the sender's entry: its frame and whether it is
 /// writable (never the accessed and dirty bits, nor anything else the sender's side set).
@@ -41,14 +43,27 @@ impl PageTables {
     /// The run at `va` of a range with `pages` pages left: its PT if one exists, and how
     /// many pages it covers (to the end of the PT or of the range; pages without a PT are
     /// covered the same way, up to the next PT boundary).
+    #[inline]
     pub fn run_at<M: TableMemory>(&self, m: &M, va: u64, pages: u64) -> (Option<Run>, u64) {
         let first = index(va, 3);
         let len = pages.min((ENTRIES - first) as u64);
-        let run = self.path(m, va, 2).and_then(|p| {
-            let e = m.read(p[2].0, p[2].1);
-            (e & PRESENT != 0 && e & super::HUGE == 0).then_some(Run { pt: e & ADDR, first, above: p[2] })
-        });
-        (run, len)
+        if va >= LOWER_END {
+            return (None, len);
+        }
+        // The root's entry, the PDPT's, the PD's: three reads, nothing kept but the last.
+        let mut t = self.root;
+        for level in 0..3 {
+            let i = index(va, level);
+            let e = m.read(t, i);
+            if e & (PRESENT | HUGE) != PRESENT {
+                return (None, len);
+            }
+            if level == 2 {
+                return (Some(Run { pt: e & ADDR, first, above: (t, i) }), len);
+            }
+            t = e & ADDR;
+        }
+        (None, len)
     }
 
     /// Calls `f` with each run of `[va, va + pages)`: its address, its PT (`None` where
@@ -89,9 +104,7 @@ impl PageTables {
         absent: E,
         mut f: impl FnMut(u64) -> Result<(), E>,
     ) -> Result<(), E> {
-        self.for_each_run(m, va, pages, |_, run, len| {
-            run.ok_or(absent)?.of(m, len).iter().try_for_each(|&e| f(e))
-        })
+        self.for_each_run(m, va, pages, |_, run, len| run.ok_or(absent)?.of(m, len).iter().try_for_each(|&e| f(e)))
     }
 
     /// Clears every leaf of `[va, va + pages)`, calling `f` with each present entry it
