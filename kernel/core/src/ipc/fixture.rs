@@ -4,7 +4,7 @@
 
 use super::mailbox::VecBuffers;
 use super::{RecvArgs, SendArgs};
-use crate::mem::pagemap::{Mapped, PageMap};
+use crate::mem::pagemap::{Mapped, PageMap, Transfer};
 use crate::mem::regions::Regions;
 use crate::mem::tables::fake::FakeTables;
 use crate::mem::tables::{PageTables, PRESENT};
@@ -103,6 +103,8 @@ pub struct Mem {
     frames: FakeFrames,
     /// `PageMap::generation`.
     generation: u64,
+    /// `PageMap::growth`.
+    growth: u64,
     /// How many times `for_each_page` walked this space (checks and reservations).
     pub walks: std::cell::Cell<u64>,
 }
@@ -128,12 +130,14 @@ impl Mem {
             table_frames,
             frames: frames.clone(),
             generation: 0,
+            growth: 0,
             walks: std::cell::Cell::new(0),
         }
     }
 
     /// Maps `pages` fresh zeroed frames at `addr`.
     pub fn map(&mut self, addr: u64, pages: u64, writable: bool) {
+        self.growth += 1;
         for p in 0..pages {
             let frame = self.frames.fresh();
             self.pages.insert(addr + p * PAGE, Mapped { frame, writable });
@@ -145,6 +149,7 @@ impl Mem {
     /// Maps live `frame` again at each of `pages` pages from `addr` (one more mapping each),
     /// as repeated shares to oneself would.
     pub fn alias(&mut self, addr: u64, frame: u64, pages: u64) {
+        self.growth += 1;
         for p in 0..pages {
             self.frames.add_mapping(frame).expect("room for another mapping");
             let old = self.pages.insert(addr + p * PAGE, Mapped { frame, writable: true });
@@ -246,6 +251,9 @@ impl PageMap for Mem {
     fn generation(&self) -> u64 {
         self.generation
     }
+    fn growth(&self) -> u64 {
+        self.growth
+    }
     fn is_unmapped(&self, va: u64, pages: u64) -> bool {
         let unmapped = (0..pages).all(|i| !self.pages.contains_key(&(va + i * PAGE)));
         assert_eq!(self.tables.is_unmapped(&self.table_frames, va, pages), unmapped, "the tables disagree");
@@ -266,26 +274,39 @@ impl PageMap for Mem {
     }
     /// Page by page on `pages`, and batched (`PageTables::transfer`) on the tables beside
     /// them, which must then agree.
-    fn transfer_from(&mut self, va: u64, src: &mut Self, src_va: u64, pages: u64, moving: bool) {
+    fn transfer_from(&mut self, va: u64, src: &mut Self, src_va: u64, pages: u64, how: Transfer) {
+        let moving = how == Transfer::Move;
         for i in 0..pages {
             let m = if moving { src.pages.remove(&(src_va + i * PAGE)) } else { src.page(src_va + i * PAGE) };
-            let old = self.pages.insert(va + i * PAGE, m.expect("a transfer of an unmapped page"));
+            let m = m.expect("a transfer of an unmapped page");
+            if how == Transfer::ShareCounting {
+                self.frames.add_mapping(m.frame).expect("room checked in this kernel entry");
+            }
+            let old = self.pages.insert(va + i * PAGE, m);
             assert!(old.is_none(), "a transfer over a mapped page");
         }
         let (st, sf) = (&mut src.tables, &mut src.table_frames);
-        PageTables::transfer(st, sf, src_va, &mut self.tables, &mut self.table_frames, va, pages, PRESENT, moving);
+        let (dt, df) = (&mut self.tables, &mut self.table_frames);
+        PageTables::transfer(st, sf, src_va, dt, df, va, pages, PRESENT, moving, |_| {});
         src.generation += 1;
+        self.growth += 1;
         self.assert_tables_agree(va, pages);
         src.assert_tables_agree(src_va, pages);
     }
-    fn transfer_within(&mut self, va: u64, src_va: u64, pages: u64, moving: bool) {
+    fn transfer_within(&mut self, va: u64, src_va: u64, pages: u64, how: Transfer) {
+        let moving = how == Transfer::Move;
         for i in 0..pages {
             let m = if moving { self.pages.remove(&(src_va + i * PAGE)) } else { self.page(src_va + i * PAGE) };
-            let old = self.pages.insert(va + i * PAGE, m.expect("a transfer of an unmapped page"));
+            let m = m.expect("a transfer of an unmapped page");
+            if how == Transfer::ShareCounting {
+                self.frames.add_mapping(m.frame).expect("room checked in this kernel entry");
+            }
+            let old = self.pages.insert(va + i * PAGE, m);
             assert!(old.is_none(), "a transfer over a mapped page");
         }
-        self.tables.transfer_within(&mut self.table_frames, src_va, va, pages, PRESENT, moving);
+        self.tables.transfer_within(&mut self.table_frames, src_va, va, pages, PRESENT, moving, |_| {});
         self.generation += 1;
+        self.growth += 1;
         self.assert_tables_agree(va, pages);
         self.assert_tables_agree(src_va, pages);
     }

@@ -50,7 +50,7 @@ mod tests;
 #[cfg(test)]
 mod window_tests;
 
-use crate::mem::pagemap::{check_transferable, release_shares, reserve_shares, PageMap};
+use crate::mem::pagemap::{check_transferable, release_shares, reserve_shares, PageMap, Transfer};
 use crate::mem::regions::Region;
 use crate::task::{Core, State, TaskSlot, ThreadSlot, Tid, BOUNCE};
 use crate::umem::{UserMemory, UserPtr, UserSlice};
@@ -115,10 +115,18 @@ pub(crate) struct ThreadIpc {
     /// send's pages were last checked: while it is unchanged, the rendezvous need not
     /// check them again.
     long_checked: u64,
+    /// Whether its pending long send was checked in this kernel entry (`ipc_send`, until
+    /// it returns): then a share's map counts have room, and are counted as it commits
+    /// instead of reserved first (`Transfer::ShareCounting`).
+    checked_now: bool,
+    /// The growth (`PageMap::growth`) of its task's space when `ipc_recv` found its
+    /// `window` unmapped: while it is unchanged, the rendezvous need not look again.
+    window_growth: u64,
 }
 
 impl ThreadIpc {
-    pub(crate) const EMPTY: ThreadIpc = ThreadIpc { reply_to: None, window: None, long_checked: 0 };
+    pub(crate) const EMPTY: ThreadIpc =
+        ThreadIpc { reply_to: None, window: None, long_checked: 0, checked_now: false, window_growth: 0 };
 }
 
 impl PendingSend {

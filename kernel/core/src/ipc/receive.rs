@@ -87,6 +87,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             let window = Region { base: a.long_dest, pages: long_cap / PAGE };
             self.space_mut(task).reserve_window(window.base, window.pages)?;
             self.threads[me].ipc.window = Some(window);
+            self.threads[me].ipc.window_growth = self.space(task).growth();
         }
         let recv = PendingRecv {
             buf: a.short_dest,

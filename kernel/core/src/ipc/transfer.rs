@@ -99,10 +99,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             check_transferable(self.space(st), send.long_va, n, true).map_err(Fault::Sender)?;
             self.threads[s].ipc.long_checked = generation;
         }
-        if !self.space(rt).is_unmapped(recv.long_va, n) {
+        let window = Region { base: recv.long_va, pages: n };
+        // The window: `ipc_recv` found it unmapped and pinned its tables; if nothing was
+        // mapped into the receiver's space since (its growth), it still is.
+        let pinned = self.threads[r].ipc.window.is_some_and(|w| w.base == window.base && w.pages >= n);
+        let known_free = pinned && self.space(rt).growth() == self.threads[r].ipc.window_growth;
+        if !known_free && !self.space(rt).is_unmapped(recv.long_va, n) {
             return Err(Fault::Receiver(Error::WindowOccupied));
         }
-        let window = Region { base: recv.long_va, pages: n };
         let moved = Region { base: send.long_va, pages: n };
         // Room in the region tables, as they will be after the commit.
         let regions = self.space_mut(rt).regions();
@@ -123,15 +127,25 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // The window's tables: `ipc_recv` made and pinned them for its whole window, which
         // this one lies in. Were a receive ever to reach here without that reservation, its
         // tables are made now (the receiver's limit, never the sender's fault).
-        let pinned = self.threads[r].ipc.window.is_some_and(|w| w.base == window.base && w.pages >= n);
         if !pinned {
             self.space_mut(rt).prepare(window.base, n).map_err(Fault::Receiver)?;
         }
-        // Last, so that nothing above can fail with counts reserved.
-        if !send.moving {
+        // Last, so that nothing above can fail with counts reserved. A share checked in
+        // this same kernel entry has room (`check_transferable` made sure), and nothing
+        // else changed a count since: the commit counts as it maps instead.
+        if !send.moving && !self.threads[s].ipc.checked_now {
             reserve_shares(self.space(st), send.long_va, n).map_err(Fault::Sender)?;
         }
         Ok(())
+    }
+
+    /// How `commit_long` treats the pages and their counts (see `prepare_long`).
+    fn transfer_kind(&self, s: ThreadSlot, send: &PendingSend) -> Transfer {
+        match (send.moving, self.threads[s].ipc.checked_now) {
+            (true, _) => Transfer::Move,
+            (false, false) => Transfer::Share,
+            (false, true) => Transfer::ShareCounting,
+        }
     }
 
     /// Undoes `prepare_long` for a rendezvous that failed after it: gives back the map
@@ -139,14 +153,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// receiver's and are reused.)
     pub(super) fn unprepare_long(&mut self, p: &Pair) {
         let (s, send) = (p.s, p.send);
-        if send.long_pages > 0 && !send.moving {
+        if send.long_pages > 0 && self.transfer_kind(s, send) == Transfer::Share {
             release_shares(self.space(self.task_of(s)), send.long_va, send.long_pages);
         }
     }
 
     /// Phase two: maps the pages into the receiver and, for a move, out of the sender.
     /// Cannot fail: `prepare_long` checked and allocated everything, and reserved the map
-    /// counts a share adds.
+    /// counts a share adds (or found room for them in this same kernel entry).
     pub(super) fn commit_long(&mut self, p: &Pair) {
         let n = p.send.long_pages;
         if n == 0 {
@@ -158,11 +172,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // Invariant: `prepare_long` checked every page mapped and the window free, in this
         // same kernel entry, so no user code can have changed either since. One walk per
         // page-table page on each side, then the entries themselves.
+        let how = self.transfer_kind(s, &send);
         if st == rt {
-            self.space_mut(st).transfer_within(recv.long_va, send.long_va, n, send.moving);
+            self.space_mut(st).transfer_within(recv.long_va, send.long_va, n, how);
         } else {
             let (sender, receiver) = self.two_spaces(st, rt);
-            receiver.transfer_from(recv.long_va, sender, send.long_va, n, send.moving);
+            receiver.transfer_from(recv.long_va, sender, send.long_va, n, how);
         }
         // The sender is now blocked for the reply, or about to be: whatever ends its wait,
         // its `ipc_send` reports the transfer.

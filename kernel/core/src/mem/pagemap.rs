@@ -32,6 +32,19 @@ pub struct Mapped {
     pub writable: bool,
 }
 
+/// What a transfer does with its pages and their map counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transfer {
+    /// They move: gone from the source, their counts unchanged.
+    Move,
+    /// They are shared; their counts were reserved beforehand ([`reserve_shares`]).
+    Share,
+    /// They are shared, and the commit adds one to each frame's count as it maps it: a
+    /// share whose room [`check_transferable`] found in this same kernel entry, so that
+    /// no count can have filled since (its rendezvous came at once).
+    ShareCounting,
+}
+
 pub trait PageMap {
     /// The user page mapped at page-aligned `va`.
     fn page(&self, va: u64) -> Option<Mapped>;
@@ -66,16 +79,22 @@ pub trait PageMap {
     fn reserve_window(&mut self, va: u64, pages: u64) -> Result<(), Error>;
     /// Ends a window's reservation: its tables are freed if nothing is mapped through them.
     fn release_window(&mut self, va: u64, pages: u64);
+    /// This space's *growth*: a counter that changes whenever a page is mapped into it
+    /// (`new_pages`, a program loaded, pages received). A range found unmapped when it
+    /// was `g` is still unmapped while it is `g` and the generation has not moved
+    /// backwards (nothing unmaps into being mapped): a receive window checked free in
+    /// `ipc_recv` is not scanned again at its rendezvous.
+    fn growth(&self) -> u64;
     /// Maps here, at `va`, the frames of the `pages` pages at `src_va` of `src`
     /// (user-accessible, never executable, writable as they were there), and for a move
-    /// removes them from `src` without freeing or counting down their frames; bumps
-    /// `src`'s generation. The tables here exist (`prepare`, `reserve_window`), the
-    /// pages here are unmapped and those of `src` mapped: the caller checked all three in
-    /// this kernel entry. Does not change map counts (a share reserved them). A move
-    /// leaves `src`'s TLB to one [`PageMap::flush`] afterwards.
-    fn transfer_from(&mut self, va: u64, src: &mut Self, src_va: u64, pages: u64, moving: bool);
+    /// removes them from `src` without freeing or counting down their frames (see
+    /// [`Transfer`]); bumps `src`'s generation and this space's growth. The tables here
+    /// exist (`prepare`, `reserve_window`), the pages here are unmapped and those of
+    /// `src` mapped: the caller checked all three in this kernel entry. A move leaves
+    /// `src`'s TLB to one [`PageMap::flush`] afterwards.
+    fn transfer_from(&mut self, va: u64, src: &mut Self, src_va: u64, pages: u64, how: Transfer);
     /// [`PageMap::transfer_from`] within this space (threads of one task).
-    fn transfer_within(&mut self, va: u64, src_va: u64, pages: u64, moving: bool);
+    fn transfer_within(&mut self, va: u64, src_va: u64, pages: u64, how: Transfer);
     /// Invalidates any TLB entries for `pages` pages at `va` (after a move out of them),
     /// at once, then frees the page tables the removal left empty.
     fn flush(&mut self, va: u64, pages: u64);

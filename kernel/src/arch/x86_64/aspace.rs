@@ -14,7 +14,7 @@
 use super::paging::{kernel_root, phys_to_virt};
 use crate::loader::elf::{LoadTarget, Protection};
 use crate::mem::frames::Frame;
-use crate::mem::pagemap::{Mapped, PageMap};
+use crate::mem::pagemap::{Mapped, PageMap, Transfer};
 use crate::mem::regions::Regions;
 use crate::mem::tables::{self, PageTables, TableMemory};
 use crate::mem::{UserMapCounts, FRAMES};
@@ -52,6 +52,8 @@ pub struct AddressSpace {
     regions: u64,
     /// `PageMap::generation`: bumped by `unmap`, `protect` and pages moved or shared out.
     generation: u64,
+    /// `PageMap::growth`: bumped by `map_zeroed` and pages received.
+    growth: u64,
 }
 
 /// Page-table frames as the kernel reaches them: from the frame allocator, through the
@@ -176,6 +178,7 @@ impl AddressSpace {
             counts,
             regions: frame.addr(),
             generation: 0,
+            growth: 0,
         })
     }
 
@@ -266,6 +269,7 @@ impl AddressSpace {
     /// space's limit, cannot be had.
     pub fn map_zeroed(&mut self, va: u64, pages: u64, prot: Protection) -> Result<(), Error> {
         let mut m = self.memory();
+        self.growth += 1;
         self.tables.prepare(&mut m, va, pages)?;
         for i in 0..pages {
             if let Err(e) = self.map_one(&mut m, va + i * PAGE, prot) {
@@ -383,26 +387,38 @@ impl PageMap for AddressSpace {
         self.tables.unpin(&mut m, va, pages);
     }
 
-    fn transfer_from(&mut self, va: u64, src: &mut Self, src_va: u64, pages: u64, moving: bool) {
-        let (mut sm, mut dm) = (src.memory(), self.memory());
-        PageTables::transfer(
-            &mut src.tables,
-            &mut sm,
-            src_va,
-            &mut self.tables,
-            &mut dm,
-            va,
-            pages,
-            received_flags(),
-            moving,
-        );
-        src.generation += 1;
+    fn growth(&self) -> u64 {
+        self.growth
     }
 
-    fn transfer_within(&mut self, va: u64, src_va: u64, pages: u64, moving: bool) {
+    fn transfer_from(&mut self, va: u64, src: &mut Self, src_va: u64, pages: u64, how: Transfer) {
+        let (mut sm, mut dm) = (src.memory(), self.memory());
+        let (s, d, flags) = (&mut src.tables, &mut self.tables, received_flags());
+        let counts = self.counts;
+        match how {
+            Transfer::Move => PageTables::transfer(s, &mut sm, src_va, d, &mut dm, va, pages, flags, true, |_| {}),
+            Transfer::Share => PageTables::transfer(s, &mut sm, src_va, d, &mut dm, va, pages, flags, false, |_| {}),
+            Transfer::ShareCounting => PageTables::transfer(s, &mut sm, src_va, d, &mut dm, va, pages, flags, false, |e| {
+                let room = counts.increment(e & tables::ADDR);
+                debug_assert!(room, "checked in this kernel entry");
+            }),
+        }
+        src.generation += 1;
+        self.growth += 1;
+    }
+
+    fn transfer_within(&mut self, va: u64, src_va: u64, pages: u64, how: Transfer) {
         let mut m = self.memory();
-        self.tables.transfer_within(&mut m, src_va, va, pages, received_flags(), moving);
+        let (flags, counts) = (received_flags(), self.counts);
+        let moving = how == Transfer::Move;
+        self.tables.transfer_within(&mut m, src_va, va, pages, flags, moving, |e| {
+            if how == Transfer::ShareCounting {
+                let room = counts.increment(e & tables::ADDR);
+                debug_assert!(room, "checked in this kernel entry");
+            }
+        });
         self.generation += 1;
+        self.growth += 1;
     }
 
     fn flush(&mut self, va: u64, pages: u64) {

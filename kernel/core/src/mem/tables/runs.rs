@@ -68,6 +68,7 @@ impl PageTables {
 
     /// Calls `f` with each run of `[va, va + pages)`: its address, its PT (`None` where
     /// there is none), and its length in pages; stops at the first error.
+    #[inline(always)]
     pub fn for_each_run<M: TableMemory, E>(
         &self,
         m: &M,
@@ -132,8 +133,8 @@ impl PageTables {
     }
 
     /// Copies the frames of `pages` mapped pages at `src_va` of `src` into `dst` at
-    /// `dst_va`, each as its frame and writable bit plus `flags`; for a move, also clears
-    /// them in `src`. The
+    /// `dst_va`, each as its frame and writable bit plus `flags`, calling `each` with every
+    /// entry copied; for a move, also clears them in `src`. The
     /// destination's tables exist (prepared or pinned) and its entries there are zero;
     /// the source's pages are all mapped: both checked by the caller in the same kernel
     /// entry. Map counts are the caller's; the source's TLB too (a move), after this.
@@ -148,6 +149,7 @@ impl PageTables {
         pages: u64,
         flags: u64,
         moving: bool,
+        mut each: impl FnMut(u64),
     ) {
         let mut done = 0;
         while done < pages {
@@ -167,6 +169,9 @@ impl PageTables {
                 for (e, d) in from.iter_mut().zip(to.iter_mut()) {
                     let present = *e & PRESENT;
                     *d = (*e & KEEP) | (flags & present.wrapping_neg());
+                    if present != 0 {
+                        each(*e);
+                    }
                     if moving {
                         *e = 0;
                     }
@@ -191,6 +196,7 @@ impl PageTables {
         pages: u64,
         flags: u64,
         moving: bool,
+        mut each: impl FnMut(u64),
     ) {
         for i in 0..pages {
             let (s, d) = (src_va + i * PAGE, dst_va + i * PAGE);
@@ -200,6 +206,7 @@ impl PageTables {
                 continue;
             }
             self.set_leaf(m, d, (e & KEEP) | flags);
+            each(e);
             if moving {
                 self.clear_leaf(m, s);
             }
@@ -279,7 +286,9 @@ mod tests {
                 let (sva, dva) = (BASE + src_off * PAGE, BASE + 3 * BLOCK + dst_off * PAGE);
                 map(&mut sm, &mut s, sva, pages, 100);
                 d.pin(&mut dm, dva, pages).unwrap();
-                PageTables::transfer(&mut s, &mut sm, sva, &mut d, &mut dm, dva, pages, flags, moving);
+                let mut seen = 0;
+                PageTables::transfer(&mut s, &mut sm, sva, &mut d, &mut dm, dva, pages, flags, moving, |_| seen += 1);
+                assert_eq!(seen, pages, "every entry reported once");
                 for i in 0..pages {
                     assert_eq!(d.leaf(&dm, dva + i * PAGE), (100 + i) << 12 | flags, "{pages} pages, page {i}");
                     let left = s.leaf(&sm, sva + i * PAGE);
@@ -310,7 +319,7 @@ mod tests {
         let (mut m, mut t) = space();
         map(&mut m, &mut t, BASE, 4, 7);
         t.prepare(&mut m, BASE + 8 * PAGE, 4).unwrap();
-        t.transfer_within(&mut m, BASE, BASE + 8 * PAGE, 4, flags, true);
+        t.transfer_within(&mut m, BASE, BASE + 8 * PAGE, 4, flags, true, |_| {});
         assert!(t.is_unmapped(&m, BASE, 4));
         assert_eq!(t.leaf(&m, BASE + 11 * PAGE), 10 << 12 | flags);
         assert_eq!(pt_count(&m, &t, BASE), 4, "four entries moved within one PT");
