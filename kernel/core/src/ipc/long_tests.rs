@@ -187,6 +187,7 @@ fn out_of_memory_half_way_transfers_nothing() {
     // window no longer fits at the rendezvous. The receiver's problem, so it fails and the
     // sender waits for the next receive: a sender is never failed for the receiver's limits.
     let filler: Vec<u64> = (0..).map(|i| 0x7000_0000 + 2 * i * P).take(MAX_REGIONS).collect();
+    w.mem(b).map(filler[0], 1, true); // as `new_pages` does: it maps what it adds
     let taken: Vec<u64> =
         filler.iter().copied().filter(|&base| w.mem(b).regions().add(Region { base, pages: 1 }).is_ok()).collect();
     assert!(!taken.is_empty());

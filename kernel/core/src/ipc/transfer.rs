@@ -100,28 +100,29 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             self.threads[s].ipc.long_checked = generation;
         }
         let window = Region { base: recv.long_va, pages: n };
-        // The window: `ipc_recv` found it unmapped and pinned its tables; if nothing was
-        // mapped into the receiver's space since (its growth), it still is.
-        let pinned = self.threads[r].ipc.window.is_some_and(|w| w.base == window.base && w.pages >= n);
-        let known_free = pinned && self.space(rt).growth() == self.threads[r].ipc.window_growth;
-        if !known_free && !self.space(rt).is_unmapped(recv.long_va, n) {
-            return Err(Fault::Receiver(Error::WindowOccupied));
-        }
         let moved = Region { base: send.long_va, pages: n };
-        // Room in the region tables, as they will be after the commit.
-        let regions = self.space_mut(rt).regions();
-        let room = if send.moving && st == rt {
-            if !regions.can_punch(moved) {
-                return Err(Fault::Sender(Error::OutOfMemory));
+        // The window: `ipc_recv` found it unmapped, with room for it in the region table
+        // and the quota, and pinned its tables. If nothing was mapped into the receiver's
+        // space since (its growth: every new region comes with new mappings), all of that
+        // still holds: removals only make room.
+        let pinned = self.threads[r].ipc.window.is_some_and(|w| w.base == window.base && w.pages >= n);
+        let known = pinned && self.space(rt).growth() == self.threads[r].ipc.window_growth;
+        if !known {
+            if !self.space(rt).is_unmapped(recv.long_va, n) {
+                return Err(Fault::Receiver(Error::WindowOccupied));
             }
-            regions.check_add_after_punch(window, moved)
-        } else {
-            regions.check_add(window)
-        };
-        // The receiver's own limits are the receiver's problem, never the sender's;
-        // `ipc_recv` checked them, so only what its task did meanwhile can fail here.
-        room.map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
-        if send.moving && st != rt && !self.space_mut(st).regions().can_punch(moved) {
+            // Room in the region table, as it will be after the commit. The receiver's
+            // own limits are the receiver's problem, never the sender's.
+            let regions = self.space_mut(rt).regions();
+            let room = if send.moving && st == rt {
+                regions.check_add_after_punch(window, moved)
+            } else {
+                regions.check_add(window)
+            };
+            room.map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
+        }
+        // The sender's table must have room to split a region the move punches.
+        if send.moving && !self.space_mut(st).regions().can_punch(moved) {
             return Err(Fault::Sender(Error::OutOfMemory));
         }
         // The window's tables: `ipc_recv` made and pinned them for its whole window, which
@@ -196,6 +197,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             sender.flush(send.long_va, n);
             sender.regions().punch(Region { base: send.long_va, pages: n });
         }
-        self.space_mut(rt).regions().add(Region { base: recv.long_va, pages: n }).expect("checked in prepare_long");
+        let added = self.space_mut(rt).regions().add(Region { base: recv.long_va, pages: n });
+        // Checked in `prepare_long` (or in `ipc_recv`, with nothing mapped since). Were it
+        // not, the pages stay mapped without a region: freed with the space, not a panic.
+        debug_assert!(added.is_ok(), "room for the window's region was checked");
     }
 }

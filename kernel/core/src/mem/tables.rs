@@ -63,6 +63,7 @@ pub trait TableMemory {
     fn unlinked(&mut self, va: u64);
 }
 
+#[inline(always)]
 fn index(va: u64, level: usize) -> usize {
     ((va >> SHIFT[level]) & 0x1ff) as usize
 }

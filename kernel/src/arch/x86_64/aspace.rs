@@ -398,10 +398,12 @@ impl PageMap for AddressSpace {
         match how {
             Transfer::Move => PageTables::transfer(s, &mut sm, src_va, d, &mut dm, va, pages, flags, true, |_| {}),
             Transfer::Share => PageTables::transfer(s, &mut sm, src_va, d, &mut dm, va, pages, flags, false, |_| {}),
-            Transfer::ShareCounting => PageTables::transfer(s, &mut sm, src_va, d, &mut dm, va, pages, flags, false, |e| {
-                let room = counts.increment(e & tables::ADDR);
-                debug_assert!(room, "checked in this kernel entry");
-            }),
+            Transfer::ShareCounting => {
+                PageTables::transfer(s, &mut sm, src_va, d, &mut dm, va, pages, flags, false, |e| {
+                    let room = counts.increment(e & tables::ADDR);
+                    debug_assert!(room, "checked in this kernel entry");
+                })
+            }
         }
         src.generation += 1;
         self.growth += 1;

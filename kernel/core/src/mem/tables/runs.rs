@@ -51,19 +51,12 @@ impl PageTables {
             return (None, len);
         }
         // The root's entry, the PDPT's, the PD's: three reads, nothing kept but the last.
-        let mut t = self.root;
-        for level in 0..3 {
-            let i = index(va, level);
-            let e = m.read(t, i);
-            if e & (PRESENT | HUGE) != PRESENT {
-                return (None, len);
-            }
-            if level == 2 {
-                return (Some(Run { pt: e & ADDR, first, above: (t, i) }), len);
-            }
-            t = e & ADDR;
-        }
-        (None, len)
+        let table = |e: u64| (e & (PRESENT | HUGE) == PRESENT).then_some(e & ADDR);
+        let Some(pdpt) = table(m.read(self.root, index(va, 0))) else { return (None, len) };
+        let Some(pd) = table(m.read(pdpt, index(va, 1))) else { return (None, len) };
+        let i = index(va, 2);
+        let Some(pt) = table(m.read(pd, i)) else { return (None, len) };
+        (Some(Run { pt, first, above: (pd, i) }), len)
     }
 
     /// Calls `f` with each run of `[va, va + pages)`: its address, its PT (`None` where
