@@ -181,6 +181,7 @@ impl PageTables {
 
     /// [`PageTables::transfer`] within one space (between threads of one task), a page
     /// at a time: source and destination may share a PT.
+    #[allow(clippy::too_many_arguments)]
     pub fn transfer_within<M: TableMemory>(
         &mut self,
         m: &mut M,
@@ -259,7 +260,11 @@ mod tests {
         assert!(t.is_unmapped(&m, va, 3));
         assert!(!t.is_unmapped(&m, va, 4), "the page in the second PT");
         let mut frames = vec![];
-        assert_eq!(t.for_each_leaf(&m, va + 3 * PAGE, 1, 'x', |e| Ok(frames.push(e >> 12))), Ok(()));
+        let found = t.for_each_leaf(&m, va + 3 * PAGE, 1, 'x', |e| {
+            frames.push(e >> 12);
+            Ok(())
+        });
+        assert_eq!(found, Ok(()));
         assert_eq!(frames, [9]);
         assert_eq!(t.for_each_leaf(&m, BASE + 7 * BLOCK, 1, 'x', |_| Ok(())), Err('x'), "no PT");
         assert_eq!(t.for_each_leaf(&m, va, 4, 'x', |_| Ok(())), Err('x'), "the first PT does not exist");
