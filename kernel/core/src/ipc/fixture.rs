@@ -259,9 +259,19 @@ impl PageMap for Mem {
         assert_eq!(self.tables.is_unmapped(&self.table_frames, va, pages), unmapped, "the tables disagree");
         unmapped
     }
-    fn for_each_page(&self, va: u64, pages: u64, mut f: impl FnMut(Mapped) -> Result<(), Error>) -> Result<(), Error> {
+    fn for_each_page(
+        &self,
+        va: u64,
+        pages: u64,
+        writable: bool,
+        mut f: impl FnMut(Mapped) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         self.walks.set(self.walks.get() + 1);
-        (0..pages).try_for_each(|i| f(self.page(va + i * PAGE).ok_or(Error::BadAddress)?))
+        (0..pages).try_for_each(|i| match self.page(va + i * PAGE) {
+            None => Err(Error::BadAddress),
+            Some(m) if writable && !m.writable => Err(Error::NotOwner),
+            Some(m) => f(m),
+        })
     }
     fn prepare(&mut self, va: u64, pages: u64) -> Result<(), Error> {
         self.tables.prepare(&mut self.table_frames, va, pages)

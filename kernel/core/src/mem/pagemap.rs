@@ -66,9 +66,16 @@ pub trait PageMap {
     /// Whether no page of `[va, va + pages)` is mapped.
     fn is_unmapped(&self, va: u64, pages: u64) -> bool;
     /// Calls `f` with every page of `[va, va + pages)` as mapped, in order, and stops at
-    /// its first error; `BadAddress` at the first page that is not mapped user memory.
-    /// One walk per page-table page, not per page.
-    fn for_each_page(&self, va: u64, pages: u64, f: impl FnMut(Mapped) -> Result<(), Error>) -> Result<(), Error>;
+    /// its first error; `BadAddress` at the first page that is not mapped user memory, and
+    /// if `writable`, `NotOwner` at the first that is not writable. One walk per
+    /// page-table page, not per page.
+    fn for_each_page(
+        &self,
+        va: u64,
+        pages: u64,
+        writable: bool,
+        f: impl FnMut(Mapped) -> Result<(), Error>,
+    ) -> Result<(), Error>;
     /// Creates the page tables a mapping of `pages` pages at `va` needs (idempotent). The
     /// only step of a transfer that allocates; `OutOfMemory` if it cannot (all or nothing).
     fn prepare(&mut self, va: u64, pages: u64) -> Result<(), Error>;
@@ -129,19 +136,16 @@ pub fn check_transferable<S: PageMap>(space: &S, va: u64, pages: u64, moving: bo
 fn check<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> Result<(), Error> {
     if moving {
         // Exclusive pages only (so no frame can repeat in the range either).
-        return space.for_each_page(va, pages, |m| {
-            match m.writable && PageRights::of(space.map_count(m.frame)).contains(PageRights::MOVE) {
+        return space.for_each_page(va, pages, true, |m| {
+            match PageRights::of(space.map_count(m.frame)).contains(PageRights::MOVE) {
                 true => Ok(()),
                 false => Err(Error::NotOwner),
             }
         });
     }
     let mut tight = false;
-    space.for_each_page(va, pages, |m| {
+    space.for_each_page(va, pages, true, |m| {
         // Any mapped frame may be shared (`PageRights::of` always grants it).
-        if !m.writable {
-            return Err(Error::NotOwner);
-        }
         // Room even if every page of the range named this frame? Then repeats cannot
         // matter (the common case: one pass, nothing written).
         tight |= space.map_count(m.frame) as u64 + pages > S::MAX_MAPPINGS as u64;
@@ -162,7 +166,7 @@ fn check<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> Result<(),
 /// that is not mapped, which `check_transferable` rules out).
 pub fn reserve_shares<S: PageMap>(space: &S, va: u64, pages: u64) -> Result<(), Error> {
     let mut done = 0;
-    let reserved = space.for_each_page(va, pages, |m| {
+    let reserved = space.for_each_page(va, pages, false, |m| {
         space.add_mapping(m.frame)?;
         done += 1;
         Ok(())
@@ -177,7 +181,7 @@ pub fn reserve_shares<S: PageMap>(space: &S, va: u64, pages: u64) -> Result<(), 
 /// nothing can change it in between).
 pub fn release_shares<S: PageMap>(space: &S, va: u64, pages: u64) {
     // Every page is mapped (it was reserved just now), so this visits them all.
-    let _ = space.for_each_page(va, pages, |m| {
+    let _ = space.for_each_page(va, pages, false, |m| {
         space.drop_reserved(m.frame);
         Ok(())
     });

@@ -362,11 +362,19 @@ impl PageMap for AddressSpace {
     }
 
     #[inline]
-    fn for_each_page(&self, va: u64, pages: u64, mut f: impl FnMut(Mapped) -> Result<(), Error>) -> Result<(), Error> {
+    fn for_each_page(
+        &self,
+        va: u64,
+        pages: u64,
+        writable: bool,
+        mut f: impl FnMut(Mapped) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         const USER_PAGE: u64 = tables::PRESENT | tables::USER;
+        // One test per page for all the bits asked for; which one failed only on failure.
+        let need = if writable { USER_PAGE | tables::WRITABLE } else { USER_PAGE };
         self.tables.for_each_leaf(&self.reader(), va, pages, Error::BadAddress, |e| {
-            if e & USER_PAGE != USER_PAGE {
-                return Err(Error::BadAddress);
+            if e & need != need {
+                return Err(if e & USER_PAGE != USER_PAGE { Error::BadAddress } else { Error::NotOwner });
             }
             f(Mapped { frame: e & tables::ADDR, writable: e & tables::WRITABLE != 0 })
         })
