@@ -408,8 +408,11 @@ impl PageMap for AddressSpace {
             Transfer::Share => PageTables::transfer(s, &mut sm, src_va, d, &mut dm, va, pages, flags, false, |_| {}),
             Transfer::ShareCounting => {
                 PageTables::transfer(s, &mut sm, src_va, d, &mut dm, va, pages, flags, false, |e| {
+                    // Invariant: `check_transferable` found room for every page of the range in
+                    // this same kernel entry, and nothing else counted since. A count left short
+                    // would later free a frame still mapped: stop instead.
                     let room = counts.increment(e & tables::ADDR);
-                    debug_assert!(room, "checked in this kernel entry");
+                    assert!(room, "a share's count, checked in this kernel entry, is full");
                 })
             }
         }
@@ -423,8 +426,11 @@ impl PageMap for AddressSpace {
         let moving = how == Transfer::Move;
         self.tables.transfer_within(&mut m, src_va, va, pages, flags, moving, |e| {
             if how == Transfer::ShareCounting {
+                // Invariant: `check_transferable` found room for every page of the range in
+                // this same kernel entry, and nothing else counted since. A count left short
+                // would later free a frame still mapped: stop instead.
                 let room = counts.increment(e & tables::ADDR);
-                debug_assert!(room, "checked in this kernel entry");
+                assert!(room, "a share's count, checked in this kernel entry, is full");
             }
         });
         self.generation += 1;
