@@ -185,11 +185,17 @@ pub fn cases(s: &mut Suite) {
         let (r, reply) = send_pages(srv, OUT, 3, false, b"", FOREVER);
         ensure_eq!(r, Ok(0), "call");
         ensure_eq!(reply, [3, 0, 10, 11, 12], "the server saw 3 moved pages with their contents");
-        // The pages are gone from here: touching them would fault. The address is free.
+        // The pages are gone from here: touching them would fault. The addresses are free,
+        // and fresh pages there read zero, every one of them: a translation to the moved
+        // frames left in the TLB (all three were written just before the move, so the TLB
+        // held them) would read the server's pages instead. (Across tasks the call also
+        // switches to the server and back, which reloads CR3; the case of two threads of
+        // one task below has no such switch.)
         // SAFETY: the range was moved away, so new_pages must accept it again.
-        ensure_eq!(result(unsafe { raw::new_pages(OUT as *mut u8, P as u32) }), Ok(0), "the address is free again");
-        // SAFETY: just mapped.
-        ensure_eq!(unsafe { (OUT as *const u8).read_volatile() }, 0, "and a fresh page is zero");
+        ensure_eq!(result(unsafe { raw::new_pages(OUT as *mut u8, (3 * P) as u32) }), Ok(0), "the range is free");
+        let mut fresh = [0xffu8; 3];
+        first_bytes(OUT, 3, &mut fresh);
+        ensure_eq!(fresh, [0, 0, 0], "fresh pages are zero: no stale translation to a moved page");
         // SAFETY: our region.
         unsafe { raw::remove_pages(OUT as *mut u8) };
         ensure_eq!(send_pages(srv, 0, 0, false, b"quit", FOREVER).0, Ok(0), "quit");
@@ -384,17 +390,46 @@ pub fn cases(s: &mut Suite) {
                 // SAFETY: written before the reply, read after it by the other thread.
                 unsafe { RESULT = [r as u8, (long / 4096) as u8, from.shared as u8, first[0]] };
                 let _ = ipc::reply(b"");
+                // Stay until told to go: exiting unmaps this thread's stack, which flushes
+                // the TLB, and the other thread's check below must not get that for free.
+                let (mut len, mut long) = (8u32, 0u32);
+                // SAFETY: local buffers, no window.
+                let r = unsafe { raw::ipc_recv(core::ptr::null_mut(), cmd.as_mut_ptr(), &mut long, &mut len, FOREVER) };
+                if r == 0 {
+                    let _ = ipc::reply(b"");
+                }
             },
             0,
         )
         .expect("spawn");
-        fill(OUT, 2, 90).map_err(fail)?;
+        // Three pages, of which the first two move: the third keeps their page table in
+        // use, so nothing frees it (which would invalidate its addresses in passing), and
+        // within one task no switch of address space reloads CR3 either: only the one TLB
+        // flush of the transfer stands between the sender and the pages it gave away.
+        fill(OUT, 3, 90).map_err(fail)?;
         ensure_eq!(send_pages(srv, OUT, 2, false, b"", FOREVER).0, Ok(0), "move to a sibling thread");
         // SAFETY: the sibling wrote RESULT before replying.
         ensure_eq!(unsafe { RESULT }, [0, 2, 0, 90], "received 2 moved pages");
         let win = WINDOW + 0x100_0000;
         // SAFETY: moved within this address space: now mapped at the window.
         ensure_eq!(unsafe { (win as *const u8).read_volatile() }, 90, "remapped within the task");
+        // The old addresses translate to nothing any more: fresh pages there read zero,
+        // not the moved pages (90, 91) through translations the TLB kept (all were written
+        // just before the move).
+        // SAFETY: moved away, so free again.
+        let mapped = result(unsafe { raw::new_pages(OUT as *mut u8, (2 * P) as u32) });
+        let mut fresh = [0xffu8; 3];
+        if mapped.is_ok() {
+            first_bytes(OUT, 3, &mut fresh);
+        }
+        ensure_eq!(send_pages(srv, 0, 0, false, b"quit", FOREVER).0, Ok(0), "the sibling goes");
+        ensure_eq!(mapped, Ok(0), "the range is free");
+        ensure_eq!(fresh, [0, 0, 92], "fresh pages are zero: no stale translation to a moved page");
+        // SAFETY: our regions: the two fresh pages, and what is left of the three.
+        unsafe {
+            raw::remove_pages(OUT as *mut u8);
+            raw::remove_pages((OUT + 2 * P) as *mut u8);
+        }
         // SAFETY: our region (received).
         unsafe { raw::remove_pages(win as *mut u8) };
         Ok(())

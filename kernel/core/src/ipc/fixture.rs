@@ -4,7 +4,7 @@
 
 use super::mailbox::VecBuffers;
 use super::{RecvArgs, SendArgs};
-use crate::mem::pagemap::{Mapped, PageMap};
+use crate::mem::pagemap::{Mapped, PageMap, Transfer};
 use crate::mem::regions::Regions;
 use crate::mem::tables::fake::FakeTables;
 use crate::mem::tables::{PageTables, PRESENT};
@@ -101,6 +101,12 @@ pub struct Mem {
     table_frames: FakeTables,
     /// The frames of the world this space belongs to.
     frames: FakeFrames,
+    /// `PageMap::generation`.
+    generation: u64,
+    /// `PageMap::growth`.
+    growth: u64,
+    /// How many times `for_each_page` walked this space (checks and reservations).
+    pub walks: std::cell::Cell<u64>,
 }
 
 impl Default for Mem {
@@ -123,11 +129,15 @@ impl Mem {
             tables,
             table_frames,
             frames: frames.clone(),
+            generation: 0,
+            growth: 0,
+            walks: std::cell::Cell::new(0),
         }
     }
 
     /// Maps `pages` fresh zeroed frames at `addr`.
     pub fn map(&mut self, addr: u64, pages: u64, writable: bool) {
+        self.growth += 1;
         for p in 0..pages {
             let frame = self.frames.fresh();
             self.pages.insert(addr + p * PAGE, Mapped { frame, writable });
@@ -139,16 +149,20 @@ impl Mem {
     /// Maps live `frame` again at each of `pages` pages from `addr` (one more mapping each),
     /// as repeated shares to oneself would.
     pub fn alias(&mut self, addr: u64, frame: u64, pages: u64) {
+        self.growth += 1;
         for p in 0..pages {
             self.frames.add_mapping(frame).expect("room for another mapping");
             let old = self.pages.insert(addr + p * PAGE, Mapped { frame, writable: true });
             assert!(old.is_none(), "alias over a mapped page");
+            self.tables.prepare(&mut self.table_frames, addr + p * PAGE, 1).expect("tables for a test mapping");
+            self.tables.set_leaf(&mut self.table_frames, addr + p * PAGE, frame << 12 | PRESENT);
         }
     }
 
     /// Unmaps the page at `addr`, dropping its frame if this was the last mapping, and
     /// tables left empty.
     pub fn unmap(&mut self, addr: u64) {
+        self.generation += 1;
         if let Some(m) = self.pages.remove(&addr) {
             self.frames.release(m.frame);
             self.tables.clear_leaf(&mut self.table_frames, addr);
@@ -167,7 +181,18 @@ impl Mem {
     }
 
     pub fn set_writable(&mut self, addr: u64, writable: bool) {
+        self.generation += 1;
         self.pages.get_mut(&addr).expect("mapped").writable = writable;
+    }
+
+    /// Checks that the page tables kept beside `pages` (real `mem::tables` bookkeeping,
+    /// which the batched operations work on) say the same for `[va, va + n)`.
+    fn assert_tables_agree(&self, va: u64, n: u64) {
+        for i in 0..n {
+            let a = va + i * PAGE;
+            let want = self.pages.get(&a).map_or(0, |m| m.frame << 12 | PRESENT);
+            assert_eq!(self.tables.leaf(&self.table_frames, a), want, "the tables disagree at {a:#x}");
+        }
     }
 
     fn at(&self, a: u64) -> Option<Mapped> {
@@ -223,6 +248,31 @@ impl PageMap for Mem {
     fn page(&self, va: u64) -> Option<Mapped> {
         self.pages.get(&va).copied()
     }
+    fn generation(&self) -> u64 {
+        self.generation
+    }
+    fn growth(&self) -> u64 {
+        self.growth
+    }
+    fn is_unmapped(&self, va: u64, pages: u64) -> bool {
+        let unmapped = (0..pages).all(|i| !self.pages.contains_key(&(va + i * PAGE)));
+        assert_eq!(self.tables.is_unmapped(&self.table_frames, va, pages), unmapped, "the tables disagree");
+        unmapped
+    }
+    fn for_each_page(
+        &self,
+        va: u64,
+        pages: u64,
+        writable: bool,
+        mut f: impl FnMut(Mapped) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.walks.set(self.walks.get() + 1);
+        (0..pages).try_for_each(|i| match self.page(va + i * PAGE) {
+            None => Err(Error::BadAddress),
+            Some(m) if writable && !m.writable => Err(Error::NotOwner),
+            Some(m) => f(m),
+        })
+    }
     fn prepare(&mut self, va: u64, pages: u64) -> Result<(), Error> {
         self.tables.prepare(&mut self.table_frames, va, pages)
     }
@@ -232,15 +282,43 @@ impl PageMap for Mem {
     fn release_window(&mut self, va: u64, pages: u64) {
         self.tables.unpin(&mut self.table_frames, va, pages);
     }
-    fn map_frame(&mut self, va: u64, m: Mapped) {
-        let old = self.pages.insert(va, m);
-        assert!(old.is_none(), "map_frame over a mapped page");
-        let entry = m.frame << 12 | PRESENT;
-        assert_eq!(self.tables.set_leaf(&mut self.table_frames, va, entry), Some(0), "map_frame without prepare");
+    /// Page by page on `pages`, and batched (`PageTables::transfer`) on the tables beside
+    /// them, which must then agree.
+    fn transfer_from(&mut self, va: u64, src: &mut Self, src_va: u64, pages: u64, how: Transfer) {
+        let moving = how == Transfer::Move;
+        for i in 0..pages {
+            let m = if moving { src.pages.remove(&(src_va + i * PAGE)) } else { src.page(src_va + i * PAGE) };
+            let m = m.expect("a transfer of an unmapped page");
+            if how == Transfer::ShareCounting {
+                self.frames.add_mapping(m.frame).expect("room checked in this kernel entry");
+            }
+            let old = self.pages.insert(va + i * PAGE, m);
+            assert!(old.is_none(), "a transfer over a mapped page");
+        }
+        let (st, sf) = (&mut src.tables, &mut src.table_frames);
+        let (dt, df) = (&mut self.tables, &mut self.table_frames);
+        PageTables::transfer(st, sf, src_va, dt, df, va, pages, PRESENT, moving, |_| {});
+        src.generation += 1;
+        self.growth += 1;
+        self.assert_tables_agree(va, pages);
+        src.assert_tables_agree(src_va, pages);
     }
-    fn unmap_moved(&mut self, va: u64) {
-        self.pages.remove(&va).expect("unmap_moved of an unmapped page");
-        self.tables.clear_leaf(&mut self.table_frames, va);
+    fn transfer_within(&mut self, va: u64, src_va: u64, pages: u64, how: Transfer) {
+        let moving = how == Transfer::Move;
+        for i in 0..pages {
+            let m = if moving { self.pages.remove(&(src_va + i * PAGE)) } else { self.page(src_va + i * PAGE) };
+            let m = m.expect("a transfer of an unmapped page");
+            if how == Transfer::ShareCounting {
+                self.frames.add_mapping(m.frame).expect("room checked in this kernel entry");
+            }
+            let old = self.pages.insert(va + i * PAGE, m);
+            assert!(old.is_none(), "a transfer over a mapped page");
+        }
+        self.tables.transfer_within(&mut self.table_frames, src_va, va, pages, PRESENT, moving, |_| {});
+        self.generation += 1;
+        self.growth += 1;
+        self.assert_tables_agree(va, pages);
+        self.assert_tables_agree(src_va, pages);
     }
     fn flush(&mut self, va: u64, pages: u64) {
         self.tables.prune(&mut self.table_frames, va, pages);
@@ -666,6 +744,7 @@ impl crate::loader::elf::LoadTarget for Mem {
     fn protect(&mut self, va: u64, pages: u64, prot: crate::loader::elf::Protection) -> Result<(), Error> {
         use crate::loader::elf::Protection;
         let writable = matches!(prot, Protection::ReadWrite | Protection::ReadWriteExecute);
+        self.generation += 1;
         for i in 0..pages {
             self.pages.get_mut(&(va + i * PAGE)).ok_or(Error::BadAddress)?.writable = writable;
         }
@@ -674,9 +753,6 @@ impl crate::loader::elf::LoadTarget for Mem {
 }
 
 impl crate::sys::platform::UserSpace for Mem {
-    fn is_unmapped(&self, va: u64, pages: u64) -> bool {
-        (0..pages).all(|i| !self.pages.contains_key(&(va + i * PAGE)))
-    }
     fn unmap(&mut self, va: u64, pages: u64) {
         for i in 0..pages {
             Mem::unmap(self, va + i * PAGE);

@@ -187,6 +187,7 @@ fn out_of_memory_half_way_transfers_nothing() {
     // window no longer fits at the rendezvous. The receiver's problem, so it fails and the
     // sender waits for the next receive: a sender is never failed for the receiver's limits.
     let filler: Vec<u64> = (0..).map(|i| 0x7000_0000 + 2 * i * P).take(MAX_REGIONS).collect();
+    w.mem(b).map(filler[0], 1, true); // as `new_pages` does: it maps what it adds
     let taken: Vec<u64> =
         filler.iter().copied().filter(|&base| w.mem(b).regions().add(Region { base, pages: 1 }).is_ok()).collect();
     assert!(!taken.is_empty());
@@ -481,4 +482,65 @@ fn a_woken_long_sender_learns_whether_its_pages_left() {
     assert_eq!(w.recv(c, 8, 0).map(|_| ()), Ok(()));
     assert_eq!(w.reply(c, b""), Ok(Done(0, 0)));
     assert_eq!(w.take_wake(a), Some((0, NOT_TRANSFERRED)));
+}
+
+/// Two threads of one task (`a`, `a2`) and two receivers in other tasks.
+fn world_with_sibling() -> (World, ThreadSlot, ThreadSlot, ThreadSlot, ThreadSlot) {
+    let w = World::new(&[2, 1, 1]);
+    let (a, a2, b, c) = (w.threads[0], w.threads[1], w.threads[2], w.threads[3]);
+    (w, a, a2, b, c)
+}
+
+#[test]
+fn a_queued_move_whose_space_is_unchanged_is_not_checked_again() {
+    let (mut w, a, _, b, _) = world_with_sibling();
+    w.map_long(a, 3, 10);
+    assert_eq!(w.send_long(a, b, 3, false, FOREVER), Ok(Blocked), "queued");
+    // Mapping more pages does not change what was checked.
+    w.mem(a).map(0x6000_0000, 1, true);
+    let walks = w.mem(a).walks.get();
+    assert_eq!(w.recv_long(b, 3, 0), Ok(Done(0, w.tid(a) as u64)));
+    assert_eq!(w.mem(a).walks.get(), walks, "the sender's pages were not walked again");
+    assert_eq!(w.tags(b, window(b), 3), [Some(10), Some(11), Some(12)]);
+    // Unmapping an unrelated page changes the generation: checked again, and still fine.
+    w.reply(b, b"").unwrap();
+    w.map_long(a, 1, 20);
+    assert_eq!(w.send_long(a, b, 1, false, FOREVER), Ok(Blocked), "queued");
+    w.mem(a).unmap(0x6000_0000);
+    assert!(w.remove_region(b, window(b)));
+    let walks = w.mem(a).walks.get();
+    assert_eq!(w.recv_long(b, 1, 0), Ok(Done(0, w.tid(a) as u64)));
+    assert_eq!(w.mem(a).walks.get(), walks + 1, "checked again once");
+    assert_eq!(w.tags(b, window(b), 1), [Some(20)]);
+}
+
+#[test]
+fn a_queued_move_of_pages_shared_meanwhile_is_refused_at_the_rendezvous() {
+    // The move is checked (exclusive pages) and queued; then a sibling thread shares the
+    // same pages out, which makes them shared: the rendezvous must see that.
+    let (mut w, a, a2, b, c) = world_with_sibling();
+    w.map_long(a, 2, 5);
+    let f = frame(&mut w, a, long_base(a));
+    assert_eq!(w.send_long(a, b, 2, false, FOREVER), Ok(Blocked), "queued");
+    assert_eq!(w.recv_long(c, 2, FOREVER), Ok(Blocked));
+    assert_eq!(w.send_long_from(a2, long_base(a), c, 2, true, FOREVER), Ok(Blocked), "shared by the sibling");
+    assert_eq!(w.reply(c, b""), Ok(Done(0, 0)));
+    assert_eq!(w.frames.map_count(f), 2);
+    assert_eq!(w.recv_long(b, 2, 0), Err(Error::Timeout), "the move was failed; nobody else is queued");
+    assert_eq!(w.take_wake(a), Some((code(Error::NotOwner), NOT_TRANSFERRED)));
+    assert_eq!(w.tags(a, long_base(a), 2), [Some(5), Some(6)], "still the sender's");
+    assert_eq!(w.tags(c, window(c), 2), [Some(5), Some(6)], "and the share's");
+    assert_eq!(w.tags(b, window(b), 2), [None, None], "nothing moved");
+    assert_eq!(w.frames.map_count(f), 2);
+}
+
+#[test]
+fn a_queued_move_of_pages_removed_meanwhile_is_refused_at_the_rendezvous() {
+    let (mut w, a, a2, b, _) = world_with_sibling();
+    w.map_long(a, 2, 5);
+    assert_eq!(w.send_long(a, b, 2, false, FOREVER), Ok(Blocked), "queued");
+    assert!(w.remove_region(a2, long_base(a)), "removed by the sibling");
+    assert_eq!(w.recv_long(b, 2, 0), Err(Error::Timeout), "the move was failed");
+    assert_eq!(w.take_wake(a), Some((code(Error::BadAddress), NOT_TRANSFERRED)));
+    assert_eq!(w.tags(b, window(b), 2), [None, None]);
 }

@@ -51,7 +51,7 @@ mod tests;
 #[cfg(test)]
 mod window_tests;
 
-use crate::mem::pagemap::{check_owned, check_transferable, release_shares, reserve_shares, PageMap};
+use crate::mem::pagemap::{check_transferable, release_shares, reserve_shares, PageMap, Transfer};
 use crate::mem::regions::Region;
 use crate::task::{Core, State, TaskSlot, ThreadSlot, Tid, BOUNCE};
 use crate::umem::{UserMemory, UserPtr, UserSlice};
@@ -114,10 +114,22 @@ pub(crate) struct ThreadIpc {
     /// The receive window whose page tables this thread holds reserved in its task's
     /// space (`PageMap::reserve_window`), from its `ipc_recv` until the receive ends.
     window: Option<Region>,
+    /// The generation (`PageMap::generation`) of its task's space when its pending long
+    /// send's pages were last checked: while it is unchanged, the rendezvous need not
+    /// check them again.
+    long_checked: u64,
+    /// Whether its pending long send was checked in this kernel entry (`ipc_send`, until
+    /// it returns): then a share's map counts have room, and are counted as it commits
+    /// instead of reserved first (`Transfer::ShareCounting`).
+    checked_now: bool,
+    /// The growth (`PageMap::growth`) of its task's space when `ipc_recv` found its
+    /// `window` unmapped: while it is unchanged, the rendezvous need not look again.
+    window_growth: u64,
 }
 
 impl ThreadIpc {
-    pub(crate) const EMPTY: ThreadIpc = ThreadIpc { reply_to: None, window: None };
+    pub(crate) const EMPTY: ThreadIpc =
+        ThreadIpc { reply_to: None, window: None, long_checked: 0, checked_now: false, window_growth: 0 };
 }
 
 impl PendingSend {
@@ -207,6 +219,15 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
 
     pub(super) fn space_mut(&mut self, task: TaskSlot) -> &mut S {
         self.tasks[task].space.as_mut().expect("a live thread's task has an address space")
+    }
+
+    /// The spaces of two different tasks (see `space`), mutably at once.
+    pub(super) fn two_spaces(&mut self, a: TaskSlot, b: TaskSlot) -> (&mut S, &mut S) {
+        let Ok([ta, tb]) = self.tasks.get_disjoint_mut([a.index(), b.index()]) else {
+            panic!("two_spaces of one task"); // callers compare the slots first
+        };
+        let live = "a live thread's task has an address space";
+        (ta.space.as_mut().expect(live), tb.space.as_mut().expect(live))
     }
 
     pub(super) fn task_of(&self, thread: ThreadSlot) -> TaskSlot {

@@ -68,7 +68,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             if !abi::layout::is_user_range(a.long_dest, long_cap) {
                 return Err(Error::BadAddress);
             }
-            if (0..long_cap / PAGE).any(|i| space.page(a.long_dest + i * PAGE).is_some()) {
+            if !space.is_unmapped(a.long_dest, long_cap / PAGE) {
                 return Err(Error::WindowOccupied);
             }
             // The receiver's limits are checked now, not when a sender arrives, and
@@ -87,6 +87,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             let window = Region { base: a.long_dest, pages: long_cap / PAGE };
             self.space_mut(task).reserve_window(window.base, window.pages)?;
             self.threads[me].ipc.window = Some(window);
+            self.threads[me].ipc.window_growth = self.space(task).growth();
         }
         let recv = PendingRecv {
             buf: a.short_dest,

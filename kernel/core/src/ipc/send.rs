@@ -66,7 +66,16 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             moving: !a.shared,
             regs: None,
         };
+        if long {
+            // `check_transferable` checked the long message's pages against the space as
+            // it is now: the rendezvous checks them again only if it has changed since.
+            self.threads[me].ipc.long_checked = self.space(task).generation();
+            self.threads[me].ipc.checked_now = true;
+        }
         let outcome = self.send_pending(me, to, send, timeout);
+        if long {
+            self.threads[me].ipc.checked_now = false;
+        }
         if outcome.is_ok() && self.threads[me].ret.get(SECOND).is_none() {
             // Now or when woken, it learns whether its pages left (`commit_long` says
             // they did).

@@ -91,45 +91,62 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Err(Fault::Sender(Error::TooLong)); // docs/ipc.md decision 4
         }
         let (st, rt) = (self.task_of(s), self.task_of(r));
-        // The sender may have changed its pages while it waited: check again (a share's
-        // pages are checked by reserving their counts, last).
-        if send.moving {
-            check_owned(self.space(st), send.long_va, n, true).map_err(Fault::Sender)?;
-        }
-        let rspace = self.space(rt);
-        if (0..n).any(|i| rspace.page(recv.long_va + i * PAGE).is_some()) {
-            return Err(Fault::Receiver(Error::WindowOccupied));
+        // The sender's task may have changed its pages while it waited: if its space's
+        // generation moved since `ipc_send` checked them, check them again (a share's
+        // counts are checked by reserving them, last, whatever the generation).
+        let generation = self.space(st).generation();
+        if send.moving && generation != self.threads[s].ipc.long_checked {
+            check_transferable(self.space(st), send.long_va, n, true).map_err(Fault::Sender)?;
+            self.threads[s].ipc.long_checked = generation;
         }
         let window = Region { base: recv.long_va, pages: n };
         let moved = Region { base: send.long_va, pages: n };
-        // Room in the region tables, as they will be after the commit.
-        let regions = self.space_mut(rt).regions();
-        let room = if send.moving && st == rt {
-            if !regions.can_punch(moved) {
-                return Err(Fault::Sender(Error::OutOfMemory));
+        // The window: `ipc_recv` found it unmapped, with room for it in the region table
+        // and the quota, and pinned its tables. If nothing was mapped into the receiver's
+        // space since (its growth: every new region comes with new mappings), all of that
+        // still holds: removals only make room.
+        let pinned = self.threads[r].ipc.window.is_some_and(|w| w.base == window.base && w.pages >= n);
+        let known = pinned && self.space(rt).growth() == self.threads[r].ipc.window_growth;
+        if !known {
+            if !self.space(rt).is_unmapped(recv.long_va, n) {
+                return Err(Fault::Receiver(Error::WindowOccupied));
             }
-            regions.check_add_after_punch(window, moved)
-        } else {
-            regions.check_add(window)
-        };
-        // The receiver's own limits are the receiver's problem, never the sender's;
-        // `ipc_recv` checked them, so only what its task did meanwhile can fail here.
-        room.map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
-        if send.moving && st != rt && !self.space_mut(st).regions().can_punch(moved) {
+            // Room in the region table, as it will be after the commit. The receiver's
+            // own limits are the receiver's problem, never the sender's.
+            let regions = self.space_mut(rt).regions();
+            let room = if send.moving && st == rt {
+                regions.check_add_after_punch(window, moved)
+            } else {
+                regions.check_add(window)
+            };
+            room.map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
+        }
+        // The sender's table must have room to split a region the move punches.
+        if send.moving && !self.space_mut(st).regions().can_punch(moved) {
             return Err(Fault::Sender(Error::OutOfMemory));
         }
         // The window's tables: `ipc_recv` made and pinned them for its whole window, which
         // this one lies in. Were a receive ever to reach here without that reservation, its
         // tables are made now (the receiver's limit, never the sender's fault).
-        let pinned = self.threads[r].ipc.window.is_some_and(|w| w.base == window.base && w.pages >= n);
         if !pinned {
             self.space_mut(rt).prepare(window.base, n).map_err(Fault::Receiver)?;
         }
-        // Last, so that nothing above can fail with counts reserved.
-        if !send.moving {
+        // Last, so that nothing above can fail with counts reserved. A share checked in
+        // this same kernel entry has room (`check_transferable` made sure), and nothing
+        // else changed a count since: the commit counts as it maps instead.
+        if !send.moving && !self.threads[s].ipc.checked_now {
             reserve_shares(self.space(st), send.long_va, n).map_err(Fault::Sender)?;
         }
         Ok(())
+    }
+
+    /// How `commit_long` treats the pages and their counts (see `prepare_long`).
+    fn transfer_kind(&self, s: ThreadSlot, send: &PendingSend) -> Transfer {
+        match (send.moving, self.threads[s].ipc.checked_now) {
+            (true, _) => Transfer::Move,
+            (false, false) => Transfer::Share,
+            (false, true) => Transfer::ShareCounting,
+        }
     }
 
     /// Undoes `prepare_long` for a rendezvous that failed after it: gives back the map
@@ -137,14 +154,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// receiver's and are reused.)
     pub(super) fn unprepare_long(&mut self, p: &Pair) {
         let (s, send) = (p.s, p.send);
-        if send.long_pages > 0 && !send.moving {
+        if send.long_pages > 0 && self.transfer_kind(s, send) == Transfer::Share {
             release_shares(self.space(self.task_of(s)), send.long_va, send.long_pages);
         }
     }
 
     /// Phase two: maps the pages into the receiver and, for a move, out of the sender.
     /// Cannot fail: `prepare_long` checked and allocated everything, and reserved the map
-    /// counts a share adds.
+    /// counts a share adds (or found room for them in this same kernel entry).
     pub(super) fn commit_long(&mut self, p: &Pair) {
         let n = p.send.long_pages;
         if n == 0 {
@@ -154,22 +171,35 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let (s, send, r, recv) = (p.s, *p.send, p.r, *p.recv);
         let (st, rt) = (self.task_of(s), self.task_of(r));
         // Invariant: `prepare_long` checked every page mapped and the window free, in this
-        // same kernel entry, so no user code can have changed either since.
-        for i in 0..n {
-            let m = self.space(st).page(send.long_va + i * PAGE).expect("checked in prepare_long");
-            self.space_mut(rt).map_frame(recv.long_va + i * PAGE, m);
-            if send.moving {
-                self.space_mut(st).unmap_moved(send.long_va + i * PAGE);
-            }
+        // same kernel entry, so no user code can have changed either since. One walk per
+        // page-table page on each side, then the entries themselves.
+        let how = self.transfer_kind(s, &send);
+        if st == rt {
+            self.space_mut(st).transfer_within(recv.long_va, send.long_va, n, how);
+        } else {
+            let (sender, receiver) = self.two_spaces(st, rt);
+            receiver.transfer_from(recv.long_va, sender, send.long_va, n, how);
         }
         // The sender is now blocked for the reply, or about to be: whatever ends its wait,
         // its `ipc_send` reports the transfer.
         self.threads[s].ret.second(SendStatus { transferred: true }.encode());
         if send.moving {
+            // One TLB flush for the whole range, and it cannot come too late: until it, the
+            // TLB may still translate the moved pages in the sender's space (to frames now
+            // the receiver's), but nothing uses those translations before it. No user code
+            // runs until this kernel entry ends (the kernel is not preemptible), the
+            // kernel never reaches user memory through user addresses (SMAP; it copies
+            // through the direct map), and this flush comes first, in this same entry: so
+            // the sender, and every other thread of its task, next runs with the moved
+            // pages gone. (If the sender's space is not the one loaded, loading it later
+            // flushes its translations anyway.)
             let sender = self.space_mut(st);
             sender.flush(send.long_va, n);
             sender.regions().punch(Region { base: send.long_va, pages: n });
         }
-        self.space_mut(rt).regions().add(Region { base: recv.long_va, pages: n }).expect("checked in prepare_long");
+        let added = self.space_mut(rt).regions().add(Region { base: recv.long_va, pages: n });
+        // Checked in `prepare_long` (or in `ipc_recv`, with nothing mapped since). Were it
+        // not, the pages stay mapped without a region: freed with the space, not a panic.
+        debug_assert!(added.is_ok(), "room for the window's region was checked");
     }
 }

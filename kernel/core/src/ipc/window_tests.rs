@@ -22,8 +22,10 @@ fn world() -> (World, ThreadSlot, ThreadSlot) {
     (w, a, b)
 }
 
-/// Fills `t`'s region table with one-page regions (bookkeeping only).
+/// Fills `t`'s region table with one-page regions (bookkeeping, and one page mapped:
+/// `new_pages` maps what it adds, so the space grows).
 fn fill_regions(w: &mut World, t: ThreadSlot) {
+    w.mem(t).map(FAR, 1, true);
     let regions = w.mem(t).regions();
     let mut i = 0;
     while regions.add(Region { base: FAR + i * 2 * P, pages: 1 }).is_ok() {
@@ -138,4 +140,18 @@ fn a_waiting_windows_tables_survive_a_siblings_unmap() {
     assert_eq!(w.send_long(a, b, 1, false, FOREVER), Ok(Blocked));
     assert_eq!(w.take_wake(b), Some((0, Some(w.tid(a) as u64))));
     assert_eq!(w.tags(b, window(b), 1), [Some(60)]);
+}
+
+#[test]
+fn a_window_mapped_into_while_its_receiver_waits_is_looked_at_again() {
+    // `ipc_recv` found the window free; then another thread of the receiver's task maps a
+    // page inside it. The rendezvous must not trust the earlier look.
+    let (mut w, a, b) = world();
+    w.map_long(a, 2, 7);
+    assert_eq!(w.recv_long(b, 2, FOREVER), Ok(Blocked));
+    w.mem(b).map(window(b) + P, 1, true);
+    assert_eq!(w.send_long(a, b, 2, false, FOREVER), Ok(Blocked), "the sender waits");
+    assert_eq!(w.take_wake(b), Some((code(Error::WindowOccupied), None)), "the receiver is told");
+    assert_eq!(w.tags(a, long_base(a), 2), [Some(7), Some(8)], "nothing moved");
+    assert!(matches!(w.state(a), State::Sending { to, .. } if to == b));
 }

@@ -15,6 +15,11 @@
 //! are therefore *reserved* page by page ([`reserve_shares`]), a repeated frame once per
 //! appearance, before anything else changes; the commit then maps without counting, and a
 //! rendezvous that fails after reserving gives the reservation back ([`release_shares`]).
+//!
+//! Pages are checked once: `ipc_send` checks them and remembers the space's
+//! [`PageMap::generation`]; a rendezvous (at once, or when a receiver takes the queued
+//! send) checks them again only if that generation has changed since. A share's counts
+//! are reserved at every rendezvous all the same: they are global, not the space's.
 
 use super::regions::Regions;
 use abi::ipc::PageRights;
@@ -27,9 +32,50 @@ pub struct Mapped {
     pub writable: bool,
 }
 
+/// What a transfer does with its pages and their map counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transfer {
+    /// They move: gone from the source, their counts unchanged.
+    Move,
+    /// They are shared; their counts were reserved beforehand ([`reserve_shares`]).
+    Share,
+    /// They are shared, and the commit adds one to each frame's count as it maps it: a
+    /// share whose room [`check_transferable`] found in this same kernel entry, so that
+    /// no count can have filled since (its rendezvous came at once).
+    ShareCounting,
+}
+
 pub trait PageMap {
     /// The user page mapped at page-aligned `va`.
     fn page(&self, va: u64) -> Option<Mapped>;
+    /// This space's *generation*: a counter that changes whenever something an earlier
+    /// check of its pages relied on may have stopped being true, and only then:
+    ///
+    /// - a mapping is removed (`remove_pages`, a thread's stack, a failed `new_pages`
+    ///   undone) or its permissions change (`protect`);
+    /// - pages move out of it (a long message's move commits, also to itself);
+    /// - pages are shared out of it (a share commits: frames it holds gain a mapping, so a
+    ///   page found exclusive may no longer be).
+    ///
+    /// New mappings (`new_pages`, pages received) do not change it: nothing found mapped
+    /// can have become unmapped by them. So a check of a range made when the generation
+    /// was `g` (pages mapped, writable, exclusive; what a page translates to) still holds
+    /// while the generation is `g`: a queued long send is not checked again at its
+    /// rendezvous, and a cached translation may be reused. Never goes back, never repeats.
+    fn generation(&self) -> u64;
+    /// Whether no page of `[va, va + pages)` is mapped.
+    fn is_unmapped(&self, va: u64, pages: u64) -> bool;
+    /// Calls `f` with every page of `[va, va + pages)` as mapped, in order, and stops at
+    /// its first error; `BadAddress` at the first page that is not mapped user memory, and
+    /// if `writable`, `NotOwner` at the first that is not writable. One walk per
+    /// page-table page, not per page.
+    fn for_each_page(
+        &self,
+        va: u64,
+        pages: u64,
+        writable: bool,
+        f: impl FnMut(Mapped) -> Result<(), Error>,
+    ) -> Result<(), Error>;
     /// Creates the page tables a mapping of `pages` pages at `va` needs (idempotent). The
     /// only step of a transfer that allocates; `OutOfMemory` if it cannot (all or nothing).
     fn prepare(&mut self, va: u64, pages: u64) -> Result<(), Error>;
@@ -40,14 +86,24 @@ pub trait PageMap {
     fn reserve_window(&mut self, va: u64, pages: u64) -> Result<(), Error>;
     /// Ends a window's reservation: its tables are freed if nothing is mapped through them.
     fn release_window(&mut self, va: u64, pages: u64);
-    /// Maps `frame` at `va`, user-accessible, never executable. The tables exist
-    /// (`prepare`) and `va` is unmapped. Does not change map counts.
-    fn map_frame(&mut self, va: u64, m: Mapped);
-    /// Removes the mapping at `va` without freeing or counting down its frame (it is
-    /// moving elsewhere). The TLB is invalidated by `flush` once per transfer.
-    fn unmap_moved(&mut self, va: u64);
-    /// Invalidates any TLB entries for `pages` pages at `va` (after `unmap_moved`), then
-    /// frees the page tables the removal left empty.
+    /// This space's *growth*: a counter that changes whenever a page is mapped into it
+    /// (`new_pages`, a program loaded, pages received). A range found unmapped when it
+    /// was `g` is still unmapped while it is `g` and the generation has not moved
+    /// backwards (nothing unmaps into being mapped): a receive window checked free in
+    /// `ipc_recv` is not scanned again at its rendezvous.
+    fn growth(&self) -> u64;
+    /// Maps here, at `va`, the frames of the `pages` pages at `src_va` of `src`
+    /// (user-accessible, never executable, writable as they were there), and for a move
+    /// removes them from `src` without freeing or counting down their frames (see
+    /// [`Transfer`]); bumps `src`'s generation and this space's growth. The tables here
+    /// exist (`prepare`, `reserve_window`), the pages here are unmapped and those of
+    /// `src` mapped: the caller checked all three in this kernel entry. A move leaves
+    /// `src`'s TLB to one [`PageMap::flush`] afterwards.
+    fn transfer_from(&mut self, va: u64, src: &mut Self, src_va: u64, pages: u64, how: Transfer);
+    /// [`PageMap::transfer_from`] within this space (threads of one task).
+    fn transfer_within(&mut self, va: u64, src_va: u64, pages: u64, how: Transfer);
+    /// Invalidates any TLB entries for `pages` pages at `va` (after a move out of them),
+    /// at once, then frees the page tables the removal left empty.
     fn flush(&mut self, va: u64, pages: u64);
     /// The `new_pages` regions (received windows count as regions too).
     fn regions(&mut self) -> &mut Regions;
@@ -65,45 +121,37 @@ pub trait PageMap {
     fn drop_reserved(&self, frame: u64);
 }
 
-const PAGE: u64 = abi::PAGE_SIZE as u64;
-
 /// Checks that `[va, va + pages)` is mapped user memory of `space` (`BadAddress`), that
 /// every page is writable (`NotOwner`: only writable pages carry transfer rights; the
 /// read-only ones are a program's image, and a receiver must be able to write what it was
 /// given, or a server filling pages a client lent it would fault), that every page is
 /// exclusive for a move (`NotOwner`), and for a share that every frame's count has room for
 /// one more mapping per page naming it (`OutOfMemory`). Changes nothing. For `ipc_send`'s
-/// argument check.
+/// argument check, and again at a queued move's rendezvous if the space's generation
+/// changed meanwhile. One walk per page-table page.
 pub fn check_transferable<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> Result<(), Error> {
-    check::<S, true>(space, va, pages, moving)
+    check(space, va, pages, moving)
 }
 
-/// [`check_transferable`] without the writability test, for the re-check of a queued
-/// move at its rendezvous: a range that passed it holds writable pages only, and nothing
-/// makes a user page read-only afterwards (the only read-only user pages are a program's
-/// image, mapped at load; `new_pages` and received pages are writable), so a page found
-/// there now is writable too.
-pub fn check_owned<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> Result<(), Error> {
-    check::<S, false>(space, va, pages, moving)
-}
-
-fn check<S: PageMap, const WRITABLE: bool>(space: &S, va: u64, pages: u64, moving: bool) -> Result<(), Error> {
-    let need = if moving { PageRights::MOVE } else { PageRights::SHARE };
+fn check<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> Result<(), Error> {
+    if moving {
+        // Exclusive pages only (so no frame can repeat in the range either).
+        return space.for_each_page(va, pages, true, |m| {
+            match PageRights::of(space.map_count(m.frame)).contains(PageRights::MOVE) {
+                true => Ok(()),
+                false => Err(Error::NotOwner),
+            }
+        });
+    }
     let mut tight = false;
-    for i in 0..pages {
-        let m = space.page(va + i * PAGE).ok_or(Error::BadAddress)?;
-        if WRITABLE && !m.writable {
-            return Err(Error::NotOwner);
-        }
-        let count = space.map_count(m.frame);
-        if !PageRights::of(count).contains(need) {
-            return Err(Error::NotOwner);
-        }
+    space.for_each_page(va, pages, true, |m| {
+        // Any mapped frame may be shared (`PageRights::of` always grants it).
         // Room even if every page of the range named this frame? Then repeats cannot
         // matter (the common case: one pass, nothing written).
-        tight |= count as u64 + pages > S::MAX_MAPPINGS as u64;
-    }
-    if !moving && tight {
+        tight |= space.map_count(m.frame) as u64 + pages > S::MAX_MAPPINGS as u64;
+        Ok(())
+    })?;
+    if tight {
         // Count repeats exactly: reserve, then give it all back. Nothing is observable in
         // between (the kernel is not preemptible).
         reserve_shares(space, va, pages)?;
@@ -115,27 +163,26 @@ fn check<S: PageMap, const WRITABLE: bool>(space: &S, va: u64, pages: u64, movin
 /// Reserves one more mapping for each page of `[va, va + pages)` of `space`: a frame the
 /// range names k times gets k. Whole or nothing: if a count would pass its maximum, what
 /// was reserved is given back and the result is `OutOfMemory` (`BadAddress` for a page
-/// that is not mapped, which `check_owned` rules out).
+/// that is not mapped, which `check_transferable` rules out).
 pub fn reserve_shares<S: PageMap>(space: &S, va: u64, pages: u64) -> Result<(), Error> {
-    for i in 0..pages {
-        let reserved = match space.page(va + i * PAGE) {
-            Some(m) => space.add_mapping(m.frame),
-            None => Err(Error::BadAddress),
-        };
-        if let Err(e) = reserved {
-            release_shares(space, va, i);
-            return Err(e);
-        }
+    let mut done = 0;
+    let reserved = space.for_each_page(va, pages, false, |m| {
+        space.add_mapping(m.frame)?;
+        done += 1;
+        Ok(())
+    });
+    if reserved.is_err() {
+        release_shares(space, va, done);
     }
-    Ok(())
+    reserved
 }
 
 /// Gives back what [`reserve_shares`] reserved for the same range (still mapped as it was:
 /// nothing can change it in between).
 pub fn release_shares<S: PageMap>(space: &S, va: u64, pages: u64) {
-    for i in 0..pages {
-        if let Some(m) = space.page(va + i * PAGE) {
-            space.drop_reserved(m.frame);
-        }
-    }
+    // Every page is mapped (it was reserved just now), so this visits them all.
+    let _ = space.for_each_page(va, pages, false, |m| {
+        space.drop_reserved(m.frame);
+        Ok(())
+    });
 }

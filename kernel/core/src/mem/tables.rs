@@ -22,6 +22,9 @@
 
 use abi::Error;
 
+mod runs;
+pub use runs::Run;
+
 /// A present entry.
 pub const PRESENT: u64 = 1 << 0;
 pub const WRITABLE: u64 = 1 << 1;
@@ -52,11 +55,15 @@ pub trait TableMemory {
     /// Entry `index` (< 512) of the table in frame `table`.
     fn read(&self, table: u64, index: usize) -> u64;
     fn write(&mut self, table: u64, index: usize, entry: u64);
+    /// All entries of the table in frame `table`, for loops over many of them.
+    fn entries(&self, table: u64) -> &[u64; ENTRIES];
+    fn entries_mut(&mut self, table: u64) -> &mut [u64; ENTRIES];
     /// A table covering `va` was just unlinked: no cached walk through it may survive its
     /// frame's reuse.
     fn unlinked(&mut self, va: u64);
 }
 
+#[inline(always)]
 fn index(va: u64, level: usize) -> usize {
     ((va >> SHIFT[level]) & 0x1ff) as usize
 }
@@ -101,6 +108,18 @@ fn with_count(entry: u64, n: u64) -> u64 {
 
 /// An entry of some table: (table frame, index).
 type Slot = (u64, usize);
+
+/// Adds `delta` to the use count in entry `slot` (which points to a table): a run's
+/// entries set or cleared at once. Clamped to the count's range (a debug build asserts).
+fn add_count_by<M: TableMemory>(m: &mut M, slot: Slot, delta: i64) {
+    if delta == 0 {
+        return;
+    }
+    let e = m.read(slot.0, slot.1);
+    let n = count(e) as i64 + delta;
+    debug_assert!((0..=COUNT_MAX as i64).contains(&n), "table use count out of range");
+    m.write(slot.0, slot.1, with_count(e, n.clamp(0, COUNT_MAX as i64) as u64));
+}
 
 pub struct PageTables {
     root: u64,
@@ -413,6 +432,12 @@ pub mod fake {
         }
         fn write(&mut self, table: u64, index: usize, entry: u64) {
             self.tables.get_mut(&table).expect("a live table")[index] = entry;
+        }
+        fn entries(&self, table: u64) -> &[u64; ENTRIES] {
+            &self.tables[&table]
+        }
+        fn entries_mut(&mut self, table: u64) -> &mut [u64; ENTRIES] {
+            self.tables.get_mut(&table).expect("a live table")
         }
         fn unlinked(&mut self, va: u64) {
             self.unlinked.push(va);

@@ -14,9 +14,8 @@ use core::fmt;
 
 /// An address space as the system calls use it, beyond reading and writing user memory
 /// and moving pages (`UserMemory`, `PageMap`) and loading programs (`LoadTarget`).
+/// (Whether a range is unmapped is `PageMap::is_unmapped`.)
 pub trait UserSpace: UserMemory + PageMap + LoadTarget {
-    /// Whether no page of `[va, va + pages)` is mapped.
-    fn is_unmapped(&self, va: u64, pages: u64) -> bool;
     /// Unmaps `[va, va + pages)`, freeing frames no other mapping holds and tables left
     /// empty.
     fn unmap(&mut self, va: u64, pages: u64);

@@ -8,12 +8,13 @@
 //! leaf alone decides permissions, charged to this space's kernel-frame limit, and freed as
 //! soon as no leaf and no pending receive window needs them (`mem::tables`); a dropped
 //! address space has dropped every mapping and freed its tables, and is never the one
-//! loaded in CR3 at that moment.
+//! loaded in CR3 at that moment; `generation` changes with every change that
+//! `PageMap::generation` lists (removing, protecting, moving or sharing out pages).
 
 use super::paging::{kernel_root, phys_to_virt};
 use crate::loader::elf::{LoadTarget, Protection};
 use crate::mem::frames::Frame;
-use crate::mem::pagemap::{Mapped, PageMap};
+use crate::mem::pagemap::{Mapped, PageMap, Transfer};
 use crate::mem::regions::Regions;
 use crate::mem::tables::{self, PageTables, TableMemory};
 use crate::mem::{UserMapCounts, FRAMES};
@@ -49,12 +50,18 @@ pub struct AddressSpace {
     /// and ended, on a kernel stack. Invariant: points to a live `Regions` in a frame
     /// this space allocated and alone refers to, freed in `destroy`. Its physical address.
     regions: u64,
+    /// `PageMap::generation`: bumped by `unmap`, `protect` and pages moved or shared out.
+    generation: u64,
+    /// `PageMap::growth`: bumped by `map_zeroed` and pages received.
+    growth: u64,
 }
 
 /// Page-table frames as the kernel reaches them: from the frame allocator, through the
 /// direct map. Only [`PageTables`] of one address space uses one, and it passes only its
 /// own root or the address in one of its own present entries (a table frame it allocated
-/// here and has not freed).
+/// here and has not freed). Each is made for one operation on its space and dropped at
+/// its end, and no two of one space are used at once (two spaces' tables are different
+/// frames), so a reference `entries_mut` returns is the only one to its table.
 struct Direct {
     /// Whether the space is in CR3 (then unlinked tables are invalidated in the TLB).
     active: bool,
@@ -84,6 +91,17 @@ impl TableMemory for Direct {
         // SAFETY: as in `read`; the caller holds the space mutably, so nothing else is
         // writing this table.
         unsafe { (phys_to_virt(table) as *mut u64).add(index & 511).write(entry) }
+    }
+    fn entries(&self, table: u64) -> &[u64; 512] {
+        // SAFETY: `table` is a page-table frame of this space (see `Direct`): page-aligned,
+        // 4 KiB, reachable in the direct map; only this space's operation, through this
+        // `Direct`, refers to it, and the borrow of `self` ends before it can write it.
+        unsafe { &*(phys_to_virt(table) as *const [u64; 512]) }
+    }
+    fn entries_mut(&mut self, table: u64) -> &mut [u64; 512] {
+        // SAFETY: as in `entries`; `&mut self` makes this the only reference to the table
+        // for its lifetime (see `Direct`: no other `Direct` of this space is in use).
+        unsafe { &mut *(phys_to_virt(table) as *mut [u64; 512]) }
     }
     fn unlinked(&mut self, va: u64) {
         // INVLPG also drops the paging-structure caches that could still lead through the
@@ -121,8 +139,10 @@ fn release_user_frame(counts: &UserMapCounts, phys: u64) {
     }
 }
 
-/// Above this many pages a transfer reloads CR3 instead of invalidating page by page.
-const FLUSH_ALL_ABOVE: u64 = 32;
+/// Flags of a leaf a long message maps (its writable bit comes from the sender's entry).
+fn received_flags() -> u64 {
+    user_flags(Protection::ReadOnly).bits()
+}
 
 impl AddressSpace {
     /// An address space with the kernel half and no user pages, whose page tables may
@@ -153,7 +173,13 @@ impl AddressSpace {
         // a `Regions`, checked above), reached through the direct map, which nothing else
         // refers to; the write initialises it.
         unsafe { regions.write(Regions::new(QUOTA_PAGES)) };
-        Ok(AddressSpace { tables: PageTables::new(root, kernel_frames as u64), counts, regions: frame.addr() })
+        Ok(AddressSpace {
+            tables: PageTables::new(root, kernel_frames as u64),
+            counts,
+            regions: frame.addr(),
+            generation: 0,
+            growth: 0,
+        })
     }
 
     /// Physical address of the PML4 (what CR3 holds while this space is active).
@@ -162,11 +188,38 @@ impl AddressSpace {
     }
 
     fn is_active(&self) -> bool {
-        Cr3::read().0.start_address().as_u64() == self.root()
+        let cr3: u64;
+        // SAFETY: reads CR3, which has no side effect (the `x86_64` crate's `Cr3::read`
+        // does the same, with checks of an address this compares only).
+        unsafe { core::arch::asm!("mov {}, cr3", out(reg) cr3, options(nomem, nostack, preserves_flags)) };
+        cr3 & tables::ADDR == self.root()
     }
 
     fn memory(&self) -> Direct {
         Direct { active: self.is_active() }
+    }
+
+    /// Table memory for reading only: nothing is unlinked through it, so whether the space
+    /// is active (a CR3 read) does not matter.
+    fn reader(&self) -> Direct {
+        Direct { active: false }
+    }
+
+    /// Drops the TLB's translations of `pages` pages at `va`, once for the whole range: one
+    /// `invlpg` for one page, else a CR3 reload (every non-global entry; the kernel's are
+    /// global). Nothing to do for a space not in CR3: loading it flushes them.
+    fn invalidate(m: &Direct, va: u64, pages: u64) {
+        if !m.active || pages == 0 {
+            return;
+        }
+        if pages == 1 {
+            x86_64::instructions::tlb::flush(VirtAddr::new(va));
+        } else {
+            let (frame, flags) = Cr3::read();
+            // SAFETY: reloads the same root: the only effect is dropping non-global TLB
+            // entries, which is exactly what is wanted.
+            unsafe { Cr3::write(frame, flags) };
+        }
     }
 
     /// Makes this the active address space.
@@ -207,7 +260,7 @@ impl AddressSpace {
 
     /// Whether no page of `[va, va + pages)` is mapped.
     pub fn is_unmapped(&self, va: u64, pages: u64) -> bool {
-        (0..pages).all(|i| self.leaf(va + i * PAGE).is_none())
+        self.tables.is_unmapped(&self.reader(), va, pages)
     }
 
     /// Maps `pages` zeroed pages at `va` with `prot`. All or nothing: on failure nothing
@@ -216,6 +269,7 @@ impl AddressSpace {
     /// space's limit, cannot be had.
     pub fn map_zeroed(&mut self, va: u64, pages: u64, prot: Protection) -> Result<(), Error> {
         let mut m = self.memory();
+        self.growth += 1;
         self.tables.prepare(&mut m, va, pages)?;
         for i in 0..pages {
             if let Err(e) = self.map_one(&mut m, va + i * PAGE, prot) {
@@ -245,25 +299,25 @@ impl AddressSpace {
     }
 
     /// Unmaps every mapped page of `[va, va + pages)`, freeing frames left unmapped and
-    /// tables left empty.
+    /// tables left empty. One walk per page-table page and one TLB flush for the range.
     pub fn unmap(&mut self, va: u64, pages: u64) {
         let mut m = self.memory();
-        for i in 0..pages {
-            let page = va + i * PAGE;
-            let e = self.tables.clear_leaf(&mut m, page);
-            if e & tables::PRESENT != 0 {
-                if m.active {
-                    x86_64::instructions::tlb::flush(VirtAddr::new(page));
-                }
-                release_user_frame(self.counts, e & tables::ADDR);
-            }
-        }
+        let counts = self.counts;
+        // A frame whose last mapping this was is freed before the TLB flush below: sound,
+        // because until that flush, a few instructions later in this same kernel entry, no
+        // user code runs (the kernel is not preemptible and returns to user mode only
+        // after it), and the kernel never goes through user addresses (SMAP), only through
+        // the direct map; nor is a frame freed here handed out again before the flush.
+        self.tables.clear_leaves(&mut m, va, pages, |e| release_user_frame(counts, e & tables::ADDR));
+        self.generation += 1;
+        Self::invalidate(&m, va, pages);
         self.tables.prune(&mut m, va, pages);
     }
 
     /// Changes the protection of mapped pages.
     pub fn protect(&mut self, va: u64, pages: u64, prot: Protection) -> Result<(), Error> {
         let mut m = self.memory();
+        self.generation += 1;
         for i in 0..pages {
             let page = va + i * PAGE;
             let e = self.tables.leaf(&m, page);
@@ -299,6 +353,33 @@ impl PageMap for AddressSpace {
         f.contains(F::USER_ACCESSIBLE).then_some(Mapped { frame, writable: f.contains(F::WRITABLE) })
     }
 
+    fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn is_unmapped(&self, va: u64, pages: u64) -> bool {
+        AddressSpace::is_unmapped(self, va, pages)
+    }
+
+    #[inline]
+    fn for_each_page(
+        &self,
+        va: u64,
+        pages: u64,
+        writable: bool,
+        mut f: impl FnMut(Mapped) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        const USER_PAGE: u64 = tables::PRESENT | tables::USER;
+        // One test per page for all the bits asked for; which one failed only on failure.
+        let need = if writable { USER_PAGE | tables::WRITABLE } else { USER_PAGE };
+        self.tables.for_each_leaf(&self.reader(), va, pages, Error::BadAddress, |e| {
+            if e & need != need {
+                return Err(if e & USER_PAGE != USER_PAGE { Error::BadAddress } else { Error::NotOwner });
+            }
+            f(Mapped { frame: e & tables::ADDR, writable: e & tables::WRITABLE != 0 })
+        })
+    }
+
     fn prepare(&mut self, va: u64, pages: u64) -> Result<(), Error> {
         let mut m = self.memory();
         self.tables.prepare(&mut m, va, pages)
@@ -314,36 +395,51 @@ impl PageMap for AddressSpace {
         self.tables.unpin(&mut m, va, pages);
     }
 
-    fn map_frame(&mut self, va: u64, m: Mapped) {
-        let mut mem = self.memory();
-        let flags = if m.writable { user_flags(Protection::ReadWrite) } else { user_flags(Protection::ReadOnly) };
-        let old = self.tables.set_leaf(&mut mem, va, m.frame | flags.bits());
-        // Invariant: `prepare_long` checked this window unmapped and pinned its tables in
-        // the same kernel entry, so no user code has mapped anything there since.
-        assert!(old == Some(0), "map_frame without prepare, or over a mapped page");
+    fn growth(&self) -> u64 {
+        self.growth
     }
 
-    fn unmap_moved(&mut self, va: u64) {
+    fn transfer_from(&mut self, va: u64, src: &mut Self, src_va: u64, pages: u64, how: Transfer) {
+        let (mut sm, mut dm) = (src.memory(), self.memory());
+        let (s, d, flags) = (&mut src.tables, &mut self.tables, received_flags());
+        let counts = self.counts;
+        match how {
+            Transfer::Move => PageTables::transfer(s, &mut sm, src_va, d, &mut dm, va, pages, flags, true, |_| {}),
+            Transfer::Share => PageTables::transfer(s, &mut sm, src_va, d, &mut dm, va, pages, flags, false, |_| {}),
+            Transfer::ShareCounting => {
+                PageTables::transfer(s, &mut sm, src_va, d, &mut dm, va, pages, flags, false, |e| {
+                    // Invariant: `check_transferable` found room for every page of the range in
+                    // this same kernel entry, and nothing else counted since. A count left short
+                    // would later free a frame still mapped: stop instead.
+                    let room = counts.increment(e & tables::ADDR);
+                    assert!(room, "a share's count, checked in this kernel entry, is full");
+                })
+            }
+        }
+        src.generation += 1;
+        self.growth += 1;
+    }
+
+    fn transfer_within(&mut self, va: u64, src_va: u64, pages: u64, how: Transfer) {
         let mut m = self.memory();
-        let e = self.tables.clear_leaf(&mut m, va);
-        debug_assert!(e & tables::PRESENT != 0, "unmap_moved of an unmapped page");
+        let (flags, counts) = (received_flags(), self.counts);
+        let moving = how == Transfer::Move;
+        self.tables.transfer_within(&mut m, src_va, va, pages, flags, moving, |e| {
+            if how == Transfer::ShareCounting {
+                // Invariant: `check_transferable` found room for every page of the range in
+                // this same kernel entry, and nothing else counted since. A count left short
+                // would later free a frame still mapped: stop instead.
+                let room = counts.increment(e & tables::ADDR);
+                assert!(room, "a share's count, checked in this kernel entry, is full");
+            }
+        });
+        self.generation += 1;
+        self.growth += 1;
     }
 
     fn flush(&mut self, va: u64, pages: u64) {
         let mut m = self.memory();
-        if m.active {
-            if pages > FLUSH_ALL_ABOVE {
-                let (frame, flags) = Cr3::read();
-                // SAFETY: reloads the same root: the only effect is dropping non-global TLB
-                // entries, which is exactly what is wanted.
-                unsafe { Cr3::write(frame, flags) };
-            } else {
-                for i in 0..pages {
-                    x86_64::instructions::tlb::flush(VirtAddr::new(va + i * PAGE));
-                }
-            }
-        }
-        // Loading CR3 for an inactive space later flushes its non-global entries.
+        Self::invalidate(&m, va, pages);
         self.tables.prune(&mut m, va, pages);
     }
 

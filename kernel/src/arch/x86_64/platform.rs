@@ -62,10 +62,6 @@ impl ArchState for TrapFrame {
 }
 
 impl UserSpace for AddressSpace {
-    fn is_unmapped(&self, va: u64, pages: u64) -> bool {
-        AddressSpace::is_unmapped(self, va, pages)
-    }
-
     fn unmap(&mut self, va: u64, pages: u64) {
         AddressSpace::unmap(self, va, pages)
     }

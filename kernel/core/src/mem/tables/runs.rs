@@ -1,0 +1,338 @@
+//! Ranges of leaf entries a page-table page at a time, for what touches many pages at once
+//! (long messages, unmapping a region): one walk to the PT per 2 MiB, then the raw entries
+//! of that PT in a plain loop.
+//!
+//! A *run* is the part of a range that one PT covers: from an address to the end of its
+//! PT or of the range, whichever comes first. The use counts of `super` are kept exactly:
+//! a PT's count changes by the number of its entries that became non-zero or zero.
+//! Nothing here frees a table or touches the TLB: the caller invalidates what it must,
+//! then calls [`PageTables::prune`].
+
+use super::{
+    add_count_by, index, PageTables, Slot, TableMemory, ADDR, ENTRIES, HUGE, LOWER_END, PAGE, PRESENT, WRITABLE,
+};
+
+/// What a transferred leaf keeps of the sender's entry: its frame and whether it is
+/// writable (never the accessed and dirty bits, nor anything else the sender's side set).
+const KEEP: u64 = ADDR | WRITABLE;
+
+/// The PT covering an address, as a run sees it: the PT's frame, the entry of the address
+/// in it, and the PD entry pointing to the PT (which holds its use count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub pt: u64,
+    pub first: usize,
+    above: Slot,
+}
+
+impl Run {
+    /// The entries of the run's `len` pages in its PT (`len` as [`PageTables::run_at`]
+    /// gave it, so they lie within the PT).
+    fn of<'m, M: TableMemory>(&self, m: &'m M, len: u64) -> &'m [u64] {
+        let all = m.entries(self.pt);
+        &all[self.first.min(ENTRIES)..(self.first + len as usize).min(ENTRIES)]
+    }
+
+    fn of_mut<'m, M: TableMemory>(&self, m: &'m mut M, len: u64) -> &'m mut [u64] {
+        let all = m.entries_mut(self.pt);
+        &mut all[self.first.min(ENTRIES)..(self.first + len as usize).min(ENTRIES)]
+    }
+}
+
+impl PageTables {
+    /// The run at `va` of a range with `pages` pages left: its PT if one exists, and how
+    /// many pages it covers (to the end of the PT or of the range; pages without a PT are
+    /// covered the same way, up to the next PT boundary).
+    #[inline]
+    pub fn run_at<M: TableMemory>(&self, m: &M, va: u64, pages: u64) -> (Option<Run>, u64) {
+        let first = index(va, 3);
+        let len = pages.min((ENTRIES - first) as u64);
+        if va >= LOWER_END {
+            return (None, len);
+        }
+        // The root's entry, the PDPT's, the PD's: three reads, nothing kept but the last.
+        let table = |e: u64| (e & (PRESENT | HUGE) == PRESENT).then_some(e & ADDR);
+        let Some(pdpt) = table(m.read(self.root, index(va, 0))) else { return (None, len) };
+        let Some(pd) = table(m.read(pdpt, index(va, 1))) else { return (None, len) };
+        let i = index(va, 2);
+        let Some(pt) = table(m.read(pd, i)) else { return (None, len) };
+        (Some(Run { pt, first, above: (pd, i) }), len)
+    }
+
+    /// Calls `f` with each run of `[va, va + pages)`: its address, its PT (`None` where
+    /// there is none), and its length in pages; stops at the first error.
+    #[inline(always)]
+    pub fn for_each_run<M: TableMemory, E>(
+        &self,
+        m: &M,
+        va: u64,
+        pages: u64,
+        mut f: impl FnMut(u64, Option<Run>, u64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut done = 0;
+        while done < pages {
+            let at = va + done * PAGE;
+            let (run, len) = self.run_at(m, at, pages - done);
+            f(at, run, len)?;
+            done += len;
+        }
+        Ok(())
+    }
+
+    /// Whether no page of `[va, va + pages)` is mapped.
+    pub fn is_unmapped<M: TableMemory>(&self, m: &M, va: u64, pages: u64) -> bool {
+        self.for_each_run(m, va, pages, |_, run, len| match run {
+            Some(r) if r.of(m, len).iter().any(|&e| e & PRESENT != 0) => Err(()),
+            _ => Ok(()),
+        })
+        .is_ok()
+    }
+
+    /// Calls `f` with the leaf entry of every page of `[va, va + pages)`, in order; a page
+    /// whose PT does not exist is `Err(absent)`. Stops at the first error.
+    pub fn for_each_leaf<M: TableMemory, E: Copy>(
+        &self,
+        m: &M,
+        va: u64,
+        pages: u64,
+        absent: E,
+        mut f: impl FnMut(u64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.for_each_run(m, va, pages, |_, run, len| run.ok_or(absent)?.of(m, len).iter().try_for_each(|&e| f(e)))
+    }
+
+    /// Clears every leaf of `[va, va + pages)`, calling `f` with each present entry it
+    /// cleared. Tables left unused stay until [`PageTables::prune`], so that the caller
+    /// can invalidate the TLB first.
+    pub fn clear_leaves<M: TableMemory>(&mut self, m: &mut M, va: u64, pages: u64, mut f: impl FnMut(u64)) {
+        let mut done = 0;
+        while done < pages {
+            let (run, len) = self.run_at(m, va + done * PAGE, pages - done);
+            if let Some(r) = run {
+                let mut cleared = 0;
+                for e in r.of_mut(m, len) {
+                    if *e != 0 {
+                        if *e & PRESENT != 0 {
+                            f(*e);
+                        }
+                        *e = 0;
+                        cleared += 1;
+                    }
+                }
+                add_count_by(m, r.above, -cleared);
+            }
+            done += len;
+        }
+    }
+
+    /// Copies the frames of `pages` mapped pages at `src_va` of `src` into `dst` at
+    /// `dst_va`, each as its frame and writable bit plus `flags`, calling `each` with every
+    /// entry copied; for a move, also clears them in `src`. The
+    /// destination's tables exist (prepared or pinned) and its entries there are zero;
+    /// the source's pages are all mapped: both checked by the caller in the same kernel
+    /// entry. Map counts are the caller's; the source's TLB too (a move), after this.
+    #[allow(clippy::too_many_arguments)]
+    pub fn transfer<M: TableMemory, N: TableMemory>(
+        src: &mut PageTables,
+        sm: &mut M,
+        src_va: u64,
+        dst: &mut PageTables,
+        dm: &mut N,
+        dst_va: u64,
+        pages: u64,
+        flags: u64,
+        moving: bool,
+        mut each: impl FnMut(u64),
+    ) {
+        let mut done = 0;
+        while done < pages {
+            let (s, d) = (src_va + done * PAGE, dst_va + done * PAGE);
+            let (sr, slen) = src.run_at(sm, s, pages - done);
+            let (dr, dlen) = dst.run_at(dm, d, pages - done);
+            let len = slen.min(dlen);
+            // Invariant (the caller's checks): both tables exist, every source entry is
+            // present and every destination entry zero. Were a table missing, the run is
+            // skipped; were a source entry empty, its destination stays empty (never a
+            // mapping of frame 0); the counts stay exact either way.
+            if let (Some(sr), Some(dr)) = (sr, dr) {
+                let (from, to) = (sr.of_mut(sm, len), dr.of_mut(dm, len));
+                debug_assert!(from.iter().all(|&e| e & PRESENT != 0), "a transfer of an unmapped page");
+                debug_assert!(to.iter().all(|&e| e == 0), "a transfer over a mapped page");
+                let mut n = 0;
+                for (e, d) in from.iter_mut().zip(to.iter_mut()) {
+                    let present = *e & PRESENT;
+                    *d = (*e & KEEP) | (flags & present.wrapping_neg());
+                    if present != 0 {
+                        each(*e);
+                    }
+                    if moving {
+                        *e = 0;
+                    }
+                    n += present;
+                }
+                add_count_by(dm, dr.above, n as i64);
+                if moving {
+                    add_count_by(sm, sr.above, -(n as i64));
+                }
+            }
+            done += len;
+        }
+    }
+
+    /// [`PageTables::transfer`] within one space (between threads of one task), a page
+    /// at a time: source and destination may share a PT.
+    #[allow(clippy::too_many_arguments)]
+    pub fn transfer_within<M: TableMemory>(
+        &mut self,
+        m: &mut M,
+        src_va: u64,
+        dst_va: u64,
+        pages: u64,
+        flags: u64,
+        moving: bool,
+        mut each: impl FnMut(u64),
+    ) {
+        for i in 0..pages {
+            let (s, d) = (src_va + i * PAGE, dst_va + i * PAGE);
+            let e = self.leaf(m, s);
+            if e & PRESENT == 0 || self.leaf(m, d) != 0 {
+                debug_assert!(false, "a transfer of an unmapped page or over a mapped one");
+                continue;
+            }
+            self.set_leaf(m, d, (e & KEEP) | flags);
+            each(e);
+            if moving {
+                self.clear_leaf(m, s);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fake::FakeTables;
+    use super::super::{count, USER};
+    use super::*;
+
+    const BASE: u64 = 0x80_0000_0000;
+    const BLOCK: u64 = 1 << 21;
+
+    fn space() -> (FakeTables, PageTables) {
+        let mut m = FakeTables::default();
+        let root = m.root();
+        (m, PageTables::new(root, 1000))
+    }
+
+    fn map(m: &mut FakeTables, t: &mut PageTables, va: u64, pages: u64, frame0: u64) {
+        t.prepare(m, va, pages).unwrap();
+        for i in 0..pages {
+            t.set_leaf(m, va + i * PAGE, (frame0 + i) << 12 | PRESENT | USER | WRITABLE);
+        }
+    }
+
+    /// The use count of the PT covering `va`.
+    fn pt_count(m: &FakeTables, t: &PageTables, va: u64) -> u64 {
+        let p = t.path(m, va, 2).unwrap();
+        count(m.read(p[2].0, p[2].1))
+    }
+
+    #[test]
+    fn runs_end_at_table_boundaries_and_report_missing_tables() {
+        let (mut m, mut t) = space();
+        // 10 pages ending 3 pages into the next PT, then a PT that does not exist.
+        let va = BASE + BLOCK - 7 * PAGE;
+        map(&mut m, &mut t, va, 10, 1);
+        let mut seen = vec![];
+        t.for_each_run::<_, ()>(&m, va, 10 + 512 + 2, |at, run, len| {
+            seen.push((at, run.is_some(), len));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, [(va, true, 7), (BASE + BLOCK, true, 512), (BASE + 2 * BLOCK, false, 5)]);
+    }
+
+    #[test]
+    fn leaves_and_unmapped_ranges() {
+        let (mut m, mut t) = space();
+        let va = BASE + BLOCK - 2 * PAGE;
+        assert!(t.is_unmapped(&m, va, 4), "no tables at all");
+        map(&mut m, &mut t, va + 3 * PAGE, 1, 9);
+        assert!(t.is_unmapped(&m, va, 3));
+        assert!(!t.is_unmapped(&m, va, 4), "the page in the second PT");
+        let mut frames = vec![];
+        let found = t.for_each_leaf(&m, va + 3 * PAGE, 1, 'x', |e| {
+            frames.push(e >> 12);
+            Ok(())
+        });
+        assert_eq!(found, Ok(()));
+        assert_eq!(frames, [9]);
+        assert_eq!(t.for_each_leaf(&m, BASE + 7 * BLOCK, 1, 'x', |_| Ok(())), Err('x'), "no PT");
+        assert_eq!(t.for_each_leaf(&m, va, 4, 'x', |_| Ok(())), Err('x'), "the first PT does not exist");
+        let zero = |e: u64| if e == 0 { Err('0') } else { Ok(()) };
+        assert_eq!(t.for_each_leaf(&m, va + 2 * PAGE, 2, 'x', zero), Err('0'), "an empty entry of a PT");
+    }
+
+    /// Moves and shares across spaces give what page-by-page `set_leaf` would: the same
+    /// entries, the same use counts, every table freed once emptied.
+    #[test]
+    fn transfers_match_page_by_page_mapping() {
+        let flags = PRESENT | USER | WRITABLE;
+        for (src_off, dst_off, pages) in [(0, 0, 1), (5, 500, 40), (511, 3, 600), (100, 100, 1024)] {
+            for moving in [false, true] {
+                let (mut sm, mut s) = space();
+                let (mut dm, mut d) = space();
+                let (sva, dva) = (BASE + src_off * PAGE, BASE + 3 * BLOCK + dst_off * PAGE);
+                map(&mut sm, &mut s, sva, pages, 100);
+                d.pin(&mut dm, dva, pages).unwrap();
+                let mut seen = 0;
+                PageTables::transfer(&mut s, &mut sm, sva, &mut d, &mut dm, dva, pages, flags, moving, |_| seen += 1);
+                assert_eq!(seen, pages, "every entry reported once");
+                for i in 0..pages {
+                    assert_eq!(d.leaf(&dm, dva + i * PAGE), (100 + i) << 12 | flags, "{pages} pages, page {i}");
+                    let left = s.leaf(&sm, sva + i * PAGE);
+                    assert_eq!(left != 0, !moving, "{pages} pages, page {i}");
+                }
+                // Counts: each PT counts its entries (the window's PTs also one pin each).
+                let mut b = dva & !(BLOCK - 1);
+                while b < dva + pages * PAGE {
+                    let entries = (0..512).filter(|&i| d.leaf(&dm, b + i * PAGE) != 0).count() as u64;
+                    assert_eq!(pt_count(&dm, &d, b), entries + 1);
+                    b += BLOCK;
+                }
+                d.unpin(&mut dm, dva, pages);
+                if moving {
+                    s.prune(&mut sm, sva, pages);
+                    assert_eq!((s.held(), sm.live()), (0, 1), "the emptied source tables are freed");
+                }
+                d.clear_leaves(&mut dm, dva, pages, |_| {});
+                d.prune(&mut dm, dva, pages);
+                assert_eq!((d.held(), dm.live()), (0, 1), "and the destination's, once cleared");
+            }
+        }
+    }
+
+    #[test]
+    fn transfers_within_one_space_may_share_a_table() {
+        let flags = PRESENT | USER | WRITABLE;
+        let (mut m, mut t) = space();
+        map(&mut m, &mut t, BASE, 4, 7);
+        t.prepare(&mut m, BASE + 8 * PAGE, 4).unwrap();
+        t.transfer_within(&mut m, BASE, BASE + 8 * PAGE, 4, flags, true, |_| {});
+        assert!(t.is_unmapped(&m, BASE, 4));
+        assert_eq!(t.leaf(&m, BASE + 11 * PAGE), 10 << 12 | flags);
+        assert_eq!(pt_count(&m, &t, BASE), 4, "four entries moved within one PT");
+    }
+
+    #[test]
+    fn clearing_reports_each_present_entry_and_keeps_counts() {
+        let (mut m, mut t) = space();
+        let va = BASE + BLOCK - 3 * PAGE;
+        map(&mut m, &mut t, va, 6, 1);
+        t.clear_leaf(&mut m, va + PAGE);
+        let mut cleared = vec![];
+        t.clear_leaves(&mut m, va, 6, |e| cleared.push(e >> 12));
+        assert_eq!(cleared, [1, 3, 4, 5, 6]);
+        t.prune(&mut m, va, 6);
+        assert_eq!((t.held(), m.live()), (0, 1));
+    }
+}
