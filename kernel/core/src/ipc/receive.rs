@@ -2,7 +2,9 @@
 //! older of the oldest buffered message and the oldest queued sender; receive windows and
 //! their page tables.
 
+use super::transfer::{put_short, Payload};
 use super::*;
+use crate::umem::Walker;
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Writes a receiver's `*len_short` and `*len_long` once a message has arrived.
@@ -48,16 +50,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     pub fn ipc_recv(&mut self, me: ThreadSlot, a: RecvArgs) -> Result<Outcome, Error> {
         let task = self.task_of(me);
 
-        // 1. The caller's own arguments.
-        let space = self.space(task);
-        let len_ptr = UserPtr::<u32>::new(a.len_short);
-        let cap = len_ptr.read(space)?;
-        len_ptr.check_writable(space)?;
-        let cap = cap.min(SHORT_MAX as u32);
-        UserSlice::new(a.short_dest, cap as u64)?.writable(space)?;
-        let long_ptr = UserPtr::<u32>::new(a.len_long);
-        let long_cap = long_ptr.read(space)? as u64;
-        long_ptr.check_writable(space)?;
+        // 1. The caller's own arguments, each page looked up once.
+        let space = space_of(&self.tasks, task);
+        let mut mine = Walker::new(space);
+        let cap = mine.writable(a.len_short, 4)?.read_u32().min(SHORT_MAX as u32);
+        mine.writable(a.short_dest, cap as usize)?;
+        let long_cap = mine.writable(a.len_long, 4)?.read_u32() as u64;
         if !long_cap.is_multiple_of(PAGE) {
             return Err(Error::Misaligned);
         }
@@ -174,16 +172,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     pub(super) fn take_async(&mut self, me: ThreadSlot, recv: PendingRecv) -> Result<Outcome, Error> {
         let task = self.task_of(me);
         let Some(m) = self.messages.front(me) else { return Err(Error::Timeout) }; // the caller saw one
-        let n = m.len.min(recv.cap);
-        let bytes = &self.buffers.bytes(&m.buffer)[..n as usize];
-        if recv.into_regs {
-            self.threads[me].ret.fast(0, n, fast::to_words(bytes));
-        } else {
-            // On failure the message stays queued: nothing is lost. The caller's task is
-            // live (see `space`).
-            self.tasks[task].space.as_mut().expect("live").copy_out(recv.buf, bytes)?;
-            self.write_received_lens(me, recv, n, 0)?;
-        }
+        let bytes = &self.buffers.bytes(&m.buffer)[..m.len as usize];
+        // On failure the message stays queued: nothing is lost.
+        put_short(space_of(&self.tasks, task), &mut self.threads[me].ret, recv.sink(0), &Payload::Kernel(bytes))?;
         let Some(m) = self.messages.pop(me) else { return Err(Error::Timeout) }; // the front above
         if let Some(t) = self.live_task_slot(m.sender_task) {
             self.messages.uncharge(t);

@@ -194,9 +194,6 @@ pub struct Core<S, B> {
     pub(crate) buffers: B,
     /// Send order, shared by synchronous senders and asynchronous messages.
     pub(crate) seq: u64,
-    /// Where short messages pass between two address spaces. Kept here, not on the kernel
-    /// stack, so a copy need not zero a fresh buffer each time.
-    pub(crate) bounce: [u8; BOUNCE],
     current: Option<ThreadSlot>,
     /// The tick counter as of the last tick (see [`Core::tick`]): deadlines are counted
     /// from it.
@@ -215,9 +212,6 @@ pub struct Core<S, B> {
     first_status: Option<i32>,
     live_tasks: usize,
 }
-
-/// Bytes of `Core::bounce`: a whole short message, so one copy in and one copy out.
-pub(crate) const BOUNCE: usize = abi::SHORT_MAX;
 
 impl<S, B: MsgBuffers> Core<S, B> {
     pub const fn new(buffers: B) -> Self {
@@ -254,7 +248,6 @@ impl<S, B: MsgBuffers> Core<S, B> {
             messages: MessagePool::new(),
             buffers,
             seq: 0,
-            bounce: [0; BOUNCE],
             current: None,
             now: 0,
             handoff: true,
