@@ -380,7 +380,6 @@ impl<'s, S: UserMemory> Walker<'s, S> {
 /// Invariant: made only by [`Walker::buf`], from addresses `page_bytes` gave while the
 /// space is borrowed for `'s`, readable (and writable, if `A` is `Writable`) for those
 /// bytes; `head_len <= len <= BUF_MAX`, `head_len > 0` unless `len == 0`.
-#[derive(Clone, Copy)]
 pub struct UserBuf<'s, A> {
     head: *mut u8,
     head_len: usize,
@@ -388,6 +387,14 @@ pub struct UserBuf<'s, A> {
     len: usize,
     _p: PhantomData<(&'s (), A)>,
 }
+
+// Copied whatever `A` is: it is only a marker.
+impl<A> Clone for UserBuf<'_, A> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<A> Copy for UserBuf<'_, A> {}
 
 impl<'s, A> UserBuf<'s, A> {
     const EMPTY: Self =
@@ -406,6 +413,11 @@ impl<'s, A> UserBuf<'s, A> {
     pub fn prefix(self, n: usize) -> Self {
         let len = n.min(self.len);
         UserBuf { head_len: self.head_len.min(len), len, ..self }
+    }
+
+    /// Its (at most two) runs of contiguous bytes: kernel address and length.
+    fn runs(&self) -> [(*mut u8, usize); 2] {
+        [(self.head, self.head_len), (self.tail, self.len - self.head_len)]
     }
 
     /// The kernel address of byte `at` (`< len`) and how many bytes are contiguous from it.
@@ -476,10 +488,11 @@ impl<'s> UserBuf<'s, Writable> {
 
     /// Copies the first `n` bytes of `src` (at most the length of either) here: the one
     /// copy of a short message, user frame to user frame, a page piece at a time. The two
-    /// may be the same memory (two threads of one task, or a page shared between tasks):
-    /// each piece is copied as if through a buffer.
+    /// may be the same memory (two threads of one task, a page shared between tasks): the
+    /// bytes arrive as if copied through a buffer, which `bounce` is when the two share a
+    /// page and the pieces could overwrite what is still to be read.
     #[inline(always)]
-    pub fn copy_from<B>(&self, src: &UserBuf<'_, B>, n: usize) {
+    pub fn copy_from<B>(&self, src: &UserBuf<'_, B>, n: usize, bounce: &mut [u8; BUF_MAX]) {
         let n = n.min(self.len).min(src.len);
         if n <= src.head_len && n <= self.head_len {
             // SAFETY: `n` bytes from the start of each buffer lie in its first page,
@@ -488,18 +501,32 @@ impl<'s> UserBuf<'s, Writable> {
             unsafe { copy_bytes(src.head, self.head, n) };
             return;
         }
+        let (src, dest) = (src.prefix(n), self.prefix(n));
+        let ([s0, s1], [d0, d1]) = (src.runs(), dest.runs());
+        if overlap(s0, d0) | overlap(s0, d1) | overlap(s1, d0) | overlap(s1, d1) {
+            src.read(&mut bounce[..n]);
+            dest.write(&bounce[..n]);
+            return;
+        }
         let mut done = 0;
         while done < n {
             let (from, a) = src.run(done);
-            let (to, b) = self.run(done);
+            let (to, b) = dest.run(done);
             let k = a.min(b).min(n - done);
             // SAFETY: both runs stay inside their buffers' pages, readable and writable for
             // as long as those are borrowed (the type's invariant, and both are live here);
-            // `copy_bytes` allows the two ranges to overlap.
-            unsafe { copy_bytes(from, to, k) };
+            // they do not overlap (tested above).
+            unsafe { core::ptr::copy_nonoverlapping(from, to, k) };
             done += k;
         }
     }
+}
+
+/// Whether two ranges of the kernel's addresses (start, length) share a byte.
+#[inline(always)]
+fn overlap((a, m): (*mut u8, usize), (b, n): (*mut u8, usize)) -> bool {
+    let (a, b) = (a as usize, b as usize);
+    m > 0 && n > 0 && a < b.wrapping_add(n) && b < a.wrapping_add(m)
 }
 
 /// User pages for host tests: a page's bytes behind interior mutability, so the kernel may
@@ -726,7 +753,7 @@ mod tests {
             let mut w = Walker::new(&m);
             let from = w.readable(src, n, false).unwrap();
             let to = w.writable(dst, n).unwrap();
-            to.copy_from(&from, n);
+            to.copy_from(&from, n, &mut [0; BUF_MAX]);
             for i in 0..n as u64 {
                 assert_eq!(m.byte(dst + i), ((src + i) % 251) as u8, "{src:#x} -> {dst:#x}, byte {i}");
             }
@@ -744,12 +771,12 @@ mod tests {
         let from = w.readable(0x60_0000, 4, false).unwrap();
         let to = w.writable(0x60_4000, 16).unwrap();
         m.set(0x60_4004, 0xee);
-        to.copy_from(&from, 16);
+        to.copy_from(&from, 16, &mut [0; BUF_MAX]);
         assert_eq!(m.byte(0x60_4003), (0x60_0003 % 251) as u8);
         assert_eq!(m.byte(0x60_4004), 0xee, "the source had four bytes");
         let small = w.writable(0x60_4100, 2).unwrap();
         m.set(0x60_4102, 0xee);
-        small.copy_from(&from, 4);
+        small.copy_from(&from, 4, &mut [0; BUF_MAX]);
         assert_eq!(m.byte(0x60_4102), 0xee, "the destination had two");
     }
 
@@ -759,7 +786,7 @@ mod tests {
         let mut w = Walker::new(&m);
         let from = w.readable(0x60_0100, 8, false).unwrap();
         let to = w.writable(0x60_0102, 8).unwrap();
-        to.copy_from(&from, 8);
+        to.copy_from(&from, 8, &mut [0; BUF_MAX]);
         let got: Vec<u8> = (0..8).map(|i| m.byte(0x60_0102 + i)).collect();
         let want: Vec<u8> = (0..8).map(|i| ((0x60_0100 + i) % 251) as u8).collect();
         assert_eq!(got, want);
@@ -777,6 +804,22 @@ mod tests {
                 // SAFETY: both ranges lie inside `mem`.
                 unsafe { copy_bytes(base.add(from), base.add(to), n) };
                 assert_eq!(mem, want, "{n} bytes, shifted {shift}");
+            }
+        }
+    }
+
+    #[test]
+    fn overlapping_buffers_across_a_page_boundary_copy_as_through_a_buffer() {
+        for (src, dst, n) in
+            [(0x60_0ff0u64, 0x60_0ff3u64, 0x100usize), (0x60_0ff3, 0x60_0ff0, 0x100), (0x60_0800, 0x60_0c00, 0x1000)]
+        {
+            let m = four();
+            let mut w = Walker::new(&m);
+            let from = w.readable(src, n, false).unwrap();
+            let to = w.writable(dst, n).unwrap();
+            to.copy_from(&from, n, &mut [0; BUF_MAX]);
+            for i in 0..n as u64 {
+                assert_eq!(m.byte(dst + i), ((src + i) % 251) as u8, "{src:#x} -> {dst:#x}, byte {i}");
             }
         }
     }

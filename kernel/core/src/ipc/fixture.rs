@@ -100,6 +100,8 @@ pub struct Mem {
     table_frames: FakeTables,
     /// The frames of the world this space belongs to.
     frames: FakeFrames,
+    /// Pages looked up so far (`page_bytes` calls): the page-table walks a machine would do.
+    walks: std::cell::Cell<u64>,
 }
 
 impl Default for Mem {
@@ -122,6 +124,7 @@ impl Mem {
             tables,
             table_frames,
             frames: frames.clone(),
+            walks: std::cell::Cell::new(0),
         }
     }
 
@@ -153,6 +156,11 @@ impl Mem {
             self.tables.clear_leaf(&mut self.table_frames, addr);
             self.tables.prune(&mut self.table_frames, addr, 1);
         }
+    }
+
+    /// Pages looked up in this space so far (what would be page-table walks).
+    pub fn walks(&self) -> u64 {
+        self.walks.get()
     }
 
     /// Page-table frames this space holds.
@@ -187,6 +195,7 @@ unsafe impl UserMemory for Mem {
     }
 
     fn page_bytes(&self, page: u64) -> Option<(NonNull<u8>, bool)> {
+        self.walks.set(self.walks.get() + 1);
         let m = self.pages.get(&page)?;
         Some((self.frames.bytes(m.frame)?, m.writable))
     }

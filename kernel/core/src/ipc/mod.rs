@@ -47,6 +47,8 @@ mod long_tests;
 #[cfg(test)]
 mod model;
 #[cfg(test)]
+mod short_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod window_tests;

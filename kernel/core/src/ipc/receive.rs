@@ -174,7 +174,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let Some(m) = self.messages.front(me) else { return Err(Error::Timeout) }; // the caller saw one
         let bytes = &self.buffers.bytes(&m.buffer)[..m.len as usize];
         // On failure the message stays queued: nothing is lost.
-        put_short(space_of(&self.tasks, task), &mut self.threads[me].ret, recv.sink(0), &Payload::Kernel(bytes))?;
+        let (space, ret) = (space_of(&self.tasks, task), &mut self.threads[me].ret);
+        put_short(space, ret, recv.sink(0), &Payload::Kernel(bytes), &mut self.bounce)?;
         let Some(m) = self.messages.pop(me) else { return Err(Error::Timeout) }; // the front above
         if let Some(t) = self.live_task_slot(m.sender_task) {
             self.messages.uncharge(t);

@@ -10,7 +10,7 @@
 
 use super::*;
 use crate::regs::Results;
-use crate::umem::{Readable, UserBuf, Walker};
+use crate::umem::{Readable, UserBuf, Walker, BUF_MAX};
 
 /// Where a short message's bytes are.
 pub(super) enum Payload<'s> {
@@ -72,16 +72,17 @@ impl ReplyDest {
 }
 
 /// Puts `payload`, cut to the room there is, where `sink` says: in address space `space`,
-/// or in `ret`, the pending results of the thread it goes to. Returns the bytes it took.
-/// `BadAddress` if the destination's buffer or length words are not writable user memory
-/// of `space` (any more): then nothing was written, since every page is looked up before
-/// the first byte moves.
+/// or in `ret`, the pending results of the thread it goes to (`bounce`: see
+/// [`UserBuf::copy_from`]). Returns the bytes it took. `BadAddress` if the destination's
+/// buffer or length words are not writable user memory of `space` (any more): then nothing
+/// was written, since every page is looked up before the first byte moves.
 #[inline(always)]
 pub(super) fn put_short<S: UserMemory>(
     space: &S,
     ret: &mut Results,
     sink: Sink,
     payload: &Payload,
+    bounce: &mut [u8; BUF_MAX],
 ) -> Result<u32, Error> {
     let len = payload.len();
     match sink {
@@ -113,7 +114,7 @@ pub(super) fn put_short<S: UserMemory>(
                 None => None,
             };
             match payload {
-                Payload::Memory(b) => dest.copy_from(b, n as usize),
+                Payload::Memory(b) => dest.copy_from(b, n as usize, bounce),
                 Payload::Regs(words, _) => dest.write(&fast::to_bytes(words)[..n as usize]),
                 Payload::Kernel(b) => dest.write(&b[..n as usize]),
             }
@@ -159,7 +160,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             }
         };
         let sink = recv.sink((send.long_pages * PAGE) as u32);
-        put_short(space_of(&self.tasks, rt), &mut self.threads[p.r].ret, sink, &payload).map_err(Fault::Receiver)?;
+        let (space, ret) = (space_of(&self.tasks, rt), &mut self.threads[p.r].ret);
+        put_short(space, ret, sink, &payload, &mut self.bounce).map_err(Fault::Receiver)?;
         Ok(())
     }
 

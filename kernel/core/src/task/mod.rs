@@ -194,6 +194,10 @@ pub struct Core<S, B> {
     pub(crate) buffers: B,
     /// Send order, shared by synchronous senders and asynchronous messages.
     pub(crate) seq: u64,
+    /// Where a short message passes when the sender's and receiver's buffers share a page
+    /// (a rare case: every other copy goes frame to frame). Kept here, not on the kernel
+    /// stack.
+    pub(crate) bounce: [u8; BOUNCE],
     current: Option<ThreadSlot>,
     /// The tick counter as of the last tick (see [`Core::tick`]): deadlines are counted
     /// from it.
@@ -212,6 +216,9 @@ pub struct Core<S, B> {
     first_status: Option<i32>,
     live_tasks: usize,
 }
+
+/// Bytes of `Core::bounce`: a whole short message.
+pub(crate) const BOUNCE: usize = abi::SHORT_MAX;
 
 impl<S, B: MsgBuffers> Core<S, B> {
     pub const fn new(buffers: B) -> Self {
@@ -248,6 +255,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             messages: MessagePool::new(),
             buffers,
             seq: 0,
+            bounce: [0; BOUNCE],
             current: None,
             now: 0,
             handoff: true,
