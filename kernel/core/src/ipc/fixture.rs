@@ -95,13 +95,13 @@ pub struct Mem {
     pub pages: BTreeMap<u64, Mapped>,
     /// Distinct for every fake space made (`UserMemory::space_id`).
     id: u64,
+    /// User pages looked up so far (`page_bytes` calls): the walks a machine would do.
+    page_lookups: std::cell::Cell<u64>,
     regions: Box<Regions>,
     tables: PageTables,
     table_frames: FakeTables,
     /// The frames of the world this space belongs to.
     frames: FakeFrames,
-    /// Pages looked up so far (`page_bytes` calls): the page-table walks a machine would do.
-    walks: std::cell::Cell<u64>,
 }
 
 impl Default for Mem {
@@ -120,11 +120,11 @@ impl Mem {
         Mem {
             pages: BTreeMap::new(),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            page_lookups: std::cell::Cell::new(0),
             regions: Box::new(Regions::new(1 << 20)),
             tables,
             table_frames,
             frames: frames.clone(),
-            walks: std::cell::Cell::new(0),
         }
     }
 
@@ -158,9 +158,9 @@ impl Mem {
         }
     }
 
-    /// Pages looked up in this space so far (what would be page-table walks).
-    pub fn walks(&self) -> u64 {
-        self.walks.get()
+    /// User pages looked up in this space so far (what would be page-table walks).
+    pub fn page_lookups(&self) -> u64 {
+        self.page_lookups.get()
     }
 
     /// Page-table frames this space holds.
@@ -195,7 +195,7 @@ unsafe impl UserMemory for Mem {
     }
 
     fn page_bytes(&self, page: u64) -> Option<(NonNull<u8>, bool)> {
-        self.walks.set(self.walks.get() + 1);
+        self.page_lookups.set(self.page_lookups.get() + 1);
         let m = self.pages.get(&page)?;
         Some((self.frames.bytes(m.frame)?, m.writable))
     }

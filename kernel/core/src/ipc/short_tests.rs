@@ -129,7 +129,7 @@ fn each_user_page_is_looked_up_once_per_call() {
     // are on three consecutive pages.
     let mut w = World::new(&[1, 1]);
     let (a, b) = (w.threads[0], w.threads[1]);
-    let walks = |w: &mut World, t: ThreadSlot| w.mem(t).walks();
+    let walks = |w: &mut World, t: ThreadSlot| w.mem(t).page_lookups();
 
     // ipc_recv: its length words (one page) and its buffer (another).
     let args = w.recv_args(b, 64, FOREVER);
