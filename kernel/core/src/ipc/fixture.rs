@@ -176,6 +176,10 @@ impl Mem {
     pub fn set_writable(&mut self, addr: u64, writable: bool) {
         self.pages.get_mut(&addr).expect("mapped").writable = writable;
     }
+
+    fn at(&self, a: u64) -> Option<Mapped> {
+        self.pages.get(&(a & !(PAGE - 1))).copied()
+    }
 }
 
 impl Drop for Mem {
@@ -196,7 +200,7 @@ unsafe impl UserMemory for Mem {
 
     fn page_bytes(&self, page: u64) -> Option<(NonNull<u8>, bool)> {
         self.page_lookups.set(self.page_lookups.get() + 1);
-        let m = self.pages.get(&page)?;
+        let m = self.at(page)?;
         Some((self.frames.bytes(m.frame)?, m.writable))
     }
 }
