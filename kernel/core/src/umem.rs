@@ -305,6 +305,8 @@ pub struct Walker<'s, S> {
 /// Not page-aligned, so never a page.
 const NONE: u64 = 1;
 
+const _: () = assert!(BUF_MAX as u64 <= abi::layout::USER_END - abi::layout::USER_MIN);
+
 impl<'s, S: UserMemory> Walker<'s, S> {
     #[inline(always)]
     pub fn new(space: &'s S) -> Self {
@@ -339,7 +341,8 @@ impl<'s, S: UserMemory> Walker<'s, S> {
         if len > BUF_MAX {
             return Err(Error::TooLong);
         }
-        if !abi::layout::is_user_range(addr, len as u64) {
+        // `abi::layout::is_user_range`, in two comparisons: `len` is far below `USER_END`.
+        if addr < abi::layout::USER_MIN || addr > abi::layout::USER_END - len as u64 {
             return Err(Error::BadAddress);
         }
         let off = (addr % PAGE) as usize;

@@ -150,6 +150,13 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// again: it was checked in another system call.
     pub(super) fn copy_short(&mut self, p: &Pair) -> Result<(), Fault> {
         let (send, recv) = (p.send, p.recv);
+        if let (Some(mut words), true) = (send.regs, recv.into_regs) {
+            // Register to register: no bytes, no address space.
+            let n = send.len.min(recv.cap).min(fast::MAX as u32);
+            fast::truncate(&mut words, n as usize);
+            self.threads[p.r].ret.fast(0, n, words);
+            return Ok(());
+        }
         let (st, rt) = (self.task_of(p.s), self.task_of(p.r));
         let payload = match send.regs {
             Some(words) => Payload::Regs(words, send.len),
