@@ -20,9 +20,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         let message = Walker::new(space_of(&self.tasks, task)).readable(message, len as usize, false)?;
         let (to, dest) = reply_target(&mut self.threads, me)?;
-        let theirs = space_of(&self.tasks, self.threads[to.slot].task);
+        let mut theirs = Walker::new(space_of(&self.tasks, self.threads[to.slot].task));
         let ret = &mut self.threads[to.slot].ret;
-        let put = put_short(theirs, ret, dest.sink(), &Payload::Memory(message), &mut self.bounce);
+        let put = put_short(&mut theirs, ret, dest.sink(), &Payload::Memory(message), &mut self.bounce);
         let caller = self.replied(me, to, put)?;
         self.donate(caller); // the caller runs as soon as the server waits again
         self.threads[me].ret.value(0);
@@ -34,9 +34,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     pub(super) fn reply_with(&mut self, me: ThreadSlot, reply: Reply) -> Result<ThreadSlot, Error> {
         let Reply::Regs(words, len) = reply;
         let (to, dest) = reply_target(&mut self.threads, me)?;
-        let theirs = space_of(&self.tasks, self.threads[to.slot].task);
+        let mut theirs = Walker::new(space_of(&self.tasks, self.threads[to.slot].task));
         let ret = &mut self.threads[to.slot].ret;
-        let put = put_short(theirs, ret, dest.sink(), &Payload::Regs(words, len), &mut self.bounce);
+        let put = put_short(&mut theirs, ret, dest.sink(), &Payload::Regs(words, len), &mut self.bounce);
         self.replied(me, to, put)
     }
 

@@ -65,8 +65,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let reply = ReplyDest { buf: a.message_short, len, len_ptr: a.len_short, regs: false };
         if let (false, State::Receiving(recv)) = (long, self.threads[to].state()) {
             let sink = recv.sink(0);
-            let theirs = space_of(&self.tasks, self.threads[to].task);
-            match put_short(theirs, &mut self.threads[to].ret, sink, &Payload::Memory(message), &mut self.bounce) {
+            let mut theirs = Walker::new(space_of(&self.tasks, self.threads[to].task));
+            let ret = &mut self.threads[to].ret;
+            match put_short(&mut theirs, ret, sink, &Payload::Memory(message), &mut self.bounce) {
                 Ok(_) => {
                     crate::trace_event!(crate::trace::send(self, me, to, seq, mode));
                     crate::trace_event!(crate::trace::recv(self, to, self.threads[me].tid, seq));

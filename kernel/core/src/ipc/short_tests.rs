@@ -155,3 +155,32 @@ fn each_user_page_is_looked_up_once_per_call() {
     assert_eq!((walks(&mut w, a) - caller, walks(&mut w, b) - server), (2, 1), "ipc_reply");
     assert_eq!(bytes(&mut w, a, send_buf(a), 4), b"pong");
 }
+
+#[test]
+fn a_receive_that_finds_a_message_queued_looks_each_page_up_once() {
+    let mut w = World::new(&[1, 1]);
+    let (a, b) = (w.threads[0], w.threads[1]);
+    let walks = |w: &mut World, t: ThreadSlot| w.mem(t).page_lookups();
+
+    // A queued caller: ipc_recv checks its buffers and copies into them, one walk per page
+    // of its own (its buffer, its length words), one for the caller's message.
+    assert_eq!(w.send(a, b, b"queued", SYNC, FOREVER), Ok(Blocked));
+    let args = w.recv_args(b, 64, 0);
+    w.core.switch_to(b);
+    let (sender, receiver) = (walks(&mut w, a), walks(&mut w, b));
+    assert_eq!(w.ipc_recv(args), Ok(Done(0, w.tid(a) as u64)));
+    assert_eq!((walks(&mut w, a) - sender, walks(&mut w, b) - receiver), (1, 2), "a queued sender");
+    assert_eq!(w.received(b), b"queued");
+    w.mem(b).copy_out(recv_buf(b), b"ok").unwrap();
+    w.core.switch_to(b);
+    assert_eq!(w.ipc_reply(recv_buf(b), 2), Ok(Done(0, 0)));
+
+    // A buffered asynchronous message: the receiver's pages alone.
+    assert_eq!(w.send(a, b, b"async", 0, 0), Ok(Done(1, 0)));
+    let args = w.recv_args(b, 64, 0);
+    w.core.switch_to(b);
+    let receiver = walks(&mut w, b);
+    assert_eq!(w.ipc_recv(args), Ok(Done(1, w.tid(a) as u64)));
+    assert_eq!(walks(&mut w, b) - receiver, 2, "a buffered message");
+    assert_eq!(w.received(b), b"async");
+}

@@ -71,14 +71,14 @@ impl ReplyDest {
     }
 }
 
-/// Puts `payload`, cut to the room there is, where `sink` says: in address space `space`,
-/// or in `ret`, the pending results of the thread it goes to (`bounce`: see
+/// Puts `payload`, cut to the room there is, where `sink` says: in the address space
+/// `theirs` walks, or in `ret`, the pending results of the thread it goes to (`bounce`: see
 /// [`UserBuf::copy_from`]). Returns the bytes it took. `BadAddress` if the destination's
-/// buffer or length words are not writable user memory of `space` (any more): then nothing
+/// buffer or length words are not writable user memory of that space (any more): then nothing
 /// was written, since every page is looked up before the first byte moves.
 #[inline(always)]
 pub(super) fn put_short<S: UserMemory>(
-    space: &S,
+    theirs: &mut Walker<'_, S>,
     ret: &mut Results,
     sink: Sink,
     payload: &Payload,
@@ -106,7 +106,6 @@ pub(super) fn put_short<S: UserMemory>(
         }
         Sink::Memory { buf, cap, len_ptr, long_len } => {
             let n = len.min(cap);
-            let mut theirs = Walker::new(space);
             let dest = theirs.writable(buf, n as usize)?;
             let len_word = theirs.writable(len_ptr, 4)?;
             let long_word = match long_len {
@@ -167,8 +166,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             }
         };
         let sink = recv.sink((send.long_pages * PAGE) as u32);
-        let (space, ret) = (space_of(&self.tasks, rt), &mut self.threads[p.r].ret);
-        put_short(space, ret, sink, &payload, &mut self.bounce).map_err(Fault::Receiver)?;
+        let (mut theirs, ret) = (Walker::new(space_of(&self.tasks, rt)), &mut self.threads[p.r].ret);
+        put_short(&mut theirs, ret, sink, &payload, &mut self.bounce).map_err(Fault::Receiver)?;
         Ok(())
     }
 
