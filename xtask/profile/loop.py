@@ -9,7 +9,7 @@ from where import where as where_now
 target = int(os.environ["SYSNO"])
 skip = int(os.environ.get("SKIP", "50"))
 gdb.execute("set pagination off")
-gdb.execute("target remote :1234")
+gdb.execute("target remote :" + os.environ.get("PORT", "1234"))
 info = gdb.execute("info address syscall_entry", to_string=True)
 entry = int(re.search(r"0x[0-9a-f]+", info).group(0), 16)
 # AFTER=function: start counting calls only once that function has run (to trace one
@@ -26,9 +26,18 @@ for _ in range(skip + 1):
     gdb.execute("continue")
 bp.delete()
 counts = collections.Counter()
+# SEQ=1: also list the functions in the order they ran, one line per run of instructions
+# in one function (after SEQUENCE; group.py ignores it).
+seq = [] if os.environ.get("SEQ") else None
 steps = 0
 while steps < 200000:
-    counts[where_now()] += 1
+    w = where_now()
+    counts[w] += 1
+    if seq is not None:
+        if seq and seq[-1][0] == w:
+            seq[-1][1] += 1
+        else:
+            seq.append([w, 1])
     gdb.execute("stepi", to_string=True)
     steps += 1
     if int(gdb.parse_and_eval("$pc")) == entry and int(gdb.parse_and_eval("$rax")) == target:
@@ -37,4 +46,6 @@ print("TOTAL", steps)
 for w, c in counts.most_common():
     print("%6d  %s" % (c, w))
 print("SEQUENCE")
+for w, c in seq or []:
+    print("%6d  %s" % (c, w))
 gdb.execute("kill")

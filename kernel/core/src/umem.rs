@@ -12,24 +12,92 @@
 //! mappings changed since the check: then it fails with `BadAddress` instead of touching
 //! anything else.
 //!
+//! IPC's short messages take a shorter road, one walk per page ([`Walker`], [`UserBuf`]):
+//! a [`Walker`] borrows one address space and looks each user page up once while the
+//! borrow lasts; a [`UserBuf`] is a checked range of at most one page that holds the
+//! kernel's addresses of its (at most two) pages and lives no longer than that borrow.
+//! Since nothing can change the space's mappings while it is borrowed, those addresses
+//! stay valid for exactly as long as the buffer can be used, and a copy from one user
+//! buffer to another is one copy, frame to frame. A buffer made in one system call never
+//! outlives it: the next call walks the tables again.
+//!
 //! A zero-length slice is valid whatever its address (the spec: "if the length is 0, the
 //! pointer is ignored").
 
 use abi::Error;
 use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+const PAGE: u64 = abi::PAGE_SIZE as u64;
 
 /// Access to one address space's user memory.
-pub trait UserMemory {
-    /// Whether `[addr, addr + len)` is mapped user memory (and writable, if `write`).
-    /// `len > 0`, and the range is already known to be inside user space.
-    fn check(&self, addr: u64, len: u64, write: bool) -> Result<(), Error>;
-    /// Copies out of user memory. Fails with `BadAddress` on any unmapped byte.
-    fn copy_in(&self, addr: u64, buf: &mut [u8]) -> Result<(), Error>;
-    /// Copies into user memory. Fails with `BadAddress` on any unmapped or read-only byte.
-    fn copy_out(&mut self, addr: u64, data: &[u8]) -> Result<(), Error>;
+///
+/// # Safety
+///
+/// Implementors promise what [`page_bytes`](UserMemory::page_bytes) says: the address it
+/// returns reaches the page's frame, for reading the whole page (and writing it if it says
+/// writable), for as long as the space stays borrowed (shared) from the call; and no Rust
+/// reference ever covers those bytes (the kernel reaches user memory only through this
+/// trait). The kernel's copies rely on it.
+pub unsafe trait UserMemory {
+    /// The kernel's address of the bytes of user page `page` (page-aligned) and whether the
+    /// page is writable, if it is mapped user memory; `None` for anything else (unmapped, not
+    /// user-accessible, outside user space). The address is the frame's, never the user
+    /// address (on the machine: the direct map, so SMAP stays on).
+    fn page_bytes(&self, page: u64) -> Option<(NonNull<u8>, bool)>;
+
     /// What tells this address space from every other live one (the machine's: its root
     /// table's frame), which checked slices remember.
     fn space_id(&self) -> u64;
+
+    /// Whether `[addr, addr + len)` is mapped user memory (and writable, if `write`).
+    /// `len > 0`, and the range is already known to be inside user space.
+    fn check(&self, addr: u64, len: u64, write: bool) -> Result<(), Error> {
+        let mut page = addr & !(PAGE - 1);
+        while page < addr + len {
+            match self.page_bytes(page) {
+                Some((_, w)) if w || !write => page += PAGE,
+                _ => return Err(Error::BadAddress),
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies out of user memory. Fails with `BadAddress` on any unmapped byte.
+    fn copy_in(&self, addr: u64, buf: &mut [u8]) -> Result<(), Error> {
+        let mut done = 0;
+        while done < buf.len() {
+            let va = addr.wrapping_add(done as u64);
+            let off = (va % PAGE) as usize;
+            let (page, _) = self.page_bytes(va - off as u64).ok_or(Error::BadAddress)?;
+            let n = (PAGE as usize - off).min(buf.len() - done);
+            // SAFETY: `page_bytes` gave a readable page (the trait's contract), and
+            // `off + n <= PAGE`; `buf` is kernel memory, never user memory, so they do
+            // not overlap.
+            unsafe { core::ptr::copy_nonoverlapping(page.as_ptr().add(off), buf[done..].as_mut_ptr(), n) };
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Copies into user memory. Fails with `BadAddress` on any unmapped or read-only byte
+    /// (bytes before it may have been written).
+    fn copy_out(&mut self, addr: u64, data: &[u8]) -> Result<(), Error> {
+        let mut done = 0;
+        while done < data.len() {
+            let va = addr.wrapping_add(done as u64);
+            let off = (va % PAGE) as usize;
+            let (page, writable) = self.page_bytes(va - off as u64).ok_or(Error::BadAddress)?;
+            if !writable {
+                return Err(Error::BadAddress);
+            }
+            let n = (PAGE as usize - off).min(data.len() - done);
+            // SAFETY: as in `copy_in`, and the page is writable.
+            unsafe { core::ptr::copy_nonoverlapping(data[done..].as_ptr(), page.as_ptr().add(off), n) };
+            done += n;
+        }
+        Ok(())
+    }
 }
 
 /// Not yet checked.
@@ -176,61 +244,358 @@ impl<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::Immutable> UserPtr
     }
 }
 
+/// Most bytes in a [`UserBuf`]: one page (a short message's most), so it spans at most
+/// two pages.
+pub const BUF_MAX: usize = abi::PAGE_SIZE;
+
+/// Copies `n` bytes from `from` to `to`, as `core::ptr::copy` does (the two may overlap),
+/// without a call for the few bytes of most messages.
+///
+/// # Safety
+/// As for `core::ptr::copy`: `from` readable and `to` writable for `n` bytes.
+#[inline(always)]
+unsafe fn copy_bytes(from: *const u8, to: *mut u8, n: usize) {
+    use core::ptr::{read_unaligned as get, write_unaligned as put};
+    // Every load comes before the first store, so overlapping ranges copy as through a
+    // buffer.
+    if n > 16 {
+        // SAFETY: the caller's promise, as `copy` asks it.
+        unsafe { core::ptr::copy(from, to, n) }
+    } else if n >= 8 {
+        // SAFETY: every address is `from + i` or `to + i` for `i < n` (the caller's
+        // promise), read and written unaligned.
+        unsafe {
+            let (a, b) = (get(from as *const u64), get(from.add(n - 8) as *const u64));
+            put(to as *mut u64, a);
+            put(to.add(n - 8) as *mut u64, b);
+        }
+    } else if n >= 4 {
+        // SAFETY: as above.
+        unsafe {
+            let (a, b) = (get(from as *const u32), get(from.add(n - 4) as *const u32));
+            put(to as *mut u32, a);
+            put(to.add(n - 4) as *mut u32, b);
+        }
+    } else if n > 0 {
+        // SAFETY: as above.
+        unsafe {
+            let (a, b, c) = (*from, *from.add(n / 2), *from.add(n - 1));
+            *to = a;
+            *to.add(n / 2) = b;
+            *to.add(n - 1) = c;
+        }
+    }
+}
+
+/// Looks up pages of one address space, borrowed for `'s`, remembering the last two it
+/// walked (one per page-number parity, so the two pages of a buffer that crosses a page
+/// boundary are both kept): the user buffers of one system call (a length word, the
+/// message beside it on the same stack page) cost one page-table walk per page. Made
+/// afresh in each call; it cannot outlive the borrow, so nothing it remembers can be stale
+/// (the space's mappings cannot change while it is borrowed).
+pub struct Walker<'s, S> {
+    space: &'s S,
+    /// By page-number parity: the user page (`NONE`: none yet), its kernel address, and
+    /// whether it is writable.
+    pages: [u64; 2],
+    bytes: [*mut u8; 2],
+    writable: [bool; 2],
+}
+
+/// Not page-aligned, so never a page.
+const NONE: u64 = 1;
+
+const _: () = assert!(BUF_MAX as u64 <= abi::layout::USER_END - abi::layout::USER_MIN);
+
+impl<'s, S: UserMemory> Walker<'s, S> {
+    #[inline(always)]
+    pub fn new(space: &'s S) -> Self {
+        Walker { space, pages: [NONE; 2], bytes: [core::ptr::null_mut(); 2], writable: [false; 2] }
+    }
+
+    /// The kernel address of user page `page`, checked writable if `write`.
+    #[inline(always)]
+    fn page(&mut self, page: u64, write: bool) -> Result<*mut u8, Error> {
+        let i = ((page / PAGE) & 1) as usize;
+        if self.pages[i] != page {
+            let (bytes, writable) = self.space.page_bytes(page).ok_or(Error::BadAddress)?;
+            self.pages[i] = page;
+            self.bytes[i] = bytes.as_ptr();
+            self.writable[i] = writable;
+        }
+        if write && !self.writable[i] {
+            return Err(Error::BadAddress);
+        }
+        Ok(self.bytes[i])
+    }
+
+    /// The user buffer `[addr, addr + len)`, checked mapped user memory (writable too if
+    /// `write`) and translated. `BadAddress` if it is not; zero bytes are valid whatever
+    /// `addr` (the spec ignores the pointer of an empty buffer). `len <= BUF_MAX`: longer
+    /// is refused with `TooLong` (callers bound their lengths first).
+    #[inline(always)]
+    fn buf<A>(&mut self, addr: u64, len: usize, write: bool) -> Result<UserBuf<'s, A>, Error> {
+        if len == 0 {
+            return Ok(UserBuf::EMPTY);
+        }
+        if len > BUF_MAX {
+            return Err(Error::TooLong);
+        }
+        // `abi::layout::is_user_range`, in two comparisons: `len` is far below `USER_END`.
+        if addr < abi::layout::USER_MIN || addr > abi::layout::USER_END - len as u64 {
+            return Err(Error::BadAddress);
+        }
+        let off = (addr % PAGE) as usize;
+        let page = addr - off as u64;
+        // `off < PAGE`: the first byte's address stays inside the page.
+        let head = self.page(page, write)?.wrapping_add(off);
+        if off + len <= PAGE as usize {
+            return Ok(UserBuf { head, head_len: len, tail: head, len, _p: PhantomData });
+        }
+        // The range is user memory without wrapping, so the next page is too.
+        let tail = self.page(page + PAGE, write)?;
+        Ok(UserBuf { head, head_len: PAGE as usize - off, tail, len, _p: PhantomData })
+    }
+
+    /// `len` bytes at `addr`, to be read; checked writable too if `also_write` (a
+    /// synchronous sender's buffer, where its reply will come back).
+    #[inline(always)]
+    pub fn readable(&mut self, addr: u64, len: usize, also_write: bool) -> Result<UserBuf<'s, Readable>, Error> {
+        self.buf(addr, len, also_write)
+    }
+
+    /// `len` bytes at `addr`, to be written.
+    #[inline(always)]
+    pub fn writable(&mut self, addr: u64, len: usize) -> Result<UserBuf<'s, Writable>, Error> {
+        self.buf(addr, len, true)
+    }
+
+    /// The space it walks.
+    pub fn space(&self) -> &'s S {
+        self.space
+    }
+}
+
+/// A checked user range of at most [`BUF_MAX`] bytes, of the address space a [`Walker`]
+/// borrowed for `'s`, with the kernel addresses of its pages: `head_len` bytes from `head`
+/// in its first page, the rest from `tail` at the start of the next.
+///
+/// Invariant: made only by [`Walker::buf`], from addresses `page_bytes` gave while the
+/// space is borrowed for `'s`, readable (and writable, if `A` is `Writable`) for those
+/// bytes; `head_len <= len <= BUF_MAX`, `head_len > 0` unless `len == 0`.
+pub struct UserBuf<'s, A> {
+    head: *mut u8,
+    head_len: usize,
+    tail: *mut u8,
+    len: usize,
+    _p: PhantomData<(&'s (), A)>,
+}
+
+// Copied whatever `A` is: it is only a marker.
+impl<A> Clone for UserBuf<'_, A> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<A> Copy for UserBuf<'_, A> {}
+
+impl<'s, A> UserBuf<'s, A> {
+    const EMPTY: Self =
+        UserBuf { head: core::ptr::null_mut(), head_len: 0, tail: core::ptr::null_mut(), len: 0, _p: PhantomData };
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Its first `n` bytes (all of it if `n` is more).
+    #[inline(always)]
+    pub fn prefix(self, n: usize) -> Self {
+        let len = n.min(self.len);
+        UserBuf { head_len: self.head_len.min(len), len, ..self }
+    }
+
+    /// Its (at most two) runs of contiguous bytes: kernel address and length.
+    fn runs(&self) -> [(*mut u8, usize); 2] {
+        [(self.head, self.head_len), (self.tail, self.len - self.head_len)]
+    }
+
+    /// The kernel address of byte `at` (`< len`) and how many bytes are contiguous from it.
+    #[inline(always)]
+    fn run(&self, at: usize) -> (*mut u8, usize) {
+        if at < self.head_len {
+            (self.head.wrapping_add(at), self.head_len - at)
+        } else {
+            (self.tail.wrapping_add(at - self.head_len), self.len - at)
+        }
+    }
+
+    /// Copies its first `out.len()` bytes (at most `len`) into `out`.
+    pub fn read(&self, out: &mut [u8]) {
+        let n = out.len().min(self.len);
+        let mut done = 0;
+        while done < n {
+            let (from, run) = self.run(done);
+            let k = run.min(n - done);
+            // SAFETY: `run` stays inside the buffer's pages, readable for `'s` (the type's
+            // invariant); `out` is kernel memory, never user memory, so they are disjoint.
+            unsafe { core::ptr::copy_nonoverlapping(from, out[done..].as_mut_ptr(), k) };
+            done += k;
+        }
+    }
+
+    /// The value of a 4-byte buffer (a length word), in the machine's byte order.
+    #[inline(always)]
+    pub fn read_u32(&self) -> u32 {
+        if self.head_len >= 4 {
+            // SAFETY: four readable bytes of one page (the type's invariant), read without
+            // assuming alignment; no Rust reference covers user memory.
+            unsafe { core::ptr::read_unaligned(self.head as *const u32) }
+        } else {
+            let mut b = [0; 4];
+            self.read(&mut b);
+            u32::from_ne_bytes(b)
+        }
+    }
+}
+
+impl<'s> UserBuf<'s, Writable> {
+    /// Writes `data` (at most `len` bytes of it) to its start.
+    pub fn write(&self, data: &[u8]) {
+        let n = data.len().min(self.len);
+        let mut done = 0;
+        while done < n {
+            let (to, run) = self.run(done);
+            let k = run.min(n - done);
+            // SAFETY: `run` stays inside the buffer's pages, writable for `'s` (the type's
+            // invariant); `data` is kernel memory, never user memory, so they are disjoint.
+            unsafe { core::ptr::copy_nonoverlapping(data[done..].as_ptr(), to, k) };
+            done += k;
+        }
+    }
+
+    /// Writes a 4-byte buffer's value (a length word).
+    #[inline(always)]
+    pub fn write_u32(&self, v: u32) {
+        if self.head_len >= 4 {
+            // SAFETY: four writable bytes of one page (the type's invariant), written
+            // without assuming alignment; no Rust reference covers user memory.
+            unsafe { core::ptr::write_unaligned(self.head as *mut u32, v) }
+        } else {
+            self.write(&v.to_ne_bytes());
+        }
+    }
+
+    /// Copies the first `n` bytes of `src` (at most the length of either) here: the one
+    /// copy of a short message, user frame to user frame, a page piece at a time. The two
+    /// may be the same memory (two threads of one task, a page shared between tasks): the
+    /// bytes arrive as if copied through a buffer, which `bounce` is when the two share a
+    /// page and the pieces could overwrite what is still to be read.
+    #[inline(always)]
+    pub fn copy_from<B>(&self, src: &UserBuf<'_, B>, n: usize, bounce: &mut [u8; BUF_MAX]) {
+        let n = n.min(self.len).min(src.len);
+        if n <= src.head_len && n <= self.head_len {
+            // SAFETY: `n` bytes from the start of each buffer lie in its first page,
+            // readable and writable for as long as the buffers are borrowed (the type's
+            // invariant); `copy_bytes` allows the two to overlap.
+            unsafe { copy_bytes(src.head, self.head, n) };
+            return;
+        }
+        let (src, dest) = (src.prefix(n), self.prefix(n));
+        let ([s0, s1], [d0, d1]) = (src.runs(), dest.runs());
+        if overlap(s0, d0) | overlap(s0, d1) | overlap(s1, d0) | overlap(s1, d1) {
+            src.read(&mut bounce[..n]);
+            dest.write(&bounce[..n]);
+            return;
+        }
+        let mut done = 0;
+        while done < n {
+            let (from, a) = src.run(done);
+            let (to, b) = dest.run(done);
+            let k = a.min(b).min(n - done);
+            // SAFETY: both runs stay inside their buffers' pages, readable and writable for
+            // as long as those are borrowed (the type's invariant, and both are live here);
+            // they do not overlap (tested above).
+            unsafe { core::ptr::copy_nonoverlapping(from, to, k) };
+            done += k;
+        }
+    }
+}
+
+/// Whether two ranges of the kernel's addresses (start, length) share a byte.
+#[inline(always)]
+fn overlap((a, m): (*mut u8, usize), (b, n): (*mut u8, usize)) -> bool {
+    let (a, b) = (a as usize, b as usize);
+    m > 0 && n > 0 && a < b.wrapping_add(n) && b < a.wrapping_add(m)
+}
+
+/// User pages for host tests: a page's bytes behind interior mutability, so the kernel may
+/// write them through the address `page_bytes` gives while the space is borrowed shared.
+#[cfg(test)]
+pub mod fake {
+    use core::cell::Cell;
+    use core::ptr::NonNull;
+
+    pub struct Page(Box<[Cell<u8>]>);
+
+    impl Page {
+        pub fn filled(b: u8) -> Self {
+            Page((0..abi::PAGE_SIZE).map(|_| Cell::new(b)).collect())
+        }
+        /// The page's bytes, for `UserMemory::page_bytes`.
+        pub fn bytes(&self) -> NonNull<u8> {
+            // A boxed slice is never null; `Cell<u8>` has the layout of `u8`.
+            NonNull::new(self.0.as_ptr() as *mut u8).expect("a box is not null")
+        }
+        pub fn get(&self, at: usize) -> u8 {
+            self.0[at].get()
+        }
+        pub fn set(&self, at: usize, b: u8) {
+            self.0[at].set(b)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    const P: u64 = abi::PAGE_SIZE as u64;
+    use std::cell::Cell;
 
-    /// Pages at given addresses, each readable or read-write.
-    struct Fake(BTreeMap<u64, (Vec<u8>, bool)>, u64);
+    /// Pages at given addresses, each readable or read-write; its id; how many pages have
+    /// been looked up.
+    struct Fake(BTreeMap<u64, (fake::Page, bool)>, u64, Cell<u32>);
 
-    impl Fake {
-        fn page(&self, a: u64) -> Option<&(Vec<u8>, bool)> {
-            self.0.get(&(a & !(P - 1)))
-        }
-    }
-
-    impl UserMemory for Fake {
-        fn check(&self, addr: u64, len: u64, write: bool) -> Result<(), Error> {
-            let mut p = addr & !(P - 1);
-            while p < addr + len {
-                match self.page(p) {
-                    Some((_, w)) if *w || !write => p += P,
-                    _ => return Err(Error::BadAddress),
-                }
-            }
-            Ok(())
-        }
-        fn copy_in(&self, addr: u64, buf: &mut [u8]) -> Result<(), Error> {
-            for (i, b) in buf.iter_mut().enumerate() {
-                let a = addr + i as u64;
-                *b = self.page(a).ok_or(Error::BadAddress)?.0[(a % P) as usize];
-            }
-            Ok(())
-        }
-        fn copy_out(&mut self, addr: u64, data: &[u8]) -> Result<(), Error> {
-            for (i, b) in data.iter().enumerate() {
-                let a = addr + i as u64;
-                let (page, w) = self.0.get_mut(&(a & !(P - 1))).ok_or(Error::BadAddress)?;
-                if !*w {
-                    return Err(Error::BadAddress);
-                }
-                page[(a % P) as usize] = *b;
-            }
-            Ok(())
+    // SAFETY: `page_bytes` gives the address of a page this space owns, which lives as long
+    // as the space and is only ever reached through raw addresses (`fake::Page`).
+    unsafe impl UserMemory for Fake {
+        fn page_bytes(&self, page: u64) -> Option<(NonNull<u8>, bool)> {
+            self.2.set(self.2.get() + 1);
+            self.0.get(&page).map(|(p, w)| (p.bytes(), *w))
         }
         fn space_id(&self) -> u64 {
             self.1
         }
     }
 
+    impl Fake {
+        fn byte(&self, a: u64) -> u8 {
+            self.0[&(a & !(PAGE - 1))].0.get((a % PAGE) as usize)
+        }
+        fn set(&self, a: u64, b: u8) {
+            self.0[&(a & !(PAGE - 1))].0.set((a % PAGE) as usize, b)
+        }
+    }
+
     fn mem() -> Fake {
         let mut m = BTreeMap::new();
-        m.insert(0x50_0000, (vec![7; P as usize], true));
-        m.insert(0x50_1000, (vec![8; P as usize], false));
-        Fake(m, 1)
+        m.insert(0x50_0000, (fake::Page::filled(7), true));
+        m.insert(0x50_1000, (fake::Page::filled(8), false));
+        Fake(m, 1, Cell::new(0))
     }
 
     #[test]
@@ -291,5 +656,174 @@ mod tests {
         assert_eq!(UserSlice::new(abi::layout::USER_END - 4, 8).err(), Some(Error::BadAddress), "past the end");
         assert_eq!(UserSlice::new(0, 1).err(), Some(Error::BadAddress), "null");
         assert!(UserSlice::new(u64::MAX, 0).is_ok(), "zero length: the pointer is ignored");
+    }
+
+    /// Pages from 0x60_0000: read-write, read-write, read-only, unmapped, read-write,
+    /// read-write; the byte at user address `a` holds `a % 251`.
+    fn four() -> Fake {
+        let mut m = BTreeMap::new();
+        for (i, w) in [(0u64, true), (1, true), (2, false), (4, true), (5, true)] {
+            let p = fake::Page::filled(0);
+            for a in 0..PAGE {
+                p.set(a as usize, ((0x60_0000 + i * PAGE + a) % 251) as u8);
+            }
+            m.insert(0x60_0000 + i * PAGE, (p, w));
+        }
+        Fake(m, 3, Cell::new(0))
+    }
+
+    #[test]
+    fn a_walker_reads_a_range_across_two_pages() {
+        let m = four();
+        let mut w = Walker::new(&m);
+        let b = w.readable(0x60_0ffa, 10, false).unwrap();
+        let mut out = [0; 10];
+        b.read(&mut out);
+        let want: Vec<u8> = (0x60_0ffa..0x60_1004u64).map(|a| (a % 251) as u8).collect();
+        assert_eq!(out[..], want[..]);
+        assert_eq!(b.prefix(3).len(), 3);
+        let mut three = [0; 10];
+        b.prefix(3).read(&mut three);
+        assert_eq!(three[..3], want[..3]);
+        assert_eq!(three[3..], [0; 7], "a prefix reads no further");
+    }
+
+    #[test]
+    fn a_walker_refuses_what_is_not_user_memory_as_asked() {
+        let m = four();
+        let mut w = Walker::new(&m);
+        assert_eq!(w.readable(0x60_1ffe, 4, true).err(), Some(Error::BadAddress), "second page read-only");
+        assert!(w.readable(0x60_1ffe, 4, false).is_ok(), "but readable");
+        assert_eq!(w.readable(0x60_2ffe, 4, false).err(), Some(Error::BadAddress), "runs into a hole");
+        assert_eq!(w.writable(0x60_3000, 1).err(), Some(Error::BadAddress), "unmapped");
+        assert_eq!(w.readable(0, 4, false).err(), Some(Error::BadAddress), "null");
+        assert_eq!(w.readable(abi::layout::USER_END - 2, 4, false).err(), Some(Error::BadAddress), "past the end");
+        assert_eq!(w.readable(u64::MAX - 1, 4, false).err(), Some(Error::BadAddress), "wraps");
+        assert_eq!(w.readable(0x60_0000, BUF_MAX + 1, false).err(), Some(Error::TooLong), "more than a page");
+        assert!(w.writable(0, 0).is_ok(), "zero bytes: the pointer is ignored");
+        assert!(w.writable(u64::MAX, 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_page_remembered_readable_is_still_refused_for_writing() {
+        let m = four();
+        let mut w = Walker::new(&m);
+        assert!(w.readable(0x60_2010, 4, false).is_ok());
+        assert_eq!(w.writable(0x60_2010, 4).err(), Some(Error::BadAddress));
+        assert_eq!(w.readable(0x60_2010, 4, true).err(), Some(Error::BadAddress));
+    }
+
+    #[test]
+    fn a_walker_looks_each_page_up_once() {
+        let m = four();
+        let mut w = Walker::new(&m);
+        w.readable(0x60_0ff0, 0x20, true).unwrap(); // pages 0 and 1
+        w.writable(0x60_0ff8, 4).unwrap();
+        w.writable(0x60_1000, 4).unwrap();
+        w.readable(0x60_0000, 1, false).unwrap();
+        assert_eq!(m.2.get(), 2, "two pages, two walks");
+        w.readable(0x60_4000, 1, false).unwrap();
+        assert_eq!(m.2.get(), 3);
+        // A new walker (a new system call) walks again.
+        Walker::new(&m).readable(0x60_4000, 1, false).unwrap();
+        assert_eq!(m.2.get(), 4);
+    }
+
+    #[test]
+    fn length_words_read_and_write_across_a_page_boundary() {
+        let m = four();
+        let mut w = Walker::new(&m);
+        for at in [0x60_0ffc, 0x60_0ffd, 0x60_0fff, 0x60_1000, 0x60_0123] {
+            let word = w.writable(at, 4).unwrap();
+            word.write_u32(0x0403_0201 ^ at as u32);
+            assert_eq!(word.read_u32(), 0x0403_0201 ^ at as u32, "at {at:#x}");
+            let want = (0x0403_0201 ^ at as u32).to_ne_bytes();
+            assert_eq!([m.byte(at), m.byte(at + 1), m.byte(at + 2), m.byte(at + 3)], want, "at {at:#x}");
+        }
+    }
+
+    #[test]
+    fn a_copy_goes_page_piece_by_page_piece_whatever_the_two_splits() {
+        // Source and destination straddle page boundaries at different offsets.
+        for (src, dst, n) in [
+            (0x60_0ff0u64, 0x60_4000u64, 0x30usize),
+            (0x60_0010, 0x60_4fe0, 0x40),
+            (0x60_0ff0, 0x60_4fe0, 0x1000),
+            (0x60_0000, 0x60_4000, 0x1000),
+            (0x60_1ff8, 0x60_4ffc, 8),
+        ] {
+            let m = four();
+            let mut w = Walker::new(&m);
+            let from = w.readable(src, n, false).unwrap();
+            let to = w.writable(dst, n).unwrap();
+            to.copy_from(&from, n, &mut [0; BUF_MAX]);
+            for i in 0..n as u64 {
+                assert_eq!(m.byte(dst + i), ((src + i) % 251) as u8, "{src:#x} -> {dst:#x}, byte {i}");
+            }
+            let after = dst + n as u64;
+            if after < 0x60_6000 {
+                assert_eq!(m.byte(after), (after % 251) as u8, "nothing past the end");
+            }
+        }
+    }
+
+    #[test]
+    fn a_copy_takes_no_more_than_either_side_holds() {
+        let m = four();
+        let mut w = Walker::new(&m);
+        let from = w.readable(0x60_0000, 4, false).unwrap();
+        let to = w.writable(0x60_4000, 16).unwrap();
+        m.set(0x60_4004, 0xee);
+        to.copy_from(&from, 16, &mut [0; BUF_MAX]);
+        assert_eq!(m.byte(0x60_4003), (0x60_0003 % 251) as u8);
+        assert_eq!(m.byte(0x60_4004), 0xee, "the source had four bytes");
+        let small = w.writable(0x60_4100, 2).unwrap();
+        m.set(0x60_4102, 0xee);
+        small.copy_from(&from, 4, &mut [0; BUF_MAX]);
+        assert_eq!(m.byte(0x60_4102), 0xee, "the destination had two");
+    }
+
+    #[test]
+    fn the_same_memory_on_both_sides_is_copied_as_through_a_buffer() {
+        let m = four();
+        let mut w = Walker::new(&m);
+        let from = w.readable(0x60_0100, 8, false).unwrap();
+        let to = w.writable(0x60_0102, 8).unwrap();
+        to.copy_from(&from, 8, &mut [0; BUF_MAX]);
+        let got: Vec<u8> = (0..8).map(|i| m.byte(0x60_0102 + i)).collect();
+        let want: Vec<u8> = (0..8).map(|i| ((0x60_0100 + i) % 251) as u8).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn small_and_large_copies_overlapping_or_not_copy_as_through_a_buffer() {
+        for n in 0..=40usize {
+            for shift in [-9isize, -3, -1, 0, 1, 3, 9, 64] {
+                let mut mem: Vec<u8> = (0..160u8).collect();
+                let (from, to) = (32usize, (32 + shift) as usize);
+                let mut want = mem.clone();
+                want.copy_within(from..from + n, to);
+                let base = mem.as_mut_ptr();
+                // SAFETY: both ranges lie inside `mem`.
+                unsafe { copy_bytes(base.add(from), base.add(to), n) };
+                assert_eq!(mem, want, "{n} bytes, shifted {shift}");
+            }
+        }
+    }
+
+    #[test]
+    fn overlapping_buffers_across_a_page_boundary_copy_as_through_a_buffer() {
+        for (src, dst, n) in
+            [(0x60_0ff0u64, 0x60_0ff3u64, 0x100usize), (0x60_0ff3, 0x60_0ff0, 0x100), (0x60_0800, 0x60_0c00, 0x1000)]
+        {
+            let m = four();
+            let mut w = Walker::new(&m);
+            let from = w.readable(src, n, false).unwrap();
+            let to = w.writable(dst, n).unwrap();
+            to.copy_from(&from, n, &mut [0; BUF_MAX]);
+            for i in 0..n as u64 {
+                assert_eq!(m.byte(dst + i), ((src + i) % 251) as u8, "{src:#x} -> {dst:#x}, byte {i}");
+            }
+        }
     }
 }

@@ -81,48 +81,35 @@ impl core::fmt::Display for PageFaultCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use abi::Error;
+    use crate::umem::fake::Page;
+    use core::ptr::NonNull;
     use std::collections::BTreeMap;
 
     /// Pages of user memory: page address -> (bytes, writable).
     #[derive(Default)]
-    struct Mem(BTreeMap<u64, (Vec<u8>, bool)>);
+    struct Mem(BTreeMap<u64, (Page, bool)>);
 
     impl Mem {
         fn map(&mut self, page: u64, writable: bool) {
-            self.0.insert(page, (vec![0; PAGE as usize], writable));
+            self.0.insert(page, (Page::filled(0), writable));
         }
         fn put(&mut self, addr: u64, v: u64) {
-            let (bytes, _) = self.0.get_mut(&(addr & !(PAGE - 1))).unwrap();
+            let (bytes, _) = &self.0[&(addr & !(PAGE - 1))];
             let off = (addr % PAGE) as usize;
-            bytes[off..off + 8].copy_from_slice(&v.to_le_bytes());
+            for (i, b) in v.to_le_bytes().into_iter().enumerate() {
+                bytes.set(off + i, b);
+            }
         }
     }
 
-    impl UserMemory for Mem {
+    // SAFETY: a page's bytes live as long as the map holds them, which only `&mut self`
+    // changes, and are reached only through raw addresses (`Page`).
+    unsafe impl UserMemory for Mem {
         fn space_id(&self) -> u64 {
             1
         }
-        fn check(&self, addr: u64, len: u64, write: bool) -> Result<(), Error> {
-            let mut p = addr & !(PAGE - 1);
-            while p < addr + len {
-                match self.0.get(&p) {
-                    Some((_, w)) if *w || !write => p += PAGE,
-                    _ => return Err(Error::BadAddress),
-                }
-            }
-            Ok(())
-        }
-        fn copy_in(&self, addr: u64, buf: &mut [u8]) -> Result<(), Error> {
-            for (i, b) in buf.iter_mut().enumerate() {
-                let a = addr + i as u64;
-                let (bytes, _) = self.0.get(&(a & !(PAGE - 1))).ok_or(Error::BadAddress)?;
-                *b = bytes[(a % PAGE) as usize];
-            }
-            Ok(())
-        }
-        fn copy_out(&mut self, _: u64, _: &[u8]) -> Result<(), Error> {
-            unimplemented!("never written")
+        fn page_bytes(&self, page: u64) -> Option<(NonNull<u8>, bool)> {
+            self.0.get(&page).map(|(p, w)| (p.bytes(), *w))
         }
     }
 

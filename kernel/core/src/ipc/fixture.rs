@@ -10,8 +10,10 @@ use crate::mem::tables::fake::FakeTables;
 use crate::mem::tables::{PageTables, PRESENT};
 use crate::mem::KernelStack;
 use crate::task::{Core, State, TaskId, ThreadSlot, Tid};
+use crate::umem::fake::Page;
 use crate::umem::UserMemory;
 use abi::Error;
+use core::ptr::NonNull;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -35,7 +37,7 @@ pub struct FakeFrames(Rc<RefCell<FrameTable>>);
 
 #[derive(Default)]
 struct FrameTable {
-    frames: BTreeMap<u64, (Vec<u8>, u32)>,
+    frames: BTreeMap<u64, (Page, u32)>,
     /// The last frame number handed out (0 is never one).
     last: u64,
 }
@@ -59,7 +61,7 @@ impl FakeFrames {
         let mut t = self.0.borrow_mut();
         t.last += 1;
         let frame = t.last;
-        t.frames.insert(frame, (vec![0; PAGE as usize], 1));
+        t.frames.insert(frame, (Page::filled(0), 1));
         frame
     }
 
@@ -80,12 +82,9 @@ impl FakeFrames {
         }
     }
 
-    fn byte(&self, frame: u64, at: u64) -> u8 {
-        self.0.borrow().frames[&frame].0[(at % PAGE) as usize]
-    }
-
-    fn set_byte(&self, frame: u64, at: u64, b: u8) {
-        self.0.borrow_mut().frames.get_mut(&frame).unwrap().0[(at % PAGE) as usize] = b;
+    /// The bytes of live fake frame `frame`: they stay where they are until it is freed.
+    fn bytes(&self, frame: u64) -> Option<NonNull<u8>> {
+        self.0.borrow().frames.get(&frame).map(|(p, _)| p.bytes())
     }
 }
 
@@ -96,6 +95,8 @@ pub struct Mem {
     pub pages: BTreeMap<u64, Mapped>,
     /// Distinct for every fake space made (`UserMemory::space_id`).
     id: u64,
+    /// User pages looked up so far (`page_bytes` calls): the walks a machine would do.
+    page_lookups: std::cell::Cell<u64>,
     regions: Box<Regions>,
     tables: PageTables,
     table_frames: FakeTables,
@@ -125,6 +126,7 @@ impl Mem {
         Mem {
             pages: BTreeMap::new(),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            page_lookups: std::cell::Cell::new(0),
             regions: Box::new(Regions::new(1 << 20)),
             tables,
             table_frames,
@@ -170,6 +172,11 @@ impl Mem {
         }
     }
 
+    /// User pages looked up in this space so far (what would be page-table walks).
+    pub fn page_lookups(&self) -> u64 {
+        self.page_lookups.get()
+    }
+
     /// Page-table frames this space holds.
     pub fn table_frames(&self) -> u64 {
         self.tables.held()
@@ -208,39 +215,18 @@ impl Drop for Mem {
     }
 }
 
-impl UserMemory for Mem {
+// SAFETY: a mapped page's frame stays in the world's frame table while any space maps it,
+// and only `&mut` methods of a space unmap; its bytes are a `fake::Page`, reached only
+// through raw addresses.
+unsafe impl UserMemory for Mem {
     fn space_id(&self) -> u64 {
         self.id
     }
 
-    fn check(&self, addr: u64, len: u64, write: bool) -> Result<(), Error> {
-        let mut p = addr & !(PAGE - 1);
-        while p < addr + len {
-            match self.at(p) {
-                Some(m) if m.writable || !write => p += PAGE,
-                _ => return Err(Error::BadAddress),
-            }
-        }
-        Ok(())
-    }
-    fn copy_in(&self, addr: u64, buf: &mut [u8]) -> Result<(), Error> {
-        for (i, b) in buf.iter_mut().enumerate() {
-            let a = addr + i as u64;
-            let m = self.at(a).ok_or(Error::BadAddress)?;
-            *b = self.frames.byte(m.frame, a);
-        }
-        Ok(())
-    }
-    fn copy_out(&mut self, addr: u64, data: &[u8]) -> Result<(), Error> {
-        for (i, b) in data.iter().enumerate() {
-            let a = addr + i as u64;
-            let m = self.at(a).ok_or(Error::BadAddress)?;
-            if !m.writable {
-                return Err(Error::BadAddress);
-            }
-            self.frames.set_byte(m.frame, a, *b);
-        }
-        Ok(())
+    fn page_bytes(&self, page: u64) -> Option<(NonNull<u8>, bool)> {
+        self.page_lookups.set(self.page_lookups.get() + 1);
+        let m = self.at(page)?;
+        Some((self.frames.bytes(m.frame)?, m.writable))
     }
 }
 

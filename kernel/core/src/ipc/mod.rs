@@ -7,7 +7,8 @@
 //! senders are received in the order they sent.
 //!
 //! A synchronous message is never buffered: it stays in the sender's memory until a
-//! receiver takes it, and is then copied straight into the receiver's buffer. An
+//! receiver takes it, and is then copied straight into the receiver's buffer, frame to
+//! frame (`transfer`): one copy, each user page looked up once per call. An
 //! asynchronous message goes directly to a receiver blocked in `ipc_recv` (whose mailbox is
 //! then necessarily empty, so order is kept), or into a kernel buffer.
 //!
@@ -47,14 +48,16 @@ mod long_tests;
 #[cfg(test)]
 mod model;
 #[cfg(test)]
+mod short_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod window_tests;
 
 use crate::mem::pagemap::{check_transferable, release_shares, reserve_shares, PageMap, Transfer};
 use crate::mem::regions::Region;
-use crate::task::{Core, State, TaskSlot, ThreadSlot, Tid, BOUNCE};
-use crate::umem::{UserMemory, UserPtr, UserSlice};
+use crate::task::{Core, State, Task, TaskSlot, ThreadSlot, Tid, MAX_TASKS};
+use crate::umem::UserMemory;
 use abi::ipc::fast::{self, WORDS};
 use abi::ipc::{RecvFlags, RecvKind, SendMode, SendStatus, Timeout, KERNEL_TID, RECV_SHARED};
 use abi::syscall::regs::SECOND;
@@ -196,12 +199,6 @@ pub enum Outcome {
     Blocked,
 }
 
-/// Which side of a copy failed.
-enum Side {
-    Source,
-    Dest,
-}
-
 /// Why a rendezvous could not complete, and whose problem it is.
 enum Fault {
     /// The sender's: it fails with this error; the receiver keeps waiting.
@@ -235,9 +232,16 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     }
 }
 
-/// Where a reply's bytes are.
+/// The address space of task `task`, borrowing the task table alone, so that the threads
+/// (their states and pending results) can change while user memory of the space is in use.
+/// Invariant: as for [`Core::space`].
+#[inline(always)]
+fn space_of<S>(tasks: &[Task<S>; MAX_TASKS], task: TaskSlot) -> &S {
+    tasks[task].space.as_ref().expect("a live thread's task has an address space")
+}
+
+/// A reply in registers (`IpcReplyWait`): the words and the length.
 #[derive(Clone, Copy)]
 enum Reply {
-    Memory(u64, u32),
     Regs([u64; WORDS], u32),
 }

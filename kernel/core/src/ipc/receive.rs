@@ -2,7 +2,9 @@
 //! older of the oldest buffered message and the oldest queued sender; receive windows and
 //! their page tables.
 
+use super::transfer::{put_short, Payload};
 use super::*;
+use crate::umem::Walker;
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Writes a receiver's `*len_short` and `*len_long` once a message has arrived.
@@ -48,16 +50,82 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     pub fn ipc_recv(&mut self, me: ThreadSlot, a: RecvArgs) -> Result<Outcome, Error> {
         let task = self.task_of(me);
 
-        // 1. The caller's own arguments.
-        let space = self.space(task);
-        let len_ptr = UserPtr::<u32>::new(a.len_short);
-        let cap = len_ptr.read(space)?;
-        len_ptr.check_writable(space)?;
-        let cap = cap.min(SHORT_MAX as u32);
-        UserSlice::new(a.short_dest, cap as u64)?.writable(space)?;
-        let long_ptr = UserPtr::<u32>::new(a.len_long);
-        let long_cap = long_ptr.read(space)? as u64;
-        long_ptr.check_writable(space)?;
+        // 1. The caller's own arguments, each page looked up once.
+        let mut mine = Walker::new(space_of(&self.tasks, task));
+        let cap = mine.writable(a.len_short, 4)?.read_u32().min(SHORT_MAX as u32);
+        mine.writable(a.short_dest, cap as usize)?;
+        let long_cap = mine.writable(a.len_long, 4)?.read_u32() as u64;
+        let recv = PendingRecv {
+            buf: a.short_dest,
+            cap,
+            len_ptr: a.len_short,
+            long_len_ptr: a.len_long,
+            long_va: a.long_dest,
+            long_pages: long_cap / PAGE,
+            into_regs: false,
+        };
+        let t = &self.threads[me];
+        if long_cap != 0 || t.pending_irqs != 0 || t.ipc.window.is_some() {
+            return self.recv_general(me, a, recv, long_cap);
+        }
+        let timeout = Timeout::from_raw(a.timeout).ok_or(Error::InvalidArgument)?;
+        if t.ipc.reply_to.is_some() {
+            return Err(Error::ReplyPending);
+        }
+
+        // 2. Something queued for this plain receive is copied with the pages just looked
+        // up (the general `receive` would look them up again).
+        match self.next_incoming(me) {
+            Next::Message => {
+                let Some(m) = self.messages.front(me) else { return Err(Error::Timeout) };
+                let bytes = &self.buffers.bytes(&m.buffer)[..m.len as usize];
+                // On failure the message stays queued: nothing is lost.
+                let ret = &mut self.threads[me].ret;
+                put_short(&mut mine, ret, recv.sink(0), &Payload::Kernel(bytes), &mut self.bounce)?;
+                return self.async_taken(me);
+            }
+            Next::Sender(s) => {
+                if let State::Sending { send, .. } = *self.threads[s].state() {
+                    let n = send.len.min(recv.cap) as usize;
+                    let payload = match send.regs {
+                        _ if send.long_pages != 0 => None, // the rendezvous moves pages
+                        Some(words) => Some(Payload::Regs(words, send.len)),
+                        // A sender whose buffer went is failed by `receive`, below.
+                        None => Walker::new(space_of(&self.tasks, self.threads[s].task))
+                            .readable(send.buf, n, false)
+                            .ok()
+                            .map(Payload::Memory),
+                    };
+                    if let Some(payload) = payload {
+                        // On failure the sender stays queued.
+                        let ret = &mut self.threads[me].ret;
+                        put_short(&mut mine, ret, recv.sink(0), &payload, &mut self.bounce)?;
+                        crate::trace_event!(crate::trace::recv(self, me, self.threads[s].tid, send.seq));
+                        return Ok(self.sender_taken(me, s, &send, 0));
+                    }
+                }
+            }
+            Next::Nothing => {
+                if timeout == Timeout::Poll {
+                    return Err(Error::Timeout);
+                }
+                self.block_receiving(me, recv, timeout);
+                return Ok(Outcome::Blocked);
+            }
+        }
+        self.receive(me, recv, timeout)
+    }
+
+    /// The rest of `ipc_recv` (its user buffers checked) for a receive with a window, with
+    /// interrupts pending, or holding a stale window.
+    fn recv_general(
+        &mut self,
+        me: ThreadSlot,
+        a: RecvArgs,
+        recv: PendingRecv,
+        long_cap: u64,
+    ) -> Result<Outcome, Error> {
+        let task = self.task_of(me);
         if !long_cap.is_multiple_of(PAGE) {
             return Err(Error::Misaligned);
         }
@@ -68,7 +136,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             if !abi::layout::is_user_range(a.long_dest, long_cap) {
                 return Err(Error::BadAddress);
             }
-            if !space.is_unmapped(a.long_dest, long_cap / PAGE) {
+            if !self.space(task).is_unmapped(a.long_dest, long_cap / PAGE) {
                 return Err(Error::WindowOccupied);
             }
             // The receiver's limits are checked now, not when a sender arrives, and
@@ -89,15 +157,6 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             self.threads[me].ipc.window = Some(window);
             self.threads[me].ipc.window_growth = self.space(task).growth();
         }
-        let recv = PendingRecv {
-            buf: a.short_dest,
-            cap,
-            len_ptr: a.len_short,
-            long_len_ptr: a.len_long,
-            long_va: a.long_dest,
-            long_pages: long_cap / PAGE,
-            into_regs: false,
-        };
         let outcome = self.receive(me, recv, timeout);
         if !matches!(outcome, Ok(Outcome::Blocked)) {
             self.end_window(me);
@@ -150,15 +209,11 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         // Then the oldest sender.
         loop {
-            let sender = self.mailboxes[me].front();
-            let sender_seq = sender.map(|s| self.queued_seq(s));
-            // The older of the queued message and the blocked sender goes first.
-            if let Some(m) = self.messages.front(me) {
-                if sender_seq.is_none_or(|s| m.seq < s) {
-                    return self.take_async(me, recv);
-                }
-            }
-            let Some(s) = sender else { break };
+            let s = match self.next_incoming(me) {
+                Next::Message => return self.take_async(me, recv),
+                Next::Sender(s) => s,
+                Next::Nothing => break,
+            };
             match self.take_sender(me, s, recv)? {
                 Some(outcome) => return Ok(outcome),
                 None => continue, // that sender's buffer was gone: next one
@@ -171,20 +226,34 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         Ok(Outcome::Blocked)
     }
 
+    /// What `me` receives next, interrupts aside: the older of the oldest buffered message
+    /// and the oldest queued sender.
+    #[inline(always)]
+    fn next_incoming(&self, me: ThreadSlot) -> Next {
+        let sender = self.mailboxes[me].front();
+        let sender_seq = sender.map(|s| self.queued_seq(s));
+        if let Some(m) = self.messages.front(me) {
+            if sender_seq.is_none_or(|s| m.seq < s) {
+                return Next::Message;
+            }
+        }
+        sender.map_or(Next::Nothing, Next::Sender)
+    }
+
     /// Receives the message at the front of `me`'s queue.
     pub(super) fn take_async(&mut self, me: ThreadSlot, recv: PendingRecv) -> Result<Outcome, Error> {
         let task = self.task_of(me);
         let Some(m) = self.messages.front(me) else { return Err(Error::Timeout) }; // the caller saw one
-        let n = m.len.min(recv.cap);
-        let bytes = &self.buffers.bytes(&m.buffer)[..n as usize];
-        if recv.into_regs {
-            self.threads[me].ret.fast(0, n, fast::to_words(bytes));
-        } else {
-            // On failure the message stays queued: nothing is lost. The caller's task is
-            // live (see `space`).
-            self.tasks[task].space.as_mut().expect("live").copy_out(recv.buf, bytes)?;
-            self.write_received_lens(me, recv, n, 0)?;
-        }
+        let bytes = &self.buffers.bytes(&m.buffer)[..m.len as usize];
+        // On failure the message stays queued: nothing is lost.
+        let (mut theirs, ret) = (Walker::new(space_of(&self.tasks, task)), &mut self.threads[me].ret);
+        put_short(&mut theirs, ret, recv.sink(0), &Payload::Kernel(bytes), &mut self.bounce)?;
+        self.async_taken(me)
+    }
+
+    /// The message at the front of `me`'s queue has been put where it receives: it leaves
+    /// the queue, its buffer and its sender's quota go back.
+    fn async_taken(&mut self, me: ThreadSlot) -> Result<Outcome, Error> {
         let Some(m) = self.messages.pop(me) else { return Err(Error::Timeout) }; // the front above
         if let Some(t) = self.live_task_slot(m.sender_task) {
             self.messages.uncharge(t);
@@ -218,8 +287,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             }
             Err(Fault::Receiver(e)) => return Err(e), // the sender stays queued
         };
+        Ok(Some(self.sender_taken(me, s, &send, flags)))
+    }
+
+    /// Queued sender `s`'s message `send` has reached `me` (`flags` for its sender word):
+    /// a caller now waits for the reply, a sender that wants none is released.
+    fn sender_taken(&mut self, me: ThreadSlot, s: ThreadSlot, send: &PendingSend, flags: u64) -> Outcome {
         let tid = self.threads[s].tid.raw() as u64;
-        Ok(Some(match send.mode {
+        match send.mode {
             SendMode::Sync => {
                 // Still bounded by its deadline, if it has one: now waiting for the reply.
                 self.sender_received(s, me);
@@ -232,6 +307,15 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             }
             // Invariant: `ipc_send` buffers asynchronous messages and never blocks them.
             SendMode::Async => unreachable!("asynchronous senders never block"),
-        }))
+        }
     }
+}
+
+/// What a receive takes next, interrupts aside.
+enum Next {
+    /// The oldest buffered message.
+    Message,
+    /// The oldest queued sender.
+    Sender(ThreadSlot),
+    Nothing,
 }

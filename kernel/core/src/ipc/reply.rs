@@ -1,7 +1,10 @@
 //! `ipc_reply` and the reply half of `IpcReplyWait`: answering the call a receiver owes,
 //! into the caller's memory or registers.
 
+use super::transfer::{put_short, Payload};
 use super::*;
+use crate::task::{Thread, MAX_THREADS};
+use crate::umem::Walker;
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     pub(super) fn write_len(&mut self, thread: ThreadSlot, len_ptr: u64, n: u32) -> Result<(), Error> {
@@ -15,67 +18,56 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if len as usize > SHORT_MAX {
             return Err(Error::TooLong);
         }
-        UserSlice::new(message, len as u64)?.readable(self.space(task))?;
-        let caller = self.reply_with(me, Reply::Memory(message, len))?;
+        let message = Walker::new(space_of(&self.tasks, task)).readable(message, len as usize, false)?;
+        let (to, dest) = reply_target(&mut self.threads, me)?;
+        let mut theirs = Walker::new(space_of(&self.tasks, self.threads[to.slot].task));
+        let ret = &mut self.threads[to.slot].ret;
+        let put = put_short(&mut theirs, ret, dest.sink(), &Payload::Memory(message), &mut self.bounce);
+        let caller = self.replied(me, to, put)?;
         self.donate(caller); // the caller runs as soon as the server waits again
         self.threads[me].ret.value(0);
         Ok(Outcome::Returned)
     }
 
-    /// Answers the call `me` last received with `reply`; returns the caller's slot. The
-    /// reply's own arguments are checked by the caller. If the caller's buffer has become
+    /// Answers the call `me` last received with `reply`, in registers; returns the caller's
+    /// slot. As [`Core::replied`] says for a caller whose buffer has become invalid.
+    pub(super) fn reply_with(&mut self, me: ThreadSlot, reply: Reply) -> Result<ThreadSlot, Error> {
+        let Reply::Regs(words, len) = reply;
+        let (to, dest) = reply_target(&mut self.threads, me)?;
+        let mut theirs = Walker::new(space_of(&self.tasks, self.threads[to.slot].task));
+        let ret = &mut self.threads[to.slot].ret;
+        let put = put_short(&mut theirs, ret, dest.sink(), &Payload::Regs(words, len), &mut self.bounce);
+        self.replied(me, to, put)
+    }
+
+    /// The reply of `me` to caller `to` was put where it waits (`put`: the bytes, or why
+    /// not): wakes the caller and returns its slot. If the caller's buffer has become
     /// invalid, the caller is released with `BadAddress` and the result is `NotDelivered`:
     /// success means the reply reached it.
-    pub(super) fn reply_with(&mut self, me: ThreadSlot, reply: Reply) -> Result<ThreadSlot, Error> {
-        let to = self.threads[me].ipc.reply_to.take().ok_or(Error::NoReplyPending)?;
-        let t = &self.threads[to.slot];
-        if t.tid != to.tid || matches!(t.state(), State::Free | State::Zombie) {
-            return Err(Error::PeerDied);
-        }
-        // Only what the reply needs of the send, not the whole record.
-        let send = match t.state() {
-            State::AwaitingReply { from, seq, reply } if *from == me && *seq == to.seq => *reply,
-            _ => return Err(Error::Timeout), // it gave up waiting
-        };
-        let result = match (reply, send.regs) {
-            (Reply::Memory(message, len), false) => {
-                let n = len.min(send.len);
-                match self.copy_user(me, message, to.slot, send.buf, n) {
-                    Ok(()) => self.write_len(to.slot, send.len_ptr, n).map(|_| 0),
-                    Err(_) => Err(Error::BadAddress), // the caller's buffer is gone: its problem
-                }
-            }
-            (Reply::Regs(words, len), false) => {
-                let n = len.min(send.len);
-                let bytes = fast::to_bytes(&words);
-                let task = self.task_of(to.slot);
-                match self.space_mut(task).copy_out(send.buf, &bytes[..n as usize]) {
-                    Ok(()) => self.write_len(to.slot, send.len_ptr, n).map(|_| 0),
-                    Err(_) => Err(Error::BadAddress),
-                }
-            }
-            (reply, true) => {
-                let (mut words, len) = match reply {
-                    Reply::Regs(words, len) => (words, len),
-                    Reply::Memory(message, len) => {
-                        let mut b = [0u8; fast::MAX];
-                        let n = len.min(fast::MAX as u32);
-                        self.space(self.task_of(me)).copy_in(message, &mut b[..n as usize])?;
-                        (fast::to_words(&b), len)
-                    }
-                };
-                let n = len.min(send.len).min(fast::MAX as u32);
-                fast::truncate(&mut words, n as usize);
-                self.threads[to.slot].ret.fast(0, n, words);
-                Ok(0)
-            }
-        };
-        let delivered = result.is_ok();
+    fn replied(&mut self, me: ThreadSlot, to: ReplyTo, put: Result<u32, Error>) -> Result<ThreadSlot, Error> {
+        let delivered = put.is_ok();
         crate::trace_event!(crate::trace::reply(self, me, to.tid, to.seq, delivered));
-        self.wake(to.slot, result.unwrap_or_else(|e| e.code() as i64));
+        let _ = me; // read by the trace hook alone
+        self.wake(to.slot, put.map_or_else(|e| e.code() as i64, |_| 0));
         if !delivered {
             return Err(Error::NotDelivered);
         }
         Ok(to.slot)
+    }
+}
+
+/// The caller `me` owes a reply, and where the reply goes; `me` owes it no longer. Looks
+/// only at the threads, so the reply's bytes may stay translated meanwhile.
+#[inline(always)]
+fn reply_target(threads: &mut [Thread; MAX_THREADS], me: ThreadSlot) -> Result<(ReplyTo, ReplyDest), Error> {
+    let to = threads[me].ipc.reply_to.take().ok_or(Error::NoReplyPending)?;
+    let t = &threads[to.slot];
+    if t.tid != to.tid || matches!(t.state(), State::Free | State::Zombie) {
+        return Err(Error::PeerDied);
+    }
+    // Only what the reply needs of the send, not the whole record.
+    match t.state() {
+        State::AwaitingReply { from, seq, reply } if *from == me && *seq == to.seq => Ok((to, *reply)),
+        _ => Err(Error::Timeout), // it gave up waiting
     }
 }

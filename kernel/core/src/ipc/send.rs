@@ -1,7 +1,18 @@
 //! `ipc_send`: checking a send, handing it to a waiting receiver, queueing a synchronous
 //! sender in the receiver's mailbox, or buffering an asynchronous message.
 
+use super::transfer::{put_short, Payload};
 use super::*;
+use crate::umem::Walker;
+
+/// A message that has reached its receiver: its mode and place in send order, the flags of
+/// the receiver's sender word, and where the reply goes.
+struct Arrived {
+    mode: SendMode,
+    seq: u64,
+    flags: u64,
+    reply: ReplyDest,
+}
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// `ipc_send` by thread `me` (the current thread).
@@ -16,21 +27,15 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         } else {
             SendMode::try_from(a.option_sync).map_err(|_| Error::InvalidArgument)?
         };
-        let space = self.space(task);
-        let len_ptr = UserPtr::<u32>::new(a.len_short);
-        let len = len_ptr.read(space)?;
-        if mode == SendMode::Sync {
-            len_ptr.check_writable(space)?;
-        }
+        // A synchronous sender's length and buffer are where its reply comes back.
+        let sync = mode != SendMode::Async;
+        let space = space_of(&self.tasks, task);
+        let mut mine = Walker::new(space);
+        let len = mine.readable(a.len_short, 4, sync)?.read_u32();
         if len as usize > SHORT_MAX {
             return Err(Error::TooLong);
         }
-        let message = UserSlice::new(a.message_short, len as u64)?;
-        if mode == SendMode::Sync {
-            message.writable(space)?; // the reply comes back here
-        } else {
-            message.readable(space)?;
-        }
+        let message = mine.readable(a.message_short, len as usize, sync)?;
         let long_pages = a.len_long as u64 / PAGE;
         if long {
             if !(a.len_long as u64).is_multiple_of(PAGE) || !a.message_long.is_multiple_of(PAGE) {
@@ -53,8 +58,31 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Err(Error::InvalidArgument);
         }
 
-        // 3. The rendezvous.
-        let seq = self.next_seq();
+        // 3. The rendezvous. A short message to a waiting receiver goes straight from the
+        // pages just checked into the receiver's buffer.
+        self.seq += 1;
+        let seq = self.seq;
+        let reply = ReplyDest { buf: a.message_short, len, len_ptr: a.len_short, regs: false };
+        if let (false, State::Receiving(recv)) = (long, self.threads[to].state()) {
+            let sink = recv.sink(0);
+            let mut theirs = Walker::new(space_of(&self.tasks, self.threads[to].task));
+            let ret = &mut self.threads[to].ret;
+            match put_short(&mut theirs, ret, sink, &Payload::Memory(message), &mut self.bounce) {
+                Ok(_) => {
+                    crate::trace_event!(crate::trace::send(self, me, to, seq, mode));
+                    crate::trace_event!(crate::trace::recv(self, to, self.threads[me].tid, seq));
+                    let outcome = self.delivered(me, to, Arrived { mode, seq, flags: 0, reply }, timeout);
+                    self.threads[me].ret.second(SendStatus::default().encode());
+                    return Ok(outcome);
+                }
+                // The receiver's buffer is gone: it fails, and the send goes on as if
+                // nobody had been waiting.
+                Err(e) => {
+                    self.end_window(to);
+                    self.wake(to, e.code() as i64);
+                }
+            }
+        }
         let send = PendingSend {
             buf: a.message_short,
             len,
@@ -96,45 +124,19 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     ) -> Result<Outcome, Error> {
         let (mode, seq) = (send.mode, send.seq);
         crate::trace_event!(crate::trace::send(self, me, to, seq, mode));
-        let delivered = match *self.threads[to].state() {
-            State::Receiving(recv) => match self.rendezvous(&Pair { s: me, send: &send, r: to, recv: &recv }) {
+        if let State::Receiving(recv) = *self.threads[to].state() {
+            match self.rendezvous(&Pair { s: me, send: &send, r: to, recv: &recv }) {
                 Ok(flags) => {
-                    let kind = match mode {
-                        SendMode::Sync => RecvKind::Call,
-                        SendMode::SyncNoReply => RecvKind::NoReply,
-                        SendMode::Async => RecvKind::Async,
-                    };
-                    let word = self.threads[me].tid.raw() as u64 | flags;
-                    self.set_sender(to, word);
-                    self.end_window(to);
-                    self.wake(to, u32::from(kind) as i64);
-                    true
+                    let m = Arrived { mode, seq, flags, reply: send.reply_to() };
+                    return Ok(self.delivered(me, to, m, timeout));
                 }
                 // The receiver keeps waiting for a message that fits.
                 Err(Fault::Sender(e)) => return Err(e),
                 Err(Fault::Receiver(e)) => {
                     self.end_window(to);
                     self.wake(to, e.code() as i64);
-                    false
                 }
-            },
-            _ => false,
-        };
-        if delivered {
-            return Ok(match mode {
-                SendMode::Sync => {
-                    // Timeout 0: delivered, so wait for the reply without a deadline.
-                    self.block_awaiting_reply(me, to, seq, send.reply_to(), timeout);
-                    self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: self.threads[me].tid, seq });
-                    self.hand_off(me, to); // the caller waits: run the receiver now
-                    Outcome::Blocked
-                }
-                SendMode::SyncNoReply | SendMode::Async => {
-                    self.donate(to); // the receiver runs as soon as the sender waits
-                    self.threads[me].ret.value(0);
-                    Outcome::Returned
-                }
-            });
+            }
         }
         match mode {
             SendMode::Async => self.buffer_async(me, to, send.buf, send.len, seq),
@@ -142,6 +144,36 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             _ => {
                 self.block_sending(me, to, send, timeout);
                 Ok(Outcome::Blocked)
+            }
+        }
+    }
+
+    /// `me`'s message has reached `to`, which was receiving: `to` wakes with it, and a
+    /// caller waits for the reply (bounded by `timeout`), running `to` at once.
+    #[inline(always)]
+    fn delivered(&mut self, me: ThreadSlot, to: ThreadSlot, m: Arrived, timeout: Timeout) -> Outcome {
+        let Arrived { mode, seq, flags, reply } = m;
+        let kind = match mode {
+            SendMode::Sync => RecvKind::Call,
+            SendMode::SyncNoReply => RecvKind::NoReply,
+            SendMode::Async => RecvKind::Async,
+        };
+        let word = self.threads[me].tid.raw() as u64 | flags;
+        self.set_sender(to, word);
+        self.end_window(to);
+        self.wake(to, u32::from(kind) as i64);
+        match mode {
+            SendMode::Sync => {
+                // Timeout 0: delivered, so wait for the reply without a deadline.
+                self.block_awaiting_reply(me, to, seq, reply, timeout);
+                self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: self.threads[me].tid, seq });
+                self.hand_off(me, to); // the caller waits: run the receiver now
+                Outcome::Blocked
+            }
+            SendMode::SyncNoReply | SendMode::Async => {
+                self.donate(to); // the receiver runs as soon as the sender waits
+                self.threads[me].ret.value(0);
+                Outcome::Returned
             }
         }
     }

@@ -1,33 +1,132 @@
 //! One rendezvous of a sender with a receiver: the long message checked and prepared, the
-//! short one copied (memory or registers on either side), then the pages moved or shared.
-//! Everything that can fail comes before anything changes.
+//! short one copied, then the pages moved or shared. Everything that can fail comes before
+//! anything changes.
+//!
+//! A short message takes one road whatever its ends: a [`Payload`] (bytes in user memory,
+//! translated in this system call; registers; a kernel buffer) put into a [`Sink`] (a
+//! buffer and its length words in user memory, or registers) by [`put_short`]. User memory
+//! is copied frame to frame through the kernel's own mapping of it, walked once per page
+//! and per call, with no buffer in between.
 
 use super::*;
+use crate::regs::Results;
+use crate::umem::{Readable, UserBuf, Walker, BUF_MAX};
+
+/// Where a short message's bytes are.
+pub(super) enum Payload<'s> {
+    /// In user memory, checked (and translated) in this system call.
+    Memory(UserBuf<'s, Readable>),
+    /// In registers: the words and the length (at most `fast::MAX`).
+    Regs([u64; WORDS], u32),
+    /// In the kernel (a buffered asynchronous message).
+    Kernel(&'s [u8]),
+}
+
+impl Payload<'_> {
+    fn len(&self) -> u32 {
+        match self {
+            Payload::Memory(b) => b.len() as u32,
+            Payload::Regs(_, len) => *len,
+            Payload::Kernel(b) => b.len() as u32,
+        }
+    }
+}
+
+/// Where a short message goes.
+#[derive(Clone, Copy)]
+pub(super) enum Sink {
+    /// `cap` bytes of room at `buf`, the bytes copied written to `len_ptr`, and for a
+    /// receive the long message's length to the second pointer.
+    Memory { buf: u64, cap: u32, len_ptr: u64, long_len: Option<(u64, u32)> },
+    /// Registers (`abi::ipc::fast`), at most `cap` bytes.
+    Regs { cap: u32 },
+}
+
+impl PendingRecv {
+    /// Where a message to this receive goes, with a long message of `long_len` bytes.
+    #[inline(always)]
+    pub(super) fn sink(&self, long_len: u32) -> Sink {
+        if self.into_regs {
+            Sink::Regs { cap: self.cap }
+        } else {
+            Sink::Memory {
+                buf: self.buf,
+                cap: self.cap,
+                len_ptr: self.len_ptr,
+                long_len: Some((self.long_len_ptr, long_len)),
+            }
+        }
+    }
+}
+
+impl ReplyDest {
+    /// Where the reply goes.
+    #[inline(always)]
+    pub(super) fn sink(&self) -> Sink {
+        if self.regs {
+            Sink::Regs { cap: self.len }
+        } else {
+            Sink::Memory { buf: self.buf, cap: self.len, len_ptr: self.len_ptr, long_len: None }
+        }
+    }
+}
+
+/// Puts `payload`, cut to the room there is, where `sink` says: in the address space
+/// `theirs` walks, or in `ret`, the pending results of the thread it goes to (`bounce`: see
+/// [`UserBuf::copy_from`]). Returns the bytes it took. `BadAddress` if the destination's
+/// buffer or length words are not writable user memory of that space (any more): then nothing
+/// was written, since every page is looked up before the first byte moves.
+#[inline(always)]
+pub(super) fn put_short<S: UserMemory>(
+    theirs: &mut Walker<'_, S>,
+    ret: &mut Results,
+    sink: Sink,
+    payload: &Payload,
+    bounce: &mut [u8; BUF_MAX],
+) -> Result<u32, Error> {
+    let len = payload.len();
+    match sink {
+        Sink::Regs { cap } => {
+            let n = len.min(cap).min(fast::MAX as u32);
+            let words = match payload {
+                Payload::Regs(words, _) => {
+                    let mut words = *words;
+                    fast::truncate(&mut words, n as usize);
+                    words
+                }
+                Payload::Memory(b) => {
+                    let mut bytes = [0u8; fast::MAX];
+                    b.read(&mut bytes[..n as usize]);
+                    fast::to_words(&bytes)
+                }
+                Payload::Kernel(b) => fast::to_words(&b[..n as usize]),
+            };
+            ret.fast(0, n, words);
+            Ok(n)
+        }
+        Sink::Memory { buf, cap, len_ptr, long_len } => {
+            let n = len.min(cap);
+            let dest = theirs.writable(buf, n as usize)?;
+            let len_word = theirs.writable(len_ptr, 4)?;
+            let long_word = match long_len {
+                Some((ptr, v)) => Some((theirs.writable(ptr, 4)?, v)),
+                None => None,
+            };
+            match payload {
+                Payload::Memory(b) => dest.copy_from(b, n as usize, bounce),
+                Payload::Regs(words, _) => dest.write(&fast::to_bytes(words)[..n as usize]),
+                Payload::Kernel(b) => dest.write(&b[..n as usize]),
+            }
+            len_word.write_u32(n);
+            if let Some((word, v)) = long_word {
+                word.write_u32(v);
+            }
+            Ok(n)
+        }
+    }
+}
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
-    /// Copies `len` bytes from thread `from`'s memory to thread `to`'s.
-    pub(super) fn copy_user(
-        &mut self,
-        from: ThreadSlot,
-        src: u64,
-        to: ThreadSlot,
-        dst: u64,
-        len: u32,
-    ) -> Result<(), Side> {
-        let (ft, tt) = (self.task_of(from), self.task_of(to));
-        let mut done = 0u64;
-        while done < len as u64 {
-            let n = (len as u64 - done).min(BOUNCE as u64) as usize;
-            // Both are tasks of live threads: see `space`.
-            let from_space = self.tasks[ft].space.as_ref().expect("a live thread's task has an address space");
-            from_space.copy_in(src + done, &mut self.bounce[..n]).map_err(|_| Side::Source)?;
-            let to_space = self.tasks[tt].space.as_mut().expect("a live thread's task has an address space");
-            to_space.copy_out(dst + done, &self.bounce[..n]).map_err(|_| Side::Dest)?;
-            done += n as u64;
-        }
-        Ok(())
-    }
-
     /// Completes the rendezvous of sender `s` with receiver `r` (the one blocked, or the
     /// one calling): the long message first (checked and prepared, so nothing can fail
     /// after the short copy), then the short one, then the page transfer. Returns the
@@ -46,36 +145,29 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     }
 
     /// The short half of a rendezvous: the message into the receiver's buffer (or
-    /// registers), and its `*len_short` and `*len_long`.
+    /// registers), and its `*len_short` and `*len_long`. The sender's buffer is walked
+    /// again: it was checked in another system call.
     pub(super) fn copy_short(&mut self, p: &Pair) -> Result<(), Fault> {
-        let (s, send, r, recv) = (p.s, p.send, p.r, p.recv);
-        let n = send.len.min(recv.cap);
-        let (st, rt) = (self.task_of(s), self.task_of(r));
-        match (send.regs, recv.into_regs) {
-            (None, false) => match self.copy_user(s, send.buf, r, recv.buf, n) {
-                Ok(()) => {}
-                Err(Side::Source) => return Err(Fault::Sender(Error::BadAddress)),
-                Err(Side::Dest) => return Err(Fault::Receiver(Error::BadAddress)),
-            },
-            (Some(words), false) => {
-                let bytes = fast::to_bytes(&words);
-                self.space_mut(rt).copy_out(recv.buf, &bytes[..n as usize]).map_err(Fault::Receiver)?;
-            }
-            (None, true) => {
-                let mut bytes = [0u8; fast::MAX];
-                self.space(st).copy_in(send.buf, &mut bytes[..n as usize]).map_err(Fault::Sender)?;
-                self.threads[r].ret.fast(0, n, fast::to_words(&bytes));
-            }
-            (Some(mut words), true) => {
-                // Register to register: no bytes at all.
-                fast::truncate(&mut words, n as usize);
-                self.threads[r].ret.fast(0, n, words);
-            }
+        let (send, recv) = (p.send, p.recv);
+        if let (Some(mut words), true) = (send.regs, recv.into_regs) {
+            // Register to register: no bytes, no address space.
+            let n = send.len.min(recv.cap).min(fast::MAX as u32);
+            fast::truncate(&mut words, n as usize);
+            self.threads[p.r].ret.fast(0, n, words);
+            return Ok(());
         }
-        let long_len = (send.long_pages * PAGE) as u32;
-        if !recv.into_regs {
-            self.write_received_lens(r, *recv, n, long_len).map_err(Fault::Receiver)?;
-        }
+        let (st, rt) = (self.task_of(p.s), self.task_of(p.r));
+        let payload = match send.regs {
+            Some(words) => Payload::Regs(words, send.len),
+            None => {
+                let n = send.len.min(recv.cap) as usize;
+                let src = Walker::new(space_of(&self.tasks, st)).readable(send.buf, n, false);
+                Payload::Memory(src.map_err(Fault::Sender)?)
+            }
+        };
+        let sink = recv.sink((send.long_pages * PAGE) as u32);
+        let (mut theirs, ret) = (Walker::new(space_of(&self.tasks, rt)), &mut self.threads[p.r].ret);
+        put_short(&mut theirs, ret, sink, &payload, &mut self.bounce).map_err(Fault::Receiver)?;
         Ok(())
     }
 

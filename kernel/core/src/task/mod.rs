@@ -221,8 +221,9 @@ pub struct Core<S, B> {
     pub(crate) buffers: B,
     /// Send order, shared by synchronous senders and asynchronous messages.
     pub(crate) seq: u64,
-    /// Where short messages pass between two address spaces. Kept here, not on the kernel
-    /// stack, so a copy need not zero a fresh buffer each time.
+    /// Where a short message passes when the sender's and receiver's buffers share a page
+    /// (a rare case: every other copy goes frame to frame). Kept here, not on the kernel
+    /// stack.
     pub(crate) bounce: [u8; BOUNCE],
     current: Option<ThreadSlot>,
     /// The tick counter as of the last tick (see [`Core::tick`]): deadlines are counted
@@ -243,7 +244,7 @@ pub struct Core<S, B> {
     live_tasks: usize,
 }
 
-/// Bytes of `Core::bounce`: a whole short message, so one copy in and one copy out.
+/// Bytes of `Core::bounce`: a whole short message.
 pub(crate) const BOUNCE: usize = abi::SHORT_MAX;
 
 impl<S, B: MsgBuffers> Core<S, B> {

@@ -476,58 +476,24 @@ impl Drop for AddressSpace {
     }
 }
 
-impl UserMemory for AddressSpace {
+// SAFETY: `page_bytes` gives the direct-map address of a frame a present user leaf of this
+// space maps; the frame stays allocated while the mapping does (its map count includes
+// it), and only `&mut self` methods unmap. User frames are never covered by a Rust
+// reference: the kernel reaches them only through the direct map, as raw addresses.
+unsafe impl UserMemory for AddressSpace {
     fn space_id(&self) -> u64 {
         // The root table's frame: no two live spaces share one.
         self.root()
     }
 
-    fn check(&self, addr: u64, len: u64, write: bool) -> Result<(), Error> {
-        let mut page = addr & !(PAGE - 1);
-        while page < addr + len {
-            match self.leaf(page) {
-                Some((_, f)) if f.contains(F::USER_ACCESSIBLE) && (!write || f.contains(F::WRITABLE)) => page += PAGE,
-                _ => return Err(Error::BadAddress),
-            }
+    #[inline]
+    fn page_bytes(&self, page: u64) -> Option<(core::ptr::NonNull<u8>, bool)> {
+        let (frame, f) = self.leaf(page)?;
+        if !f.contains(F::USER_ACCESSIBLE) {
+            return None;
         }
-        Ok(())
-    }
-
-    fn copy_in(&self, addr: u64, buf: &mut [u8]) -> Result<(), Error> {
-        let mut done = 0;
-        while done < buf.len() {
-            let va = addr + done as u64;
-            let (frame, f) = self.leaf(va).ok_or(Error::BadAddress)?;
-            if !f.contains(F::USER_ACCESSIBLE) {
-                return Err(Error::BadAddress);
-            }
-            let off = va % PAGE;
-            let n = ((PAGE - off) as usize).min(buf.len() - done);
-            // SAFETY: the frame is mapped user memory of this space (checked just above),
-            // reached through the direct map; `n` stays within the page.
-            unsafe {
-                core::ptr::copy_nonoverlapping(phys_to_virt(frame + off) as *const u8, buf[done..].as_mut_ptr(), n)
-            };
-            done += n;
-        }
-        Ok(())
-    }
-
-    fn copy_out(&mut self, addr: u64, data: &[u8]) -> Result<(), Error> {
-        let mut done = 0;
-        while done < data.len() {
-            let va = addr + done as u64;
-            let (frame, f) = self.leaf(va).ok_or(Error::BadAddress)?;
-            if !f.contains(F::USER_ACCESSIBLE | F::WRITABLE) {
-                return Err(Error::BadAddress);
-            }
-            let off = va % PAGE;
-            let n = ((PAGE - off) as usize).min(data.len() - done);
-            // SAFETY: as in `copy_in`, and the page is writable user memory.
-            unsafe { core::ptr::copy_nonoverlapping(data[done..].as_ptr(), phys_to_virt(frame + off) as *mut u8, n) };
-            done += n;
-        }
-        Ok(())
+        let bytes = core::ptr::NonNull::new(phys_to_virt(frame) as *mut u8)?;
+        Some((bytes, f.contains(F::WRITABLE)))
     }
 }
 
