@@ -21,6 +21,7 @@
 
 use super::*;
 use crate::regs::ArchState;
+use crate::limits::MAX_THREADS;
 use crate::task::Fast;
 use abi::syscall::regs::RESULTS;
 
@@ -105,13 +106,18 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     pub fn direct_call(&mut self, me: ThreadSlot, regs: &impl ArchState, io_loaded: (u16, u16)) -> Option<Switch> {
         let (tid, len) = fast::decode_call_word(regs.arg(0));
         let tid = Tid::from_raw(tid);
-        let to = tid.slot()?;
+        // The slot the id would name, unchecked: only a living thread's fast byte says
+        // `Receiving`, and its id is valid, so matching it below proves `tid` valid (an id
+        // `Tid::slot` refuses, 0 or past `i32::MAX`, is no living thread's).
+        let to = ThreadSlot::new(tid.raw() as usize % MAX_THREADS);
         let t = &self.threads[to];
         // The target waiting as the byte says first: the commonest way to decline. The byte
-        // says `Receiving` into registers with no deadline, so a living thread.
-        if t.fast() != Fast::Receiving || t.tid != tid || to == me || !self.direct_allowed(me) {
+        // says `Receiving` into registers with no deadline, so a living thread, and not
+        // `me`, which runs (its byte is `No`).
+        if t.fast() != Fast::Receiving || t.tid != tid || !self.direct_allowed(me) {
             return None;
         }
+        debug_assert!(to != me && tid.slot() == Some(to));
         // Forever, or a poll (delivered, it waits for the reply without a deadline).
         let timeout = Timeout::from_raw(fast::decode_timeout(regs.arg(1)));
         if len as usize > fast::MAX
@@ -142,12 +148,16 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         regs: &impl ArchState,
         io_loaded: (u16, u16),
     ) -> Option<Switch> {
-        // No reply (a plain receive) first: the commonest way to decline.
-        let len = fast::decode_reply_word(regs.arg(0))?;
-        if !self.direct_allowed(me) {
+        // No reply (a plain receive) or one past the registers first: the commonest ways
+        // to decline. One compare for both: `NO_REPLY` is the top bit, and a reply word
+        // past `fast::MAX` is a length past it (`fast::decode_reply_word`).
+        let word = regs.arg(0);
+        if word > fast::MAX as u64 {
             return None;
         }
-        if len as usize > fast::MAX || Timeout::from_raw(fast::decode_timeout(regs.arg(1))) != Some(Timeout::Forever) {
+        debug_assert_eq!(fast::decode_reply_word(word), Some(word as u32));
+        let len = word as u32;
+        if !self.direct_allowed(me) || Timeout::from_raw(fast::decode_timeout(regs.arg(1))) != Some(Timeout::Forever) {
             return None;
         }
         let to = self.threads[me].ipc.reply_to?;

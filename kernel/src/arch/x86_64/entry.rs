@@ -264,6 +264,78 @@ pub fn enter_thread(frame: *mut TrapFrame) -> ! {
     }
 }
 
+/// The null selector the ways into another thread load into the data segment registers
+/// (see `trap_restore_switch` in `traps` for why each of them is reset).
+static NULL_SELECTOR: u16 = 0;
+
+/// Leaves the kernel into thread `frame`'s owner after a direct switch (`run::syscall_ipc`),
+/// with its result registers `regs` (by result index, `abi::syscall::regs`: `rax`, `rdi`,
+/// `rsi`, `rdx`, `r10`, `r8`, `r9`, `r12`) given in registers instead of written into the
+/// frame and popped back out: only the registers a system call preserves (`rbx`, `rbp`,
+/// `r13`..`r15`) and the `sysretq` state (user `rip`, `rflags`, `rsp`) are read from the
+/// frame. The data segment selectors are reset as `trap_restore_switch` resets them.
+///
+/// # Safety
+/// `frame` is the saved frame of a thread blocked in `IpcCall` or `IpcReplyWait` (so one
+/// the `syscall` stub built, with a user `rip` that is canonical and the user's flags, which
+/// `sysretq` may load), at the top of its live kernel stack; that thread's address space,
+/// kernel stack and I/O ports are the ones loaded. Nothing on the current stack is needed
+/// any more.
+#[inline(always)]
+pub unsafe fn enter_direct(frame: *mut TrapFrame, regs: [u64; abi::syscall::regs::RESULTS]) -> ! {
+    use core::mem::offset_of;
+    debug_assert_eq!(
+        // SAFETY: as the function's precondition says, a live saved frame.
+        unsafe { (*frame).vector },
+        super::frame::SYSCALL_VECTOR,
+        "a thread the direct switch enters blocked in a system call"
+    );
+    let [rax, rdi, rsi, rdx, r10, r8, r9, r12] = regs;
+    // SAFETY: by the precondition, `frame` holds the thread's preserved registers and the
+    // `sysretq` state its `syscall` stub saved; `rcx` (its `rip`) is canonical, as
+    // `sysretq` needs. Interrupts stay off (SFMASK) until `sysretq` loads the user's
+    // flags, so nothing runs on the user stack in between; GS is reset only after the
+    // exit `swapgs`, as in `trap_restore_switch`. `rbx` and `rbp` are written although
+    // LLVM reserves them: the block never returns, so no compiled code sees them again.
+    unsafe {
+        core::arch::asm!(
+            "mov ds, word ptr [rip + {null}]",
+            "mov es, word ptr [rip + {null}]",
+            "mov fs, word ptr [rip + {null}]",
+            "mov rbx, [r11 + {rbx}]",
+            "mov rbp, [r11 + {rbp}]",
+            "mov r13, [r11 + {r13}]",
+            "mov r14, [r11 + {r14}]",
+            "mov r15, [r11 + {r15}]",
+            "mov rcx, [r11 + {rip}]",
+            "mov rsp, [r11 + {rsp}]",
+            "mov r11, [r11 + {rflags}]",
+            "swapgs",
+            "mov gs, word ptr [rip + {null}]",
+            "sysretq",
+            null = sym NULL_SELECTOR,
+            rbx = const offset_of!(TrapFrame, rbx),
+            rbp = const offset_of!(TrapFrame, rbp),
+            r13 = const offset_of!(TrapFrame, r13),
+            r14 = const offset_of!(TrapFrame, r14),
+            r15 = const offset_of!(TrapFrame, r15),
+            rip = const offset_of!(TrapFrame, rip),
+            rsp = const offset_of!(TrapFrame, rsp),
+            rflags = const offset_of!(TrapFrame, rflags),
+            in("r11") frame,
+            in("rax") rax,
+            in("rdi") rdi,
+            in("rsi") rsi,
+            in("rdx") rdx,
+            in("r10") r10,
+            in("r8") r8,
+            in("r9") r9,
+            in("r12") r12,
+            options(noreturn, nostack)
+        )
+    }
+}
+
 /// Idles on `stack_top` until an interrupt makes a thread runnable (the interrupt path then
 /// enters it and never comes back here) or forever.
 pub fn idle(stack_top: u64) -> ! {

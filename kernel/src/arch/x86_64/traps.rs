@@ -134,19 +134,17 @@ trap_restore:
     /* The `syscall` stub's frames: the same registers, given straight to `run::syscall`
        (or, for `IpcCall` and `IpcReplyWait`, to `run::syscall_ipc`: the direct switch,
        else the general path) instead of `dispatch`, which would only find the vector to
-       be `SYSCALL_VECTOR`; out the same way. */
+       be `SYSCALL_VECTOR`; out the same way. No `cld`: `syscall` cleared DF (SFMASK). */
     .global trap_save_syscall
 trap_save_syscall:
     save_registers
     mov %rsp, %rdi
-    cld
     call {syscall}
     jmp trap_restore
     .global trap_save_ipc
 trap_save_ipc:
     save_registers
     mov %rsp, %rdi
-    cld
     call {syscall_ipc}
     jmp trap_restore
 
