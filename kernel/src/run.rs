@@ -119,8 +119,8 @@ pub extern "C" fn syscall(frame: *mut TrapFrame) {
 
 /// An `IpcCall` or `IpcReplyWait` from the current thread (the `syscall` stub routes them
 /// here); `frame` is its saved user frame. The direct switch (`sys::fast`) first: if it is
-/// taken, the partner's result registers go straight into its frame and it is entered;
-/// else the general path, as for any call.
+/// taken, the partner is entered with its result registers (`entry::enter_direct`); else
+/// the general path, as for any call.
 pub extern "C" fn syscall_ipc(frame: *mut TrapFrame) {
     let direct = with_kernel_from_syscall(|k| {
         // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing

@@ -20,8 +20,8 @@
 //! buffered message), and a partner whose task needs other I/O ports than those loaded.
 
 use super::*;
-use crate::regs::ArchState;
 use crate::limits::MAX_THREADS;
+use crate::regs::ArchState;
 use crate::task::Fast;
 use abi::syscall::regs::RESULTS;
 

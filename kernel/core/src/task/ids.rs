@@ -76,6 +76,11 @@ use core::ops::{Index, IndexMut};
 
 /// Declares a slot type for a table of `$n` entries: an index `0..$n` (0 is never a live
 /// thread or task), indexing arrays of exactly `$n` entries.
+///
+/// Invariant: every value is below `$n`. Its field is private to this module, and the only
+/// ways to make one are `new`, which checks it in every build, and `all`, which counts
+/// below `$n`; so indexing with one needs no bounds check (the fast path indexes its
+/// tables several times per call).
 macro_rules! slot_type {
     ($(#[$m:meta])* $name:ident, $n:expr) => {
         $(#[$m])*
@@ -84,11 +89,12 @@ macro_rules! slot_type {
         pub struct $name(usize);
 
         impl $name {
-            /// Slot `index` of the table. Invariant: `index < ` the table's size (checked
-            /// in debug builds; indexing with it checks it anyway).
+            /// Slot `index` of the table. Panics unless `index < ` the table's size: a
+            /// slot is made from a number the kernel computed (a slot stored in a table, an
+            /// id's remainder), never from user input, so this is a kernel bug.
             #[inline(always)]
             pub const fn new(index: usize) -> Self {
-                debug_assert!(index < $n);
+                assert!(index < $n, "slot out of range");
                 $name(index)
             }
             /// Its index in the table.
@@ -123,14 +129,16 @@ macro_rules! slot_type {
             type Output = T;
             #[inline(always)]
             fn index(&self, slot: $name) -> &T {
-                &self[slot.0]
+                // SAFETY: `slot.0 < $n`, the array's length (the type's invariant).
+                unsafe { self.get_unchecked(slot.0) }
             }
         }
 
         impl<T> IndexMut<$name> for [T; $n] {
             #[inline(always)]
             fn index_mut(&mut self, slot: $name) -> &mut T {
-                &mut self[slot.0]
+                // SAFETY: `slot.0 < $n`, the array's length (the type's invariant).
+                unsafe { self.get_unchecked_mut(slot.0) }
             }
         }
     };

@@ -81,8 +81,10 @@ syscall_general:
     pushq ${vector}
     jmp trap_save_syscall
 
-    /* `IpcCall` and `IpcReplyWait`: the same frame, then `run::syscall_ipc`, which tries
-       the direct switch before the general path (`trap_save_ipc`). */
+    /* `IpcCall` and `IpcReplyWait`: the same frame, the general registers pushed here
+       (as `trap_save` pushes them: no jump on the hottest way in), then
+       `run::syscall_ipc`, which tries the direct switch before the general path, and out
+       through `trap_restore` if it returns. */
 syscall_ipc:
     pushq ${user_ss}
     pushq %gs:8
@@ -91,7 +93,24 @@ syscall_ipc:
     pushq %rcx
     pushq $0
     pushq ${vector}
-    jmp trap_save_ipc
+    pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    mov %rsp, %rdi
+    call {syscall_ipc}
+    jmp trap_restore
 
     /* `gettid`: the running thread's id, kept in the per-CPU block (`PerCpu::tid`). Only
        rax changes. RCX is the instruction after the user's `syscall`, so it is canonical,
@@ -158,6 +177,7 @@ syscall_routes:
     ipc_call = const abi::Syscall::IpcCall as u64,
     ipc_reply_wait = const abi::Syscall::IpcReplyWait as u64,
     light = sym crate::run::light_syscall,
+    syscall_ipc = sym crate::run::syscall_ipc,
     light_mask = const crate::sys::fast::LIGHT,
     options(att_syntax)
 );
