@@ -260,4 +260,27 @@ mod tests {
         assert!(top <= i32::MAX as u32);
         assert_eq!(Ids::next_generation(Ids::GENERATIONS - 1), 0);
     }
+
+    // Indexing with a slot relies on its being in range (no bounds check): no slot past
+    // its table can be made, in any build.
+    #[test]
+    #[should_panic(expected = "slot out of range")]
+    fn a_thread_slot_past_the_table_cannot_be_made() {
+        let _ = ThreadSlot::new(std::hint::black_box(MAX_THREADS));
+    }
+
+    #[test]
+    #[should_panic(expected = "slot out of range")]
+    fn a_task_slot_past_the_table_cannot_be_made() {
+        let _ = TaskSlot::new(std::hint::black_box(MAX_TASKS));
+    }
+
+    #[test]
+    fn slots_index_their_tables_to_the_last_entry() {
+        let t: [usize; MAX_THREADS] = core::array::from_fn(|i| i);
+        let last = ThreadSlot::new(MAX_THREADS - 1);
+        assert_eq!(t[last], MAX_THREADS - 1);
+        assert_eq!(ThreadSlot::all().last(), Some(last));
+        assert_eq!(TaskSlot::all().map(|s| s.index()).max(), Some(MAX_TASKS - 1));
+    }
 }
