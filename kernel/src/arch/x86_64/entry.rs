@@ -11,10 +11,12 @@
 //! the CPU puts them there on an interrupt (TSS.rsp0 is that stack's top), and the
 //! `syscall` stub builds the same layout at the same place (but for `gettid` and the light
 //! path, which never leave their caller and save no frame). Leaving the kernel otherwise is
-//! always "point rsp at a frame and run the restore path" (`trap_restore`: pop, then
-//! `sysretq` for a frame the `syscall` stub built, else `swapgs` if returning to user mode
-//! and `iretq`; `trap_restore_switch`, which also resets the data segment selectors, when
-//! the thread is not the one the kernel was entered from).
+//! "point rsp at a frame and run the restore path" (`trap_restore`: pop, then `sysretq` for
+//! a frame the `syscall` stub built, else `swapgs` if returning to user mode and `iretq`;
+//! `trap_restore_switch`, which also resets the data segment selectors, when the thread is
+//! not the one the kernel was entered from), but for the direct switch, which enters its
+//! partner with the result registers in registers and reads only the rest from the frame
+//! (`enter_direct`, resetting the selectors the same way).
 //!
 //! GS convention: in the kernel GS.base is the per-CPU block and KERNEL_GS_BASE holds the
 //! user's value; `swapgs` on every user<->kernel transition keeps it so.
