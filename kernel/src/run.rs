@@ -119,8 +119,8 @@ pub extern "C" fn syscall(frame: *mut TrapFrame) {
 
 /// An `IpcCall` or `IpcReplyWait` from the current thread (the `syscall` stub routes them
 /// here); `frame` is its saved user frame. The direct switch (`sys::fast`) first: if it is
-/// taken, the partner's result registers go straight into its frame and it is entered;
-/// else the general path, as for any call.
+/// taken, the partner is entered with its result registers (`entry::enter_direct`); else
+/// the general path, as for any call.
 pub extern "C" fn syscall_ipc(frame: *mut TrapFrame) {
     let direct = with_kernel_from_syscall(|k| {
         // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing
@@ -139,24 +139,13 @@ pub extern "C" fn syscall_ipc(frame: *mut TrapFrame) {
         Ok(d) => d,
         Err(how) => return leave(how),
     };
-    let to = frame_of(d.stack_top);
-    let [rax, rdi, rsi, rdx, r10, r8, r9, r12] = d.regs;
-    // SAFETY: `to` is the saved frame of thread `d.slot`, at the top of its live kernel
-    // stack, which the direct switch has just made current; it is another thread's than
-    // the caller's (the direct switch never switches to the caller), and no reference to
-    // any frame is live (the kernel borrow has ended). The registers are those of
-    // `abi::syscall::regs`'s result indices, in order.
-    unsafe {
-        (*to).rax = rax;
-        (*to).rdi = rdi;
-        (*to).rsi = rsi;
-        (*to).rdx = rdx;
-        (*to).r10 = r10;
-        (*to).r8 = r8;
-        (*to).r9 = r9;
-        (*to).r12 = r12;
-    }
-    entry::enter_thread(to)
+    // SAFETY: `frame_of(d.stack_top)` is the saved frame of thread `d.slot`, at the top of
+    // its live kernel stack; the direct switch enters only a thread whose fast byte says
+    // it blocked in `IpcCall` or `IpcReplyWait`, whose frame the `syscall` stub built, and
+    // it has just loaded that thread's address space and kernel stack (its I/O ports are
+    // the loaded ones, or it would have declined). The kernel borrow has ended and this
+    // stack is not needed any more.
+    unsafe { entry::enter_direct(frame_of(d.stack_top), d.regs) }
 }
 
 /// The light path's way in (from `syscall_entry`, with no frame saved): runs light call

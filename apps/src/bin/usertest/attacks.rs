@@ -1,9 +1,12 @@
 //! What a program can do to the CPU state, and must not be able to turn against the
 //! kernel or other tasks: RFLAGS.NT, data segment selectors, x87/MMX/SSE registers,
-//! instructions that reveal kernel tables (UMIP), and long prints holding the console.
+//! instructions that reveal kernel tables (UMIP), and long prints holding the console; and
+//! what the direct switch must restore and reset (preserved registers, selectors).
 //!
 //! The attacks run in child tasks (modes in `child`), whose bodies are here; a case checks
-//! the child's exit status, and that the kernel is still there to report it.
+//! the child's exit status, and that the kernel is still there to report it. (The direct
+//! switch's case runs in this task: it loads only the selectors, which its own switches
+//! reset.)
 
 use crate::child::{self, arg};
 use libsys::abi::{status, syscall::PRINT_MAX, Syscall};
@@ -33,6 +36,19 @@ pub fn cases(s: &mut Suite) {
     s.case("cpu::segment_selectors_do_not_leak_between_threads", || {
         let r = run_child(arg(child::SELECTORS_LEAK, 0));
         ensure_eq!(r, Ok(0), "selectors the other thread saw (ds | es << 8 | fs << 16 | gs << 24)");
+        Ok(())
+    });
+
+    s.case("cpu::a_direct_switch_keeps_preserved_registers_and_resets_selectors", || {
+        let server = thread::spawn(|_| selector_server(), 0).expect("server");
+        // The first call may find the server not yet waiting (the general path); the rest
+        // find it in `IpcReplyWait`, so the direct switch takes them both ways.
+        for i in 0..16 {
+            let (ret, seen, kept) = marked_call(server, i);
+            ensure_eq!(ret, 0, "call {i}");
+            ensure_eq!(kept, marks(i), "rbx, rbp, r13, r14, r15 after call {i}");
+            ensure_eq!(seen, 0, "selectors the server saw in call {i} (ds | es << 8 | fs << 16 | gs << 24)");
+        }
         Ok(())
     });
 
@@ -160,6 +176,72 @@ fn selectors() -> u64 {
         );
     }
     [ds, es, fs, gs].iter().enumerate().fold(0, |acc, (i, s)| acc | (s & 0xffff).min(0xff) << (8 * i))
+}
+
+/// The values [`marked_call`] gives `rbx`, `rbp`, `r13`, `r14` and `r15` in its call
+/// number `i`.
+fn marks(i: u64) -> [u64; 5] {
+    [0x1111, 0x2222, 0x3333, 0x4444, 0x5555].map(|m| m << 48 | i)
+}
+
+/// A server for [`marked_call`]: answers each call with the selectors it sees just after
+/// it is given the call (it never loads any itself), for ever (its task's end ends it).
+fn selector_server() {
+    let mut reply = None;
+    loop {
+        // SAFETY: registers only.
+        let (r, _, _, _) = unsafe { raw::ipc_reply_wait(reply, -1) };
+        reply = Some((8, [if r >= 0 { selectors() } else { u64::MAX }, 0, 0, 0, 0]));
+    }
+}
+
+/// An 8-byte `IpcCall` to `to` made with the registers a system call preserves set to
+/// `marks(i)` and DS, ES, FS and GS loaded with the user data selector. Returns the result,
+/// the first reply word (what [`selector_server`] saw) and those registers after the call.
+fn marked_call(to: u32, i: u64) -> (i64, u64, [u64; 5]) {
+    let m = marks(i);
+    let user_data: u64;
+    // SAFETY: reads SS.
+    unsafe { core::arch::asm!("mov {:e}, ss", out(reg) user_data, options(nomem, nostack, preserves_flags)) };
+    let (ret, w0, b, p, r13, r14, r15): (i64, u64, u64, u64, u64, u64, u64);
+    // SAFETY: the selector loads change nothing this program relies on (see
+    // `selectors_leak`); `rbx` and `rbp`, which cannot be operands, are saved on the stack
+    // around the call and restored; the other registers the call reads or writes are
+    // operands.
+    unsafe {
+        core::arch::asm!(
+            "mov ds, {ud:e}",
+            "mov es, {ud:e}",
+            "mov fs, {ud:e}",
+            "mov gs, {ud:e}",
+            // Through payload registers past the message's 8 bytes: `rbx` and `rbp` may
+            // not be operands, and a `reg` operand may be given either.
+            "push rbx",
+            "push rbp",
+            "mov rbx, r10",
+            "mov rbp, r8",
+            "syscall",
+            "mov r10, rbx",
+            "mov r8, rbp",
+            "pop rbp",
+            "pop rbx",
+            ud = in(reg) user_data,
+            inlateout("rax") Syscall::IpcCall as u64 => ret,
+            inlateout("rdi") libsys::abi::ipc::fast::call_word(to, 8) => _,
+            inlateout("rsi") libsys::abi::ipc::fast::timeout_word(-1) => _,
+            inlateout("rdx") i => w0,
+            inlateout("r10") m[0] => b,
+            inlateout("r8") m[1] => p,
+            inlateout("r9") 0u64 => _,
+            inlateout("r12") 0u64 => _,
+            inlateout("r13") m[2] => r13,
+            inlateout("r14") m[3] => r14,
+            inlateout("r15") m[4] => r15,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    (ret, w0, [b, p, r13, r14, r15])
 }
 
 /// Loads DS, FS and GS with the user data selector and ES with a null selector of RPL 3,

@@ -20,6 +20,7 @@
 //! buffered message), and a partner whose task needs other I/O ports than those loaded.
 
 use super::*;
+use crate::limits::MAX_THREADS;
 use crate::regs::ArchState;
 use crate::task::Fast;
 use abi::syscall::regs::RESULTS;
@@ -69,12 +70,61 @@ impl ThreadIpc {
     }
 }
 
-/// The payload words of a fast call's registers, cut to `len` bytes.
+/// Byte masks for cutting a payload: `MAX` bytes 0xff, then `MAX` zero bytes. The mask
+/// that keeps the first `len` bytes of the payload starts `MAX - len` bytes in.
+static CUT: [u8; 2 * fast::MAX] = {
+    let mut m = [0u8; 2 * fast::MAX];
+    let mut i = 0;
+    while i < fast::MAX {
+        m[i] = 0xff;
+        i += 1;
+    }
+    m
+};
+
+/// The payload words of a fast call's registers, cut to `len` bytes: what
+/// `fast::truncate` makes (a test compares the two for every length), as one `and` with a
+/// mask per word instead of a chain of compares per word.
 #[inline(always)]
 fn payload(regs: &impl ArchState, len: u32) -> [u64; WORDS] {
-    let mut words = [regs.arg(2), regs.arg(3), regs.arg(4), regs.arg(5), regs.arg(6)];
-    fast::truncate(&mut words, len as usize);
-    words
+    #[inline(always)]
+    fn mask(at: usize) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&CUT[at..at + 8]);
+        u64::from_le_bytes(b)
+    }
+    // `start <= MAX`, so every window lies within `CUT` (and the compiler sees it: no
+    // bounds check is left).
+    let start = fast::MAX - (len as usize).min(fast::MAX);
+    [
+        regs.arg(2) & mask(start),
+        regs.arg(3) & mask(start + 8),
+        regs.arg(4) & mask(start + 16),
+        regs.arg(5) & mask(start + 24),
+        regs.arg(6) & mask(start + 32),
+    ]
+}
+
+#[cfg(test)]
+#[test]
+fn payload_is_cut_as_truncate_cuts_it() {
+    struct Regs([u64; 7]);
+    impl ArchState for Regs {
+        fn syscall_number(&self) -> u64 {
+            0
+        }
+        fn arg(&self, i: usize) -> u64 {
+            self.0[i]
+        }
+        fn set_result(&mut self, _: usize, _: u64) {}
+    }
+    let w = [0x0102_0304_0506_0708, u64::MAX, 0x1111_2222_3333_4444, 0xdead_beef_cafe_f00d, u64::MAX - 1];
+    let regs = Regs([0, 0, w[0], w[1], w[2], w[3], w[4]]);
+    for len in (0..=fast::MAX as u32 + 9).chain([u32::MAX]) {
+        let mut want = w;
+        fast::truncate(&mut want, len as usize);
+        assert_eq!(payload(&regs, len), want, "len {len}");
+    }
 }
 
 /// Result registers: the value, the sender word, the length and the payload.
@@ -105,13 +155,18 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     pub fn direct_call(&mut self, me: ThreadSlot, regs: &impl ArchState, io_loaded: (u16, u16)) -> Option<Switch> {
         let (tid, len) = fast::decode_call_word(regs.arg(0));
         let tid = Tid::from_raw(tid);
-        let to = tid.slot()?;
+        // The slot the id would name, unchecked: only a living thread's fast byte says
+        // `Receiving`, and its id is valid, so matching it below proves `tid` valid (an id
+        // `Tid::slot` refuses, 0 or past `i32::MAX`, is no living thread's).
+        let to = ThreadSlot::new(tid.raw() as usize % MAX_THREADS);
         let t = &self.threads[to];
         // The target waiting as the byte says first: the commonest way to decline. The byte
-        // says `Receiving` into registers with no deadline, so a living thread.
-        if t.fast() != Fast::Receiving || t.tid != tid || to == me || !self.direct_allowed(me) {
+        // says `Receiving` into registers with no deadline, so a living thread, and not
+        // `me`, which runs (its byte is `No`).
+        if t.fast() != Fast::Receiving || t.tid != tid || !self.direct_allowed(me) {
             return None;
         }
+        debug_assert!(to != me && tid.slot() == Some(to));
         // Forever, or a poll (delivered, it waits for the reply without a deadline).
         let timeout = Timeout::from_raw(fast::decode_timeout(regs.arg(1)));
         if len as usize > fast::MAX
@@ -122,13 +177,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         // A receiver waits only with nothing to receive.
         debug_assert!(t.pending_irqs == 0 && self.mailboxes[to].is_empty() && self.messages.queued(to) == 0);
-        let words = payload(regs, len);
         let seq = self.next_seq();
         let me_tid = self.threads[me].tid;
         // Where the reply goes, as `PendingSend::reply_to` says for a call in registers.
         let reply = ReplyDest { buf: 0, len, len_ptr: 0, regs: true };
         self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: me_tid, seq });
         self.switch_direct(me, State::AwaitingReply { from: to, seq, reply }, Fast::AwaitingReply, to);
+        // Last, so that its words are not held in registers across the state change.
+        let words = payload(regs, len);
         Some(Switch { to, regs: results(u32::from(RecvKind::Call) as u64, me_tid.raw() as u64, len, words) })
     }
 
@@ -142,12 +198,16 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         regs: &impl ArchState,
         io_loaded: (u16, u16),
     ) -> Option<Switch> {
-        // No reply (a plain receive) first: the commonest way to decline.
-        let len = fast::decode_reply_word(regs.arg(0))?;
-        if !self.direct_allowed(me) {
+        // No reply (a plain receive) or one past the registers first: the commonest ways
+        // to decline. One compare for both: `NO_REPLY` is the top bit, and a reply word
+        // past `fast::MAX` is a length past it (`fast::decode_reply_word`).
+        let word = regs.arg(0);
+        if word > fast::MAX as u64 {
             return None;
         }
-        if len as usize > fast::MAX || Timeout::from_raw(fast::decode_timeout(regs.arg(1))) != Some(Timeout::Forever) {
+        debug_assert_eq!(fast::decode_reply_word(word), Some(word as u32));
+        let len = word as u32;
+        if !self.direct_allowed(me) || Timeout::from_raw(fast::decode_timeout(regs.arg(1))) != Some(Timeout::Forever) {
             return None;
         }
         let to = self.threads[me].ipc.reply_to?;
@@ -168,12 +228,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         debug_assert!(!m.ipc.has_window(), "no window is held outside a receive");
         let n = len.min(reply.len).min(fast::MAX as u32);
-        let words = payload(regs, n);
         let m = &mut self.threads[me];
         m.ipc.reply_to = None;
         // What a receive into registers leaves pending while it waits.
         m.ret.fast(0, 0, [0; WORDS]);
         self.switch_direct(me, State::Receiving(RECV_REGS), Fast::Receiving, to.slot);
+        let words = payload(regs, n);
         Some(Switch { to: to.slot, regs: results(0, 0, n, words) })
     }
 }

@@ -76,6 +76,11 @@ use core::ops::{Index, IndexMut};
 
 /// Declares a slot type for a table of `$n` entries: an index `0..$n` (0 is never a live
 /// thread or task), indexing arrays of exactly `$n` entries.
+///
+/// Invariant: every value is below `$n`. Its field is private to this module, and the only
+/// ways to make one are `new`, which checks it in every build, and `all`, which counts
+/// below `$n`; so indexing with one needs no bounds check (the fast path indexes its
+/// tables several times per call).
 macro_rules! slot_type {
     ($(#[$m:meta])* $name:ident, $n:expr) => {
         $(#[$m])*
@@ -84,11 +89,12 @@ macro_rules! slot_type {
         pub struct $name(usize);
 
         impl $name {
-            /// Slot `index` of the table. Invariant: `index < ` the table's size (checked
-            /// in debug builds; indexing with it checks it anyway).
+            /// Slot `index` of the table. Panics unless `index < ` the table's size: a
+            /// slot is made from a number the kernel computed (a slot stored in a table, an
+            /// id's remainder), never from user input, so this is a kernel bug.
             #[inline(always)]
             pub const fn new(index: usize) -> Self {
-                debug_assert!(index < $n);
+                assert!(index < $n, "slot out of range");
                 $name(index)
             }
             /// Its index in the table.
@@ -123,14 +129,16 @@ macro_rules! slot_type {
             type Output = T;
             #[inline(always)]
             fn index(&self, slot: $name) -> &T {
-                &self[slot.0]
+                // SAFETY: `slot.0 < $n`, the array's length (the type's invariant).
+                unsafe { self.get_unchecked(slot.0) }
             }
         }
 
         impl<T> IndexMut<$name> for [T; $n] {
             #[inline(always)]
             fn index_mut(&mut self, slot: $name) -> &mut T {
-                &mut self[slot.0]
+                // SAFETY: `slot.0 < $n`, the array's length (the type's invariant).
+                unsafe { self.get_unchecked_mut(slot.0) }
             }
         }
     };
@@ -251,5 +259,28 @@ mod tests {
         let top = Ids::make(255, Ids::GENERATIONS - 1);
         assert!(top <= i32::MAX as u32);
         assert_eq!(Ids::next_generation(Ids::GENERATIONS - 1), 0);
+    }
+
+    // Indexing with a slot relies on its being in range (no bounds check): no slot past
+    // its table can be made, in any build.
+    #[test]
+    #[should_panic(expected = "slot out of range")]
+    fn a_thread_slot_past_the_table_cannot_be_made() {
+        let _ = ThreadSlot::new(std::hint::black_box(MAX_THREADS));
+    }
+
+    #[test]
+    #[should_panic(expected = "slot out of range")]
+    fn a_task_slot_past_the_table_cannot_be_made() {
+        let _ = TaskSlot::new(std::hint::black_box(MAX_TASKS));
+    }
+
+    #[test]
+    fn slots_index_their_tables_to_the_last_entry() {
+        let t: [usize; MAX_THREADS] = core::array::from_fn(|i| i);
+        let last = ThreadSlot::new(MAX_THREADS - 1);
+        assert_eq!(t[last], MAX_THREADS - 1);
+        assert_eq!(ThreadSlot::all().last(), Some(last));
+        assert_eq!(TaskSlot::all().map(|s| s.index()).max(), Some(MAX_TASKS - 1));
     }
 }

@@ -11,10 +11,12 @@
 //! the CPU puts them there on an interrupt (TSS.rsp0 is that stack's top), and the
 //! `syscall` stub builds the same layout at the same place (but for `gettid` and the light
 //! path, which never leave their caller and save no frame). Leaving the kernel otherwise is
-//! always "point rsp at a frame and run the restore path" (`trap_restore`: pop, then
-//! `sysretq` for a frame the `syscall` stub built, else `swapgs` if returning to user mode
-//! and `iretq`; `trap_restore_switch`, which also resets the data segment selectors, when
-//! the thread is not the one the kernel was entered from).
+//! "point rsp at a frame and run the restore path" (`trap_restore`: pop, then `sysretq` for
+//! a frame the `syscall` stub built, else `swapgs` if returning to user mode and `iretq`;
+//! `trap_restore_switch`, which also resets the data segment selectors, when the thread is
+//! not the one the kernel was entered from), but for the direct switch, which enters its
+//! partner with the result registers in registers and reads only the rest from the frame
+//! (`enter_direct`, resetting the selectors the same way).
 //!
 //! GS convention: in the kernel GS.base is the per-CPU block and KERNEL_GS_BASE holds the
 //! user's value; `swapgs` on every user<->kernel transition keeps it so.
@@ -81,8 +83,10 @@ syscall_general:
     pushq ${vector}
     jmp trap_save_syscall
 
-    /* `IpcCall` and `IpcReplyWait`: the same frame, then `run::syscall_ipc`, which tries
-       the direct switch before the general path (`trap_save_ipc`). */
+    /* `IpcCall` and `IpcReplyWait`: the same frame, the general registers pushed here
+       (as `trap_save` pushes them: no jump on the hottest way in), then
+       `run::syscall_ipc`, which tries the direct switch before the general path, and out
+       through `trap_restore` if it returns. */
 syscall_ipc:
     pushq ${user_ss}
     pushq %gs:8
@@ -91,7 +95,24 @@ syscall_ipc:
     pushq %rcx
     pushq $0
     pushq ${vector}
-    jmp trap_save_ipc
+    pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    mov %rsp, %rdi
+    call {syscall_ipc}
+    jmp trap_restore
 
     /* `gettid`: the running thread's id, kept in the per-CPU block (`PerCpu::tid`). Only
        rax changes. RCX is the instruction after the user's `syscall`, so it is canonical,
@@ -158,6 +179,7 @@ syscall_routes:
     ipc_call = const abi::Syscall::IpcCall as u64,
     ipc_reply_wait = const abi::Syscall::IpcReplyWait as u64,
     light = sym crate::run::light_syscall,
+    syscall_ipc = sym crate::run::syscall_ipc,
     light_mask = const crate::sys::fast::LIGHT,
     options(att_syntax)
 );
@@ -260,6 +282,78 @@ pub fn enter_thread(frame: *mut TrapFrame) -> ! {
             frame = in(reg) frame,
             restore = sym trap_restore_switch,
             options(noreturn)
+        )
+    }
+}
+
+/// The null selector the ways into another thread load into the data segment registers
+/// (see `trap_restore_switch` in `traps` for why each of them is reset).
+static NULL_SELECTOR: u16 = 0;
+
+/// Leaves the kernel into thread `frame`'s owner after a direct switch (`run::syscall_ipc`),
+/// with its result registers `regs` (by result index, `abi::syscall::regs`: `rax`, `rdi`,
+/// `rsi`, `rdx`, `r10`, `r8`, `r9`, `r12`) given in registers instead of written into the
+/// frame and popped back out: only the registers a system call preserves (`rbx`, `rbp`,
+/// `r13`..`r15`) and the `sysretq` state (user `rip`, `rflags`, `rsp`) are read from the
+/// frame. The data segment selectors are reset as `trap_restore_switch` resets them.
+///
+/// # Safety
+/// `frame` is the saved frame of a thread blocked in `IpcCall` or `IpcReplyWait` (so one
+/// the `syscall` stub built, with a user `rip` that is canonical and the user's flags, which
+/// `sysretq` may load), at the top of its live kernel stack; that thread's address space,
+/// kernel stack and I/O ports are the ones loaded. Nothing on the current stack is needed
+/// any more.
+#[inline(always)]
+pub unsafe fn enter_direct(frame: *mut TrapFrame, regs: [u64; abi::syscall::regs::RESULTS]) -> ! {
+    use core::mem::offset_of;
+    debug_assert_eq!(
+        // SAFETY: as the function's precondition says, a live saved frame.
+        unsafe { (*frame).vector },
+        super::frame::SYSCALL_VECTOR,
+        "a thread the direct switch enters blocked in a system call"
+    );
+    let [rax, rdi, rsi, rdx, r10, r8, r9, r12] = regs;
+    // SAFETY: by the precondition, `frame` holds the thread's preserved registers and the
+    // `sysretq` state its `syscall` stub saved; `rcx` (its `rip`) is canonical, as
+    // `sysretq` needs. Interrupts stay off (SFMASK) until `sysretq` loads the user's
+    // flags, so nothing runs on the user stack in between; GS is reset only after the
+    // exit `swapgs`, as in `trap_restore_switch`. `rbx` and `rbp` are written although
+    // LLVM reserves them: the block never returns, so no compiled code sees them again.
+    unsafe {
+        core::arch::asm!(
+            "mov ds, word ptr [rip + {null}]",
+            "mov es, word ptr [rip + {null}]",
+            "mov fs, word ptr [rip + {null}]",
+            "mov rbx, [r11 + {rbx}]",
+            "mov rbp, [r11 + {rbp}]",
+            "mov r13, [r11 + {r13}]",
+            "mov r14, [r11 + {r14}]",
+            "mov r15, [r11 + {r15}]",
+            "mov rcx, [r11 + {rip}]",
+            "mov rsp, [r11 + {rsp}]",
+            "mov r11, [r11 + {rflags}]",
+            "swapgs",
+            "mov gs, word ptr [rip + {null}]",
+            "sysretq",
+            null = sym NULL_SELECTOR,
+            rbx = const offset_of!(TrapFrame, rbx),
+            rbp = const offset_of!(TrapFrame, rbp),
+            r13 = const offset_of!(TrapFrame, r13),
+            r14 = const offset_of!(TrapFrame, r14),
+            r15 = const offset_of!(TrapFrame, r15),
+            rip = const offset_of!(TrapFrame, rip),
+            rsp = const offset_of!(TrapFrame, rsp),
+            rflags = const offset_of!(TrapFrame, rflags),
+            in("r11") frame,
+            in("rax") rax,
+            in("rdi") rdi,
+            in("rsi") rsi,
+            in("rdx") rdx,
+            in("r10") r10,
+            in("r8") r8,
+            in("r9") r9,
+            in("r12") r12,
+            options(noreturn, nostack)
         )
     }
 }

@@ -132,22 +132,14 @@ trap_restore:
     leave_through_frame 0
 
     /* The `syscall` stub's frames: the same registers, given straight to `run::syscall`
-       (or, for `IpcCall` and `IpcReplyWait`, to `run::syscall_ipc`: the direct switch,
-       else the general path) instead of `dispatch`, which would only find the vector to
-       be `SYSCALL_VECTOR`; out the same way. */
+       instead of `dispatch`, which would only find the vector to be `SYSCALL_VECTOR`; out
+       the same way. (`IpcCall` and `IpcReplyWait` save theirs in the stub itself, see
+       `entry`.) No `cld`: `syscall` cleared DF (SFMASK). */
     .global trap_save_syscall
 trap_save_syscall:
     save_registers
     mov %rsp, %rdi
-    cld
     call {syscall}
-    jmp trap_restore
-    .global trap_save_ipc
-trap_save_ipc:
-    save_registers
-    mov %rsp, %rdi
-    cld
-    call {syscall_ipc}
     jmp trap_restore
 
     /* The way into a thread other than the one the kernel was entered from
@@ -188,7 +180,6 @@ trap_stub_table:
     "#,
     dispatch = sym dispatch,
     syscall = sym crate::run::syscall,
-    syscall_ipc = sym crate::run::syscall_ipc,
     syscall_vector = const SYSCALL_VECTOR,
     options(att_syntax)
 );
