@@ -27,6 +27,7 @@
 //! share: the pending send and receive, the arguments, and the helpers.
 
 mod direct;
+mod direct_spec;
 mod fastpath;
 mod interrupts;
 pub mod mailbox;

@@ -88,10 +88,15 @@ pub fn dispatch<P: Platform>(k: &mut Kernel<P>, caller: Caller, regs: &P::Regs) 
         None => Err(Error::InvalidArgument),
     };
     if let Err(e) = result {
-        let ret = k.core.results_mut(caller.slot);
-        ret.clear_fast();
-        ret.value(e.code() as i64 as u64);
+        failed(k, caller.slot, e);
     }
+}
+
+/// What a call by `slot` that failed with `e` returns: its error code and nothing else.
+pub(super) fn failed<P: Platform>(k: &mut Kernel<P>, slot: ThreadSlot, e: Error) {
+    let ret = k.core.results_mut(slot);
+    ret.clear_fast();
+    ret.value(e.code() as i64 as u64);
 }
 
 /// The calls that never block, switch or end their caller (so the thread to run after them
@@ -325,7 +330,7 @@ fn free_frames<P: Platform, R: ArchState>(k: &mut Kernel<P>, c: Caller, _: &R) -
     ret(k, c, v)
 }
 
-fn ipc_send<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+pub(super) fn ipc_send<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     let control = abi::ipc::SendControl::decode(f.arg(5));
     let args = SendArgs {
         id: f.arg(0) as u32,
@@ -347,7 +352,7 @@ fn ipc_send<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<()
     Ok(())
 }
 
-fn ipc_recv<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+pub(super) fn ipc_recv<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     let args = RecvArgs {
         long_dest: f.arg(0),
         short_dest: f.arg(1),
@@ -359,7 +364,7 @@ fn ipc_recv<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<()
     Ok(())
 }
 
-fn ipc_reply<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+pub(super) fn ipc_reply<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     k.core.ipc_reply(c.slot, f.arg(0), f.arg(1) as u32)?;
     Ok(())
 }

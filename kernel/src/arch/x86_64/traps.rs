@@ -133,7 +133,7 @@ trap_restore:
 
     /* The `syscall` stub's frames: the same registers, given straight to `run::syscall`
        (or, for `IpcCall` and `IpcReplyWait`, to `run::syscall_ipc`: the direct switch,
-       else the general path) instead of `dispatch`, which would only find the vector to
+       else the general path; for the spec's IPC calls, to `run::syscall_spec`) instead of `dispatch`, which would only find the vector to
        be `SYSCALL_VECTOR`; out the same way. */
     .global trap_save_syscall
 trap_save_syscall:
@@ -148,6 +148,13 @@ trap_save_ipc:
     mov %rsp, %rdi
     cld
     call {syscall_ipc}
+    jmp trap_restore
+    .global trap_save_spec
+trap_save_spec:
+    save_registers
+    mov %rsp, %rdi
+    cld
+    call {syscall_spec}
     jmp trap_restore
 
     /* The way into a thread other than the one the kernel was entered from
@@ -189,6 +196,7 @@ trap_stub_table:
     dispatch = sym dispatch,
     syscall = sym crate::run::syscall,
     syscall_ipc = sym crate::run::syscall_ipc,
+    syscall_spec = sym crate::run::syscall_spec,
     syscall_vector = const SYSCALL_VECTOR,
     options(att_syntax)
 );
