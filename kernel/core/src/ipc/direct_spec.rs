@@ -24,7 +24,7 @@
 
 use super::transfer::{put_short, Payload};
 use super::*;
-use crate::task::Fast;
+use crate::task::{Fast, Thread};
 use crate::umem::Walker;
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
@@ -57,7 +57,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return None;
         }
         // The caller's buffers, writable too: the reply comes back there.
-        let mut mine = Walker::new(space_of(&self.tasks, self.threads[me].task));
+        let (mut mine, my_gen) = resumed(&self.tasks, &self.threads[me]);
         let len = mine.readable(a.len_short, 4, true).ok()?.read_u32();
         if len as usize > SHORT_MAX {
             return None;
@@ -65,9 +65,11 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let message = mine.readable(a.message_short, len as usize, true).ok()?;
         // Nothing is written unless every destination page checks (`put_short`), so a
         // failure here changes nothing; the general path then fails the receiver.
-        let mut theirs = Walker::new(space_of(&self.tasks, self.threads[to].task));
+        let (mut theirs, their_gen) = resumed(&self.tasks, &self.threads[to]);
         let ret = &mut self.threads[to].ret;
         put_short(&mut theirs, ret, recv.sink(0), &Payload::Memory(message), &mut self.bounce).ok()?;
+        self.threads[me].ipc.walked = mine.remembered(my_gen);
+        self.threads[to].ipc.walked = theirs.remembered(their_gen);
 
         // What `delivered` does for a call, with `switch_direct` for `wake` + `hand_off`.
         let seq = self.next_seq();
@@ -100,12 +102,13 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if dest.in_regs() {
             return None;
         }
-        let their_task = c.task;
-        let mut mine = Walker::new(space_of(&self.tasks, self.threads[me].task));
+        let (mut mine, my_gen) = resumed(&self.tasks, &self.threads[me]);
         let message = mine.readable(message, len as usize, false).ok()?;
-        let mut theirs = Walker::new(space_of(&self.tasks, their_task));
+        let (mut theirs, their_gen) = resumed(&self.tasks, c);
         let ret = &mut self.threads[to.slot].ret;
         put_short(&mut theirs, ret, dest.sink(), &Payload::Memory(message), &mut self.bounce).ok()?;
+        self.threads[me].ipc.walked = mine.remembered(my_gen);
+        self.threads[to.slot].ipc.walked = theirs.remembered(their_gen);
 
         // What `ipc_reply` does once the bytes are there.
         self.threads[me].ipc.reply_to = None;
@@ -136,7 +139,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         let timeout = Timeout::from_raw(a.timeout)?;
         // The buffers as `ipc_recv` checks them, each page looked up once.
-        let mut mine = Walker::new(space_of(&self.tasks, t.task));
+        let (mut mine, my_gen) = resumed(&self.tasks, t);
         let cap = mine.writable(a.len_short, 4).ok()?.read_u32().min(SHORT_MAX as u32);
         mine.writable(a.short_dest, cap as usize).ok()?;
         if mine.writable(a.len_long, 4).ok()?.read_u32() != 0 {
@@ -151,7 +154,21 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             long_pages: 0,
             into_regs: false,
         };
+        self.threads[me].ipc.walked = mine.remembered(my_gen);
         self.block_receiving(me, recv, timeout);
         Some(())
     }
+}
+
+/// A walker of `t`'s task's space that starts from the pages the direct way last looked up
+/// for `t`, if the space's generation has not moved since; and that generation.
+#[inline(always)]
+pub(super) fn resumed<'s, S: UserMemory + PageMap>(tasks: &'s [Task<S>; MAX_TASKS], t: &Thread) -> (Walker<'s, S>, u64) {
+    let space = space_of(tasks, t.task);
+    let generation = space.generation();
+    // SAFETY: `generation` is the space's own, read now, and `PageMap::generation` changes
+    // whenever a page may have been unmapped, moved or shared out, or reprotected: the
+    // precondition of `resume`. (`t.ipc.walked` was taken from a walker of this same space,
+    // which `resume` checks too.)
+    (unsafe { Walker::resume(space, &t.ipc.walked, generation) }, generation)
 }

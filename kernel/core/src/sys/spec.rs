@@ -30,7 +30,19 @@ impl<P: Platform> Kernel<P> {
         }
         let caller = calls::Caller { slot: me, task: self.core.thread(me).task };
         let nr = regs.syscall_number();
-        let done = if nr == Syscall::IpcSend as u64 {
+        let done = if nr == Syscall::IpcRecv as u64 {
+            let a = RecvArgs {
+                long_dest: regs.arg(0),
+                short_dest: regs.arg(1),
+                len_long: regs.arg(2),
+                len_short: regs.arg(3),
+                timeout: regs.arg(4) as i32,
+            };
+            match self.core.direct_recv_block(me, &a) {
+                Some(()) => Ok(()),
+                None => calls::ipc_recv(self, caller, regs),
+            }
+        } else if nr == Syscall::IpcSend as u64 {
             // Decoded as the general handler decodes it.
             let control = SendControl::decode(regs.arg(5));
             let a = SendArgs {
@@ -51,18 +63,6 @@ impl<P: Platform> Kernel<P> {
             match self.core.direct_reply(me, regs.arg(0), regs.arg(1) as u32) {
                 Some(()) => Ok(()),
                 None => calls::ipc_reply(self, caller, regs),
-            }
-        } else if nr == Syscall::IpcRecv as u64 {
-            let a = RecvArgs {
-                long_dest: regs.arg(0),
-                short_dest: regs.arg(1),
-                len_long: regs.arg(2),
-                len_short: regs.arg(3),
-                timeout: regs.arg(4) as i32,
-            };
-            match self.core.direct_recv_block(me, &a) {
-                Some(()) => Ok(()),
-                None => calls::ipc_recv(self, caller, regs),
             }
         } else {
             return None;
