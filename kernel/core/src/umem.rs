@@ -422,8 +422,13 @@ pub struct Remembered {
 
 impl Remembered {
     /// Nothing remembered.
-    pub const NONE: Remembered =
-        Remembered { space: 0, generation: 0, pages: [NONE; 2], bytes: [core::ptr::null_mut(); 2], writable: [false; 2] };
+    pub const NONE: Remembered = Remembered {
+        space: 0,
+        generation: 0,
+        pages: [NONE; 2],
+        bytes: [core::ptr::null_mut(); 2],
+        writable: [false; 2],
+    };
 }
 
 impl core::fmt::Debug for Remembered {

@@ -163,7 +163,10 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
 /// A walker of `t`'s task's space that starts from the pages the direct way last looked up
 /// for `t`, if the space's generation has not moved since; and that generation.
 #[inline(always)]
-pub(super) fn resumed<'s, S: UserMemory + PageMap>(tasks: &'s [Task<S>; MAX_TASKS], t: &Thread) -> (Walker<'s, S>, u64) {
+pub(super) fn resumed<'s, S: UserMemory + PageMap>(
+    tasks: &'s [Task<S>; MAX_TASKS],
+    t: &Thread,
+) -> (Walker<'s, S>, u64) {
     let space = space_of(tasks, t.task);
     let generation = space.generation();
     // SAFETY: `generation` is the space's own, read now, and `PageMap::generation` changes

@@ -135,15 +135,14 @@ pub(crate) struct ThreadIpc {
 }
 
 impl ThreadIpc {
-    pub(crate) const EMPTY: ThreadIpc =
-        ThreadIpc {
-            reply_to: None,
-            window: None,
-            long_checked: 0,
-            checked_now: false,
-            window_growth: 0,
-            walked: Remembered::NONE,
-        };
+    pub(crate) const EMPTY: ThreadIpc = ThreadIpc {
+        reply_to: None,
+        window: None,
+        long_checked: 0,
+        checked_now: false,
+        window_growth: 0,
+        walked: Remembered::NONE,
+    };
 }
 
 impl PendingSend {

@@ -587,10 +587,7 @@ fn a_receive_owing_a_reply_declines() {
 
 #[test]
 fn a_receive_into_bad_buffers_declines() {
-    let (m, c) = check(
-        recv_setup(0, -1, |m, w| m.mem(w.b).unmap(data(w.b) + PAGE)),
-        false,
-    );
+    let (m, c) = check(recv_setup(0, -1, |m, w| m.mem(w.b).unmap(data(w.b) + PAGE)), false);
     assert_eq!(m.rax(c.caller), err(Error::BadAddress));
 }
 
