@@ -159,8 +159,8 @@ pub extern "C" fn syscall_ipc(frame: *mut TrapFrame) {
     entry::enter_thread(to)
 }
 
-/// An `ipc_send`, `ipc_reply` or `ipc_recv` from the current thread (the `syscall` stub
-/// routes them here); `frame` is its saved user frame. The spec calls' direct way
+/// An `ipc_send` or `ipc_recv` from the current thread (the `syscall` stub routes them
+/// here); `frame` is its saved user frame. The spec calls' direct way
 /// (`sys::spec`) first, else the general path; either way the results of the thread to
 /// run are delivered as for any call.
 pub extern "C" fn syscall_spec(frame: *mut TrapFrame) {

@@ -1,15 +1,16 @@
-//! The spec's calls (`ipc_send`, `ipc_reply`, `ipc_recv`) done in one step, before any
-//! general dispatch, in their common case: a synchronous short send to a thread blocked in
-//! `ipc_recv` (copied once, straight into its buffer, and run at once), the reply to a
-//! caller waiting for it in memory, and a receive that finds nothing and must block.
+//! The spec's `ipc_send` and `ipc_recv` done in one step, before any general dispatch, in
+//! their common case: a synchronous short send to a thread blocked in `ipc_recv` (copied
+//! once, straight into its buffer, and run at once), and a receive that finds nothing and
+//! must block. (`ipc_reply` never blocks or switches its caller, so it takes the light
+//! path: `sys::fast`.)
 //!
 //! Each attempt either declines, having changed nothing (the general path then runs the
 //! call exactly as it always does, errors included), or makes exactly the state change the
-//! general path (`ipc_send`, `ipc_reply`, `ipc_recv`) makes for the same call, leaving the
-//! same pending results, so the general exit (`Kernel::next`, `Kernel::deliver`) finishes
-//! it. The one difference is how: the send hands the CPU to its receiver with
-//! `switch_direct` instead of pushing it on the run queue (`wake`) and taking it off again
-//! at once (`hand_off`), with no timer to cancel.
+//! general path (`ipc_send`, `ipc_recv`) makes for the same call, leaving the same pending
+//! results, so the general exit (`Kernel::next`, `Kernel::deliver`) finishes it. The one
+//! difference is how: the send hands the CPU to its receiver with `switch_direct` instead
+//! of pushing it on the run queue (`wake`) and taking it off again at once (`hand_off`),
+//! with no timer to cancel.
 //!
 //! Every user pointer is checked (`Walker`) before a byte moves, and a check that fails
 //! declines: the general path reports the error. Declined besides: the direct switch
@@ -17,10 +18,13 @@
 //! only), a tracing kernel (the general path records the events), a caller that is not
 //! current; a send that is asynchronous or without reply, has a long part, a deadline, or
 //! is too long, to itself or to a thread not blocked in a plain `ipc_recv` (into
-//! registers, with a window or a long capacity, or with a deadline); a reply owed to
-//! nobody, to a caller that died, gave up, or waits in registers; a receive with a long
+//! registers, with a window or a long capacity, or with a deadline); a receive with a long
 //! capacity, a poll, interrupts pending, a reply still owed, a window held, or anything
 //! queued. Zombies waiting to be reaped are declined by the caller (`sys::spec`).
+//!
+//! [`resumed`] starts each walk from the pages the thread's last spec call looked up, if
+//! its space's generation has not moved since; `ipc_send`, `ipc_recv` and `ipc_reply` use
+//! it on the general path too.
 
 use super::transfer::{put_short, Payload};
 use super::*;
@@ -82,40 +86,6 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         r.second(me_tid.raw() as u64);
         self.threads[me].ret.second(SendStatus::default().encode());
         Some(to)
-    }
-
-    /// `ipc_reply` by `me` of `len` bytes at `message`, to a caller waiting for it in
-    /// memory: copied into the caller's buffer, the caller woken (and donated the rest of
-    /// the slice, as the general path does), `me` returns 0. `None`: declined, nothing
-    /// changed.
-    #[inline(always)]
-    pub fn direct_reply(&mut self, me: ThreadSlot, message: u64, len: u32) -> Option<()> {
-        if len as usize > SHORT_MAX || !self.spec_allowed(me) {
-            return None;
-        }
-        let to = self.threads[me].ipc.reply_to?;
-        let c = &self.threads[to.slot];
-        let dest = match *c.state() {
-            State::AwaitingReply { from, seq, reply } if c.tid == to.tid && from == me && seq == to.seq => reply,
-            _ => return None,
-        };
-        if dest.in_regs() {
-            return None;
-        }
-        let (mut mine, my_gen) = resumed(&self.tasks, &self.threads[me]);
-        let message = mine.readable(message, len as usize, false).ok()?;
-        let (mut theirs, their_gen) = resumed(&self.tasks, c);
-        let ret = &mut self.threads[to.slot].ret;
-        put_short(&mut theirs, ret, dest.sink(), &Payload::Memory(message), &mut self.bounce).ok()?;
-        self.threads[me].ipc.walked = mine.remembered(my_gen);
-        self.threads[to.slot].ipc.walked = theirs.remembered(their_gen);
-
-        // What `ipc_reply` does once the bytes are there.
-        self.threads[me].ipc.reply_to = None;
-        self.wake(to.slot, 0);
-        self.donate(to.slot);
-        self.threads[me].ret.value(0);
-        Some(())
     }
 
     /// `ipc_recv` by `me` with arguments `a` that finds nothing to receive and must block:

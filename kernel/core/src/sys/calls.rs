@@ -103,7 +103,7 @@ pub(super) fn failed<P: Platform>(k: &mut Kernel<P>, slot: ThreadSlot, e: Error)
 /// is the caller, and `Kernel::next` has nothing to decide) and take at most two
 /// arguments: the light path runs them without a saved frame (bit n: call number n).
 pub const LIGHT: u64 = {
-    const CALLS: [Syscall; 12] = [
+    const CALLS: [Syscall; 13] = [
         Syscall::Gettid,
         Syscall::GetTicks,
         Syscall::FreeFrames,
@@ -116,6 +116,8 @@ pub const LIGHT: u64 = {
         Syscall::Ps,
         Syscall::ImagePrograms,
         Syscall::MakeRunnable,
+        // Wakes the caller it answers, but its own caller goes on: its one result is `rax`.
+        Syscall::IpcReply,
     ];
     let mut mask = 0u64;
     let mut i = 0;
@@ -145,6 +147,7 @@ pub fn light<P: Platform>(k: &mut Kernel<P>, caller: Caller, nr: u64, regs: &imp
     const PS: u64 = Syscall::Ps as u64;
     const IMAGE_PROGRAMS: u64 = Syscall::ImagePrograms as u64;
     const MAKE_RUNNABLE: u64 = Syscall::MakeRunnable as u64;
+    const IPC_REPLY: u64 = Syscall::IpcReply as u64;
     let result = match nr {
         GETTID => return k.core.thread(caller.slot).tid.raw() as u64, // `gettid`, inlined: the hot one
         GET_TICKS => get_ticks(k, caller, regs),
@@ -158,6 +161,7 @@ pub fn light<P: Platform>(k: &mut Kernel<P>, caller: Caller, nr: u64, regs: &imp
         PS => ps(k, caller, regs),
         IMAGE_PROGRAMS => image_programs(k, caller, regs),
         MAKE_RUNNABLE => make_runnable(k, caller, regs),
+        IPC_REPLY => k.core.ipc_reply(caller.slot, regs.arg(0), regs.arg(1) as u32).map(|_| ()),
         _ => Err(Error::InvalidArgument),
     };
     let ret = k.core.results_mut(caller.slot);
@@ -364,7 +368,7 @@ pub(super) fn ipc_recv<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -
     Ok(())
 }
 
-pub(super) fn ipc_reply<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+fn ipc_reply<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     k.core.ipc_reply(c.slot, f.arg(0), f.arg(1) as u32)?;
     Ok(())
 }

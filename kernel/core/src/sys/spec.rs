@@ -1,11 +1,12 @@
-//! The spec's calls the direct way ([`Kernel::direct_spec`]): `ipc_send`, `ipc_reply` and
-//! `ipc_recv` tried in their common case (`crate::ipc::direct_spec`) before the general
-//! dispatch, from their own way in (`run::syscall_spec`).
+//! The spec's `ipc_send` and `ipc_recv` the direct way ([`Kernel::direct_spec`]): tried in
+//! their common case (`crate::ipc::direct_spec`) before the general dispatch, from their
+//! own way in (`run::syscall_spec`).
 //!
 //! Unlike the register calls' direct switch, a taken attempt leaves its results pending,
 //! as the general path does, and ends as every general entry ends (`Kernel::next`, then
 //! the architecture delivers the results of the thread to run): what it skips is the
-//! dispatch table and the run-queue round trip of the partner, not the general exit.
+//! dispatch table and the run-queue round trip of the partner, not the general exit. A
+//! declined attempt runs the call's general handler at once.
 
 use super::platform::Platform;
 use super::{calls, Kernel, Leave};
@@ -15,7 +16,7 @@ use abi::ipc::SendControl;
 use abi::Syscall;
 
 impl<P: Platform> Kernel<P> {
-    /// The current thread's `ipc_send`, `ipc_reply` or `ipc_recv` in `regs` (any other
+    /// The current thread's `ipc_send` or `ipc_recv` in `regs` (any other
     /// call declines): the direct way if it is taken, else the call's general handler
     /// straight away (the dispatch table would pick the same one). `Some`: done, leave as
     /// it says (the results of the thread to run pending, as after `Kernel::syscall`).
@@ -58,11 +59,6 @@ impl<P: Platform> Kernel<P> {
             match self.core.direct_send(me, &a) {
                 Some(_) => Ok(()),
                 None => calls::ipc_send(self, caller, regs),
-            }
-        } else if nr == Syscall::IpcReply as u64 {
-            match self.core.direct_reply(me, regs.arg(0), regs.arg(1) as u32) {
-                Some(()) => Ok(()),
-                None => calls::ipc_reply(self, caller, regs),
             }
         } else {
             return None;

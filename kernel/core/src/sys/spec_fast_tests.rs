@@ -1,8 +1,9 @@
-//! The spec calls' direct way (`ipc::direct_spec`, `sys::spec`) against the general path,
-//! on the fake machine, as `fast_tests` does for the register calls.
+//! The spec calls' direct way (`ipc::direct_spec`, `sys::spec`) and `ipc_reply`'s light
+//! path against the general path, on the fake machine, as `fast_tests` does for the
+//! register calls.
 //!
 //! Every case is set up on fresh machines three times: on one the core's attempt alone
-//! (`direct_send`, `direct_reply`, `direct_recv_block`) must be taken where the case says
+//! (`direct_send`, `direct_recv_block`) must be taken where the case says
 //! so, and otherwise decline having changed nothing at all; on the second the call runs as
 //! the machine runs it (the direct way first); on the third through the general path only.
 //! The last two must end in the same state to the bit (threads, results, lists, timers,
@@ -130,7 +131,6 @@ fn attempt(m: &mut Machine, c: &Case) -> bool {
             };
             m.k.core.direct_send(c.caller, &args).is_some()
         }
-        Syscall::IpcReply => m.k.core.direct_reply(c.caller, arg(0), arg(1) as u32).is_some(),
         Syscall::IpcRecv => {
             let args = RecvArgs {
                 long_dest: arg(0),
@@ -156,7 +156,12 @@ fn check(setup: impl Fn(&mut Machine) -> Case, direct: bool) -> (Machine, Case) 
     if !direct {
         assert_eq!(digest(&probe), before, "a declined attempt changed something");
     }
+    compare(setup)
+}
 
+/// Runs `setup`'s call as the machine runs it and through the general path only, on fresh
+/// machines, and checks that both end in the same state; returns the first.
+fn compare(setup: impl Fn(&mut Machine) -> Case) -> (Machine, Case) {
     let mut general = Machine::new();
     let c = setup(&mut general);
     general.general_only = true;
@@ -379,7 +384,14 @@ fn a_send_to_a_receiver_with_other_io_ports_is_taken_and_loads_them() {
     assert_eq!(m.k.io_loaded, (0x3f8, 8));
 }
 
-// ---- ipc_reply --------------------------------------------------------------------------
+// ---- ipc_reply: the light path ----------------------------------------------------------
+
+/// `ipc_reply` never blocks or switches its caller, so it takes the light path; checked
+/// against the general path like every case here.
+fn light(setup: impl Fn(&mut Machine) -> Case) -> (Machine, Case) {
+    assert!(super::fast::is_light(Syscall::IpcReply as u64));
+    compare(setup)
+}
 
 /// `b`, having received `a`'s call, replies `len` bytes from its data page; `more` then
 /// changes the world first.
@@ -397,7 +409,7 @@ fn nothing(_: &mut Machine, _: W) {}
 
 #[test]
 fn a_reply_to_a_caller_waiting_in_memory_is_copied_and_wakes_it() {
-    let (mut m, c) = check(reply_setup(8, nothing), true);
+    let (mut m, c) = light(reply_setup(8, nothing));
     let a = c.w.a;
     assert_eq!(m.running, Some(c.caller), "the server goes on");
     assert_eq!(m.rax(c.caller), 0);
@@ -407,86 +419,71 @@ fn a_reply_to_a_caller_waiting_in_memory_is_copied_and_wakes_it() {
 
 #[test]
 fn a_reply_longer_than_the_caller_s_buffer_is_cut_to_it() {
-    let (mut m, c) = check(reply_setup(12, nothing), true);
+    let (mut m, c) = light(reply_setup(12, nothing));
     let a = c.w.a;
     assert_eq!(m.peek(a, lens(a), 4), 8u32.to_le_bytes(), "the caller's capacity was 8");
 }
 
 #[test]
-fn a_reply_to_nobody_declines() {
-    let (m, c) = check(
-        |m| {
-            let w = world(m);
-            Case { w, caller: w.b, nr: Syscall::IpcReply, args: vec![data(w.b), 8] }
-        },
-        false,
-    );
+fn a_reply_to_nobody_ends_as_on_the_general_path() {
+    let (m, c) = light(|m| {
+        let w = world(m);
+        Case { w, caller: w.b, nr: Syscall::IpcReply, args: vec![data(w.b), 8] }
+    });
     assert_eq!(m.rax(c.caller), err(Error::NoReplyPending));
 }
 
 #[test]
-fn a_reply_to_a_caller_that_died_declines() {
-    let (m, c) = check(
-        reply_setup(8, |m, w| {
-            m.k.core.exit_task(m.k.core.thread(w.a).task, 0).space.take();
-            m.call(w.c, Syscall::GetTicks, &[]); // reaps
-        }),
-        false,
-    );
+fn a_reply_to_a_caller_that_died_ends_as_on_the_general_path() {
+    let (m, c) = light(reply_setup(8, |m, w| {
+        m.k.core.exit_task(m.k.core.thread(w.a).task, 0).space.take();
+        m.call(w.c, Syscall::GetTicks, &[]); // reaps
+    }));
     assert_eq!(m.rax(c.caller), err(Error::PeerDied));
 }
 
 #[test]
-fn a_reply_to_a_caller_that_gave_up_declines() {
-    let (m, c) = check(
-        |m| {
-            let w = world(m);
-            receives(m, w.b, 64, -1);
-            let args = send_args(m, w.a, m.tid(w.b), 8, 1, 2);
-            m.call(w.a, Syscall::IpcSend, &args);
-            for _ in 0..3 {
-                m.tick(true);
-            }
-            m.run(w.b);
-            Case { w, caller: w.b, nr: Syscall::IpcReply, args: vec![data(w.b), 8] }
-        },
-        false,
-    );
+fn a_reply_to_a_caller_that_gave_up_ends_as_on_the_general_path() {
+    let (m, c) = light(|m| {
+        let w = world(m);
+        receives(m, w.b, 64, -1);
+        let args = send_args(m, w.a, m.tid(w.b), 8, 1, 2);
+        m.call(w.a, Syscall::IpcSend, &args);
+        for _ in 0..3 {
+            m.tick(true);
+        }
+        m.run(w.b);
+        Case { w, caller: w.b, nr: Syscall::IpcReply, args: vec![data(w.b), 8] }
+    });
     assert_eq!(m.rax(c.caller), err(Error::Timeout));
 }
 
 #[test]
-fn a_reply_to_a_caller_waiting_in_registers_declines() {
-    check(
-        |m| {
-            let w = world(m);
-            receives(m, w.b, 64, -1);
-            m.call(w.a, Syscall::IpcCall, &[fast::call_word(m.tid(w.b), 8), fast::timeout_word(-1), 1, 2]);
-            m.run(w.b);
-            Case { w, caller: w.b, nr: Syscall::IpcReply, args: vec![data(w.b), 8] }
-        },
-        false,
-    );
+fn a_reply_to_a_caller_waiting_in_registers_ends_as_on_the_general_path() {
+    light(|m| {
+        let w = world(m);
+        receives(m, w.b, 64, -1);
+        m.call(w.a, Syscall::IpcCall, &[fast::call_word(m.tid(w.b), 8), fast::timeout_word(-1), 1, 2]);
+        m.run(w.b);
+        Case { w, caller: w.b, nr: Syscall::IpcReply, args: vec![data(w.b), 8] }
+    });
 }
 
 #[test]
-fn a_reply_from_a_bad_buffer_or_too_long_declines() {
-    let (m, c) = check(
-        |m| {
-            let w = world(m);
-            called(m, w);
-            Case { w, caller: w.b, nr: Syscall::IpcReply, args: vec![0x7000_0000, 8] }
-        },
-        false,
-    );
+fn a_reply_from_a_bad_buffer_or_too_long_ends_as_on_the_general_path() {
+    let (m, c) = light(|m| {
+        let w = world(m);
+        called(m, w);
+        Case { w, caller: w.b, nr: Syscall::IpcReply, args: vec![0x7000_0000, 8] }
+    });
     assert_eq!(m.rax(c.caller), err(Error::BadAddress));
-    let (m, c) = check(reply_setup(abi::SHORT_MAX as u32 + 1, nothing), false);
+    let (m, c) = light(reply_setup(abi::SHORT_MAX as u32 + 1, nothing));
     assert_eq!(m.rax(c.caller), err(Error::TooLong));
 }
 
 #[test]
-fn a_reply_to_a_caller_whose_buffer_went_declines() {
-    let (m, c) = check(reply_setup(8, |m, w| m.mem(w.a).unmap(data(w.a))), false);
+fn a_reply_to_a_caller_whose_buffer_went_ends_as_on_the_general_path() {
+    let (m, c) = light(reply_setup(8, |m, w| m.mem(w.a).unmap(data(w.a))));
     assert_eq!(m.rax(c.caller), err(Error::NotDelivered));
 }
 

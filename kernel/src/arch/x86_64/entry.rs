@@ -94,7 +94,8 @@ syscall_ipc:
     pushq ${vector}
     jmp trap_save_ipc
 
-    /* The spec's `ipc_send`, `ipc_reply`, `ipc_recv`: the same frame, then
+    /* The spec's `ipc_send` and `ipc_recv` (its `ipc_reply` takes the light path): the
+       same frame, then
        `run::syscall_spec`, which tries their direct way before the general path
        (`trap_save_spec`). */
 syscall_spec:
@@ -156,7 +157,7 @@ syscall_routes:
     .quad gettid_entry
     .elseif (nr == {ipc_call}) || (nr == {ipc_reply_wait})
     .quad syscall_ipc
-    .elseif (nr == {ipc_send}) || (nr == {ipc_reply}) || (nr == {ipc_recv})
+    .elseif (nr == {ipc_send}) || (nr == {ipc_recv})
     .quad syscall_spec
     .elseif ({light_mask} >> nr) & 1
     .quad light_entry
@@ -174,7 +175,6 @@ syscall_routes:
     ipc_call = const abi::Syscall::IpcCall as u64,
     ipc_reply_wait = const abi::Syscall::IpcReplyWait as u64,
     ipc_send = const abi::Syscall::IpcSend as u64,
-    ipc_reply = const abi::Syscall::IpcReply as u64,
     ipc_recv = const abi::Syscall::IpcRecv as u64,
     light = sym crate::run::light_syscall,
     light_mask = const crate::sys::fast::LIGHT,

@@ -133,7 +133,7 @@ trap_restore:
 
     /* The `syscall` stub's frames: the same registers, given straight to `run::syscall`
        (or, for `IpcCall` and `IpcReplyWait`, to `run::syscall_ipc`: the direct switch,
-       else the general path; for the spec's IPC calls, to `run::syscall_spec`) instead of `dispatch`, which would only find the vector to
+       else the general path; for `ipc_send` and `ipc_recv`, to `run::syscall_spec`) instead of `dispatch`, which would only find the vector to
        be `SYSCALL_VECTOR`; out the same way. */
     .global trap_save_syscall
 trap_save_syscall:
