@@ -148,6 +148,22 @@ pub extern "C" fn syscall_ipc(frame: *mut TrapFrame) {
     unsafe { entry::enter_direct(frame_of(d.stack_top), d.regs) }
 }
 
+/// An `ipc_send` or `ipc_recv` from the current thread (the `syscall` stub routes them
+/// here); `frame` is its saved user frame. The spec calls' direct way
+/// (`sys::spec`) first, else the general path; either way the results of the thread to
+/// run are delivered as for any call.
+pub extern "C" fn syscall_spec(frame: *mut TrapFrame) {
+    let how = with_kernel_from_syscall(|k| {
+        // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing
+        // writes it while the kernel decides (results are delivered after), and this
+        // shared borrow ends with the decision.
+        let regs = unsafe { &*frame };
+        let how = k.direct_spec(regs).unwrap_or_else(|| k.syscall(regs));
+        deliver(k, how)
+    });
+    leave(how);
+}
+
 /// The light path's way in (from `syscall_entry`, with no frame saved): runs light call
 /// `nr` (`sys::fast::LIGHT`) by the current thread with arguments `arg0`, `arg1`, and
 /// returns its `rax`. The call never blocks or switches, so the stub returns to the same

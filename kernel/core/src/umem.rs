@@ -374,6 +374,67 @@ impl<'s, S: UserMemory> Walker<'s, S> {
     pub fn space(&self) -> &'s S {
         self.space
     }
+
+    /// What it has walked, to be kept past its borrow and resumed by a later walker of the
+    /// same space ([`Walker::resume`]) while that space's generation is still `generation`
+    /// (`PageMap::generation`, read now).
+    #[inline(always)]
+    pub fn remembered(&self, generation: u64) -> Remembered {
+        Remembered {
+            space: self.space.space_id(),
+            generation,
+            pages: self.pages,
+            bytes: self.bytes,
+            writable: self.writable,
+        }
+    }
+
+    /// A walker of `space` that starts with what `r` remembers if `r` was taken from a
+    /// walker of this same space at generation `generation`, else with nothing.
+    ///
+    /// # Safety
+    ///
+    /// `generation` is `space`'s generation now, as `PageMap::generation` defines it: it
+    /// has changed since `r` was taken if any page `r` remembers has since been unmapped,
+    /// moved or shared out, or had its permissions changed. (Then what `r` remembers still
+    /// translates as it did, which is what `UserBuf`'s accesses rely on.)
+    #[inline(always)]
+    pub unsafe fn resume(space: &'s S, r: &Remembered, generation: u64) -> Self {
+        if r.generation != generation || r.space != space.space_id() {
+            return Walker::new(space);
+        }
+        Walker { space, pages: r.pages, bytes: r.bytes, writable: r.writable }
+    }
+}
+
+/// The pages a [`Walker`] looked up, kept past its borrow: valid only for the space it
+/// names and only while that space's generation is the one it names (see
+/// [`Walker::resume`]). A cache, not state: nothing a system call returns depends on it,
+/// so it prints as nothing (tests compare kernels' states as text).
+#[derive(Clone, Copy)]
+pub struct Remembered {
+    space: u64,
+    generation: u64,
+    pages: [u64; 2],
+    bytes: [*mut u8; 2],
+    writable: [bool; 2],
+}
+
+impl Remembered {
+    /// Nothing remembered.
+    pub const NONE: Remembered = Remembered {
+        space: 0,
+        generation: 0,
+        pages: [NONE; 2],
+        bytes: [core::ptr::null_mut(); 2],
+        writable: [false; 2],
+    };
+}
+
+impl core::fmt::Debug for Remembered {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("_")
+    }
 }
 
 /// A checked user range of at most [`BUF_MAX`] bytes, of the address space a [`Walker`]

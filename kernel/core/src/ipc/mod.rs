@@ -27,6 +27,7 @@
 //! share: the pending send and receive, the arguments, and the helpers.
 
 mod direct;
+mod direct_spec;
 mod fastpath;
 mod interrupts;
 pub mod mailbox;
@@ -57,7 +58,7 @@ mod window_tests;
 use crate::mem::pagemap::{check_transferable, release_shares, reserve_shares, PageMap, Transfer};
 use crate::mem::regions::Region;
 use crate::task::{Core, State, Task, TaskSlot, ThreadSlot, Tid, MAX_TASKS};
-use crate::umem::UserMemory;
+use crate::umem::{Remembered, UserMemory};
 use abi::ipc::fast::{self, WORDS};
 use abi::ipc::{RecvFlags, RecvKind, SendMode, SendStatus, Timeout, KERNEL_TID, RECV_SHARED};
 use abi::syscall::regs::SECOND;
@@ -128,11 +129,20 @@ pub(crate) struct ThreadIpc {
     /// The growth (`PageMap::growth`) of its task's space when `ipc_recv` found its
     /// `window` unmapped: while it is unchanged, the rendezvous need not look again.
     window_growth: u64,
+    /// The pages of its task's space the spec calls' direct way last looked up for it
+    /// (`direct_spec`): its own buffers, or its partner's into them.
+    pub(crate) walked: Remembered,
 }
 
 impl ThreadIpc {
-    pub(crate) const EMPTY: ThreadIpc =
-        ThreadIpc { reply_to: None, window: None, long_checked: 0, checked_now: false, window_growth: 0 };
+    pub(crate) const EMPTY: ThreadIpc = ThreadIpc {
+        reply_to: None,
+        window: None,
+        long_checked: 0,
+        checked_now: false,
+        window_growth: 0,
+        walked: Remembered::NONE,
+    };
 }
 
 impl PendingSend {

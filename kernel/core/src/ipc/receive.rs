@@ -48,13 +48,13 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
 
     /// `ipc_recv` by thread `me` (the current thread).
     pub fn ipc_recv(&mut self, me: ThreadSlot, a: RecvArgs) -> Result<Outcome, Error> {
-        let task = self.task_of(me);
-
-        // 1. The caller's own arguments, each page looked up once.
-        let mut mine = Walker::new(space_of(&self.tasks, task));
+        // 1. The caller's own arguments, each page looked up once (or not at all, if its
+        // last call looked it up and its space's generation has not moved since).
+        let (mut mine, gen) = super::direct_spec::resumed(&self.tasks, &self.threads[me]);
         let cap = mine.writable(a.len_short, 4)?.read_u32().min(SHORT_MAX as u32);
         mine.writable(a.short_dest, cap as usize)?;
         let long_cap = mine.writable(a.len_long, 4)?.read_u32() as u64;
+        self.threads[me].ipc.walked = mine.remembered(gen);
         let recv = PendingRecv {
             buf: a.short_dest,
             cap,

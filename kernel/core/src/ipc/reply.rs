@@ -1,6 +1,7 @@
 //! `ipc_reply` and the reply half of `IpcReplyWait`: answering the call a receiver owes,
 //! into the caller's memory or registers.
 
+use super::direct_spec::resumed;
 use super::transfer::{put_short, Payload};
 use super::*;
 use crate::task::{Thread, MAX_THREADS};
@@ -14,15 +15,19 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
 
     /// `ipc_reply` by thread `me` (the current thread).
     pub fn ipc_reply(&mut self, me: ThreadSlot, message: u64, len: u32) -> Result<Outcome, Error> {
-        let task = self.task_of(me);
         if len as usize > SHORT_MAX {
             return Err(Error::TooLong);
         }
-        let message = Walker::new(space_of(&self.tasks, task)).readable(message, len as usize, false)?;
+        // Each side's pages as its last spec call left them, if its space is unchanged
+        // (`direct_spec::resumed`).
+        let (mut mine, my_gen) = resumed(&self.tasks, &self.threads[me]);
+        let message = mine.readable(message, len as usize, false)?;
+        self.threads[me].ipc.walked = mine.remembered(my_gen);
         let (to, dest) = reply_target(&mut self.threads, me)?;
-        let mut theirs = Walker::new(space_of(&self.tasks, self.threads[to.slot].task));
+        let (mut theirs, their_gen) = resumed(&self.tasks, &self.threads[to.slot]);
         let ret = &mut self.threads[to.slot].ret;
         let put = put_short(&mut theirs, ret, dest.sink(), &Payload::Memory(message), &mut self.bounce);
+        self.threads[to.slot].ipc.walked = theirs.remembered(their_gen);
         let caller = self.replied(me, to, put)?;
         self.donate(caller); // the caller runs as soon as the server waits again
         self.threads[me].ret.value(0);

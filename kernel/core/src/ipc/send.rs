@@ -30,12 +30,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // A synchronous sender's length and buffer are where its reply comes back.
         let sync = mode != SendMode::Async;
         let space = space_of(&self.tasks, task);
-        let mut mine = Walker::new(space);
+        // Its pages looked up once (or not at all: see `direct_spec::resumed`).
+        let (mut mine, gen) = super::direct_spec::resumed(&self.tasks, &self.threads[me]);
         let len = mine.readable(a.len_short, 4, sync)?.read_u32();
         if len as usize > SHORT_MAX {
             return Err(Error::TooLong);
         }
         let message = mine.readable(a.message_short, len as usize, sync)?;
+        self.threads[me].ipc.walked = mine.remembered(gen);
         let long_pages = a.len_long as u64 / PAGE;
         if long {
             if !(a.len_long as u64).is_multiple_of(PAGE) || !a.message_long.is_multiple_of(PAGE) {

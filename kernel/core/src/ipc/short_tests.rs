@@ -147,12 +147,14 @@ fn each_user_page_is_looked_up_once_per_call() {
     assert_eq!((walks(&mut w, a) - sender, walks(&mut w, b) - receiver), (2, 2), "ipc_send");
     assert_eq!(w.received(b), b"ping");
 
-    // ipc_reply: the reply (one page); the caller's buffer and length word (two pages).
+    // ipc_reply: the reply's page, remembered from the server's receive (its space
+    // unchanged since), and the caller's buffer and length word: two pages of one parity,
+    // of which the caller's last walk (its send) remembers one, so one walk.
     w.mem(b).copy_out(recv_buf(b), b"pong").unwrap();
     w.core.switch_to(b);
     let (caller, server) = (walks(&mut w, a), walks(&mut w, b));
     assert_eq!(w.ipc_reply(recv_buf(b), 4), Ok(Done(0, 0)));
-    assert_eq!((walks(&mut w, a) - caller, walks(&mut w, b) - server), (2, 1), "ipc_reply");
+    assert_eq!((walks(&mut w, a) - caller, walks(&mut w, b) - server), (1, 0), "ipc_reply");
     assert_eq!(bytes(&mut w, a, send_buf(a), 4), b"pong");
 }
 
@@ -175,12 +177,43 @@ fn a_receive_that_finds_a_message_queued_looks_each_page_up_once() {
     w.core.switch_to(b);
     assert_eq!(w.ipc_reply(recv_buf(b), 2), Ok(Done(0, 0)));
 
-    // A buffered asynchronous message: the receiver's pages alone.
+    // A buffered asynchronous message: the receiver's pages alone, remembered from its
+    // last receive (its space unchanged since): no walk at all.
     assert_eq!(w.send(a, b, b"async", 0, 0), Ok(Done(1, 0)));
     let args = w.recv_args(b, 64, 0);
     w.core.switch_to(b);
     let receiver = walks(&mut w, b);
     assert_eq!(w.ipc_recv(args), Ok(Done(1, w.tid(a) as u64)));
-    assert_eq!(walks(&mut w, b) - receiver, 2, "a buffered message");
+    assert_eq!(walks(&mut w, b) - receiver, 0, "a buffered message");
     assert_eq!(w.received(b), b"async");
+}
+
+#[test]
+fn remembered_pages_are_walked_again_once_the_space_has_changed() {
+    let mut w = World::new(&[1, 1]);
+    let (a, b) = (w.threads[0], w.threads[1]);
+    let walks = |w: &mut World, t: ThreadSlot| w.mem(t).page_lookups();
+    let recv = |w: &mut World| {
+        assert_eq!(w.send(a, b, b"async", 0, 0), Ok(Done(1, 0)));
+        let args = w.recv_args(b, 64, 0);
+        w.core.switch_to(b);
+        let before = walks(w, b);
+        let r = w.ipc_recv(args);
+        (r, walks(w, b) - before)
+    };
+    assert_eq!(recv(&mut w), (Ok(Done(1, w.tid(a) as u64)), 2), "first: both pages walked");
+    assert_eq!(recv(&mut w), (Ok(Done(1, w.tid(a) as u64)), 0), "the same pages, remembered");
+
+    // Its buffer made read-only: the generation moves, so it is walked again and refused.
+    w.mem(b).set_writable(recv_buf(b), false);
+    let (r, n) = recv(&mut w);
+    assert_eq!(r, Err(Error::BadAddress), "a page no longer writable is not written");
+    assert!(n >= 1, "walked again after the change");
+    w.mem(b).set_writable(recv_buf(b), true);
+
+    // Its buffer unmapped: the remembered frame is not used.
+    assert_eq!(recv(&mut w).0, Ok(Done(1, w.tid(a) as u64)), "the message left queued is taken");
+    assert_eq!(recv(&mut w).0, Ok(Done(1, w.tid(a) as u64)));
+    w.mem(b).unmap(recv_buf(b));
+    assert_eq!(recv(&mut w).0, Err(Error::BadAddress), "an unmapped buffer is refused");
 }

@@ -88,17 +88,22 @@ pub fn dispatch<P: Platform>(k: &mut Kernel<P>, caller: Caller, regs: &P::Regs) 
         None => Err(Error::InvalidArgument),
     };
     if let Err(e) = result {
-        let ret = k.core.results_mut(caller.slot);
-        ret.clear_fast();
-        ret.value(e.code() as i64 as u64);
+        failed(k, caller.slot, e);
     }
+}
+
+/// What a call by `slot` that failed with `e` returns: its error code and nothing else.
+pub(super) fn failed<P: Platform>(k: &mut Kernel<P>, slot: ThreadSlot, e: Error) {
+    let ret = k.core.results_mut(slot);
+    ret.clear_fast();
+    ret.value(e.code() as i64 as u64);
 }
 
 /// The calls that never block, switch or end their caller (so the thread to run after them
 /// is the caller, and `Kernel::next` has nothing to decide) and take at most two
 /// arguments: the light path runs them without a saved frame (bit n: call number n).
 pub const LIGHT: u64 = {
-    const CALLS: [Syscall; 12] = [
+    const CALLS: [Syscall; 13] = [
         Syscall::Gettid,
         Syscall::GetTicks,
         Syscall::FreeFrames,
@@ -111,6 +116,8 @@ pub const LIGHT: u64 = {
         Syscall::Ps,
         Syscall::ImagePrograms,
         Syscall::MakeRunnable,
+        // Wakes the caller it answers, but its own caller goes on: its one result is `rax`.
+        Syscall::IpcReply,
     ];
     let mut mask = 0u64;
     let mut i = 0;
@@ -140,6 +147,7 @@ pub fn light<P: Platform>(k: &mut Kernel<P>, caller: Caller, nr: u64, regs: &imp
     const PS: u64 = Syscall::Ps as u64;
     const IMAGE_PROGRAMS: u64 = Syscall::ImagePrograms as u64;
     const MAKE_RUNNABLE: u64 = Syscall::MakeRunnable as u64;
+    const IPC_REPLY: u64 = Syscall::IpcReply as u64;
     let result = match nr {
         GETTID => return k.core.thread(caller.slot).tid.raw() as u64, // `gettid`, inlined: the hot one
         GET_TICKS => get_ticks(k, caller, regs),
@@ -153,6 +161,7 @@ pub fn light<P: Platform>(k: &mut Kernel<P>, caller: Caller, nr: u64, regs: &imp
         PS => ps(k, caller, regs),
         IMAGE_PROGRAMS => image_programs(k, caller, regs),
         MAKE_RUNNABLE => make_runnable(k, caller, regs),
+        IPC_REPLY => k.core.ipc_reply(caller.slot, regs.arg(0), regs.arg(1) as u32).map(|_| ()),
         _ => Err(Error::InvalidArgument),
     };
     let ret = k.core.results_mut(caller.slot);
@@ -325,7 +334,7 @@ fn free_frames<P: Platform, R: ArchState>(k: &mut Kernel<P>, c: Caller, _: &R) -
     ret(k, c, v)
 }
 
-fn ipc_send<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+pub(super) fn ipc_send<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     let control = abi::ipc::SendControl::decode(f.arg(5));
     let args = SendArgs {
         id: f.arg(0) as u32,
@@ -347,7 +356,7 @@ fn ipc_send<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<()
     Ok(())
 }
 
-fn ipc_recv<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+pub(super) fn ipc_recv<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
     let args = RecvArgs {
         long_dest: f.arg(0),
         short_dest: f.arg(1),

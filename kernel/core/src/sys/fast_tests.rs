@@ -448,6 +448,7 @@ fn the_light_calls_are_those_that_never_block_or_switch() {
         Syscall::Ps,
         Syscall::ImagePrograms,
         Syscall::MakeRunnable,
+        Syscall::IpcReply,
     ];
     for n in 0..Syscall::COUNT as u64 {
         let nr = Syscall::try_from(n).unwrap();

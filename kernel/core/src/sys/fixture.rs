@@ -240,6 +240,9 @@ impl Machine {
                 }
                 return self.leave(Leave::Run { slot: d.slot, stack_top: d.stack_top, switch: true });
             }
+            if let Some(leave) = self.k.direct_spec(&regs) {
+                return self.leave(leave);
+            }
         }
         let leave = self.k.syscall(&regs);
         self.leave(leave)

@@ -15,6 +15,7 @@ mod calls;
 pub mod fast;
 pub mod platform;
 mod spawn;
+pub mod spec;
 
 use crate::loader::image::BootImage;
 use crate::task::{Core, ThreadSlot, Tid};
@@ -260,5 +261,7 @@ impl<P: Platform> Kernel<P> {
 mod fast_tests;
 #[cfg(test)]
 mod fixture;
+#[cfg(test)]
+mod spec_fast_tests;
 #[cfg(test)]
 mod tests;

@@ -1,10 +1,11 @@
 //! The `syscall` entry, the per-CPU block it needs, and the two ways out of the kernel:
 //! into a thread's saved frame, or into the idle loop.
 //!
-//! The stub sends each call number one of four ways (`syscall_routes`): `gettid`, answered
+//! The stub sends each call number one of five ways (`syscall_routes`): `gettid`, answered
 //! from the per-CPU block; the light path (`sys::fast::LIGHT`), which saves only what
 //! Rust may clobber and returns to the caller by `sysretq`; `IpcCall` and `IpcReplyWait`,
-//! which try the direct switch (`run::syscall_ipc`) before the general path; and the
+//! which try the direct switch (`run::syscall_ipc`) before the general path; the spec's
+//! IPC calls, which try their direct way (`run::syscall_spec`) first; and the
 //! general path for every other call (`run::syscall`).
 //!
 //! Every thread's user registers live in a [`TrapFrame`] at the top of its kernel stack:
@@ -114,6 +115,20 @@ syscall_ipc:
     call {syscall_ipc}
     jmp trap_restore
 
+    /* The spec's `ipc_send` and `ipc_recv` (its `ipc_reply` takes the light path): the
+       same frame, then
+       `run::syscall_spec`, which tries their direct way before the general path
+       (`trap_save_spec`). */
+syscall_spec:
+    pushq ${user_ss}
+    pushq %gs:8
+    pushq %r11
+    pushq ${user_cs}
+    pushq %rcx
+    pushq $0
+    pushq ${vector}
+    jmp trap_save_spec
+
     /* `gettid`: the running thread's id, kept in the per-CPU block (`PerCpu::tid`). Only
        rax changes. RCX is the instruction after the user's `syscall`, so it is canonical,
        as `sysretq` needs (see `trap_restore`). */
@@ -154,7 +169,7 @@ light_entry:
 
     .section .rodata.syscall, "a"
     .balign 8
-    /* Where each call number goes: `gettid_entry`, `syscall_ipc`, `light_entry` for the
+    /* Where each call number goes: `gettid_entry`, `syscall_ipc`, `syscall_spec`, `light_entry` for the
        calls of `sys::fast::LIGHT`, else `syscall_general`. */
 syscall_routes:
     .set nr, 0
@@ -163,6 +178,8 @@ syscall_routes:
     .quad gettid_entry
     .elseif (nr == {ipc_call}) || (nr == {ipc_reply_wait})
     .quad syscall_ipc
+    .elseif (nr == {ipc_send}) || (nr == {ipc_recv})
+    .quad syscall_spec
     .elseif ({light_mask} >> nr) & 1
     .quad light_entry
     .else
@@ -178,6 +195,8 @@ syscall_routes:
     gettid = const abi::Syscall::Gettid as u64,
     ipc_call = const abi::Syscall::IpcCall as u64,
     ipc_reply_wait = const abi::Syscall::IpcReplyWait as u64,
+    ipc_send = const abi::Syscall::IpcSend as u64,
+    ipc_recv = const abi::Syscall::IpcRecv as u64,
     light = sym crate::run::light_syscall,
     syscall_ipc = sym crate::run::syscall_ipc,
     light_mask = const crate::sys::fast::LIGHT,

@@ -134,12 +134,19 @@ trap_restore:
     /* The `syscall` stub's frames: the same registers, given straight to `run::syscall`
        instead of `dispatch`, which would only find the vector to be `SYSCALL_VECTOR`; out
        the same way. (`IpcCall` and `IpcReplyWait` save theirs in the stub itself, see
-       `entry`.) No `cld`: `syscall` cleared DF (SFMASK). */
+       `entry`; `ipc_send` and `ipc_recv` go to `run::syscall_spec` through
+       `trap_save_spec`.) No `cld`: `syscall` cleared DF (SFMASK). */
     .global trap_save_syscall
 trap_save_syscall:
     save_registers
     mov %rsp, %rdi
     call {syscall}
+    jmp trap_restore
+    .global trap_save_spec
+trap_save_spec:
+    save_registers
+    mov %rsp, %rdi
+    call {syscall_spec}
     jmp trap_restore
 
     /* The way into a thread other than the one the kernel was entered from
@@ -180,6 +187,7 @@ trap_stub_table:
     "#,
     dispatch = sym dispatch,
     syscall = sym crate::run::syscall,
+    syscall_spec = sym crate::run::syscall_spec,
     syscall_vector = const SYSCALL_VECTOR,
     options(att_syntax)
 );

@@ -1,0 +1,147 @@
+//! The spec's `ipc_send` and `ipc_recv` done in one step, before any general dispatch, in
+//! their common case: a synchronous short send to a thread blocked in `ipc_recv` (copied
+//! once, straight into its buffer, and run at once), and a receive that finds nothing and
+//! must block. (`ipc_reply` never blocks or switches its caller, so it takes the light
+//! path: `sys::fast`.)
+//!
+//! Each attempt either declines, having changed nothing (the general path then runs the
+//! call exactly as it always does, errors included), or makes exactly the state change the
+//! general path (`ipc_send`, `ipc_recv`) makes for the same call, leaving the same pending
+//! results, so the general exit (`Kernel::next`, `Kernel::deliver`) finishes it. The one
+//! difference is how: the send hands the CPU to its receiver with `switch_direct` instead
+//! of pushing it on the run queue (`wake`) and taking it off again at once (`hand_off`),
+//! with no timer to cancel.
+//!
+//! Every user pointer is checked (`Walker`) before a byte moves, and a check that fails
+//! declines: the general path reports the error. Declined besides: the direct switch
+//! turned off (`nohandoff`: every attempt declines, so that run exercises the general path
+//! only), a tracing kernel (the general path records the events), a caller that is not
+//! current; a send that is asynchronous or without reply, has a long part, a deadline, or
+//! is too long, to itself or to a thread not blocked in a plain `ipc_recv` (into
+//! registers, with a window or a long capacity, or with a deadline); a receive with a long
+//! capacity, a poll, interrupts pending, a reply still owed, a window held, or anything
+//! queued. Zombies waiting to be reaped are declined by the caller (`sys::spec`).
+//!
+//! [`resumed`] starts each walk from the pages the thread's last spec call looked up, if
+//! its space's generation has not moved since; `ipc_send`, `ipc_recv` and `ipc_reply` use
+//! it on the general path too.
+
+use super::transfer::{put_short, Payload};
+use super::*;
+use crate::task::{Fast, Thread};
+use crate::umem::Walker;
+
+impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
+    /// Whether a spec call of `me` may go the direct way at all.
+    #[inline(always)]
+    fn spec_allowed(&self, me: ThreadSlot) -> bool {
+        self.handoff && !cfg!(all(feature = "trace", target_os = "none")) && self.current() == Some(me)
+    }
+
+    /// `ipc_send` by `me` with arguments `a`, synchronous and short, to a thread blocked
+    /// in a plain `ipc_recv`: the message is copied into its buffer, it becomes current
+    /// with the results of a received call, and `me` waits for the reply. Returns the
+    /// receiver; `None`: declined, nothing changed.
+    #[inline(always)]
+    pub fn direct_send(&mut self, me: ThreadSlot, a: &SendArgs) -> Option<ThreadSlot> {
+        if a.len_long != 0 || a.option_sync != u32::from(SendMode::Sync) || !self.spec_allowed(me) {
+            return None;
+        }
+        // Forever, or a poll (delivered, the caller waits for the reply without a deadline).
+        let timeout = Timeout::from_raw(a.timeout)?;
+        if !matches!(timeout, Timeout::Forever | Timeout::Poll) {
+            return None;
+        }
+        let to = self.lookup_thread(Tid::from_raw(a.id)).ok()?;
+        let recv = match *self.threads[to].state() {
+            State::Receiving(r) if !r.into_regs && r.long_pages == 0 => r,
+            _ => return None,
+        };
+        if to == me || self.threads[to].ipc.has_window() || self.timers.deadline(to).is_some() {
+            return None;
+        }
+        // The caller's buffers, writable too: the reply comes back there.
+        let (mut mine, my_gen) = resumed(&self.tasks, &self.threads[me]);
+        let len = mine.readable(a.len_short, 4, true).ok()?.read_u32();
+        if len as usize > SHORT_MAX {
+            return None;
+        }
+        let message = mine.readable(a.message_short, len as usize, true).ok()?;
+        // Nothing is written unless every destination page checks (`put_short`), so a
+        // failure here changes nothing; the general path then fails the receiver.
+        let (mut theirs, their_gen) = resumed(&self.tasks, &self.threads[to]);
+        let ret = &mut self.threads[to].ret;
+        put_short(&mut theirs, ret, recv.sink(0), &Payload::Memory(message), &mut self.bounce).ok()?;
+        self.threads[me].ipc.walked = mine.remembered(my_gen);
+        self.threads[to].ipc.walked = theirs.remembered(their_gen);
+
+        // What `delivered` does for a call, with `switch_direct` for `wake` + `hand_off`.
+        let seq = self.next_seq();
+        let me_tid = self.threads[me].tid;
+        let reply = ReplyDest { buf: a.message_short, len, len_ptr: a.len_short, regs: false };
+        self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: me_tid, seq });
+        self.switch_direct(me, State::AwaitingReply { from: to, seq, reply }, Fast::No, to);
+        let r = &mut self.threads[to].ret;
+        r.value(u32::from(RecvKind::Call) as u64);
+        r.second(me_tid.raw() as u64);
+        self.threads[me].ret.second(SendStatus::default().encode());
+        Some(to)
+    }
+
+    /// `ipc_recv` by `me` with arguments `a` that finds nothing to receive and must block:
+    /// its buffers checked, it waits in `Receiving` (its deadline armed). The caller then
+    /// runs the next thread. `None`: declined, nothing changed.
+    #[inline(always)]
+    pub fn direct_recv_block(&mut self, me: ThreadSlot, a: &RecvArgs) -> Option<()> {
+        // Something queued (or a poll) first: the commonest ways to decline.
+        let t = &self.threads[me];
+        if !self.mailboxes[me].is_empty()
+            || self.messages.queued(me) != 0
+            || a.timeout == Timeout::Poll.to_raw()
+            || t.pending_irqs != 0
+            || t.ipc.has_window()
+            || t.ipc.reply_to.is_some()
+            || !self.mailboxes[me].is_empty()
+            || self.messages.queued(me) != 0
+            || !self.spec_allowed(me)
+        {
+            return None;
+        }
+        let timeout = Timeout::from_raw(a.timeout)?;
+        // The buffers as `ipc_recv` checks them, each page looked up once.
+        let (mut mine, my_gen) = resumed(&self.tasks, t);
+        let cap = mine.writable(a.len_short, 4).ok()?.read_u32().min(SHORT_MAX as u32);
+        mine.writable(a.short_dest, cap as usize).ok()?;
+        if mine.writable(a.len_long, 4).ok()?.read_u32() != 0 {
+            return None;
+        }
+        let recv = PendingRecv {
+            buf: a.short_dest,
+            cap,
+            len_ptr: a.len_short,
+            long_len_ptr: a.len_long,
+            long_va: a.long_dest,
+            long_pages: 0,
+            into_regs: false,
+        };
+        self.threads[me].ipc.walked = mine.remembered(my_gen);
+        self.block_receiving(me, recv, timeout);
+        Some(())
+    }
+}
+
+/// A walker of `t`'s task's space that starts from the pages the direct way last looked up
+/// for `t`, if the space's generation has not moved since; and that generation.
+#[inline(always)]
+pub(super) fn resumed<'s, S: UserMemory + PageMap>(
+    tasks: &'s [Task<S>; MAX_TASKS],
+    t: &Thread,
+) -> (Walker<'s, S>, u64) {
+    let space = space_of(tasks, t.task);
+    let generation = space.generation();
+    // SAFETY: `generation` is the space's own, read now, and `PageMap::generation` changes
+    // whenever a page may have been unmapped, moved or shared out, or reprotected: the
+    // precondition of `resume`. (`t.ipc.walked` was taken from a walker of this same space,
+    // which `resume` checks too.)
+    (unsafe { Walker::resume(space, &t.ipc.walked, generation) }, generation)
+}
