@@ -145,7 +145,10 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     #[inline(always)]
     fn same_io(&self, to: ThreadSlot, io_loaded: (u16, u16)) -> bool {
         let g = &self.tasks[self.task_of(to)].grants;
-        (g.io_base, g.io_count) == io_loaded
+        // One compare of both halves at once (the two fields are adjacent, and so are
+        // the loaded pair's: LLVM reads each pair as one word).
+        let key = |(base, count): (u16, u16)| u32::from(base) | u32::from(count) << 16;
+        key((g.io_base, g.io_count)) == key(io_loaded)
     }
 
     /// `IpcCall` by `me` (its registers `regs`) to a server waiting in `IpcReplyWait`: the

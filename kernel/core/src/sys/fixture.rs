@@ -233,7 +233,15 @@ impl Machine {
                 self.k.platform.frames.get_mut(&top).expect("a thread's frame").out[0] = v;
                 return self.leave(Leave::Run { slot, stack_top: top, switch: false });
             }
-            if let Some(d) = self.k.direct(&regs) {
+            // The stub routes each of the two calls to its own attempt.
+            let direct = if number == Syscall::IpcCall as u64 {
+                self.k.direct_call(&regs)
+            } else if number == Syscall::IpcReplyWait as u64 {
+                self.k.direct_reply_wait(&regs)
+            } else {
+                None
+            };
+            if let Some(d) = direct {
                 let frame = self.k.platform.frames.get_mut(&d.stack_top).expect("a thread's frame");
                 for (i, v) in d.regs.iter().enumerate() {
                     frame.set_result(i, *v);

@@ -119,7 +119,7 @@ impl Platform for X86 {
             // `activate` writes, with no flags.
             unsafe { core::arch::asm!("mov cr3, {}", in(reg) root, options(nostack, preserves_flags)) };
         }
-        set_kernel_stack(stack.top(), tid.raw());
+        set_kernel_stack(stack, tid.raw());
     }
 
     fn print(&mut self, args: fmt::Arguments) {
