@@ -101,14 +101,17 @@ impl<P: Platform> Kernel<P> {
         Some(self.switch(sw))
     }
 
-    /// Loads the address space and kernel stack of the thread a direct switch runs.
+    /// Loads the address space and kernel stack of the thread a direct switch runs, the
+    /// space from the thread's own record of it (`crate::ipc::Home`).
     #[inline(always)]
     fn switch(&mut self, sw: Switch) -> Direct {
         let thread = self.core.thread(sw.to);
-        let task = self.core.task(thread.task);
-        // Invariant: the partner is a living thread, so its task still has its space.
-        let space = task.space.as_ref().expect("a live thread's task has a space");
-        self.platform.switch_to(space, &thread.kstack, thread.tid);
+        debug_assert_eq!(thread.home, self.core.home_of(thread.task), "a thread keeps its task's home");
+        // SAFETY: the direct switch runs only a thread whose fast byte says it waits in
+        // IPC, so one neither free nor a zombie, which has its task's home (`Home`'s
+        // invariant): `home.space()` is the `space_id` of that task's space, live while
+        // the task has such a thread.
+        unsafe { self.platform.switch_to_id(thread.home.space(), &thread.kstack, thread.tid) };
         Direct { slot: sw.to, stack_top: thread.kstack.top(), regs: sw.regs }
     }
 }
