@@ -14,6 +14,7 @@ use crate::arch::msgbuf::FrameBuffers;
 use crate::arch::platform::X86;
 use crate::arch::{paging, power};
 use crate::loader::image::BootImage;
+use crate::sys::fast::Direct;
 use crate::sys::{Kernel, Leave, UserFault};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -117,17 +118,29 @@ pub extern "C" fn syscall(frame: *mut TrapFrame) {
     leave(how);
 }
 
-/// An `IpcCall` or `IpcReplyWait` from the current thread (the `syscall` stub routes them
-/// here); `frame` is its saved user frame. The direct switch (`sys::fast`) first: if it is
-/// taken, the partner is entered with its result registers (`entry::enter_direct`); else
-/// the general path, as for any call.
-pub extern "C" fn syscall_ipc(frame: *mut TrapFrame) {
+/// An `IpcCall` from the current thread (the `syscall` stub routes it here); `frame` is
+/// its saved user frame. The direct switch (`sys::fast`) first: if it is taken, the
+/// partner is entered with its result registers (`entry::enter_direct`); else the general
+/// path, as for any call.
+pub extern "C" fn syscall_ipc_call(frame: *mut TrapFrame) {
+    syscall_ipc(frame, Kernel::direct_call)
+}
+
+/// An `IpcReplyWait` from the current thread: as [`syscall_ipc_call`].
+pub extern "C" fn syscall_ipc_reply_wait(frame: *mut TrapFrame) {
+    syscall_ipc(frame, Kernel::direct_reply_wait)
+}
+
+/// The direct switch `direct` for the call in `frame`, else the general path in the same
+/// borrow.
+#[inline(always)]
+fn syscall_ipc(frame: *mut TrapFrame, direct: impl FnOnce(&mut Kernel<X86>, &TrapFrame) -> Option<Direct>) {
     let direct = with_kernel_from_syscall(|k| {
         // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing
         // writes it while the kernel decides (results are delivered after), and this
         // shared borrow ends with the general path's decision.
         let regs = unsafe { &*frame };
-        match k.direct(regs) {
+        match direct(k, regs) {
             Some(d) => Ok(d),
             None => {
                 let how = k.syscall(regs);

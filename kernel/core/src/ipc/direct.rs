@@ -34,6 +34,43 @@ pub struct Switch {
     pub regs: [u64; RESULTS],
 }
 
+/// What the direct switch needs of a thread's task, kept with the thread (`Thread::home`)
+/// so that the fast path reads one thread entry and never the task: the task's address
+/// space (its `UserMemory::space_id`, which the machine loads as it is: its root table)
+/// and its I/O-port grant, as one key.
+///
+/// Invariant (`Core::check_homes`, which the system-call tests run after every step): a
+/// thread that is neither `Free` nor `Zombie` has its task's home. It holds because both
+/// parts are fixed for the task's life while it has such threads: the space is made with
+/// the task and given back only when its last thread has ended (`finish_task`), and is
+/// lent out (`ps`) only inside one system call, during which no direct switch runs; the
+/// grant is set before the task's first thread is made (`spawn::task`) and never again.
+/// A thread is given its home when it is made (`settle_home`, by `spawn::thread_in`, the
+/// one maker of threads); until then it has [`Home::NONE`], whose I/O key matches no
+/// loaded pair, so the direct switch never enters a thread without one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Home {
+    space: u64,
+    io: u64,
+}
+
+impl Home {
+    /// No home: the I/O key is past every pair's (`io_key` is at most `u32::MAX`).
+    pub const NONE: Home = Home { space: 0, io: u64::MAX };
+
+    /// The address space's `UserMemory::space_id`.
+    #[inline(always)]
+    pub fn space(&self) -> u64 {
+        self.space
+    }
+}
+
+/// A pair of I/O-port base and count as one key (both halves in one compare).
+#[inline(always)]
+fn io_key((base, count): (u16, u16)) -> u64 {
+    u64::from(base) | u64::from(count) << 16
+}
+
 /// A receive into registers, as `IpcReplyWait` makes it.
 const RECV_REGS: PendingRecv = PendingRecv {
     buf: 0,
@@ -141,11 +178,42 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     }
 
     /// Whether the partner's task runs with the I/O ports `io_loaded` (the general path
-    /// would load its own).
+    /// would load its own); false for a thread with no home.
     #[inline(always)]
     fn same_io(&self, to: ThreadSlot, io_loaded: (u16, u16)) -> bool {
-        let g = &self.tasks[self.task_of(to)].grants;
-        (g.io_base, g.io_count) == io_loaded
+        self.threads[to].home.io == io_key(io_loaded)
+    }
+
+    /// The home of the threads of live task `task` (see [`Home`]); `Home::NONE` if it has
+    /// no space.
+    pub(crate) fn home_of(&self, task: TaskSlot) -> Home {
+        let t = &self.tasks[task];
+        match &t.space {
+            Some(space) => Home { space: space.space_id(), io: io_key((t.grants.io_base, t.grants.io_count)) },
+            None => Home::NONE,
+        }
+    }
+
+    /// Gives thread `slot`, just made, its task's home (see [`Home`]).
+    pub fn settle_home(&mut self, slot: ThreadSlot) {
+        self.threads[slot].home = self.home_of(self.threads[slot].task);
+    }
+
+    /// Checks [`Home`]'s invariant: every thread that is neither free nor a zombie has its
+    /// task's home, and a live task has a space.
+    #[cfg(test)]
+    pub(crate) fn check_homes(&self) -> Result<(), String> {
+        for slot in ThreadSlot::all() {
+            let t = &self.threads[slot];
+            if matches!(t.state(), State::Free | State::Zombie) {
+                continue;
+            }
+            let want = self.home_of(t.task);
+            if t.home != want || want == Home::NONE {
+                return Err(format!("thread {slot} has home {:?}, its task's is {want:?}", t.home));
+            }
+        }
+        Ok(())
     }
 
     /// `IpcCall` by `me` (its registers `regs`) to a server waiting in `IpcReplyWait`: the

@@ -417,6 +417,7 @@ impl World {
             core.tasks[task].limits = abi::image::Limits::UNBOUNDED; // these tests probe the global bounds
             for _ in 0..n {
                 let slot = core.create_thread(task, KernelStack::EMPTY).unwrap();
+                core.settle_home(slot);
                 let mem = core.tasks[task].space.as_mut().unwrap();
                 mem.map(send_buf(slot), 3, true);
                 threads.push(slot);

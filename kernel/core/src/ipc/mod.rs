@@ -65,7 +65,7 @@ use abi::syscall::regs::SECOND;
 use abi::{Error, SHORT_MAX};
 use mailbox::{Msg, MsgBuffers};
 
-pub use direct::Switch;
+pub use direct::{Home, Switch};
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
 

@@ -442,7 +442,7 @@ fn run_sequence(seed: u64, cov: &mut Coverage, handoff: bool) {
             }
         }
         assert_eq!(w.core.buffers.live(), m.buffered(), "{}", ctx("kernel buffers"));
-        if let Err(e) = w.core.check_invariants() {
+        if let Err(e) = w.core.check_invariants().and_then(|()| w.core.check_homes()) {
             panic!("{}", ctx(&format!("state invariant broken: {e}")));
         }
     }

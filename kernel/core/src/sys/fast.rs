@@ -18,6 +18,7 @@
 use super::calls::{self, Caller};
 use super::platform::Platform;
 use super::Kernel;
+use crate::ipc::Switch;
 use crate::regs::ArchState;
 use crate::task::ThreadSlot;
 use abi::syscall::regs::RESULTS;
@@ -64,24 +65,54 @@ impl<P: Platform> Kernel<P> {
     /// ports than those loaded (the general path would load them).
     #[inline(always)]
     pub fn direct(&mut self, regs: &P::Regs) -> Option<Direct> {
+        let nr = regs.syscall_number();
+        if nr == Syscall::IpcCall as u64 {
+            self.direct_call(regs)
+        } else if nr == Syscall::IpcReplyWait as u64 {
+            self.direct_reply_wait(regs)
+        } else {
+            None
+        }
+    }
+
+    /// [`direct`](Self::direct) for a call the architecture knows to be `IpcCall` (its
+    /// `syscall` stub routes each of the two calls its own way, so that the number need
+    /// not be tested again here).
+    #[inline(always)]
+    pub fn direct_call(&mut self, regs: &P::Regs) -> Option<Direct> {
+        debug_assert_eq!(regs.syscall_number(), Syscall::IpcCall as u64);
         let me = self.core.current()?;
         if self.core.has_zombies() {
             return None;
         }
-        let nr = regs.syscall_number();
-        let sw = if nr == Syscall::IpcCall as u64 {
-            self.core.direct_call(me, regs, self.io_loaded)
-        } else if nr == Syscall::IpcReplyWait as u64 {
-            self.core.direct_reply_wait(me, regs, self.io_loaded)
-        } else {
-            None
-        }?;
+        let sw = self.core.direct_call(me, regs, self.io_loaded)?;
+        Some(self.switch(sw))
+    }
+
+    /// [`direct`](Self::direct) for a call the architecture knows to be `IpcReplyWait`.
+    #[inline(always)]
+    pub fn direct_reply_wait(&mut self, regs: &P::Regs) -> Option<Direct> {
+        debug_assert_eq!(regs.syscall_number(), Syscall::IpcReplyWait as u64);
+        let me = self.core.current()?;
+        if self.core.has_zombies() {
+            return None;
+        }
+        let sw = self.core.direct_reply_wait(me, regs, self.io_loaded)?;
+        Some(self.switch(sw))
+    }
+
+    /// Loads the address space and kernel stack of the thread a direct switch runs, the
+    /// space from the thread's own record of it (`crate::ipc::Home`).
+    #[inline(always)]
+    fn switch(&mut self, sw: Switch) -> Direct {
         let thread = self.core.thread(sw.to);
-        let task = self.core.task(thread.task);
-        // Invariant: the partner is a living thread, so its task still has its space.
-        let space = task.space.as_ref().expect("a live thread's task has a space");
-        self.platform.switch_to(space, &thread.kstack, thread.tid);
-        Some(Direct { slot: sw.to, stack_top: thread.kstack.top(), regs: sw.regs })
+        debug_assert_eq!(thread.home, self.core.home_of(thread.task), "a thread keeps its task's home");
+        // SAFETY: the direct switch runs only a thread whose fast byte says it waits in
+        // IPC, so one neither free nor a zombie, which has its task's home (`Home`'s
+        // invariant): `home.space()` is the `space_id` of that task's space, live while
+        // the task has such a thread.
+        unsafe { self.platform.switch_to_id(thread.home.space(), &thread.kstack, thread.tid) };
+        Direct { slot: sw.to, stack_top: thread.kstack.top(), regs: sw.regs }
     }
 }
 

@@ -81,7 +81,7 @@ fn digest(m: &Machine) -> String {
         p.masked,
         m.k.irqs,
         p.running_tid,
-        p.switches,
+        m.switches(),
         p.stacks.keys().collect::<Vec<_>>(),
         p.printed,
         p.console,

@@ -10,6 +10,7 @@ use crate::ipc::mailbox::VecBuffers;
 use crate::mem::KernelStack;
 use crate::regs::ArchState;
 use crate::task::{TaskSlot, ThreadSlot};
+use crate::umem::UserMemory;
 use abi::syscall::regs::{ARGS, RESULTS};
 use abi::{Error, Syscall};
 use std::collections::BTreeMap;
@@ -57,7 +58,8 @@ pub struct Fake {
     /// `set_io_ports` calls, in order.
     pub io: Vec<(u16, u16)>,
     /// Stack tops `switch_to` was given, in order.
-    pub switches: Vec<u64>,
+    /// Every switch: the kernel stack's top and the space's id.
+    pub switches: Vec<(u64, u64)>,
     /// The tid `switch_to` was last given (what the machine's `gettid` stub answers).
     pub running_tid: u32,
     pub printed: String,
@@ -104,8 +106,12 @@ impl Platform for Fake {
     fn set_io_ports(&mut self, base: u16, count: u16) {
         self.io.push((base, count));
     }
-    fn switch_to(&mut self, _: &Mem, stack: &KernelStack, tid: crate::task::Tid) {
-        self.switches.push(stack.top());
+    fn switch_to(&mut self, space: &Mem, stack: &KernelStack, tid: crate::task::Tid) {
+        // SAFETY: the fake machine loads nothing; any id is fine.
+        unsafe { self.switch_to_id(space.space_id(), stack, tid) }
+    }
+    unsafe fn switch_to_id(&mut self, space_id: u64, stack: &KernelStack, tid: crate::task::Tid) {
+        self.switches.push((stack.top(), space_id));
         self.running_tid = tid.raw();
     }
     fn print(&mut self, args: fmt::Arguments) {
@@ -184,7 +190,7 @@ impl Machine {
     /// Does what the architecture does with `leave`: writes the results into the frame
     /// and notes who runs.
     pub fn leave(&mut self, leave: Leave) -> Leave {
-        if let Err(e) = self.k.core.check_invariants() {
+        if let Err(e) = self.k.core.check_invariants().and_then(|()| self.k.core.check_homes()) {
             panic!("state invariant broken after an entry: {e}");
         }
         match &leave {
@@ -233,7 +239,15 @@ impl Machine {
                 self.k.platform.frames.get_mut(&top).expect("a thread's frame").out[0] = v;
                 return self.leave(Leave::Run { slot, stack_top: top, switch: false });
             }
-            if let Some(d) = self.k.direct(&regs) {
+            // The stub routes each of the two calls to its own attempt.
+            let direct = if number == Syscall::IpcCall as u64 {
+                self.k.direct_call(&regs)
+            } else if number == Syscall::IpcReplyWait as u64 {
+                self.k.direct_reply_wait(&regs)
+            } else {
+                None
+            };
+            if let Some(d) = direct {
                 let frame = self.k.platform.frames.get_mut(&d.stack_top).expect("a thread's frame");
                 for (i, v) in d.regs.iter().enumerate() {
                     frame.set_result(i, *v);
@@ -246,6 +260,15 @@ impl Machine {
         }
         let leave = self.k.syscall(&regs);
         self.leave(leave)
+    }
+
+    /// Every switch so far: the kernel stack's top and the task whose space was loaded
+    /// (`None`: a space no live task has), so that two machines, whose fake spaces have
+    /// different ids, compare.
+    pub fn switches(&self) -> Vec<(u64, Option<TaskSlot>)> {
+        let owner =
+            |id: u64| TaskSlot::all().find(|&t| self.k.core.task(t).space.as_ref().is_some_and(|s| s.space_id() == id));
+        self.k.platform.switches.iter().map(|&(top, id)| (top, owner(id))).collect()
     }
 
     /// `call`, then the caller's `rax` (it must still be running).

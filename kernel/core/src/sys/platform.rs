@@ -60,6 +60,14 @@ pub trait Platform {
     /// stack the one the next entry from user mode lands on. Called whenever the thread
     /// to run changes, so the machine may keep `tid` for the `gettid` stub.
     fn switch_to(&mut self, space: &Self::Space, stack: &KernelStack, tid: crate::task::Tid);
+    /// [`switch_to`](Self::switch_to) for the space whose `UserMemory::space_id` is
+    /// `space_id`, for the direct switch, which keeps the id with each thread
+    /// (`crate::ipc::Home`) instead of reaching the space.
+    ///
+    /// # Safety
+    /// `space_id` is the `space_id` of a live address space of this platform (the machine
+    /// loads it as the page-table root).
+    unsafe fn switch_to_id(&mut self, space_id: u64, stack: &KernelStack, tid: crate::task::Tid);
     /// Writes formatted text to the kernel console.
     fn print(&mut self, args: fmt::Arguments);
     /// Writes a program's bytes to the kernel console.

@@ -49,6 +49,7 @@ fn thread_in<P: Platform>(k: &mut Kernel<P>, task: TaskSlot, start: ThreadStart)
     // Cannot fail: room was checked just above, with nothing in between (were it to, the
     // stack would be dropped, not freed: a leak, never a double use).
     let slot = k.core.create_thread(task, kstack)?;
+    k.core.settle_home(slot);
     k.platform.init_thread(&k.core.thread(slot).kstack, start);
     Ok(slot)
 }

@@ -99,7 +99,7 @@ fn digest(m: &Machine) -> String {
         m.k.io_loaded,
         m.k.irqs,
         p.running_tid,
-        p.switches,
+        m.switches(),
         m.running
     )
 }

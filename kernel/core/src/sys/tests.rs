@@ -568,7 +568,7 @@ fn next_returns_into_the_entering_thread_without_a_switch() {
 fn entering_another_thread_switches_its_space_and_stack() {
     let (mut m, a, b) = two_tasks();
     m.call(a, Syscall::YieldTo, &[tid_word(m.tid(b) as i32)]);
-    assert_eq!(m.k.platform.switches.last(), Some(&m.k.core.thread(b).kstack.top()));
+    assert_eq!(m.k.platform.switches.last().map(|s| s.0), Some(m.k.core.thread(b).kstack.top()));
 }
 
 #[test]

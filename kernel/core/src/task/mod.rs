@@ -125,6 +125,9 @@ pub struct Thread {
     pub(crate) ret: crate::regs::Results,
     quantum: u32,
     pub(crate) ipc: ThreadIpc,
+    /// What the direct switch needs of the thread's task (`crate::ipc::Home`), kept here
+    /// so that it need not reach the task; `Home::NONE` until `Core::settle_home`.
+    pub(crate) home: crate::ipc::Home,
     /// Interrupts (bit n: IRQ n) for this driver thread not yet received: at most one per
     /// line (the line stays masked until acknowledged), so nothing queues without bound.
     pub pending_irqs: u16,
@@ -153,6 +156,7 @@ impl Thread {
         ret: crate::regs::Results::NONE,
         quantum: 0,
         ipc: ThreadIpc::EMPTY,
+        home: crate::ipc::Home::NONE,
         pending_irqs: 0,
     };
 }
@@ -450,6 +454,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.ret = crate::regs::Results::NONE;
         t.quantum = QUANTUM_TICKS;
         t.ipc = ThreadIpc::EMPTY;
+        t.home = crate::ipc::Home::NONE;
         t.pending_irqs = 0;
         self.tasks[task].live_threads += 1;
         self.links.push_back(&mut self.run_queue, slot);

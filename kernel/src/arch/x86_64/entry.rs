@@ -24,6 +24,7 @@
 
 use super::frame::{TrapFrame, SYSCALL_VECTOR};
 use super::gdt::{self, KERNEL_CODE, USER_CODE, USER_DATA};
+use crate::mem::KernelStack;
 use core::cell::UnsafeCell;
 use x86_64::registers::model_specific::{Efer, EferFlags, GsBase, KernelGsBase, LStar, SFMask, Star};
 use x86_64::registers::rflags::RFlags;
@@ -86,9 +87,10 @@ syscall_general:
 
     /* `IpcCall` and `IpcReplyWait`: the same frame, the general registers pushed here
        (as `trap_save` pushes them: no jump on the hottest way in), then
-       `run::syscall_ipc`, which tries the direct switch before the general path, and out
-       through `trap_restore` if it returns. */
-syscall_ipc:
+       `run::syscall_ipc_call` or `run::syscall_ipc_reply_wait` (one way per call, so
+       that Rust need not test the number again), which try the direct switch before
+       the general path, and out through `trap_restore` if they return. */
+    .macro ipc_frame
     pushq ${user_ss}
     pushq %gs:8
     pushq %r11
@@ -112,7 +114,14 @@ syscall_ipc:
     pushq %r14
     pushq %r15
     mov %rsp, %rdi
-    call {syscall_ipc}
+    .endm
+syscall_ipc_call:
+    ipc_frame
+    call {syscall_ipc_call}
+    jmp trap_restore
+syscall_ipc_reply_wait:
+    ipc_frame
+    call {syscall_ipc_reply_wait}
     jmp trap_restore
 
     /* The spec's `ipc_send` and `ipc_recv` (its `ipc_reply` takes the light path): the
@@ -169,15 +178,17 @@ light_entry:
 
     .section .rodata.syscall, "a"
     .balign 8
-    /* Where each call number goes: `gettid_entry`, `syscall_ipc`, `syscall_spec`, `light_entry` for the
+    /* Where each call number goes: `gettid_entry`, `syscall_ipc_call`, `syscall_ipc_reply_wait`, `syscall_spec`, `light_entry` for the
        calls of `sys::fast::LIGHT`, else `syscall_general`. */
 syscall_routes:
     .set nr, 0
     .rept {count}
     .if nr == {gettid}
     .quad gettid_entry
-    .elseif (nr == {ipc_call}) || (nr == {ipc_reply_wait})
-    .quad syscall_ipc
+    .elseif nr == {ipc_call}
+    .quad syscall_ipc_call
+    .elseif nr == {ipc_reply_wait}
+    .quad syscall_ipc_reply_wait
     .elseif (nr == {ipc_send}) || (nr == {ipc_recv})
     .quad syscall_spec
     .elseif ({light_mask} >> nr) & 1
@@ -198,7 +209,8 @@ syscall_routes:
     ipc_send = const abi::Syscall::IpcSend as u64,
     ipc_recv = const abi::Syscall::IpcRecv as u64,
     light = sym crate::run::light_syscall,
-    syscall_ipc = sym crate::run::syscall_ipc,
+    syscall_ipc_call = sym crate::run::syscall_ipc_call,
+    syscall_ipc_reply_wait = sym crate::run::syscall_ipc_reply_wait,
     light_mask = const crate::sys::fast::LIGHT,
     options(att_syntax)
 );
@@ -274,16 +286,16 @@ pub fn init_user_frame(kstack_top: u64, rip: u64, rsp: u64, arg0: u64, arg1: u64
     unsafe { frame_of(kstack_top).write(frame) };
 }
 
-/// Makes `kstack_top` the stack the CPU and the `syscall` stub enter on, that of thread
-/// `tid` (which the `gettid` stub then answers).
-pub fn set_kernel_stack(kstack_top: u64, tid: u32) {
+/// Makes `stack` the stack the CPU and the `syscall` stub enter on, that of thread `tid`
+/// (which the `gettid` stub then answers).
+pub fn set_kernel_stack(stack: &KernelStack, tid: u32) {
     // SAFETY: see `PerCpuCell`.
     unsafe {
         let p = PERCPU.0.get();
-        (*p).kernel_rsp = kstack_top;
+        (*p).kernel_rsp = stack.top();
         (*p).tid = tid as u64;
     }
-    gdt::set_rsp0(kstack_top);
+    gdt::set_rsp0(stack);
 }
 
 /// Leaves the kernel into the thread whose frame is at `frame` (its kernel stack, address

@@ -5,6 +5,7 @@
 //! the interrupt stacks (IST) for faults that must not trust the current stack: double
 //! fault (a kernel stack overflow ends up there), NMI and machine check.
 
+use crate::mem::KernelStack;
 use core::cell::UnsafeCell;
 use spin::Once;
 use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
@@ -90,13 +91,19 @@ pub fn init(ist: [VirtAddr; 3]) -> Selectors {
     *sel
 }
 
-/// Sets the stack the CPU switches to on an interrupt or exception from user mode.
-pub fn set_rsp0(top: u64) {
+/// Sets the stack the CPU switches to on an interrupt or exception from user mode: the top
+/// of kernel stack `stack`.
+pub fn set_rsp0(stack: &KernelStack) {
+    let top = stack.top();
+    // Every kernel stack lies in `[KSTACKS_BASE, KSTACKS_BASE + KSTACKS_SIZE)`
+    // (`paging::alloc_stack`, the one maker of a `KernelStack` but `EMPTY`, whose top is 0),
+    // in the upper half below the kernel image, so its top is canonical.
+    debug_assert_eq!(VirtAddr::new_truncate(top).as_u64(), top, "a kernel stack's top is canonical");
     // SAFETY: single CPU, interrupts disabled (callers are kernel entry paths); the CPU
     // reads this field only when delivering an interrupt from ring 3, which cannot happen
-    // while the kernel runs. A kernel stack's top is a kernel address, so canonical, and
-    // truncating it changes nothing (it spares a check on every switch).
-    unsafe { (*TSS.0.get()).tss.privilege_stack_table[0] = VirtAddr::new_truncate(top) };
+    // while the kernel runs. `top` is canonical (above), as `new_unsafe` requires: no
+    // check or truncation on every switch.
+    unsafe { (*TSS.0.get()).tss.privilege_stack_table[0] = VirtAddr::new_unsafe(top) };
 }
 
 /// Lets user mode use ports `[base, base + count)` (of the first `IO_PORTS`) and no other.

@@ -10,6 +10,7 @@ use super::{gdt, paging, pic};
 use crate::mem::KernelStack;
 use crate::regs::ArchState;
 use crate::sys::platform::{Platform, ThreadStart, UserSpace};
+use crate::umem::UserMemory;
 use abi::Error;
 use core::fmt;
 
@@ -103,23 +104,30 @@ impl Platform for X86 {
 
     #[inline(always)]
     fn switch_to(&mut self, space: &AddressSpace, stack: &KernelStack, tid: crate::task::Tid) {
+        // SAFETY: `space` is a live address space, and its `space_id` is its root.
+        unsafe { self.switch_to_id(space.space_id(), stack, tid) }
+    }
+
+    #[inline(always)]
+    unsafe fn switch_to_id(&mut self, space_id: u64, stack: &KernelStack, tid: crate::task::Tid) {
+        // An `AddressSpace`'s `space_id` is its root table's frame (`aspace`).
+        let root = space_id;
         // `AddressSpace::activate` without its address checks, as every direct switch
         // runs it: the kernel writes CR3 as the root alone (no PCID, no flag bits), so the
         // raw register equals the root exactly when the space is loaded (anything else
         // only costs a write that was not needed).
-        let root = space.root();
         let cr3: u64;
         // SAFETY: reading CR3 has no side effects.
         unsafe { core::arch::asm!("mov {}, cr3", out(reg) cr3, options(nomem, nostack, preserves_flags)) };
         if cr3 != root {
             debug_assert_eq!(root & 0xfff, 0, "a root is a page-table frame");
-            // SAFETY: `root` is the top-level table of a live address space (a frame of
-            // physical memory, so aligned and within the physical address width), and
-            // the upper half, where the kernel runs, is identical in every space; what
-            // `activate` writes, with no flags.
+            // SAFETY: by the precondition, `root` is the top-level table of a live
+            // address space (a frame of physical memory, so aligned and within the
+            // physical address width), and the upper half, where the kernel runs, is
+            // identical in every space; what `activate` writes, with no flags.
             unsafe { core::arch::asm!("mov cr3, {}", in(reg) root, options(nostack, preserves_flags)) };
         }
-        set_kernel_stack(stack.top(), tid.raw());
+        set_kernel_stack(stack, tid.raw());
     }
 
     fn print(&mut self, args: fmt::Arguments) {
