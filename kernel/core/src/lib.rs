@@ -17,6 +17,8 @@ pub mod loader;
 pub mod lock;
 pub mod mem;
 pub mod regs;
+#[cfg(test)]
+mod review_tests;
 pub mod sched;
 pub mod sys;
 pub mod task;

@@ -14,6 +14,7 @@ mod donation;
 mod exhaustion;
 mod limits;
 mod memory;
+mod review;
 mod sched;
 mod tasks;
 mod threads;
@@ -36,6 +37,7 @@ fn main() -> i32 {
     attacks::cases(&mut s);
     limits::cases(&mut s);
     exhaustion::cases(&mut s);
+    review::cases(&mut s);
     s.finish()
 }
 

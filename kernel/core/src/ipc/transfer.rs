@@ -193,26 +193,26 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         let window = Region { base: recv.long_va, pages: n };
         let moved = Region { base: send.long_va, pages: n };
-        // The window: `ipc_recv` found it unmapped, with room for it in the region table
-        // and the quota, and pinned its tables. If nothing was mapped into the receiver's
-        // space since (its growth: every new region comes with new mappings), all of that
-        // still holds: removals only make room.
+        // The window: `ipc_recv` found it unmapped and pinned its tables. If nothing was
+        // mapped into the receiver's space since (its growth), it is still unmapped, and
+        // the walk that would say so is skipped.
         let pinned = self.threads[r].ipc.window.is_some_and(|w| w.base == window.base && w.pages >= n);
         let known = pinned && self.space(rt).growth() == self.threads[r].ipc.window_growth;
-        if !known {
-            if !self.space(rt).is_unmapped(recv.long_va, n) {
-                return Err(Fault::Receiver(Error::WindowOccupied));
-            }
-            // Room in the region table, as it will be after the commit. The receiver's
-            // own limits are the receiver's problem, never the sender's.
-            let regions = self.space_mut(rt).regions();
-            let room = if send.moving && st == rt {
-                regions.check_add_after_punch(window, moved)
-            } else {
-                regions.check_add(window)
-            };
-            room.map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
+        if !known && !self.space(rt).is_unmapped(recv.long_va, n) {
+            return Err(Fault::Receiver(Error::WindowOccupied));
         }
+        // Room in the region table and the quota, as they will be after the commit: always
+        // checked again (one pass over the table), since growth does not see a region
+        // split by a move out of the receiver's task, whether by another thread while it
+        // waited or by this very transfer (`check_add_after_punch`). The receiver's own
+        // limits are the receiver's problem, never the sender's.
+        let regions = self.space_mut(rt).regions();
+        let room = if send.moving && st == rt {
+            regions.check_add_after_punch(window, moved)
+        } else {
+            regions.check_add(window)
+        };
+        room.map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
         // The sender's table must have room to split a region the move punches.
         if send.moving && !self.space_mut(st).regions().can_punch(moved) {
             return Err(Fault::Sender(Error::OutOfMemory));
