@@ -56,6 +56,9 @@ const _: () = assert!(
         && core::mem::offset_of!(PerCpu, tid) == 16
 );
 
+// The routing table picks light calls by shifting a 64-bit mask by the call number.
+const _: () = assert!(abi::Syscall::COUNT <= u64::BITS as usize);
+
 static PERCPU: PerCpuCell = PerCpuCell(UnsafeCell::new(PerCpu { kernel_rsp: 0, user_rsp: 0, tid: 0 }));
 
 core::arch::global_asm!(
