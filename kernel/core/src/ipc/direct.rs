@@ -19,6 +19,7 @@
 //! deadline, a server with anything else to receive (an interrupt, a queued sender, a
 //! buffered message), and a partner whose task needs other I/O ports than those loaded.
 
+use super::records::RECV_REGS;
 use super::*;
 use crate::limits::MAX_THREADS;
 use crate::regs::ArchState;
@@ -32,42 +33,6 @@ use abi::syscall::regs::RESULTS;
 pub struct Switch {
     pub to: ThreadSlot,
     pub regs: [u64; RESULTS],
-}
-
-/// A receive into registers, as `IpcReplyWait` makes it.
-const RECV_REGS: PendingRecv = PendingRecv {
-    buf: 0,
-    cap: fast::MAX as u32,
-    len_ptr: 0,
-    long_len_ptr: 0,
-    long_va: 0,
-    long_pages: 0,
-    into_regs: true,
-};
-
-impl PendingRecv {
-    /// A receive the direct switch can complete: into registers, the whole payload as its
-    /// capacity, no window.
-    #[inline(always)]
-    pub(crate) fn fast_receivable(&self) -> bool {
-        *self == RECV_REGS
-    }
-}
-
-impl ReplyDest {
-    /// Whether the reply goes into registers (an `IpcCall`).
-    #[inline(always)]
-    pub(crate) fn in_regs(&self) -> bool {
-        self.regs
-    }
-}
-
-impl ThreadIpc {
-    /// Whether the thread holds a receive window's page tables.
-    #[inline(always)]
-    pub(crate) fn has_window(&self) -> bool {
-        self.window.is_some()
-    }
 }
 
 /// Byte masks for cutting a payload: `MAX` bytes 0xff, then `MAX` zero bytes. The mask

@@ -57,7 +57,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             State::Receiving(r) if !r.into_regs && r.long_pages == 0 => r,
             _ => return None,
         };
-        if to == me || self.threads[to].ipc.has_window() || self.timers.deadline(to).is_some() {
+        if to == me || self.threads[to].ipc.has_window() || self.has_deadline(to) {
             return None;
         }
         // The caller's buffers, writable too: the reply comes back there.

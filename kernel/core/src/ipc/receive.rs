@@ -276,7 +276,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let State::Sending { send, .. } = *self.threads[s].state() else {
             // Invariant: only `Sending` threads are queued (`Core::check_invariants`). Were
             // one not, it leaves the queue rather than stop the receive.
-            self.links.remove(&mut self.mailboxes[me], s);
+            self.unqueue_sender(me, s);
             return Ok(None);
         };
         let flags = match self.rendezvous(&Pair { s, send: &send, r: me, recv: &recv }) {
