@@ -19,7 +19,7 @@
 //! deadline, a server with anything else to receive (an interrupt, a queued sender, a
 //! buffered message), and a partner whose task needs other I/O ports than those loaded.
 
-use super::records::RECV_REGS;
+use super::records::recv_regs;
 use super::*;
 use crate::limits::MAX_THREADS;
 use crate::regs::ArchState;
@@ -145,7 +145,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let seq = self.next_seq();
         let me_tid = self.threads[me].tid;
         // Where the reply goes, as `PendingSend::reply_to` says for a call in registers.
-        let reply = ReplyDest { buf: 0, len, len_ptr: 0, regs: true };
+        let reply = ReplyDest::into_regs(len);
         self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: me_tid, seq });
         self.switch_direct(me, State::AwaitingReply { from: to, seq, reply }, Fast::AwaitingReply, to);
         // Last, so that its words are not held in registers across the state change.
@@ -197,7 +197,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         m.ipc.reply_to = None;
         // What a receive into registers leaves pending while it waits.
         m.ret.fast(0, 0, [0; WORDS]);
-        self.switch_direct(me, State::Receiving(RECV_REGS), Fast::Receiving, to.slot);
+        self.switch_direct(me, State::Receiving(recv_regs()), Fast::Receiving, to.slot);
         let words = payload(regs, n);
         Some(Switch { to: to.slot, regs: results(0, 0, n, words) })
     }
