@@ -36,10 +36,10 @@
 pub use crate::ids;
 mod ps;
 
-// Of IPC, only its two leaves (which depend on nothing here but `crate::ids`): the
-// per-thread records it keeps in a thread's state, opaque here, and the mailbox pool.
 use crate::ids::IdSpace;
 pub use crate::ids::{TaskId, TaskSlot, ThreadSlot, Tid};
+// Of IPC, only its two leaves (which depend on nothing here but `crate::ids`): the
+// per-thread records it keeps in a thread's state, opaque here, and the mailbox pool.
 use crate::ipc::mailbox::{MessagePool, MsgBuffers};
 use crate::ipc::records::{PendingRecv, PendingSend, ReplyDest, ThreadIpc};
 use crate::mem::KernelStack;

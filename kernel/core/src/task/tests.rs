@@ -413,15 +413,3 @@ fn a_tasks_own_mailboxes_are_not_limited_by_its_share() {
 fn wake_value<S, B: MsgBuffers>(c: &Core<S, B>, slot: ThreadSlot) -> Option<i64> {
     c.thread(slot).ret.get(abi::syscall::regs::VALUE).map(|v| v as i64)
 }
-#[test]
-fn zz_sizes() {
-    use crate::ipc::{PendingRecv, PendingSend, ReplyDest};
-    eprintln!(
-        "SIZES State {} Send {} Recv {} Reply {} Thread {}",
-        size_of::<super::State>(),
-        size_of::<PendingSend>(),
-        size_of::<PendingRecv>(),
-        size_of::<ReplyDest>(),
-        size_of::<super::Thread>()
-    );
-}
