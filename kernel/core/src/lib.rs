@@ -11,6 +11,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod boot;
+pub mod ids;
 pub mod ipc;
 pub mod limits;
 pub mod loader;

@@ -47,8 +47,9 @@ pub unsafe trait UserMemory {
     fn page_bytes(&self, page: u64) -> Option<(NonNull<u8>, bool)>;
 
     /// What tells this address space from every other live one (the machine's: its root
-    /// table's frame), which checked slices remember.
-    fn space_id(&self) -> u64;
+    /// table's frame number), which checked slices and ranges remember. Compact, so that a
+    /// [`UserRange`] that names its space is no bigger than an address and a length.
+    fn space_id(&self) -> u32;
 
     /// Whether `[addr, addr + len)` is mapped user memory (and writable, if `write`).
     /// `len > 0`, and the range is already known to be inside user space.
@@ -116,7 +117,7 @@ pub struct Writable;
 pub struct UserSlice<A = Unchecked> {
     addr: u64,
     len: u64,
-    space: u64,
+    space: u32,
     _access: PhantomData<A>,
 }
 
@@ -244,6 +245,116 @@ impl<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::Immutable> UserPtr
     }
 }
 
+/// A range of user memory a system call named, `len` bytes at `addr`, checked when it was
+/// made: inside user space without wrapping (zero bytes are valid at any address, which is
+/// then ignored), and page-aligned if made by [`UserRange::pages`]. It names the address
+/// space it was checked against (`UserMemory::space_id`), and a [`Walker`] of any other
+/// space refuses it with `BadAddress`. Only [`UserRange::new`], [`UserRange::pages`] and
+/// [`Walker::range`] make one (its fields are private), so the kernel keeps user pointers
+/// in this type past the check (a pending send, a pending receive, where a reply goes):
+/// a raw address cannot take its place.
+///
+/// Only the range is checked: whether its pages are mapped is looked up again whenever it
+/// is used (a [`Walker`] walks the tables), since they may have changed since.
+///
+/// ```
+/// use moroso_kernel_core::umem::{UserMemory, UserRange, Walker};
+/// fn length_word<S: UserMemory>(w: &mut Walker<'_, S>, at: u64) -> Option<u32> {
+///     let r: UserRange = w.range(at, 4).ok()?;
+///     Some(w.writable(r).ok()?.read_u32())
+/// }
+/// ```
+///
+/// A raw address is not a checked range (this does not compile):
+///
+/// ```compile_fail
+/// use moroso_kernel_core::umem::{UserMemory, Walker};
+/// fn length_word<S: UserMemory>(w: &mut Walker<'_, S>, at: u64) -> Option<u32> {
+///     Some(w.writable(at).ok()?.read_u32())
+/// }
+/// ```
+///
+/// nor can one be made but by the check (this does not compile either):
+///
+/// ```compile_fail
+/// use moroso_kernel_core::umem::UserRange;
+/// fn forged(addr: u64) -> UserRange {
+///     UserRange { addr, len: 4, space: 0 }
+/// }
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct UserRange {
+    addr: u64,
+    len: u32,
+    space: u32,
+}
+
+/// Printed as the address and length: which space is the holder's (the thread's task's),
+/// and its id says nothing more (tests compare kernels' states as text).
+impl core::fmt::Debug for UserRange {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:#x}+{}", self.addr, self.len)
+    }
+}
+
+impl UserRange {
+    /// No memory: the range of a pointer that is not used (a message in registers).
+    pub const NONE: UserRange = UserRange { addr: 0, len: 0, space: 0 };
+
+    /// `len` bytes at `addr` of `space`: `BadAddress` unless they lie inside user space
+    /// without wrapping (zero bytes: anywhere).
+    #[inline(always)]
+    pub fn new(space: &impl UserMemory, addr: u64, len: u32) -> Result<Self, Error> {
+        Self::checked(space.space_id(), addr, len)
+    }
+
+    #[inline(always)]
+    fn checked(space: u32, addr: u64, len: u32) -> Result<Self, Error> {
+        // `abi::layout::is_user_range`, in two comparisons: `len` is far below `USER_END`.
+        if len != 0 && (addr < abi::layout::USER_MIN || addr > abi::layout::USER_END - len as u64) {
+            return Err(Error::BadAddress);
+        }
+        Ok(UserRange { addr, len, space })
+    }
+
+    /// `len` bytes of whole pages at `addr` of `space` (a long message, a receive window):
+    /// `Misaligned` unless both are page-aligned, then as [`UserRange::new`].
+    pub fn pages(space: &impl UserMemory, addr: u64, len: u32) -> Result<Self, Error> {
+        if !(len as u64).is_multiple_of(PAGE) || !addr.is_multiple_of(PAGE) {
+            return Err(Error::Misaligned);
+        }
+        Self::new(space, addr, len)
+    }
+
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Its first `n` bytes (all of it if `n` is more).
+    #[inline(always)]
+    pub fn prefix(self, n: u32) -> Self {
+        UserRange { len: n.min(self.len), ..self }
+    }
+
+    /// Its address, if `space` is the one it was checked against; `BadAddress` for another.
+    /// (For the page transfers, which take the address of a range checked page-aligned.)
+    #[inline(always)]
+    pub fn addr_in(&self, space: &impl UserMemory) -> Result<u64, Error> {
+        if self.len != 0 && space.space_id() != self.space {
+            return Err(Error::BadAddress);
+        }
+        Ok(self.addr)
+    }
+}
+
 /// Most bytes in a [`UserBuf`]: one page (a short message's most), so it spans at most
 /// two pages.
 pub const BUF_MAX: usize = abi::PAGE_SIZE;
@@ -295,6 +406,8 @@ unsafe fn copy_bytes(from: *const u8, to: *mut u8, n: usize) {
 /// (the space's mappings cannot change while it is borrowed).
 pub struct Walker<'s, S> {
     space: &'s S,
+    /// `space.space_id()`, asked once.
+    id: u32,
     /// By page-number parity: the user page (`NONE`: none yet), its kernel address, and
     /// whether it is writable.
     pages: [u64; 2],
@@ -306,11 +419,18 @@ pub struct Walker<'s, S> {
 const NONE: u64 = 1;
 
 const _: () = assert!(BUF_MAX as u64 <= abi::layout::USER_END - abi::layout::USER_MIN);
+// `UserRange::checked`'s two comparisons: no `u32` length reaches below `USER_MIN`.
+const _: () = assert!(u32::MAX as u64 <= abi::layout::USER_END - abi::layout::USER_MIN);
 
 impl<'s, S: UserMemory> Walker<'s, S> {
     #[inline(always)]
     pub fn new(space: &'s S) -> Self {
-        Walker { space, pages: [NONE; 2], bytes: [core::ptr::null_mut(); 2], writable: [false; 2] }
+        Walker::fresh(space, space.space_id())
+    }
+
+    #[inline(always)]
+    fn fresh(space: &'s S, id: u32) -> Self {
+        Walker { space, id, pages: [NONE; 2], bytes: [core::ptr::null_mut(); 2], writable: [false; 2] }
     }
 
     /// The kernel address of user page `page`, checked writable if `write`.
@@ -329,21 +449,37 @@ impl<'s, S: UserMemory> Walker<'s, S> {
         Ok(self.bytes[i])
     }
 
-    /// The user buffer `[addr, addr + len)`, checked mapped user memory (writable too if
-    /// `write`) and translated. `BadAddress` if it is not; zero bytes are valid whatever
-    /// `addr` (the spec ignores the pointer of an empty buffer). `len <= BUF_MAX`: longer
-    /// is refused with `TooLong` (callers bound their lengths first).
+    /// The range `[addr, addr + len)` of the space it walks, checked inside user space
+    /// ([`UserRange::new`]).
     #[inline(always)]
-    fn buf<A>(&mut self, addr: u64, len: usize, write: bool) -> Result<UserBuf<'s, A>, Error> {
+    pub fn range(&self, addr: u64, len: u32) -> Result<UserRange, Error> {
+        UserRange::checked(self.id, addr, len)
+    }
+
+    /// The user buffer `range`, checked mapped user memory (writable too if `write`) and
+    /// translated. `BadAddress` if it is not, or if `range` is of another space; zero bytes
+    /// are valid whatever the address (the spec ignores the pointer of an empty buffer).
+    /// At most `BUF_MAX` bytes: longer is refused with `TooLong` (callers bound their
+    /// lengths first).
+    #[inline(always)]
+    fn buf<A>(&mut self, range: UserRange, write: bool) -> Result<UserBuf<'s, A>, Error> {
+        if range.space != self.id && range.len != 0 {
+            return Err(Error::BadAddress);
+        }
+        self.walk(range, write)
+    }
+
+    /// As [`buf`](Self::buf), for a range of this walker's space (made by it, or checked
+    /// to be).
+    #[inline(always)]
+    fn walk<A>(&mut self, range: UserRange, write: bool) -> Result<UserBuf<'s, A>, Error> {
+        debug_assert!(range.space == self.id || range.len == 0);
+        let (addr, len) = (range.addr, range.len as usize);
         if len == 0 {
             return Ok(UserBuf::EMPTY);
         }
         if len > BUF_MAX {
             return Err(Error::TooLong);
-        }
-        // `abi::layout::is_user_range`, in two comparisons: `len` is far below `USER_END`.
-        if addr < abi::layout::USER_MIN || addr > abi::layout::USER_END - len as u64 {
-            return Err(Error::BadAddress);
         }
         let off = (addr % PAGE) as usize;
         let page = addr - off as u64;
@@ -357,17 +493,38 @@ impl<'s, S: UserMemory> Walker<'s, S> {
         Ok(UserBuf { head, head_len: PAGE as usize - off, tail, len, _p: PhantomData })
     }
 
-    /// `len` bytes at `addr`, to be read; checked writable too if `also_write` (a
-    /// synchronous sender's buffer, where its reply will come back).
+    /// A system call's buffer, `len` bytes at `addr`: its range checked ([`Walker::range`])
+    /// and returned, with the buffer, to be read (checked writable too if `also_write`).
+    /// (A range this walker makes is of its space: no need to ask.)
     #[inline(always)]
-    pub fn readable(&mut self, addr: u64, len: usize, also_write: bool) -> Result<UserBuf<'s, Readable>, Error> {
-        self.buf(addr, len, also_write)
+    pub fn readable_at(
+        &mut self,
+        addr: u64,
+        len: u32,
+        also_write: bool,
+    ) -> Result<(UserRange, UserBuf<'s, Readable>), Error> {
+        let range = self.range(addr, len)?;
+        Ok((range, self.walk(range, also_write)?))
     }
 
-    /// `len` bytes at `addr`, to be written.
+    /// As [`readable_at`](Self::readable_at), to be written.
     #[inline(always)]
-    pub fn writable(&mut self, addr: u64, len: usize) -> Result<UserBuf<'s, Writable>, Error> {
-        self.buf(addr, len, true)
+    pub fn writable_at(&mut self, addr: u64, len: u32) -> Result<(UserRange, UserBuf<'s, Writable>), Error> {
+        let range = self.range(addr, len)?;
+        Ok((range, self.walk(range, true)?))
+    }
+
+    /// `range`, to be read; checked writable too if `also_write` (a synchronous sender's
+    /// buffer, where its reply will come back).
+    #[inline(always)]
+    pub fn readable(&mut self, range: UserRange, also_write: bool) -> Result<UserBuf<'s, Readable>, Error> {
+        self.buf(range, also_write)
+    }
+
+    /// `range`, to be written.
+    #[inline(always)]
+    pub fn writable(&mut self, range: UserRange) -> Result<UserBuf<'s, Writable>, Error> {
+        self.buf(range, true)
     }
 
     /// The space it walks.
@@ -380,13 +537,7 @@ impl<'s, S: UserMemory> Walker<'s, S> {
     /// (`PageMap::generation`, read now).
     #[inline(always)]
     pub fn remembered(&self, generation: u64) -> Remembered {
-        Remembered {
-            space: self.space.space_id(),
-            generation,
-            pages: self.pages,
-            bytes: self.bytes,
-            writable: self.writable,
-        }
+        Remembered { space: self.id, generation, pages: self.pages, bytes: self.bytes, writable: self.writable }
     }
 
     /// A walker of `space` that starts with what `r` remembers if `r` was taken from a
@@ -400,10 +551,11 @@ impl<'s, S: UserMemory> Walker<'s, S> {
     /// translates as it did, which is what `UserBuf`'s accesses rely on.)
     #[inline(always)]
     pub unsafe fn resume(space: &'s S, r: &Remembered, generation: u64) -> Self {
-        if r.generation != generation || r.space != space.space_id() {
-            return Walker::new(space);
+        let id = space.space_id();
+        if r.generation != generation || r.space != id {
+            return Walker::fresh(space, id);
         }
-        Walker { space, pages: r.pages, bytes: r.bytes, writable: r.writable }
+        Walker { space, id, pages: r.pages, bytes: r.bytes, writable: r.writable }
     }
 }
 
@@ -413,7 +565,7 @@ impl<'s, S: UserMemory> Walker<'s, S> {
 /// so it prints as nothing (tests compare kernels' states as text).
 #[derive(Clone, Copy)]
 pub struct Remembered {
-    space: u64,
+    space: u32,
     generation: u64,
     pages: [u64; 2],
     bytes: [*mut u8; 2],
@@ -629,7 +781,7 @@ mod tests {
 
     /// Pages at given addresses, each readable or read-write; its id; how many pages have
     /// been looked up.
-    struct Fake(BTreeMap<u64, (fake::Page, bool)>, u64, Cell<u32>);
+    struct Fake(BTreeMap<u64, (fake::Page, bool)>, u32, Cell<u32>);
 
     // SAFETY: `page_bytes` gives the address of a page this space owns, which lives as long
     // as the space and is only ever reached through raw addresses (`fake::Page`).
@@ -638,7 +790,7 @@ mod tests {
             self.2.set(self.2.get() + 1);
             self.0.get(&page).map(|(p, w)| (p.bytes(), *w))
         }
-        fn space_id(&self) -> u64 {
+        fn space_id(&self) -> u32 {
             self.1
         }
     }
@@ -650,6 +802,17 @@ mod tests {
         fn set(&self, a: u64, b: u8) {
             self.0[&(a & !(PAGE - 1))].0.set((a % PAGE) as usize, b)
         }
+    }
+
+    /// A walker's buffer at `addr`, as a system call's pointer: its range checked, then
+    /// its pages.
+    fn rd<'s>(w: &mut Walker<'s, Fake>, addr: u64, len: usize, write: bool) -> Result<UserBuf<'s, Readable>, Error> {
+        let r = w.range(addr, len as u32)?;
+        w.readable(r, write)
+    }
+    fn wr<'s>(w: &mut Walker<'s, Fake>, addr: u64, len: usize) -> Result<UserBuf<'s, Writable>, Error> {
+        let r = w.range(addr, len as u32)?;
+        w.writable(r)
     }
 
     fn mem() -> Fake {
@@ -719,6 +882,39 @@ mod tests {
         assert!(UserSlice::new(u64::MAX, 0).is_ok(), "zero length: the pointer is ignored");
     }
 
+    #[test]
+    fn a_range_outside_user_space_wrapping_or_misaligned_is_never_made() {
+        let m = mem();
+        assert_eq!(UserRange::new(&m, u64::MAX - 2, 8), Err(Error::BadAddress), "wraps");
+        assert_eq!(UserRange::new(&m, u64::MAX, u32::MAX), Err(Error::BadAddress), "wraps far");
+        assert_eq!(UserRange::new(&m, abi::layout::USER_END - 4, 8), Err(Error::BadAddress), "past the end");
+        assert_eq!(UserRange::new(&m, 0xffff_8000_0000_0000, 4), Err(Error::BadAddress), "kernel address");
+        assert_eq!(UserRange::new(&m, 0, 1), Err(Error::BadAddress), "null");
+        assert_eq!(UserRange::new(&m, abi::layout::USER_MIN - 1, 1), Err(Error::BadAddress), "below user space");
+        let last = UserRange::new(&m, abi::layout::USER_END - 8, 8).unwrap();
+        assert_eq!((last.addr(), last.len()), (abi::layout::USER_END - 8, 8), "up to the end");
+        assert!(UserRange::new(&m, u64::MAX, 0).is_ok(), "zero bytes: the pointer is ignored");
+        assert_eq!(UserRange::pages(&m, 0x50_0800, 0x1000), Err(Error::Misaligned), "address");
+        assert_eq!(UserRange::pages(&m, 0x50_0000, 0x800), Err(Error::Misaligned), "length");
+        assert_eq!(UserRange::pages(&m, abi::layout::USER_END, 0x1000), Err(Error::BadAddress), "past the end");
+        assert!(UserRange::pages(&m, 0x50_0000, 0x2000).is_ok());
+    }
+
+    #[test]
+    fn a_range_is_used_only_with_the_space_it_was_checked_against() {
+        let (m, mut other) = (mem(), mem());
+        other.1 = 2;
+        let r = UserRange::new(&m, 0x50_0000, 4).unwrap();
+        assert_eq!(Walker::new(&other).writable(r).err(), Some(Error::BadAddress), "checked against m");
+        assert_eq!(Walker::new(&other).readable(r, false).err(), Some(Error::BadAddress));
+        assert_eq!(Walker::new(&other).readable(r.prefix(2), false).err(), Some(Error::BadAddress), "a prefix too");
+        assert_eq!(r.addr_in(&other), Err(Error::BadAddress));
+        assert!(Walker::new(&m).writable(r).is_ok());
+        assert_eq!(r.addr_in(&m), Ok(0x50_0000));
+        assert!(Walker::new(&other).writable(r.prefix(0)).is_ok(), "no bytes: nothing to refuse");
+        assert!(Walker::new(&other).writable(UserRange::NONE).is_ok());
+    }
+
     /// Pages from 0x60_0000: read-write, read-write, read-only, unmapped, read-write,
     /// read-write; the byte at user address `a` holds `a % 251`.
     fn four() -> Fake {
@@ -737,7 +933,7 @@ mod tests {
     fn a_walker_reads_a_range_across_two_pages() {
         let m = four();
         let mut w = Walker::new(&m);
-        let b = w.readable(0x60_0ffa, 10, false).unwrap();
+        let b = rd(&mut w, 0x60_0ffa, 10, false).unwrap();
         let mut out = [0; 10];
         b.read(&mut out);
         let want: Vec<u8> = (0x60_0ffa..0x60_1004u64).map(|a| (a % 251) as u8).collect();
@@ -753,40 +949,40 @@ mod tests {
     fn a_walker_refuses_what_is_not_user_memory_as_asked() {
         let m = four();
         let mut w = Walker::new(&m);
-        assert_eq!(w.readable(0x60_1ffe, 4, true).err(), Some(Error::BadAddress), "second page read-only");
-        assert!(w.readable(0x60_1ffe, 4, false).is_ok(), "but readable");
-        assert_eq!(w.readable(0x60_2ffe, 4, false).err(), Some(Error::BadAddress), "runs into a hole");
-        assert_eq!(w.writable(0x60_3000, 1).err(), Some(Error::BadAddress), "unmapped");
-        assert_eq!(w.readable(0, 4, false).err(), Some(Error::BadAddress), "null");
-        assert_eq!(w.readable(abi::layout::USER_END - 2, 4, false).err(), Some(Error::BadAddress), "past the end");
-        assert_eq!(w.readable(u64::MAX - 1, 4, false).err(), Some(Error::BadAddress), "wraps");
-        assert_eq!(w.readable(0x60_0000, BUF_MAX + 1, false).err(), Some(Error::TooLong), "more than a page");
-        assert!(w.writable(0, 0).is_ok(), "zero bytes: the pointer is ignored");
-        assert!(w.writable(u64::MAX, 0).unwrap().is_empty());
+        assert_eq!(rd(&mut w, 0x60_1ffe, 4, true).err(), Some(Error::BadAddress), "second page read-only");
+        assert!(rd(&mut w, 0x60_1ffe, 4, false).is_ok(), "but readable");
+        assert_eq!(rd(&mut w, 0x60_2ffe, 4, false).err(), Some(Error::BadAddress), "runs into a hole");
+        assert_eq!(wr(&mut w, 0x60_3000, 1).err(), Some(Error::BadAddress), "unmapped");
+        assert_eq!(rd(&mut w, 0, 4, false).err(), Some(Error::BadAddress), "null");
+        assert_eq!(rd(&mut w, abi::layout::USER_END - 2, 4, false).err(), Some(Error::BadAddress), "past the end");
+        assert_eq!(rd(&mut w, u64::MAX - 1, 4, false).err(), Some(Error::BadAddress), "wraps");
+        assert_eq!(rd(&mut w, 0x60_0000, BUF_MAX + 1, false).err(), Some(Error::TooLong), "more than a page");
+        assert!(wr(&mut w, 0, 0).is_ok(), "zero bytes: the pointer is ignored");
+        assert!(wr(&mut w, u64::MAX, 0).unwrap().is_empty());
     }
 
     #[test]
     fn a_page_remembered_readable_is_still_refused_for_writing() {
         let m = four();
         let mut w = Walker::new(&m);
-        assert!(w.readable(0x60_2010, 4, false).is_ok());
-        assert_eq!(w.writable(0x60_2010, 4).err(), Some(Error::BadAddress));
-        assert_eq!(w.readable(0x60_2010, 4, true).err(), Some(Error::BadAddress));
+        assert!(rd(&mut w, 0x60_2010, 4, false).is_ok());
+        assert_eq!(wr(&mut w, 0x60_2010, 4).err(), Some(Error::BadAddress));
+        assert_eq!(rd(&mut w, 0x60_2010, 4, true).err(), Some(Error::BadAddress));
     }
 
     #[test]
     fn a_walker_looks_each_page_up_once() {
         let m = four();
         let mut w = Walker::new(&m);
-        w.readable(0x60_0ff0, 0x20, true).unwrap(); // pages 0 and 1
-        w.writable(0x60_0ff8, 4).unwrap();
-        w.writable(0x60_1000, 4).unwrap();
-        w.readable(0x60_0000, 1, false).unwrap();
+        rd(&mut w, 0x60_0ff0, 0x20, true).unwrap(); // pages 0 and 1
+        wr(&mut w, 0x60_0ff8, 4).unwrap();
+        wr(&mut w, 0x60_1000, 4).unwrap();
+        rd(&mut w, 0x60_0000, 1, false).unwrap();
         assert_eq!(m.2.get(), 2, "two pages, two walks");
-        w.readable(0x60_4000, 1, false).unwrap();
+        rd(&mut w, 0x60_4000, 1, false).unwrap();
         assert_eq!(m.2.get(), 3);
         // A new walker (a new system call) walks again.
-        Walker::new(&m).readable(0x60_4000, 1, false).unwrap();
+        rd(&mut Walker::new(&m), 0x60_4000, 1, false).unwrap();
         assert_eq!(m.2.get(), 4);
     }
 
@@ -795,7 +991,7 @@ mod tests {
         let m = four();
         let mut w = Walker::new(&m);
         for at in [0x60_0ffc, 0x60_0ffd, 0x60_0fff, 0x60_1000, 0x60_0123] {
-            let word = w.writable(at, 4).unwrap();
+            let word = wr(&mut w, at, 4).unwrap();
             word.write_u32(0x0403_0201 ^ at as u32);
             assert_eq!(word.read_u32(), 0x0403_0201 ^ at as u32, "at {at:#x}");
             let want = (0x0403_0201 ^ at as u32).to_ne_bytes();
@@ -815,8 +1011,8 @@ mod tests {
         ] {
             let m = four();
             let mut w = Walker::new(&m);
-            let from = w.readable(src, n, false).unwrap();
-            let to = w.writable(dst, n).unwrap();
+            let from = rd(&mut w, src, n, false).unwrap();
+            let to = wr(&mut w, dst, n).unwrap();
             to.copy_from(&from, n, &mut [0; BUF_MAX]);
             for i in 0..n as u64 {
                 assert_eq!(m.byte(dst + i), ((src + i) % 251) as u8, "{src:#x} -> {dst:#x}, byte {i}");
@@ -832,13 +1028,13 @@ mod tests {
     fn a_copy_takes_no_more_than_either_side_holds() {
         let m = four();
         let mut w = Walker::new(&m);
-        let from = w.readable(0x60_0000, 4, false).unwrap();
-        let to = w.writable(0x60_4000, 16).unwrap();
+        let from = rd(&mut w, 0x60_0000, 4, false).unwrap();
+        let to = wr(&mut w, 0x60_4000, 16).unwrap();
         m.set(0x60_4004, 0xee);
         to.copy_from(&from, 16, &mut [0; BUF_MAX]);
         assert_eq!(m.byte(0x60_4003), (0x60_0003 % 251) as u8);
         assert_eq!(m.byte(0x60_4004), 0xee, "the source had four bytes");
-        let small = w.writable(0x60_4100, 2).unwrap();
+        let small = wr(&mut w, 0x60_4100, 2).unwrap();
         m.set(0x60_4102, 0xee);
         small.copy_from(&from, 4, &mut [0; BUF_MAX]);
         assert_eq!(m.byte(0x60_4102), 0xee, "the destination had two");
@@ -848,8 +1044,8 @@ mod tests {
     fn the_same_memory_on_both_sides_is_copied_as_through_a_buffer() {
         let m = four();
         let mut w = Walker::new(&m);
-        let from = w.readable(0x60_0100, 8, false).unwrap();
-        let to = w.writable(0x60_0102, 8).unwrap();
+        let from = rd(&mut w, 0x60_0100, 8, false).unwrap();
+        let to = wr(&mut w, 0x60_0102, 8).unwrap();
         to.copy_from(&from, 8, &mut [0; BUF_MAX]);
         let got: Vec<u8> = (0..8).map(|i| m.byte(0x60_0102 + i)).collect();
         let want: Vec<u8> = (0..8).map(|i| ((0x60_0100 + i) % 251) as u8).collect();
@@ -879,8 +1075,8 @@ mod tests {
         {
             let m = four();
             let mut w = Walker::new(&m);
-            let from = w.readable(src, n, false).unwrap();
-            let to = w.writable(dst, n).unwrap();
+            let from = rd(&mut w, src, n, false).unwrap();
+            let to = wr(&mut w, dst, n).unwrap();
             to.copy_from(&from, n, &mut [0; BUF_MAX]);
             for i in 0..n as u64 {
                 assert_eq!(m.byte(dst + i), ((src + i) % 251) as u8, "{src:#x} -> {dst:#x}, byte {i}");

@@ -105,7 +105,7 @@ mod tests {
     // SAFETY: a page's bytes live as long as the map holds them, which only `&mut self`
     // changes, and are reached only through raw addresses (`Page`).
     unsafe impl UserMemory for Mem {
-        fn space_id(&self) -> u64 {
+        fn space_id(&self) -> u32 {
             1
         }
         fn page_bytes(&self, page: u64) -> Option<(NonNull<u8>, bool)> {

@@ -19,6 +19,7 @@
 //! deadline, a server with anything else to receive (an interrupt, a queued sender, a
 //! buffered message), and a partner whose task needs other I/O ports than those loaded.
 
+use super::records::recv_regs;
 use super::*;
 use crate::limits::MAX_THREADS;
 use crate::regs::ArchState;
@@ -69,42 +70,6 @@ impl Home {
 #[inline(always)]
 fn io_key((base, count): (u16, u16)) -> u64 {
     u64::from(base) | u64::from(count) << 16
-}
-
-/// A receive into registers, as `IpcReplyWait` makes it.
-const RECV_REGS: PendingRecv = PendingRecv {
-    buf: 0,
-    cap: fast::MAX as u32,
-    len_ptr: 0,
-    long_len_ptr: 0,
-    long_va: 0,
-    long_pages: 0,
-    into_regs: true,
-};
-
-impl PendingRecv {
-    /// A receive the direct switch can complete: into registers, the whole payload as its
-    /// capacity, no window.
-    #[inline(always)]
-    pub(crate) fn fast_receivable(&self) -> bool {
-        *self == RECV_REGS
-    }
-}
-
-impl ReplyDest {
-    /// Whether the reply goes into registers (an `IpcCall`).
-    #[inline(always)]
-    pub(crate) fn in_regs(&self) -> bool {
-        self.regs
-    }
-}
-
-impl ThreadIpc {
-    /// Whether the thread holds a receive window's page tables.
-    #[inline(always)]
-    pub(crate) fn has_window(&self) -> bool {
-        self.window.is_some()
-    }
 }
 
 /// Byte masks for cutting a payload: `MAX` bytes 0xff, then `MAX` zero bytes. The mask
@@ -189,7 +154,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     pub(crate) fn home_of(&self, task: TaskSlot) -> Home {
         let t = &self.tasks[task];
         match &t.space {
-            Some(space) => Home { space: space.space_id(), io: io_key((t.grants.io_base, t.grants.io_count)) },
+            Some(space) => {
+                Home { space: u64::from(space.space_id()), io: io_key((t.grants.io_base, t.grants.io_count)) }
+            }
             None => Home::NONE,
         }
     }
@@ -248,7 +215,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let seq = self.next_seq();
         let me_tid = self.threads[me].tid;
         // Where the reply goes, as `PendingSend::reply_to` says for a call in registers.
-        let reply = ReplyDest { buf: 0, len, len_ptr: 0, regs: true };
+        let reply = ReplyDest::into_regs(len);
         self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: me_tid, seq });
         self.switch_direct(me, State::AwaitingReply { from: to, seq, reply }, Fast::AwaitingReply, to);
         // Last, so that its words are not held in registers across the state change.
@@ -300,7 +267,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         m.ipc.reply_to = None;
         // What a receive into registers leaves pending while it waits.
         m.ret.fast(0, 0, [0; WORDS]);
-        self.switch_direct(me, State::Receiving(RECV_REGS), Fast::Receiving, to.slot);
+        self.switch_direct(me, State::Receiving(recv_regs()), Fast::Receiving, to.slot);
         let words = payload(regs, n);
         Some(Switch { to: to.slot, regs: results(0, 0, n, words) })
     }

@@ -26,10 +26,11 @@
 //! its space's generation has not moved since; `ipc_send`, `ipc_recv` and `ipc_reply` use
 //! it on the general path too.
 
+use super::records::{RecvBuf, ReplyBuf};
 use super::transfer::{put_short, Payload};
 use super::*;
 use crate::task::{Fast, Thread};
-use crate::umem::Walker;
+use crate::umem::{UserRange, Walker};
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Whether a spec call of `me` may go the direct way at all.
@@ -53,32 +54,34 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return None;
         }
         let to = self.lookup_thread(Tid::from_raw(a.id)).ok()?;
-        let recv = match *self.threads[to].state() {
-            State::Receiving(r) if !r.into_regs && r.long_pages == 0 => r,
+        // Where the message goes, taken from the receive (not the whole record copied).
+        let sink = match self.threads[to].state() {
+            State::Receiving(r) if !r.in_regs() && r.long().is_empty() => r.sink(0),
             _ => return None,
         };
-        if to == me || self.threads[to].ipc.has_window() || self.timers.deadline(to).is_some() {
+        if to == me || self.threads[to].ipc.has_window() || self.has_deadline(to) {
             return None;
         }
         // The caller's buffers, writable too: the reply comes back there.
         let (mut mine, my_gen) = resumed(&self.tasks, &self.threads[me]);
-        let len = mine.readable(a.len_short, 4, true).ok()?.read_u32();
+        let (len_ptr, len_word) = mine.readable_at(a.len_short, 4, true).ok()?;
+        let len = len_word.read_u32();
         if len as usize > SHORT_MAX {
             return None;
         }
-        let message = mine.readable(a.message_short, len as usize, true).ok()?;
+        let (buf, message) = mine.readable_at(a.message_short, len, true).ok()?;
         // Nothing is written unless every destination page checks (`put_short`), so a
         // failure here changes nothing; the general path then fails the receiver.
         let (mut theirs, their_gen) = resumed(&self.tasks, &self.threads[to]);
         let ret = &mut self.threads[to].ret;
-        put_short(&mut theirs, ret, recv.sink(0), &Payload::Memory(message), &mut self.bounce).ok()?;
+        put_short(&mut theirs, ret, sink, &Payload::Memory(message), &mut self.bounce).ok()?;
         self.threads[me].ipc.walked = mine.remembered(my_gen);
         self.threads[to].ipc.walked = theirs.remembered(their_gen);
 
         // What `delivered` does for a call, with `switch_direct` for `wake` + `hand_off`.
         let seq = self.next_seq();
         let me_tid = self.threads[me].tid;
-        let reply = ReplyDest { buf: a.message_short, len, len_ptr: a.len_short, regs: false };
+        let reply = ReplyDest { len, to: ReplyBuf::Memory { buf, len_ptr } };
         self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: me_tid, seq });
         self.switch_direct(me, State::AwaitingReply { from: to, seq, reply }, Fast::No, to);
         let r = &mut self.threads[to].ret;
@@ -110,20 +113,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let timeout = Timeout::from_raw(a.timeout)?;
         // The buffers as `ipc_recv` checks them, each page looked up once.
         let (mut mine, my_gen) = resumed(&self.tasks, t);
-        let cap = mine.writable(a.len_short, 4).ok()?.read_u32().min(SHORT_MAX as u32);
-        mine.writable(a.short_dest, cap as usize).ok()?;
-        if mine.writable(a.len_long, 4).ok()?.read_u32() != 0 {
+        let (len_ptr, cap_word) = mine.writable_at(a.len_short, 4).ok()?;
+        let cap = cap_word.read_u32().min(SHORT_MAX as u32);
+        let (buf, _) = mine.writable_at(a.short_dest, cap).ok()?;
+        let (long_len_ptr, long_word) = mine.writable_at(a.len_long, 4).ok()?;
+        if long_word.read_u32() != 0 {
             return None;
         }
-        let recv = PendingRecv {
-            buf: a.short_dest,
-            cap,
-            len_ptr: a.len_short,
-            long_len_ptr: a.len_long,
-            long_va: a.long_dest,
-            long_pages: 0,
-            into_regs: false,
-        };
+        let recv = PendingRecv { cap, dest: RecvBuf::Memory { buf, len_ptr, long_len_ptr, long: UserRange::NONE } };
         self.threads[me].ipc.walked = mine.remembered(my_gen);
         self.block_receiving(me, recv, timeout);
         Some(())

@@ -5,7 +5,9 @@
 //! partner already waiting, no deadline) is usually completed before them, from the
 //! `syscall` stub, by the direct switch (`direct`), which makes the same state change.
 
+use super::records::SendMsg;
 use super::*;
+use crate::umem::UserRange;
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// `IpcCall`: a call whose message (`len` bytes) is in registers.
@@ -27,15 +29,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         let seq = self.next_seq();
         let send = PendingSend {
-            buf: 0,
+            msg: SendMsg::Regs(words),
             len,
-            len_ptr: 0,
             mode: SendMode::Sync,
             seq,
-            long_va: 0,
-            long_pages: 0,
+            long: UserRange::NONE,
             moving: false,
-            regs: Some(words),
         };
         self.send_pending(me, to, send, timeout)
     }
@@ -58,18 +57,10 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         } else if self.threads[me].ipc.reply_to.is_some() {
             return Err(Error::ReplyPending);
         }
-        let recv = PendingRecv {
-            buf: 0,
-            cap: fast::MAX as u32,
-            len_ptr: 0,
-            long_len_ptr: 0,
-            long_va: 0,
-            long_pages: 0,
-            into_regs: true,
-        };
+        let recv = super::records::RECV_REGS;
         // Whatever it receives comes back in registers (all of them, zeros if need be).
         self.threads[me].ret.fast(0, 0, [0; WORDS]);
-        let outcome = self.receive(me, recv, timeout);
+        let outcome = self.receive(me, &recv, timeout);
         match (outcome, replied_to) {
             // The server waits: run the caller it just answered.
             (Ok(Outcome::Blocked), Some(caller)) => self.hand_off(me, caller),

@@ -94,7 +94,7 @@ impl FakeFrames {
 pub struct Mem {
     pub pages: BTreeMap<u64, Mapped>,
     /// Distinct for every fake space made (`UserMemory::space_id`).
-    id: u64,
+    id: u32,
     /// User pages looked up so far (`page_bytes` calls): the walks a machine would do.
     page_lookups: std::cell::Cell<u64>,
     regions: Box<Regions>,
@@ -122,7 +122,7 @@ impl Mem {
     pub fn new(frames: &FakeFrames) -> Self {
         let mut table_frames = FakeTables::default();
         let tables = PageTables::new(table_frames.root(), abi::limits::KERNEL_FRAMES as u64);
-        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
         Mem {
             pages: BTreeMap::new(),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -219,7 +219,7 @@ impl Drop for Mem {
 // and only `&mut` methods of a space unmap; its bytes are a `fake::Page`, reached only
 // through raw addresses.
 unsafe impl UserMemory for Mem {
-    fn space_id(&self) -> u64 {
+    fn space_id(&self) -> u32 {
         self.id
     }
 

@@ -10,9 +10,9 @@
 //! anywhere; every record in a queue owns exactly one buffer, returned to the pool when the
 //! message is received or its mailbox dies.
 
+use crate::ids::{TaskId, TaskSlot, ThreadSlot, Tid};
 use crate::limits::{MAX_TASKS, MAX_THREADS};
 use crate::sched::list::{Links, List};
-use crate::task::ids::{TaskId, TaskSlot, ThreadSlot, Tid};
 use abi::ipc::{ASYNC_QUEUE_MAX, ASYNC_TASK_MAX};
 use abi::Error;
 

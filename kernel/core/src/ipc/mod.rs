@@ -32,6 +32,7 @@ mod fastpath;
 mod interrupts;
 pub mod mailbox;
 mod receive;
+pub mod records;
 mod reply;
 mod send;
 mod transfer;
@@ -58,7 +59,7 @@ mod window_tests;
 use crate::mem::pagemap::{check_transferable, release_shares, reserve_shares, PageMap, Transfer};
 use crate::mem::regions::Region;
 use crate::task::{Core, State, Task, TaskSlot, ThreadSlot, Tid, MAX_TASKS};
-use crate::umem::{Remembered, UserMemory};
+use crate::umem::UserMemory;
 use abi::ipc::fast::{self, WORDS};
 use abi::ipc::{RecvFlags, RecvKind, SendMode, SendStatus, Timeout, KERNEL_TID, RECV_SHARED};
 use abi::syscall::regs::SECOND;
@@ -66,107 +67,10 @@ use abi::{Error, SHORT_MAX};
 use mailbox::{Msg, MsgBuffers};
 
 pub use direct::{Home, Switch};
+use records::ReplyTo;
+pub use records::{PendingRecv, PendingSend, ReplyDest};
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
-
-/// A send as checked: what a sender's `State::Sending` and `State::AwaitingReply` carry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PendingSend {
-    /// `message_short`: the message, and where the reply goes.
-    buf: u64,
-    /// `*len_short` when sent: the message length and the reply capacity.
-    len: u32,
-    /// `len_short`: where the reply length is written.
-    len_ptr: u64,
-    mode: SendMode,
-    seq: u64,
-    /// The long message: first page, page count (0: none), and whether it moves.
-    long_va: u64,
-    long_pages: u64,
-    moving: bool,
-    /// A fast-path call: the message is these registers, not memory at `buf`, and the
-    /// reply goes back into registers.
-    regs: Option<[u64; WORDS]>,
-}
-
-/// A receive as checked: what a receiver's `State::Receiving` carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PendingRecv {
-    buf: u64,
-    cap: u32,
-    len_ptr: u64,
-    /// `len_long`: where the long-message length is written.
-    long_len_ptr: u64,
-    /// The window for a long message: first page and size in pages (0: none).
-    long_va: u64,
-    long_pages: u64,
-    /// A fast-path receive: the message goes into registers, not memory at `buf`.
-    into_regs: bool,
-}
-
-/// The synchronous sender a receiver owes a reply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ReplyTo {
-    slot: ThreadSlot,
-    tid: Tid,
-    seq: u64,
-}
-
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct ThreadIpc {
-    pub(crate) reply_to: Option<ReplyTo>,
-    /// The receive window whose page tables this thread holds reserved in its task's
-    /// space (`PageMap::reserve_window`), from its `ipc_recv` until the receive ends.
-    window: Option<Region>,
-    /// The generation (`PageMap::generation`) of its task's space when its pending long
-    /// send's pages were last checked: while it is unchanged, the rendezvous need not
-    /// check them again.
-    long_checked: u64,
-    /// Whether its pending long send was checked in this kernel entry (`ipc_send`, until
-    /// it returns): then a share's map counts have room, and are counted as it commits
-    /// instead of reserved first (`Transfer::ShareCounting`).
-    checked_now: bool,
-    /// The growth (`PageMap::growth`) of its task's space when `ipc_recv` found its
-    /// `window` unmapped: while it is unchanged, the rendezvous need not look again.
-    window_growth: u64,
-    /// The pages of its task's space the spec calls' direct way last looked up for it
-    /// (`direct_spec`): its own buffers, or its partner's into them.
-    pub(crate) walked: Remembered,
-}
-
-impl ThreadIpc {
-    pub(crate) const EMPTY: ThreadIpc = ThreadIpc {
-        reply_to: None,
-        window: None,
-        long_checked: 0,
-        checked_now: false,
-        window_growth: 0,
-        walked: Remembered::NONE,
-    };
-}
-
-impl PendingSend {
-    /// Its place in send order.
-    pub fn seq(&self) -> u64 {
-        self.seq
-    }
-
-    /// Where the reply to this send goes.
-    #[inline(always)]
-    pub fn reply_to(&self) -> ReplyDest {
-        ReplyDest { buf: self.buf, len: self.len, len_ptr: self.len_ptr, regs: self.regs.is_some() }
-    }
-}
-
-/// Where a reply goes: the caller's buffer (`buf`, capacity `len`, its length written to
-/// `len_ptr`), or its registers if `regs`. What a caller's `State::AwaitingReply` carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReplyDest {
-    buf: u64,
-    len: u32,
-    len_ptr: u64,
-    regs: bool,
-}
 
 /// The two sides of a rendezvous: sender `s` with its send, receiver `r` with its receive.
 struct Pair<'a> {

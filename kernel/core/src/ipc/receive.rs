@@ -2,23 +2,12 @@
 //! older of the oldest buffered message and the oldest queued sender; receive windows and
 //! their page tables.
 
+use super::records::RecvBuf;
 use super::transfer::{put_short, Payload};
 use super::*;
-use crate::umem::Walker;
+use crate::umem::{UserRange, Walker};
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
-    /// Writes a receiver's `*len_short` and `*len_long` once a message has arrived.
-    pub(super) fn write_received_lens(
-        &mut self,
-        thread: ThreadSlot,
-        recv: PendingRecv,
-        short: u32,
-        long: u32,
-    ) -> Result<(), Error> {
-        self.write_len(thread, recv.len_ptr, short)?;
-        self.write_len(thread, recv.long_len_ptr, long)
-    }
-
     /// The sender word of what `thread` receives: with the registers of a receive into
     /// registers (`rdi`), else as its second result (`rdx`).
     pub(super) fn set_sender(&mut self, thread: ThreadSlot, word: u64) {
@@ -51,19 +40,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // 1. The caller's own arguments, each page looked up once (or not at all, if its
         // last call looked it up and its space's generation has not moved since).
         let (mut mine, gen) = super::direct_spec::resumed(&self.tasks, &self.threads[me]);
-        let cap = mine.writable(a.len_short, 4)?.read_u32().min(SHORT_MAX as u32);
-        mine.writable(a.short_dest, cap as usize)?;
-        let long_cap = mine.writable(a.len_long, 4)?.read_u32() as u64;
+        let (len_ptr, cap_word) = mine.writable_at(a.len_short, 4)?;
+        let cap = cap_word.read_u32().min(SHORT_MAX as u32);
+        let (buf, _) = mine.writable_at(a.short_dest, cap)?;
+        let (long_len_ptr, long_word) = mine.writable_at(a.len_long, 4)?;
+        let long_cap = long_word.read_u32() as u64;
         self.threads[me].ipc.walked = mine.remembered(gen);
-        let recv = PendingRecv {
-            buf: a.short_dest,
-            cap,
-            len_ptr: a.len_short,
-            long_len_ptr: a.len_long,
-            long_va: a.long_dest,
-            long_pages: long_cap / PAGE,
-            into_regs: false,
-        };
+        // Its window (`long`) checked by `recv_general`, if it has one.
+        let recv = PendingRecv { cap, dest: RecvBuf::Memory { buf, len_ptr, long_len_ptr, long: UserRange::NONE } };
         let t = &self.threads[me];
         if long_cap != 0 || t.pending_irqs != 0 || t.ipc.window.is_some() {
             return self.recv_general(me, a, recv, long_cap);
@@ -86,13 +70,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             }
             Next::Sender(s) => {
                 if let State::Sending { send, .. } = *self.threads[s].state() {
-                    let n = send.len.min(recv.cap) as usize;
-                    let payload = match send.regs {
-                        _ if send.long_pages != 0 => None, // the rendezvous moves pages
+                    let payload = match send.regs() {
+                        _ if send.long_pages() != 0 => None, // the rendezvous moves pages
                         Some(words) => Some(Payload::Regs(words, send.len)),
                         // A sender whose buffer went is failed by `receive`, below.
                         None => Walker::new(space_of(&self.tasks, self.threads[s].task))
-                            .readable(send.buf, n, false)
+                            .readable(send.buf().prefix(recv.cap), false)
                             .ok()
                             .map(Payload::Memory),
                     };
@@ -113,7 +96,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                 return Ok(Outcome::Blocked);
             }
         }
-        self.receive(me, recv, timeout)
+        self.receive(me, &recv, timeout)
     }
 
     /// The rest of `ipc_recv` (its user buffers checked) for a receive with a window, with
@@ -122,7 +105,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         &mut self,
         me: ThreadSlot,
         a: RecvArgs,
-        recv: PendingRecv,
+        mut recv: PendingRecv,
         long_cap: u64,
     ) -> Result<Outcome, Error> {
         let task = self.task_of(me);
@@ -130,18 +113,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Err(Error::Misaligned);
         }
         if long_cap != 0 {
-            if !a.long_dest.is_multiple_of(PAGE) {
-                return Err(Error::Misaligned);
-            }
-            if !abi::layout::is_user_range(a.long_dest, long_cap) {
-                return Err(Error::BadAddress);
-            }
-            if !self.space(task).is_unmapped(a.long_dest, long_cap / PAGE) {
+            // `long_cap` came from a `u32`.
+            recv.set_window(UserRange::pages(self.space(task), a.long_dest, long_cap as u32)?);
+            if !self.space(task).is_unmapped(recv.long().addr(), long_cap / PAGE) {
                 return Err(Error::WindowOccupied);
             }
             // The receiver's limits are checked now, not when a sender arrives, and
             // reported to it: room in its region table and its quota for the window...
-            let window = Region { base: a.long_dest, pages: long_cap / PAGE };
+            let window = Region { base: recv.long().addr(), pages: long_cap / PAGE };
             self.space_mut(task).regions().check_add(window)?;
         }
         let timeout = Timeout::from_raw(a.timeout).ok_or(Error::InvalidArgument)?;
@@ -152,12 +131,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if long_cap != 0 {
             // ...and the page tables the window needs, made (and charged) now and kept
             // until the receive ends, so no sender can find them missing.
-            let window = Region { base: a.long_dest, pages: long_cap / PAGE };
+            let window = Region { base: recv.long().addr(), pages: long_cap / PAGE };
             self.space_mut(task).reserve_window(window.base, window.pages)?;
             self.threads[me].ipc.window = Some(window);
             self.threads[me].ipc.window_growth = self.space(task).growth();
         }
-        let outcome = self.receive(me, recv, timeout);
+        let outcome = self.receive(me, &recv, timeout);
         if !matches!(outcome, Ok(Outcome::Blocked)) {
             self.end_window(me);
         }
@@ -198,7 +177,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     }
 
     /// The receive half of `ipc_recv` and `ipc_reply_wait`, arguments checked.
-    pub(super) fn receive(&mut self, me: ThreadSlot, recv: PendingRecv, timeout: Timeout) -> Result<Outcome, Error> {
+    pub(super) fn receive(&mut self, me: ThreadSlot, recv: &PendingRecv, timeout: Timeout) -> Result<Outcome, Error> {
         // Interrupts first: a driver is never starved of its device by its clients.
         let pending = self.threads[me].pending_irqs;
         if pending != 0 {
@@ -222,7 +201,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if timeout == Timeout::Poll {
             return Err(Error::Timeout);
         }
-        self.block_receiving(me, recv, timeout);
+        self.block_receiving(me, *recv, timeout);
         Ok(Outcome::Blocked)
     }
 
@@ -241,7 +220,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     }
 
     /// Receives the message at the front of `me`'s queue.
-    pub(super) fn take_async(&mut self, me: ThreadSlot, recv: PendingRecv) -> Result<Outcome, Error> {
+    pub(super) fn take_async(&mut self, me: ThreadSlot, recv: &PendingRecv) -> Result<Outcome, Error> {
         let task = self.task_of(me);
         let Some(m) = self.messages.front(me) else { return Err(Error::Timeout) }; // the caller saw one
         let bytes = &self.buffers.bytes(&m.buffer)[..m.len as usize];
@@ -271,15 +250,15 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         &mut self,
         me: ThreadSlot,
         s: ThreadSlot,
-        recv: PendingRecv,
+        recv: &PendingRecv,
     ) -> Result<Option<Outcome>, Error> {
         let State::Sending { send, .. } = *self.threads[s].state() else {
             // Invariant: only `Sending` threads are queued (`Core::check_invariants`). Were
             // one not, it leaves the queue rather than stop the receive.
-            self.links.remove(&mut self.mailboxes[me], s);
+            self.unqueue_sender(me, s);
             return Ok(None);
         };
-        let flags = match self.rendezvous(&Pair { s, send: &send, r: me, recv: &recv }) {
+        let flags = match self.rendezvous(&Pair { s, send: &send, r: me, recv }) {
             Ok(flags) => flags,
             Err(Fault::Sender(e)) => {
                 self.wake(s, e.code() as i64);

@@ -8,11 +8,6 @@ use crate::task::{Thread, MAX_THREADS};
 use crate::umem::Walker;
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
-    pub(super) fn write_len(&mut self, thread: ThreadSlot, len_ptr: u64, n: u32) -> Result<(), Error> {
-        let task = self.task_of(thread);
-        self.space_mut(task).copy_out(len_ptr, &n.to_le_bytes())
-    }
-
     /// `ipc_reply` by thread `me` (the current thread).
     pub fn ipc_reply(&mut self, me: ThreadSlot, message: u64, len: u32) -> Result<Outcome, Error> {
         if len as usize > SHORT_MAX {
@@ -21,7 +16,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // Each side's pages as its last spec call left them, if its space is unchanged
         // (`direct_spec::resumed`).
         let (mut mine, my_gen) = resumed(&self.tasks, &self.threads[me]);
-        let message = mine.readable(message, len as usize, false)?;
+        let (_, message) = mine.readable_at(message, len, false)?;
         self.threads[me].ipc.walked = mine.remembered(my_gen);
         let (to, dest) = reply_target(&mut self.threads, me)?;
         let (mut theirs, their_gen) = resumed(&self.tasks, &self.threads[to.slot]);

@@ -1,9 +1,10 @@
 //! `ipc_send`: checking a send, handing it to a waiting receiver, queueing a synchronous
 //! sender in the receiver's mailbox, or buffering an asynchronous message.
 
+use super::records::{ReplyBuf, SendMsg};
 use super::transfer::{put_short, Payload};
 use super::*;
-use crate::umem::Walker;
+use crate::umem::{UserRange, Walker};
 
 /// A message that has reached its receiver: its mode and place in send order, the flags of
 /// the receiver's sender word, and where the reply goes.
@@ -32,21 +33,18 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let space = space_of(&self.tasks, task);
         // Its pages looked up once (or not at all: see `direct_spec::resumed`).
         let (mut mine, gen) = super::direct_spec::resumed(&self.tasks, &self.threads[me]);
-        let len = mine.readable(a.len_short, 4, sync)?.read_u32();
+        let (len_ptr, len_word) = mine.readable_at(a.len_short, 4, sync)?;
+        let len = len_word.read_u32();
         if len as usize > SHORT_MAX {
             return Err(Error::TooLong);
         }
-        let message = mine.readable(a.message_short, len as usize, sync)?;
+        let (buf, message) = mine.readable_at(a.message_short, len, sync)?;
         self.threads[me].ipc.walked = mine.remembered(gen);
         let long_pages = a.len_long as u64 / PAGE;
+        let mut long_range = UserRange::NONE;
         if long {
-            if !(a.len_long as u64).is_multiple_of(PAGE) || !a.message_long.is_multiple_of(PAGE) {
-                return Err(Error::Misaligned);
-            }
-            if !abi::layout::is_user_range(a.message_long, a.len_long as u64) {
-                return Err(Error::BadAddress);
-            }
-            check_transferable(space, a.message_long, long_pages, !a.shared)?;
+            long_range = UserRange::pages(space, a.message_long, a.len_long)?;
+            check_transferable(space, long_range.addr(), long_pages, !a.shared)?;
         }
         // The timeout matters only for synchronous sends ("ignored if option_sync is 0").
         let timeout = match mode {
@@ -64,7 +62,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // pages just checked into the receiver's buffer.
         self.seq += 1;
         let seq = self.seq;
-        let reply = ReplyDest { buf: a.message_short, len, len_ptr: a.len_short, regs: false };
+        let reply = ReplyDest { len, to: ReplyBuf::Memory { buf, len_ptr } };
         if let (false, State::Receiving(recv)) = (long, self.threads[to].state()) {
             let sink = recv.sink(0);
             let mut theirs = Walker::new(space_of(&self.tasks, self.threads[to].task));
@@ -85,17 +83,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                 }
             }
         }
-        let send = PendingSend {
-            buf: a.message_short,
-            len,
-            len_ptr: a.len_short,
-            mode,
-            seq,
-            long_va: a.message_long,
-            long_pages,
-            moving: !a.shared,
-            regs: None,
-        };
+        let send =
+            PendingSend { msg: SendMsg::Memory { buf, len_ptr }, len, mode, seq, long: long_range, moving: !a.shared };
         if long {
             // `check_transferable` checked the long message's pages against the space as
             // it is now: the rendezvous checks them again only if it has changed since.
@@ -141,7 +130,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             }
         }
         match mode {
-            SendMode::Async => self.buffer_async(me, to, send.buf, send.len, seq),
+            SendMode::Async => self.buffer_async(me, to, send.buf(), send.len, seq),
             _ if timeout == Timeout::Poll => Err(Error::Timeout),
             _ => {
                 self.block_sending(me, to, send, timeout);
@@ -184,7 +173,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         &mut self,
         me: ThreadSlot,
         to: ThreadSlot,
-        src: u64,
+        src: UserRange,
         len: u32,
         seq: u64,
     ) -> Result<Outcome, Error> {
@@ -199,8 +188,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         self.messages.check_room(to, task, self.tasks[task].id, share)?;
         let buffer = self.buffers.alloc().ok_or(Error::OutOfMemory)?;
         let bytes = &mut self.buffers.bytes(&buffer)[..len as usize];
-        // The caller's own task: live (see `space`).
-        if let Err(e) = self.tasks[task].space.as_ref().expect("live").copy_in(src, bytes) {
+        // The caller's own buffer, walked again (checked in this call, but kept no longer).
+        if let Err(e) = Walker::new(space_of(&self.tasks, task)).readable(src, false).map(|b| b.read(bytes)) {
             self.buffers.free(buffer);
             return Err(e);
         }

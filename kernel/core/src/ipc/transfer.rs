@@ -8,9 +8,10 @@
 //! is copied frame to frame through the kernel's own mapping of it, walked once per page
 //! and per call, with no buffer in between.
 
+use super::records::{RecvBuf, ReplyBuf};
 use super::*;
 use crate::regs::Results;
-use crate::umem::{Readable, UserBuf, Walker, BUF_MAX};
+use crate::umem::{Readable, UserBuf, UserRange, Walker, BUF_MAX};
 
 /// Where a short message's bytes are.
 pub(super) enum Payload<'s> {
@@ -35,9 +36,9 @@ impl Payload<'_> {
 /// Where a short message goes.
 #[derive(Clone, Copy)]
 pub(super) enum Sink {
-    /// `cap` bytes of room at `buf`, the bytes copied written to `len_ptr`, and for a
-    /// receive the long message's length to the second pointer.
-    Memory { buf: u64, cap: u32, len_ptr: u64, long_len: Option<(u64, u32)> },
+    /// Room at `buf` (all of it), the bytes copied written to `len_ptr`, and for a
+    /// receive the long message's length to the second range.
+    Memory { buf: UserRange, len_ptr: UserRange, long_len: Option<(UserRange, u32)> },
     /// Registers (`abi::ipc::fast`), at most `cap` bytes.
     Regs { cap: u32 },
 }
@@ -46,14 +47,10 @@ impl PendingRecv {
     /// Where a message to this receive goes, with a long message of `long_len` bytes.
     #[inline(always)]
     pub(super) fn sink(&self, long_len: u32) -> Sink {
-        if self.into_regs {
-            Sink::Regs { cap: self.cap }
-        } else {
-            Sink::Memory {
-                buf: self.buf,
-                cap: self.cap,
-                len_ptr: self.len_ptr,
-                long_len: Some((self.long_len_ptr, long_len)),
+        match self.dest {
+            RecvBuf::Regs => Sink::Regs { cap: self.cap },
+            RecvBuf::Memory { buf, len_ptr, long_len_ptr, .. } => {
+                Sink::Memory { buf, len_ptr, long_len: Some((long_len_ptr, long_len)) }
             }
         }
     }
@@ -63,10 +60,9 @@ impl ReplyDest {
     /// Where the reply goes.
     #[inline(always)]
     pub(super) fn sink(&self) -> Sink {
-        if self.regs {
-            Sink::Regs { cap: self.len }
-        } else {
-            Sink::Memory { buf: self.buf, cap: self.len, len_ptr: self.len_ptr, long_len: None }
+        match self.to {
+            ReplyBuf::Regs => Sink::Regs { cap: self.len },
+            ReplyBuf::Memory { buf, len_ptr } => Sink::Memory { buf, len_ptr, long_len: None },
         }
     }
 }
@@ -104,12 +100,12 @@ pub(super) fn put_short<S: UserMemory>(
             ret.fast(0, n, words);
             Ok(n)
         }
-        Sink::Memory { buf, cap, len_ptr, long_len } => {
-            let n = len.min(cap);
-            let dest = theirs.writable(buf, n as usize)?;
-            let len_word = theirs.writable(len_ptr, 4)?;
+        Sink::Memory { buf, len_ptr, long_len } => {
+            let n = len.min(buf.len());
+            let dest = theirs.writable(buf.prefix(n))?;
+            let len_word = theirs.writable(len_ptr)?;
             let long_word = match long_len {
-                Some((ptr, v)) => Some((theirs.writable(ptr, 4)?, v)),
+                Some((ptr, v)) => Some((theirs.writable(ptr)?, v)),
                 None => None,
             };
             match payload {
@@ -141,7 +137,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         self.commit_long(p);
         crate::trace_event!(crate::trace::recv(self, p.r, self.threads[p.s].tid, p.send.seq));
         let send = p.send;
-        Ok(if send.long_pages > 0 && !send.moving { RECV_SHARED } else { 0 })
+        Ok(if send.long_pages() > 0 && !send.moving { RECV_SHARED } else { 0 })
     }
 
     /// The short half of a rendezvous: the message into the receiver's buffer (or
@@ -149,7 +145,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// again: it was checked in another system call.
     pub(super) fn copy_short(&mut self, p: &Pair) -> Result<(), Fault> {
         let (send, recv) = (p.send, p.recv);
-        if let (Some(mut words), true) = (send.regs, recv.into_regs) {
+        if let (Some(mut words), true) = (send.regs(), recv.in_regs()) {
             // Register to register: no bytes, no address space.
             let n = send.len.min(recv.cap).min(fast::MAX as u32);
             fast::truncate(&mut words, n as usize);
@@ -157,15 +153,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Ok(());
         }
         let (st, rt) = (self.task_of(p.s), self.task_of(p.r));
-        let payload = match send.regs {
+        let payload = match send.regs() {
             Some(words) => Payload::Regs(words, send.len),
             None => {
-                let n = send.len.min(recv.cap) as usize;
-                let src = Walker::new(space_of(&self.tasks, st)).readable(send.buf, n, false);
+                let src = Walker::new(space_of(&self.tasks, st)).readable(send.buf().prefix(recv.cap), false);
                 Payload::Memory(src.map_err(Fault::Sender)?)
             }
         };
-        let sink = recv.sink((send.long_pages * PAGE) as u32);
+        let sink = recv.sink((send.long_pages() * PAGE) as u32);
         let (mut theirs, ret) = (Walker::new(space_of(&self.tasks, rt)), &mut self.threads[p.r].ret);
         put_short(&mut theirs, ret, sink, &payload, &mut self.bounce).map_err(Fault::Receiver)?;
         Ok(())
@@ -173,32 +168,35 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
 
     /// Phase one of a page transfer: every check, and every allocation, it needs.
     pub(super) fn prepare_long(&mut self, p: &Pair) -> Result<(), Fault> {
-        let n = p.send.long_pages;
+        let n = p.send.long_pages();
         if n == 0 {
             return Ok(());
         }
-        // Copies, so the page loops below keep them in registers.
-        let (s, send, r, recv) = (p.s, *p.send, p.r, *p.recv);
-        if n > recv.long_pages {
+        // Only what is needed, copied, so the page loops below keep it in registers.
+        let (s, r, moving, send_long, recv_long) = (p.s, p.r, p.send.moving, p.send.long, p.recv.long());
+        if n > recv_long.len() as u64 / PAGE {
             return Err(Fault::Sender(Error::TooLong)); // docs/ipc.md decision 4
         }
         let (st, rt) = (self.task_of(s), self.task_of(r));
+        // Each side's pages, in the space they were checked against.
+        let send_va = send_long.addr_in(self.space(st)).map_err(Fault::Sender)?;
+        let recv_va = recv_long.addr_in(self.space(rt)).map_err(Fault::Receiver)?;
         // The sender's task may have changed its pages while it waited: if its space's
         // generation moved since `ipc_send` checked them, check them again (a share's
         // counts are checked by reserving them, last, whatever the generation).
         let generation = self.space(st).generation();
-        if send.moving && generation != self.threads[s].ipc.long_checked {
-            check_transferable(self.space(st), send.long_va, n, true).map_err(Fault::Sender)?;
+        if moving && generation != self.threads[s].ipc.long_checked {
+            check_transferable(self.space(st), send_va, n, true).map_err(Fault::Sender)?;
             self.threads[s].ipc.long_checked = generation;
         }
-        let window = Region { base: recv.long_va, pages: n };
-        let moved = Region { base: send.long_va, pages: n };
+        let window = Region { base: recv_va, pages: n };
+        let moved = Region { base: send_va, pages: n };
         // The window: `ipc_recv` found it unmapped and pinned its tables. If nothing was
         // mapped into the receiver's space since (its growth), it is still unmapped, and
         // the walk that would say so is skipped.
         let pinned = self.threads[r].ipc.window.is_some_and(|w| w.base == window.base && w.pages >= n);
         let known = pinned && self.space(rt).growth() == self.threads[r].ipc.window_growth;
-        if !known && !self.space(rt).is_unmapped(recv.long_va, n) {
+        if !known && !self.space(rt).is_unmapped(recv_va, n) {
             return Err(Fault::Receiver(Error::WindowOccupied));
         }
         // Room in the region table and the quota, as they will be after the commit: always
@@ -207,14 +205,11 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // waited or by this very transfer (`check_add_after_punch`). The receiver's own
         // limits are the receiver's problem, never the sender's.
         let regions = self.space_mut(rt).regions();
-        let room = if send.moving && st == rt {
-            regions.check_add_after_punch(window, moved)
-        } else {
-            regions.check_add(window)
-        };
+        let room =
+            if moving && st == rt { regions.check_add_after_punch(window, moved) } else { regions.check_add(window) };
         room.map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
         // The sender's table must have room to split a region the move punches.
-        if send.moving && !self.space_mut(st).regions().can_punch(moved) {
+        if moving && !self.space_mut(st).regions().can_punch(moved) {
             return Err(Fault::Sender(Error::OutOfMemory));
         }
         // The window's tables: `ipc_recv` made and pinned them for its whole window, which
@@ -226,8 +221,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // Last, so that nothing above can fail with counts reserved. A share checked in
         // this same kernel entry has room (`check_transferable` made sure), and nothing
         // else changed a count since: the commit counts as it maps instead.
-        if !send.moving && !self.threads[s].ipc.checked_now {
-            reserve_shares(self.space(st), send.long_va, n).map_err(Fault::Sender)?;
+        if !moving && !self.threads[s].ipc.checked_now {
+            reserve_shares(self.space(st), send_va, n).map_err(Fault::Sender)?;
         }
         Ok(())
     }
@@ -246,8 +241,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// receiver's and are reused.)
     pub(super) fn unprepare_long(&mut self, p: &Pair) {
         let (s, send) = (p.s, p.send);
-        if send.long_pages > 0 && self.transfer_kind(s, send) == Transfer::Share {
-            release_shares(self.space(self.task_of(s)), send.long_va, send.long_pages);
+        if send.long_pages() > 0 && self.transfer_kind(s, send) == Transfer::Share {
+            release_shares(self.space(self.task_of(s)), send.long.addr(), send.long_pages());
         }
     }
 
@@ -255,27 +250,29 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Cannot fail: `prepare_long` checked and allocated everything, and reserved the map
     /// counts a share adds (or found room for them in this same kernel entry).
     pub(super) fn commit_long(&mut self, p: &Pair) {
-        let n = p.send.long_pages;
+        let n = p.send.long_pages();
         if n == 0 {
             return;
         }
-        // Copies, so the page loops below keep them in registers.
-        let (s, send, r, recv) = (p.s, *p.send, p.r, *p.recv);
+        // Only what is needed, copied, so the page loops below keep it in registers.
+        let (s, r, send, moving) = (p.s, p.r, p.send, p.send.moving);
         let (st, rt) = (self.task_of(s), self.task_of(r));
+        // `prepare_long` found both ranges of these spaces, in this same kernel entry.
+        let (send_va, recv_va) = (send.long.addr(), p.recv.long().addr());
         // Invariant: `prepare_long` checked every page mapped and the window free, in this
         // same kernel entry, so no user code can have changed either since. One walk per
         // page-table page on each side, then the entries themselves.
-        let how = self.transfer_kind(s, &send);
+        let how = self.transfer_kind(s, send);
         if st == rt {
-            self.space_mut(st).transfer_within(recv.long_va, send.long_va, n, how);
+            self.space_mut(st).transfer_within(recv_va, send_va, n, how);
         } else {
             let (sender, receiver) = self.two_spaces(st, rt);
-            receiver.transfer_from(recv.long_va, sender, send.long_va, n, how);
+            receiver.transfer_from(recv_va, sender, send_va, n, how);
         }
         // The sender is now blocked for the reply, or about to be: whatever ends its wait,
         // its `ipc_send` reports the transfer.
         self.threads[s].ret.second(SendStatus { transferred: true }.encode());
-        if send.moving {
+        if moving {
             // One TLB flush for the whole range, and it cannot come too late: until it, the
             // TLB may still translate the moved pages in the sender's space (to frames now
             // the receiver's), but nothing uses those translations before it. No user code
@@ -286,10 +283,10 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             // pages gone. (If the sender's space is not the one loaded, loading it later
             // flushes its translations anyway.)
             let sender = self.space_mut(st);
-            sender.flush(send.long_va, n);
-            sender.regions().punch(Region { base: send.long_va, pages: n });
+            sender.flush(send_va, n);
+            sender.regions().punch(Region { base: send_va, pages: n });
         }
-        let added = self.space_mut(rt).regions().add(Region { base: recv.long_va, pages: n });
+        let added = self.space_mut(rt).regions().add(Region { base: recv_va, pages: n });
         // Checked in `prepare_long` (or in `ipc_recv`, with nothing mapped since). Were it
         // not, the pages stay mapped without a region: freed with the space, not a panic.
         debug_assert!(added.is_ok(), "room for the window's region was checked");

@@ -108,7 +108,7 @@ impl Platform for Fake {
     }
     fn switch_to(&mut self, space: &Mem, stack: &KernelStack, tid: crate::task::Tid) {
         // SAFETY: the fake machine loads nothing; any id is fine.
-        unsafe { self.switch_to_id(space.space_id(), stack, tid) }
+        unsafe { self.switch_to_id(u64::from(space.space_id()), stack, tid) }
     }
     unsafe fn switch_to_id(&mut self, space_id: u64, stack: &KernelStack, tid: crate::task::Tid) {
         self.switches.push((stack.top(), space_id));
@@ -266,8 +266,9 @@ impl Machine {
     /// (`None`: a space no live task has), so that two machines, whose fake spaces have
     /// different ids, compare.
     pub fn switches(&self) -> Vec<(u64, Option<TaskSlot>)> {
-        let owner =
-            |id: u64| TaskSlot::all().find(|&t| self.k.core.task(t).space.as_ref().is_some_and(|s| s.space_id() == id));
+        let owner = |id: u64| {
+            TaskSlot::all().find(|&t| self.k.core.task(t).space.as_ref().is_some_and(|s| u64::from(s.space_id()) == id))
+        };
         self.k.platform.switches.iter().map(|&(top, id)| (top, owner(id))).collect()
     }
 

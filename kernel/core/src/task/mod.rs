@@ -32,18 +32,21 @@
 //! and timers above in step. `Core::check_invariants` checks the state invariants; the IPC
 //! model test and the system-call tests run it after every step.
 
-pub mod ids;
+/// The ids and slots, a leaf module of their own (see `crate::ids`); kept reachable here.
+pub use crate::ids;
 mod ps;
 
+use crate::ids::IdSpace;
+pub use crate::ids::{TaskId, TaskSlot, ThreadSlot, Tid};
+// Of IPC, only its two leaves (which depend on nothing here but `crate::ids`): the
+// per-thread records it keeps in a thread's state, opaque here, and the mailbox pool.
 use crate::ipc::mailbox::{MessagePool, MsgBuffers};
-use crate::ipc::{PendingRecv, PendingSend, ReplyDest, ThreadIpc};
+use crate::ipc::records::{PendingRecv, PendingSend, ReplyDest, ThreadIpc};
 use crate::mem::KernelStack;
 use crate::sched::list::{Links, List};
 use crate::sched::timers::TimerHeap;
 use abi::ipc::Timeout;
 use abi::Error;
-use ids::IdSpace;
-pub use ids::{TaskId, TaskSlot, ThreadSlot, Tid};
 
 pub use crate::limits::{MAX_TASKS, MAX_THREADS, QUANTUM_TICKS};
 
@@ -214,10 +217,10 @@ pub struct Ended<S> {
 pub struct Core<S, B> {
     pub(crate) threads: [Thread; MAX_THREADS],
     pub(crate) tasks: [Task<S>; MAX_TASKS],
-    pub(crate) links: Links<MAX_THREADS, ThreadSlot>,
+    links: Links<MAX_THREADS, ThreadSlot>,
     run_queue: List,
     zombies: List,
-    pub(crate) timers: TimerHeap<MAX_THREADS, ThreadSlot>,
+    timers: TimerHeap<MAX_THREADS, ThreadSlot>,
     /// Each thread's mailbox: its queue of blocked synchronous senders.
     pub(crate) mailboxes: [List; MAX_THREADS],
     /// Each thread's mailbox: its buffered asynchronous messages.
@@ -933,7 +936,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             }
             self.buffers.free(m.buffer);
         }
-        self.threads[slot].ipc.reply_to = None;
+        self.threads[slot].ipc.forget_reply();
     }
 
     /// The slot of the living task with id `id`.
@@ -941,7 +944,20 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.lookup_task(id).ok().filter(|&t| self.tasks[t].state == TaskState::Live)
     }
 
+    /// Whether `slot` waits with a deadline armed.
+    #[inline(always)]
+    pub(crate) fn has_deadline(&self, slot: ThreadSlot) -> bool {
+        self.timers.deadline(slot).is_some()
+    }
+
+    /// Takes `s` out of `owner`'s mailbox sender queue, if it is there (for a thread found
+    /// queued that is not sending, which the invariants rule out).
+    pub(crate) fn unqueue_sender(&mut self, owner: ThreadSlot, s: ThreadSlot) {
+        self.links.remove(&mut self.mailboxes[owner], s);
+    }
+
     /// The next send-order number.
+    #[inline(always)]
     pub(crate) fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq

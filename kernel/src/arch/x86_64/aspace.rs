@@ -25,6 +25,9 @@ use x86_64::structures::paging::{PageTable, PageTableFlags as F, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
+// Every frame, a root table's too, comes from `FRAMES`, whose frames' addresses fit a `u32`
+// (`UserMemory::space_id`).
+const _: () = assert!((crate::mem::FRAME_WORDS as u64) * 64 * PAGE <= 1 << 32);
 
 /// Pages a task may hold in `new_pages` regions (128 MiB).
 pub const QUOTA_PAGES: u64 = 32 * 1024;
@@ -481,9 +484,9 @@ impl Drop for AddressSpace {
 // it), and only `&mut self` methods unmap. User frames are never covered by a Rust
 // reference: the kernel reaches them only through the direct map, as raw addresses.
 unsafe impl UserMemory for AddressSpace {
-    fn space_id(&self) -> u64 {
-        // The root table's frame: no two live spaces share one.
-        self.root()
+    fn space_id(&self) -> u32 {
+        // The root table's frame: no two live spaces share one, and its address fits (below).
+        self.root() as u32
     }
 
     #[inline]

@@ -104,8 +104,9 @@ impl Platform for X86 {
 
     #[inline(always)]
     fn switch_to(&mut self, space: &AddressSpace, stack: &KernelStack, tid: crate::task::Tid) {
-        // SAFETY: `space` is a live address space, and its `space_id` is its root.
-        unsafe { self.switch_to_id(space.space_id(), stack, tid) }
+        // SAFETY: `space` is a live address space, and its `space_id` is its root (which fits
+        // 32 bits: see `aspace`).
+        unsafe { self.switch_to_id(u64::from(space.space_id()), stack, tid) }
     }
 
     #[inline(always)]
