@@ -401,9 +401,11 @@ unsafe fn copy_bytes(from: *const u8, to: *mut u8, n: usize) {
 /// Looks up pages of one address space, borrowed for `'s`, remembering the last two it
 /// walked (one per page-number parity, so the two pages of a buffer that crosses a page
 /// boundary are both kept): the user buffers of one system call (a length word, the
-/// message beside it on the same stack page) cost one page-table walk per page. Made
-/// afresh in each call; it cannot outlive the borrow, so nothing it remembers can be stale
-/// (the space's mappings cannot change while it is borrowed).
+/// message beside it on the same stack page) cost one page-table walk per page. While it
+/// lives nothing it remembers can go stale (the space's mappings cannot change while it is
+/// borrowed). What it remembers may be kept past the borrow ([`Walker::remembered`]) and
+/// used by a later walker only while the space's generation is unchanged
+/// ([`Walker::resume`]).
 pub struct Walker<'s, S> {
     space: &'s S,
     /// `space.space_id()`, asked once.
