@@ -135,6 +135,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             self.space_mut(task).reserve_window(window.base, window.pages)?;
             self.threads[me].ipc.window = Some(window);
             self.threads[me].ipc.window_growth = self.space(task).growth();
+            self.threads[me].ipc.window_splits = self.space_mut(task).regions().splits();
         }
         let outcome = self.receive(me, &recv, timeout);
         if !matches!(outcome, Ok(Outcome::Blocked)) {

@@ -87,6 +87,9 @@ pub(crate) struct ThreadIpc {
     /// The growth (`PageMap::growth`) of its task's space when `ipc_recv` found its
     /// `window` unmapped: while it is unchanged, the rendezvous need not look again.
     pub(in crate::ipc) window_growth: u64,
+    /// Its task's region-table splits (`Regions::splits`) when `ipc_recv` found room for
+    /// its `window`: while they and the growth are unchanged, the room is still there.
+    pub(in crate::ipc) window_splits: u64,
     /// The pages of its task's space the spec calls' direct way last looked up for it
     /// (`direct_spec`): its own buffers, or its partner's into them.
     pub(in crate::ipc) walked: Remembered,
@@ -99,6 +102,7 @@ impl ThreadIpc {
         long_checked: 0,
         checked_now: false,
         window_growth: 0,
+        window_splits: 0,
         walked: Remembered::NONE,
     };
 }

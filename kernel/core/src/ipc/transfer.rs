@@ -191,23 +191,27 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         let window = Region { base: recv_va, pages: n };
         let moved = Region { base: send_va, pages: n };
-        // The window: `ipc_recv` found it unmapped and pinned its tables. If nothing was
-        // mapped into the receiver's space since (its growth), it is still unmapped, and
-        // the walk that would say so is skipped.
+        // The window: `ipc_recv` found it unmapped, with room for it in the region table
+        // and the quota, and pinned its tables. All of that still holds while nothing was
+        // mapped into the receiver's space (its growth) and no region of it was split (a
+        // move out of the middle of a region takes an entry and maps nothing), unless this
+        // very transfer splits one: a move within one task (`check_add_after_punch`).
         let pinned = self.threads[r].ipc.window.is_some_and(|w| w.base == window.base && w.pages >= n);
-        let known = pinned && self.space(rt).growth() == self.threads[r].ipc.window_growth;
-        if !known && !self.space(rt).is_unmapped(recv_va, n) {
-            return Err(Fault::Receiver(Error::WindowOccupied));
+        let within = moving && st == rt;
+        let known = pinned
+            && !within
+            && self.space(rt).growth() == self.threads[r].ipc.window_growth
+            && self.space_mut(rt).regions().splits() == self.threads[r].ipc.window_splits;
+        if !known {
+            if !self.space(rt).is_unmapped(recv_va, n) {
+                return Err(Fault::Receiver(Error::WindowOccupied));
+            }
+            // Room in the region table, as it will be after the commit. The receiver's
+            // own limits are the receiver's problem, never the sender's.
+            let regions = self.space_mut(rt).regions();
+            let room = if within { regions.check_add_after_punch(window, moved) } else { regions.check_add(window) };
+            room.map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
         }
-        // Room in the region table and the quota, as they will be after the commit: always
-        // checked again (one pass over the table), since growth does not see a region
-        // split by a move out of the receiver's task, whether by another thread while it
-        // waited or by this very transfer (`check_add_after_punch`). The receiver's own
-        // limits are the receiver's problem, never the sender's.
-        let regions = self.space_mut(rt).regions();
-        let room =
-            if moving && st == rt { regions.check_add_after_punch(window, moved) } else { regions.check_add(window) };
-        room.map_err(|_| Fault::Receiver(Error::OutOfMemory))?;
         // The sender's table must have room to split a region the move punches.
         if moving && !self.space_mut(st).regions().can_punch(moved) {
             return Err(Fault::Sender(Error::OutOfMemory));

@@ -58,6 +58,10 @@ pub struct Regions {
     len: usize,
     pages: u64,
     quota: u64,
+    /// How many times [`Regions::punch`] has split a region in two: the one change that
+    /// takes an entry without adding pages (a window's room, checked earlier, is stale
+    /// only if this or the space's growth moved).
+    splits: u64,
 }
 
 impl Regions {
@@ -65,7 +69,7 @@ impl Regions {
     /// [`MAX_QUOTA`]).
     pub const fn new(quota_pages: u64) -> Self {
         let quota = if quota_pages < MAX_QUOTA { quota_pages } else { MAX_QUOTA };
-        Regions { table: [0; MAX_REGIONS], len: 0, pages: 0, quota }
+        Regions { table: [0; MAX_REGIONS], len: 0, pages: 0, quota, splits: 0 }
     }
 
     /// Pages held in regions.
@@ -148,6 +152,11 @@ impl Regions {
         self.len + self.punch_growth(r) <= MAX_REGIONS
     }
 
+    /// How many splits [`Regions::punch`] has made (see the field).
+    pub fn splits(&self) -> u64 {
+        self.splits
+    }
+
     /// Takes `r` out of every region it overlaps (its pages moved away), keeping what is
     /// left of each on either side. Call `can_punch` first.
     pub fn punch(&mut self, r: Region) {
@@ -164,6 +173,9 @@ impl Regions {
             let right_base = r.end().max(x.base);
             let right = Region { base: right_base, pages: x.end().saturating_sub(right_base) / page };
             self.pages -= x.pages - left.pages - right.pages;
+            if left.pages > 0 && right.pages > 0 {
+                self.splits += 1;
+            }
             // Replace x by its remnants.
             self.len -= 1;
             self.table[i] = self.table[self.len];
@@ -215,6 +227,7 @@ mod tests {
         let hole = Region { base: 0x12000, pages: 3 };
         assert!(r.can_punch(hole));
         r.punch(hole);
+        assert_eq!(r.splits(), 1, "a hole in the middle splits a region");
         assert_eq!(r.pages(), 9);
         assert_eq!(r.find(0x10000), Some(Region { base: 0x10000, pages: 2 }));
         assert_eq!(r.find(0x15000), Some(Region { base: 0x15000, pages: 5 }));
@@ -224,6 +237,7 @@ mod tests {
         r.punch(Region { base: 0x19000, pages: 4 });
         assert_eq!(r.find(0x15000), Some(Region { base: 0x15000, pages: 4 }));
         assert_eq!(r.pages(), 6);
+        assert_eq!(r.splits(), 1, "taking a whole region or an end splits nothing");
     }
 
     #[test]
