@@ -516,6 +516,20 @@ impl<'s, S: UserMemory> Walker<'s, S> {
         Ok((range, self.walk(range, true)?))
     }
 
+    /// As [`writable_at`](Self::writable_at), and the buffer kept ([`Kept`]) at `generation`,
+    /// the space's generation now (`PageMap::generation`).
+    #[inline(always)]
+    pub fn kept_at(
+        &mut self,
+        addr: u64,
+        len: u32,
+        generation: u64,
+    ) -> Result<(UserRange, UserBuf<'s, Writable>, Kept), Error> {
+        let (range, buf) = self.writable_at(addr, len)?;
+        let kept = Kept { range, generation, head: buf.head, head_len: buf.head_len, tail: buf.tail };
+        Ok((range, buf, kept))
+    }
+
     /// `range`, to be read; checked writable too if `also_write` (a synchronous sender's
     /// buffer, where its reply will come back).
     #[inline(always)]
@@ -586,6 +600,65 @@ impl Remembered {
 }
 
 impl core::fmt::Debug for Remembered {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("_")
+    }
+}
+
+/// A writable user buffer a [`Walker`] checked and translated, kept past its borrow with
+/// the range it was checked for and its space's generation then: given back
+/// ([`Kept::buf`]) only for that same range of that same space while the generation is
+/// unchanged, without checking or translating again. (A receive keeps its buffers so that
+/// the send that fills them need not check them again.) A cache, not state: it prints as
+/// nothing.
+#[derive(Clone, Copy)]
+pub struct Kept {
+    range: UserRange,
+    generation: u64,
+    head: *mut u8,
+    head_len: usize,
+    tail: *mut u8,
+}
+
+impl Kept {
+    /// Nothing kept: matches no range but empty ones of no space, which need nothing.
+    pub const NONE: Kept = Kept {
+        range: UserRange::NONE,
+        generation: 0,
+        head: core::ptr::null_mut(),
+        head_len: 0,
+        tail: core::ptr::null_mut(),
+    };
+
+    /// The buffer kept, if it was kept for `range` of `space` at generation `generation`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Walker::resume`]: `generation` is `space`'s generation now, as
+    /// `PageMap::generation` defines it (changed since the buffer was kept if any of its
+    /// pages has since been unmapped, moved or shared out, or reprotected). Then the pages
+    /// still translate as when they were checked writable, which is `UserBuf`'s invariant.
+    #[inline(always)]
+    pub unsafe fn buf<'s, S: UserMemory>(
+        &self,
+        space: &'s S,
+        range: UserRange,
+        generation: u64,
+    ) -> Option<UserBuf<'s, Writable>> {
+        if self.range != range || self.generation != generation || range.space != space.space_id() {
+            return None;
+        }
+        Some(UserBuf {
+            head: self.head,
+            head_len: self.head_len,
+            tail: self.tail,
+            len: range.len as usize,
+            _p: PhantomData,
+        })
+    }
+}
+
+impl core::fmt::Debug for Kept {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("_")
     }

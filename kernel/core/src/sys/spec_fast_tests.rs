@@ -349,6 +349,34 @@ fn a_send_to_a_receiver_whose_buffer_went_declines() {
     );
 }
 
+/// `b`'s first receive went the direct way and kept its buffers; after the reply its next
+/// receive, by the general path, is into another buffer: the send must fill that one (the
+/// kept buffers are used only for the very ranges they were kept for).
+#[test]
+fn a_send_after_a_receive_into_other_buffers_fills_those() {
+    let (mut m, c) = check(
+        |m| {
+            let w = world(m);
+            called(m, w);
+            m.call(w.b, Syscall::IpcReply, &[data(w.b), 0]);
+            m.poke(w.b, data(w.b) + PAGE, &[0; 8]);
+            m.poke(w.b, lens(w.b) + 8, &64u32.to_le_bytes());
+            m.poke(w.b, lens(w.b) + 16, &0u32.to_le_bytes());
+            m.general_only = true;
+            let args = [0, data(w.b) + 2 * PAGE, lens(w.b) + 16, lens(w.b) + 8, -1i32 as u32 as u64];
+            m.call(w.b, Syscall::IpcRecv, &args);
+            m.general_only = false;
+            assert!(!matches!(m.k.core.thread(w.b).state(), crate::task::State::Runnable), "blocked");
+            let args = send_args(m, w.a, m.tid(w.b), 8, 1, -1);
+            Case { w, caller: w.a, nr: Syscall::IpcSend, args }
+        },
+        true,
+    );
+    let b = c.w.b;
+    assert_eq!(m.peek(b, data(b) + 2 * PAGE, 8), b"spec-mes", "into the new buffer");
+    assert_eq!(m.peek(b, data(b) + PAGE, 8), [0; 8], "not into the one kept");
+}
+
 #[test]
 fn a_send_to_itself_or_to_a_dead_thread_declines() {
     check(
