@@ -24,7 +24,9 @@
 //!
 //! [`resumed`] starts each walk from the pages the thread's last spec call looked up, if
 //! its space's generation has not moved since; `ipc_send`, `ipc_recv` and `ipc_reply` use
-//! it on the general path too.
+//! it on the general path too. A receive that blocks here keeps its checked buffers
+//! (`umem::Kept`), and a send into that same receive writes them without checking them
+//! again while the receiver's space's generation holds.
 
 use super::records::{RecvBuf, ReplyBuf};
 use super::transfer::{put_short, Payload};
