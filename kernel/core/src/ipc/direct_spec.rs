@@ -32,7 +32,7 @@ use super::records::{RecvBuf, ReplyBuf};
 use super::transfer::{put_short, Payload};
 use super::*;
 use crate::task::{Fast, Thread};
-use crate::umem::{UserRange, Walker};
+use crate::umem::{Kept, UserRange, Walker};
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Whether a spec call of `me` may go the direct way at all.
@@ -79,23 +79,15 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // checked again.
         let space = space_of(&self.tasks, self.threads[to].task);
         let their_gen = space.generation();
-        let kept = &self.threads[to].ipc.kept;
         let ready = match dest {
             // SAFETY: `their_gen` is the receiver's space's generation, read just now: the
-            // precondition of `Kept::buf`.
+            // precondition of `Kept::bufs`.
             RecvBuf::Memory { buf, len_ptr, long_len_ptr, .. } => unsafe {
-                match (
-                    kept[0].buf(space, buf, their_gen),
-                    kept[1].buf(space, len_ptr, their_gen),
-                    kept[2].buf(space, long_len_ptr, their_gen),
-                ) {
-                    (Some(b), Some(l), Some(ll)) => Some((b, l, ll)),
-                    _ => None,
-                }
+                self.threads[to].ipc.kept.bufs(space, buf, len_ptr, long_len_ptr, their_gen)
             },
             RecvBuf::Regs => None,
         };
-        if let Some((dest, len_word, long_word)) = ready {
+        if let Some([dest, len_word, long_word]) = ready {
             // What `put_short` writes for a receive into memory, all checked already.
             let n = len.min(dest.len() as u32);
             dest.copy_from(&message, n as usize, &mut self.bounce);
@@ -145,17 +137,17 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // The buffers as `ipc_recv` checks them, each page looked up once.
         let (mut mine, my_gen) = resumed(&self.tasks, t);
         // Kept checked, for the direct send that fills them (`direct_send`).
-        let (len_ptr, cap_word, len_kept) = mine.kept_at(a.len_short, 4, my_gen).ok()?;
+        let (len_ptr, cap_word, len_kept) = mine.kept_at(a.len_short, 4).ok()?;
         let cap = cap_word.read_u32().min(SHORT_MAX as u32);
-        let (buf, _, buf_kept) = mine.kept_at(a.short_dest, cap, my_gen).ok()?;
-        let (long_len_ptr, long_word, long_kept) = mine.kept_at(a.len_long, 4, my_gen).ok()?;
+        let (buf, _, buf_kept) = mine.kept_at(a.short_dest, cap).ok()?;
+        let (long_len_ptr, long_word, long_kept) = mine.kept_at(a.len_long, 4).ok()?;
         if long_word.read_u32() != 0 {
             return None;
         }
         let recv = PendingRecv { cap, dest: RecvBuf::Memory { buf, len_ptr, long_len_ptr, long: UserRange::NONE } };
         let ipc = &mut self.threads[me].ipc;
         ipc.walked = mine.remembered(my_gen);
-        ipc.kept = [buf_kept, len_kept, long_kept];
+        ipc.kept = Kept::new(my_gen, buf_kept, len_kept, long_kept);
         self.block_receiving(me, recv, timeout);
         Some(())
     }

@@ -93,7 +93,7 @@ pub(crate) struct ThreadIpc {
     /// The buffers its last receive by the direct way checked (`direct_recv_block`): the
     /// message's, the length word's and the long length word's, so that a direct send
     /// into that same receive writes them without checking them again (`Kept`).
-    pub(in crate::ipc) kept: [Kept; 3],
+    pub(in crate::ipc) kept: Kept,
 }
 
 impl ThreadIpc {
@@ -104,7 +104,7 @@ impl ThreadIpc {
         checked_now: false,
         window_growth: 0,
         walked: Remembered::NONE,
-        kept: [Kept::NONE; 3],
+        kept: Kept::NONE,
     };
 }
 

@@ -349,32 +349,66 @@ fn a_send_to_a_receiver_whose_buffer_went_declines() {
     );
 }
 
-/// `b`'s first receive went the direct way and kept its buffers; after the reply its next
-/// receive, by the general path, is into another buffer: the send must fill that one (the
-/// kept buffers are used only for the very ranges they were kept for).
-#[test]
-fn a_send_after_a_receive_into_other_buffers_fills_those() {
-    let (mut m, c) = check(
-        |m| {
-            let w = world(m);
-            called(m, w);
-            m.call(w.b, Syscall::IpcReply, &[data(w.b), 0]);
-            m.poke(w.b, data(w.b) + PAGE, &[0; 8]);
-            m.poke(w.b, lens(w.b) + 8, &64u32.to_le_bytes());
-            m.poke(w.b, lens(w.b) + 16, &0u32.to_le_bytes());
-            m.general_only = true;
-            let args = [0, data(w.b) + 2 * PAGE, lens(w.b) + 16, lens(w.b) + 8, -1i32 as u32 as u64];
-            m.call(w.b, Syscall::IpcRecv, &args);
-            m.general_only = false;
-            assert!(!matches!(m.k.core.thread(w.b).state(), crate::task::State::Runnable), "blocked");
-            let args = send_args(m, w.a, m.tid(w.b), 8, 1, -1);
-            Case { w, caller: w.a, nr: Syscall::IpcSend, args }
-        },
-        true,
-    );
+/// `b`'s first receive goes the direct way and keeps its buffers (its message at `data +
+/// PAGE`, its length words at `lens + 8` and `lens + 16`); after the reply its next
+/// receive, by the general path, is into the message buffer `at` with length words `len`
+/// and `long`; then `a` sends 8 bytes. The kept buffers may serve only the very ranges they
+/// were kept for: the send must fill the new ones (`compare` checks the memory, and the
+/// caller checks where the bytes went).
+fn other_receive_setup(at: u64, len: u64, long: u64) -> impl Fn(&mut Machine) -> Case {
+    move |m| {
+        let w = world(m);
+        called(m, w);
+        m.call(w.b, Syscall::IpcReply, &[data(w.b), 0]);
+        m.poke(w.b, data(w.b) + PAGE, &[0; 8]);
+        for word in [lens(w.b) + 8, lens(w.b) + 24] {
+            m.poke(w.b, word, &64u32.to_le_bytes());
+        }
+        for word in [lens(w.b) + 16, lens(w.b) + 32] {
+            m.poke(w.b, word, &7u32.to_le_bytes());
+        }
+        m.poke(w.b, lens(w.b) + long, &0u32.to_le_bytes());
+        m.general_only = true;
+        m.call(w.b, Syscall::IpcRecv, &[0, data(w.b) + at, lens(w.b) + long, lens(w.b) + len, -1i32 as u32 as u64]);
+        m.general_only = false;
+        assert!(!matches!(m.k.core.thread(w.b).state(), crate::task::State::Runnable), "blocked");
+        let args = send_args(m, w.a, m.tid(w.b), 8, 1, -1);
+        Case { w, caller: w.a, nr: Syscall::IpcSend, args }
+    }
+}
+
+/// Checks [`other_receive_setup`]`(at, len, long)`: the message at `data + at`, its length
+/// at `lens + len`, 0 at `lens + long`, and the kept buffers left alone where they differ.
+fn other_receive(at: u64, len: u64, long: u64) {
+    let (mut m, c) = check(other_receive_setup(at, len, long), true);
     let b = c.w.b;
-    assert_eq!(m.peek(b, data(b) + 2 * PAGE, 8), b"spec-mes", "into the new buffer");
-    assert_eq!(m.peek(b, data(b) + PAGE, 8), [0; 8], "not into the one kept");
+    assert_eq!(m.peek(b, data(b) + at, 8), b"spec-mes", "into the receive's buffer");
+    assert_eq!(m.peek(b, lens(b) + len, 4), 8u32.to_le_bytes(), "the receive's length word");
+    assert_eq!(m.peek(b, lens(b) + long, 4), 0u32.to_le_bytes(), "the receive's long length word");
+    if at != PAGE {
+        assert_eq!(m.peek(b, data(b) + PAGE, 8), [0; 8], "not the kept buffer");
+    }
+    if len != 8 {
+        assert_eq!(m.peek(b, lens(b) + 8, 4), 64u32.to_le_bytes(), "not the kept length word");
+    }
+    if long != 16 {
+        assert_eq!(m.peek(b, lens(b) + 16, 4), 7u32.to_le_bytes(), "not the kept long length word");
+    }
+}
+
+#[test]
+fn a_send_after_a_receive_into_another_buffer_fills_that_one() {
+    other_receive(2 * PAGE, 8, 16);
+}
+
+#[test]
+fn a_send_after_a_receive_with_another_length_word_writes_that_one() {
+    other_receive(PAGE, 24, 16);
+}
+
+#[test]
+fn a_send_after_a_receive_with_another_long_length_word_writes_that_one() {
+    other_receive(PAGE, 8, 32);
 }
 
 #[test]
