@@ -524,6 +524,18 @@ impl<'s, S: UserMemory> Walker<'s, S> {
         Ok((range, buf, KeptBuf { range, head: buf.head, head_len: buf.head_len, tail: buf.tail }))
     }
 
+    /// As [`readable_at`](Self::readable_at) with `also_write` (a synchronous sender's
+    /// buffer, where its reply will come back), with the buffer as a [`KeptBuf`].
+    #[inline(always)]
+    pub fn kept_readable_at(
+        &mut self,
+        addr: u64,
+        len: u32,
+    ) -> Result<(UserRange, UserBuf<'s, Readable>, KeptBuf), Error> {
+        let (range, buf) = self.readable_at(addr, len, true)?;
+        Ok((range, buf, KeptBuf { range, head: buf.head, head_len: buf.head_len, tail: buf.tail }))
+    }
+
     /// `range`, to be read; checked writable too if `also_write` (a synchronous sender's
     /// buffer, where its reply will come back).
     #[inline(always)]
@@ -599,8 +611,9 @@ impl core::fmt::Debug for Remembered {
     }
 }
 
-/// A writable user buffer a [`Walker`] checked and translated ([`Walker::kept_at`]), with
-/// the range it was checked for: only to be put in a [`Kept`].
+/// A writable user buffer a [`Walker`] checked and translated ([`Walker::kept_at`],
+/// [`Walker::kept_readable_at`]), with the range it was checked for: only to be put in a
+/// [`Kept`].
 #[derive(Clone, Copy)]
 pub struct KeptBuf {
     range: UserRange,
@@ -609,7 +622,8 @@ pub struct KeptBuf {
     tail: *mut u8,
 }
 
-/// A receive's three writable buffers (its message's and two 4-byte length words), checked
+/// A call's three writable buffers (a message's and two 4-byte length words: a receive's,
+/// or a synchronous send's, with its one length word twice), checked
 /// and translated, kept past the walker's borrow with the ranges they were checked for and
 /// their space's generation then: given back ([`Kept::bufs`]) only for those same ranges
 /// of that same space while the generation is unchanged, without checking or translating

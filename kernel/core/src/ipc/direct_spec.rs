@@ -66,12 +66,13 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         // The caller's buffers, writable too: the reply comes back there.
         let (mut mine, my_gen) = resumed(&self.tasks, &self.threads[me]);
-        let (len_ptr, len_word) = mine.readable_at(a.len_short, 4, true).ok()?;
+        // Kept, for the reply that comes back into them (`ipc_reply`).
+        let (len_ptr, len_word, len_kept) = mine.kept_readable_at(a.len_short, 4).ok()?;
         let len = len_word.read_u32();
         if len as usize > SHORT_MAX {
             return None;
         }
-        let (buf, message) = mine.readable_at(a.message_short, len, true).ok()?;
+        let (buf, message, buf_kept) = mine.kept_readable_at(a.message_short, len).ok()?;
         // Nothing is written unless every destination page checks (`put_short`), so a
         // failure here changes nothing; the general path then fails the receiver.
         // The receiver's buffers as its receive kept them if that receive went the direct
@@ -99,7 +100,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             put_short(&mut theirs, ret, sink, &Payload::Memory(message), &mut self.bounce).ok()?;
             self.threads[to].ipc.walked = theirs.remembered(their_gen);
         }
-        self.threads[me].ipc.walked = mine.remembered(my_gen);
+        let ipc = &mut self.threads[me].ipc;
+        ipc.walked = mine.remembered(my_gen);
+        ipc.kept = Kept::new(my_gen, buf_kept, len_kept, len_kept);
 
         // What `delivered` does for a call, with `switch_direct` for `wake` + `hand_off`.
         let seq = self.next_seq();

@@ -549,6 +549,48 @@ fn a_reply_to_a_caller_whose_buffer_went_ends_as_on_the_general_path() {
     assert_eq!(m.rax(c.caller), err(Error::NotDelivered));
 }
 
+/// `a`'s first call goes the direct way and keeps its buffers (its message at `data`, its
+/// length word at `lens`); after an empty reply, `a` calls again by the general path from
+/// the message buffer `data + at` with the length word `lens + len`, and `b` replies 8
+/// bytes. The kept buffers serve only the ranges they were kept for: the reply must go to
+/// the second call's buffers.
+fn other_call_reply(at: u64, len: u64) {
+    let (mut m, c) = light(move |m| {
+        let w = world(m);
+        called(m, w);
+        m.call(w.b, Syscall::IpcReply, &[data(w.b), 0]);
+        receives(m, w.b, 64, -1);
+        m.poke(w.a, lens(w.a) + len, &8u32.to_le_bytes());
+        m.poke(w.a, data(w.a) + at, b"second-message");
+        let control = SendControl { timeout: -1, shared: false, option_sync: 1 }.encode();
+        m.general_only = true;
+        m.call(w.a, Syscall::IpcSend, &[m.tid(w.b) as u64, 0, data(w.a) + at, 0, lens(w.a) + len, control]);
+        m.general_only = false;
+        m.poke(w.b, data(w.b), b"the-reply-bytes");
+        Case { w, caller: w.b, nr: Syscall::IpcReply, args: vec![data(w.b), 8] }
+    });
+    let a = c.w.a;
+    assert_eq!(m.rax(c.caller), 0, "delivered");
+    assert_eq!(m.peek(a, data(a) + at, 8), b"the-repl", "into the second call's buffer");
+    assert_eq!(m.peek(a, lens(a) + len, 4), 8u32.to_le_bytes(), "its length word");
+    if at != 0 {
+        assert_eq!(m.peek(a, data(a), 8), b"spec-mes", "not the kept buffer");
+    }
+    if len != 0 {
+        assert_eq!(m.peek(a, lens(a), 4), 0u32.to_le_bytes(), "not the kept length word");
+    }
+}
+
+#[test]
+fn a_reply_after_a_call_from_another_buffer_goes_there() {
+    other_call_reply(2 * PAGE, 0);
+}
+
+#[test]
+fn a_reply_after_a_call_with_another_length_word_writes_that_one() {
+    other_call_reply(0, 40);
+}
+
 // ---- ipc_recv ---------------------------------------------------------------------------
 
 /// `b` receives with capacity 64 and `timeout` (long capacity `long`); `more` changes the
