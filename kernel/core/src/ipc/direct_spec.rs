@@ -26,7 +26,8 @@
 //! its space's generation has not moved since; `ipc_send`, `ipc_recv` and `ipc_reply` use
 //! it on the general path too. A receive that blocks here keeps its checked buffers
 //! (`umem::Kept`), and a send into that same receive writes them without checking them
-//! again while the receiver's space's generation holds.
+//! again while the receiver's space's generation holds; a send taken here keeps its own
+//! the same way, for the reply (`ipc_reply`).
 
 use super::records::{RecvBuf, ReplyBuf};
 use super::transfer::{put_short, Payload};

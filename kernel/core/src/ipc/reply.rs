@@ -1,5 +1,7 @@
 //! `ipc_reply` and the reply half of `IpcReplyWait`: answering the call a receiver owes,
-//! into the caller's memory or registers.
+//! into the caller's memory or registers. A reply into buffers the caller's direct send
+//! kept (`umem::Kept`) writes them without checking them again while the caller's space's
+//! generation holds.
 
 use super::direct_spec::resumed;
 use super::records::ReplyBuf;
