@@ -623,12 +623,12 @@ pub struct KeptBuf {
 }
 
 /// A call's three writable buffers (a message's and two 4-byte length words: a receive's,
-/// or a synchronous send's, with its one length word twice), checked
-/// and translated, kept past the walker's borrow with the ranges they were checked for and
-/// their space's generation then: given back ([`Kept::bufs`]) only for those same ranges
-/// of that same space while the generation is unchanged, without checking or translating
-/// again (a receive keeps its buffers so that the send that fills them need not check them
-/// again). A cache, not state: it prints as nothing.
+/// or a synchronous send's, with its one length word twice), checked and translated, kept
+/// past the walker's borrow with the ranges they were checked for and their space's
+/// generation then: given back ([`Kept::bufs`]) only for those same ranges of that same
+/// space while the generation is unchanged, without checking or translating again (a
+/// receive keeps its buffers for the send that fills them, a send for the reply). A
+/// cache, not state: it prints as nothing.
 #[derive(Clone, Copy)]
 pub struct Kept {
     /// Whether anything is kept.
