@@ -516,6 +516,26 @@ impl<'s, S: UserMemory> Walker<'s, S> {
         Ok((range, self.walk(range, true)?))
     }
 
+    /// As [`writable_at`](Self::writable_at), with the buffer as a [`KeptBuf`], to be kept
+    /// ([`Kept::new`]).
+    #[inline(always)]
+    pub fn kept_at(&mut self, addr: u64, len: u32) -> Result<(UserRange, UserBuf<'s, Writable>, KeptBuf), Error> {
+        let (range, buf) = self.writable_at(addr, len)?;
+        Ok((range, buf, KeptBuf { range, head: buf.head, head_len: buf.head_len, tail: buf.tail }))
+    }
+
+    /// As [`readable_at`](Self::readable_at) with `also_write` (a synchronous sender's
+    /// buffer, where its reply will come back), with the buffer as a [`KeptBuf`].
+    #[inline(always)]
+    pub fn kept_readable_at(
+        &mut self,
+        addr: u64,
+        len: u32,
+    ) -> Result<(UserRange, UserBuf<'s, Readable>, KeptBuf), Error> {
+        let (range, buf) = self.readable_at(addr, len, true)?;
+        Ok((range, buf, KeptBuf { range, head: buf.head, head_len: buf.head_len, tail: buf.tail }))
+    }
+
     /// `range`, to be read; checked writable too if `also_write` (a synchronous sender's
     /// buffer, where its reply will come back).
     #[inline(always)]
@@ -586,6 +606,128 @@ impl Remembered {
 }
 
 impl core::fmt::Debug for Remembered {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("_")
+    }
+}
+
+/// A writable user buffer a [`Walker`] checked and translated ([`Walker::kept_at`],
+/// [`Walker::kept_readable_at`]), with the range it was checked for: only to be put in a
+/// [`Kept`].
+#[derive(Clone, Copy)]
+pub struct KeptBuf {
+    range: UserRange,
+    head: *mut u8,
+    head_len: usize,
+    tail: *mut u8,
+}
+
+/// A call's three writable buffers (a message's and two 4-byte length words: a receive's,
+/// or a synchronous send's, with its one length word twice), checked and translated, kept
+/// past the walker's borrow with the ranges they were checked for and their space's
+/// generation then: given back ([`Kept::bufs`]) only for those same ranges of that same
+/// space while the generation is unchanged, without checking or translating again (a
+/// receive keeps its buffers for the send that fills them, a send for the reply). A
+/// cache, not state: it prints as nothing.
+#[derive(Clone, Copy)]
+pub struct Kept {
+    /// Whether anything is kept.
+    valid: bool,
+    generation: u64,
+    space: u32,
+    buf_len: u32,
+    buf_addr: u64,
+    head: *mut u8,
+    head_len: usize,
+    tail: *mut u8,
+    /// The length words: user address and kernel address (each lies in one page).
+    words: [(u64, *mut u8); 2],
+}
+
+impl Kept {
+    /// Nothing kept.
+    pub const NONE: Kept = Kept {
+        valid: false,
+        generation: 0,
+        space: 0,
+        buf_len: 0,
+        buf_addr: 0,
+        head: core::ptr::null_mut(),
+        head_len: 0,
+        tail: core::ptr::null_mut(),
+        words: [(0, core::ptr::null_mut()); 2],
+    };
+
+    /// `buf` and the length words `len` and `long` kept at `generation`; nothing kept
+    /// ([`Kept::NONE`]) unless all three are of one space and each word lies in one page.
+    #[inline(always)]
+    pub fn new(generation: u64, buf: KeptBuf, len: KeptBuf, long: KeptBuf) -> Kept {
+        let space = buf.range.space;
+        for w in [&len, &long] {
+            if w.range.space != space || w.range.len != 4 || w.head_len != 4 {
+                return Kept::NONE;
+            }
+        }
+        Kept {
+            valid: true,
+            generation,
+            space,
+            buf_len: buf.range.len,
+            buf_addr: buf.range.addr,
+            head: buf.head,
+            head_len: buf.head_len,
+            tail: buf.tail,
+            words: [(len.range.addr, len.head), (long.range.addr, long.head)],
+        }
+    }
+
+    /// The buffers kept, if they were kept for `buf`, `len` and `long` of `space` at
+    /// generation `generation`: the message's and the two words'.
+    ///
+    /// # Safety
+    ///
+    /// As [`Walker::resume`]: `generation` is `space`'s generation now, as
+    /// `PageMap::generation` defines it (changed since the buffers were kept if any of
+    /// their pages has since been unmapped, moved or shared out, or reprotected). Then the
+    /// pages still translate as when they were checked writable, which is `UserBuf`'s
+    /// invariant.
+    #[inline(always)]
+    pub unsafe fn bufs<'s, S: UserMemory>(
+        &self,
+        space: &'s S,
+        buf: UserRange,
+        len: UserRange,
+        long: UserRange,
+        generation: u64,
+    ) -> Option<[UserBuf<'s, Writable>; 3]> {
+        let word = |r: UserRange, (addr, _): (u64, *mut u8)| r.addr == addr && r.len == 4 && r.space == self.space;
+        if !self.valid
+            || self.generation != generation
+            || buf.addr != self.buf_addr
+            || buf.len != self.buf_len
+            || buf.space != self.space
+            || !word(len, self.words[0])
+            || !word(long, self.words[1])
+            || self.space != space.space_id()
+        {
+            return None;
+        }
+        let w = |p: *mut u8| UserBuf { head: p, head_len: 4, tail: p, len: 4, _p: PhantomData };
+        Some([
+            UserBuf {
+                head: self.head,
+                head_len: self.head_len,
+                tail: self.tail,
+                len: self.buf_len as usize,
+                _p: PhantomData,
+            },
+            w(self.words[0].1),
+            w(self.words[1].1),
+        ])
+    }
+}
+
+impl core::fmt::Debug for Kept {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("_")
     }

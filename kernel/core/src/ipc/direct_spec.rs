@@ -24,13 +24,16 @@
 //!
 //! [`resumed`] starts each walk from the pages the thread's last spec call looked up, if
 //! its space's generation has not moved since; `ipc_send`, `ipc_recv` and `ipc_reply` use
-//! it on the general path too.
+//! it on the general path too. A receive that blocks here keeps its checked buffers
+//! (`umem::Kept`), and a send into that same receive writes them without checking them
+//! again while the receiver's space's generation holds; a send taken here keeps its own
+//! the same way, for the reply (`ipc_reply`).
 
 use super::records::{RecvBuf, ReplyBuf};
 use super::transfer::{put_short, Payload};
 use super::*;
 use crate::task::{Fast, Thread};
-use crate::umem::{UserRange, Walker};
+use crate::umem::{Kept, UserRange, Walker};
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Whether a spec call of `me` may go the direct way at all.
@@ -55,8 +58,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         let to = self.lookup_thread(Tid::from_raw(a.id)).ok()?;
         // Where the message goes, taken from the receive (not the whole record copied).
-        let sink = match self.threads[to].state() {
-            State::Receiving(r) if !r.in_regs() && r.long().is_empty() => r.sink(0),
+        let (sink, dest) = match self.threads[to].state() {
+            State::Receiving(r) if !r.in_regs() && r.long().is_empty() => (r.sink(0), r.dest),
             _ => return None,
         };
         if to == me || self.threads[to].ipc.has_window() || self.has_deadline(to) {
@@ -64,19 +67,43 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         // The caller's buffers, writable too: the reply comes back there.
         let (mut mine, my_gen) = resumed(&self.tasks, &self.threads[me]);
-        let (len_ptr, len_word) = mine.readable_at(a.len_short, 4, true).ok()?;
+        // Kept, for the reply that comes back into them (`ipc_reply`).
+        let (len_ptr, len_word, len_kept) = mine.kept_readable_at(a.len_short, 4).ok()?;
         let len = len_word.read_u32();
         if len as usize > SHORT_MAX {
             return None;
         }
-        let (buf, message) = mine.readable_at(a.message_short, len, true).ok()?;
+        let (buf, message, buf_kept) = mine.kept_readable_at(a.message_short, len).ok()?;
         // Nothing is written unless every destination page checks (`put_short`), so a
         // failure here changes nothing; the general path then fails the receiver.
-        let (mut theirs, their_gen) = resumed(&self.tasks, &self.threads[to]);
-        let ret = &mut self.threads[to].ret;
-        put_short(&mut theirs, ret, sink, &Payload::Memory(message), &mut self.bounce).ok()?;
-        self.threads[me].ipc.walked = mine.remembered(my_gen);
-        self.threads[to].ipc.walked = theirs.remembered(their_gen);
+        // The receiver's buffers as its receive kept them if that receive went the direct
+        // way and its space's generation has not moved since: then nothing of theirs is
+        // checked again.
+        let space = space_of(&self.tasks, self.threads[to].task);
+        let their_gen = space.generation();
+        let ready = match dest {
+            // SAFETY: `their_gen` is the receiver's space's generation, read just now: the
+            // precondition of `Kept::bufs`.
+            RecvBuf::Memory { buf, len_ptr, long_len_ptr, .. } => unsafe {
+                self.threads[to].ipc.kept.bufs(space, buf, len_ptr, long_len_ptr, their_gen)
+            },
+            RecvBuf::Regs => None,
+        };
+        if let Some([dest, len_word, long_word]) = ready {
+            // What `put_short` writes for a receive into memory, all checked already.
+            let n = len.min(dest.len() as u32);
+            dest.copy_from(&message, n as usize, &mut self.bounce);
+            len_word.write_u32(n);
+            long_word.write_u32(0);
+        } else {
+            let (mut theirs, their_gen) = resumed(&self.tasks, &self.threads[to]);
+            let ret = &mut self.threads[to].ret;
+            put_short(&mut theirs, ret, sink, &Payload::Memory(message), &mut self.bounce).ok()?;
+            self.threads[to].ipc.walked = theirs.remembered(their_gen);
+        }
+        let ipc = &mut self.threads[me].ipc;
+        ipc.walked = mine.remembered(my_gen);
+        ipc.kept = Kept::new(my_gen, buf_kept, len_kept, len_kept);
 
         // What `delivered` does for a call, with `switch_direct` for `wake` + `hand_off`.
         let seq = self.next_seq();
@@ -113,15 +140,18 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let timeout = Timeout::from_raw(a.timeout)?;
         // The buffers as `ipc_recv` checks them, each page looked up once.
         let (mut mine, my_gen) = resumed(&self.tasks, t);
-        let (len_ptr, cap_word) = mine.writable_at(a.len_short, 4).ok()?;
+        // Kept checked, for the direct send that fills them (`direct_send`).
+        let (len_ptr, cap_word, len_kept) = mine.kept_at(a.len_short, 4).ok()?;
         let cap = cap_word.read_u32().min(SHORT_MAX as u32);
-        let (buf, _) = mine.writable_at(a.short_dest, cap).ok()?;
-        let (long_len_ptr, long_word) = mine.writable_at(a.len_long, 4).ok()?;
+        let (buf, _, buf_kept) = mine.kept_at(a.short_dest, cap).ok()?;
+        let (long_len_ptr, long_word, long_kept) = mine.kept_at(a.len_long, 4).ok()?;
         if long_word.read_u32() != 0 {
             return None;
         }
         let recv = PendingRecv { cap, dest: RecvBuf::Memory { buf, len_ptr, long_len_ptr, long: UserRange::NONE } };
-        self.threads[me].ipc.walked = mine.remembered(my_gen);
+        let ipc = &mut self.threads[me].ipc;
+        ipc.walked = mine.remembered(my_gen);
+        ipc.kept = Kept::new(my_gen, buf_kept, len_kept, long_kept);
         self.block_receiving(me, recv, timeout);
         Some(())
     }

@@ -10,7 +10,7 @@
 
 use crate::ids::{ThreadSlot, Tid};
 use crate::mem::regions::Region;
-use crate::umem::{Remembered, UserRange};
+use crate::umem::{Kept, Remembered, UserRange};
 use abi::ipc::fast::{self, WORDS};
 use abi::ipc::SendMode;
 
@@ -93,6 +93,10 @@ pub(crate) struct ThreadIpc {
     /// The pages of its task's space the spec calls' direct way last looked up for it
     /// (`direct_spec`): its own buffers, or its partner's into them.
     pub(in crate::ipc) walked: Remembered,
+    /// The buffers its last receive by the direct way checked (`direct_recv_block`): the
+    /// message's, the length word's and the long length word's, so that a direct send
+    /// into that same receive writes them without checking them again (`Kept`).
+    pub(in crate::ipc) kept: Kept,
 }
 
 impl ThreadIpc {
@@ -104,6 +108,7 @@ impl ThreadIpc {
         window_growth: 0,
         window_splits: 0,
         walked: Remembered::NONE,
+        kept: Kept::NONE,
     };
 }
 

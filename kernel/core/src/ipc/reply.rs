@@ -1,7 +1,10 @@
 //! `ipc_reply` and the reply half of `IpcReplyWait`: answering the call a receiver owes,
-//! into the caller's memory or registers.
+//! into the caller's memory or registers. A reply into buffers the caller's direct send
+//! kept (`umem::Kept`) writes them without checking them again while the caller's space's
+//! generation holds.
 
 use super::direct_spec::resumed;
+use super::records::ReplyBuf;
 use super::transfer::{put_short, Payload};
 use super::*;
 use crate::task::{Thread, MAX_THREADS};
@@ -19,10 +22,31 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let (_, message) = mine.readable_at(message, len, false)?;
         self.threads[me].ipc.walked = mine.remembered(my_gen);
         let (to, dest) = reply_target(&mut self.threads, me)?;
-        let (mut theirs, their_gen) = resumed(&self.tasks, &self.threads[to.slot]);
-        let ret = &mut self.threads[to.slot].ret;
-        let put = put_short(&mut theirs, ret, dest.sink(), &Payload::Memory(message), &mut self.bounce);
-        self.threads[to.slot].ipc.walked = theirs.remembered(their_gen);
+        // The caller's buffers as its send kept them (`direct_send`) if its space's
+        // generation has not moved since: then nothing of theirs is checked again.
+        let space = space_of(&self.tasks, self.threads[to.slot].task);
+        let their_gen = space.generation();
+        let ready = match dest.to {
+            // SAFETY: `their_gen` is the caller's space's generation, read just now: the
+            // precondition of `Kept::bufs`.
+            ReplyBuf::Memory { buf, len_ptr } => unsafe {
+                self.threads[to.slot].ipc.kept.bufs(space, buf, len_ptr, len_ptr, their_gen)
+            },
+            ReplyBuf::Regs => None,
+        };
+        let put = if let Some([dest, len_word, _]) = ready {
+            // What `put_short` writes for a reply into memory, all checked already.
+            let n = len.min(dest.len() as u32);
+            dest.copy_from(&message, n as usize, &mut self.bounce);
+            len_word.write_u32(n);
+            Ok(n)
+        } else {
+            let (mut theirs, their_gen) = resumed(&self.tasks, &self.threads[to.slot]);
+            let ret = &mut self.threads[to.slot].ret;
+            let put = put_short(&mut theirs, ret, dest.sink(), &Payload::Memory(message), &mut self.bounce);
+            self.threads[to.slot].ipc.walked = theirs.remembered(their_gen);
+            put
+        };
         let caller = self.replied(me, to, put)?;
         self.donate(caller); // the caller runs as soon as the server waits again
         self.threads[me].ret.value(0);

@@ -349,6 +349,68 @@ fn a_send_to_a_receiver_whose_buffer_went_declines() {
     );
 }
 
+/// `b`'s first receive goes the direct way and keeps its buffers (its message at `data +
+/// PAGE`, its length words at `lens + 8` and `lens + 16`); after the reply its next
+/// receive, by the general path, is into the message buffer `at` with length words `len`
+/// and `long`; then `a` sends 8 bytes. The kept buffers may serve only the very ranges they
+/// were kept for: the send must fill the new ones (`compare` checks the memory, and the
+/// caller checks where the bytes went).
+fn other_receive_setup(at: u64, len: u64, long: u64) -> impl Fn(&mut Machine) -> Case {
+    move |m| {
+        let w = world(m);
+        called(m, w);
+        m.call(w.b, Syscall::IpcReply, &[data(w.b), 0]);
+        m.poke(w.b, data(w.b) + PAGE, &[0; 8]);
+        for word in [lens(w.b) + 8, lens(w.b) + 24] {
+            m.poke(w.b, word, &64u32.to_le_bytes());
+        }
+        for word in [lens(w.b) + 16, lens(w.b) + 32] {
+            m.poke(w.b, word, &7u32.to_le_bytes());
+        }
+        m.poke(w.b, lens(w.b) + long, &0u32.to_le_bytes());
+        m.general_only = true;
+        m.call(w.b, Syscall::IpcRecv, &[0, data(w.b) + at, lens(w.b) + long, lens(w.b) + len, -1i32 as u32 as u64]);
+        m.general_only = false;
+        assert!(!matches!(m.k.core.thread(w.b).state(), crate::task::State::Runnable), "blocked");
+        let args = send_args(m, w.a, m.tid(w.b), 8, 1, -1);
+        Case { w, caller: w.a, nr: Syscall::IpcSend, args }
+    }
+}
+
+/// Checks [`other_receive_setup`]`(at, len, long)`: the message at `data + at`, its length
+/// at `lens + len`, 0 at `lens + long`, and the kept buffers left alone where they differ.
+fn other_receive(at: u64, len: u64, long: u64) {
+    let (mut m, c) = check(other_receive_setup(at, len, long), true);
+    let b = c.w.b;
+    assert_eq!(m.peek(b, data(b) + at, 8), b"spec-mes", "into the receive's buffer");
+    assert_eq!(m.peek(b, lens(b) + len, 4), 8u32.to_le_bytes(), "the receive's length word");
+    assert_eq!(m.peek(b, lens(b) + long, 4), 0u32.to_le_bytes(), "the receive's long length word");
+    if at != PAGE {
+        assert_eq!(m.peek(b, data(b) + PAGE, 8), [0; 8], "not the kept buffer");
+    }
+    if len != 8 {
+        assert_eq!(m.peek(b, lens(b) + 8, 4), 64u32.to_le_bytes(), "not the kept length word");
+    }
+    if long != 16 {
+        assert_eq!(m.peek(b, lens(b) + 16, 4), 7u32.to_le_bytes(), "not the kept long length word");
+    }
+}
+
+#[test]
+fn a_send_after_a_receive_into_another_buffer_fills_that_one() {
+    other_receive(2 * PAGE, 8, 16);
+}
+
+#[test]
+fn a_send_after_a_receive_with_another_length_word_writes_that_one() {
+    other_receive(PAGE, 24, 16);
+}
+
+#[test]
+fn a_send_after_a_receive_with_another_long_length_word_writes_that_one() {
+    other_receive(PAGE, 8, 32);
+}
+
 #[test]
 fn a_send_to_itself_or_to_a_dead_thread_declines() {
     check(
@@ -485,6 +547,48 @@ fn a_reply_from_a_bad_buffer_or_too_long_ends_as_on_the_general_path() {
 fn a_reply_to_a_caller_whose_buffer_went_ends_as_on_the_general_path() {
     let (m, c) = light(reply_setup(8, |m, w| m.mem(w.a).unmap(data(w.a))));
     assert_eq!(m.rax(c.caller), err(Error::NotDelivered));
+}
+
+/// `a`'s first call goes the direct way and keeps its buffers (its message at `data`, its
+/// length word at `lens`); after an empty reply, `a` calls again by the general path from
+/// the message buffer `data + at` with the length word `lens + len`, and `b` replies 8
+/// bytes. The kept buffers serve only the ranges they were kept for: the reply must go to
+/// the second call's buffers.
+fn other_call_reply(at: u64, len: u64) {
+    let (mut m, c) = light(move |m| {
+        let w = world(m);
+        called(m, w);
+        m.call(w.b, Syscall::IpcReply, &[data(w.b), 0]);
+        receives(m, w.b, 64, -1);
+        m.poke(w.a, lens(w.a) + len, &8u32.to_le_bytes());
+        m.poke(w.a, data(w.a) + at, b"second-message");
+        let control = SendControl { timeout: -1, shared: false, option_sync: 1 }.encode();
+        m.general_only = true;
+        m.call(w.a, Syscall::IpcSend, &[m.tid(w.b) as u64, 0, data(w.a) + at, 0, lens(w.a) + len, control]);
+        m.general_only = false;
+        m.poke(w.b, data(w.b), b"the-reply-bytes");
+        Case { w, caller: w.b, nr: Syscall::IpcReply, args: vec![data(w.b), 8] }
+    });
+    let a = c.w.a;
+    assert_eq!(m.rax(c.caller), 0, "delivered");
+    assert_eq!(m.peek(a, data(a) + at, 8), b"the-repl", "into the second call's buffer");
+    assert_eq!(m.peek(a, lens(a) + len, 4), 8u32.to_le_bytes(), "its length word");
+    if at != 0 {
+        assert_eq!(m.peek(a, data(a), 8), b"spec-mes", "not the kept buffer");
+    }
+    if len != 0 {
+        assert_eq!(m.peek(a, lens(a), 4), 0u32.to_le_bytes(), "not the kept length word");
+    }
+}
+
+#[test]
+fn a_reply_after_a_call_from_another_buffer_goes_there() {
+    other_call_reply(2 * PAGE, 0);
+}
+
+#[test]
+fn a_reply_after_a_call_with_another_length_word_writes_that_one() {
+    other_call_reply(0, 40);
 }
 
 // ---- ipc_recv ---------------------------------------------------------------------------
