@@ -334,9 +334,12 @@ fn free_frames<P: Platform, R: ArchState>(k: &mut Kernel<P>, c: Caller, _: &R) -
     ret(k, c, v)
 }
 
-pub(super) fn ipc_send<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+/// `ipc_send`'s arguments as its registers carry them (the general handler and the direct
+/// way decode them here alike).
+#[inline(always)]
+pub(super) fn send_args(f: &impl ArchState) -> SendArgs {
     let control = abi::ipc::SendControl::decode(f.arg(5));
-    let args = SendArgs {
+    SendArgs {
         id: f.arg(0) as u32,
         message_long: f.arg(1),
         message_short: f.arg(2),
@@ -345,7 +348,23 @@ pub(super) fn ipc_send<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -
         timeout: control.timeout,
         shared: control.shared,
         option_sync: control.option_sync,
-    };
+    }
+}
+
+/// `ipc_recv`'s arguments as its registers carry them.
+#[inline(always)]
+pub(super) fn recv_args(f: &impl ArchState) -> RecvArgs {
+    RecvArgs {
+        long_dest: f.arg(0),
+        short_dest: f.arg(1),
+        len_long: f.arg(2),
+        len_short: f.arg(3),
+        timeout: f.arg(4) as i32,
+    }
+}
+
+pub(super) fn ipc_send<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
+    let args = send_args(f);
     // The core records the result and the status word (now, or when the caller is woken).
     // An error comes with a status word too, so it is encoded here: no pages left.
     if let Err(e) = k.core.ipc_send(c.slot, args) {
@@ -357,14 +376,7 @@ pub(super) fn ipc_send<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -
 }
 
 pub(super) fn ipc_recv<P: Platform>(k: &mut Kernel<P>, c: Caller, f: &P::Regs) -> Result<(), Error> {
-    let args = RecvArgs {
-        long_dest: f.arg(0),
-        short_dest: f.arg(1),
-        len_long: f.arg(2),
-        len_short: f.arg(3),
-        timeout: f.arg(4) as i32,
-    };
-    k.core.ipc_recv(c.slot, args)?;
+    k.core.ipc_recv(c.slot, recv_args(f))?;
     Ok(())
 }
 

@@ -62,8 +62,9 @@ impl<P: Platform> Kernel<P> {
     /// or `IpcReplyWait`; any other declines). `None`: declined with nothing changed; run
     /// the general path. Declines while a zombie waits to be reaped (the general entry
     /// reaps first) and, through the core, whenever the partner's task needs other I/O
-    /// ports than those loaded (the general path would load them).
-    #[inline(always)]
+    /// ports than those loaded (the general path would load them). The `syscall` stub
+    /// routes the two calls apart itself, so only the tests dispatch by number here.
+    #[cfg(test)]
     pub fn direct(&mut self, regs: &P::Regs) -> Option<Direct> {
         let nr = regs.syscall_number();
         if nr == Syscall::IpcCall as u64 {

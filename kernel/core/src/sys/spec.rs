@@ -10,9 +10,7 @@
 
 use super::platform::Platform;
 use super::{calls, Kernel, Leave};
-use crate::ipc::{RecvArgs, SendArgs};
 use crate::regs::ArchState;
-use abi::ipc::SendControl;
 use abi::Syscall;
 
 impl<P: Platform> Kernel<P> {
@@ -32,30 +30,13 @@ impl<P: Platform> Kernel<P> {
         let caller = calls::Caller { slot: me, task: self.core.thread(me).task };
         let nr = regs.syscall_number();
         let done = if nr == Syscall::IpcRecv as u64 {
-            let a = RecvArgs {
-                long_dest: regs.arg(0),
-                short_dest: regs.arg(1),
-                len_long: regs.arg(2),
-                len_short: regs.arg(3),
-                timeout: regs.arg(4) as i32,
-            };
+            let a = calls::recv_args(regs);
             match self.core.direct_recv_block(me, &a) {
                 Some(()) => Ok(()),
                 None => calls::ipc_recv(self, caller, regs),
             }
         } else if nr == Syscall::IpcSend as u64 {
-            // Decoded as the general handler decodes it.
-            let control = SendControl::decode(regs.arg(5));
-            let a = SendArgs {
-                id: regs.arg(0) as u32,
-                message_long: regs.arg(1),
-                message_short: regs.arg(2),
-                len_long: regs.arg(3) as u32,
-                len_short: regs.arg(4),
-                timeout: control.timeout,
-                shared: control.shared,
-                option_sync: control.option_sync,
-            };
+            let a = calls::send_args(regs);
             match self.core.direct_send(me, &a) {
                 Some(_) => Ok(()),
                 None => calls::ipc_send(self, caller, regs),

@@ -11,7 +11,6 @@
 
 use super::fixture::{data, err, Machine, Regs};
 use super::Leave;
-use crate::ipc::{RecvArgs, SendArgs};
 use crate::task::ThreadSlot;
 use abi::image::Grants;
 use abi::ipc::{fast, RecvKind, SendControl};
@@ -114,33 +113,11 @@ fn peek(m: &Machine, t: ThreadSlot, at: u64) -> Option<Vec<u8>> {
 
 /// The core's attempt for case `c` alone: whether it was taken.
 fn attempt(m: &mut Machine, c: &Case) -> bool {
-    let a = &c.args;
-    let arg = |i: usize| a.get(i).copied().unwrap_or(0);
+    let mut regs = Regs { number: c.nr as u64, ..Regs::default() };
+    regs.args[..c.args.len()].copy_from_slice(&c.args);
     match c.nr {
-        Syscall::IpcSend => {
-            let control = SendControl::decode(arg(5));
-            let args = SendArgs {
-                id: arg(0) as u32,
-                message_long: arg(1),
-                message_short: arg(2),
-                len_long: arg(3) as u32,
-                len_short: arg(4),
-                timeout: control.timeout,
-                shared: control.shared,
-                option_sync: control.option_sync,
-            };
-            m.k.core.direct_send(c.caller, &args).is_some()
-        }
-        Syscall::IpcRecv => {
-            let args = RecvArgs {
-                long_dest: arg(0),
-                short_dest: arg(1),
-                len_long: arg(2),
-                len_short: arg(3),
-                timeout: arg(4) as i32,
-            };
-            m.k.core.direct_recv_block(c.caller, &args).is_some()
-        }
+        Syscall::IpcSend => m.k.core.direct_send(c.caller, &super::calls::send_args(&regs)).is_some(),
+        Syscall::IpcRecv => m.k.core.direct_recv_block(c.caller, &super::calls::recv_args(&regs)).is_some(),
         n => panic!("not a spec call: {n:?}"),
     }
 }

@@ -75,10 +75,10 @@ syscall_entry:
     jae syscall_general
     jmp *syscall_routes(,%rax,8)
 
-    /* The general path: the whole frame (the layout the CPU pushes on an interrupt, then
-       the registers `trap_save` pushes), `run::syscall`, and out through
-       `trap_restore`. */
-syscall_general:
+    /* The part of a `TrapFrame` the CPU pushes on an interrupt (`ss`, `rsp`, `rflags`,
+       `cs`, `rip`), then the error code and vector, built from what `syscall` left: the
+       user rsp saved in the per-CPU block, rflags in r11, rip in rcx. */
+    .macro syscall_frame_header
     pushq ${user_ss}
     pushq %gs:8
     pushq %r11
@@ -86,6 +86,12 @@ syscall_general:
     pushq %rcx
     pushq $0
     pushq ${vector}
+    .endm
+
+    /* The general path: the whole frame (the header above, then the registers
+       `trap_save` pushes), `run::syscall`, and out through `trap_restore`. */
+syscall_general:
+    syscall_frame_header
     jmp trap_save_syscall
 
     /* `IpcCall` and `IpcReplyWait`: the same frame, the general registers pushed here
@@ -94,13 +100,7 @@ syscall_general:
        that Rust need not test the number again), which try the direct switch before
        the general path, and out through `trap_restore` if they return. */
     .macro ipc_frame
-    pushq ${user_ss}
-    pushq %gs:8
-    pushq %r11
-    pushq ${user_cs}
-    pushq %rcx
-    pushq $0
-    pushq ${vector}
+    syscall_frame_header
     pushq %rax
     pushq %rbx
     pushq %rcx
@@ -132,13 +132,7 @@ syscall_ipc_reply_wait:
        `run::syscall_spec`, which tries their direct way before the general path
        (`trap_save_spec`). */
 syscall_spec:
-    pushq ${user_ss}
-    pushq %gs:8
-    pushq %r11
-    pushq ${user_cs}
-    pushq %rcx
-    pushq $0
-    pushq ${vector}
+    syscall_frame_header
     jmp trap_save_spec
 
     /* `gettid`: the running thread's id, kept in the per-CPU block (`PerCpu::tid`). Only
