@@ -135,30 +135,67 @@ pub extern "C" fn syscall_ipc_reply_wait(frame: *mut TrapFrame) {
 /// borrow.
 #[inline(always)]
 fn syscall_ipc(frame: *mut TrapFrame, direct: impl FnOnce(&mut Kernel<X86>, &TrapFrame) -> Option<Direct>) {
-    let direct = with_kernel_from_syscall(|k| {
-        // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing
-        // writes it while the kernel decides (results are delivered after), and this
-        // shared borrow ends with the general path's decision.
-        let regs = unsafe { &*frame };
-        match direct(k, regs) {
-            Some(d) => Ok(d),
-            None => {
-                let how = k.syscall(regs);
-                Err(deliver(k, how))
-            }
-        }
-    });
-    let d = match direct {
-        Ok(d) => d,
-        Err(how) => return leave(how),
+    let mut kernel = Borrow::take();
+    let k = kernel.get();
+    // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing
+    // writes it while the kernel decides (results are delivered after), and this shared
+    // borrow ends with the general path's decision or the switch.
+    let regs = unsafe { &*frame };
+    let Some(d) = direct(k, regs) else {
+        let how = declined(k, regs);
+        drop(kernel);
+        return leave(how);
     };
+    // Ended here, not by a drop the block below never reaches.
+    drop(kernel);
     // SAFETY: `frame_of(d.stack_top)` is the saved frame of thread `d.slot`, at the top of
     // its live kernel stack; the direct switch enters only a thread whose fast byte says
     // it blocked in `IpcCall` or `IpcReplyWait`, whose frame the `syscall` stub built, and
     // it has just loaded that thread's address space and kernel stack (its I/O ports are
-    // the loaded ones, or it would have declined). The kernel borrow has ended and this
-    // stack is not needed any more.
-    unsafe { entry::enter_direct(frame_of(d.stack_top), d.regs) }
+    // the loaded ones, or it would have declined). `frame`, the payload's source, is the
+    // switching thread's saved frame on its own live kernel stack. The kernel borrow has
+    // ended and this stack is not needed any more.
+    unsafe { entry::enter_direct(frame_of(d.stack_top), d.head, frame, d.masks) }
+}
+
+/// The kernel borrowed by a `syscall` stub's way in, as [`with_kernel_from_syscall`]
+/// borrows it, until the value is dropped: for the direct switch, which leaves the kernel
+/// without returning, so that what it carries out of the borrow stays in registers (a
+/// closure's result went through memory).
+struct Borrow(());
+
+impl Borrow {
+    /// Takes the kernel (interrupts are off: see [`with_kernel_from_syscall`]).
+    #[inline(always)]
+    fn take() -> Borrow {
+        // Lock re-entry, as `with_kernel_from_syscall` does.
+        assert!(!KERNEL.busy.swap(true, Ordering::Acquire), "kernel state borrowed twice");
+        Borrow(())
+    }
+
+    /// The kernel, for as long as this borrow lives.
+    #[inline(always)]
+    fn get(&mut self) -> &mut Kernel<X86> {
+        // SAFETY: `busy`, set by `take` and cleared only by `drop`, guarantees this is the
+        // only live reference; the returned one borrows `self`, so it ends before the drop.
+        unsafe { &mut *KERNEL.kernel.get() }
+    }
+}
+
+impl Drop for Borrow {
+    #[inline(always)]
+    fn drop(&mut self) {
+        KERNEL.busy.store(false, Ordering::Release);
+    }
+}
+
+/// The general path for an `IpcCall` or `IpcReplyWait` the direct switch declined, in the
+/// same borrow. Not inlined: the direct switch, the hot way, then needs few registers, and
+/// its function saves only those in its prologue.
+#[inline(never)]
+fn declined(k: &mut Kernel<X86>, regs: &TrapFrame) -> Leave {
+    let how = k.syscall(regs);
+    deliver(k, how)
 }
 
 /// An `ipc_send` or `ipc_recv` from the current thread (the `syscall` stub routes them

@@ -45,6 +45,28 @@ fn echo_server(_: usize) {
     }
 }
 
+/// What the cutting server got from each call of `LENGTHS` calls: its length and words.
+static CUT_GOT: [AtomicU64; 6 * CUT_CALLS] = [const { AtomicU64::new(u64::MAX) }; 6 * CUT_CALLS];
+/// The calls of the payload-cut case: one per length, 0 to `fast::MAX`.
+const CUT_CALLS: usize = fast::MAX + 1;
+
+/// Receives `CUT_CALLS` calls, records each one's length and words, and answers each with
+/// a whole register payload of ones (cut, by the kernel, to what the caller takes).
+fn cutting_server(_: usize) {
+    let mut reply = None;
+    for i in 0..CUT_CALLS {
+        // SAFETY: registers only.
+        let (r, _, len, words) = unsafe { raw::ipc_reply_wait(reply, FOREVER) };
+        CUT_GOT[6 * i].store(if r < 0 { u64::MAX } else { len as u64 }, Ordering::SeqCst);
+        for (j, w) in words.iter().enumerate() {
+            CUT_GOT[6 * i + 1 + j].store(*w, Ordering::SeqCst);
+        }
+        reply = Some((fast::MAX, [u64::MAX; 5]));
+    }
+    // SAFETY: registers only; a poll after the last reply: nothing more is waited for.
+    unsafe { raw::ipc_reply_wait(reply, 0) };
+}
+
 /// Over-long reply lengths a server tries, as `rdi` of `IpcReplyWait` (bit 63 clear).
 const BAD_REPLIES: [u64; 5] = [41, 256, 0x1_0000, 0x1_0000_0000, 0x1_0000_0005];
 static REPLY_RESULTS: [AtomicI32; 5] = [const { AtomicI32::new(1) }; 5];
@@ -161,6 +183,25 @@ pub fn cases(s: &mut Suite) {
         // SAFETY: registers only.
         let (r, ..) = unsafe { raw::ipc_call_fast(srv, 4, fast::to_words(b"quit"), FOREVER) };
         ensure_eq!(r, 0, "quit");
+        Ok(())
+    });
+
+    s.case("fast::payloads_are_cut_to_their_length_both_ways", || {
+        // Every byte past the length reads as zero, in the call the server gets and in the
+        // reply the caller gets (cut to the call's length, its reply capacity): on the
+        // direct switch, the exit cuts them in registers.
+        let srv = libsys::thread::spawn(cutting_server, 0).map_err(|e| Msg::new(format_args!("{e}")))?;
+        for len in 0..CUT_CALLS {
+            wait_blocked(srv);
+            let mut want = [u64::MAX; 5];
+            fast::truncate(&mut want, len);
+            // SAFETY: registers only.
+            let (r, rlen, words) = unsafe { raw::ipc_call_fast(srv, len, [u64::MAX; 5], FOREVER) };
+            ensure_eq!((r, rlen, words), (0, len, want), "the reply to a call of {len} bytes");
+            let got: [u64; 6] = core::array::from_fn(|j| CUT_GOT[6 * len + j].load(Ordering::SeqCst));
+            ensure_eq!(got[0], len as u64, "the length the server got");
+            ensure_eq!(got[1..], want[..], "the words of a call of {len} bytes");
+        }
         Ok(())
     });
 

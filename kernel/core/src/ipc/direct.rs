@@ -26,13 +26,32 @@ use crate::regs::ArchState;
 use crate::task::Fast;
 use abi::syscall::regs::RESULTS;
 
-/// A direct switch made: the thread to run now, and its result registers by result index
-/// (`abi::syscall::regs`: the return value, then `rdi`, `rsi`, `rdx`, `r10`, `r8`, `r9`,
-/// `r12`).
+/// A direct switch made: the thread to run now, and its result registers: `head` by
+/// result index (`abi::syscall::regs`: the return value, `rdi`, `rsi`), then the payload
+/// (`rdx`, `r10`, `r8`, `r9`, `r12`), which is not copied here: it is the current thread's
+/// argument registers 2 to 6 (still in its saved frame), each cut with its word of
+/// `masks` (see [`Switch::regs`], which the architecture's exit does in registers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Switch {
     pub to: ThreadSlot,
-    pub regs: [u64; RESULTS],
+    pub head: [u64; HEAD],
+    pub masks: &'static Masks,
+}
+
+/// Result registers a [`Switch`] gives as values: the value, the sender word, the length.
+pub const HEAD: usize = 3;
+
+/// The byte masks that cut a payload to a length, word by word (see [`masks`]).
+pub type Masks = [u8; fast::MAX];
+
+impl Switch {
+    /// The partner's result registers by result index, the payload taken from the
+    /// registers `regs` of the thread that made the switch: what the architecture writes.
+    pub fn regs(&self, regs: &impl ArchState) -> [u64; RESULTS] {
+        let w = payload(regs, self.masks);
+        let [value, sender, len] = self.head;
+        [value, sender, len, w[0], w[1], w[2], w[3], w[4]]
+    }
 }
 
 /// What the direct switch needs of a thread's task, kept with the thread (`Thread::home`)
@@ -84,26 +103,41 @@ static CUT: [u8; 2 * fast::MAX] = {
     m
 };
 
-/// The payload words of a fast call's registers, cut to `len` bytes: what
-/// `fast::truncate` makes (a test compares the two for every length), as one `and` with a
-/// mask per word instead of a chain of compares per word.
+/// The masks that keep the first `len` bytes of a payload (all of it past `fast::MAX`):
+/// word `i` of the payload is cut with bytes `8 * i..8 * i + 8` of them, as one `and`,
+/// which makes what `fast::truncate` makes (a test compares the two for every length)
+/// without a chain of compares per word.
 #[inline(always)]
-fn payload(regs: &impl ArchState, len: u32) -> [u64; WORDS] {
+pub fn masks(len: u32) -> &'static Masks {
+    let start = fast::MAX - (len as usize).min(fast::MAX);
+    // `start <= MAX`, so the window `start..start + MAX` lies within `CUT` (its length is
+    // `2 * MAX`): the split and the chunk are always there.
+    match CUT.split_at(start).1.first_chunk() {
+        Some(m) => m,
+        None => &CUT_NONE,
+    }
+}
+
+/// Masks that keep nothing: never used (see [`masks`]), a total fallback instead of a
+/// panic.
+static CUT_NONE: Masks = [0; fast::MAX];
+
+/// The payload words of a fast call's registers, cut with `masks` (see [`masks`]); the
+/// architecture's exit does the same in registers (`entry::enter_direct`).
+#[inline(always)]
+fn payload(regs: &impl ArchState, masks: &Masks) -> [u64; WORDS] {
     #[inline(always)]
-    fn mask(at: usize) -> u64 {
+    fn mask(m: &Masks, i: usize) -> u64 {
         let mut b = [0u8; 8];
-        b.copy_from_slice(&CUT[at..at + 8]);
+        b.copy_from_slice(&m[8 * i..8 * i + 8]);
         u64::from_le_bytes(b)
     }
-    // `start <= MAX`, so every window lies within `CUT` (and the compiler sees it: no
-    // bounds check is left).
-    let start = fast::MAX - (len as usize).min(fast::MAX);
     [
-        regs.arg(2) & mask(start),
-        regs.arg(3) & mask(start + 8),
-        regs.arg(4) & mask(start + 16),
-        regs.arg(5) & mask(start + 24),
-        regs.arg(6) & mask(start + 32),
+        regs.arg(2) & mask(masks, 0),
+        regs.arg(3) & mask(masks, 1),
+        regs.arg(4) & mask(masks, 2),
+        regs.arg(5) & mask(masks, 3),
+        regs.arg(6) & mask(masks, 4),
     ]
 }
 
@@ -125,14 +159,8 @@ fn payload_is_cut_as_truncate_cuts_it() {
     for len in (0..=fast::MAX as u32 + 9).chain([u32::MAX]) {
         let mut want = w;
         fast::truncate(&mut want, len as usize);
-        assert_eq!(payload(&regs, len), want, "len {len}");
+        assert_eq!(payload(&regs, masks(len)), want, "len {len}");
     }
-}
-
-/// Result registers: the value, the sender word, the length and the payload.
-#[inline(always)]
-fn results(value: u64, sender: u64, len: u32, w: [u64; WORDS]) -> [u64; RESULTS] {
-    [value, sender, len as u64, w[0], w[1], w[2], w[3], w[4]]
 }
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
@@ -218,9 +246,11 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let reply = ReplyDest::into_regs(len);
         self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: me_tid, seq });
         self.switch_direct(me, State::AwaitingReply { from: to, seq, reply }, Fast::AwaitingReply, to);
-        // Last, so that its words are not held in registers across the state change.
-        let words = payload(regs, len);
-        Some(Switch { to, regs: results(u32::from(RecvKind::Call) as u64, me_tid.raw() as u64, len, words) })
+        Some(Switch {
+            to,
+            head: [u32::from(RecvKind::Call) as u64, me_tid.raw() as u64, len as u64],
+            masks: masks(len),
+        })
     }
 
     /// `IpcReplyWait` by `me` (its registers `regs`) replying to a caller waiting in
@@ -268,7 +298,6 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // What a receive into registers leaves pending while it waits.
         m.ret.fast(0, 0, [0; WORDS]);
         self.switch_direct(me, State::Receiving(recv_regs()), Fast::Receiving, to.slot);
-        let words = payload(regs, n);
-        Some(Switch { to: to.slot, regs: results(0, 0, n, words) })
+        Some(Switch { to: to.slot, head: [0, 0, n as u64], masks: masks(n) })
     }
 }

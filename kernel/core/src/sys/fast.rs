@@ -18,7 +18,7 @@
 use super::calls::{self, Caller};
 use super::platform::Platform;
 use super::Kernel;
-use crate::ipc::Switch;
+use crate::ipc::{Masks, Switch, HEAD};
 use crate::regs::ArchState;
 use crate::task::ThreadSlot;
 use abi::syscall::regs::RESULTS;
@@ -27,13 +27,23 @@ use abi::{Error, Syscall};
 pub use calls::LIGHT;
 
 /// A direct switch made: enter thread `slot` (its kernel stack's top `stack_top`, address
-/// space and kernel stack already switched to) after writing `regs` (by result index,
-/// `abi::syscall::regs`) into its saved frame.
+/// space and kernel stack already switched to) with its result registers: `head` by
+/// result index (`abi::syscall::regs`), then the calling thread's payload registers cut
+/// with `masks` (`Switch`; [`Direct::regs`] says what they come to).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Direct {
     pub slot: ThreadSlot,
     pub stack_top: u64,
-    pub regs: [u64; RESULTS],
+    pub head: [u64; HEAD],
+    pub masks: &'static Masks,
+}
+
+impl Direct {
+    /// The result registers of thread `slot` by result index, `regs` being those of the
+    /// thread that made the switch (see `Switch::regs`).
+    pub fn regs(&self, regs: &impl ArchState) -> [u64; RESULTS] {
+        Switch { to: self.slot, head: self.head, masks: self.masks }.regs(regs)
+    }
 }
 
 /// Whether system call `nr` takes the light path.
@@ -113,7 +123,7 @@ impl<P: Platform> Kernel<P> {
         // invariant): `home.space()` is the `space_id` of that task's space, live while
         // the task has such a thread.
         unsafe { self.platform.switch_to_id(thread.home.space(), &thread.kstack, thread.tid) };
-        Direct { slot: sw.to, stack_top: thread.kstack.top(), regs: sw.regs }
+        Direct { slot: sw.to, stack_top: thread.kstack.top(), head: sw.head, masks: sw.masks }
     }
 }
 

@@ -248,8 +248,9 @@ impl Machine {
                 None
             };
             if let Some(d) = direct {
+                let out = d.regs(&regs);
                 let frame = self.k.platform.frames.get_mut(&d.stack_top).expect("a thread's frame");
-                for (i, v) in d.regs.iter().enumerate() {
+                for (i, v) in out.iter().enumerate() {
                     frame.set_result(i, *v);
                 }
                 return self.leave(Leave::Run { slot: d.slot, stack_top: d.stack_top, switch: true });

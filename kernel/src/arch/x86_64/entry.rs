@@ -41,7 +41,8 @@ struct PerCpu {
     /// The id of the thread whose kernel stack `kernel_rsp` is: the thread running in user
     /// mode, whose `gettid` the stub answers from here. Written with `kernel_rsp`, by
     /// `Platform::switch_to`, which the kernel calls whenever the thread to run changes.
-    tid: u64,
+    /// 32 bits, as ids are; the stub loads it zero-extended into `rax`.
+    tid: u32,
 }
 
 struct PerCpuCell(UnsafeCell<PerCpu>);
@@ -135,11 +136,11 @@ syscall_spec:
     syscall_frame_header
     jmp trap_save_spec
 
-    /* `gettid`: the running thread's id, kept in the per-CPU block (`PerCpu::tid`). Only
-       rax changes. RCX is the instruction after the user's `syscall`, so it is canonical,
+    /* `gettid`: the running thread's id, kept in the per-CPU block (`PerCpu::tid`, 32
+       bits, zero-extended into rax by the load). Only rax changes. RCX is the instruction after the user's `syscall`, so it is canonical,
        as `sysretq` needs (see `trap_restore`). */
 gettid_entry:
-    mov %gs:16, %rax
+    mov %gs:16, %eax
     mov %gs:8, %rsp
     swapgs
     sysretq
@@ -286,12 +287,22 @@ pub fn init_user_frame(kstack_top: u64, rip: u64, rsp: u64, arg0: u64, arg1: u64
 /// Makes `stack` the stack the CPU and the `syscall` stub enter on, that of thread `tid`
 /// (which the `gettid` stub then answers).
 pub fn set_kernel_stack(stack: &KernelStack, tid: u32) {
-    // SAFETY: see `PerCpuCell`.
+    use core::mem::offset_of;
+    // SAFETY: see `PerCpuCell`; in the kernel GS.base is the per-CPU block (set up by
+    // `init` before the first thread runs, and kept so by `swapgs` on every transition),
+    // so these are its two fields, written through GS as the stub reads them (no address
+    // to load first).
     unsafe {
-        let p = PERCPU.0.get();
-        (*p).kernel_rsp = stack.top();
-        (*p).tid = tid as u64;
-    }
+        core::arch::asm!(
+            "mov gs:[{rsp}], {top}",
+            "mov dword ptr gs:[{tid}], {id:e}",
+            top = in(reg) stack.top(),
+            id = in(reg) tid,
+            rsp = const offset_of!(PerCpu, kernel_rsp),
+            tid = const offset_of!(PerCpu, tid),
+            options(nostack, preserves_flags)
+        )
+    };
     gdt::set_rsp0(stack);
 }
 
@@ -319,20 +330,29 @@ pub fn enter_thread(frame: *mut TrapFrame) -> ! {
 static NULL_SELECTOR: u16 = 0;
 
 /// Leaves the kernel into thread `frame`'s owner after a direct switch (`run::syscall_ipc`),
-/// with its result registers `regs` (by result index, `abi::syscall::regs`: `rax`, `rdi`,
-/// `rsi`, `rdx`, `r10`, `r8`, `r9`, `r12`) given in registers instead of written into the
-/// frame and popped back out: only the registers a system call preserves (`rbx`, `rbp`,
-/// `r13`..`r15`) and the `sysretq` state (user `rip`, `rflags`, `rsp`) are read from the
-/// frame. The data segment selectors are reset as `trap_restore_switch` resets them.
+/// with its result registers given in registers instead of written into the frame and
+/// popped back out: `head` (by result index, `abi::syscall::regs`: `rax`, `rdi`, `rsi`),
+/// then the payload registers (`rdx`, `r10`, `r8`, `r9`, `r12`), loaded from the frame
+/// `src` of the thread that made the switch (its arguments 2 to 6) and each cut with its
+/// word of `masks`, as `ipc::Switch::regs` does. Only the registers a system call
+/// preserves (`rbx`, `rbp`, `r13`..`r15`) and the `sysretq` state (user `rip`, `rflags`,
+/// `rsp`) are read from `frame`. The data segment selectors are reset as
+/// `trap_restore_switch` resets them.
 ///
 /// # Safety
 /// `frame` is the saved frame of a thread blocked in `IpcCall` or `IpcReplyWait` (so one
 /// the `syscall` stub built, with a user `rip` that is canonical and the user's flags, which
 /// `sysretq` may load), at the top of its live kernel stack; that thread's address space,
-/// kernel stack and I/O ports are the ones loaded. Nothing on the current stack is needed
-/// any more.
+/// kernel stack and I/O ports are the ones loaded. `src` is the saved frame of the thread
+/// that made the switch, on its live kernel stack (mapped in every address space, as the
+/// whole kernel half is). Nothing on the current stack is needed any more.
 #[inline(always)]
-pub unsafe fn enter_direct(frame: *mut TrapFrame, regs: [u64; abi::syscall::regs::RESULTS]) -> ! {
+pub unsafe fn enter_direct(
+    frame: *mut TrapFrame,
+    head: [u64; crate::ipc::HEAD],
+    src: *const TrapFrame,
+    masks: &'static crate::ipc::Masks,
+) -> ! {
     use core::mem::offset_of;
     debug_assert_eq!(
         // SAFETY: as the function's precondition says, a live saved frame.
@@ -340,15 +360,28 @@ pub unsafe fn enter_direct(frame: *mut TrapFrame, regs: [u64; abi::syscall::regs
         super::frame::SYSCALL_VECTOR,
         "a thread the direct switch enters blocked in a system call"
     );
-    let [rax, rdi, rsi, rdx, r10, r8, r9, r12] = regs;
-    // SAFETY: by the precondition, `frame` holds the thread's preserved registers and the
-    // `sysretq` state its `syscall` stub saved; `rcx` (its `rip`) is canonical, as
-    // `sysretq` needs. Interrupts stay off (SFMASK) until `sysretq` loads the user's
+    let [rax, rdi, rsi] = head;
+    // SAFETY: by the precondition, `src` holds the switching thread's arguments, `masks`
+    // is 40 readable bytes (a reference), and `frame` holds the thread's preserved
+    // registers and the `sysretq` state its `syscall` stub saved; `rcx` (its `rip`) is
+    // canonical, as `sysretq` needs. `rdx` and `rcx` (`src` and `masks`) are read before
+    // they are written. Interrupts stay off (SFMASK) until `sysretq` loads the user's
     // flags, so nothing runs on the user stack in between; GS is reset only after the
-    // exit `swapgs`, as in `trap_restore_switch`. `rbx` and `rbp` are written although
-    // LLVM reserves them: the block never returns, so no compiled code sees them again.
+    // exit `swapgs`, as in `trap_restore_switch`. `rbx`, `rbp` and `r12`..`r15` are written
+    // although LLVM reserves or preserves them: the block never returns, so no compiled
+    // code sees them again.
     unsafe {
         core::arch::asm!(
+            "mov r10, [rdx + {a3}]",
+            "and r10, [rcx + 8]",
+            "mov r8, [rdx + {a4}]",
+            "and r8, [rcx + 16]",
+            "mov r9, [rdx + {a5}]",
+            "and r9, [rcx + 24]",
+            "mov r12, [rdx + {a6}]",
+            "and r12, [rcx + 32]",
+            "mov rdx, [rdx + {a2}]",
+            "and rdx, [rcx]",
             "mov ds, word ptr [rip + {null}]",
             "mov es, word ptr [rip + {null}]",
             "mov fs, word ptr [rip + {null}]",
@@ -364,6 +397,11 @@ pub unsafe fn enter_direct(frame: *mut TrapFrame, regs: [u64; abi::syscall::regs
             "mov gs, word ptr [rip + {null}]",
             "sysretq",
             null = sym NULL_SELECTOR,
+            a2 = const offset_of!(TrapFrame, rdx),
+            a3 = const offset_of!(TrapFrame, r10),
+            a4 = const offset_of!(TrapFrame, r8),
+            a5 = const offset_of!(TrapFrame, r9),
+            a6 = const offset_of!(TrapFrame, r12),
             rbx = const offset_of!(TrapFrame, rbx),
             rbp = const offset_of!(TrapFrame, rbp),
             r13 = const offset_of!(TrapFrame, r13),
@@ -376,11 +414,8 @@ pub unsafe fn enter_direct(frame: *mut TrapFrame, regs: [u64; abi::syscall::regs
             in("rax") rax,
             in("rdi") rdi,
             in("rsi") rsi,
-            in("rdx") rdx,
-            in("r10") r10,
-            in("r8") r8,
-            in("r9") r9,
-            in("r12") r12,
+            in("rdx") src,
+            in("rcx") masks,
             options(noreturn, nostack)
         )
     }

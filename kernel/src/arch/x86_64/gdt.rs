@@ -46,6 +46,7 @@ struct TssWithIomap {
     iomap: [u8; IO_PORTS / 8 + 1],
 }
 
+#[repr(transparent)]
 struct TssCell(UnsafeCell<TssWithIomap>);
 // SAFETY: the TSS is written only during `init`, before it is loaded, on the single CPU,
 // and afterwards only by kernel entry paths with interrupts disabled (rsp0, the bitmap).
@@ -91,6 +92,10 @@ pub fn init(ist: [VirtAddr; 3]) -> Selectors {
     *sel
 }
 
+/// Where `privilege_stack_table[0]` (the CPU's rsp0) lies in `TSS`.
+const RSP0: usize =
+    core::mem::offset_of!(TssWithIomap, tss) + core::mem::offset_of!(TaskStateSegment, privilege_stack_table);
+
 /// Sets the stack the CPU switches to on an interrupt or exception from user mode: the top
 /// of kernel stack `stack`.
 pub fn set_rsp0(stack: &KernelStack) {
@@ -101,9 +106,19 @@ pub fn set_rsp0(stack: &KernelStack) {
     debug_assert_eq!(VirtAddr::new_truncate(top).as_u64(), top, "a kernel stack's top is canonical");
     // SAFETY: single CPU, interrupts disabled (callers are kernel entry paths); the CPU
     // reads this field only when delivering an interrupt from ring 3, which cannot happen
-    // while the kernel runs. `top` is canonical (above), as `new_unsafe` requires: no
-    // check or truncation on every switch.
-    unsafe { (*TSS.0.get()).tss.privilege_stack_table[0] = VirtAddr::new_unsafe(top) };
+    // while the kernel runs. `top` is canonical (above), as the field must be: no check or
+    // truncation on every switch. The field is `TSS`'s (a transparent cell around a
+    // `repr(C)` struct), written at its own address, where the assembler puts the symbol
+    // (no address loaded first); unaligned, as the TSS layout has it, which `mov` allows.
+    unsafe {
+        core::arch::asm!(
+            "mov qword ptr [rip + {tss} + {rsp0}], {top}",
+            tss = sym TSS,
+            rsp0 = const RSP0,
+            top = in(reg) top,
+            options(nostack, preserves_flags)
+        )
+    };
 }
 
 /// Lets user mode use ports `[base, base + count)` (of the first `IO_PORTS`) and no other.
