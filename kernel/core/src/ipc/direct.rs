@@ -163,6 +163,22 @@ fn payload_is_cut_as_truncate_cuts_it() {
     }
 }
 
+/// Whether raw timeout `t` is `Timeout::Forever` or `Timeout::Poll` (-1 or 0), in one
+/// compare: those two are the only values that 1 more makes at most 1, as unsigned.
+#[inline(always)]
+fn forever_or_poll(t: i32) -> bool {
+    (t as u32).wrapping_add(1) <= 1
+}
+
+#[cfg(test)]
+#[test]
+fn forever_or_poll_is_what_the_timeout_says() {
+    for t in [i32::MIN, i32::MIN + 1, -2, -1, 0, 1, 2, i32::MAX - 1, i32::MAX] {
+        let want = matches!(Timeout::from_raw(t), Some(Timeout::Forever | Timeout::Poll));
+        assert_eq!(forever_or_poll(t), want, "{t}");
+    }
+}
+
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// What every attempt needs: the switch allowed, no tracing, `me` running.
     #[inline(always)]
@@ -231,9 +247,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         debug_assert!(to != me && tid.slot() == Some(to));
         // Forever, or a poll (delivered, it waits for the reply without a deadline).
-        let timeout = Timeout::from_raw(fast::decode_timeout(regs.arg(1)));
         if len as usize > fast::MAX
-            || !matches!(timeout, Some(Timeout::Forever | Timeout::Poll))
+            || !forever_or_poll(fast::decode_timeout(regs.arg(1)))
             || !self.same_io(to, io_loaded)
         {
             return None;
