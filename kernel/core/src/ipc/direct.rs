@@ -5,10 +5,11 @@
 //! An attempt either declines, having changed nothing (the general path then runs the call
 //! exactly as it always does), or makes the state change the general path (`fastpath`,
 //! `send_pending`, `reply_with`, `receive`, `hand_off`) makes for the same call and returns
-//! the partner's result registers, which the architecture writes straight into the
-//! partner's saved frame: the one exception to "results take one path"
-//! (docs/architecture.md). Neither thread is left with results pending that the general
-//! path would not leave.
+//! the partner's result registers ([`Switch`]: the value, sender word and length, and the
+//! masks that cut the payload, which stays in the calling thread's saved registers), which
+//! the architecture loads into the partner's registers on the way out: the one exception
+//! to "results take one path" (docs/architecture.md). Neither thread is left with results
+//! pending that the general path would not leave.
 //!
 //! It handles only the common case and declines everything else: the direct switch turned
 //! off (`nohandoff`), a tracing kernel (the general path records the events), a zombie

@@ -7,7 +7,8 @@
 //!   goes straight back in `rax`;
 //! - the **direct switch** ([`Kernel::direct`]) for `IpcCall` and `IpcReplyWait` when the
 //!   partner already waits for exactly this (`crate::ipc::direct`): the CPU goes straight
-//!   to the partner, whose result registers the architecture writes into its frame.
+//!   to the partner, whose result registers the architecture loads on the way out (the
+//!   payload from the caller's saved registers, cut to its length: [`Direct::regs`]).
 //!
 //! Both are the general path's semantics, not new ones: the light path runs the same
 //! handlers, and the direct switch declines, changing nothing, whenever the general path
