@@ -93,8 +93,10 @@ fn io_key((base, count): (u16, u16)) -> u64 {
 }
 
 /// Byte masks for cutting a payload: `MAX` bytes 0xff, then `MAX` zero bytes. The mask
-/// that keeps the first `len` bytes of the payload starts `MAX - len` bytes in.
-static CUT: [u8; 2 * fast::MAX] = {
+/// that keeps the first `len` bytes of the payload starts `MAX - len` bytes in. A
+/// reference constant, not a static: its bytes are then placed with the code that uses
+/// them, which takes their address as an offset from itself instead of loading it.
+const CUT: &[u8; 2 * fast::MAX] = &{
     let mut m = [0u8; 2 * fast::MAX];
     let mut i = 0;
     while i < fast::MAX {

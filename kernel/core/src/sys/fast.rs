@@ -119,12 +119,15 @@ impl<P: Platform> Kernel<P> {
     fn switch(&mut self, sw: Switch) -> Direct {
         let thread = self.core.thread(sw.to);
         debug_assert_eq!(thread.home, self.core.home_of(thread.task), "a thread keeps its task's home");
+        // Read before the switch, whose assembly the compiler cannot see through (it would
+        // load the top again after it).
+        let stack_top = thread.kstack.top();
         // SAFETY: the direct switch runs only a thread whose fast byte says it waits in
         // IPC, so one neither free nor a zombie, which has its task's home (`Home`'s
         // invariant): `home.space()` is the `space_id` of that task's space, live while
         // the task has such a thread.
         unsafe { self.platform.switch_to_id(thread.home.space(), &thread.kstack, thread.tid) };
-        Direct { slot: sw.to, stack_top: thread.kstack.top(), head: sw.head, masks: sw.masks }
+        Direct { slot: sw.to, stack_top, head: sw.head, masks: sw.masks }
     }
 }
 
