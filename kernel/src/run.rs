@@ -142,9 +142,7 @@ fn syscall_ipc(frame: *mut TrapFrame, direct: impl FnOnce(&mut Kernel<X86>, &Tra
     // borrow ends with the general path's decision or the switch.
     let regs = unsafe { &*frame };
     let Some(d) = direct(k, regs) else {
-        let how = declined(k, regs);
-        drop(kernel);
-        return leave(how);
+        return declined(kernel, regs);
     };
     // Ended here, not by a drop the block below never reaches.
     drop(kernel);
@@ -190,12 +188,16 @@ impl Drop for Borrow {
 }
 
 /// The general path for an `IpcCall` or `IpcReplyWait` the direct switch declined, in the
-/// same borrow. Not inlined: the direct switch, the hot way, then needs few registers, and
-/// its function saves only those in its prologue.
+/// same borrow (`kernel`, ended here), then out as for any call. Not inlined: the direct
+/// switch, the hot way, then needs few registers and no stack of its own (this is its
+/// tail call), so its function saves almost nothing in its prologue.
 #[inline(never)]
-fn declined(k: &mut Kernel<X86>, regs: &TrapFrame) -> Leave {
+fn declined(mut kernel: Borrow, regs: &TrapFrame) {
+    let k = kernel.get();
     let how = k.syscall(regs);
-    deliver(k, how)
+    let how = deliver(k, how);
+    drop(kernel);
+    leave(how)
 }
 
 /// An `ipc_send` or `ipc_recv` from the current thread (the `syscall` stub routes them
