@@ -27,7 +27,10 @@
 //! it on the general path too. A receive that blocks here keeps its checked buffers
 //! (`umem::Kept`), and a send into that same receive writes them without checking them
 //! again while the receiver's space's generation holds; a send taken here keeps its own
-//! the same way, for the reply (`ipc_reply`).
+//! the same way, for the reply (`ipc_reply`). The holder's own next call uses them too
+//! (`Kept::again`): a receive into the same three buffers, or a send from the same message
+//! and length word, of the length its word holds now, while its space's generation holds,
+//! checks nothing again.
 
 use super::records::{RecvBuf, ReplyBuf};
 use super::transfer::{put_short, Payload};
@@ -65,15 +68,33 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if to == me || self.threads[to].ipc.has_window() || self.has_deadline(to) {
             return None;
         }
-        // The caller's buffers, writable too: the reply comes back there.
-        let (mut mine, my_gen) = resumed(&self.tasks, &self.threads[me]);
-        // Kept, for the reply that comes back into them (`ipc_reply`).
-        let (len_ptr, len_word, len_kept) = mine.kept_readable_at(a.len_short, 4).ok()?;
-        let len = len_word.read_u32();
+        // The caller's buffers, writable too: the reply comes back there. Those its last
+        // send kept, if it sends from the same ones again and its space's generation has
+        // not moved: nothing to check or keep again.
+        let my_space = space_of(&self.tasks, self.threads[me].task);
+        let my_gen = my_space.generation();
+        let kept = &self.threads[me].ipc.kept;
+        // SAFETY: `my_gen` is the space's generation, read just now: the precondition.
+        let (len, buf, len_ptr, message, walked) =
+            match unsafe { kept.again(my_space, a.message_short, a.len_short, a.len_short, my_gen, |len| len) } {
+                Some(([buf, len_ptr, _], [message, ..])) => (buf.len(), buf, len_ptr, message.readable(), None),
+                None => {
+                    let (mut mine, my_gen) = resumed(&self.tasks, &self.threads[me]);
+                    // Kept, for the reply that comes back into them (`ipc_reply`).
+                    let (len_ptr, len_word, len_kept) = mine.kept_readable_at(a.len_short, 4).ok()?;
+                    let len = len_word.read_u32();
+                    if len as usize > SHORT_MAX {
+                        return None;
+                    }
+                    let (buf, message, buf_kept) = mine.kept_readable_at(a.message_short, len).ok()?;
+                    let kept = Kept::new(my_gen, buf_kept, len_kept, len_kept);
+                    (len, buf, len_ptr, message, Some((mine.remembered(my_gen), kept)))
+                }
+            };
+        // A kept buffer was kept for a length no longer than that (every `Kept` is).
         if len as usize > SHORT_MAX {
             return None;
         }
-        let (buf, message, buf_kept) = mine.kept_readable_at(a.message_short, len).ok()?;
         // Nothing is written unless every destination page checks (`put_short`), so a
         // failure here changes nothing; the general path then fails the receiver.
         // The receiver's buffers as its receive kept them if that receive went the direct
@@ -101,9 +122,11 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             put_short(&mut theirs, ret, sink, &Payload::Memory(message), &mut self.bounce).ok()?;
             self.threads[to].ipc.walked = theirs.remembered(their_gen);
         }
-        let ipc = &mut self.threads[me].ipc;
-        ipc.walked = mine.remembered(my_gen);
-        ipc.kept = Kept::new(my_gen, buf_kept, len_kept, len_kept);
+        if let Some((walked, kept)) = walked {
+            let ipc = &mut self.threads[me].ipc;
+            ipc.walked = walked;
+            ipc.kept = kept;
+        }
 
         // What `delivered` does for a call, with `switch_direct` for `wake` + `hand_off`.
         let seq = self.next_seq();
@@ -138,20 +161,38 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return None;
         }
         let timeout = Timeout::from_raw(a.timeout)?;
-        // The buffers as `ipc_recv` checks them, each page looked up once.
-        let (mut mine, my_gen) = resumed(&self.tasks, t);
-        // Kept checked, for the direct send that fills them (`direct_send`).
-        let (len_ptr, cap_word, len_kept) = mine.kept_at(a.len_short, 4).ok()?;
-        let cap = cap_word.read_u32().min(SHORT_MAX as u32);
-        let (buf, _, buf_kept) = mine.kept_at(a.short_dest, cap).ok()?;
-        let (long_len_ptr, long_word, long_kept) = mine.kept_at(a.len_long, 4).ok()?;
-        if long_word.read_u32() != 0 {
-            return None;
-        }
+        let space = space_of(&self.tasks, t.task);
+        let my_gen = space.generation();
+        let cap_of = |word: u32| word.min(SHORT_MAX as u32);
+        // The buffers its last receive kept, if it receives into the same ones again and
+        // its space's generation has not moved: nothing to check or keep again.
+        // SAFETY: `my_gen` is the space's generation, read just now: the precondition.
+        let again = unsafe { t.ipc.kept.again(space, a.short_dest, a.len_short, a.len_long, my_gen, cap_of) };
+        let (cap, [buf, len_ptr, long_len_ptr]) = match again {
+            Some((ranges @ [buf, ..], [_, _, long_word])) => {
+                if long_word.read_u32() != 0 {
+                    return None;
+                }
+                (buf.len(), ranges)
+            }
+            None => {
+                // The buffers as `ipc_recv` checks them, each page looked up once.
+                let (mut mine, my_gen) = resumed(&self.tasks, t);
+                // Kept checked, for the direct send that fills them (`direct_send`).
+                let (len_ptr, cap_word, len_kept) = mine.kept_at(a.len_short, 4).ok()?;
+                let cap = cap_of(cap_word.read_u32());
+                let (buf, _, buf_kept) = mine.kept_at(a.short_dest, cap).ok()?;
+                let (long_len_ptr, long_word, long_kept) = mine.kept_at(a.len_long, 4).ok()?;
+                if long_word.read_u32() != 0 {
+                    return None;
+                }
+                let ipc = &mut self.threads[me].ipc;
+                ipc.walked = mine.remembered(my_gen);
+                ipc.kept = Kept::new(my_gen, buf_kept, len_kept, long_kept);
+                (cap, [buf, len_ptr, long_len_ptr])
+            }
+        };
         let recv = PendingRecv { cap, dest: RecvBuf::Memory { buf, len_ptr, long_len_ptr, long: UserRange::NONE } };
-        let ipc = &mut self.threads[me].ipc;
-        ipc.walked = mine.remembered(my_gen);
-        ipc.kept = Kept::new(my_gen, buf_kept, len_kept, long_kept);
         self.block_receiving(me, recv, timeout);
         Some(())
     }

@@ -669,6 +669,126 @@ fn a_receive_into_bad_buffers_declines() {
     assert_eq!(m.rax(c.caller), err(Error::BadAddress));
 }
 
+// ---- a caller's own kept buffers, used again ---------------------------------------------
+
+/// `a` calls `b` and `b` replies, so each keeps its own buffers (`b` its receive's, `a` its
+/// send's); `more` changes the world; then `b` receives again with capacity `cap` into the
+/// message buffer at `data + PAGE + at` and length words at `lens + len`, `lens + long`.
+/// Its kept buffers may serve only those very ranges, of the capacity the word holds now,
+/// while its space's generation holds.
+fn recv_again_setup(
+    cap: u32,
+    at: u64,
+    len: u64,
+    long: u64,
+    more: impl Fn(&mut Machine, W),
+) -> impl Fn(&mut Machine) -> Case {
+    move |m| {
+        let w = world(m);
+        called(m, w);
+        m.call(w.b, Syscall::IpcReply, &[data(w.b), 8]);
+        m.poke(w.b, lens(w.b) + len, &cap.to_le_bytes());
+        m.poke(w.b, lens(w.b) + long, &0u32.to_le_bytes());
+        more(m, w);
+        let args = vec![0, data(w.b) + PAGE + at, lens(w.b) + long, lens(w.b) + len, -1i32 as u32 as u64];
+        Case { w, caller: w.b, nr: Syscall::IpcRecv, args }
+    }
+}
+
+#[test]
+fn a_receive_again_into_the_same_buffers_is_taken_without_checking_them_again() {
+    check(recv_again_setup(64, 0, 8, 16, nothing), true);
+}
+
+#[test]
+fn a_receive_again_with_another_capacity_records_that_one() {
+    let (m, c) = check(recv_again_setup(32, 0, 8, 16, nothing), true);
+    let state = format!("{:?}", m.k.core.thread(c.caller).state());
+    assert!(state.contains("cap: 32"), "{state}");
+}
+
+#[test]
+fn a_receive_again_into_another_buffer_records_that_one() {
+    check(recv_again_setup(64, PAGE, 8, 16, nothing), true);
+}
+
+#[test]
+fn a_receive_again_into_another_buffer_that_is_not_there_fails() {
+    let (m, c) = check(recv_again_setup(64, 64 * PAGE, 8, 16, nothing), false);
+    assert_eq!(m.rax(c.caller), err(Error::BadAddress));
+}
+
+#[test]
+fn a_receive_again_with_another_length_word_reads_that_one() {
+    // The kept word says 64, the new one 32.
+    let (m, c) = check(recv_again_setup(32, 0, 24, 16, |m, w| m.poke(w.b, lens(w.b) + 8, &64u32.to_le_bytes())), true);
+    let state = format!("{:?}", m.k.core.thread(c.caller).state());
+    assert!(state.contains("cap: 32"), "{state}");
+}
+
+#[test]
+fn a_receive_again_with_another_long_length_word_reads_that_one() {
+    // The kept long word says 0, the new one a page: a long capacity, which declines.
+    check(recv_again_setup(64, 0, 8, 32, |m, w| m.poke(w.b, lens(w.b) + 32, &(PAGE as u32).to_le_bytes())), false);
+}
+
+#[test]
+fn a_receive_again_after_its_buffer_went_declines() {
+    let (m, c) = check(recv_again_setup(64, 0, 8, 16, |m, w| m.mem(w.b).unmap(data(w.b) + PAGE)), false);
+    assert_eq!(m.rax(c.caller), err(Error::BadAddress));
+}
+
+/// `a` calls `b`, `b` replies and receives again; `more` changes the world; then `a`
+/// sends `len` bytes again, from `data + at` with its length word at `lens + word`. Its
+/// kept buffers may serve only those very ranges, of the length its word holds now, while
+/// its space's generation holds.
+fn send_again_setup(len: u32, at: u64, word: u64, more: impl Fn(&mut Machine, W)) -> impl Fn(&mut Machine) -> Case {
+    move |m| {
+        let w = world(m);
+        called(m, w);
+        m.call(w.b, Syscall::IpcReply, &[data(w.b), 8]);
+        receives(m, w.b, 64, -1);
+        m.poke(w.a, lens(w.a) + word, &len.to_le_bytes());
+        m.poke(w.a, data(w.a) + at, b"second-message-bytes");
+        more(m, w);
+        let control = SendControl { timeout: -1, shared: false, option_sync: 1 }.encode();
+        let args = vec![m.tid(w.b) as u64, 0, data(w.a) + at, 0, lens(w.a) + word, control];
+        Case { w, caller: w.a, nr: Syscall::IpcSend, args }
+    }
+}
+
+#[test]
+fn a_send_again_from_the_same_buffers_is_taken_without_checking_them_again() {
+    let (mut m, c) = check(send_again_setup(8, 0, 0, nothing), true);
+    let b = c.w.b;
+    assert_eq!(m.peek(b, data(b) + PAGE, 8), b"second-m");
+}
+
+#[test]
+fn a_send_again_of_another_length_sends_that_many() {
+    let (mut m, c) = check(send_again_setup(5, 0, 0, nothing), true);
+    let b = c.w.b;
+    assert_eq!(m.peek(b, lens(b) + 8, 4), 5u32.to_le_bytes());
+}
+
+#[test]
+fn a_send_again_from_another_buffer_sends_that_one() {
+    let (mut m, c) = check(send_again_setup(8, 2 * PAGE, 0, nothing), true);
+    let b = c.w.b;
+    assert_eq!(m.peek(b, data(b) + PAGE, 8), b"second-m");
+}
+
+#[test]
+fn a_send_again_with_another_length_word_reads_that_one() {
+    check(send_again_setup(6, 0, 40, nothing), true);
+}
+
+#[test]
+fn a_send_again_after_its_buffer_went_declines() {
+    let (m, c) = check(send_again_setup(8, 0, 0, |m, w| m.mem(w.a).unmap(data(w.a))), false);
+    assert_eq!(m.rax(c.caller), err(Error::BadAddress));
+}
+
 // ---- the whole entry --------------------------------------------------------------------
 
 fn regs(c: &Case) -> Regs {
