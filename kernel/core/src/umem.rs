@@ -726,6 +726,38 @@ impl Kept {
         ])
     }
 
+    /// The first `len` bytes of the message buffer kept, to be read, if it was kept in
+    /// `space` at `generation` at `addr` and is at least that long (a server replying from
+    /// the buffer its last receive kept).
+    ///
+    /// # Safety
+    /// As [`bufs`](Self::bufs).
+    #[inline(always)]
+    pub unsafe fn message<'s, S: UserMemory>(
+        &self,
+        space: &'s S,
+        addr: u64,
+        len: u32,
+        generation: u64,
+    ) -> Option<UserBuf<'s, Readable>> {
+        if !self.valid
+            || self.generation != generation
+            || addr != self.buf_addr
+            || len > self.buf_len
+            || self.space != space.space_id()
+        {
+            return None;
+        }
+        let buf = UserBuf {
+            head: self.head,
+            head_len: self.head_len,
+            tail: self.tail,
+            len: self.buf_len as usize,
+            _p: PhantomData,
+        };
+        Some(buf.prefix(len as usize))
+    }
+
     /// For the holder's own next call into the same buffers (a receive again into the
     /// buffers its last receive kept, a send from those its last send kept): the buffers
     /// kept and their ranges, if they were kept in `space` at `generation` for length words

@@ -789,6 +789,54 @@ fn a_send_again_after_its_buffer_went_declines() {
     assert_eq!(m.rax(c.caller), err(Error::BadAddress));
 }
 
+/// `b` receives `a`'s 8-byte call into `cap` bytes at `data + at` (by the direct way, which
+/// keeps that buffer), `more` changes the world, then `b` replies `len` bytes from `data +
+/// from`.
+fn reply_from_kept_setup(
+    at: u64,
+    cap: u32,
+    from: u64,
+    len: u32,
+    more: impl Fn(&mut Machine, W),
+) -> impl Fn(&mut Machine) -> Case {
+    move |m| {
+        let w = world(m);
+        let (at, from) = (data(w.b) + at, data(w.b) + from);
+        m.poke(w.b, lens(w.b) + 8, &cap.to_le_bytes());
+        m.poke(w.b, lens(w.b) + 16, &0u32.to_le_bytes());
+        m.call(w.b, Syscall::IpcRecv, &[0, at, lens(w.b) + 16, lens(w.b) + 8, -1i32 as u32 as u64]);
+        let args = send_args(m, w.a, m.tid(w.b), 8, 1, -1);
+        m.call(w.a, Syscall::IpcSend, &args);
+        assert_eq!(m.running, Some(w.b));
+        m.poke(w.b, at, b"kept-reply-bytes");
+        more(m, w);
+        Case { w, caller: w.b, nr: Syscall::IpcReply, args: vec![from, len as u64] }
+    }
+}
+
+#[test]
+fn a_reply_from_the_buffer_the_receive_kept_is_read_from_it() {
+    let (mut m, c) = light(reply_from_kept_setup(PAGE, 64, PAGE, 8, nothing));
+    let a = c.w.a;
+    assert_eq!(m.rax(c.caller), 0);
+    assert_eq!(m.peek(a, data(a), 8), b"kept-rep");
+}
+
+#[test]
+fn a_reply_longer_than_the_kept_buffer_is_checked_whole() {
+    // The kept 16 bytes end the server's last mapped page; 32 bytes do not fit there.
+    let at = 4 * PAGE - 16;
+    let (m, c) = light(reply_from_kept_setup(at, 16, at, 32, nothing));
+    assert_eq!(m.rax(c.caller), err(Error::BadAddress));
+}
+
+#[test]
+fn a_reply_from_the_kept_buffer_after_it_went_fails() {
+    let at = PAGE;
+    let (m, c) = light(reply_from_kept_setup(at, 64, at, 8, |m, w| m.mem(w.b).unmap(data(w.b) + PAGE)));
+    assert_eq!(m.rax(c.caller), err(Error::BadAddress));
+}
+
 // ---- the whole entry --------------------------------------------------------------------
 
 fn regs(c: &Case) -> Regs {
