@@ -254,8 +254,16 @@ impl Machine {
                 }
                 return self.leave(Leave::Run { slot: d.slot, stack_top: d.stack_top, switch: true });
             }
-            if let Some(leave) = self.k.direct_spec(&regs) {
-                return self.leave(leave);
+            match self.k.direct_spec(&regs) {
+                Some(super::spec::Spec::Leave(leave)) => return self.leave(leave),
+                // What the architecture's exit into the receiver writes.
+                Some(super::spec::Spec::Enter(e)) => {
+                    let frame = self.k.platform.frames.get_mut(&e.stack_top).expect("a thread's frame");
+                    frame.set_result(abi::syscall::regs::VALUE, e.value);
+                    frame.set_result(abi::syscall::regs::SECOND, e.second);
+                    return self.leave(Leave::Run { slot: e.slot, stack_top: e.stack_top, switch: true });
+                }
+                None => {}
             }
         }
         let leave = self.k.syscall(&regs);

@@ -2,27 +2,53 @@
 //! their common case (`crate::ipc::direct_spec`) before the general dispatch, from their
 //! own way in (`run::syscall_spec`).
 //!
-//! Unlike the register calls' direct switch, a taken attempt leaves its results pending,
-//! as the general path does, and ends as every general entry ends (`Kernel::next`, then
-//! the architecture delivers the results of the thread to run): what it skips is the
-//! dispatch table and the run-queue round trip of the partner, not the general exit. A
+//! A taken receive leaves its results pending, as the general path does, and ends as
+//! every general entry ends (`Kernel::next`, then the architecture delivers the results of
+//! the thread to run). A taken send, which has made its receiver current, ends the direct
+//! way instead when the receiver's task runs with the I/O ports loaded ([`Spec::Enter`]):
+//! its address space and kernel stack are loaded from its own record of them
+//! (`crate::ipc::Home`), as the register calls' direct switch loads them, and its two
+//! result registers (`rax`, `rdx`) are taken out of its pending results and handed to the
+//! architecture, which enters it with them; nothing else is pending for it (the send set
+//! exactly those two), so nothing is left that the general exit would have written. A
 //! declined attempt runs the call's general handler at once.
 
 use super::platform::Platform;
 use super::{calls, Kernel, Leave};
 use crate::regs::ArchState;
+use crate::task::ThreadSlot;
 use abi::Syscall;
+
+/// How a spec call handled by [`Kernel::direct_spec`] leaves.
+#[derive(Debug)]
+pub enum Spec {
+    /// As every general entry leaves: the results of the thread to run are pending.
+    Leave(Leave),
+    /// A send switched to its receiver: enter it as [`Enter`] says.
+    Enter(Enter),
+}
+
+/// Enter thread `slot`, until now blocked in `ipc_recv` (its kernel stack's top
+/// `stack_top`; its address space and kernel stack loaded already), with `value` in `rax`
+/// and `second` in `rdx` and every other register as its saved frame holds it: what the
+/// general exit's delivery of its results would have written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Enter {
+    pub slot: ThreadSlot,
+    pub stack_top: u64,
+    pub value: u64,
+    pub second: u64,
+}
 
 impl<P: Platform> Kernel<P> {
     /// The current thread's `ipc_send` or `ipc_recv` in `regs` (any other
     /// call declines): the direct way if it is taken, else the call's general handler
     /// straight away (the dispatch table would pick the same one). `Some`: done, leave as
-    /// it says (the results of the thread to run pending, as after `Kernel::syscall`).
-    /// `None`: declined with nothing changed, run the general entry: with the direct way
-    /// turned off (`nohandoff`, so that run takes the general entry only), or while a
-    /// zombie waits to be reaped (the general entry reaps first).
+    /// it says. `None`: declined with nothing changed, run the general entry: with the
+    /// direct way turned off (`nohandoff`, so that run takes the general entry only), or
+    /// while a zombie waits to be reaped (the general entry reaps first).
     #[inline(always)]
-    pub fn direct_spec(&mut self, regs: &P::Regs) -> Option<Leave> {
+    pub fn direct_spec(&mut self, regs: &P::Regs) -> Option<Spec> {
         let me = self.core.current()?;
         if self.core.has_zombies() || !self.core.handoff {
             return None;
@@ -38,6 +64,8 @@ impl<P: Platform> Kernel<P> {
         } else if nr == Syscall::IpcSend as u64 {
             let a = calls::send_args(regs);
             match self.core.direct_send(me, &a) {
+                // The general exit loads other I/O ports; this one does not.
+                Some(to) if self.core.same_io(to, self.io_loaded) => return Some(Spec::Enter(self.enter_received(to))),
                 Some(_) => Ok(()),
                 None => calls::ipc_send(self, caller, regs),
             }
@@ -47,6 +75,25 @@ impl<P: Platform> Kernel<P> {
         if let Err(e) = done {
             calls::failed(self, me, e);
         }
-        Some(self.next(Some(me)))
+        Some(Spec::Leave(self.next(Some(me))))
+    }
+
+    /// Loads the address space and kernel stack of `to`, which a direct send has just
+    /// made current, and takes its two pending results out for the architecture to enter
+    /// it with (see [`Enter`]). What `Kernel::next` and the delivery would do for it:
+    /// `to` is the current thread (so `schedule` would pick it), live tasks remain (its
+    /// own), and its task's I/O ports are loaded (the caller checked).
+    #[inline(always)]
+    fn enter_received(&mut self, to: ThreadSlot) -> Enter {
+        debug_assert_eq!(self.core.current(), Some(to));
+        let thread = self.core.thread(to);
+        debug_assert_eq!(thread.home, self.core.home_of(thread.task), "a thread keeps its task's home");
+        // SAFETY: `to` was blocked in `ipc_recv` and is now runnable, so neither free nor a
+        // zombie, and has its task's home (`Home`'s invariant): `home.space()` is the
+        // `space_id` of that task's space, live while the task has such a thread.
+        unsafe { self.platform.switch_to_id(thread.home.space(), &thread.kstack, thread.tid) };
+        let stack_top = thread.kstack.top();
+        let (value, second) = self.core.results_mut(to).take_value_and_second();
+        Enter { slot: to, stack_top, value, second }
     }
 }

@@ -886,3 +886,34 @@ fn other_calls_are_not_the_spec_way_s() {
     assert!(m.k.direct_spec(&regs(&c)).is_none());
     assert!(matches!(m.call(w.a, Syscall::GetTicks, &[]), Leave::Run { switch: false, .. }));
 }
+
+#[test]
+fn a_send_taken_enters_its_receiver_with_its_two_results() {
+    let mut m = Machine::new();
+    let c = send_setup(64, -1, 8, 1, -1)(&mut m);
+    m.run(c.caller);
+    let b = c.w.b;
+    match m.k.direct_spec(&regs(&c)) {
+        Some(super::spec::Spec::Enter(e)) => {
+            assert_eq!((e.slot, e.stack_top), (b, m.k.core.thread(b).kstack.top()));
+            assert_eq!(e.value, u32::from(RecvKind::Call) as u64);
+            assert_eq!(e.second, m.tid(c.w.a) as u64, "the sender word");
+        }
+        other => panic!("not entered directly: {other:?}"),
+    }
+    assert!(m.k.core.thread(b).ret.is_empty(), "nothing left pending for the receiver");
+}
+
+#[test]
+fn a_send_taken_to_a_receiver_with_other_io_ports_leaves_by_the_general_exit() {
+    let mut m = Machine::new();
+    let w = world_with(&mut m, true);
+    receives(&mut m, w.b, 64, -1);
+    let to = m.tid(w.b);
+    let args = send_args(&mut m, w.a, to, 8, 1, -1);
+    let c = Case { w, caller: w.a, nr: Syscall::IpcSend, args };
+    m.run(c.caller);
+    let left = m.k.direct_spec(&regs(&c));
+    assert!(matches!(left, Some(super::spec::Spec::Leave(Leave::Run { switch: true, .. }))), "{left:?}");
+    assert_eq!(m.k.io_loaded, (0x3f8, 8));
+}

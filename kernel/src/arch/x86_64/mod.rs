@@ -5,6 +5,7 @@ pub mod aspace;
 pub mod boot;
 pub mod cpu;
 pub mod entry;
+pub mod exit_spec;
 pub mod frame;
 pub mod gdt;
 pub mod idt;
