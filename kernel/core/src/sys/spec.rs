@@ -2,16 +2,18 @@
 //! their common case (`crate::ipc::direct_spec`) before the general dispatch, from their
 //! own way in (`run::syscall_spec`).
 //!
-//! A taken receive leaves its results pending, as the general path does, and ends as
-//! every general entry ends (`Kernel::next`, then the architecture delivers the results of
-//! the thread to run). A taken send, which has made its receiver current, ends the direct
-//! way instead when the receiver's task runs with the I/O ports loaded ([`Spec::Enter`]):
-//! its address space and kernel stack are loaded from its own record of them
-//! (`crate::ipc::Home`), as the register calls' direct switch loads them, and its two
-//! result registers (`rax`, `rdx`) are taken out of its pending results and handed to the
-//! architecture, which enters it with them; nothing else is pending for it (the send set
-//! exactly those two), so nothing is left that the general exit would have written. A
-//! declined attempt runs the call's general handler at once.
+//! A taken send, which has made its receiver current, ends the direct way when the
+//! receiver's task runs with the I/O ports loaded ([`Spec::Enter`]): its address space and
+//! kernel stack are loaded from its own record of them (`crate::ipc::Home`), as the
+//! register calls' direct switch loads them, and its two result registers (`rax`, `rdx`)
+//! are taken out of its pending results and handed to the architecture, which enters it
+//! with them; nothing else is pending for it (the send set exactly those two), so nothing
+//! is left that the general exit would have written. A taken receive ends as every general
+//! entry ends (`Kernel::next` picks and loads the thread to run), but for the delivery: if
+//! that thread is another whose pending results are exactly `rax` and `rdx` (a caller
+//! the reply woke), they are taken out and handed over the same way. Otherwise the results
+//! of the thread to run stay pending for the architecture to deliver. A declined attempt
+//! runs the call's general handler at once.
 
 use super::platform::Platform;
 use super::{calls, Kernel, Leave};
@@ -28,10 +30,11 @@ pub enum Spec {
     Enter(Enter),
 }
 
-/// Enter thread `slot`, until now blocked in `ipc_recv` (its kernel stack's top
-/// `stack_top`; its address space and kernel stack loaded already), with `value` in `rax`
-/// and `second` in `rdx` and every other register as its saved frame holds it: what the
-/// general exit's delivery of its results would have written.
+/// Enter thread `slot`, another than the caller, blocked in a system call until now (its
+/// kernel stack's top `stack_top`; its address space, kernel stack and I/O ports loaded
+/// already), with `value` in `rax` and `second` in `rdx` and every other register as its
+/// saved frame holds it: what the general exit's delivery of its results would have
+/// written, which were exactly those two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Enter {
     pub slot: ThreadSlot,
@@ -58,7 +61,7 @@ impl<P: Platform> Kernel<P> {
         let done = if nr == Syscall::IpcRecv as u64 {
             let a = calls::recv_args(regs);
             match self.core.direct_recv_block(me, &a) {
-                Some(()) => Ok(()),
+                Some(()) => return Some(self.after_recv(me)),
                 None => calls::ipc_recv(self, caller, regs),
             }
         } else if nr == Syscall::IpcSend as u64 {
@@ -76,6 +79,20 @@ impl<P: Platform> Kernel<P> {
             calls::failed(self, me, e);
         }
         Some(Spec::Leave(self.next(Some(me))))
+    }
+
+    /// How a receive by `me` that blocked the direct way leaves: the general exit's choice
+    /// and loads (`Kernel::next`), and the thread it runs entered with its two results if
+    /// those are all it has pending (see [`Enter`]).
+    #[inline(always)]
+    fn after_recv(&mut self, me: ThreadSlot) -> Spec {
+        match self.next(Some(me)) {
+            Leave::Run { slot, stack_top, switch: true } if self.core.thread(slot).ret.is_value_and_second() => {
+                let (value, second) = self.core.results_mut(slot).take_value_and_second();
+                Spec::Enter(Enter { slot, stack_top, value, second })
+            }
+            how => Spec::Leave(how),
+        }
     }
 
     /// Loads the address space and kernel stack of `to`, which a direct send has just

@@ -917,3 +917,32 @@ fn a_send_taken_to_a_receiver_with_other_io_ports_leaves_by_the_general_exit() {
     assert!(matches!(left, Some(super::spec::Spec::Leave(Leave::Run { switch: true, .. }))), "{left:?}");
     assert_eq!(m.k.io_loaded, (0x3f8, 8));
 }
+
+#[test]
+fn a_receive_taken_enters_the_caller_it_donated_to_with_its_two_results() {
+    let mut m = Machine::new();
+    let w = world(&mut m);
+    called(&mut m, w);
+    m.call(w.b, Syscall::IpcReply, &[data(w.b), 8]);
+    let args = recv_args(&mut m, w.b, 64, 0, -1);
+    let c = Case { w, caller: w.b, nr: Syscall::IpcRecv, args };
+    m.run(c.caller);
+    match m.k.direct_spec(&regs(&c)) {
+        Some(super::spec::Spec::Enter(e)) => {
+            assert_eq!(e.slot, w.a);
+            assert_eq!((e.value, e.second), (0, abi::ipc::SendStatus::default().encode()));
+        }
+        other => panic!("not entered directly: {other:?}"),
+    }
+    assert!(m.k.core.thread(w.a).ret.is_empty(), "nothing left pending for the caller");
+}
+
+#[test]
+fn a_receive_taken_runs_a_thread_with_other_results_by_the_general_exit() {
+    // The next thread to run has nothing pending (it has not run yet).
+    let mut m = Machine::new();
+    let c = recv_setup(0, -1, nothing)(&mut m);
+    m.run(c.caller);
+    let left = m.k.direct_spec(&regs(&c));
+    assert!(matches!(left, Some(super::spec::Spec::Leave(Leave::Run { switch: true, .. }))), "{left:?}");
+}

@@ -1,6 +1,7 @@
-//! The way out of the kernel into a thread that a spec `ipc_send` has just handed the CPU
-//! to (`sys::spec::Enter`): its two result registers given in registers, every other
-//! register read straight from its saved frame, and out by `sysretq`. What
+//! The way out of the kernel into a thread a spec `ipc_send` or `ipc_recv` taken the direct
+//! way runs next (`sys::spec::Enter`: a receiver the send filled, a caller the reply woke):
+//! its two result registers given in registers, every other register read straight from
+//! its saved frame, and out by `sysretq`. What
 //! `Kernel::deliver` and `trap_restore_switch` together would do for it, without writing
 //! the results into the frame to pop them back.
 
@@ -25,8 +26,9 @@ pub unsafe fn enter(e: Enter) -> ! {
     // SAFETY: as the precondition says, a live saved frame that nothing else references.
     let f = unsafe { &mut *frame };
     if f.vector != SYSCALL_VECTOR {
-        // Not a frame the `syscall` stub built (a receiver is blocked in a system call, so
-        // this is not expected): the general exit, which can leave through any frame.
+        // Not a frame the `syscall` stub built (a thread with results pending is blocked
+        // in a system call, so this is not expected): the general exit, which can leave
+        // through any frame.
         f.rax = e.value;
         f.rdx = e.second;
         enter_thread(frame);
