@@ -1,8 +1,8 @@
 //! The spec's `ipc_send` and `ipc_recv` done in one step, before any general dispatch, in
 //! their common case: a synchronous short send to a thread blocked in `ipc_recv` (copied
 //! once, straight into its buffer, and run at once), and a receive that finds nothing and
-//! must block. (`ipc_reply` never blocks or switches its caller, so it takes the light
-//! path: `sys::fast`.)
+//! must block. (`ipc_reply` never blocks or switches its caller, so it has a light way in
+//! of its own: `Kernel::light_reply`, `sys::spec`.)
 //!
 //! Each attempt either declines, having changed nothing (the general path then runs the
 //! call exactly as it always does, errors included), or makes exactly the state change the

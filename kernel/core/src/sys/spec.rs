@@ -14,12 +14,16 @@
 //! the reply woke), they are taken out and handed over the same way. Otherwise the results
 //! of the thread to run stay pending for the architecture to deliver. A declined attempt
 //! runs the call's general handler at once.
+//!
+//! `ipc_reply`, which never blocks or switches its caller and returns only `rax`, has its
+//! own light way in ([`Kernel::light_reply`]): what the light path (`sys::fast`) does for
+//! it, without the light calls' dispatch by number.
 
 use super::platform::Platform;
 use super::{calls, Kernel, Leave};
 use crate::regs::ArchState;
 use crate::task::ThreadSlot;
-use abi::Syscall;
+use abi::{Error, Syscall};
 
 /// How a spec call handled by [`Kernel::direct_spec`] leaves.
 #[derive(Debug)]
@@ -79,6 +83,24 @@ impl<P: Platform> Kernel<P> {
             calls::failed(self, me, e);
         }
         Some(Spec::Leave(self.next(Some(me))))
+    }
+
+    /// `ipc_reply` by the current thread, of `len` bytes at `message`, from its own way in:
+    /// what [`Kernel::light`] does for it (reaping first, as every entry does), returning
+    /// its `rax`. The caller goes on running.
+    #[inline(always)]
+    pub fn light_reply(&mut self, message: u64, len: u64) -> u64 {
+        self.reap();
+        // Only the current thread runs in user mode, so a system call always has one.
+        let Some(me) = self.core.current() else { return Error::InvalidArgument.code() as i64 as u64 };
+        let replied = self.core.ipc_reply(me, message, len as u32);
+        // As `calls::light` returns a light call's value: `rax` only, nothing left pending.
+        let value = self.core.results_mut(me).take(abi::syscall::regs::VALUE);
+        debug_assert!(self.core.thread(me).ret.is_empty(), "a reply returns rax only");
+        match replied {
+            Ok(_) => value.unwrap_or(0),
+            Err(e) => e.code() as i64 as u64,
+        }
     }
 
     /// How a receive by `me` that blocked the direct way leaves: the general exit's choice

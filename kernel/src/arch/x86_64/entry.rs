@@ -175,7 +175,7 @@ light_entry:
 
     .section .rodata.syscall, "a"
     .balign 8
-    /* Where each call number goes: `gettid_entry`, `syscall_ipc_call`, `syscall_ipc_reply_wait`, `syscall_spec`, `light_entry` for the
+    /* Where each call number goes: `gettid_entry`, `syscall_ipc_call`, `syscall_ipc_reply_wait`, `syscall_spec`, `syscall_reply_entry` (`spec`), `light_entry` for the
        calls of `sys::fast::LIGHT`, else `syscall_general`. */
 syscall_routes:
     .set nr, 0
@@ -188,6 +188,8 @@ syscall_routes:
     .quad syscall_ipc_reply_wait
     .elseif (nr == {ipc_send}) || (nr == {ipc_recv})
     .quad syscall_spec
+    .elseif nr == {ipc_reply}
+    .quad syscall_reply_entry
     .elseif ({light_mask} >> nr) & 1
     .quad light_entry
     .else
@@ -205,6 +207,7 @@ syscall_routes:
     ipc_reply_wait = const abi::Syscall::IpcReplyWait as u64,
     ipc_send = const abi::Syscall::IpcSend as u64,
     ipc_recv = const abi::Syscall::IpcRecv as u64,
+    ipc_reply = const abi::Syscall::IpcReply as u64,
     light = sym crate::run::light_syscall,
     syscall_ipc_call = sym crate::run::syscall_ipc_call,
     syscall_ipc_reply_wait = sym crate::run::syscall_ipc_reply_wait,

@@ -5,7 +5,6 @@ pub mod aspace;
 pub mod boot;
 pub mod cpu;
 pub mod entry;
-pub mod exit_spec;
 pub mod frame;
 pub mod gdt;
 pub mod idt;
@@ -16,6 +15,7 @@ pub mod platform;
 pub mod power;
 pub mod probe;
 pub mod serial;
+pub mod spec;
 pub mod traps;
 
 /// Called by the boot assembly on the boot stack, in the higher half, with the boot page
