@@ -60,11 +60,12 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return None;
         }
         let to = self.lookup_thread(Tid::from_raw(a.id)).ok()?;
-        // Where the message goes, taken from the receive (not the whole record copied).
-        let (sink, dest) = match self.threads[to].state() {
-            State::Receiving(r) if !r.in_regs() && r.long().is_empty() => (r.sink(0), r.dest),
+        // A plain receive into memory (its buffers are read where they are, below, not
+        // copied out of the record here).
+        match self.threads[to].state() {
+            State::Receiving(r) if !r.in_regs() && r.long().is_empty() => {}
             _ => return None,
-        };
+        }
         if to == me || self.threads[to].ipc.has_window() || self.has_deadline(to) {
             return None;
         }
@@ -102,13 +103,13 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // checked again.
         let space = space_of(&self.tasks, self.threads[to].task);
         let their_gen = space.generation();
-        let ready = match dest {
+        let ready = match self.threads[to].state() {
             // SAFETY: `their_gen` is the receiver's space's generation, read just now: the
             // precondition of `Kept::bufs`.
-            RecvBuf::Memory { buf, len_ptr, long_len_ptr, .. } => unsafe {
-                self.threads[to].ipc.kept.bufs(space, buf, len_ptr, long_len_ptr, their_gen)
+            State::Receiving(PendingRecv { dest: RecvBuf::Memory { buf, len_ptr, long_len_ptr, .. }, .. }) => unsafe {
+                self.threads[to].ipc.kept.bufs(space, *buf, *len_ptr, *long_len_ptr, their_gen)
             },
-            RecvBuf::Regs => None,
+            _ => None,
         };
         if let Some([dest, len_word, long_word]) = ready {
             // What `put_short` writes for a receive into memory, all checked already.
@@ -117,6 +118,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             len_word.write_u32(n);
             long_word.write_u32(0);
         } else {
+            // Checked above: the receive is still the one found (nothing has changed).
+            let State::Receiving(r) = self.threads[to].state() else { return None };
+            let sink = r.sink(0);
             let (mut theirs, their_gen) = resumed(&self.tasks, &self.threads[to]);
             let ret = &mut self.threads[to].ret;
             put_short(&mut theirs, ret, sink, &Payload::Memory(message), &mut self.bounce).ok()?;
