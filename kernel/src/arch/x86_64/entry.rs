@@ -5,7 +5,8 @@
 //! from the per-CPU block; the light path (`sys::fast::LIGHT`), which saves only what
 //! Rust may clobber and returns to the caller by `sysretq`; `IpcCall` and `IpcReplyWait`,
 //! which try the direct switch (`run::syscall_ipc`) before the general path; the spec's
-//! IPC calls, which try their direct way (`run::syscall_spec`) first; and the
+//! IPC calls, which try their direct way (`run::syscall_spec`) first (`ipc_reply` by a
+//! light way of its own, in `spec`); and the
 //! general path for every other call (`run::syscall`).
 //!
 //! Every thread's user registers live in a [`TrapFrame`] at the top of its kernel stack:
@@ -127,7 +128,8 @@ syscall_ipc_reply_wait:
     call {syscall_ipc_reply_wait}
     jmp trap_restore
 
-    /* The spec's `ipc_send` and `ipc_recv` (its `ipc_reply` takes the light path): the
+    /* The spec's `ipc_send` and `ipc_recv` (its `ipc_reply` has a light way of its own,
+       `syscall_reply_entry` in `spec`): the
        same frame, then
        `run::syscall_spec`, which tries their direct way before the general path
        (`trap_save_spec`). */
