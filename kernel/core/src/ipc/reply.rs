@@ -12,7 +12,9 @@ use crate::task::{Thread, MAX_THREADS};
 use crate::umem::Walker;
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
-    /// `ipc_reply` by thread `me` (the current thread).
+    /// `ipc_reply` by thread `me` (the current thread). Inlined: its own light way in
+    /// (`Kernel::light_reply`) is the hot caller.
+    #[inline(always)]
     pub fn ipc_reply(&mut self, me: ThreadSlot, message: u64, len: u32) -> Result<Outcome, Error> {
         if len as usize > SHORT_MAX {
             return Err(Error::TooLong);
