@@ -12,9 +12,10 @@ use crate::arch::entry::{self, frame_of};
 use crate::arch::frame::TrapFrame;
 use crate::arch::msgbuf::FrameBuffers;
 use crate::arch::platform::X86;
-use crate::arch::{paging, power};
+use crate::arch::{paging, power, spec};
 use crate::loader::image::BootImage;
 use crate::sys::fast::Direct;
+use crate::sys::spec::Spec;
 use crate::sys::{Kernel, Leave, UserFault};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -210,10 +211,23 @@ pub extern "C" fn syscall_spec(frame: *mut TrapFrame) {
         // writes it while the kernel decides (results are delivered after), and this
         // shared borrow ends with the decision.
         let regs = unsafe { &*frame };
-        let how = k.direct_spec(regs).unwrap_or_else(|| k.syscall(regs));
-        deliver(k, how)
+        match k.direct_spec(regs) {
+            Some(Spec::Enter(e)) => Ok(e),
+            Some(Spec::Leave(how)) => Err(deliver(k, how)),
+            None => {
+                let how = k.syscall(regs);
+                Err(deliver(k, how))
+            }
+        }
     });
-    leave(how);
+    match how {
+        // SAFETY: `e` is what `direct_spec` just returned (the receiver's space, kernel
+        // stack and I/O ports loaded, its frame at the top of its stack); the kernel borrow
+        // and the shared borrow of this thread's frame have ended, and this stack is not
+        // needed any more.
+        Ok(e) => unsafe { spec::enter(e) },
+        Err(how) => leave(how),
+    }
 }
 
 /// The light path's way in (from `syscall_entry`, with no frame saved): runs light call
@@ -222,6 +236,13 @@ pub extern "C" fn syscall_spec(frame: *mut TrapFrame) {
 /// thread.
 pub extern "C" fn light_syscall(arg0: u64, arg1: u64, nr: u64) -> u64 {
     with_kernel_from_syscall(|k| k.light(nr, arg0, arg1))
+}
+
+/// `ipc_reply`'s way in (from `syscall_reply_entry`, with no frame saved): the current
+/// thread's reply of `len` bytes at `message`; returns its `rax`. The call never blocks or
+/// switches, so the stub returns to the same thread.
+pub extern "C" fn reply_syscall(message: u64, len: u64) -> u64 {
+    with_kernel_from_syscall(|k| k.light_reply(message, len))
 }
 
 /// A timer tick; `from_user`: it interrupted a thread, not the idle loop.

@@ -59,6 +59,22 @@ impl Results {
         (self.set & (1 << i) != 0).then_some(v)
     }
 
+    /// Whether exactly the value and the second word are pending.
+    #[inline(always)]
+    pub fn is_value_and_second(&self) -> bool {
+        self.set == 1 << VALUE | 1 << SECOND
+    }
+
+    /// Takes the value and the second word out, for a thread whose pending results are
+    /// exactly those two ([`is_value_and_second`](Self::is_value_and_second)): both, and
+    /// nothing pending.
+    #[inline(always)]
+    pub fn take_value_and_second(&mut self) -> (u64, u64) {
+        debug_assert_eq!(self.set, 1 << VALUE | 1 << SECOND, "only the value and the second word pending");
+        self.set = 0;
+        (self.regs[VALUE], self.regs[SECOND])
+    }
+
     /// Takes result `i` out (it will not be written), if one is pending.
     pub fn take(&mut self, i: usize) -> Option<u64> {
         let v = self.get(i)?;

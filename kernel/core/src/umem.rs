@@ -725,6 +725,89 @@ impl Kept {
             w(self.words[1].1),
         ])
     }
+
+    /// The first `len` bytes of the message buffer kept, to be read, if it was kept in
+    /// `space` at `generation` at `addr` and is at least that long (a server replying from
+    /// the buffer its last receive kept).
+    ///
+    /// # Safety
+    /// As [`bufs`](Self::bufs).
+    #[inline(always)]
+    pub unsafe fn message<'s, S: UserMemory>(
+        &self,
+        space: &'s S,
+        addr: u64,
+        len: u32,
+        generation: u64,
+    ) -> Option<UserBuf<'s, Readable>> {
+        if !self.valid
+            || self.generation != generation
+            || addr != self.buf_addr
+            || len > self.buf_len
+            || self.space != space.space_id()
+        {
+            return None;
+        }
+        let buf = UserBuf {
+            head: self.head,
+            head_len: self.head_len,
+            tail: self.tail,
+            len: self.buf_len as usize,
+            _p: PhantomData,
+        };
+        Some(buf.prefix(len as usize))
+    }
+
+    /// For the holder's own next call into the same buffers (a receive again into the
+    /// buffers its last receive kept, a send from those its last send kept): the buffers
+    /// kept and their ranges, if they were kept in `space` at `generation` for length words
+    /// at `len` and `long` and a message at `buf` of the length `len_of` makes of the
+    /// value of the word at `len`, read now through what was kept. The ranges are those
+    /// the walker made when it checked them (the same address, length and space).
+    ///
+    /// # Safety
+    /// As [`bufs`](Self::bufs).
+    #[inline(always)]
+    pub unsafe fn again<'s, S: UserMemory>(
+        &self,
+        space: &'s S,
+        buf: u64,
+        len: u64,
+        long: u64,
+        generation: u64,
+        len_of: impl FnOnce(u32) -> u32,
+    ) -> Option<([UserRange; 3], [UserBuf<'s, Writable>; 3])> {
+        if !self.valid
+            || self.generation != generation
+            || buf != self.buf_addr
+            || len != self.words[0].0
+            || long != self.words[1].0
+            || self.space != space.space_id()
+        {
+            return None;
+        }
+        let w = |p: *mut u8| UserBuf::<Writable> { head: p, head_len: 4, tail: p, len: 4, _p: PhantomData };
+        let len_word = w(self.words[0].1);
+        // The word's page still translates as when it was checked (the precondition).
+        if len_of(len_word.read_u32()) != self.buf_len {
+            return None;
+        }
+        let range = |addr, len| UserRange { addr, len, space: self.space };
+        Some((
+            [range(buf, self.buf_len), range(len, 4), range(long, 4)],
+            [
+                UserBuf {
+                    head: self.head,
+                    head_len: self.head_len,
+                    tail: self.tail,
+                    len: self.buf_len as usize,
+                    _p: PhantomData,
+                },
+                len_word,
+                w(self.words[1].1),
+            ],
+        ))
+    }
 }
 
 impl core::fmt::Debug for Kept {
@@ -820,6 +903,12 @@ impl<'s, A> UserBuf<'s, A> {
 }
 
 impl<'s> UserBuf<'s, Writable> {
+    /// The same bytes, to be read (a page a program may write it may read).
+    #[inline(always)]
+    pub fn readable(self) -> UserBuf<'s, Readable> {
+        UserBuf { head: self.head, head_len: self.head_len, tail: self.tail, len: self.len, _p: PhantomData }
+    }
+
     /// Writes `data` (at most `len` bytes of it) to its start.
     pub fn write(&self, data: &[u8]) {
         let n = data.len().min(self.len);

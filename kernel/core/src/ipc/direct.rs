@@ -192,7 +192,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Whether the partner's task runs with the I/O ports `io_loaded` (the general path
     /// would load its own); false for a thread with no home.
     #[inline(always)]
-    fn same_io(&self, to: ThreadSlot, io_loaded: (u16, u16)) -> bool {
+    pub(crate) fn same_io(&self, to: ThreadSlot, io_loaded: (u16, u16)) -> bool {
         self.threads[to].home.io == io_key(io_loaded)
     }
 

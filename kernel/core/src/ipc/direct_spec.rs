@@ -1,8 +1,8 @@
 //! The spec's `ipc_send` and `ipc_recv` done in one step, before any general dispatch, in
 //! their common case: a synchronous short send to a thread blocked in `ipc_recv` (copied
 //! once, straight into its buffer, and run at once), and a receive that finds nothing and
-//! must block. (`ipc_reply` never blocks or switches its caller, so it takes the light
-//! path: `sys::fast`.)
+//! must block. (`ipc_reply` never blocks or switches its caller, so it has a light way in
+//! of its own: `Kernel::light_reply`, `sys::spec`.)
 //!
 //! Each attempt either declines, having changed nothing (the general path then runs the
 //! call exactly as it always does, errors included), or makes exactly the state change the
@@ -27,7 +27,10 @@
 //! it on the general path too. A receive that blocks here keeps its checked buffers
 //! (`umem::Kept`), and a send into that same receive writes them without checking them
 //! again while the receiver's space's generation holds; a send taken here keeps its own
-//! the same way, for the reply (`ipc_reply`).
+//! the same way, for the reply (`ipc_reply`). The holder's own next call uses them too
+//! (`Kept::again`): a receive into the same three buffers, or a send from the same message
+//! and length word, of the length its word holds now, while its space's generation holds,
+//! checks nothing again.
 
 use super::records::{RecvBuf, ReplyBuf};
 use super::transfer::{put_short, Payload};
@@ -57,23 +60,42 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return None;
         }
         let to = self.lookup_thread(Tid::from_raw(a.id)).ok()?;
-        // Where the message goes, taken from the receive (not the whole record copied).
-        let (sink, dest) = match self.threads[to].state() {
-            State::Receiving(r) if !r.in_regs() && r.long().is_empty() => (r.sink(0), r.dest),
+        // A plain receive into memory (its buffers are read where they are, below, not
+        // copied out of the record here).
+        match self.threads[to].state() {
+            State::Receiving(r) if !r.in_regs() && r.long().is_empty() => {}
             _ => return None,
-        };
+        }
         if to == me || self.threads[to].ipc.has_window() || self.has_deadline(to) {
             return None;
         }
-        // The caller's buffers, writable too: the reply comes back there.
-        let (mut mine, my_gen) = resumed(&self.tasks, &self.threads[me]);
-        // Kept, for the reply that comes back into them (`ipc_reply`).
-        let (len_ptr, len_word, len_kept) = mine.kept_readable_at(a.len_short, 4).ok()?;
-        let len = len_word.read_u32();
+        // The caller's buffers, writable too: the reply comes back there. Those its last
+        // send kept, if it sends from the same ones again and its space's generation has
+        // not moved: nothing to check or keep again.
+        let my_space = space_of(&self.tasks, self.threads[me].task);
+        let my_gen = my_space.generation();
+        let kept = &self.threads[me].ipc.kept;
+        // SAFETY: `my_gen` is the space's generation, read just now: the precondition.
+        let (len, buf, len_ptr, message, walked) =
+            match unsafe { kept.again(my_space, a.message_short, a.len_short, a.len_short, my_gen, |len| len) } {
+                Some(([buf, len_ptr, _], [message, ..])) => (buf.len(), buf, len_ptr, message.readable(), None),
+                None => {
+                    let (mut mine, my_gen) = resumed(&self.tasks, &self.threads[me]);
+                    // Kept, for the reply that comes back into them (`ipc_reply`).
+                    let (len_ptr, len_word, len_kept) = mine.kept_readable_at(a.len_short, 4).ok()?;
+                    let len = len_word.read_u32();
+                    if len as usize > SHORT_MAX {
+                        return None;
+                    }
+                    let (buf, message, buf_kept) = mine.kept_readable_at(a.message_short, len).ok()?;
+                    let kept = Kept::new(my_gen, buf_kept, len_kept, len_kept);
+                    (len, buf, len_ptr, message, Some((mine.remembered(my_gen), kept)))
+                }
+            };
+        // A kept buffer was kept for a length no longer than that (every `Kept` is).
         if len as usize > SHORT_MAX {
             return None;
         }
-        let (buf, message, buf_kept) = mine.kept_readable_at(a.message_short, len).ok()?;
         // Nothing is written unless every destination page checks (`put_short`), so a
         // failure here changes nothing; the general path then fails the receiver.
         // The receiver's buffers as its receive kept them if that receive went the direct
@@ -81,13 +103,13 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // checked again.
         let space = space_of(&self.tasks, self.threads[to].task);
         let their_gen = space.generation();
-        let ready = match dest {
+        let ready = match self.threads[to].state() {
             // SAFETY: `their_gen` is the receiver's space's generation, read just now: the
             // precondition of `Kept::bufs`.
-            RecvBuf::Memory { buf, len_ptr, long_len_ptr, .. } => unsafe {
-                self.threads[to].ipc.kept.bufs(space, buf, len_ptr, long_len_ptr, their_gen)
+            State::Receiving(PendingRecv { dest: RecvBuf::Memory { buf, len_ptr, long_len_ptr, .. }, .. }) => unsafe {
+                self.threads[to].ipc.kept.bufs(space, *buf, *len_ptr, *long_len_ptr, their_gen)
             },
-            RecvBuf::Regs => None,
+            _ => None,
         };
         if let Some([dest, len_word, long_word]) = ready {
             // What `put_short` writes for a receive into memory, all checked already.
@@ -96,14 +118,19 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             len_word.write_u32(n);
             long_word.write_u32(0);
         } else {
+            // Checked above: the receive is still the one found (nothing has changed).
+            let State::Receiving(r) = self.threads[to].state() else { return None };
+            let sink = r.sink(0);
             let (mut theirs, their_gen) = resumed(&self.tasks, &self.threads[to]);
             let ret = &mut self.threads[to].ret;
             put_short(&mut theirs, ret, sink, &Payload::Memory(message), &mut self.bounce).ok()?;
             self.threads[to].ipc.walked = theirs.remembered(their_gen);
         }
-        let ipc = &mut self.threads[me].ipc;
-        ipc.walked = mine.remembered(my_gen);
-        ipc.kept = Kept::new(my_gen, buf_kept, len_kept, len_kept);
+        if let Some((walked, kept)) = walked {
+            let ipc = &mut self.threads[me].ipc;
+            ipc.walked = walked;
+            ipc.kept = kept;
+        }
 
         // What `delivered` does for a call, with `switch_direct` for `wake` + `hand_off`.
         let seq = self.next_seq();
@@ -138,20 +165,38 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return None;
         }
         let timeout = Timeout::from_raw(a.timeout)?;
-        // The buffers as `ipc_recv` checks them, each page looked up once.
-        let (mut mine, my_gen) = resumed(&self.tasks, t);
-        // Kept checked, for the direct send that fills them (`direct_send`).
-        let (len_ptr, cap_word, len_kept) = mine.kept_at(a.len_short, 4).ok()?;
-        let cap = cap_word.read_u32().min(SHORT_MAX as u32);
-        let (buf, _, buf_kept) = mine.kept_at(a.short_dest, cap).ok()?;
-        let (long_len_ptr, long_word, long_kept) = mine.kept_at(a.len_long, 4).ok()?;
-        if long_word.read_u32() != 0 {
-            return None;
-        }
+        let space = space_of(&self.tasks, t.task);
+        let my_gen = space.generation();
+        let cap_of = |word: u32| word.min(SHORT_MAX as u32);
+        // The buffers its last receive kept, if it receives into the same ones again and
+        // its space's generation has not moved: nothing to check or keep again.
+        // SAFETY: `my_gen` is the space's generation, read just now: the precondition.
+        let again = unsafe { t.ipc.kept.again(space, a.short_dest, a.len_short, a.len_long, my_gen, cap_of) };
+        let (cap, [buf, len_ptr, long_len_ptr]) = match again {
+            Some((ranges @ [buf, ..], [_, _, long_word])) => {
+                if long_word.read_u32() != 0 {
+                    return None;
+                }
+                (buf.len(), ranges)
+            }
+            None => {
+                // The buffers as `ipc_recv` checks them, each page looked up once.
+                let (mut mine, my_gen) = resumed(&self.tasks, t);
+                // Kept checked, for the direct send that fills them (`direct_send`).
+                let (len_ptr, cap_word, len_kept) = mine.kept_at(a.len_short, 4).ok()?;
+                let cap = cap_of(cap_word.read_u32());
+                let (buf, _, buf_kept) = mine.kept_at(a.short_dest, cap).ok()?;
+                let (long_len_ptr, long_word, long_kept) = mine.kept_at(a.len_long, 4).ok()?;
+                if long_word.read_u32() != 0 {
+                    return None;
+                }
+                let ipc = &mut self.threads[me].ipc;
+                ipc.walked = mine.remembered(my_gen);
+                ipc.kept = Kept::new(my_gen, buf_kept, len_kept, long_kept);
+                (cap, [buf, len_ptr, long_len_ptr])
+            }
+        };
         let recv = PendingRecv { cap, dest: RecvBuf::Memory { buf, len_ptr, long_len_ptr, long: UserRange::NONE } };
-        let ipc = &mut self.threads[me].ipc;
-        ipc.walked = mine.remembered(my_gen);
-        ipc.kept = Kept::new(my_gen, buf_kept, len_kept, long_kept);
         self.block_receiving(me, recv, timeout);
         Some(())
     }

@@ -1,7 +1,8 @@
 //! `ipc_reply` and the reply half of `IpcReplyWait`: answering the call a receiver owes,
 //! into the caller's memory or registers. A reply into buffers the caller's direct send
 //! kept (`umem::Kept`) writes them without checking them again while the caller's space's
-//! generation holds.
+//! generation holds; a reply from (the start of) the buffer the server's own last receive
+//! kept reads it without checking it again, the same way.
 
 use super::direct_spec::resumed;
 use super::records::ReplyBuf;
@@ -11,16 +12,29 @@ use crate::task::{Thread, MAX_THREADS};
 use crate::umem::Walker;
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
-    /// `ipc_reply` by thread `me` (the current thread).
+    /// `ipc_reply` by thread `me` (the current thread). Inlined: its own light way in
+    /// (`Kernel::light_reply`) is the hot caller.
+    #[inline(always)]
     pub fn ipc_reply(&mut self, me: ThreadSlot, message: u64, len: u32) -> Result<Outcome, Error> {
         if len as usize > SHORT_MAX {
             return Err(Error::TooLong);
         }
-        // Each side's pages as its last spec call left them, if its space is unchanged
+        // From the buffer its last receive kept if the reply is (a prefix of) it and its
+        // space's generation has not moved: nothing to check again. Else each side's pages
+        // as its last spec call left them, if its space is unchanged
         // (`direct_spec::resumed`).
-        let (mut mine, my_gen) = resumed(&self.tasks, &self.threads[me]);
-        let (_, message) = mine.readable_at(message, len, false)?;
-        self.threads[me].ipc.walked = mine.remembered(my_gen);
+        let my_space = space_of(&self.tasks, self.threads[me].task);
+        let my_gen = my_space.generation();
+        // SAFETY: `my_gen` is the space's generation, read just now: the precondition.
+        let message = match unsafe { self.threads[me].ipc.kept.message(my_space, message, len, my_gen) } {
+            Some(kept) => kept,
+            None => {
+                let (mut mine, my_gen) = resumed(&self.tasks, &self.threads[me]);
+                let (_, message) = mine.readable_at(message, len, false)?;
+                self.threads[me].ipc.walked = mine.remembered(my_gen);
+                message
+            }
+        };
         let (to, dest) = reply_target(&mut self.threads, me)?;
         // The caller's buffers as its send kept them (`direct_send`) if its space's
         // generation has not moved since: then nothing of theirs is checked again.

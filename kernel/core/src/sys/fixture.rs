@@ -234,6 +234,12 @@ impl Machine {
         }
         if !self.general_only {
             // What the architecture's `syscall` stub tries first.
+            // `ipc_reply`'s own light way in.
+            if number == Syscall::IpcReply as u64 {
+                let v = self.k.light_reply(regs.args[0], regs.args[1]);
+                self.k.platform.frames.get_mut(&top).expect("a thread's frame").out[0] = v;
+                return self.leave(Leave::Run { slot, stack_top: top, switch: false });
+            }
             if super::fast::is_light(number) {
                 let v = self.k.light(number, regs.args[0], regs.args[1]);
                 self.k.platform.frames.get_mut(&top).expect("a thread's frame").out[0] = v;
@@ -255,8 +261,16 @@ impl Machine {
                 }
                 return self.leave(Leave::Run { slot: d.slot, stack_top: d.stack_top, switch: true });
             }
-            if let Some(leave) = self.k.direct_spec(&regs) {
-                return self.leave(leave);
+            match self.k.direct_spec(&regs) {
+                Some(super::spec::Spec::Leave(leave)) => return self.leave(leave),
+                // What the architecture's exit into the receiver writes.
+                Some(super::spec::Spec::Enter(e)) => {
+                    let frame = self.k.platform.frames.get_mut(&e.stack_top).expect("a thread's frame");
+                    frame.set_result(abi::syscall::regs::VALUE, e.value);
+                    frame.set_result(abi::syscall::regs::SECOND, e.second);
+                    return self.leave(Leave::Run { slot: e.slot, stack_top: e.stack_top, switch: true });
+                }
+                None => {}
             }
         }
         let leave = self.k.syscall(&regs);

@@ -669,6 +669,174 @@ fn a_receive_into_bad_buffers_declines() {
     assert_eq!(m.rax(c.caller), err(Error::BadAddress));
 }
 
+// ---- a caller's own kept buffers, used again ---------------------------------------------
+
+/// `a` calls `b` and `b` replies, so each keeps its own buffers (`b` its receive's, `a` its
+/// send's); `more` changes the world; then `b` receives again with capacity `cap` into the
+/// message buffer at `data + PAGE + at` and length words at `lens + len`, `lens + long`.
+/// Its kept buffers may serve only those very ranges, of the capacity the word holds now,
+/// while its space's generation holds.
+fn recv_again_setup(
+    cap: u32,
+    at: u64,
+    len: u64,
+    long: u64,
+    more: impl Fn(&mut Machine, W),
+) -> impl Fn(&mut Machine) -> Case {
+    move |m| {
+        let w = world(m);
+        called(m, w);
+        m.call(w.b, Syscall::IpcReply, &[data(w.b), 8]);
+        m.poke(w.b, lens(w.b) + len, &cap.to_le_bytes());
+        m.poke(w.b, lens(w.b) + long, &0u32.to_le_bytes());
+        more(m, w);
+        let args = vec![0, data(w.b) + PAGE + at, lens(w.b) + long, lens(w.b) + len, -1i32 as u32 as u64];
+        Case { w, caller: w.b, nr: Syscall::IpcRecv, args }
+    }
+}
+
+#[test]
+fn a_receive_again_into_the_same_buffers_is_taken_without_checking_them_again() {
+    check(recv_again_setup(64, 0, 8, 16, nothing), true);
+}
+
+#[test]
+fn a_receive_again_with_another_capacity_records_that_one() {
+    let (m, c) = check(recv_again_setup(32, 0, 8, 16, nothing), true);
+    let state = format!("{:?}", m.k.core.thread(c.caller).state());
+    assert!(state.contains("cap: 32"), "{state}");
+}
+
+#[test]
+fn a_receive_again_into_another_buffer_records_that_one() {
+    check(recv_again_setup(64, PAGE, 8, 16, nothing), true);
+}
+
+#[test]
+fn a_receive_again_into_another_buffer_that_is_not_there_fails() {
+    let (m, c) = check(recv_again_setup(64, 64 * PAGE, 8, 16, nothing), false);
+    assert_eq!(m.rax(c.caller), err(Error::BadAddress));
+}
+
+#[test]
+fn a_receive_again_with_another_length_word_reads_that_one() {
+    // The kept word says 64, the new one 32.
+    let (m, c) = check(recv_again_setup(32, 0, 24, 16, |m, w| m.poke(w.b, lens(w.b) + 8, &64u32.to_le_bytes())), true);
+    let state = format!("{:?}", m.k.core.thread(c.caller).state());
+    assert!(state.contains("cap: 32"), "{state}");
+}
+
+#[test]
+fn a_receive_again_with_another_long_length_word_reads_that_one() {
+    // The kept long word says 0, the new one a page: a long capacity, which declines.
+    check(recv_again_setup(64, 0, 8, 32, |m, w| m.poke(w.b, lens(w.b) + 32, &(PAGE as u32).to_le_bytes())), false);
+}
+
+#[test]
+fn a_receive_again_after_its_buffer_went_declines() {
+    let (m, c) = check(recv_again_setup(64, 0, 8, 16, |m, w| m.mem(w.b).unmap(data(w.b) + PAGE)), false);
+    assert_eq!(m.rax(c.caller), err(Error::BadAddress));
+}
+
+/// `a` calls `b`, `b` replies and receives again; `more` changes the world; then `a`
+/// sends `len` bytes again, from `data + at` with its length word at `lens + word`. Its
+/// kept buffers may serve only those very ranges, of the length its word holds now, while
+/// its space's generation holds.
+fn send_again_setup(len: u32, at: u64, word: u64, more: impl Fn(&mut Machine, W)) -> impl Fn(&mut Machine) -> Case {
+    move |m| {
+        let w = world(m);
+        called(m, w);
+        m.call(w.b, Syscall::IpcReply, &[data(w.b), 8]);
+        receives(m, w.b, 64, -1);
+        m.poke(w.a, lens(w.a) + word, &len.to_le_bytes());
+        m.poke(w.a, data(w.a) + at, b"second-message-bytes");
+        more(m, w);
+        let control = SendControl { timeout: -1, shared: false, option_sync: 1 }.encode();
+        let args = vec![m.tid(w.b) as u64, 0, data(w.a) + at, 0, lens(w.a) + word, control];
+        Case { w, caller: w.a, nr: Syscall::IpcSend, args }
+    }
+}
+
+#[test]
+fn a_send_again_from_the_same_buffers_is_taken_without_checking_them_again() {
+    let (mut m, c) = check(send_again_setup(8, 0, 0, nothing), true);
+    let b = c.w.b;
+    assert_eq!(m.peek(b, data(b) + PAGE, 8), b"second-m");
+}
+
+#[test]
+fn a_send_again_of_another_length_sends_that_many() {
+    let (mut m, c) = check(send_again_setup(5, 0, 0, nothing), true);
+    let b = c.w.b;
+    assert_eq!(m.peek(b, lens(b) + 8, 4), 5u32.to_le_bytes());
+}
+
+#[test]
+fn a_send_again_from_another_buffer_sends_that_one() {
+    let (mut m, c) = check(send_again_setup(8, 2 * PAGE, 0, nothing), true);
+    let b = c.w.b;
+    assert_eq!(m.peek(b, data(b) + PAGE, 8), b"second-m");
+}
+
+#[test]
+fn a_send_again_with_another_length_word_reads_that_one() {
+    check(send_again_setup(6, 0, 40, nothing), true);
+}
+
+#[test]
+fn a_send_again_after_its_buffer_went_declines() {
+    let (m, c) = check(send_again_setup(8, 0, 0, |m, w| m.mem(w.a).unmap(data(w.a))), false);
+    assert_eq!(m.rax(c.caller), err(Error::BadAddress));
+}
+
+/// `b` receives `a`'s 8-byte call into `cap` bytes at `data + at` (by the direct way, which
+/// keeps that buffer), `more` changes the world, then `b` replies `len` bytes from `data +
+/// from`.
+fn reply_from_kept_setup(
+    at: u64,
+    cap: u32,
+    from: u64,
+    len: u32,
+    more: impl Fn(&mut Machine, W),
+) -> impl Fn(&mut Machine) -> Case {
+    move |m| {
+        let w = world(m);
+        let (at, from) = (data(w.b) + at, data(w.b) + from);
+        m.poke(w.b, lens(w.b) + 8, &cap.to_le_bytes());
+        m.poke(w.b, lens(w.b) + 16, &0u32.to_le_bytes());
+        m.call(w.b, Syscall::IpcRecv, &[0, at, lens(w.b) + 16, lens(w.b) + 8, -1i32 as u32 as u64]);
+        let args = send_args(m, w.a, m.tid(w.b), 8, 1, -1);
+        m.call(w.a, Syscall::IpcSend, &args);
+        assert_eq!(m.running, Some(w.b));
+        m.poke(w.b, at, b"kept-reply-bytes");
+        more(m, w);
+        Case { w, caller: w.b, nr: Syscall::IpcReply, args: vec![from, len as u64] }
+    }
+}
+
+#[test]
+fn a_reply_from_the_buffer_the_receive_kept_is_read_from_it() {
+    let (mut m, c) = light(reply_from_kept_setup(PAGE, 64, PAGE, 8, nothing));
+    let a = c.w.a;
+    assert_eq!(m.rax(c.caller), 0);
+    assert_eq!(m.peek(a, data(a), 8), b"kept-rep");
+}
+
+#[test]
+fn a_reply_longer_than_the_kept_buffer_is_checked_whole() {
+    // The kept 16 bytes end the server's last mapped page; 32 bytes do not fit there.
+    let at = 4 * PAGE - 16;
+    let (m, c) = light(reply_from_kept_setup(at, 16, at, 32, nothing));
+    assert_eq!(m.rax(c.caller), err(Error::BadAddress));
+}
+
+#[test]
+fn a_reply_from_the_kept_buffer_after_it_went_fails() {
+    let at = PAGE;
+    let (m, c) = light(reply_from_kept_setup(at, 64, at, 8, |m, w| m.mem(w.b).unmap(data(w.b) + PAGE)));
+    assert_eq!(m.rax(c.caller), err(Error::BadAddress));
+}
+
 // ---- the whole entry --------------------------------------------------------------------
 
 fn regs(c: &Case) -> Regs {
@@ -717,4 +885,64 @@ fn other_calls_are_not_the_spec_way_s() {
     let c = Case { w, caller: w.a, nr: Syscall::GetTicks, args: vec![] };
     assert!(m.k.direct_spec(&regs(&c)).is_none());
     assert!(matches!(m.call(w.a, Syscall::GetTicks, &[]), Leave::Run { switch: false, .. }));
+}
+
+#[test]
+fn a_send_taken_enters_its_receiver_with_its_two_results() {
+    let mut m = Machine::new();
+    let c = send_setup(64, -1, 8, 1, -1)(&mut m);
+    m.run(c.caller);
+    let b = c.w.b;
+    match m.k.direct_spec(&regs(&c)) {
+        Some(super::spec::Spec::Enter(e)) => {
+            assert_eq!((e.slot, e.stack_top), (b, m.k.core.thread(b).kstack.top()));
+            assert_eq!(e.value, u32::from(RecvKind::Call) as u64);
+            assert_eq!(e.second, m.tid(c.w.a) as u64, "the sender word");
+        }
+        other => panic!("not entered directly: {other:?}"),
+    }
+    assert!(m.k.core.thread(b).ret.is_empty(), "nothing left pending for the receiver");
+}
+
+#[test]
+fn a_send_taken_to_a_receiver_with_other_io_ports_leaves_by_the_general_exit() {
+    let mut m = Machine::new();
+    let w = world_with(&mut m, true);
+    receives(&mut m, w.b, 64, -1);
+    let to = m.tid(w.b);
+    let args = send_args(&mut m, w.a, to, 8, 1, -1);
+    let c = Case { w, caller: w.a, nr: Syscall::IpcSend, args };
+    m.run(c.caller);
+    let left = m.k.direct_spec(&regs(&c));
+    assert!(matches!(left, Some(super::spec::Spec::Leave(Leave::Run { switch: true, .. }))), "{left:?}");
+    assert_eq!(m.k.io_loaded, (0x3f8, 8));
+}
+
+#[test]
+fn a_receive_taken_enters_the_caller_it_donated_to_with_its_two_results() {
+    let mut m = Machine::new();
+    let w = world(&mut m);
+    called(&mut m, w);
+    m.call(w.b, Syscall::IpcReply, &[data(w.b), 8]);
+    let args = recv_args(&mut m, w.b, 64, 0, -1);
+    let c = Case { w, caller: w.b, nr: Syscall::IpcRecv, args };
+    m.run(c.caller);
+    match m.k.direct_spec(&regs(&c)) {
+        Some(super::spec::Spec::Enter(e)) => {
+            assert_eq!(e.slot, w.a);
+            assert_eq!((e.value, e.second), (0, abi::ipc::SendStatus::default().encode()));
+        }
+        other => panic!("not entered directly: {other:?}"),
+    }
+    assert!(m.k.core.thread(w.a).ret.is_empty(), "nothing left pending for the caller");
+}
+
+#[test]
+fn a_receive_taken_runs_a_thread_with_other_results_by_the_general_exit() {
+    // The next thread to run has nothing pending (it has not run yet).
+    let mut m = Machine::new();
+    let c = recv_setup(0, -1, nothing)(&mut m);
+    m.run(c.caller);
+    let left = m.k.direct_spec(&regs(&c));
+    assert!(matches!(left, Some(super::spec::Spec::Leave(Leave::Run { switch: true, .. }))), "{left:?}");
 }

@@ -5,7 +5,8 @@
 //! from the per-CPU block; the light path (`sys::fast::LIGHT`), which saves only what
 //! Rust may clobber and returns to the caller by `sysretq`; `IpcCall` and `IpcReplyWait`,
 //! which try the direct switch (`run::syscall_ipc`) before the general path; the spec's
-//! IPC calls, which try their direct way (`run::syscall_spec`) first; and the
+//! IPC calls, which try their direct way (`run::syscall_spec`) first (`ipc_reply` by a
+//! light way of its own, in `spec`); and the
 //! general path for every other call (`run::syscall`).
 //!
 //! Every thread's user registers live in a [`TrapFrame`] at the top of its kernel stack:
@@ -128,7 +129,8 @@ syscall_ipc_reply_wait:
     call {syscall_ipc_reply_wait}
     jmp trap_restore
 
-    /* The spec's `ipc_send` and `ipc_recv` (its `ipc_reply` takes the light path): the
+    /* The spec's `ipc_send` and `ipc_recv` (its `ipc_reply` has a light way of its own,
+       `syscall_reply_entry` in `spec`): the
        same frame, then
        `run::syscall_spec`, which tries their direct way before the general path
        (`trap_save_spec`). */
@@ -176,7 +178,7 @@ light_entry:
 
     .section .rodata.syscall, "a"
     .balign 8
-    /* Where each call number goes: `gettid_entry`, `syscall_ipc_call`, `syscall_ipc_reply_wait`, `syscall_spec`, `light_entry` for the
+    /* Where each call number goes: `gettid_entry`, `syscall_ipc_call`, `syscall_ipc_reply_wait`, `syscall_spec`, `syscall_reply_entry` (`spec`), `light_entry` for the
        calls of `sys::fast::LIGHT`, else `syscall_general`. */
 syscall_routes:
     .set nr, 0
@@ -189,6 +191,8 @@ syscall_routes:
     .quad syscall_ipc_reply_wait
     .elseif (nr == {ipc_send}) || (nr == {ipc_recv})
     .quad syscall_spec
+    .elseif nr == {ipc_reply}
+    .quad syscall_reply_entry
     .elseif ({light_mask} >> nr) & 1
     .quad light_entry
     .else
@@ -206,6 +210,7 @@ syscall_routes:
     ipc_reply_wait = const abi::Syscall::IpcReplyWait as u64,
     ipc_send = const abi::Syscall::IpcSend as u64,
     ipc_recv = const abi::Syscall::IpcRecv as u64,
+    ipc_reply = const abi::Syscall::IpcReply as u64,
     light = sym crate::run::light_syscall,
     syscall_ipc_call = sym crate::run::syscall_ipc_call,
     syscall_ipc_reply_wait = sym crate::run::syscall_ipc_reply_wait,

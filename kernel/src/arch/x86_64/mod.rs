@@ -15,6 +15,7 @@ pub mod platform;
 pub mod power;
 pub mod probe;
 pub mod serial;
+pub mod spec;
 pub mod traps;
 
 /// Called by the boot assembly on the boot stack, in the higher half, with the boot page

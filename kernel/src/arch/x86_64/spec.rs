@@ -1,0 +1,126 @@
+//! The spec IPC calls' own ways through the kernel, beside the `syscall` stub's (`entry`):
+//!
+//! - `ipc_reply`'s way in (`syscall_reply_entry`, routed to by `entry`'s table): as the
+//!   light path's stub, saving only what Rust may clobber and returning `rax` by
+//!   `sysretq`, but straight to `run::reply_syscall` (`Kernel::light_reply`), without the
+//!   light calls' dispatch by number.
+//! - the way out into a thread a spec `ipc_send` or `ipc_recv` taken the direct way runs
+//!   next ([`enter`], `sys::spec::Enter`: a receiver the send filled, a caller the reply
+//!   woke): its two result registers given in registers, every other register read
+//!   straight from its saved frame, and out by `sysretq`. What `Kernel::deliver` and
+//!   `trap_restore_switch` together would do for it, without writing the results into the
+//!   frame to pop them back.
+
+use super::entry::{enter_thread, frame_of};
+use super::frame::{TrapFrame, SYSCALL_VECTOR};
+use crate::sys::spec::Enter;
+
+core::arch::global_asm!(
+    r#"
+    .section .text.syscall, "ax"
+    .global syscall_reply_entry
+    /* `ipc_reply`, from `syscall_entry` (on the thread's kernel stack, the user rsp in the
+       per-CPU block): as `light_entry` in `entry`, which says why these registers and
+       why the stack is aligned at the `call`. The message pointer and length are already
+       in rdi and rsi, the first two argument registers of the call. */
+syscall_reply_entry:
+    pushq %rcx
+    pushq %r11
+    pushq %rdi
+    pushq %rsi
+    pushq %rdx
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    call {reply}
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rdx
+    popq %rsi
+    popq %rdi
+    popq %r11
+    popq %rcx
+    mov %gs:8, %rsp
+    swapgs
+    sysretq
+    "#,
+    reply = sym crate::run::reply_syscall,
+    options(att_syntax)
+);
+
+/// The null selector loaded into the data segment registers on the way into another
+/// thread (see `trap_restore_switch` in `traps` for why each of them is reset).
+static NULL_SELECTOR: u16 = 0;
+
+/// Leaves the kernel into `e.slot`, entering it as [`Enter`] says.
+///
+/// # Safety
+/// `e` is what `Kernel::direct_spec` has just returned: `e.stack_top` is the top of the
+/// live kernel stack of thread `e.slot`, whose address space, kernel stack and I/O ports
+/// are the ones loaded, with its saved user frame at the top. No reference to that frame
+/// is live, and nothing on the current stack is needed any more.
+pub unsafe fn enter(e: Enter) -> ! {
+    use core::mem::offset_of;
+    let frame: *mut TrapFrame = frame_of(e.stack_top);
+    // SAFETY: as the precondition says, a live saved frame that nothing else references.
+    let f = unsafe { &mut *frame };
+    if f.vector != SYSCALL_VECTOR {
+        // Not a frame the `syscall` stub built (a thread with results pending is blocked
+        // in a system call, so this is not expected): the general exit, which can leave
+        // through any frame.
+        f.rax = e.value;
+        f.rdx = e.second;
+        enter_thread(frame);
+    }
+    // SAFETY: the frame is the `syscall` stub's (its vector says so), so its `rip` is the
+    // instruction after the thread's own `syscall`, canonical as `sysretq` needs, and its
+    // flags are the user's; the thread's space and kernel stack are loaded (the
+    // precondition). Interrupts stay off (SFMASK) until `sysretq` loads the user's flags,
+    // so nothing runs on the user stack in between; GS is reset only after the exit
+    // `swapgs`, as in `trap_restore_switch`. `rbx` and `rbp` are written although LLVM
+    // reserves them: the block never returns, so no compiled code sees them again.
+    unsafe {
+        core::arch::asm!(
+            "mov ds, word ptr [rip + {null}]",
+            "mov es, word ptr [rip + {null}]",
+            "mov fs, word ptr [rip + {null}]",
+            "mov rbx, [r11 + {rbx}]",
+            "mov rbp, [r11 + {rbp}]",
+            "mov rdi, [r11 + {rdi}]",
+            "mov rsi, [r11 + {rsi}]",
+            "mov r8, [r11 + {r8}]",
+            "mov r9, [r11 + {r9}]",
+            "mov r10, [r11 + {r10}]",
+            "mov r12, [r11 + {r12}]",
+            "mov r13, [r11 + {r13}]",
+            "mov r14, [r11 + {r14}]",
+            "mov r15, [r11 + {r15}]",
+            "mov rcx, [r11 + {rip}]",
+            "mov rsp, [r11 + {rsp}]",
+            "mov r11, [r11 + {rflags}]",
+            "swapgs",
+            "mov gs, word ptr [rip + {null}]",
+            "sysretq",
+            null = sym NULL_SELECTOR,
+            rbx = const offset_of!(TrapFrame, rbx),
+            rbp = const offset_of!(TrapFrame, rbp),
+            rdi = const offset_of!(TrapFrame, rdi),
+            rsi = const offset_of!(TrapFrame, rsi),
+            r8 = const offset_of!(TrapFrame, r8),
+            r9 = const offset_of!(TrapFrame, r9),
+            r10 = const offset_of!(TrapFrame, r10),
+            r12 = const offset_of!(TrapFrame, r12),
+            r13 = const offset_of!(TrapFrame, r13),
+            r14 = const offset_of!(TrapFrame, r14),
+            r15 = const offset_of!(TrapFrame, r15),
+            rip = const offset_of!(TrapFrame, rip),
+            rsp = const offset_of!(TrapFrame, rsp),
+            rflags = const offset_of!(TrapFrame, rflags),
+            in("r11") frame,
+            in("rax") e.value,
+            in("rdx") e.second,
+            options(noreturn, nostack)
+        )
+    }
+}
