@@ -84,6 +84,10 @@ pub(crate) struct ThreadIpc {
     /// it returns): then a share's map counts have room, and are counted as it commits
     /// instead of reserved first (`Transfer::ShareCounting`).
     pub(in crate::ipc) checked_now: bool,
+    /// Whether its `ipc_recv` found its receive window free, with room for it, in this
+    /// kernel entry, without reserving its tables, to take a queued long send at once
+    /// (`recv_general`): that rendezvous need not look again, and makes the tables itself.
+    pub(in crate::ipc) window_now: bool,
     /// The growth (`PageMap::growth`) of its task's space when `ipc_recv` found its
     /// `window` unmapped: while it is unchanged, the rendezvous need not look again.
     pub(in crate::ipc) window_growth: u64,
@@ -105,6 +109,7 @@ impl ThreadIpc {
         window: None,
         long_checked: 0,
         checked_now: false,
+        window_now: false,
         window_growth: 0,
         window_splits: 0,
         walked: Remembered::NONE,
