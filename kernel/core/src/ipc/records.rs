@@ -80,6 +80,13 @@ pub(crate) struct ThreadIpc {
     /// send's pages were last checked: while it is unchanged, the rendezvous need not
     /// check them again.
     pub(in crate::ipc) long_checked: u64,
+    /// The pages a move last put into its receive window, and its task's space's
+    /// generation just after: each of them mapped, user, writable and exclusive then (the
+    /// move checked them so at its sender, and moves them whole). While that generation
+    /// holds, none of that can have changed (`PageMap::generation`), so `ipc_send` moving
+    /// pages inside them on (a server handing back what it was lent, a stage of a
+    /// pipeline) need not check them again.
+    pub(in crate::ipc) received: Option<(Region, u64)>,
     /// Whether its pending long send was checked in this kernel entry (`ipc_send`, until
     /// it returns): then a share's map counts have room, and are counted as it commits
     /// instead of reserved first (`Transfer::ShareCounting`).
@@ -108,6 +115,7 @@ impl ThreadIpc {
         reply_to: None,
         window: None,
         long_checked: 0,
+        received: None,
         checked_now: false,
         window_now: false,
         window_growth: 0,

@@ -325,5 +325,11 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // Checked in `prepare_long` (or in `ipc_recv`, with nothing mapped since). Were it
         // not, the pages stay mapped without a region: freed with the space, not a panic.
         debug_assert!(added.is_ok(), "room for the window's region was checked");
+        if moving {
+            // Mapped, user, writable and exclusive, as the sender's check found them: the
+            // receiver may move them on without a check while nothing changes its space.
+            let generation = self.space(rt).generation();
+            self.threads[r].ipc.received = Some((Region { base: recv_va, pages: n }, generation));
+        }
     }
 }
