@@ -25,6 +25,17 @@ bp.condition = "$rax == %d" % target
 for _ in range(skip + 1):
     gdb.execute("continue")
 bp.delete()
+# WARM=N: single-step N whole iterations first, uncounted. The breakpoints that find the
+# start stop the machine at every system call, which can leave the partners of a benchmark
+# in another order than the benchmark's own steady state (a long share's partner still
+# busy when the client sends); a stepped iteration ends in the steady state.
+def step_to_next():
+    while True:
+        gdb.execute("stepi", to_string=True)
+        if int(gdb.parse_and_eval("$pc")) == entry and int(gdb.parse_and_eval("$rax")) == target:
+            return
+for _ in range(int(os.environ.get("WARM", "0"))):
+    step_to_next()
 counts = collections.Counter()
 # SEQ=1: also list the functions in the order they ran, one line per run of instructions
 # in one function (after SEQUENCE; group.py ignores it).

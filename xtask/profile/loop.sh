@@ -9,7 +9,8 @@
 #
 # BY=ours counts inlined library code as the function of ours it was inlined into; SEQ=1
 # also lists the functions in the order they ran; PORT picks the gdbstub's TCP port
-# (default 1234), so that two traces can run at once.
+# (default 1234), so that two traces can run at once; WARM=N single-steps N iterations first,
+# uncounted (WARM=1 for the long-message benchmarks: see loop.py).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 K=target/x86_64-unknown-none/release/moroso-kernel

@@ -268,6 +268,9 @@ impl PageMap for Mem {
     fn release_window(&mut self, va: u64, pages: u64) {
         self.tables.unpin(&mut self.table_frames, va, pages);
     }
+    fn unprepare(&mut self, va: u64, pages: u64) {
+        self.tables.prune(&mut self.table_frames, va, pages);
+    }
     /// Page by page on `pages`, and batched (`PageTables::transfer`) on the tables beside
     /// them, which must then agree.
     fn transfer_from(&mut self, va: u64, src: &mut Self, src_va: u64, pages: u64, how: Transfer) {

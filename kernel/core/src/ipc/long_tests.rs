@@ -544,3 +544,70 @@ fn a_queued_move_of_pages_removed_meanwhile_is_refused_at_the_rendezvous() {
     assert_eq!(w.take_wake(a), Some((code(Error::BadAddress), NOT_TRANSFERRED)));
     assert_eq!(w.tags(b, window(b), 2), [None, None]);
 }
+
+// Pages a move put into a window are moved on without a check while nothing has changed
+// the receiver's space since (`ThreadIpc::received`); any change brings the check back.
+
+/// `from` moves `pages` pages (tagged from `tag`) into `to`'s window, and `to` replies.
+fn moved_in(w: &mut World, from: ThreadSlot, to: ThreadSlot, pages: u64, tag: u8) {
+    w.map_long(from, pages, tag);
+    assert_eq!(w.recv_long(to, pages, FOREVER), Ok(Blocked));
+    assert_eq!(w.send_long(from, to, pages, false, FOREVER), Ok(Blocked));
+    assert_eq!(w.take_wake(to), Some((0, Some(w.tid(from) as u64))));
+    assert_eq!(w.reply(to, b""), Ok(Done(0, 0)));
+}
+
+#[test]
+fn pages_received_by_a_move_are_moved_on_without_a_check() {
+    let (mut w, a, b, c) = world();
+    moved_in(&mut w, a, b, 3, 10);
+    let frames: Vec<u64> = (1..3).map(|i| frame(&mut w, b, window(b) + i * P)).collect();
+    // b moves two of them on, from the middle of what it received, to c, which waits.
+    assert_eq!(w.recv_long(c, 2, FOREVER), Ok(Blocked));
+    let walks = w.mem(b).walks.get();
+    assert_eq!(w.send_long_from(b, window(b) + P, c, 2, false, FOREVER), Ok(Blocked));
+    assert_eq!(w.mem(b).walks.get(), walks, "not walked for a check");
+    assert_eq!(w.take_wake(c), Some((0, Some(w.tid(b) as u64))));
+    assert_eq!(w.tags(c, window(c), 2), [Some(11), Some(12)]);
+    assert_eq!(w.tags(b, window(b), 3), [Some(10), None, None]);
+    for f in frames {
+        assert_eq!(w.frames.map_count(f), 1, "still exclusive, now c's");
+    }
+    // Queued the same way: c sends them back to b, which is not receiving.
+    assert_eq!(w.reply(c, b""), Ok(Done(0, 0)));
+    assert!(w.remove_region(b, window(b)));
+    let walks = w.mem(c).walks.get();
+    assert_eq!(w.send_long_from(c, window(c), b, 2, false, FOREVER), Ok(Blocked), "queued");
+    assert_eq!(w.recv_long(b, 2, 0), Ok(Done(0, w.tid(c) as u64)));
+    assert_eq!(w.mem(c).walks.get(), walks, "checked neither at the send nor at the rendezvous");
+    assert_eq!(w.tags(b, window(b), 2), [Some(11), Some(12)]);
+}
+
+#[test]
+fn received_pages_changed_since_are_checked_again() {
+    // Made read-only since: not movable.
+    let (mut w, a, b, c) = world();
+    moved_in(&mut w, a, b, 2, 10);
+    w.mem(b).set_writable(window(b) + P, false);
+    assert_eq!(w.send_long_from(b, window(b), c, 2, false, FOREVER), Err(Error::NotOwner));
+    // Shared out since (by b itself, to c): no longer exclusive.
+    let (mut w, a, b, c) = world();
+    moved_in(&mut w, a, b, 2, 20);
+    assert_eq!(w.recv_long(c, 2, FOREVER), Ok(Blocked));
+    assert_eq!(w.send_long_from(b, window(b), c, 2, true, FOREVER), Ok(Blocked), "shared");
+    assert_eq!(w.reply(c, b""), Ok(Done(0, 0)));
+    assert_eq!(w.send_long_from(b, window(b), a, 2, false, FOREVER), Err(Error::NotOwner));
+    assert_eq!(w.tags(b, window(b), 2), [Some(20), Some(21)], "nothing moved");
+    // Removed since: not mapped.
+    let (mut w, a, b, c) = world();
+    moved_in(&mut w, a, b, 2, 30);
+    w.mem(b).unmap(window(b));
+    assert_eq!(w.send_long_from(b, window(b), c, 2, false, FOREVER), Err(Error::BadAddress));
+    // Reaching past what was received: the rest is checked like any other page.
+    let (mut w, a, b, c) = world();
+    moved_in(&mut w, a, b, 1, 40);
+    assert_eq!(w.recv_long(c, 2, FOREVER), Ok(Blocked));
+    assert_eq!(w.send_long_from(b, window(b), c, 2, false, FOREVER), Err(Error::BadAddress));
+    assert_eq!(w.tags(b, window(b), 1), [Some(40)]);
+    assert!(matches!(w.state(c), State::Receiving(_)), "the receiver waits on");
+}

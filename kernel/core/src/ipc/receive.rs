@@ -129,6 +129,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         self.end_window(me); // none is held outside a receive; this keeps it so
         if long_cap != 0 {
+            if let Some(outcome) = self.take_long_at_once(me, &recv)? {
+                return Ok(outcome);
+            }
             // ...and the page tables the window needs, made (and charged) now and kept
             // until the receive ends, so no sender can find them missing.
             let window = Region { base: recv.long().addr(), pages: long_cap / PAGE };
@@ -142,6 +145,27 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             self.end_window(me);
         }
         outcome
+    }
+
+    /// For a receive with a window whose arguments and window `recv_general` just checked:
+    /// takes the sender queued first at once if it sends pages (and no interrupt comes
+    /// first), without reserving the window's tables: its rendezvous makes them
+    /// (`prepare_long`, `window_now`), where reserving them first would only pin them and
+    /// unpin them again. Charged, and refused when they cannot be had, the same way, and
+    /// freed again if the rendezvous fails. `None`: nothing taken (not such a sender, or
+    /// it failed and was woken with its error): the receive goes on as usual.
+    fn take_long_at_once(&mut self, me: ThreadSlot, recv: &PendingRecv) -> Result<Option<Outcome>, Error> {
+        if self.threads[me].pending_irqs != 0 {
+            return Ok(None);
+        }
+        let Next::Sender(s) = self.next_incoming(me) else { return Ok(None) };
+        if !matches!(self.threads[s].state(), State::Sending { send, .. } if send.long_pages() != 0) {
+            return Ok(None);
+        }
+        self.threads[me].ipc.window_now = true;
+        let taken = self.take_sender(me, s, recv);
+        self.threads[me].ipc.window_now = false;
+        taken
     }
 
     /// Ends the reservation of `thread`'s receive window, if it holds one: the window's
@@ -246,7 +270,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
 
     /// Receives blocked sender `s`. `None`: the sender could not be received (its buffer
     /// or pages were unusable, or its long message does not fit): it has been failed, try
-    /// the next one.
+    /// the next one. (Inlined: `receive`'s loop, which every queued call goes through,
+    /// stays as tight as with one caller.)
+    #[inline(always)]
     pub(super) fn take_sender(
         &mut self,
         me: ThreadSlot,

@@ -80,10 +80,21 @@ pub(crate) struct ThreadIpc {
     /// send's pages were last checked: while it is unchanged, the rendezvous need not
     /// check them again.
     pub(in crate::ipc) long_checked: u64,
+    /// The pages a move last put into its receive window, and its task's space's
+    /// generation just after: each of them mapped, user, writable and exclusive then (the
+    /// move checked them so at its sender, and moves them whole). While that generation
+    /// holds, none of that can have changed (`PageMap::generation`), so `ipc_send` moving
+    /// pages inside them on (a server handing back what it was lent, a stage of a
+    /// pipeline) need not check them again.
+    pub(in crate::ipc) received: Option<(Region, u64)>,
     /// Whether its pending long send was checked in this kernel entry (`ipc_send`, until
     /// it returns): then a share's map counts have room, and are counted as it commits
     /// instead of reserved first (`Transfer::ShareCounting`).
     pub(in crate::ipc) checked_now: bool,
+    /// Whether its `ipc_recv` found its receive window free, with room for it, in this
+    /// kernel entry, without reserving its tables, to take a queued long send at once
+    /// (`recv_general`): that rendezvous need not look again, and makes the tables itself.
+    pub(in crate::ipc) window_now: bool,
     /// The growth (`PageMap::growth`) of its task's space when `ipc_recv` found its
     /// `window` unmapped: while it is unchanged, the rendezvous need not look again.
     pub(in crate::ipc) window_growth: u64,
@@ -104,7 +115,9 @@ impl ThreadIpc {
         reply_to: None,
         window: None,
         long_checked: 0,
+        received: None,
         checked_now: false,
+        window_now: false,
         window_growth: 0,
         window_splits: 0,
         walked: Remembered::NONE,

@@ -141,8 +141,11 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     }
 
     /// The short half of a rendezvous: the message into the receiver's buffer (or
-    /// registers), and its `*len_short` and `*len_long`. The sender's buffer is walked
-    /// again: it was checked in another system call.
+    /// registers), and its `*len_short` and `*len_long`. Each side's buffers are looked up
+    /// again (the sender's were checked in another system call), starting from the pages
+    /// its last call looked up if its space's generation has not moved since
+    /// (`direct_spec::resumed`): a queued sender's and a receiver's own buffers, looked up
+    /// by their `ipc_send` and `ipc_recv`, usually cost no walk here.
     pub(super) fn copy_short(&mut self, p: &Pair) -> Result<(), Fault> {
         let (send, recv) = (p.send, p.recv);
         if let (Some(mut words), true) = (send.regs(), recv.in_regs()) {
@@ -152,16 +155,22 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             self.threads[p.r].ret.fast(0, n, words);
             return Ok(());
         }
-        let (st, rt) = (self.task_of(p.s), self.task_of(p.r));
         let payload = match send.regs() {
             Some(words) => Payload::Regs(words, send.len),
             None => {
-                let src = Walker::new(space_of(&self.tasks, st)).readable(send.buf().prefix(recv.cap), false);
-                Payload::Memory(src.map_err(Fault::Sender)?)
+                let range = send.buf().prefix(recv.cap);
+                // An empty message walks nothing: then a fresh walker is the cheaper one.
+                let mut src = if range.is_empty() {
+                    Walker::new(space_of(&self.tasks, self.task_of(p.s)))
+                } else {
+                    super::direct_spec::resumed(&self.tasks, &self.threads[p.s]).0
+                };
+                Payload::Memory(src.readable(range, false).map_err(Fault::Sender)?)
             }
         };
         let sink = recv.sink((send.long_pages() * PAGE) as u32);
-        let (mut theirs, ret) = (Walker::new(space_of(&self.tasks, rt)), &mut self.threads[p.r].ret);
+        let (mut theirs, _) = super::direct_spec::resumed(&self.tasks, &self.threads[p.r]);
+        let ret = &mut self.threads[p.r].ret;
         put_short(&mut theirs, ret, sink, &payload, &mut self.bounce).map_err(Fault::Receiver)?;
         Ok(())
     }
@@ -195,13 +204,16 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // and the quota, and pinned its tables. All of that still holds while nothing was
         // mapped into the receiver's space (its growth) and no region of it was split (a
         // move out of the middle of a region takes an entry and maps nothing), unless this
-        // very transfer splits one: a move within one task (`check_add_after_punch`).
-        let pinned = self.threads[r].ipc.window.is_some_and(|w| w.base == window.base && w.pages >= n);
+        // very transfer splits one: a move within one task (`check_add_after_punch`). A
+        // receive that takes a queued long send at once found its window free, with room,
+        // in this same kernel entry (`window_now`), and pinned nothing: the same holds.
+        let pinned = self.window_pinned(r, window);
         let within = moving && st == rt;
-        let known = pinned
-            && !within
-            && self.space(rt).growth() == self.threads[r].ipc.window_growth
-            && self.space_mut(rt).regions().splits() == self.threads[r].ipc.window_splits;
+        let known = !within
+            && (self.threads[r].ipc.window_now
+                || pinned
+                    && self.space(rt).growth() == self.threads[r].ipc.window_growth
+                    && self.space_mut(rt).regions().splits() == self.threads[r].ipc.window_splits);
         if !known {
             if !self.space(rt).is_unmapped(recv_va, n) {
                 return Err(Fault::Receiver(Error::WindowOccupied));
@@ -217,8 +229,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Err(Fault::Sender(Error::OutOfMemory));
         }
         // The window's tables: `ipc_recv` made and pinned them for its whole window, which
-        // this one lies in. Were a receive ever to reach here without that reservation, its
-        // tables are made now (the receiver's limit, never the sender's fault).
+        // this one lies in, unless it takes this send at once (`window_now`): then they
+        // are made now (charged to the receiver: its limit, never the sender's fault), and
+        // freed again if the rendezvous fails (`unprepare_long`).
         if !pinned {
             self.space_mut(rt).prepare(window.base, n).map_err(Fault::Receiver)?;
         }
@@ -226,9 +239,20 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // this same kernel entry has room (`check_transferable` made sure), and nothing
         // else changed a count since: the commit counts as it maps instead.
         if !moving && !self.threads[s].ipc.checked_now {
-            reserve_shares(self.space(st), send_va, n).map_err(Fault::Sender)?;
+            if let Err(e) = reserve_shares(self.space(st), send_va, n) {
+                if !pinned {
+                    self.space_mut(rt).unprepare(window.base, n);
+                }
+                return Err(Fault::Sender(e));
+            }
         }
         Ok(())
+    }
+
+    /// Whether receiver `r` holds `window` reserved (`ipc_recv` pinned its tables).
+    #[inline(always)]
+    fn window_pinned(&self, r: ThreadSlot, window: Region) -> bool {
+        self.threads[r].ipc.window.is_some_and(|w| w.base == window.base && w.pages >= window.pages)
     }
 
     /// How `commit_long` treats the pages and their counts (see `prepare_long`).
@@ -241,12 +265,19 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     }
 
     /// Undoes `prepare_long` for a rendezvous that failed after it: gives back the map
-    /// counts a share reserved. (Page tables it made for the window stay; they are the
-    /// receiver's and are reused.)
+    /// counts a share reserved, and frees the window's tables again if it made them (a
+    /// reserved window's stay pinned until its receive ends).
     pub(super) fn unprepare_long(&mut self, p: &Pair) {
-        let (s, send) = (p.s, p.send);
-        if send.long_pages() > 0 && self.transfer_kind(s, send) == Transfer::Share {
-            release_shares(self.space(self.task_of(s)), send.long.addr(), send.long_pages());
+        let (s, send, n) = (p.s, p.send, p.send.long_pages());
+        if n == 0 {
+            return;
+        }
+        if self.transfer_kind(s, send) == Transfer::Share {
+            release_shares(self.space(self.task_of(s)), send.long.addr(), n);
+        }
+        let window = Region { base: p.recv.long().addr(), pages: n };
+        if !self.window_pinned(p.r, window) {
+            self.space_mut(self.task_of(p.r)).unprepare(window.base, n);
         }
     }
 
@@ -294,5 +325,11 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // Checked in `prepare_long` (or in `ipc_recv`, with nothing mapped since). Were it
         // not, the pages stay mapped without a region: freed with the space, not a panic.
         debug_assert!(added.is_ok(), "room for the window's region was checked");
+        if moving {
+            // Mapped, user, writable and exclusive, as the sender's check found them: the
+            // receiver may move them on without a check while nothing changes its space.
+            let generation = self.space(rt).generation();
+            self.threads[r].ipc.received = Some((Region { base: recv_va, pages: n }, generation));
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! unused are freed however the receive ends.
 
 use super::fixture::Outcome::{Blocked, Done};
-use super::fixture::{code, long_base, recv_buf, window, World};
+use super::fixture::{code, long_base, recv_buf, send_buf, window, World, NOT_TRANSFERRED};
 use crate::mem::pagemap::PageMap;
 use crate::mem::regions::{Region, MAX_REGIONS};
 use crate::task::State;
@@ -154,4 +154,65 @@ fn a_window_mapped_into_while_its_receiver_waits_is_looked_at_again() {
     assert_eq!(w.take_wake(b), Some((code(Error::WindowOccupied), None)), "the receiver is told");
     assert_eq!(w.tags(a, long_base(a), 2), [Some(7), Some(8)], "nothing moved");
     assert!(matches!(w.state(a), State::Sending { to, .. } if to == b));
+}
+
+// A receive that finds a long send queued takes it at once, without reserving its window:
+// the rendezvous makes (and charges) the tables the pages need, and frees them again if it
+// fails.
+
+#[test]
+fn a_queued_long_send_taken_at_once_makes_only_the_tables_it_uses() {
+    let (mut w, a, b) = world();
+    w.map_long(a, 1, 9);
+    let held = w.mem(b).table_frames();
+    assert_eq!(w.send_long(a, b, 1, false, FOREVER), Ok(Blocked), "queued");
+    // A 4 MiB window (two PTs and a PD, were it reserved); one page arrives.
+    assert_eq!(w.recv_long(b, 1024, FOREVER), Ok(Done(0, w.tid(a) as u64)));
+    assert_eq!(w.mem(b).table_frames(), held + 2, "the PD and the one PT the page needs, charged");
+    assert!(!w.core.thread(b).ipc.has_window(), "no window held after the receive");
+    assert_eq!(w.tags(b, window(b), 1), [Some(9)]);
+    assert_eq!(w.reply(b, b""), Ok(Done(0, 0)));
+    assert!(w.remove_region(b, window(b)));
+    assert_eq!(w.mem(b).table_frames(), held, "freed with the pages");
+}
+
+#[test]
+fn a_queued_long_send_past_the_table_limit_fails_the_receive_and_stays_queued() {
+    let (mut w, a, b) = world();
+    w.map_long(a, 1, 3);
+    let held = w.mem(b).table_frames();
+    w.mem(b).set_table_limit(held + 1); // the page needs a PD and a PT
+    assert_eq!(w.send_long(a, b, 1, false, FOREVER), Ok(Blocked), "queued");
+    assert_eq!(w.recv_long(b, 1, FOREVER), Err(Error::OutOfMemory), "as when the window is reserved first");
+    assert_eq!(w.mem(b).table_frames(), held, "all or nothing");
+    assert!(matches!(w.state(a), State::Sending { to, .. } if to == b), "the sender waits on");
+    assert_eq!(w.tags(a, long_base(a), 1), [Some(3)]);
+    w.mem(b).set_table_limit(held + 2);
+    assert_eq!(w.recv_long(b, 1, FOREVER), Ok(Done(0, w.tid(a) as u64)));
+    assert_eq!(w.tags(b, window(b), 1), [Some(3)]);
+}
+
+#[test]
+fn a_queued_share_that_fails_at_once_leaves_both_spaces_and_the_counts_as_they_were() {
+    // The sender's short buffer goes while it waits: the rendezvous fails after it made the
+    // window's tables and reserved the share's counts. Both are given back, the sender is
+    // failed, and the receive goes on as if it had never been queued.
+    let (mut w, a, b) = world();
+    w.map_long(a, 2, 20);
+    let frames: Vec<u64> = (0..2).map(|i| w.mem(a).page(long_base(a) + i * P).unwrap().frame).collect();
+    let (held, a_held) = (w.mem(b).table_frames(), w.mem(a).table_frames());
+    let (b_regions, a_regions) = (w.mem(b).regions().iter().count(), w.mem(a).regions().iter().count());
+    assert_eq!(w.send_long(a, b, 2, true, FOREVER), Ok(Blocked), "queued");
+    w.mem(a).unmap(send_buf(a));
+    let a_held = a_held.min(w.mem(a).table_frames());
+    assert_eq!(w.recv_long(b, 2, 0), Err(Error::Timeout), "nobody else to receive");
+    assert_eq!(w.take_wake(a), Some((code(Error::BadAddress), NOT_TRANSFERRED)));
+    assert_eq!(w.mem(b).table_frames(), held, "the tables made for the window were freed again");
+    assert_eq!(w.mem(a).table_frames(), a_held);
+    assert_eq!(frames.iter().map(|&f| w.frames.map_count(f)).collect::<Vec<_>>(), [1, 1], "no count left reserved");
+    assert!(w.mem(b).is_unmapped(window(b), 2));
+    assert_eq!(w.tags(a, long_base(a), 2), [Some(20), Some(21)], "the pages stay the sender's");
+    assert_eq!(w.mem(b).regions().iter().count(), b_regions);
+    assert_eq!(w.mem(a).regions().iter().count(), a_regions);
+    assert!(!w.core.thread(b).ipc.has_window());
 }

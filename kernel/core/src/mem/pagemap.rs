@@ -86,6 +86,9 @@ pub trait PageMap {
     fn reserve_window(&mut self, va: u64, pages: u64) -> Result<(), Error>;
     /// Ends a window's reservation: its tables are freed if nothing is mapped through them.
     fn release_window(&mut self, va: u64, pages: u64);
+    /// Undoes [`PageMap::prepare`] for a transfer that failed after it: the tables covering
+    /// `[va, va + pages)` that nothing is mapped through (and no window holds) are freed.
+    fn unprepare(&mut self, va: u64, pages: u64);
     /// This space's *growth*: a counter that changes whenever a page is mapped into it
     /// (`new_pages`, a program loaded, pages received). A range found unmapped when it
     /// was `g` is still unmapped while it is `g` and the generation has not moved

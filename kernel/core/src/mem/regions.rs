@@ -37,6 +37,11 @@ impl Region {
         self.base + self.pages * PAGE
     }
 
+    /// Whether the `pages` pages at `base` (a range inside user space) lie inside it.
+    pub fn contains(&self, base: u64, pages: u64) -> bool {
+        base >= self.base && base.saturating_add(pages.saturating_mul(PAGE)) <= self.end()
+    }
+
     fn overlaps(&self, r: Region) -> bool {
         self.base < r.end() && r.base < self.end()
     }

@@ -237,8 +237,9 @@ impl PageTables {
         Ok(())
     }
 
-    /// Creates the missing tables on the way to `va`'s PT.
-    fn make_path<M: TableMemory>(&mut self, m: &mut M, va: u64) -> Result<(), Error> {
+    /// Creates the missing tables on the way to `va`'s PT; returns the PD entry that points
+    /// to the PT.
+    fn make_path<M: TableMemory>(&mut self, m: &mut M, va: u64) -> Result<Slot, Error> {
         let mut t = self.root;
         let mut above: Option<Slot> = None; // the entry pointing to `t` (none for the root)
         for level in 0..3 {
@@ -261,13 +262,21 @@ impl PageTables {
             above = Some((t, i));
             t = e & ADDR;
         }
-        Ok(())
+        // The loop ran three times: `above` is the PD's entry.
+        Ok(above.unwrap_or((t, 0)))
     }
 
     /// Frees every table covering part of `[va, va + pages)` whose use count is zero,
     /// bottom-up, so a PD left unused by freeing its last PT goes too. One walk per 2 MiB
     /// block: a PD is looked at after the range's last PT under it, a PDPT after its last PD.
     pub fn prune<M: TableMemory>(&mut self, m: &mut M, va: u64, pages: u64) {
+        self.prune_unpinning(m, va, pages, false);
+    }
+
+    /// [`PageTables::prune`], taking one pin off each PT first if `unpin` (see
+    /// [`PageTables::unpin`]): one walk per 2 MiB block for both.
+    #[inline(always)]
+    fn prune_unpinning<M: TableMemory>(&mut self, m: &mut M, va: u64, pages: u64, unpin: bool) {
         let len = pages.saturating_mul(PAGE);
         if len == 0 || va >= LOWER_END {
             return;
@@ -278,8 +287,16 @@ impl PageTables {
             let (pd_done, pdpt_done) =
                 (b == last || next.is_multiple_of(span(1)), b == last || next.is_multiple_of(span(0)));
             let (p, depth) = self.existing_path(m, b);
-            if depth == 2 && count(m.read(p[2].0, p[2].1)) != 0 {
-                continue; // the PT is in use, so are the tables above it
+            if depth == 2 {
+                let e = m.read(p[2].0, p[2].1);
+                let mut n = count(e);
+                if unpin && e & PRESENT != 0 && e & HUGE == 0 {
+                    Self::add_count(m, p[2], -1);
+                    n = n.saturating_sub(1);
+                }
+                if n != 0 {
+                    continue; // the PT is in use, so are the tables above it
+                }
             }
             for level in (0..=depth).rev() {
                 if level == 1 && !pd_done || level == 0 && !pdpt_done {
@@ -309,24 +326,36 @@ impl PageTables {
     /// Creates the tables a receive window of `pages` pages at `va` needs, and pins its PTs
     /// so that no unmap frees them (or the tables above them) while the window is pending.
     /// All or nothing.
+    /// One walk per 2 MiB block: each PT is pinned on the way that makes it.
     pub fn pin<M: TableMemory>(&mut self, m: &mut M, va: u64, pages: u64) -> Result<(), Error> {
-        self.prepare(m, va, pages)?;
-        let len = pages * PAGE; // checked by `prepare`
-        let (done, all) = self.add_pins(m, va, len, 1, usize::MAX);
-        if all {
-            return Ok(());
+        let len = pages.checked_mul(PAGE).ok_or(Error::BadAddress)?;
+        if va.checked_add(len).is_none_or(|end| end > LOWER_END) {
+            return Err(Error::BadAddress);
         }
-        // A count is full (more windows than there can be threads): undo.
-        self.add_pins(m, va, len, -1, done);
-        self.prune(m, va, pages);
-        Err(Error::OutOfMemory)
+        let mut done = 0;
+        for block in blocks(va, len, 2) {
+            let failed = match self.make_path(m, block) {
+                // A count is full (more windows than there can be threads).
+                Ok(pt) if count(m.read(pt.0, pt.1)) == COUNT_MAX => Error::OutOfMemory,
+                Ok(pt) => {
+                    Self::add_count(m, pt, 1);
+                    done += 1;
+                    continue;
+                }
+                Err(e) => e,
+            };
+            // Undo: the pins taken, then every table this call made.
+            self.add_pins(m, va, len, -1, done);
+            self.prune(m, va, pages);
+            return Err(failed);
+        }
+        Ok(())
     }
 
-    /// Undoes [`PageTables::pin`] of the same range, freeing the tables left unused.
+    /// Undoes [`PageTables::pin`] of the same range, freeing the tables left unused, in one
+    /// walk per 2 MiB block.
     pub fn unpin<M: TableMemory>(&mut self, m: &mut M, va: u64, pages: u64) {
-        let len = pages.saturating_mul(PAGE);
-        self.add_pins(m, va, len, -1, usize::MAX);
-        self.prune(m, va, pages);
+        self.prune_unpinning(m, va, pages, true);
     }
 
     /// Adds `delta` to the counts of the first `max` PTs `[va, va + len)` needs (one per

@@ -398,6 +398,11 @@ impl PageMap for AddressSpace {
         self.tables.unpin(&mut m, va, pages);
     }
 
+    fn unprepare(&mut self, va: u64, pages: u64) {
+        let mut m = self.memory();
+        self.tables.prune(&mut m, va, pages);
+    }
+
     fn growth(&self) -> u64 {
         self.growth
     }

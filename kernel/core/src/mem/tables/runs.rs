@@ -111,9 +111,10 @@ impl PageTables {
             if let Some(r) = run {
                 let mut cleared = 0;
                 for e in r.of_mut(m, len) {
-                    if *e != 0 {
-                        if *e & PRESENT != 0 {
-                            f(*e);
+                    let v = *e; // read once, kept in a register across `f`
+                    if v != 0 {
+                        if v & PRESENT != 0 {
+                            f(v);
                         }
                         *e = 0;
                         cleared += 1;
@@ -160,10 +161,12 @@ impl PageTables {
                 debug_assert!(to.iter().all(|&e| e == 0), "a transfer over a mapped page");
                 let mut n = 0;
                 for (e, d) in from.iter_mut().zip(to.iter_mut()) {
-                    let present = *e & PRESENT;
-                    *d = (*e & KEEP) | (flags & present.wrapping_neg());
+                    // Read once: the entry stays in a register for `each`.
+                    let v = *e;
+                    let present = v & PRESENT;
+                    *d = (v & KEEP) | (flags & present.wrapping_neg());
                     if present != 0 {
-                        each(*e);
+                        each(v);
                     }
                     if moving {
                         *e = 0;
