@@ -467,6 +467,21 @@ fn a_receive_timeout_wakes_the_receiver_with_timeout() {
     assert_eq!((m.running, m.rax(b)), (Some(b), err(Error::Timeout)));
 }
 
+/// A receive into registers that waited and then timed out returns its error code and the
+/// message registers it prepared when it blocked, all zero (docs/architecture.md, "Results
+/// take one path"): not what the registers held before the call.
+#[test]
+fn a_reply_wait_that_times_out_after_waiting_returns_zeroed_message_registers() {
+    let (mut m, a, b) = two_tasks();
+    m.call(b, Syscall::IpcReplyWait, &[fast::NO_REPLY, fast::timeout_word(1), 7, 7, 7, 7, 7]);
+    assert_ne!(*m.k.core.thread(b).state(), State::Runnable, "waits for its message");
+    m.run(a);
+    m.tick(true);
+    m.call(a, Syscall::YieldTo, &[tid_word(m.tid(b) as i32)]);
+    assert_eq!((m.running, m.rax(b)), (Some(b), err(Error::Timeout)));
+    assert_eq!(m.regs(b).out[1..], [0; 7], "sender, length and payload zeroed");
+}
+
 // ---- interrupts ----------------------------------------------------------------------
 
 fn driver() -> (Machine, ThreadSlot) {
