@@ -9,6 +9,8 @@ fn main() {
         // The target's default is a static PIE. The kernel is loaded at exactly the address
         // it is linked for, so link it as a plain static executable: absolute addresses are
         // resolved at link time and no dynamic relocations are left to apply at boot.
+        // The xtask also compiles it with the static relocation model (`KERNEL_RUSTFLAGS` in
+        // xtask/src/build.rs), so the code reaches statics directly rather than through the GOT.
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
 }

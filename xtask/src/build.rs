@@ -70,6 +70,30 @@ pub fn cargo() -> Command {
     c
 }
 
+/// Code generation of the kernel and of every crate linked into it (not of the user
+/// programs: those stay position-independent, the ELF loader relocates them). The kernel
+/// runs at the address it is linked for (`-no-pie`, the top 2 GiB), so a static's address
+/// is a link-time constant: with the static model it is a RIP-relative displacement or an
+/// immediate, where the target's default (position-independent) model loads it from the
+/// GOT first, one more load on every static access. The target's code model is already
+/// `kernel` (addresses sign-extended from 32 bits), the one an image at -2 GiB needs.
+pub const KERNEL_RUSTFLAGS: &[&str] = &["-Crelocation-model=static"];
+
+/// `cargo` for building the kernel: [`KERNEL_RUSTFLAGS`] after the flags the environment
+/// gives (`CARGO_ENCODED_RUSTFLAGS` or `RUSTFLAGS`). Cargo keeps crates built with other
+/// flags apart, so the dependencies the kernel shares with the user programs (abi,
+/// zerocopy, bitflags) are built once each way and neither build undoes the other.
+pub fn kernel_cargo() -> Command {
+    let mut flags: Vec<String> = match std::env::var("CARGO_ENCODED_RUSTFLAGS") {
+        Ok(s) => s.split('\x1f').filter(|f| !f.is_empty()).map(String::from).collect(),
+        Err(_) => std::env::var("RUSTFLAGS").unwrap_or_default().split_whitespace().map(String::from).collect(),
+    };
+    flags.extend(KERNEL_RUSTFLAGS.iter().map(|f| f.to_string()));
+    let mut c = cargo();
+    c.env("CARGO_ENCODED_RUSTFLAGS", flags.join("\x1f"));
+    c
+}
+
 /// Where the bare-metal release binaries land.
 fn out_dir() -> PathBuf {
     target_dir().join(TARGET).join("release")
@@ -120,28 +144,30 @@ pub fn only(programs: &[&str]) -> Result<Built, String> {
 
 fn build(programs: Option<&[&str]>) -> Result<Built, String> {
     let kernel = out_dir().join("moroso-kernel");
-    let mut cmd = cargo();
-    cmd.args(["build", "--release", "--target", TARGET, "-p", "moroso-kernel"]);
+    // The kernel and the programs are two cargo runs: they are compiled with different
+    // flags ([`KERNEL_RUSTFLAGS`]), which cargo applies per run, not per package.
+    let mut apps = cargo();
+    apps.args(["build", "--release", "--target", TARGET, "-p", "moroso-apps"]);
     let what = match programs {
-        None => {
-            cmd.args(["-p", "moroso-apps"]);
-            "the kernel and every user program".to_string()
-        }
-        Some([]) => "the kernel".to_string(),
+        None => Some("every user program".to_string()),
+        Some([]) => None,
         Some(programs) => {
-            cmd.args(["-p", "moroso-apps", "--bin", "moroso-kernel"]);
             let mut files: Vec<&str> = programs.iter().map(|e| e.split_once('=').map_or(*e, |(_, f)| f)).collect();
             files.dedup();
             for f in &files {
-                cmd.args(["--bin", f]);
+                apps.args(["--bin", f]);
             }
-            format!("the kernel and {}", files.join(", "))
+            Some(files.join(", "))
         }
     };
     // The first build compiles every dependency for two targets: say why it takes long.
     let first = if kernel.is_file() { "" } else { "; a first build compiles every dependency and takes a few minutes" };
-    eprintln!("xtask: building {what} (cargo build --release --target {TARGET}){first}");
-    run_visible(&mut cmd)?;
+    let and = what.as_ref().map_or(String::new(), |w| format!(" and {w}"));
+    eprintln!("xtask: building the kernel{and} (cargo build --release --target {TARGET}){first}");
+    run_visible(kernel_cargo().args(["build", "--release", "--target", TARGET, "-p", "moroso-kernel"]))?;
+    if what.is_some() {
+        run_visible(&mut apps)?;
+    }
     if kernel.is_file() {
         Ok(Built { kernel })
     } else {

@@ -11,7 +11,7 @@
 mod json;
 mod svg;
 
-use crate::build::{self, cargo, target_dir};
+use crate::build::{self, kernel_cargo, target_dir};
 use crate::image;
 use crate::qemu;
 use crate::setup::{run_visible, TARGET};
@@ -130,7 +130,7 @@ pub fn run(o: &Options, echo: bool) -> Result<(qemu::Outcome, Files), String> {
 fn build_kernel() -> Result<PathBuf, String> {
     let dir = out_dir().join("kernel");
     eprintln!("xtask: building the tracing kernel (--features trace, into {})", dir.display());
-    run_visible(cargo().env("CARGO_TARGET_DIR", &dir).args([
+    run_visible(kernel_cargo().env("CARGO_TARGET_DIR", &dir).args([
         "build",
         "--release",
         "--target",
