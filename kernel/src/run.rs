@@ -139,11 +139,11 @@ fn syscall_ipc(frame: *mut TrapFrame, direct: impl FnOnce(&mut Kernel<X86>, &Tra
     let mut kernel = Borrow::take();
     let k = kernel.get();
     // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing
-    // writes it while the kernel decides (results are delivered after), and this shared
-    // borrow ends with the general path's decision or the switch.
+    // writes it while the direct switch decides, and this shared borrow ends with that
+    // decision (a decline hands `declined` the raw pointer, not this reference).
     let regs = unsafe { &*frame };
     let Some(d) = direct(k, regs) else {
-        return declined(kernel, regs);
+        return declined(kernel, frame);
     };
     // Ended here, not by a drop the block below never reaches.
     drop(kernel);
@@ -192,10 +192,20 @@ impl Drop for Borrow {
 /// same borrow (`kernel`, ended here), then out as for any call. Not inlined: the direct
 /// switch, the hot way, then needs few registers and no stack of its own (this is its
 /// tail call), so its function saves almost nothing in its prologue.
+///
+/// Takes the frame as a raw pointer: a reference argument would stay borrowed for the whole
+/// call, across `deliver`'s write of results into this very frame.
 #[inline(never)]
-fn declined(mut kernel: Borrow, regs: &TrapFrame) {
+fn declined(mut kernel: Borrow, frame: *mut TrapFrame) {
     let k = kernel.get();
-    let how = k.syscall(regs);
+    let how = {
+        // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing
+        // writes it while the general path decides, and this shared borrow ends here,
+        // before `deliver` writes results into the frame of the thread to run (which may
+        // be this one).
+        let regs = unsafe { &*frame };
+        k.syscall(regs)
+    };
     let how = deliver(k, how);
     drop(kernel);
     leave(how)

@@ -61,7 +61,12 @@ pub trait PageMap {
     /// can have become unmapped by them. So a check of a range made when the generation
     /// was `g` (pages mapped, writable, exclusive; what a page translates to) still holds
     /// while the generation is `g`: a queued long send is not checked again at its
-    /// rendezvous, and a cached translation may be reused. Never goes back, never repeats.
+    /// rendezvous, and a cached translation may be reused. In particular a frame's map
+    /// count rises only by a share out of a space that maps it, which bumps that space's
+    /// generation: pages a move left exclusive in a space stay exclusive while its
+    /// generation holds (so they may be moved on unchecked). Never goes back, never
+    /// repeats; on the machine not even across spaces that reuse an id (a new space starts
+    /// above every generation a destroyed one reached).
     fn generation(&self) -> u64;
     /// Whether no page of `[va, va + pages)` is mapped.
     fn is_unmapped(&self, va: u64, pages: u64) -> bool;

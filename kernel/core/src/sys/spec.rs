@@ -71,8 +71,12 @@ impl<P: Platform> Kernel<P> {
         } else if nr == Syscall::IpcSend as u64 {
             let a = calls::send_args(regs);
             match self.core.direct_send(me, &a) {
-                // The general exit loads other I/O ports; this one does not.
-                Some(to) if self.core.same_io(to, self.io_loaded) => return Some(Spec::Enter(self.enter_received(to))),
+                // The general exit loads other I/O ports, and delivers results other than
+                // the two `Enter` carries (none today: `direct_send` leaves exactly those;
+                // checked in every build so that a change there cannot drop one).
+                Some(to) if self.core.same_io(to, self.io_loaded) && self.core.thread(to).ret.is_value_and_second() => {
+                    return Some(Spec::Enter(self.enter_received(to)))
+                }
                 Some(_) => Ok(()),
                 None => calls::ipc_send(self, caller, regs),
             }
@@ -94,6 +98,8 @@ impl<P: Platform> Kernel<P> {
         // Only the current thread runs in user mode, so a system call always has one.
         let Some(me) = self.core.current() else { return Error::InvalidArgument.code() as i64 as u64 };
         let replied = self.core.ipc_reply(me, message, len as u32);
+        // The arch's way out returns to this same thread: a reply never switches.
+        debug_assert_eq!(self.core.current(), Some(me), "ipc_reply never switches");
         // As `calls::light` returns a light call's value: `rax` only, nothing left pending.
         let value = self.core.results_mut(me).take(abi::syscall::regs::VALUE);
         debug_assert!(self.core.thread(me).ret.is_empty(), "a reply returns rax only");

@@ -946,3 +946,48 @@ fn a_receive_taken_runs_a_thread_with_other_results_by_the_general_exit() {
     let left = m.k.direct_spec(&regs(&c));
     assert!(matches!(left, Some(super::spec::Spec::Leave(Leave::Run { switch: true, .. }))), "{left:?}");
 }
+
+// ---- a kept buffer made read-only (a protect, not an unmap) ----------------------------
+
+#[test]
+fn a_receive_again_after_its_buffer_became_read_only_declines() {
+    let (m, c) = check(recv_again_setup(64, 0, 8, 16, |m, w| m.mem(w.b).set_writable(data(w.b) + PAGE, false)), false);
+    assert_ne!(m.rax(c.caller), 0);
+}
+
+#[test]
+fn a_receive_again_after_its_length_word_became_read_only_declines() {
+    let (m, c) = check(recv_again_setup(64, 0, 8, 16, |m, w| m.mem(w.b).set_writable(lens(w.b), false)), false);
+    assert_ne!(m.rax(c.caller), 0);
+}
+
+#[test]
+fn a_send_again_after_its_buffer_became_read_only_declines() {
+    let (m, c) = check(send_again_setup(8, 0, 0, |m, w| m.mem(w.a).set_writable(data(w.a), false)), false);
+    assert_ne!(m.rax(c.caller), 0);
+}
+
+#[test]
+fn a_send_to_a_receiver_whose_buffer_became_read_only_declines() {
+    let (m, _c) = check(
+        |m| {
+            let w = world(m);
+            receives(m, w.b, 64, -1);
+            m.mem(w.b).set_writable(data(w.b) + PAGE, false);
+            let args = send_args(m, w.a, m.tid(w.b), 8, 1, -1);
+            Case { w, caller: w.a, nr: Syscall::IpcSend, args }
+        },
+        false,
+    );
+    let _ = m;
+}
+
+#[test]
+fn a_reply_into_a_caller_whose_buffer_became_read_only_is_not_written() {
+    // a calls b by the direct way (a keeps its buffers for the reply); a's buffer page is
+    // then made read-only (another thread of a's task would do it); b's reply must not
+    // write it.
+    let (mut m, c) = light(reply_from_kept_setup(PAGE, 64, PAGE, 8, |m, w| m.mem(w.a).set_writable(data(w.a), false)));
+    let a = c.w.a;
+    assert_ne!(m.peek(a, data(a), 8), b"kept-rep", "a read-only page was written");
+}

@@ -20,11 +20,19 @@ use crate::mem::tables::{self, PageTables, TableMemory};
 use crate::mem::{UserMapCounts, FRAMES};
 use crate::umem::UserMemory;
 use abi::Error;
+use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::{PageTable, PageTableFlags as F, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
+
+/// Above every generation a destroyed address space reached: where a new space's starts.
+/// A space's id (its root frame) is reused once it is destroyed, so without this a new
+/// space could show an (id, generation) pair an old one had; a cache keyed by that pair
+/// (every one is also reset when its thread is made, so this is defence in depth) can then
+/// never mistake the new space for the old.
+static GENERATION_FLOOR: AtomicU64 = AtomicU64::new(0);
 // Every frame, a root table's too, comes from `FRAMES`, whose frames' addresses fit a `u32`
 // (`UserMemory::space_id`).
 const _: () = assert!((crate::mem::FRAME_WORDS as u64) * 64 * PAGE <= 1 << 32);
@@ -180,7 +188,8 @@ impl AddressSpace {
             tables: PageTables::new(root, kernel_frames as u64),
             counts,
             regions: frame.addr(),
-            generation: 0,
+            // Relaxed: spaces are made and destroyed only under the kernel lock.
+            generation: GENERATION_FLOOR.load(Ordering::Relaxed),
             growth: 0,
         })
     }
@@ -337,6 +346,7 @@ impl AddressSpace {
 
     /// Frees every user frame and every lower-half table.
     fn destroy(&mut self) {
+        GENERATION_FLOOR.fetch_max(self.generation + 1, Ordering::Relaxed);
         if self.is_active() {
             // SAFETY: the kernel root maps the whole kernel half, where this code runs.
             unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(kernel_root())), Cr3Flags::empty()) };
