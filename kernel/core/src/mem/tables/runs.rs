@@ -88,6 +88,21 @@ impl PageTables {
         .is_ok()
     }
 
+    /// Whether every page of `[va, va + pages)` has a leaf with every bit of `need` set.
+    /// The entries of a run are folded together, with no test per page: a caller that
+    /// must say which page failed looks again ([`PageTables::for_each_leaf`]).
+    pub fn all_leaves_have<M: TableMemory>(&self, m: &M, va: u64, pages: u64, need: u64) -> bool {
+        self.for_each_run(m, va, pages, |_, run, len| {
+            let all = run.ok_or(())?.of(m, len).iter().fold(need, |all, &e| all & e);
+            if all == need {
+                Ok(())
+            } else {
+                Err(())
+            }
+        })
+        .is_ok()
+    }
+
     /// Calls `f` with the leaf entry of every page of `[va, va + pages)`, in order; a page
     /// whose PT does not exist is `Err(absent)`. Stops at the first error.
     pub fn for_each_leaf<M: TableMemory, E: Copy>(
@@ -112,10 +127,13 @@ impl PageTables {
                 let mut cleared = 0;
                 for e in r.of_mut(m, len) {
                     let v = *e; // read once, kept in a register across `f`
-                    if v != 0 {
-                        if v & PRESENT != 0 {
-                            f(v);
-                        }
+                    // One test for the common case, a present leaf; a non-zero one that is
+                    // not present (none is made) is cleared and counted all the same.
+                    if v & PRESENT != 0 {
+                        f(v);
+                        *e = 0;
+                        cleared += 1;
+                    } else if v != 0 {
                         *e = 0;
                         cleared += 1;
                     }
