@@ -144,6 +144,9 @@ pub fn check_transferable<S: PageMap>(space: &S, va: u64, pages: u64, moving: bo
     check(space, va, pages, moving)
 }
 
+// Out of line: inlined into `ipc_send`, it changed the code of every path through it
+// (the short sends' too) by a few instructions, up or down, at the compiler's whim.
+#[inline(never)]
 fn check<S: PageMap>(space: &S, va: u64, pages: u64, moving: bool) -> Result<(), Error> {
     if moving {
         // Exclusive pages only (so no frame can repeat in the range either).

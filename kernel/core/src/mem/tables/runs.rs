@@ -178,18 +178,31 @@ impl PageTables {
                 debug_assert!(from.iter().all(|&e| e & PRESENT != 0), "a transfer of an unmapped page");
                 debug_assert!(to.iter().all(|&e| e == 0), "a transfer over a mapped page");
                 let mut n = 0;
-                for (e, d) in from.iter_mut().zip(to.iter_mut()) {
-                    // Read once: the entry stays in a register for `each`.
-                    let v = *e;
-                    let present = v & PRESENT;
-                    *d = (v & KEEP) | (flags & present.wrapping_neg());
-                    if present != 0 {
-                        each(v);
-                    }
-                    if moving {
+                if moving {
+                    // Without a branch: a move does nothing else per page.
+                    for (e, d) in from.iter_mut().zip(to.iter_mut()) {
+                        let v = *e;
+                        let present = v & PRESENT;
+                        *d = (v & KEEP) | (flags & present.wrapping_neg());
+                        if present != 0 {
+                            each(v);
+                        }
                         *e = 0;
+                        n += present;
                     }
-                    n += present;
+                } else {
+                    // A share counts each frame in `each`, which must skip an empty entry:
+                    // one test, taken around the whole page.
+                    for (e, d) in from.iter().zip(to.iter_mut()) {
+                        // Read once: the entry stays in a register for `each`.
+                        let v = *e;
+                        if v & PRESENT == 0 {
+                            continue; // (never, see above) the destination stays empty
+                        }
+                        *d = (v & KEEP) | flags;
+                        each(v);
+                        n += 1;
+                    }
                 }
                 add_count_by(dm, dr.above, n as i64);
                 if moving {
