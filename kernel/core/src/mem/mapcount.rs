@@ -80,10 +80,13 @@ impl<const N: usize> MapCounts<N> {
     pub fn increment(&self, frame: u64) -> bool {
         let s = self.slot(frame);
         let c = s.load(Ordering::Relaxed);
-        if c >= HIGH - 1 {
+        let n = c.wrapping_add(1);
+        // One test of the new count for both rare cases: it is high (sign bit set), or the
+        // count was at its maximum (it wrapped to 0).
+        if n as i16 <= 0 {
             return self.increment_high(s, c);
         }
-        s.store(c + 1, Ordering::Relaxed);
+        s.store(n, Ordering::Relaxed);
         true
     }
 
