@@ -10,9 +10,9 @@
 //! a share of up to `MAX_COUNT - HIGH + 1` pages has room in every count it adds to
 //! without reading one ([`MapCounts::has_room`]): counts are global, and this is the
 //! global answer, in one load. Keeping it costs no instruction on the common path: an
-//! increment already compares the count (with `HIGH - 1` now instead of the maximum), a
-//! decrement already tests for the last mapping and for underflow (both now one compare
-//! that also catches a high count); only the rare cases take the branch that looks closer.
+//! increment compares the count once (with `HIGH - 1`, which also catches the maximum), a
+//! decrement once (0, 1 and a high count in one compare); only the rare cases take the
+//! branch that looks closer.
 //!
 //! A count's index is the frame number modulo the table's size: every frame the kernel
 //! hands out is below it (`mem::FRAMES` manages frames below 4 GiB, and the table covers

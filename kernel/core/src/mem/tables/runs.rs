@@ -164,7 +164,8 @@ impl PageTables {
                 let (from, to) = (sr.of_mut(sm, len), dr.of_mut(dm, len));
                 debug_assert!(from.iter().all(|&e| e & PRESENT != 0), "a transfer of an unmapped page");
                 debug_assert!(to.iter().all(|&e| e == 0), "a transfer over a mapped page");
-                let n = if moving { move_run(from, to, flags, &mut each) } else { share_run(from, to, flags, &mut each) };
+                let n =
+                    if moving { move_run(from, to, flags, &mut each) } else { share_run(from, to, flags, &mut each) };
                 add_count_by(dm, dr.above, n as i64);
                 if moving {
                     add_count_by(sm, sr.above, -(n as i64));
