@@ -320,6 +320,10 @@ impl PageMap for Mem {
     fn map_count(&self, frame: u64) -> u32 {
         self.frames.map_count(frame)
     }
+    fn counts_have_room(&self, extra: u64) -> bool {
+        let t = self.frames.0.borrow();
+        t.frames.values().all(|&(_, n)| n as u64 + extra <= FAKE_MAX_MAPPINGS as u64)
+    }
     fn add_mapping(&self, frame: u64) -> Result<(), Error> {
         self.frames.add_mapping(frame)
     }

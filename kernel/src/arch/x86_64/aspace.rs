@@ -393,6 +393,18 @@ impl PageMap for AddressSpace {
         })
     }
 
+    #[inline]
+    fn check_pages(&self, va: u64, pages: u64, writable: bool) -> Result<(), Error> {
+        const USER_PAGE: u64 = tables::PRESENT | tables::USER;
+        let need = if writable { USER_PAGE | tables::WRITABLE } else { USER_PAGE };
+        // All pages good (the common case) in a fold; else the page-by-page walk finds the
+        // first bad one and its error.
+        if self.tables.all_leaves_have(&self.reader(), va, pages, need) {
+            return Ok(());
+        }
+        self.for_each_page(va, pages, writable, |_| Ok(()))
+    }
+
     fn prepare(&mut self, va: u64, pages: u64) -> Result<(), Error> {
         let mut m = self.memory();
         self.tables.prepare(&mut m, va, pages)
@@ -472,6 +484,10 @@ impl PageMap for AddressSpace {
 
     fn map_count(&self, frame: u64) -> u32 {
         self.counts.get(frame)
+    }
+
+    fn counts_have_room(&self, extra: u64) -> bool {
+        self.counts.has_room(extra)
     }
 
     fn add_mapping(&self, frame: u64) -> Result<(), Error> {

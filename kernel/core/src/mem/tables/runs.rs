@@ -88,6 +88,21 @@ impl PageTables {
         .is_ok()
     }
 
+    /// Whether every page of `[va, va + pages)` has a leaf with every bit of `need` set.
+    /// The entries of a run are folded together, with no test per page: a caller that
+    /// must say which page failed looks again ([`PageTables::for_each_leaf`]).
+    pub fn all_leaves_have<M: TableMemory>(&self, m: &M, va: u64, pages: u64, need: u64) -> bool {
+        self.for_each_run(m, va, pages, |_, run, len| {
+            let all = run.ok_or(())?.of(m, len).iter().fold(need, |all, &e| all & e);
+            if all == need {
+                Ok(())
+            } else {
+                Err(())
+            }
+        })
+        .is_ok()
+    }
+
     /// Calls `f` with the leaf entry of every page of `[va, va + pages)`, in order; a page
     /// whose PT does not exist is `Err(absent)`. Stops at the first error.
     pub fn for_each_leaf<M: TableMemory, E: Copy>(
@@ -109,17 +124,7 @@ impl PageTables {
         while done < pages {
             let (run, len) = self.run_at(m, va + done * PAGE, pages - done);
             if let Some(r) = run {
-                let mut cleared = 0;
-                for e in r.of_mut(m, len) {
-                    let v = *e; // read once, kept in a register across `f`
-                    if v != 0 {
-                        if v & PRESENT != 0 {
-                            f(v);
-                        }
-                        *e = 0;
-                        cleared += 1;
-                    }
-                }
+                let cleared = clear_run(r.of_mut(m, len), &mut f);
                 add_count_by(m, r.above, -cleared);
             }
             done += len;
@@ -159,20 +164,8 @@ impl PageTables {
                 let (from, to) = (sr.of_mut(sm, len), dr.of_mut(dm, len));
                 debug_assert!(from.iter().all(|&e| e & PRESENT != 0), "a transfer of an unmapped page");
                 debug_assert!(to.iter().all(|&e| e == 0), "a transfer over a mapped page");
-                let mut n = 0;
-                for (e, d) in from.iter_mut().zip(to.iter_mut()) {
-                    // Read once: the entry stays in a register for `each`.
-                    let v = *e;
-                    let present = v & PRESENT;
-                    *d = (v & KEEP) | (flags & present.wrapping_neg());
-                    if present != 0 {
-                        each(v);
-                    }
-                    if moving {
-                        *e = 0;
-                    }
-                    n += present;
-                }
+                let n =
+                    if moving { move_run(from, to, flags, &mut each) } else { share_run(from, to, flags, &mut each) };
                 add_count_by(dm, dr.above, n as i64);
                 if moving {
                     add_count_by(sm, sr.above, -(n as i64));
@@ -209,6 +202,99 @@ impl PageTables {
             }
         }
     }
+}
+
+// The loops over one run's entries. A transfer's are functions of their own (called once
+// per 2 MiB): inlined into `transfer_from`, whose three kinds of transfer share one body,
+// the registers they need went to the code around them, and the loops rematerialised their
+// constants, or spilled, differently from one build to the next (a share's loop took 20
+// instructions a page there, 15 here plus its count). A clear's loop is as short inlined.
+// Each tests one thing per page, and leaves for a `_rest` function on the rare entry.
+
+/// A move's run: each source entry copied to the destination (its frame and writable bit,
+/// plus `flags`) and cleared; returns how many were present. Without a branch per page.
+#[inline(never)]
+fn move_run(from: &mut [u64], to: &mut [u64], flags: u64, each: &mut impl FnMut(u64)) -> u64 {
+    let mut n = 0;
+    for (e, d) in from.iter_mut().zip(to.iter_mut()) {
+        let v = *e;
+        let present = v & PRESENT;
+        *d = (v & KEEP) | (flags & present.wrapping_neg());
+        if present != 0 {
+            each(v);
+        }
+        *e = 0;
+        n += present;
+    }
+    n
+}
+
+/// A share's run: each source entry copied to the destination and given to `each` (which
+/// counts its frame). One test per page, whose failure (an empty entry: never, the caller
+/// checked) leaves the loop for [`share_rest`]. Returns how many were copied.
+#[inline(never)]
+fn share_run(from: &[u64], to: &mut [u64], flags: u64, each: &mut impl FnMut(u64)) -> u64 {
+    let len = from.len().min(to.len());
+    let (from, to) = (&from[..len], &mut to[..len]);
+    for i in 0..len {
+        let v = from[i];
+        if v & PRESENT == 0 {
+            return i as u64 + share_rest(&from[i..], &mut to[i..], flags, each);
+        }
+        to[i] = (v & KEEP) | flags;
+        each(v);
+    }
+    len as u64
+}
+
+/// The rest of a run [`share_run`] found an empty entry in: an empty entry leaves its
+/// destination empty (never a mapping of frame 0), the others are copied.
+#[cold]
+#[inline(never)]
+fn share_rest(from: &[u64], to: &mut [u64], flags: u64, each: &mut impl FnMut(u64)) -> u64 {
+    let mut n = 0;
+    for (&v, d) in from.iter().zip(to.iter_mut()) {
+        if v & PRESENT != 0 {
+            *d = (v & KEEP) | flags;
+            each(v);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Clears a run's entries, giving each present one to `f`; returns how many were non-zero.
+/// One test per page, whose failure (an empty entry) leaves the loop for [`clear_rest`].
+#[inline(always)]
+fn clear_run(entries: &mut [u64], f: &mut impl FnMut(u64)) -> i64 {
+    for i in 0..entries.len() {
+        let v = entries[i]; // read once, kept in a register across `f`
+        if v & PRESENT == 0 {
+            return i as i64 + clear_rest(&mut entries[i..], f);
+        }
+        f(v);
+        entries[i] = 0;
+    }
+    entries.len() as i64
+}
+
+/// The rest of a run [`clear_run`] found a non-present entry in: a non-zero one that is
+/// not present (none is made) is cleared and counted all the same.
+#[cold]
+#[inline(never)]
+fn clear_rest(entries: &mut [u64], f: &mut impl FnMut(u64)) -> i64 {
+    let mut n = 0;
+    for e in entries.iter_mut() {
+        let v = *e;
+        if v & PRESENT != 0 {
+            f(v);
+        }
+        if v != 0 {
+            *e = 0;
+            n += 1;
+        }
+    }
+    n
 }
 
 #[cfg(test)]
@@ -312,6 +398,52 @@ mod tests {
                 assert_eq!((d.held(), dm.live()), (0, 1), "and the destination's, once cleared");
             }
         }
+    }
+
+    #[test]
+    fn all_leaves_have_every_bit_asked_for() {
+        let (mut m, mut t) = space();
+        let need = PRESENT | USER | WRITABLE;
+        // 600 pages across two PTs, every one user and writable.
+        let va = BASE + BLOCK - 100 * PAGE;
+        map(&mut m, &mut t, va, 600, 1);
+        assert!(t.all_leaves_have(&m, va, 600, need));
+        assert!(t.all_leaves_have(&m, va + 3 * PAGE, 1, need));
+        // One page read-only, in the second PT: the ranges holding it fail, the others not.
+        let ro = va + 400 * PAGE;
+        t.set_leaf(&mut m, ro, 401 << 12 | PRESENT | USER);
+        assert!(!t.all_leaves_have(&m, va, 600, need));
+        assert!(!t.all_leaves_have(&m, ro, 1, need));
+        assert!(t.all_leaves_have(&m, va, 400, need));
+        assert!(t.all_leaves_have(&m, ro, 1, PRESENT | USER), "what it has");
+        // A page cleared, a page past the end (no entry), a range reaching a missing PT.
+        t.clear_leaf(&mut m, va + 7 * PAGE);
+        assert!(!t.all_leaves_have(&m, va, 100, need));
+        assert!(!t.all_leaves_have(&m, va + 599 * PAGE, 2, need), "past the last page");
+        assert!(!t.all_leaves_have(&m, BASE + 5 * BLOCK, 1, PRESENT), "no PT there");
+    }
+
+    /// A share's run that finds an empty source entry (the caller's checks rule it out)
+    /// leaves that destination empty, copies the rest and counts only what it wrote; a
+    /// clear's run that finds one clears and reports the rest.
+    #[test]
+    fn runs_with_an_empty_entry_leave_it_empty_and_count_exactly() {
+        let flags = PRESENT | USER;
+        let mut from: Vec<u64> = (1..=8).map(|f| f << 12 | PRESENT | WRITABLE).collect();
+        from[3] = 0;
+        let mut to = vec![0; 8];
+        let mut seen = vec![];
+        assert_eq!(share_run(&from, &mut to, flags, &mut |e| seen.push(e >> 12)), 7);
+        assert_eq!(seen, [1, 2, 3, 5, 6, 7, 8]);
+        assert_eq!(to[3], 0, "never a mapping of frame 0");
+        assert_eq!(to[4], 5 << 12 | WRITABLE | flags);
+        // An entry that is not present but not zero (none is made): cleared and counted.
+        let mut run = from.clone();
+        run[5] = 6 << 12;
+        let mut cleared = vec![];
+        assert_eq!(clear_run(&mut run, &mut |e| cleared.push(e >> 12)), 7);
+        assert_eq!(cleared, [1, 2, 3, 5, 7, 8]);
+        assert!(run.iter().all(|&e| e == 0));
     }
 
     #[test]
