@@ -633,6 +633,14 @@ pub struct KeptBuf {
 pub struct Kept {
     /// Whether anything is kept.
     valid: bool,
+    /// Whether the holder's pending record (its `Receiving`, or its `AwaitingReply` into
+    /// memory) was made by the direct way from exactly the ranges kept, so that its partner
+    /// need not compare them ([`Kept::pending_bufs`]). Set only with `valid`, by the direct
+    /// way right after it blocks the holder; cleared whenever the holder blocks by
+    /// `block_*` (`ThreadIpc::left_running`), so no record made since stands for it. (The
+    /// register calls' direct switch, `switch_direct`, leaves it: it makes only records
+    /// into registers, which the partners never take kept buffers for.)
+    pending: bool,
     generation: u64,
     space: u32,
     buf_len: u32,
@@ -648,6 +656,7 @@ impl Kept {
     /// Nothing kept.
     pub const NONE: Kept = Kept {
         valid: false,
+        pending: false,
         generation: 0,
         space: 0,
         buf_len: 0,
@@ -670,6 +679,7 @@ impl Kept {
         }
         Kept {
             valid: true,
+            pending: false,
             generation,
             space,
             buf_len: buf.range.len,
@@ -710,6 +720,55 @@ impl Kept {
             || !word(long, self.words[1])
             || self.space != space.space_id()
         {
+            return None;
+        }
+        let w = |p: *mut u8| UserBuf { head: p, head_len: 4, tail: p, len: 4, _p: PhantomData };
+        Some([
+            UserBuf {
+                head: self.head,
+                head_len: self.head_len,
+                tail: self.tail,
+                len: self.buf_len as usize,
+                _p: PhantomData,
+            },
+            w(self.words[0].1),
+            w(self.words[1].1),
+        ])
+    }
+
+    /// Marks the holder's pending record, just made by the direct way, as made from exactly
+    /// the ranges kept (nothing, if nothing is kept): see [`Kept::pending_bufs`]. The
+    /// caller blocked the holder into that record just now.
+    #[inline(always)]
+    pub fn set_pending(&mut self) {
+        self.pending = self.valid;
+    }
+
+    /// The holder has left its pending record, or is making a new one: no record is known
+    /// to be made from the ranges kept.
+    #[inline(always)]
+    pub fn clear_pending(&mut self) {
+        self.pending = false;
+    }
+
+    /// The buffers kept, if the holder's pending record was made from exactly the ranges
+    /// kept ([`Kept::set_pending`]: the caller takes the ranges from that record, so they
+    /// need not be compared) and they were kept in `space` at generation `generation`: the
+    /// message's and the two words'. What [`bufs`](Self::bufs) gives for the record's
+    /// ranges.
+    ///
+    /// The flag says nothing of soundness (the buffers kept are the holder's own, checked
+    /// writable, whatever record they are used for); it says they are the right ones.
+    ///
+    /// # Safety
+    /// As [`bufs`](Self::bufs).
+    #[inline(always)]
+    pub unsafe fn pending_bufs<'s, S: UserMemory>(
+        &self,
+        space: &'s S,
+        generation: u64,
+    ) -> Option<[UserBuf<'s, Writable>; 3]> {
+        if !self.pending || self.generation != generation || self.space != space.space_id() {
             return None;
         }
         let w = |p: *mut u8| UserBuf { head: p, head_len: 4, tail: p, len: 4, _p: PhantomData };

@@ -40,11 +40,17 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // generation has not moved since: then nothing of theirs is checked again.
         let space = space_of(&self.tasks, self.threads[to.slot].task);
         let their_gen = space.generation();
+        // If its send marked them as the very ranges of its record (`Kept::set_pending`),
+        // only the generation and the space are compared; else the ranges are.
+        let their_kept = &self.threads[to.slot].ipc.kept;
         let ready = match dest.to {
             // SAFETY: `their_gen` is the caller's space's generation, read just now: the
-            // precondition of `Kept::bufs`.
+            // precondition of `Kept::pending_bufs` and `Kept::bufs`.
             ReplyBuf::Memory { buf, len_ptr } => unsafe {
-                self.threads[to.slot].ipc.kept.bufs(space, buf, len_ptr, len_ptr, their_gen)
+                match their_kept.pending_bufs(space, their_gen) {
+                    Some(bufs) => Some(bufs),
+                    None => their_kept.bufs(space, buf, len_ptr, len_ptr, their_gen),
+                }
             },
             ReplyBuf::Regs => None,
         };

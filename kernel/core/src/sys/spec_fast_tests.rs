@@ -388,6 +388,30 @@ fn a_send_after_a_receive_with_another_long_length_word_writes_that_one() {
     other_receive(PAGE, 8, 32);
 }
 
+/// `b` receives the direct way with its length word across a page boundary, so its
+/// receive keeps nothing (`Kept::new`) and its record is not marked as made from kept
+/// buffers (`Kept::set_pending`); `a`'s send must check and fill them as `put_short` does.
+#[test]
+fn a_send_to_a_receive_that_kept_nothing_checks_its_buffers() {
+    let word = 2 * PAGE - 2;
+    let (mut m, c) = check(
+        move |m| {
+            let w = world(m);
+            let len_at = data(w.b) + word;
+            m.poke(w.b, len_at, &64u32.to_le_bytes());
+            m.poke(w.b, lens(w.b) + 16, &0u32.to_le_bytes());
+            m.call(w.b, Syscall::IpcRecv, &[0, data(w.b) + PAGE, lens(w.b) + 16, len_at, -1i32 as u32 as u64]);
+            assert!(!matches!(m.k.core.thread(w.b).state(), crate::task::State::Runnable), "blocked");
+            let args = send_args(m, w.a, m.tid(w.b), 8, 1, -1);
+            Case { w, caller: w.a, nr: Syscall::IpcSend, args }
+        },
+        true,
+    );
+    let b = c.w.b;
+    assert_eq!(m.peek(b, data(b) + PAGE, 8), b"spec-mes", "into the receive's buffer");
+    assert_eq!(m.peek(b, data(b) + word, 4), 8u32.to_le_bytes(), "its length word, across the pages");
+}
+
 #[test]
 fn a_send_to_itself_or_to_a_dead_thread_declines() {
     check(

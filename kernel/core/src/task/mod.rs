@@ -669,6 +669,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.current = None;
         self.threads[me].state = state;
         self.threads[me].fast = Fast::No;
+        self.threads[me].ipc.left_running();
         crate::trace_event!(crate::trace::block(self, me, state));
     }
 
