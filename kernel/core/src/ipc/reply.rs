@@ -67,8 +67,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             self.threads[to.slot].ipc.walked = theirs.remembered(their_gen);
             put
         };
-        let caller = self.replied(me, to, put)?;
-        self.donate(caller); // the caller runs as soon as the server waits again
+        // The caller runs as soon as the server waits again: held for the donation, not
+        // queued (`wake_donated`).
+        self.replied(me, to, put, true)?;
         self.threads[me].ret.value(0);
         Ok(Outcome::Returned)
     }
@@ -81,18 +82,31 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let mut theirs = Walker::new(space_of(&self.tasks, self.threads[to.slot].task));
         let ret = &mut self.threads[to.slot].ret;
         let put = put_short(&mut theirs, ret, dest.sink(), &Payload::Regs(words, len), &mut self.bounce);
-        self.replied(me, to, put)
+        self.replied(me, to, put, false)
     }
 
     /// The reply of `me` to caller `to` was put where it waits (`put`: the bytes, or why
     /// not): wakes the caller and returns its slot. If the caller's buffer has become
     /// invalid, the caller is released with `BadAddress` and the result is `NotDelivered`:
-    /// success means the reply reached it.
-    fn replied(&mut self, me: ThreadSlot, to: ReplyTo, put: Result<u32, Error>) -> Result<ThreadSlot, Error> {
+    /// success means the reply reached it. `donate`: a caller the reply reached is
+    /// donated the rest of the slice (`wake_donated`), to run as soon as `me` waits.
+    #[inline(always)]
+    fn replied(
+        &mut self,
+        me: ThreadSlot,
+        to: ReplyTo,
+        put: Result<u32, Error>,
+        donate: bool,
+    ) -> Result<ThreadSlot, Error> {
         let delivered = put.is_ok();
         crate::trace_event!(crate::trace::reply(self, me, to.tid, to.seq, delivered));
         let _ = me; // read by the trace hook alone
-        self.wake(to.slot, put.map_or_else(|e| e.code() as i64, |_| 0));
+        let value = put.map_or_else(|e| e.code() as i64, |_| 0);
+        if donate && delivered {
+            self.wake_donated(to.slot, value);
+        } else {
+            self.wake(to.slot, value);
+        }
         if !delivered {
             return Err(Error::NotDelivered);
         }
