@@ -12,10 +12,21 @@ use crate::task::{Thread, MAX_THREADS};
 use crate::umem::Walker;
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
-    /// `ipc_reply` by thread `me` (the current thread). Inlined: its own light way in
-    /// (`Kernel::light_reply`) is the hot caller.
+    /// `ipc_reply` by thread `me` (the current thread): [`reply_short`](Self::reply_short),
+    /// and its result, 0, pending for `me`.
     #[inline(always)]
     pub fn ipc_reply(&mut self, me: ThreadSlot, message: u64, len: u32) -> Result<Outcome, Error> {
+        self.reply_short(me, message, len)?;
+        self.threads[me].ret.value(0);
+        Ok(Outcome::Returned)
+    }
+
+    /// What `ipc_reply` by thread `me` (the current thread) does but for its own result,
+    /// which the caller returns: its light way in (`Kernel::light_reply`, the hot caller,
+    /// which gives `rax` straight back) or [`ipc_reply`](Self::ipc_reply). Nothing is
+    /// left pending for `me`.
+    #[inline(always)]
+    pub fn reply_short(&mut self, me: ThreadSlot, message: u64, len: u32) -> Result<(), Error> {
         if len as usize > SHORT_MAX {
             return Err(Error::TooLong);
         }
@@ -70,8 +81,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // The caller runs as soon as the server waits again: held for the donation, not
         // queued (`wake_donated`).
         self.replied(me, to, put, true)?;
-        self.threads[me].ret.value(0);
-        Ok(Outcome::Returned)
+        Ok(())
     }
 
     /// Answers the call `me` last received with `reply`, in registers; returns the caller's

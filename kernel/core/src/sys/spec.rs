@@ -93,12 +93,12 @@ impl<P: Platform> Kernel<P> {
         self.reap();
         // Only the current thread runs in user mode, so a system call always has one.
         let Some(me) = self.core.current() else { return Error::InvalidArgument.code() as i64 as u64 };
-        let replied = self.core.ipc_reply(me, message, len as u32);
-        // As `calls::light` returns a light call's value: `rax` only, nothing left pending.
-        let value = self.core.results_mut(me).take(abi::syscall::regs::VALUE);
+        // `ipc_reply` but for its result, returned here: `rax` only (0), nothing left
+        // pending, as `calls::light` returns a light call's value.
+        let replied = self.core.reply_short(me, message, len as u32);
         debug_assert!(self.core.thread(me).ret.is_empty(), "a reply returns rax only");
         match replied {
-            Ok(_) => value.unwrap_or(0),
+            Ok(()) => 0,
             Err(e) => e.code() as i64 as u64,
         }
     }
@@ -108,6 +108,18 @@ impl<P: Platform> Kernel<P> {
     /// those are all it has pending (see [`Enter`]).
     #[inline(always)]
     fn after_recv(&mut self, me: ThreadSlot) -> Spec {
+        // The commonest case: the caller the server's reply held for the donation
+        // (`Core::wake_donated`), which `schedule` picks now that the server has blocked,
+        // waiting for its two results, in a task with the I/O ports loaded. Entered as a
+        // send enters its receiver: what `Kernel::next` would choose and load for it
+        // (tasks remain: its own).
+        if let Some(d) = self.core.donated() {
+            if self.core.same_io(d, self.io_loaded) && self.core.thread(d).ret.is_value_and_second() {
+                let picked = self.core.schedule();
+                debug_assert_eq!(picked, Some(d));
+                return Spec::Enter(self.enter_received(d));
+            }
+        }
         match self.next(Some(me)) {
             Leave::Run { slot, stack_top, switch: true } if self.core.thread(slot).ret.is_value_and_second() => {
                 let (value, second) = self.core.results_mut(slot).take_value_and_second();
@@ -117,11 +129,12 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// Loads the address space and kernel stack of `to`, which a direct send has just
-    /// made current, and takes its two pending results out for the architecture to enter
-    /// it with (see [`Enter`]). What `Kernel::next` and the delivery would do for it:
-    /// `to` is the current thread (so `schedule` would pick it), live tasks remain (its
-    /// own), and its task's I/O ports are loaded (the caller checked).
+    /// Loads the address space and kernel stack of `to`, which a direct send (or the
+    /// donation, after a receive) has just made current, and takes its two pending results
+    /// out for the architecture to enter it with (see [`Enter`]). What `Kernel::next` and
+    /// the delivery would do for it: `to` is the current thread (so `schedule` would pick
+    /// it), live tasks remain (its own), it is not the thread the entry came in on, and its
+    /// task's I/O ports are loaded (the caller checked).
     #[inline(always)]
     fn enter_received(&mut self, to: ThreadSlot) -> Enter {
         debug_assert_eq!(self.core.current(), Some(to));

@@ -628,6 +628,47 @@ fn a_receive_after_a_reply_runs_the_caller_it_donated_to() {
     assert_eq!(m.running, Some(c.w.a));
 }
 
+/// As above, but the server's task has I/O ports and the caller's has none: the caller
+/// the donation runs is not entered the direct way (`after_recv`), and the general exit
+/// loads its ports.
+#[test]
+fn a_receive_after_a_reply_to_a_caller_with_other_io_ports_loads_them() {
+    let (m, c) = check(
+        |m| {
+            let w = world_with(m, true);
+            called(m, w);
+            m.call(w.b, Syscall::IpcReply, &[data(w.b), 8]);
+            let args = recv_args(m, w.b, 64, 0, -1);
+            Case { w, caller: w.b, nr: Syscall::IpcRecv, args }
+        },
+        true,
+    );
+    assert_eq!(m.running, Some(c.w.a));
+    assert_eq!(m.k.io_loaded, (0, 0), "the caller's (no) ports");
+}
+
+/// The caller the donation runs waits in registers (a register call the server took with
+/// `ipc_recv`): its results are more than `rax` and `rdx`, so it is not entered the direct
+/// way (`after_recv`), and the general exit delivers them all.
+#[test]
+fn a_receive_after_a_reply_to_a_caller_waiting_in_registers_delivers_them_all() {
+    let (m, c) = check(
+        |m| {
+            let w = world(m);
+            receives(m, w.b, 64, -1);
+            m.call(w.a, Syscall::IpcCall, &[fast::call_word(m.tid(w.b), 8), fast::timeout_word(-1), 1, 2]);
+            m.run(w.b);
+            m.poke(w.b, data(w.b), b"the-reply-bytes!");
+            m.call(w.b, Syscall::IpcReply, &[data(w.b), 16]);
+            let args = recv_args(m, w.b, 64, 0, -1);
+            Case { w, caller: w.b, nr: Syscall::IpcRecv, args }
+        },
+        true,
+    );
+    assert_eq!(m.running, Some(c.w.a));
+    assert_eq!(m.rax(c.w.a), 0, "the call's result");
+}
+
 #[test]
 fn a_receive_that_polls_declines() {
     let (m, c) = check(recv_setup(0, 0, nothing), false);

@@ -663,6 +663,13 @@ impl<S, B: MsgBuffers> Core<S, B> {
         }
     }
 
+    /// The thread held for the donation, if any: the one [`schedule`](Self::schedule) picks
+    /// once the current thread has blocked.
+    #[inline(always)]
+    pub(crate) fn donated(&self) -> Option<ThreadSlot> {
+        self.donation.map(|(d, _)| d)
+    }
+
     /// Ends the donation, if there is one: the thread held for it joins the back of the
     /// run queue, where every runnable thread that is not running waits.
     #[inline(always)]
