@@ -35,12 +35,14 @@ const PAGE: u64 = abi::PAGE_SIZE as u64;
 /// # Safety
 ///
 /// Implementors promise what [`page_bytes`](UserMemory::page_bytes) says: the address it
-/// returns reaches the page's frame, for reading the whole page (and writing it if it says
-/// writable), for as long as the space stays borrowed (shared) from the call; and no Rust
+/// returns is page-aligned and reaches the page's frame, for reading the whole page (and
+/// writing it if it says writable), for as long as the space stays borrowed (shared) from
+/// the call (so bytes of two pages overlap only if their addresses are the same page:
+/// `UserBuf::copy_from` relies on it); and no Rust
 /// reference ever covers those bytes (the kernel reaches user memory only through this
 /// trait). The kernel's copies rely on it.
 pub unsafe trait UserMemory {
-    /// The kernel's address of the bytes of user page `page` (page-aligned) and whether the
+    /// The kernel's address (page-aligned) of the bytes of user page `page` (page-aligned) and whether the
     /// page is writable, if it is mapped user memory; `None` for anything else (unmapped, not
     /// user-accessible, outside user space). The address is the frame's, never the user
     /// address (on the machine: the direct map, so SMAP stays on).
@@ -917,11 +919,6 @@ impl<'s, A> UserBuf<'s, A> {
         UserBuf { head_len: self.head_len.min(len), len, ..self }
     }
 
-    /// Its (at most two) runs of contiguous bytes: kernel address and length.
-    fn runs(&self) -> [(*mut u8, usize); 2] {
-        [(self.head, self.head_len), (self.tail, self.len - self.head_len)]
-    }
-
     /// The kernel address of byte `at` (`< len`) and how many bytes are contiguous from it.
     #[inline(always)]
     fn run(&self, at: usize) -> (*mut u8, usize) {
@@ -1010,31 +1007,42 @@ impl<'s> UserBuf<'s, Writable> {
             return;
         }
         let (src, dest) = (src.prefix(n), self.prefix(n));
-        let ([s0, s1], [d0, d1]) = (src.runs(), dest.runs());
-        if overlap(s0, d0) | overlap(s0, d1) | overlap(s1, d0) | overlap(s1, d1) {
+        // Each run lies in one page, so the two can overlap only if they share one.
+        if shares_a_page(&src, &dest) {
             src.read(&mut bounce[..n]);
             dest.write(&bounce[..n]);
             return;
         }
-        let mut done = 0;
-        while done < n {
-            let (from, a) = src.run(done);
-            let (to, b) = dest.run(done);
-            let k = a.min(b).min(n - done);
-            // SAFETY: both runs stay inside their buffers' pages, readable and writable for
-            // as long as those are borrowed (the type's invariant, and both are live here);
-            // they do not overlap (tested above).
-            unsafe { core::ptr::copy_nonoverlapping(from, to, k) };
-            done += k;
+        // At most three pieces, each contiguous on both sides: `[0, a)` in both heads,
+        // `[a, b)` in one's head and the other's tail, `[b, n)` in both tails.
+        let (a, b) = (src.head_len.min(dest.head_len), src.head_len.max(dest.head_len));
+        // SAFETY: each piece stays inside both buffers' runs (`a` and `b` are where they
+        // change page, `run(a)` the address of byte `a < b <= n` of each), readable and
+        // writable for as long as the buffers are borrowed (the type's invariant, and both
+        // are live here); they share no page (tested above), so they do not overlap.
+        unsafe {
+            core::ptr::copy_nonoverlapping(src.head, dest.head, a);
+            if b > a {
+                core::ptr::copy_nonoverlapping(src.run(a).0, dest.run(a).0, b - a);
+            }
+            if n > b {
+                let (from, to) = (src.tail.wrapping_add(b - src.head_len), dest.tail.wrapping_add(b - dest.head_len));
+                core::ptr::copy_nonoverlapping(from, to, n - b);
+            }
         }
     }
 }
 
-/// Whether two ranges of the kernel's addresses (start, length) share a byte.
+/// Whether two buffers (of `len > head_len`: two runs each, each in one page) have a page
+/// in common, so that their bytes may overlap. Compares the pages of the runs' kernel
+/// addresses, which stand for their frames; an empty run's address is compared too, which
+/// can only say yes where no is true (the caller then copies through a buffer, which is
+/// right in every case).
 #[inline(always)]
-fn overlap((a, m): (*mut u8, usize), (b, n): (*mut u8, usize)) -> bool {
-    let (a, b) = (a as usize, b as usize);
-    m > 0 && n > 0 && a < b.wrapping_add(n) && b < a.wrapping_add(m)
+fn shares_a_page<A, B>(x: &UserBuf<'_, A>, y: &UserBuf<'_, B>) -> bool {
+    let page = |p: *mut u8| p as usize / abi::PAGE_SIZE;
+    let (xh, xt, yh, yt) = (page(x.head), page(x.tail), page(y.head), page(y.tail));
+    (xh == yh) | (xh == yt) | (xt == yh) | (xt == yt)
 }
 
 /// User pages for host tests: a page's bytes behind interior mutability, so the kernel may
@@ -1044,22 +1052,26 @@ pub mod fake {
     use core::cell::Cell;
     use core::ptr::NonNull;
 
-    pub struct Page(Box<[Cell<u8>]>);
+    /// Page-aligned, as `UserMemory::page_bytes` promises.
+    pub struct Page(Box<Bytes>);
+
+    #[repr(C, align(4096))]
+    pub struct Bytes([Cell<u8>; abi::PAGE_SIZE]);
 
     impl Page {
         pub fn filled(b: u8) -> Self {
-            Page((0..abi::PAGE_SIZE).map(|_| Cell::new(b)).collect())
+            Page(Box::new(Bytes(core::array::from_fn(|_| Cell::new(b)))))
         }
         /// The page's bytes, for `UserMemory::page_bytes`.
         pub fn bytes(&self) -> NonNull<u8> {
-            // A boxed slice is never null; `Cell<u8>` has the layout of `u8`.
-            NonNull::new(self.0.as_ptr() as *mut u8).expect("a box is not null")
+            // A box is never null; `Cell<u8>` has the layout of `u8`.
+            NonNull::new(self.0 .0.as_ptr() as *mut u8).expect("a box is not null")
         }
         pub fn get(&self, at: usize) -> u8 {
-            self.0[at].get()
+            self.0 .0[at].get()
         }
         pub fn set(&self, at: usize, b: u8) {
-            self.0[at].set(b)
+            self.0 .0[at].set(b)
         }
     }
 }
@@ -1075,8 +1087,9 @@ mod tests {
     /// been looked up.
     struct Fake(BTreeMap<u64, (fake::Page, bool)>, u32, Cell<u32>);
 
-    // SAFETY: `page_bytes` gives the address of a page this space owns, which lives as long
-    // as the space and is only ever reached through raw addresses (`fake::Page`).
+    // SAFETY: `page_bytes` gives the (page-aligned) address of a page this space owns, which
+    // lives as long as the space and is only ever reached through raw addresses
+    // (`fake::Page`).
     unsafe impl UserMemory for Fake {
         fn page_bytes(&self, page: u64) -> Option<(NonNull<u8>, bool)> {
             self.2.set(self.2.get() + 1);
