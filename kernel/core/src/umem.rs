@@ -400,6 +400,40 @@ unsafe fn copy_bytes(from: *const u8, to: *mut u8, n: usize) {
     }
 }
 
+/// Copies `k` bytes from `from` to `to`, which do not overlap: 8 bytes a step
+/// (`rep movsq`, on x86-64), and the last 1 to 7 by one 8-byte move that ends where the run
+/// ends (writing again some bytes just copied, with the same values, since the two do not
+/// overlap), instead of a call to `memcpy`, which first aligns the destination and ends a
+/// byte at a time (each byte a step of its own).
+///
+/// # Safety
+/// As for `core::ptr::copy_nonoverlapping`: `from` readable and `to` writable for `k`
+/// bytes, the two not overlapping.
+#[inline(always)]
+unsafe fn copy_run(from: *const u8, to: *mut u8, k: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if k >= 8 {
+        // SAFETY: `rep movsq` reads `k / 8 * 8 <= k` bytes from `from` and writes as many at
+        // `to` (the direction flag is clear, as the ABI keeps it in Rust code and every
+        // kernel entry clears it); the last move reads and writes the last 8 of the `k`
+        // bytes, unaligned. All within what the caller promises, and no overlap.
+        unsafe {
+            core::arch::asm!(
+                "rep movsq",
+                inout("rcx") k / 8 => _,
+                inout("rsi") from => _,
+                inout("rdi") to => _,
+                options(nostack, preserves_flags)
+            );
+            let t = k - 8;
+            core::ptr::write_unaligned(to.add(t) as *mut u64, core::ptr::read_unaligned(from.add(t) as *const u64));
+        }
+        return;
+    }
+    // SAFETY: the caller's promise, which `copy_bytes` asks (and more).
+    unsafe { copy_bytes(from, to, k) }
+}
+
 /// Looks up pages of one address space, borrowed for `'s`, remembering the last two it
 /// walked (one per page-number parity, so the two pages of a buffer that crosses a page
 /// boundary are both kept): the user buffers of one system call (a length word, the
@@ -1021,13 +1055,13 @@ impl<'s> UserBuf<'s, Writable> {
         // writable for as long as the buffers are borrowed (the type's invariant, and both
         // are live here); they share no page (tested above), so they do not overlap.
         unsafe {
-            core::ptr::copy_nonoverlapping(src.head, dest.head, a);
+            copy_run(src.head, dest.head, a);
             if b > a {
-                core::ptr::copy_nonoverlapping(src.run(a).0, dest.run(a).0, b - a);
+                copy_run(src.run(a).0, dest.run(a).0, b - a);
             }
             if n > b {
                 let (from, to) = (src.tail.wrapping_add(b - src.head_len), dest.tail.wrapping_add(b - dest.head_len));
-                core::ptr::copy_nonoverlapping(from, to, n - b);
+                copy_run(from, to, n - b);
             }
         }
     }
