@@ -1347,6 +1347,9 @@ mod tests {
             (0x60_0ff0, 0x60_4fe0, 0x1000),
             (0x60_0000, 0x60_4000, 0x1000),
             (0x60_1ff8, 0x60_4ffc, 8),
+            // Pieces of 13, 10 and 233 bytes, and of 3, 7 and 20: not whole 8-byte steps.
+            (0x60_0ff3, 0x60_4fe9, 0x100),
+            (0x60_0ffd, 0x60_4ff6, 30),
         ] {
             let m = four();
             let mut w = Walker::new(&m);
