@@ -30,7 +30,9 @@
 //! the same way, for the reply (`ipc_reply`). The holder's own next call uses them too
 //! (`Kept::again`): a receive into the same three buffers, or a send from the same message
 //! and length word, of the length its word holds now, while its space's generation holds,
-//! checks nothing again.
+//! checks nothing again. Having blocked the holder in a record made from exactly its kept
+//! ranges, the direct way marks them so (`Kept::set_pending`, cleared by every `block_*`),
+//! and the partner's direct send or `ipc_reply` then compares only the generation.
 
 use super::records::{RecvBuf, ReplyBuf};
 use super::transfer::{put_short, Payload};

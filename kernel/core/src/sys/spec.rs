@@ -8,10 +8,12 @@
 //! register calls' direct switch loads them, and its two result registers (`rax`, `rdx`)
 //! are taken out of its pending results and handed to the architecture, which enters it
 //! with them; nothing else is pending for it (the send set exactly those two), so nothing
-//! is left that the general exit would have written. A taken receive ends as every general
-//! entry ends (`Kernel::next` picks and loads the thread to run), but for the delivery: if
-//! that thread is another whose pending results are exactly `rax` and `rdx` (a caller
-//! the reply woke), they are taken out and handed over the same way. Otherwise the results
+//! is left that the general exit would have written. A taken receive that runs the caller
+//! held for the donation (`Core::donated`: the caller the server's reply woke), waiting for
+//! exactly `rax` and `rdx` in a task with the I/O ports loaded, enters it the same way;
+//! any other ends as every general entry ends (`Kernel::next` picks and loads the thread to
+//! run), but for the delivery: if that thread is another whose pending results are exactly
+//! `rax` and `rdx`, they are taken out and handed over the same way. Otherwise the results
 //! of the thread to run stay pending for the architecture to deliver. A declined attempt
 //! runs the call's general handler at once.
 //!
