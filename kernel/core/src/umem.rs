@@ -35,12 +35,14 @@ const PAGE: u64 = abi::PAGE_SIZE as u64;
 /// # Safety
 ///
 /// Implementors promise what [`page_bytes`](UserMemory::page_bytes) says: the address it
-/// returns reaches the page's frame, for reading the whole page (and writing it if it says
-/// writable), for as long as the space stays borrowed (shared) from the call; and no Rust
+/// returns is page-aligned and reaches the page's frame, for reading the whole page (and
+/// writing it if it says writable), for as long as the space stays borrowed (shared) from
+/// the call (so bytes of two pages overlap only if their addresses are the same page:
+/// `UserBuf::copy_from` relies on it); and no Rust
 /// reference ever covers those bytes (the kernel reaches user memory only through this
 /// trait). The kernel's copies rely on it.
 pub unsafe trait UserMemory {
-    /// The kernel's address of the bytes of user page `page` (page-aligned) and whether the
+    /// The kernel's address (page-aligned) of the bytes of user page `page` (page-aligned) and whether the
     /// page is writable, if it is mapped user memory; `None` for anything else (unmapped, not
     /// user-accessible, outside user space). The address is the frame's, never the user
     /// address (on the machine: the direct map, so SMAP stays on).
@@ -398,6 +400,40 @@ unsafe fn copy_bytes(from: *const u8, to: *mut u8, n: usize) {
     }
 }
 
+/// Copies `k` bytes from `from` to `to`, which do not overlap: 8 bytes a step
+/// (`rep movsq`, on x86-64), and the last 1 to 7 by one 8-byte move that ends where the run
+/// ends (writing again some bytes just copied, with the same values, since the two do not
+/// overlap), instead of a call to `memcpy`, which first aligns the destination and ends a
+/// byte at a time (each byte a step of its own).
+///
+/// # Safety
+/// As for `core::ptr::copy_nonoverlapping`: `from` readable and `to` writable for `k`
+/// bytes, the two not overlapping.
+#[inline(always)]
+unsafe fn copy_run(from: *const u8, to: *mut u8, k: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if k >= 8 {
+        // SAFETY: `rep movsq` reads `k / 8 * 8 <= k` bytes from `from` and writes as many at
+        // `to` (the direction flag is clear, as the ABI keeps it in Rust code and every
+        // kernel entry clears it); the last move reads and writes the last 8 of the `k`
+        // bytes, unaligned. All within what the caller promises, and no overlap.
+        unsafe {
+            core::arch::asm!(
+                "rep movsq",
+                inout("rcx") k / 8 => _,
+                inout("rsi") from => _,
+                inout("rdi") to => _,
+                options(nostack, preserves_flags)
+            );
+            let t = k - 8;
+            core::ptr::write_unaligned(to.add(t) as *mut u64, core::ptr::read_unaligned(from.add(t) as *const u64));
+        }
+        return;
+    }
+    // SAFETY: the caller's promise, which `copy_bytes` asks (and more).
+    unsafe { copy_bytes(from, to, k) }
+}
+
 /// Looks up pages of one address space, borrowed for `'s`, remembering the last two it
 /// walked (one per page-number parity, so the two pages of a buffer that crosses a page
 /// boundary are both kept): the user buffers of one system call (a length word, the
@@ -633,6 +669,14 @@ pub struct KeptBuf {
 pub struct Kept {
     /// Whether anything is kept.
     valid: bool,
+    /// Whether the holder's pending record (its `Receiving`, or its `AwaitingReply` into
+    /// memory) was made by the direct way from exactly the ranges kept, so that its partner
+    /// need not compare them ([`Kept::pending_bufs`]). Set only with `valid`, by the direct
+    /// way right after it blocks the holder; cleared whenever the holder blocks by
+    /// `block_*` (`ThreadIpc::left_running`), so no record made since stands for it. (The
+    /// register calls' direct switch, `switch_direct`, leaves it: it makes only records
+    /// into registers, which the partners never take kept buffers for.)
+    pending: bool,
     generation: u64,
     space: u32,
     buf_len: u32,
@@ -648,6 +692,7 @@ impl Kept {
     /// Nothing kept.
     pub const NONE: Kept = Kept {
         valid: false,
+        pending: false,
         generation: 0,
         space: 0,
         buf_len: 0,
@@ -670,6 +715,7 @@ impl Kept {
         }
         Kept {
             valid: true,
+            pending: false,
             generation,
             space,
             buf_len: buf.range.len,
@@ -710,6 +756,55 @@ impl Kept {
             || !word(long, self.words[1])
             || self.space != space.space_id()
         {
+            return None;
+        }
+        let w = |p: *mut u8| UserBuf { head: p, head_len: 4, tail: p, len: 4, _p: PhantomData };
+        Some([
+            UserBuf {
+                head: self.head,
+                head_len: self.head_len,
+                tail: self.tail,
+                len: self.buf_len as usize,
+                _p: PhantomData,
+            },
+            w(self.words[0].1),
+            w(self.words[1].1),
+        ])
+    }
+
+    /// Marks the holder's pending record, just made by the direct way, as made from exactly
+    /// the ranges kept (nothing, if nothing is kept): see [`Kept::pending_bufs`]. The
+    /// caller blocked the holder into that record just now.
+    #[inline(always)]
+    pub fn set_pending(&mut self) {
+        self.pending = self.valid;
+    }
+
+    /// The holder has left its pending record, or is making a new one: no record is known
+    /// to be made from the ranges kept.
+    #[inline(always)]
+    pub fn clear_pending(&mut self) {
+        self.pending = false;
+    }
+
+    /// The buffers kept, if the holder's pending record was made from exactly the ranges
+    /// kept ([`Kept::set_pending`]: the caller takes the ranges from that record, so they
+    /// need not be compared) and they were kept in `space` at generation `generation`: the
+    /// message's and the two words'. What [`bufs`](Self::bufs) gives for the record's
+    /// ranges.
+    ///
+    /// The flag says nothing of soundness (the buffers kept are the holder's own, checked
+    /// writable, whatever record they are used for); it says they are the right ones.
+    ///
+    /// # Safety
+    /// As [`bufs`](Self::bufs).
+    #[inline(always)]
+    pub unsafe fn pending_bufs<'s, S: UserMemory>(
+        &self,
+        space: &'s S,
+        generation: u64,
+    ) -> Option<[UserBuf<'s, Writable>; 3]> {
+        if !self.pending || self.generation != generation || self.space != space.space_id() {
             return None;
         }
         let w = |p: *mut u8| UserBuf { head: p, head_len: 4, tail: p, len: 4, _p: PhantomData };
@@ -858,11 +953,6 @@ impl<'s, A> UserBuf<'s, A> {
         UserBuf { head_len: self.head_len.min(len), len, ..self }
     }
 
-    /// Its (at most two) runs of contiguous bytes: kernel address and length.
-    fn runs(&self) -> [(*mut u8, usize); 2] {
-        [(self.head, self.head_len), (self.tail, self.len - self.head_len)]
-    }
-
     /// The kernel address of byte `at` (`< len`) and how many bytes are contiguous from it.
     #[inline(always)]
     fn run(&self, at: usize) -> (*mut u8, usize) {
@@ -951,31 +1041,42 @@ impl<'s> UserBuf<'s, Writable> {
             return;
         }
         let (src, dest) = (src.prefix(n), self.prefix(n));
-        let ([s0, s1], [d0, d1]) = (src.runs(), dest.runs());
-        if overlap(s0, d0) | overlap(s0, d1) | overlap(s1, d0) | overlap(s1, d1) {
+        // Each run lies in one page, so the two can overlap only if they share one.
+        if shares_a_page(&src, &dest) {
             src.read(&mut bounce[..n]);
             dest.write(&bounce[..n]);
             return;
         }
-        let mut done = 0;
-        while done < n {
-            let (from, a) = src.run(done);
-            let (to, b) = dest.run(done);
-            let k = a.min(b).min(n - done);
-            // SAFETY: both runs stay inside their buffers' pages, readable and writable for
-            // as long as those are borrowed (the type's invariant, and both are live here);
-            // they do not overlap (tested above).
-            unsafe { core::ptr::copy_nonoverlapping(from, to, k) };
-            done += k;
+        // At most three pieces, each contiguous on both sides: `[0, a)` in both heads,
+        // `[a, b)` in one's head and the other's tail, `[b, n)` in both tails.
+        let (a, b) = (src.head_len.min(dest.head_len), src.head_len.max(dest.head_len));
+        // SAFETY: each piece stays inside both buffers' runs (`a` and `b` are where they
+        // change page, `run(a)` the address of byte `a < b <= n` of each), readable and
+        // writable for as long as the buffers are borrowed (the type's invariant, and both
+        // are live here); they share no page (tested above), so they do not overlap.
+        unsafe {
+            copy_run(src.head, dest.head, a);
+            if b > a {
+                copy_run(src.run(a).0, dest.run(a).0, b - a);
+            }
+            if n > b {
+                let (from, to) = (src.tail.wrapping_add(b - src.head_len), dest.tail.wrapping_add(b - dest.head_len));
+                copy_run(from, to, n - b);
+            }
         }
     }
 }
 
-/// Whether two ranges of the kernel's addresses (start, length) share a byte.
+/// Whether two buffers (of `len > head_len`: two runs each, each in one page) have a page
+/// in common, so that their bytes may overlap. Compares the pages of the runs' kernel
+/// addresses, which stand for their frames; an empty run's address is compared too, which
+/// can only say yes where no is true (the caller then copies through a buffer, which is
+/// right in every case).
 #[inline(always)]
-fn overlap((a, m): (*mut u8, usize), (b, n): (*mut u8, usize)) -> bool {
-    let (a, b) = (a as usize, b as usize);
-    m > 0 && n > 0 && a < b.wrapping_add(n) && b < a.wrapping_add(m)
+fn shares_a_page<A, B>(x: &UserBuf<'_, A>, y: &UserBuf<'_, B>) -> bool {
+    let page = |p: *mut u8| p as usize / abi::PAGE_SIZE;
+    let (xh, xt, yh, yt) = (page(x.head), page(x.tail), page(y.head), page(y.tail));
+    (xh == yh) | (xh == yt) | (xt == yh) | (xt == yt)
 }
 
 /// User pages for host tests: a page's bytes behind interior mutability, so the kernel may
@@ -985,22 +1086,26 @@ pub mod fake {
     use core::cell::Cell;
     use core::ptr::NonNull;
 
-    pub struct Page(Box<[Cell<u8>]>);
+    /// Page-aligned, as `UserMemory::page_bytes` promises.
+    pub struct Page(Box<Bytes>);
+
+    #[repr(C, align(4096))]
+    pub struct Bytes([Cell<u8>; abi::PAGE_SIZE]);
 
     impl Page {
         pub fn filled(b: u8) -> Self {
-            Page((0..abi::PAGE_SIZE).map(|_| Cell::new(b)).collect())
+            Page(Box::new(Bytes(core::array::from_fn(|_| Cell::new(b)))))
         }
         /// The page's bytes, for `UserMemory::page_bytes`.
         pub fn bytes(&self) -> NonNull<u8> {
-            // A boxed slice is never null; `Cell<u8>` has the layout of `u8`.
-            NonNull::new(self.0.as_ptr() as *mut u8).expect("a box is not null")
+            // A box is never null; `Cell<u8>` has the layout of `u8`.
+            NonNull::new(self.0 .0.as_ptr() as *mut u8).expect("a box is not null")
         }
         pub fn get(&self, at: usize) -> u8 {
-            self.0[at].get()
+            self.0 .0[at].get()
         }
         pub fn set(&self, at: usize, b: u8) {
-            self.0[at].set(b)
+            self.0 .0[at].set(b)
         }
     }
 }
@@ -1016,8 +1121,9 @@ mod tests {
     /// been looked up.
     struct Fake(BTreeMap<u64, (fake::Page, bool)>, u32, Cell<u32>);
 
-    // SAFETY: `page_bytes` gives the address of a page this space owns, which lives as long
-    // as the space and is only ever reached through raw addresses (`fake::Page`).
+    // SAFETY: `page_bytes` gives the (page-aligned) address of a page this space owns, which
+    // lives as long as the space and is only ever reached through raw addresses
+    // (`fake::Page`).
     unsafe impl UserMemory for Fake {
         fn page_bytes(&self, page: u64) -> Option<(NonNull<u8>, bool)> {
             self.2.set(self.2.get() + 1);
@@ -1241,6 +1347,9 @@ mod tests {
             (0x60_0ff0, 0x60_4fe0, 0x1000),
             (0x60_0000, 0x60_4000, 0x1000),
             (0x60_1ff8, 0x60_4ffc, 8),
+            // Pieces of 13, 10 and 233 bytes, and of 3, 7 and 20: not whole 8-byte steps.
+            (0x60_0ff3, 0x60_4fe9, 0x100),
+            (0x60_0ffd, 0x60_4ff6, 30),
         ] {
             let m = four();
             let mut w = Walker::new(&m);

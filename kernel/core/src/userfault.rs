@@ -102,8 +102,8 @@ mod tests {
         }
     }
 
-    // SAFETY: a page's bytes live as long as the map holds them, which only `&mut self`
-    // changes, and are reached only through raw addresses (`Page`).
+    // SAFETY: a page's bytes (page-aligned, `Page`) live as long as the map holds them, which
+    // only `&mut self` changes, and are reached only through raw addresses (`Page`).
     unsafe impl UserMemory for Mem {
         fn space_id(&self) -> u32 {
             1

@@ -30,7 +30,9 @@
 //! the same way, for the reply (`ipc_reply`). The holder's own next call uses them too
 //! (`Kept::again`): a receive into the same three buffers, or a send from the same message
 //! and length word, of the length its word holds now, while its space's generation holds,
-//! checks nothing again.
+//! checks nothing again. Having blocked the holder in a record made from exactly its kept
+//! ranges, the direct way marks them so (`Kept::set_pending`, cleared by every `block_*`),
+//! and the partner's direct send or `ipc_reply` then compares only the generation.
 
 use super::records::{RecvBuf, ReplyBuf};
 use super::transfer::{put_short, Payload};
@@ -103,13 +105,20 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // checked again.
         let space = space_of(&self.tasks, self.threads[to].task);
         let their_gen = space.generation();
-        let ready = match self.threads[to].state() {
-            // SAFETY: `their_gen` is the receiver's space's generation, read just now: the
-            // precondition of `Kept::bufs`.
-            State::Receiving(PendingRecv { dest: RecvBuf::Memory { buf, len_ptr, long_len_ptr, .. }, .. }) => unsafe {
-                self.threads[to].ipc.kept.bufs(space, *buf, *len_ptr, *long_len_ptr, their_gen)
+        // Its receive marked them as the very ranges of its record (`Kept::set_pending`):
+        // only the generation and the space are compared. Else the ranges are.
+        let their_kept = &self.threads[to].ipc.kept;
+        // SAFETY: `their_gen` is the receiver's space's generation, read just now: the
+        // precondition of `Kept::pending_bufs` and `Kept::bufs`.
+        let ready = match unsafe { their_kept.pending_bufs(space, their_gen) } {
+            Some(bufs) => Some(bufs),
+            None => match self.threads[to].state() {
+                // SAFETY: as above.
+                State::Receiving(PendingRecv { dest: RecvBuf::Memory { buf, len_ptr, long_len_ptr, .. }, .. }) => unsafe {
+                    their_kept.bufs(space, *buf, *len_ptr, *long_len_ptr, their_gen)
+                },
+                _ => None,
             },
-            _ => None,
         };
         if let Some([dest, len_word, long_word]) = ready {
             // What `put_short` writes for a receive into memory, all checked already.
@@ -138,6 +147,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let reply = ReplyDest { len, to: ReplyBuf::Memory { buf, len_ptr } };
         self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: me_tid, seq });
         self.switch_direct(me, State::AwaitingReply { from: to, seq, reply }, Fast::No, to);
+        // Its record's buffers are those it keeps (`buf` and `len_ptr` came from them).
+        self.threads[me].ipc.kept.set_pending();
         let r = &mut self.threads[to].ret;
         r.value(u32::from(RecvKind::Call) as u64);
         r.second(me_tid.raw() as u64);
@@ -198,6 +209,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         };
         let recv = PendingRecv { cap, dest: RecvBuf::Memory { buf, len_ptr, long_len_ptr, long: UserRange::NONE } };
         self.block_receiving(me, recv, timeout);
+        // Its record's buffers are those it keeps (the ranges came from them).
+        self.threads[me].ipc.kept.set_pending();
         Some(())
     }
 }

@@ -78,6 +78,78 @@ fn yielding_gives_the_cpu_to_the_queue_not_to_the_partner() {
     assert_eq!(w.core.schedule(), Some(spinners[0]));
 }
 
+/// The threads in the order they run from now on, each yielding at once, `n` of them.
+fn order(w: &mut World, n: usize) -> Vec<ThreadSlot> {
+    let mut ran = Vec::new();
+    for _ in 0..n {
+        let c = w.core.schedule().expect("something runnable");
+        w.core.check_invariants().unwrap();
+        ran.push(c);
+        assert_eq!(w.core.yield_to(c, -1), Ok(()));
+    }
+    ran
+}
+
+/// `b` has answered `a`'s call: `a` is held for the donation, runnable in no queue.
+fn replied() -> (World, ThreadSlot, ThreadSlot, Vec<ThreadSlot>) {
+    let (mut w, a, b, spinners) = world();
+    assert_eq!(w.recv(b, 64, FOREVER), Ok(Blocked));
+    assert_eq!(w.send(a, b, b"ping", 1, FOREVER), Ok(Blocked));
+    assert_eq!(w.reply(b, b"pong"), Ok(Done(0, 0)));
+    assert_eq!(w.state(a), State::Runnable);
+    w.core.check_invariants().unwrap();
+    (w, a, b, spinners)
+}
+
+#[test]
+fn a_donation_a_tick_ends_puts_the_caller_at_the_back_of_the_queue() {
+    let (mut w, a, b, spinners) = replied();
+    w.tick(1); // the server's slice ends too: it goes to the tail, behind the caller
+    w.core.check_invariants().unwrap();
+    let mut want = spinners.clone();
+    want.extend([a, b]);
+    assert_eq!(order(&mut w, SPINNERS + 2), want, "the caller waits its turn, after every spinner");
+}
+
+#[test]
+fn a_donation_a_yield_ends_puts_the_caller_at_the_back_of_the_queue() {
+    let (mut w, a, b, spinners) = replied();
+    assert_eq!(w.core.yield_to(b, -1), Ok(()));
+    w.core.check_invariants().unwrap();
+    let mut want = spinners.clone();
+    want.extend([a, b]);
+    assert_eq!(order(&mut w, SPINNERS + 2), want);
+}
+
+#[test]
+fn a_second_donation_puts_the_first_caller_at_the_back_of_the_queue() {
+    let (mut w, a, b, spinners) = world();
+    let c = spinners[0];
+    assert_eq!(w.recv(b, 64, FOREVER), Ok(Blocked));
+    assert_eq!(w.send(a, b, b"one", 1, FOREVER), Ok(Blocked));
+    assert_eq!(w.send(c, b, b"two", 1, FOREVER), Ok(Blocked), "queued behind the server's work");
+    assert_eq!(w.reply(b, b"1"), Ok(Done(0, 0)));
+    assert!(matches!(w.recv(b, 64, FOREVER), Ok(Done(..))), "the next call at once");
+    assert_eq!(w.reply(b, b"2"), Ok(Done(0, 0)));
+    w.core.check_invariants().unwrap();
+    assert_eq!(w.recv(b, 64, FOREVER), Ok(Blocked));
+    assert_eq!(w.core.schedule(), Some(c), "the last caller answered runs first");
+    let mut want = vec![c];
+    want.extend(&spinners[1..]);
+    want.push(a);
+    assert_eq!(order(&mut w, SPINNERS + 1), want, "the first caller waits its turn");
+}
+
+#[test]
+fn a_caller_held_for_the_donation_that_dies_is_never_run() {
+    let (mut w, a, b, spinners) = replied();
+    let task = w.core.thread(a).task;
+    drop(w.core.exit_task(task, 0));
+    w.core.check_invariants().unwrap();
+    assert_eq!(w.recv(b, 64, FOREVER), Ok(Blocked));
+    assert_eq!(order(&mut w, SPINNERS), spinners, "the run queue, without the dead caller");
+}
+
 #[test]
 fn without_the_direct_switch_there_is_no_donation() {
     let (mut w, a, b, spinners) = world();

@@ -216,8 +216,8 @@ impl Drop for Mem {
 }
 
 // SAFETY: a mapped page's frame stays in the world's frame table while any space maps it,
-// and only `&mut` methods of a space unmap; its bytes are a `fake::Page`, reached only
-// through raw addresses.
+// and only `&mut` methods of a space unmap; its bytes are a `fake::Page` (page-aligned),
+// reached only through raw addresses.
 unsafe impl UserMemory for Mem {
     fn space_id(&self) -> u32 {
         self.id

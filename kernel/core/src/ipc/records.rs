@@ -240,6 +240,14 @@ impl ReplyDest {
 }
 
 impl ThreadIpc {
+    /// The thread blocks into a new record: its buffers
+    /// kept no longer stand for its pending record (`Kept::pending_bufs`) until the direct
+    /// way says so again.
+    #[inline(always)]
+    pub(crate) fn left_running(&mut self) {
+        self.kept.clear_pending();
+    }
+
     /// Whether the thread holds a receive window's page tables.
     #[inline(always)]
     pub(crate) fn has_window(&self) -> bool {

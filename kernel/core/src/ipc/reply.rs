@@ -12,10 +12,21 @@ use crate::task::{Thread, MAX_THREADS};
 use crate::umem::Walker;
 
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
-    /// `ipc_reply` by thread `me` (the current thread). Inlined: its own light way in
-    /// (`Kernel::light_reply`) is the hot caller.
+    /// `ipc_reply` by thread `me` (the current thread): [`reply_short`](Self::reply_short),
+    /// and its result, 0, pending for `me`.
     #[inline(always)]
     pub fn ipc_reply(&mut self, me: ThreadSlot, message: u64, len: u32) -> Result<Outcome, Error> {
+        self.reply_short(me, message, len)?;
+        self.threads[me].ret.value(0);
+        Ok(Outcome::Returned)
+    }
+
+    /// What `ipc_reply` by thread `me` (the current thread) does but for its own result,
+    /// which the caller returns: its light way in (`Kernel::light_reply`, the hot caller,
+    /// which gives `rax` straight back) or [`ipc_reply`](Self::ipc_reply). Nothing is
+    /// left pending for `me`.
+    #[inline(always)]
+    pub fn reply_short(&mut self, me: ThreadSlot, message: u64, len: u32) -> Result<(), Error> {
         if len as usize > SHORT_MAX {
             return Err(Error::TooLong);
         }
@@ -40,11 +51,17 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // generation has not moved since: then nothing of theirs is checked again.
         let space = space_of(&self.tasks, self.threads[to.slot].task);
         let their_gen = space.generation();
+        // If its send marked them as the very ranges of its record (`Kept::set_pending`),
+        // only the generation and the space are compared; else the ranges are.
+        let their_kept = &self.threads[to.slot].ipc.kept;
         let ready = match dest.to {
             // SAFETY: `their_gen` is the caller's space's generation, read just now: the
-            // precondition of `Kept::bufs`.
+            // precondition of `Kept::pending_bufs` and `Kept::bufs`.
             ReplyBuf::Memory { buf, len_ptr } => unsafe {
-                self.threads[to.slot].ipc.kept.bufs(space, buf, len_ptr, len_ptr, their_gen)
+                match their_kept.pending_bufs(space, their_gen) {
+                    Some(bufs) => Some(bufs),
+                    None => their_kept.bufs(space, buf, len_ptr, len_ptr, their_gen),
+                }
             },
             ReplyBuf::Regs => None,
         };
@@ -61,10 +78,10 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             self.threads[to.slot].ipc.walked = theirs.remembered(their_gen);
             put
         };
-        let caller = self.replied(me, to, put)?;
-        self.donate(caller); // the caller runs as soon as the server waits again
-        self.threads[me].ret.value(0);
-        Ok(Outcome::Returned)
+        // The caller runs as soon as the server waits again: held for the donation, not
+        // queued (`wake_donated`).
+        self.replied(me, to, put, true)?;
+        Ok(())
     }
 
     /// Answers the call `me` last received with `reply`, in registers; returns the caller's
@@ -75,18 +92,31 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let mut theirs = Walker::new(space_of(&self.tasks, self.threads[to.slot].task));
         let ret = &mut self.threads[to.slot].ret;
         let put = put_short(&mut theirs, ret, dest.sink(), &Payload::Regs(words, len), &mut self.bounce);
-        self.replied(me, to, put)
+        self.replied(me, to, put, false)
     }
 
     /// The reply of `me` to caller `to` was put where it waits (`put`: the bytes, or why
     /// not): wakes the caller and returns its slot. If the caller's buffer has become
     /// invalid, the caller is released with `BadAddress` and the result is `NotDelivered`:
-    /// success means the reply reached it.
-    fn replied(&mut self, me: ThreadSlot, to: ReplyTo, put: Result<u32, Error>) -> Result<ThreadSlot, Error> {
+    /// success means the reply reached it. `donate`: a caller the reply reached is
+    /// donated the rest of the slice (`wake_donated`), to run as soon as `me` waits.
+    #[inline(always)]
+    fn replied(
+        &mut self,
+        me: ThreadSlot,
+        to: ReplyTo,
+        put: Result<u32, Error>,
+        donate: bool,
+    ) -> Result<ThreadSlot, Error> {
         let delivered = put.is_ok();
         crate::trace_event!(crate::trace::reply(self, me, to.tid, to.seq, delivered));
         let _ = me; // read by the trace hook alone
-        self.wake(to.slot, put.map_or_else(|e| e.code() as i64, |_| 0));
+        let value = put.map_or_else(|e| e.code() as i64, |_| 0);
+        if donate && delivered {
+            self.wake_donated(to.slot, value);
+        } else {
+            self.wake(to.slot, value);
+        }
         if !delivered {
             return Err(Error::NotDelivered);
         }

@@ -160,9 +160,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let word = self.threads[me].tid.raw() as u64 | flags;
         self.set_sender(to, word);
         self.end_window(to);
-        self.wake(to, u32::from(kind) as i64);
         match mode {
             SendMode::Sync => {
+                self.wake(to, u32::from(kind) as i64);
                 // Timeout 0: delivered, so wait for the reply without a deadline.
                 self.block_awaiting_reply(me, to, seq, reply, timeout);
                 self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: self.threads[me].tid, seq });
@@ -170,7 +170,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                 Outcome::Blocked
             }
             SendMode::SyncNoReply | SendMode::Async => {
-                self.donate(to); // the receiver runs as soon as the sender waits
+                // The receiver runs as soon as the sender waits.
+                self.wake_donated(to, u32::from(kind) as i64);
                 self.threads[me].ret.value(0);
                 Outcome::Returned
             }

@@ -8,10 +8,12 @@
 //! register calls' direct switch loads them, and its two result registers (`rax`, `rdx`)
 //! are taken out of its pending results and handed to the architecture, which enters it
 //! with them; nothing else is pending for it (the send set exactly those two), so nothing
-//! is left that the general exit would have written. A taken receive ends as every general
-//! entry ends (`Kernel::next` picks and loads the thread to run), but for the delivery: if
-//! that thread is another whose pending results are exactly `rax` and `rdx` (a caller
-//! the reply woke), they are taken out and handed over the same way. Otherwise the results
+//! is left that the general exit would have written. A taken receive that runs the caller
+//! held for the donation (`Core::donated`: the caller the server's reply woke), waiting for
+//! exactly `rax` and `rdx` in a task with the I/O ports loaded, enters it the same way;
+//! any other ends as every general entry ends (`Kernel::next` picks and loads the thread to
+//! run), but for the delivery: if that thread is another whose pending results are exactly
+//! `rax` and `rdx`, they are taken out and handed over the same way. Otherwise the results
 //! of the thread to run stay pending for the architecture to deliver. A declined attempt
 //! runs the call's general handler at once.
 //!
@@ -97,14 +99,14 @@ impl<P: Platform> Kernel<P> {
         self.reap();
         // Only the current thread runs in user mode, so a system call always has one.
         let Some(me) = self.core.current() else { return Error::InvalidArgument.code() as i64 as u64 };
-        let replied = self.core.ipc_reply(me, message, len as u32);
+        // `ipc_reply` but for its result, returned here: `rax` only (0), nothing left
+        // pending, as `calls::light` returns a light call's value.
+        let replied = self.core.reply_short(me, message, len as u32);
         // The arch's way out returns to this same thread: a reply never switches.
         debug_assert_eq!(self.core.current(), Some(me), "ipc_reply never switches");
-        // As `calls::light` returns a light call's value: `rax` only, nothing left pending.
-        let value = self.core.results_mut(me).take(abi::syscall::regs::VALUE);
         debug_assert!(self.core.thread(me).ret.is_empty(), "a reply returns rax only");
         match replied {
-            Ok(_) => value.unwrap_or(0),
+            Ok(()) => 0,
             Err(e) => e.code() as i64 as u64,
         }
     }
@@ -114,6 +116,18 @@ impl<P: Platform> Kernel<P> {
     /// those are all it has pending (see [`Enter`]).
     #[inline(always)]
     fn after_recv(&mut self, me: ThreadSlot) -> Spec {
+        // The commonest case: the caller the server's reply held for the donation
+        // (`Core::wake_donated`), which `schedule` picks now that the server has blocked,
+        // waiting for its two results, in a task with the I/O ports loaded. Entered as a
+        // send enters its receiver: what `Kernel::next` would choose and load for it
+        // (tasks remain: its own).
+        if let Some(d) = self.core.donated() {
+            if self.core.same_io(d, self.io_loaded) && self.core.thread(d).ret.is_value_and_second() {
+                let picked = self.core.schedule();
+                debug_assert_eq!(picked, Some(d));
+                return Spec::Enter(self.enter_received(d));
+            }
+        }
         match self.next(Some(me)) {
             Leave::Run { slot, stack_top, switch: true } if self.core.thread(slot).ret.is_value_and_second() => {
                 let (value, second) = self.core.results_mut(slot).take_value_and_second();
@@ -123,11 +137,12 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// Loads the address space and kernel stack of `to`, which a direct send has just
-    /// made current, and takes its two pending results out for the architecture to enter
-    /// it with (see [`Enter`]). What `Kernel::next` and the delivery would do for it:
-    /// `to` is the current thread (so `schedule` would pick it), live tasks remain (its
-    /// own), and its task's I/O ports are loaded (the caller checked).
+    /// Loads the address space and kernel stack of `to`, which a direct send (or the
+    /// donation, after a receive) has just made current, and takes its two pending results
+    /// out for the architecture to enter it with (see [`Enter`]). What `Kernel::next` and
+    /// the delivery would do for it: `to` is the current thread (so `schedule` would pick
+    /// it), live tasks remain (its own), it is not the thread the entry came in on, and its
+    /// task's I/O ports are loaded (the caller checked).
     #[inline(always)]
     fn enter_received(&mut self, to: ThreadSlot) -> Enter {
         debug_assert_eq!(self.core.current(), Some(to));

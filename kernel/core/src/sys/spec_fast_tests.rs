@@ -388,6 +388,30 @@ fn a_send_after_a_receive_with_another_long_length_word_writes_that_one() {
     other_receive(PAGE, 8, 32);
 }
 
+/// `b` receives the direct way with its length word across a page boundary, so its
+/// receive keeps nothing (`Kept::new`) and its record is not marked as made from kept
+/// buffers (`Kept::set_pending`); `a`'s send must check and fill them as `put_short` does.
+#[test]
+fn a_send_to_a_receive_that_kept_nothing_checks_its_buffers() {
+    let word = 2 * PAGE - 2;
+    let (mut m, c) = check(
+        move |m| {
+            let w = world(m);
+            let len_at = data(w.b) + word;
+            m.poke(w.b, len_at, &64u32.to_le_bytes());
+            m.poke(w.b, lens(w.b) + 16, &0u32.to_le_bytes());
+            m.call(w.b, Syscall::IpcRecv, &[0, data(w.b) + PAGE, lens(w.b) + 16, len_at, -1i32 as u32 as u64]);
+            assert!(!matches!(m.k.core.thread(w.b).state(), crate::task::State::Runnable), "blocked");
+            let args = send_args(m, w.a, m.tid(w.b), 8, 1, -1);
+            Case { w, caller: w.a, nr: Syscall::IpcSend, args }
+        },
+        true,
+    );
+    let b = c.w.b;
+    assert_eq!(m.peek(b, data(b) + PAGE, 8), b"spec-mes", "into the receive's buffer");
+    assert_eq!(m.peek(b, data(b) + word, 4), 8u32.to_le_bytes(), "its length word, across the pages");
+}
+
 #[test]
 fn a_send_to_itself_or_to_a_dead_thread_declines() {
     check(
@@ -602,6 +626,47 @@ fn a_receive_after_a_reply_runs_the_caller_it_donated_to() {
         true,
     );
     assert_eq!(m.running, Some(c.w.a));
+}
+
+/// As above, but the server's task has I/O ports and the caller's has none: the caller
+/// the donation runs is not entered the direct way (`after_recv`), and the general exit
+/// loads its ports.
+#[test]
+fn a_receive_after_a_reply_to_a_caller_with_other_io_ports_loads_them() {
+    let (m, c) = check(
+        |m| {
+            let w = world_with(m, true);
+            called(m, w);
+            m.call(w.b, Syscall::IpcReply, &[data(w.b), 8]);
+            let args = recv_args(m, w.b, 64, 0, -1);
+            Case { w, caller: w.b, nr: Syscall::IpcRecv, args }
+        },
+        true,
+    );
+    assert_eq!(m.running, Some(c.w.a));
+    assert_eq!(m.k.io_loaded, (0, 0), "the caller's (no) ports");
+}
+
+/// The caller the donation runs waits in registers (a register call the server took with
+/// `ipc_recv`): its results are more than `rax` and `rdx`, so it is not entered the direct
+/// way (`after_recv`), and the general exit delivers them all.
+#[test]
+fn a_receive_after_a_reply_to_a_caller_waiting_in_registers_delivers_them_all() {
+    let (m, c) = check(
+        |m| {
+            let w = world(m);
+            receives(m, w.b, 64, -1);
+            m.call(w.a, Syscall::IpcCall, &[fast::call_word(m.tid(w.b), 8), fast::timeout_word(-1), 1, 2]);
+            m.run(w.b);
+            m.poke(w.b, data(w.b), b"the-reply-bytes!");
+            m.call(w.b, Syscall::IpcReply, &[data(w.b), 16]);
+            let args = recv_args(m, w.b, 64, 0, -1);
+            Case { w, caller: w.b, nr: Syscall::IpcRecv, args }
+        },
+        true,
+    );
+    assert_eq!(m.running, Some(c.w.a));
+    assert_eq!(m.rax(c.w.a), 0, "the call's result");
 }
 
 #[test]

@@ -9,13 +9,15 @@
 //! [`Results`](crate::regs::Results) and written into its registers when it next runs.
 //!
 //! Invariants:
-//! - `current` (if any) is `Runnable` and in no list; every other `Runnable` thread is in
-//!   the run queue, exactly once.
+//! - `current` (if any) is `Runnable` and in no list; so is the thread held for the
+//!   donation (if any); every other `Runnable` thread is in the run queue, exactly once.
 //! - A thread is armed in the timer heap only while `Sleeping` or blocked in IPC with a
 //!   deadline.
 //! - The donation (the thread IPC woke, to run when its waker blocks) lasts until the next
-//!   tick or yield at most, and only ever picks a thread out of the run queue; it never
-//!   puts one ahead of another there (docs/architecture.md, "Scheduling and IPC").
+//!   tick or yield at most; while it lasts that thread is held out of the run queue, and
+//!   when it ends without running the thread joins the back of the queue, so it is never
+//!   lost and never put ahead of another there (docs/architecture.md, "Scheduling and
+//!   IPC").
 //! - A `WaitingTask(t)` thread is in task `t`'s waiter list; a `Sending { to }` thread
 //!   is in `to`'s mailbox sender queue (IPC: see `crate::ipc`).
 //! - `Zombie` threads are in the zombie list until their kernel stack is reclaimed; the
@@ -243,8 +245,10 @@ pub struct Core<S, B> {
     pub handoff: bool,
     /// The thread an IPC operation of the current thread woke (a reply, a message to a
     /// waiting receiver), with the slice the current thread had left then: if the current
-    /// thread blocks before the next tick, that thread runs next, on that slice, if it is
-    /// still in the run queue. Every tick and yield forgets it.
+    /// thread blocks before the next tick, that thread runs next, on that slice. It is
+    /// runnable and held out of the run queue meanwhile (so that neither the wake pushes it
+    /// nor the switch takes it out again); every tick and yield, and the next donation,
+    /// end the donation and put it at the back of the queue (`end_donation`).
     donation: Option<(ThreadSlot, u32)>,
     first_task: Option<TaskSlot>,
     first_status: Option<i32>,
@@ -474,12 +478,12 @@ impl<S, B: MsgBuffers> Core<S, B> {
         if let Some(c) = self.current {
             return Some(c);
         }
+        // The thread held for the donation: runnable, in no list (see `donation`).
         if let Some((d, quantum)) = self.donation.take() {
-            if self.links.remove(&mut self.run_queue, d) {
-                self.threads[d].quantum = quantum;
-                self.current = Some(d);
-                return Some(d);
-            }
+            debug_assert!(self.threads[d].state == State::Runnable && self.links.list_of(d).is_none());
+            self.threads[d].quantum = quantum;
+            self.current = Some(d);
+            return Some(d);
         }
         let next = self.links.pop_front(&mut self.run_queue)?;
         self.threads[next].quantum = QUANTUM_TICKS;
@@ -499,6 +503,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             let (list, timer) = (in_list(slot), self.timers.deadline(slot).is_some());
             let want = match t.state {
                 State::Runnable if self.current == Some(slot) => None,
+                State::Runnable if self.donation.is_some_and(|(d, _)| d == slot) => None,
                 State::Runnable => Some(RUN_QUEUE),
                 State::WaitingTask(task) => Some(waiters_list(task)),
                 State::Sending { to, .. } => Some(mailbox_list(to)),
@@ -604,6 +609,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         if self.current == Some(slot) {
             return;
         }
+        self.end_donation();
         self.requeue_current();
         self.links.remove(&mut self.run_queue, slot);
         self.current = Some(slot);
@@ -643,13 +649,33 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
 
     /// Scheduler donation: `slot`, just woken by an IPC operation of the current thread
-    /// (and so at the tail of the run queue), runs next if the current thread blocks
-    /// before the next tick, on what is left of the current slice. The ticks still end
-    /// the slice, and a donation never moves a thread ahead of another in the queue, so
-    /// round robin's bound holds (docs/architecture.md, "Scheduling and IPC").
+    /// (and so in the run queue), leaves the queue and runs next if the current thread
+    /// blocks before the next tick, on what is left of the current slice (see
+    /// `donation`). The ticks still end the slice, and a donation that ends without
+    /// running puts the thread at the back of the queue, so round robin's bound holds
+    /// (docs/architecture.md, "Scheduling and IPC").
     pub(crate) fn donate(&mut self, slot: ThreadSlot) {
         if let (true, Some(c)) = (self.handoff, self.current) {
-            self.donation = Some((slot, self.threads[c].quantum));
+            if self.links.remove(&mut self.run_queue, slot) {
+                self.end_donation();
+                self.donation = Some((slot, self.threads[c].quantum));
+            }
+        }
+    }
+
+    /// The thread held for the donation, if any: the one [`schedule`](Self::schedule) picks
+    /// once the current thread has blocked.
+    #[inline(always)]
+    pub(crate) fn donated(&self) -> Option<ThreadSlot> {
+        self.donation.map(|(d, _)| d)
+    }
+
+    /// Ends the donation, if there is one: the thread held for it joins the back of the
+    /// run queue, where every runnable thread that is not running waits.
+    #[inline(always)]
+    fn end_donation(&mut self) {
+        if let Some((d, _)) = self.donation.take() {
+            self.links.push_back(&mut self.run_queue, d);
         }
     }
 
@@ -669,6 +695,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.current = None;
         self.threads[me].state = state;
         self.threads[me].fast = Fast::No;
+        self.threads[me].ipc.left_running();
         crate::trace_event!(crate::trace::block(self, me, state));
     }
 
@@ -739,6 +766,34 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     /// Makes a blocked thread runnable with `value` as its system call's result.
     pub fn wake(&mut self, slot: ThreadSlot, value: i64) {
+        self.unblock(slot, value);
+        self.links.push_back(&mut self.run_queue, slot);
+        crate::trace_event!(crate::trace::wake(self, slot, value));
+    }
+
+    /// [`wake`](Self::wake) and [`donate`](Self::donate) in one step, for an IPC operation
+    /// of the current thread that wakes `slot`: held for the donation at once (any earlier
+    /// donation ends), not pushed on the run queue only to be taken off again; pushed, as
+    /// `wake` does, when there is no donation (`nohandoff`).
+    #[inline(always)]
+    pub(crate) fn wake_donated(&mut self, slot: ThreadSlot, value: i64) {
+        self.unblock(slot, value);
+        match (self.handoff, self.current) {
+            (true, Some(c)) => {
+                self.end_donation();
+                self.donation = Some((slot, self.threads[c].quantum));
+            }
+            _ => {
+                self.links.push_back(&mut self.run_queue, slot);
+            }
+        }
+        crate::trace_event!(crate::trace::wake(self, slot, value));
+    }
+
+    /// What waking a blocked thread does but for the run queue: out of the list and timer
+    /// its wait held it in, runnable with `value` as its system call's result.
+    #[inline(always)]
+    fn unblock(&mut self, slot: ThreadSlot, value: i64) {
         let t = &mut self.threads[slot];
         debug_assert!(!matches!(t.state, State::Runnable | State::Free | State::Zombie));
         match t.state {
@@ -755,8 +810,6 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.state = State::Runnable;
         t.fast = Fast::No;
         t.ret.value(value as u64);
-        self.links.push_back(&mut self.run_queue, slot);
-        crate::trace_event!(crate::trace::wake(self, slot, value));
     }
 
     /// Sender `s`, queued in `receiver`'s mailbox, has been received: it leaves the queue
@@ -778,7 +831,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// the current thread when its quantum is used up and another thread is waiting to run.
     pub fn tick(&mut self, now: u64) {
         self.now = now;
-        self.donation = None;
+        self.end_donation();
         while let Some(slot) = self.timers.pop_expired(self.now) {
             match self.threads[slot].state {
                 State::Sleeping => self.wake(slot, 0),
@@ -801,7 +854,11 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     /// `yield_to(-1)` runs the next thread in line; `yield_to(tid)` runs `tid` next.
     pub fn yield_to(&mut self, me: ThreadSlot, target: i32) -> Result<(), Error> {
-        self.donation = None; // yielding gives the CPU to the queue, not to a partner
+        // Yielding gives the CPU to the queue, not to a partner.
+        if let Some((d, _)) = self.donation {
+            self.donation = None;
+            self.links.push_back(&mut self.run_queue, d);
+        }
         if target == -1 {
             self.requeue_current();
             return Ok(());
@@ -896,7 +953,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         }
         self.release_mailbox(slot);
         if self.donation.is_some_and(|(d, _)| d == slot) {
-            self.donation = None; // its slot may be reused before the next tick
+            self.donation = None; // its slot may be reused before the next tick (held in no list)
         }
         match state {
             State::Runnable if self.current == Some(slot) => self.current = None,

@@ -511,7 +511,7 @@ impl Drop for AddressSpace {
 }
 
 // SAFETY: `page_bytes` gives the direct-map address of a frame a present user leaf of this
-// space maps; the frame stays allocated while the mapping does (its map count includes
+// space maps (page-aligned, as a frame's address is); the frame stays allocated while the mapping does (its map count includes
 // it), and only `&mut self` methods unmap. User frames are never covered by a Rust
 // reference: the kernel reaches them only through the direct map, as raw addresses.
 unsafe impl UserMemory for AddressSpace {
