@@ -192,4 +192,56 @@ mod tests {
         assert!(m.has_room(room), "the tally went back to zero on the way down");
         assert_eq!(m.decrement(0x2000), 0, "the last mapping");
     }
+
+    /// Review: random increments and decrements of counts started on either side of
+    /// `HIGH` and of the maximum keep the tally equal to the number of high counts, and
+    /// `has_room` is never true for a share some count has no room for.
+    #[test]
+    fn tally_stays_exact_under_random_changes() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        const N: usize = 4;
+        let starts = prop_oneof![1u16..4, HIGH - 4..HIGH + 4, MAX_COUNT - 4..=MAX_COUNT];
+        let ops = proptest::collection::vec((0..N, any::<bool>()), 0..64);
+        let mut runner = TestRunner::new(Config { cases: 64, ..Config::default() });
+        runner
+            .run(&(proptest::array::uniform4(starts), ops), |(starts, ops)| {
+                let m = MapCounts::<N>::new();
+                let mut model = [0u32; N];
+                for (i, &s) in starts.iter().enumerate() {
+                    let f = (i as u64) << 12;
+                    m.set_one(f);
+                    for _ in 1..s {
+                        prop_assert!(m.increment(f));
+                    }
+                    model[i] = s as u32;
+                }
+                let check = |m: &MapCounts<N>, model: &[u32; N]| -> Result<(), TestCaseError> {
+                    let high = model.iter().filter(|&&c| c >= HIGH as u32).count() as u32;
+                    prop_assert_eq!(m.high.load(Ordering::Relaxed), high);
+                    for extra in [0u64, 1, 0x7fff, 0x8000, 0x8001] {
+                        if m.has_room(extra) {
+                            prop_assert!(model.iter().all(|&c| c as u64 + extra <= MAX_COUNT as u64));
+                        }
+                    }
+                    Ok(())
+                };
+                check(&m, &model)?;
+                for (i, up) in ops {
+                    let f = (i as u64) << 12;
+                    if up {
+                        let ok = m.increment(f);
+                        prop_assert_eq!(ok, model[i] < MAX_COUNT as u32);
+                        model[i] += ok as u32;
+                    } else if model[i] > 1 {
+                        model[i] -= 1;
+                        prop_assert_eq!(m.decrement(f), model[i]);
+                    }
+                    prop_assert_eq!(m.get(f), model[i]);
+                    check(&m, &model)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
 }

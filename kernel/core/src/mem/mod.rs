@@ -82,3 +82,13 @@ pub type UserMapCounts = mapcount::MapCounts<{ FRAME_WORDS * 64 }>;
 /// How many user mappings each frame has (docs/ipc.md, "Page ownership"). Given to each
 /// address space when it is made; nothing else reaches it.
 pub static MAP_COUNTS: UserMapCounts = mapcount::MapCounts::new();
+
+// A frame's count is found by its number modulo the table's length (no bounds check), so
+// the table must cover exactly the frames `FRAMES` can hand out: then no two frames the
+// kernel maps share a count. Only frames from `FRAMES` are ever mapped into user space (no
+// call maps device memory or a physical address a program names); a future device-memory
+// grant must not count its pages here.
+const _: () = assert!(
+    (FRAME_WORDS * 64) as u64 * abi::PAGE_SIZE as u64 == frames::FrameAllocator::<FRAME_WORDS>::CAPACITY_BYTES,
+    "the map-count table covers exactly the frames FRAMES hands out"
+);

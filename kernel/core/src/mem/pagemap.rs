@@ -209,3 +209,130 @@ pub fn release_shares<S: PageMap>(space: &S, va: u64, pages: u64) {
         Ok(())
     });
 }
+
+/// Review: `check_transferable`'s answer for a share, against the real map counts (their
+/// tally of high counts included): `Ok` exactly when committing the share while counting
+/// (`Transfer::ShareCounting`) finds room in every count, repeats and counts near `HIGH`
+/// and the maximum included.
+#[cfg(test)]
+mod review_tests {
+    use super::*;
+    use crate::mem::mapcount::{MapCounts, HIGH, MAX_COUNT};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    const N: usize = 8;
+    const PAGE: u64 = abi::PAGE_SIZE as u64;
+
+    /// A space whose page `i` maps frame `frames[i]` (writable), counted in `counts`.
+    struct Space<'c> {
+        frames: Vec<u64>,
+        counts: &'c MapCounts<N>,
+    }
+
+    impl PageMap for Space<'_> {
+        fn page(&self, va: u64) -> Option<Mapped> {
+            self.frames.get((va / PAGE) as usize).map(|&frame| Mapped { frame, writable: true })
+        }
+        fn generation(&self) -> u64 {
+            0
+        }
+        fn is_unmapped(&self, _: u64, _: u64) -> bool {
+            unimplemented!()
+        }
+        fn for_each_page(
+            &self,
+            va: u64,
+            pages: u64,
+            _writable: bool,
+            mut f: impl FnMut(Mapped) -> Result<(), Error>,
+        ) -> Result<(), Error> {
+            for i in 0..pages {
+                f(self.page(va + i * PAGE).ok_or(Error::BadAddress)?)?;
+            }
+            Ok(())
+        }
+        fn prepare(&mut self, _: u64, _: u64) -> Result<(), Error> {
+            unimplemented!()
+        }
+        fn reserve_window(&mut self, _: u64, _: u64) -> Result<(), Error> {
+            unimplemented!()
+        }
+        fn release_window(&mut self, _: u64, _: u64) {}
+        fn unprepare(&mut self, _: u64, _: u64) {}
+        fn growth(&self) -> u64 {
+            0
+        }
+        fn transfer_from(&mut self, _: u64, _: &mut Self, _: u64, _: u64, _: Transfer) {
+            unimplemented!()
+        }
+        fn transfer_within(&mut self, _: u64, _: u64, _: u64, _: Transfer) {
+            unimplemented!()
+        }
+        fn flush(&mut self, _: u64, _: u64) {}
+        fn regions(&mut self) -> &mut Regions {
+            unimplemented!()
+        }
+        const MAX_MAPPINGS: u32 = MAX_COUNT as u32;
+        fn map_count(&self, frame: u64) -> u32 {
+            self.counts.get(frame)
+        }
+        fn counts_have_room(&self, extra: u64) -> bool {
+            self.counts.has_room(extra)
+        }
+        fn add_mapping(&self, frame: u64) -> Result<(), Error> {
+            if self.counts.increment(frame) {
+                Ok(())
+            } else {
+                Err(Error::OutOfMemory)
+            }
+        }
+        fn drop_reserved(&self, frame: u64) {
+            self.counts.decrement(frame);
+        }
+    }
+
+    #[test]
+    fn a_share_checked_ok_has_room_when_counted_at_its_commit() {
+        // Each frame: how often the range names it, and how many other mappings it has.
+        let frame = (0usize..N - 1, prop_oneof![Just(0u32), 1u32..4, 0x3ff0u32..0x4010, 0x7ff0u32..0x8010]);
+        let extra = prop_oneof![Just(0u32), 0x7ff0u32..0x8010, 0xfff0u32..0x10000];
+        let mut runner = TestRunner::new(Config { cases: 48, ..Config::default() });
+        runner
+            .run(&(proptest::collection::vec((frame, extra), 1..4), any::<bool>()), |(named, high_elsewhere)| {
+                let counts = MapCounts::<N>::new();
+                let mut frames = vec![];
+                let mut total = [0u32; N];
+                for &((f, times), others) in &named {
+                    frames.extend((0..times).map(|_| (f as u64 + 1) * PAGE));
+                    total[f + 1] = (total[f + 1] + times + others).min(MAX_COUNT as u32);
+                }
+                // Frame 0: no page of the range names it; mapped so often it is high, or not.
+                total[0] = if high_elsewhere { HIGH as u32 } else { 1 };
+                if frames.is_empty() {
+                    return Ok(());
+                }
+                // A count holds at least the range's own mappings.
+                for f in 1..N {
+                    let appears = frames.iter().filter(|&&x| x == f as u64 * PAGE).count() as u32;
+                    prop_assume!(total[f] >= appears);
+                }
+                for (f, &n) in total.iter().enumerate() {
+                    if n > 0 {
+                        counts.set_one(f as u64 * PAGE);
+                        for _ in 1..n {
+                            assert!(counts.increment(f as u64 * PAGE));
+                        }
+                    }
+                }
+                let space = Space { frames: frames.clone(), counts: &counts };
+                let pages = frames.len() as u64;
+                let checked = check_transferable(&space, 0, pages, false);
+                // The commit of a `ShareCounting` transfer: one increment per page.
+                let fits = frames.iter().all(|&f| counts.increment(f));
+                prop_assert_eq!(checked.is_ok(), fits, "{} pages, counts {:?}", pages, total);
+                Ok(())
+            })
+            .unwrap();
+    }
+}
