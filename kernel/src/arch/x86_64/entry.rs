@@ -332,7 +332,56 @@ pub fn enter_thread(frame: *mut TrapFrame) -> ! {
 
 /// The null selector the ways into another thread load into the data segment registers
 /// (see `trap_restore_switch` in `traps` for why each of them is reset).
-static NULL_SELECTOR: u16 = 0;
+pub(crate) static NULL_SELECTOR: u16 = 0;
+
+/// The direct ways' exit into another thread by `sysretq` (`enter_direct`, and the spec
+/// calls' `spec::enter`): the instructions `$pre` first (each way's own result and
+/// argument registers), then the data segment selectors reset, the registers a system call
+/// preserves (`rbx`, `rbp`, `r13`..`r15`) and the `sysretq` state (user `rip`, `rsp`,
+/// `rflags`) read from the saved frame whose address is in `r11`, `swapgs`, `gs` reset and
+/// `sysretq`; `$operands` are the way's own. One sequence, so that every direct way leaves
+/// user mode the same way.
+///
+/// The caller's SAFETY argument must show: `r11` points at the saved frame of a thread the
+/// `syscall` stub saved (its `rip` canonical and its flags the user's, as `sysretq` needs),
+/// at the top of its live kernel stack, with its address space and kernel stack loaded;
+/// interrupts are off (SFMASK) until `sysretq` loads the user's flags, so nothing runs on
+/// the user stack in between; GS is reset only after the exit `swapgs`, as in
+/// `trap_restore_switch`; `rbx` and `rbp` are written although LLVM reserves them, which
+/// is sound because the block never returns.
+macro_rules! sysret_through_frame {
+    ([$($pre:literal),* $(,)?], $($operands:tt)*) => {
+        core::arch::asm!(
+            $($pre,)*
+            "mov ds, word ptr [rip + {null}]",
+            "mov es, word ptr [rip + {null}]",
+            "mov fs, word ptr [rip + {null}]",
+            "mov rbx, [r11 + {rbx}]",
+            "mov rbp, [r11 + {rbp}]",
+            "mov r13, [r11 + {r13}]",
+            "mov r14, [r11 + {r14}]",
+            "mov r15, [r11 + {r15}]",
+            "mov rcx, [r11 + {rip}]",
+            "mov rsp, [r11 + {rsp}]",
+            "mov r11, [r11 + {rflags}]",
+            "swapgs",
+            "mov gs, word ptr [rip + {null}]",
+            "sysretq",
+            null = sym $crate::arch::x86_64::entry::NULL_SELECTOR,
+            rbx = const core::mem::offset_of!(TrapFrame, rbx),
+            rbp = const core::mem::offset_of!(TrapFrame, rbp),
+            r13 = const core::mem::offset_of!(TrapFrame, r13),
+            r14 = const core::mem::offset_of!(TrapFrame, r14),
+            r15 = const core::mem::offset_of!(TrapFrame, r15),
+            rip = const core::mem::offset_of!(TrapFrame, rip),
+            rsp = const core::mem::offset_of!(TrapFrame, rsp),
+            rflags = const core::mem::offset_of!(TrapFrame, rflags),
+            $($operands)*
+            options(noreturn, nostack)
+        )
+    };
+}
+pub(crate) use sysret_through_frame;
 
 /// Leaves the kernel into thread `frame`'s owner after a direct switch (`run::syscall_ipc`),
 /// with its result registers given in registers instead of written into the frame and
@@ -376,52 +425,30 @@ pub unsafe fn enter_direct(
     // although LLVM reserves or preserves them: the block never returns, so no compiled
     // code sees them again.
     unsafe {
-        core::arch::asm!(
-            "mov r10, [rdx + {a3}]",
-            "and r10, [rcx + 8]",
-            "mov r8, [rdx + {a4}]",
-            "and r8, [rcx + 16]",
-            "mov r9, [rdx + {a5}]",
-            "and r9, [rcx + 24]",
-            "mov r12, [rdx + {a6}]",
-            "and r12, [rcx + 32]",
-            "mov rdx, [rdx + {a2}]",
-            "and rdx, [rcx]",
-            "mov ds, word ptr [rip + {null}]",
-            "mov es, word ptr [rip + {null}]",
-            "mov fs, word ptr [rip + {null}]",
-            "mov rbx, [r11 + {rbx}]",
-            "mov rbp, [r11 + {rbp}]",
-            "mov r13, [r11 + {r13}]",
-            "mov r14, [r11 + {r14}]",
-            "mov r15, [r11 + {r15}]",
-            "mov rcx, [r11 + {rip}]",
-            "mov rsp, [r11 + {rsp}]",
-            "mov r11, [r11 + {rflags}]",
-            "swapgs",
-            "mov gs, word ptr [rip + {null}]",
-            "sysretq",
-            null = sym NULL_SELECTOR,
+        sysret_through_frame!(
+            [
+                "mov r10, [rdx + {a3}]",
+                "and r10, [rcx + 8]",
+                "mov r8, [rdx + {a4}]",
+                "and r8, [rcx + 16]",
+                "mov r9, [rdx + {a5}]",
+                "and r9, [rcx + 24]",
+                "mov r12, [rdx + {a6}]",
+                "and r12, [rcx + 32]",
+                "mov rdx, [rdx + {a2}]",
+                "and rdx, [rcx]",
+            ],
             a2 = const offset_of!(TrapFrame, rdx),
             a3 = const offset_of!(TrapFrame, r10),
             a4 = const offset_of!(TrapFrame, r8),
             a5 = const offset_of!(TrapFrame, r9),
             a6 = const offset_of!(TrapFrame, r12),
-            rbx = const offset_of!(TrapFrame, rbx),
-            rbp = const offset_of!(TrapFrame, rbp),
-            r13 = const offset_of!(TrapFrame, r13),
-            r14 = const offset_of!(TrapFrame, r14),
-            r15 = const offset_of!(TrapFrame, r15),
-            rip = const offset_of!(TrapFrame, rip),
-            rsp = const offset_of!(TrapFrame, rsp),
-            rflags = const offset_of!(TrapFrame, rflags),
             in("r11") frame,
             in("rax") rax,
             in("rdi") rdi,
             in("rsi") rsi,
             in("rdx") src,
             in("rcx") masks,
-            options(noreturn, nostack)
         )
     }
 }

@@ -11,7 +11,7 @@
 //!   `trap_restore_switch` together would do for it, without writing the results into the
 //!   frame to pop them back.
 
-use super::entry::{enter_thread, frame_of};
+use super::entry::{enter_thread, frame_of, sysret_through_frame};
 use super::frame::{TrapFrame, SYSCALL_VECTOR};
 use crate::sys::spec::Enter;
 
@@ -49,10 +49,6 @@ syscall_reply_entry:
     options(att_syntax)
 );
 
-/// The null selector loaded into the data segment registers on the way into another
-/// thread (see `trap_restore_switch` in `traps` for why each of them is reset).
-static NULL_SELECTOR: u16 = 0;
-
 /// Leaves the kernel into `e.slot`, entering it as [`Enter`] says.
 ///
 /// # Safety
@@ -81,46 +77,24 @@ pub unsafe fn enter(e: Enter) -> ! {
     // `swapgs`, as in `trap_restore_switch`. `rbx` and `rbp` are written although LLVM
     // reserves them: the block never returns, so no compiled code sees them again.
     unsafe {
-        core::arch::asm!(
-            "mov ds, word ptr [rip + {null}]",
-            "mov es, word ptr [rip + {null}]",
-            "mov fs, word ptr [rip + {null}]",
-            "mov rbx, [r11 + {rbx}]",
-            "mov rbp, [r11 + {rbp}]",
-            "mov rdi, [r11 + {rdi}]",
-            "mov rsi, [r11 + {rsi}]",
-            "mov r8, [r11 + {r8}]",
-            "mov r9, [r11 + {r9}]",
-            "mov r10, [r11 + {r10}]",
-            "mov r12, [r11 + {r12}]",
-            "mov r13, [r11 + {r13}]",
-            "mov r14, [r11 + {r14}]",
-            "mov r15, [r11 + {r15}]",
-            "mov rcx, [r11 + {rip}]",
-            "mov rsp, [r11 + {rsp}]",
-            "mov r11, [r11 + {rflags}]",
-            "swapgs",
-            "mov gs, word ptr [rip + {null}]",
-            "sysretq",
-            null = sym NULL_SELECTOR,
-            rbx = const offset_of!(TrapFrame, rbx),
-            rbp = const offset_of!(TrapFrame, rbp),
+        sysret_through_frame!(
+            [
+                "mov rdi, [r11 + {rdi}]",
+                "mov rsi, [r11 + {rsi}]",
+                "mov r8, [r11 + {r8}]",
+                "mov r9, [r11 + {r9}]",
+                "mov r10, [r11 + {r10}]",
+                "mov r12, [r11 + {r12}]",
+            ],
             rdi = const offset_of!(TrapFrame, rdi),
             rsi = const offset_of!(TrapFrame, rsi),
             r8 = const offset_of!(TrapFrame, r8),
             r9 = const offset_of!(TrapFrame, r9),
             r10 = const offset_of!(TrapFrame, r10),
             r12 = const offset_of!(TrapFrame, r12),
-            r13 = const offset_of!(TrapFrame, r13),
-            r14 = const offset_of!(TrapFrame, r14),
-            r15 = const offset_of!(TrapFrame, r15),
-            rip = const offset_of!(TrapFrame, rip),
-            rsp = const offset_of!(TrapFrame, rsp),
-            rflags = const offset_of!(TrapFrame, rflags),
             in("r11") frame,
             in("rax") e.value,
             in("rdx") e.second,
-            options(noreturn, nostack)
         )
     }
 }
