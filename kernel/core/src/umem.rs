@@ -758,18 +758,8 @@ impl Kept {
         {
             return None;
         }
-        let w = |p: *mut u8| UserBuf { head: p, head_len: 4, tail: p, len: 4, _p: PhantomData };
-        Some([
-            UserBuf {
-                head: self.head,
-                head_len: self.head_len,
-                tail: self.tail,
-                len: self.buf_len as usize,
-                _p: PhantomData,
-            },
-            w(self.words[0].1),
-            w(self.words[1].1),
-        ])
+        // SAFETY: kept in `space` at `generation`, checked just above.
+        Some(unsafe { self.kept_bufs() })
     }
 
     /// Marks the holder's pending record, just made by the direct way, as made from exactly
@@ -807,18 +797,8 @@ impl Kept {
         if !self.pending || self.generation != generation || self.space != space.space_id() {
             return None;
         }
-        let w = |p: *mut u8| UserBuf { head: p, head_len: 4, tail: p, len: 4, _p: PhantomData };
-        Some([
-            UserBuf {
-                head: self.head,
-                head_len: self.head_len,
-                tail: self.tail,
-                len: self.buf_len as usize,
-                _p: PhantomData,
-            },
-            w(self.words[0].1),
-            w(self.words[1].1),
-        ])
+        // SAFETY: kept in `space` at `generation`, checked just above.
+        Some(unsafe { self.kept_bufs() })
     }
 
     /// The first `len` bytes of the message buffer kept, to be read, if it was kept in
@@ -881,27 +861,36 @@ impl Kept {
         {
             return None;
         }
-        let w = |p: *mut u8| UserBuf::<Writable> { head: p, head_len: 4, tail: p, len: 4, _p: PhantomData };
-        let len_word = w(self.words[0].1);
+        // SAFETY: kept in `space` at `generation`, checked just above.
+        let bufs = unsafe { self.kept_bufs() };
         // The word's page still translates as when it was checked (the precondition).
-        if len_of(len_word.read_u32()) != self.buf_len {
+        if len_of(bufs[1].read_u32()) != self.buf_len {
             return None;
         }
         let range = |addr, len| UserRange { addr, len, space: self.space };
-        Some((
-            [range(buf, self.buf_len), range(len, 4), range(long, 4)],
-            [
-                UserBuf {
-                    head: self.head,
-                    head_len: self.head_len,
-                    tail: self.tail,
-                    len: self.buf_len as usize,
-                    _p: PhantomData,
-                },
-                len_word,
-                w(self.words[1].1),
-            ],
-        ))
+        Some(([range(buf, self.buf_len), range(len, 4), range(long, 4)], bufs))
+    }
+
+    /// The three buffers kept, as `UserBuf`s: the message's, then the two length words'.
+    ///
+    /// # Safety
+    /// Something is kept, in the space the `'s` borrow is of, whose generation is still
+    /// the one kept (each caller compares both first): then its pages still translate as
+    /// when they were checked writable, which is `UserBuf`'s invariant.
+    #[inline(always)]
+    unsafe fn kept_bufs<'s>(&self) -> [UserBuf<'s, Writable>; 3] {
+        let w = |p: *mut u8| UserBuf { head: p, head_len: 4, tail: p, len: 4, _p: PhantomData };
+        [
+            UserBuf {
+                head: self.head,
+                head_len: self.head_len,
+                tail: self.tail,
+                len: self.buf_len as usize,
+                _p: PhantomData,
+            },
+            w(self.words[0].1),
+            w(self.words[1].1),
+        ]
     }
 }
 
