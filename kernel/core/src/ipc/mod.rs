@@ -44,6 +44,8 @@ mod fast_tests;
 #[cfg(test)]
 pub(crate) mod fixture;
 #[cfg(test)]
+mod held_donation_tests;
+#[cfg(test)]
 mod irq_tests;
 #[cfg(test)]
 mod long_tests;

@@ -541,6 +541,17 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 return Err(format!("the current thread {c} is {:?}", self.threads[c].state));
             }
         }
+        // The thread held for the donation: runnable (a blocked, dead or free thread held
+        // would be run by `schedule`), not the current one (it would be run twice over),
+        // and in no list (checked above, for a runnable thread).
+        if let Some((d, _)) = self.donation {
+            if self.threads[d].state != State::Runnable {
+                return Err(format!("the thread {d} held for the donation is {:?}", self.threads[d].state));
+            }
+            if self.current == Some(d) {
+                return Err(format!("the thread {d} held for the donation is the current one"));
+            }
+        }
         for i in TaskSlot::all() {
             let task = &self.tasks[i];
             if task.state == TaskState::Free {
