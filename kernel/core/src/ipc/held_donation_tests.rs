@@ -1,6 +1,7 @@
 //! The donation held out of the run queue: every way a donation can end, or its holder or
-//! held thread leave, keeps every runnable thread reachable (current, held or queued, exactly once), and a thread that never blocks still
-//! runs within round robin's bound whatever two IPC programs do around it.
+//! held thread leave, keeps every runnable thread reachable (current, held or queued,
+//! exactly once), and a thread that never blocks still runs within round robin's bound
+//! whatever two IPC programs do around it.
 
 use super::fixture::Outcome::{Blocked, Done};
 use super::fixture::World;
