@@ -82,7 +82,7 @@ pub const KERNEL_RUSTFLAGS: &[&str] = &["-Crelocation-model=static"];
 /// `cargo` for building the kernel: [`KERNEL_RUSTFLAGS`] after the flags the environment
 /// gives (`CARGO_ENCODED_RUSTFLAGS` or `RUSTFLAGS`). Cargo keeps crates built with other
 /// flags apart, so the dependencies the kernel shares with the user programs (abi,
-/// zerocopy, bitflags) are built once each way and neither build undoes the other.
+/// zerocopy, bitflags, num_enum) are built once each way and neither build undoes the other.
 pub fn kernel_cargo() -> Command {
     let mut flags: Vec<String> = match std::env::var("CARGO_ENCODED_RUSTFLAGS") {
         Ok(s) => s.split('\x1f').filter(|f| !f.is_empty()).map(String::from).collect(),

@@ -788,8 +788,8 @@ fn bench_regressions(ctx: &mut Ctx) -> StepResult {
     r
 }
 
-/// The project's external contract check, when the project's shared folder sits beside
-/// the clone (`../shared/contract/check.sh`): it builds a program that uses every public
+/// The project's external contract check, when the project's checkout has its script
+/// beside the clone (the path is in the body): it builds a program that uses every public
 /// item with its exact type; then that program must also run. A clone on its own has no
 /// such folder, and the step says it was skipped.
 fn contract(ctx: &mut Ctx) -> StepResult {

@@ -18,8 +18,9 @@
 //! kernel's addresses of its (at most two) pages and lives no longer than that borrow.
 //! Since nothing can change the space's mappings while it is borrowed, those addresses
 //! stay valid for exactly as long as the buffer can be used, and a copy from one user
-//! buffer to another is one copy, frame to frame. A buffer made in one system call never
-//! outlives it: the next call walks the tables again.
+//! buffer to another is one copy, frame to frame. A [`UserBuf`] never outlives its
+//! walker's borrow; what is kept past a call ([`Remembered`], [`Kept`]) is used again only
+//! while the space's generation is unchanged, and otherwise the next call walks again.
 //!
 //! A zero-length slice is valid whatever its address (the spec: "if the length is 0, the
 //! pointer is ignored").
@@ -661,10 +662,11 @@ pub struct KeptBuf {
 /// A call's three writable buffers (a message's and two 4-byte length words: a receive's,
 /// or a synchronous send's, with its one length word twice), checked and translated, kept
 /// past the walker's borrow with the ranges they were checked for and their space's
-/// generation then: given back ([`Kept::bufs`]) only for those same ranges of that same
-/// space while the generation is unchanged, without checking or translating again (a
-/// receive keeps its buffers for the send that fills them, a send for the reply). A
-/// cache, not state: it prints as nothing.
+/// generation then: given back ([`Kept::bufs`]; [`Kept::pending_bufs`] for a record marked
+/// as made from them; [`Kept::again`] and [`Kept::message`] for the holder's own next
+/// call) only for those same ranges of that same space while the generation is unchanged,
+/// without checking or translating again (a receive keeps its buffers for the send that
+/// fills them, a send for the reply). A cache, not state: it prints as nothing.
 #[derive(Clone, Copy)]
 pub struct Kept {
     /// Whether anything is kept.

@@ -7,8 +7,9 @@
 //! `send_pending`, `reply_with`, `receive`, `hand_off`) makes for the same call and returns
 //! the partner's result registers ([`Switch`]: the value, sender word and length, and the
 //! masks that cut the payload, which stays in the calling thread's saved registers), which
-//! the architecture loads into the partner's registers on the way out: the one exception
-//! to "results take one path" (docs/architecture.md). Neither thread is left with results
+//! the architecture loads into the partner's registers on the way out: one of the
+//! documented exceptions to "results take one path" (docs/architecture.md, "The
+//! shortcuts"). Neither thread is left with results
 //! pending that the general path would not leave.
 //!
 //! It handles only the common case and declines everything else: the direct switch turned

@@ -7,7 +7,8 @@
 //! Each attempt either declines, having changed nothing (the general path then runs the
 //! call exactly as it always does, errors included), or makes exactly the state change the
 //! general path (`ipc_send`, `ipc_recv`) makes for the same call, leaving the same pending
-//! results, so the general exit (`Kernel::next`, `Kernel::deliver`) finishes it. The one
+//! results, so the general exit (`Kernel::next`, `Kernel::deliver`) finishes it, or
+//! `sys::spec` enters the thread to run with its two pending results (`Spec::Enter`). The one
 //! difference is how: the send hands the CPU to its receiver with `switch_direct` instead
 //! of pushing it on the run queue (`wake`) and taking it off again at once (`hand_off`),
 //! with no timer to cancel.
@@ -32,7 +33,8 @@
 //! and length word, of the length its word holds now, while its space's generation holds,
 //! checks nothing again. Having blocked the holder in a record made from exactly its kept
 //! ranges, the direct way marks them so (`Kept::set_pending`, cleared by every `block_*`),
-//! and the partner's direct send or `ipc_reply` then compares only the generation.
+//! and the partner's direct send or `ipc_reply` then compares only the generation and the
+//! space.
 
 use super::records::{RecvBuf, ReplyBuf};
 use super::transfer::{put_short, Payload};

@@ -5,8 +5,10 @@
 //! A short message takes one road whatever its ends: a [`Payload`] (bytes in user memory,
 //! translated in this system call; registers; a kernel buffer) put into a [`Sink`] (a
 //! buffer and its length words in user memory, or registers) by [`put_short`]. User memory
-//! is copied frame to frame through the kernel's own mapping of it, walked once per page
-//! and per call, with no buffer in between.
+//! is copied frame to frame through the kernel's own mapping of it, walked at most once per
+//! page and per call (not at all while translations kept from an earlier call still hold:
+//! `umem::Remembered`, `umem::Kept`), with no buffer in between unless the two buffers
+//! share a page.
 
 use super::records::{RecvBuf, ReplyBuf};
 use super::*;

@@ -12,8 +12,9 @@
 //!
 //! Both are the general path's semantics, not new ones: the light path runs the same
 //! handlers, and the direct switch declines, changing nothing, whenever the general path
-//! would do anything it does not do. Both are the narrow, documented exceptions to
-//! "results take one path" (docs/architecture.md): nothing is left pending in either
+//! would do anything it does not do. Both are among the narrow, documented exceptions to
+//! "results take one path" (docs/architecture.md; the spec calls' `sys::spec::Enter` and
+//! `ipc_reply`'s own light way are the others): nothing is left pending in either
 //! thread's `Results` that the general path would not leave.
 
 use super::calls::{self, Caller};

@@ -1,5 +1,5 @@
-//! The spec calls' direct way (`ipc::direct_spec`, `sys::spec`) and `ipc_reply`'s light
-//! path against the general path, on the fake machine, as `fast_tests` does for the
+//! The spec calls' direct way (`ipc::direct_spec`, `sys::spec`) and `ipc_reply`'s own
+//! light way (`Kernel::light_reply`) against the general path, on the fake machine, as `fast_tests` does for the
 //! register calls.
 //!
 //! Every case is set up on fresh machines three times: on one the core's attempt alone
@@ -447,9 +447,10 @@ fn a_send_to_a_receiver_with_other_io_ports_is_taken_and_loads_them() {
     assert_eq!(m.k.io_loaded, (0x3f8, 8));
 }
 
-// ---- ipc_reply: the light path ----------------------------------------------------------
+// ---- ipc_reply: its own light way -------------------------------------------------------
 
-/// `ipc_reply` never blocks or switches its caller, so it takes the light path; checked
+/// `ipc_reply` never blocks or switches its caller, so it has its own light way
+/// (`Kernel::light_reply`); checked
 /// against the general path like every case here.
 fn light(setup: impl Fn(&mut Machine) -> Case) -> (Machine, Case) {
     assert!(super::fast::is_light(Syscall::IpcReply as u64));

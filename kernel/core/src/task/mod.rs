@@ -6,7 +6,9 @@
 //! in; since the kernel is not preemptible, that read and the core's decision are atomic
 //! with respect to every other thread. Every result a thread's system call returns, at
 //! once or later from whoever wakes it, is recorded in its pending
-//! [`Results`](crate::regs::Results) and written into its registers when it next runs.
+//! [`Results`](crate::regs::Results) and written into its registers when it next runs,
+//! but for the architecture's shortcuts (docs/architecture.md, "The shortcuts"), which
+//! hand a result over in registers.
 //!
 //! Invariants:
 //! - `current` (if any) is `Runnable` and in no list; so is the thread held for the

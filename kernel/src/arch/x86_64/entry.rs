@@ -68,7 +68,7 @@ core::arch::global_asm!(
     .section .text.syscall, "ax"
     .global syscall_entry
     /* Every system call: onto the thread's kernel stack, then by number (`syscall_routes`)
-       to one of four ways through the kernel. */
+       to one of the ways through the kernel that table lists. */
 syscall_entry:
     swapgs
     mov %rsp, %gs:8
