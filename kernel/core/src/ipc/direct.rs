@@ -312,10 +312,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         }
         debug_assert!(!m.ipc.has_window(), "no window is held outside a receive");
         let n = len.min(reply.len).min(fast::MAX as u32);
-        let m = &mut self.threads[me];
-        m.ipc.reply_to = None;
-        // What a receive into registers leaves pending while it waits.
-        m.ret.fast(0, 0, [0; WORDS]);
+        // Nothing pending while it waits, as the general path leaves it: a message writes
+        // its registers as it arrives, a timeout writes zeros (`Core::tick`).
+        self.threads[me].ipc.reply_to = None;
         self.switch_direct(me, State::Receiving(recv_regs()), Fast::Receiving, to.slot);
         Some(Switch { to: to.slot, head: [0, 0, n as u64], masks: masks(n) })
     }

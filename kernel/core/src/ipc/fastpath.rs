@@ -58,8 +58,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Err(Error::ReplyPending);
         }
         let recv = super::records::RECV_REGS;
-        // Whatever it receives comes back in registers (all of them, zeros if need be).
-        self.threads[me].ret.fast(0, 0, [0; WORDS]);
+        // Whatever it receives comes back in registers, all of them: a message or an
+        // interrupt writes them as it arrives, a timeout after waiting writes zeros
+        // (`Core::tick`); a failure at once returns its error code alone (`failed`).
         let outcome = self.receive(me, &recv, timeout);
         match (outcome, replied_to) {
             // The server waits: run the caller it just answered.

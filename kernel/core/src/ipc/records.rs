@@ -203,7 +203,7 @@ impl PendingRecv {
 
     /// A receive into registers.
     #[inline(always)]
-    pub(in crate::ipc) fn in_regs(&self) -> bool {
+    pub(crate) fn in_regs(&self) -> bool {
         matches!(self.dest, RecvBuf::Regs)
     }
 

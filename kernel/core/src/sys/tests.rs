@@ -468,8 +468,8 @@ fn a_receive_timeout_wakes_the_receiver_with_timeout() {
 }
 
 /// A receive into registers that waited and then timed out returns its error code and the
-/// message registers it prepared when it blocked, all zero (docs/architecture.md, "Results
-/// take one path"): not what the registers held before the call.
+/// message registers all zero, written by the timeout (docs/architecture.md, "Results take
+/// one path"): not what the registers held before the call.
 #[test]
 fn a_reply_wait_that_times_out_after_waiting_returns_zeroed_message_registers() {
     let (mut m, a, b) = two_tasks();

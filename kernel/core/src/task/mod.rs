@@ -820,6 +820,12 @@ impl<S, B: MsgBuffers> Core<S, B> {
         }
         self.timers.cancel(slot);
         let t = &mut self.threads[slot];
+        // A receive into registers ends with all of them written: by what it received, or
+        // zeros beside a timeout (`tick`); nothing else ends one with an error.
+        debug_assert!(
+            !matches!(t.state, State::Receiving(r) if r.in_regs()) || t.ret.has_fast(),
+            "a receive into registers woken with its registers unwritten"
+        );
         t.state = State::Runnable;
         t.fast = Fast::No;
         t.ret.value(value as u64);
@@ -849,6 +855,15 @@ impl<S, B: MsgBuffers> Core<S, B> {
             match self.threads[slot].state {
                 State::Sleeping => self.wake(slot, 0),
                 State::Sending { .. } | State::AwaitingReply { .. } | State::Receiving(_) => {
+                    if let State::Receiving(recv) = self.threads[slot].state {
+                        // A receive into registers returns them all, zeros beside its
+                        // error (docs/architecture.md, "Results take one path"): nothing
+                        // is pending while it waits (`IpcReplyWait`), so they are written
+                        // here, the one way such a receive ends without a message.
+                        if recv.in_regs() {
+                            self.threads[slot].ret.fast(0, 0, [0; abi::ipc::fast::WORDS]);
+                        }
+                    }
                     self.wake(slot, Error::Timeout.code() as i64)
                 }
                 _ => {}
