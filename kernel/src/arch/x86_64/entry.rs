@@ -23,7 +23,7 @@
 //! GS convention: in the kernel GS.base is the per-CPU block and KERNEL_GS_BASE holds the
 //! user's value; `swapgs` on every user<->kernel transition keeps it so.
 
-use super::frame::{TrapFrame, SYSCALL_VECTOR};
+use super::frame::{push_registers, TrapFrame, SYSCALL_VECTOR};
 use super::gdt::{self, KERNEL_CODE, USER_CODE, USER_DATA};
 use crate::mem::KernelStack;
 use core::cell::UnsafeCell;
@@ -63,7 +63,7 @@ const _: () = assert!(abi::Syscall::COUNT <= u64::BITS as usize);
 
 static PERCPU: PerCpuCell = PerCpuCell(UnsafeCell::new(PerCpu { kernel_rsp: 0, user_rsp: 0, tid: 0 }));
 
-core::arch::global_asm!(
+core::arch::global_asm!(concat!(
     r#"
     .section .text.syscall, "ax"
     .global syscall_entry
@@ -103,21 +103,9 @@ syscall_general:
        the general path, and out through `trap_restore` if they return. */
     .macro ipc_frame
     syscall_frame_header
-    pushq %rax
-    pushq %rbx
-    pushq %rcx
-    pushq %rdx
-    pushq %rsi
-    pushq %rdi
-    pushq %rbp
-    pushq %r8
-    pushq %r9
-    pushq %r10
-    pushq %r11
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+    "#,
+    push_registers!(),
+    r#"
     mov %rsp, %rdi
     .endm
 syscall_ipc_call:
@@ -130,7 +118,7 @@ syscall_ipc_reply_wait:
     jmp trap_restore
 
     /* The spec's `ipc_send` and `ipc_recv` (its `ipc_reply` has a light way of its own,
-       `syscall_reply_entry` in `spec`): the
+       `syscall_reply_entry` below): the
        same frame, then
        `run::syscall_spec`, which tries their direct way before the general path
        (`trap_save_spec`). */
@@ -153,7 +141,7 @@ gettid_entry:
        (16-byte aligned at the `call`: the top is, and 8 pushes keep it so), and returns
        its value in rax. Interrupts stay off throughout (SFMASK), and the thread's saved
        frame is neither written nor read: the call never switches. */
-light_entry:
+    .macro light_save
     pushq %rcx
     pushq %r11
     pushq %rdi
@@ -162,8 +150,8 @@ light_entry:
     pushq %r8
     pushq %r9
     pushq %r10
-    mov %rax, %rdx
-    call {light}
+    .endm
+    .macro light_exit
     popq %r10
     popq %r9
     popq %r8
@@ -175,10 +163,24 @@ light_entry:
     mov %gs:8, %rsp
     swapgs
     sysretq
+    .endm
+light_entry:
+    light_save
+    mov %rax, %rdx
+    call {light}
+    light_exit
+
+    /* `ipc_reply`: the light path's way, straight to `run::reply_syscall`
+       (`Kernel::light_reply`) without the light calls' dispatch by number. The message
+       pointer and length are already in rdi and rsi, the call's first two arguments. */
+syscall_reply_entry:
+    light_save
+    call {reply}
+    light_exit
 
     .section .rodata.syscall, "a"
     .balign 8
-    /* Where each call number goes: `gettid_entry`, `syscall_ipc_call`, `syscall_ipc_reply_wait`, `syscall_spec`, `syscall_reply_entry` (`spec`), `light_entry` for the
+    /* Where each call number goes: `gettid_entry`, `syscall_ipc_call`, `syscall_ipc_reply_wait`, `syscall_spec`, `syscall_reply_entry`, `light_entry` for the
        calls of `sys::fast::LIGHT`, else `syscall_general`. */
 syscall_routes:
     .set nr, 0
@@ -200,7 +202,7 @@ syscall_routes:
     .endif
     .set nr, nr + 1
     .endr
-    "#,
+    "#),
     user_ss = const USER_DATA,
     user_cs = const USER_CODE,
     vector = const SYSCALL_VECTOR,
@@ -212,6 +214,7 @@ syscall_routes:
     ipc_recv = const abi::Syscall::IpcRecv as u64,
     ipc_reply = const abi::Syscall::IpcReply as u64,
     light = sym crate::run::light_syscall,
+    reply = sym crate::run::reply_syscall,
     syscall_ipc_call = sym crate::run::syscall_ipc_call,
     syscall_ipc_reply_wait = sym crate::run::syscall_ipc_reply_wait,
     light_mask = const crate::sys::fast::LIGHT,

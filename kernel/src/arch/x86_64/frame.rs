@@ -18,6 +18,33 @@ pub const VEC_MACHINE_CHECK: u8 = 18;
 /// The PIC's IRQ 0..15 arrive at vectors 32..47.
 pub const VEC_IRQ_BASE: u8 = 32;
 
+/// The general registers pushed in [`TrapFrame`] order (`rax` first, so `r15` ends lowest),
+/// as AT&T lines for the `global_asm!` blocks that build frames (`traps`, `entry`). A Rust
+/// macro, not an assembler `.macro`: those do not carry from one `global_asm!` block to
+/// another, so each block had its own copy of this sequence.
+macro_rules! push_registers {
+    () => {
+        "
+        pushq %rax
+        pushq %rbx
+        pushq %rcx
+        pushq %rdx
+        pushq %rsi
+        pushq %rdi
+        pushq %rbp
+        pushq %r8
+        pushq %r9
+        pushq %r10
+        pushq %r11
+        pushq %r12
+        pushq %r13
+        pushq %r14
+        pushq %r15
+        "
+    };
+}
+pub(crate) use push_registers;
+
 /// The registers saved on every trap, in stack order (lowest address first).
 #[derive(Debug, Clone)]
 #[repr(C)]

@@ -1,53 +1,15 @@
-//! The spec IPC calls' own ways through the kernel, beside the `syscall` stub's (`entry`):
-//!
-//! - `ipc_reply`'s way in (`syscall_reply_entry`, routed to by `entry`'s table): as the
-//!   light path's stub, saving only what Rust may clobber and returning `rax` by
-//!   `sysretq`, but straight to `run::reply_syscall` (`Kernel::light_reply`), without the
-//!   light calls' dispatch by number.
-//! - the way out into a thread a spec `ipc_send` or `ipc_recv` taken the direct way runs
-//!   next ([`enter`], `sys::spec::Enter`: a receiver the send filled, a caller the reply
-//!   woke): its two result registers given in registers, every other register read
-//!   straight from its saved frame, and out by `sysretq`. What `Kernel::deliver` and
-//!   `trap_restore_switch` together would do for it, without writing the results into the
-//!   frame to pop them back.
+//! The spec IPC calls' way out into a thread a spec `ipc_send` or `ipc_recv` taken the
+//! direct way runs next ([`enter`], `sys::spec::Enter`: a receiver the send filled, a
+//! caller the reply woke): its two result registers given in registers, every other
+//! register read straight from its saved frame, and out by `sysretq`. What
+//! `Kernel::deliver` and `trap_restore_switch` together would do for it, without writing
+//! the results into the frame to pop them back. (`ipc_reply`'s way in,
+//! `syscall_reply_entry`, is the light path's stub in `entry`, straight to
+//! `run::reply_syscall`.)
 
 use super::entry::{enter_thread, frame_of, sysret_through_frame};
 use super::frame::{TrapFrame, SYSCALL_VECTOR};
 use crate::sys::spec::Enter;
-
-core::arch::global_asm!(
-    r#"
-    .section .text.syscall, "ax"
-    .global syscall_reply_entry
-    /* `ipc_reply`, from `syscall_entry` (on the thread's kernel stack, the user rsp in the
-       per-CPU block): as `light_entry` in `entry`, which says why these registers and
-       why the stack is aligned at the `call`. The message pointer and length are already
-       in rdi and rsi, the first two argument registers of the call. */
-syscall_reply_entry:
-    pushq %rcx
-    pushq %r11
-    pushq %rdi
-    pushq %rsi
-    pushq %rdx
-    pushq %r8
-    pushq %r9
-    pushq %r10
-    call {reply}
-    popq %r10
-    popq %r9
-    popq %r8
-    popq %rdx
-    popq %rsi
-    popq %rdi
-    popq %r11
-    popq %rcx
-    mov %gs:8, %rsp
-    swapgs
-    sysretq
-    "#,
-    reply = sym crate::run::reply_syscall,
-    options(att_syntax)
-);
 
 /// Leaves the kernel into `e.slot`, entering it as [`Enter`] says.
 ///

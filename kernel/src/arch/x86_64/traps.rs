@@ -25,7 +25,7 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::registers::control::Cr2;
 
-core::arch::global_asm!(
+core::arch::global_asm!(concat!(
     r#"
     .altmacro
     .macro trap_stub n
@@ -87,23 +87,11 @@ core::arch::global_asm!(
     sysretq
     .endm
 
-    /* The general registers, in `TrapFrame` order (last pushed first). */
+    /* The general registers, in `TrapFrame` order (`frame::push_registers`). */
     .macro save_registers
-    pushq %rax
-    pushq %rbx
-    pushq %rcx
-    pushq %rdx
-    pushq %rsi
-    pushq %rdi
-    pushq %rbp
-    pushq %r8
-    pushq %r9
-    pushq %r10
-    pushq %r11
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+    "#,
+    push_registers!(),
+    r#"
     .endm
 
     .section .text.traps, "ax"
@@ -184,7 +172,7 @@ trap_stub_table:
         .set i, i + 1
     .endr
     .noaltmacro
-    "#,
+    "#),
     dispatch = sym dispatch,
     syscall = sym crate::run::syscall,
     syscall_spec = sym crate::run::syscall_spec,
