@@ -290,6 +290,13 @@ mod tests {
 /// | `rsi` | [`timeout_word`](fast::timeout_word): timeout (`i32`) for the wait | message length |
 /// | `rdx`, `r10`, `r8`, `r9`, `r12` | reply | message (cut to [`MAX`](fast::MAX) bytes) |
 ///
+/// The receiver (of a call or of a reply) reads the length it is given and no byte past
+/// it: between two register parties the payload registers travel as they are, so the
+/// bytes past the length are whatever the sender left in those registers (its own, sent
+/// to the partner it chose; never the kernel's or a third thread's). Senders that must not
+/// show them zero them, as `libsys` does ([`to_words`](fast::to_words) of a zeroed
+/// buffer). A message from memory arrives with zeros past its length.
+///
 /// A length is never cut to fit its field: every bit the field has counts, and the
 /// encoders saturate, so a length past [`MAX`](fast::MAX) always decodes to one past it,
 /// which the kernel refuses with `TooLong` (and delivers nothing).
@@ -372,10 +379,10 @@ pub mod fast {
         b
     }
 
-    /// Keeps the first `len` bytes of a payload and zeroes the rest. On every fast-path
-    /// transfer: written so the compiler unrolls it into a few compares and masks per word,
-    /// with no call to `memset`. Always inlined: the kernel's direct switch runs it on
-    /// every call and reply.
+    /// Keeps the first `len` bytes of a payload and zeroes the rest: for a receiver that
+    /// wants the bytes past the length it was given zero (the kernel passes a register
+    /// payload as the sender left it). Written so the compiler unrolls it into a few
+    /// compares and masks per word, with no call to `memset`.
     #[inline(always)]
     pub fn truncate(words: &mut [u64; WORDS], len: usize) {
         for (i, w) in words.iter_mut().enumerate() {

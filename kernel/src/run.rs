@@ -41,7 +41,12 @@ fn with_kernel<R>(f: impl FnOnce(&mut Kernel<X86>) -> R) -> R {
     // A real check, not a debug one: an entry that forgot to disable interrupts would
     // otherwise fail only when a tick happens to land inside it.
     assert!(!x86_64::instructions::interrupts::are_enabled(), "kernel state used with interrupts enabled");
-    with_kernel_from_syscall(f)
+    // Lock re-entry: every entry path runs with interrupts off and takes the kernel once;
+    // a second borrow is a kernel bug (an entry nested in an entry, such as a fault in
+    // kernel code), not a user action. A real check here: a trap can come from kernel mode.
+    assert!(!KERNEL.busy.swap(true, Ordering::Acquire), "kernel state borrowed twice");
+    let mut kernel = Borrow(());
+    f(kernel.get())
 }
 
 /// [`with_kernel`] for the `syscall` stub's ways in, which need not ask whether
@@ -49,13 +54,23 @@ fn with_kernel<R>(f: impl FnOnce(&mut Kernel<X86>) -> R) -> R {
 /// nothing between the instruction and this call sets it.
 #[inline(always)]
 fn with_kernel_from_syscall<R>(f: impl FnOnce(&mut Kernel<X86>) -> R) -> R {
-    // Lock re-entry: every entry path runs with interrupts off and takes the kernel once;
-    // a second borrow is a kernel bug (an entry nested in an entry), not a user action.
-    assert!(!KERNEL.busy.swap(true, Ordering::Acquire), "kernel state borrowed twice");
-    // SAFETY: `busy` guarantees this is the only live reference.
-    let r = f(unsafe { &mut *KERNEL.kernel.get() });
-    KERNEL.busy.store(false, Ordering::Release);
-    r
+    let mut kernel = Borrow::take();
+    f(kernel.get())
+}
+
+/// Marks the kernel borrowed by a `syscall` stub's way in. Unlike the trap entries'
+/// [`with_kernel`], it does not test the mark first: `syscall` is executed only in user
+/// mode (the kernel never executes it), and no borrow is live while a thread runs in user
+/// mode, since every way out of the kernel ends its borrow before it leaves (`with_kernel`
+/// and `with_kernel_from_syscall` return, `Borrow` is dropped, before `enter_direct`,
+/// `spec::enter`, `leave` or the stubs' `sysretq`). The mark is still set, so that an entry
+/// nested in this one (a fault in kernel code) finds it and panics instead of aliasing.
+#[inline(always)]
+fn mark_borrowed() {
+    debug_assert!(!KERNEL.busy.load(Ordering::Relaxed), "a system call entered with the kernel borrowed");
+    KERNEL.busy.store(true, Ordering::Relaxed);
+    // No access to the kernel state moves above the mark (no instruction on x86).
+    core::sync::atomic::compiler_fence(Ordering::Acquire);
 }
 
 /// Runs a portable entry on the kernel, and for a thread to run, delivers its results into
@@ -154,29 +169,31 @@ fn syscall_ipc(frame: *mut TrapFrame, direct: impl FnOnce(&mut Kernel<X86>, &Tra
     // the loaded ones, or it would have declined). `frame`, the payload's source, is the
     // switching thread's saved frame on its own live kernel stack. The kernel borrow has
     // ended and this stack is not needed any more.
-    unsafe { entry::enter_direct(frame_of(d.stack_top), d.head, frame, d.masks) }
+    unsafe { entry::enter_direct(frame_of(d.stack_top), d.head, frame) }
 }
 
-/// The kernel borrowed by a `syscall` stub's way in, as [`with_kernel_from_syscall`]
-/// borrows it, until the value is dropped: for the direct switch, which leaves the kernel
-/// without returning, so that what it carries out of the borrow stays in registers (a
-/// closure's result went through memory).
+/// The kernel borrowed by a `syscall` stub's way in, until the value is dropped: for the
+/// direct switch, which leaves the kernel without returning, so that what it carries out
+/// of the borrow stays in registers (a closure's result went through memory); and under
+/// [`with_kernel_from_syscall`].
 struct Borrow(());
 
 impl Borrow {
-    /// Takes the kernel (interrupts are off: see [`with_kernel_from_syscall`]).
+    /// Takes the kernel (interrupts are off: see [`with_kernel_from_syscall`]; nothing
+    /// else holds it: see [`mark_borrowed`]).
     #[inline(always)]
     fn take() -> Borrow {
-        // Lock re-entry, as `with_kernel_from_syscall` does.
-        assert!(!KERNEL.busy.swap(true, Ordering::Acquire), "kernel state borrowed twice");
+        mark_borrowed();
         Borrow(())
     }
 
     /// The kernel, for as long as this borrow lives.
     #[inline(always)]
     fn get(&mut self) -> &mut Kernel<X86> {
-        // SAFETY: `busy`, set by `take` and cleared only by `drop`, guarantees this is the
-        // only live reference; the returned one borrows `self`, so it ends before the drop.
+        // SAFETY: `busy`, set when the borrow was made (`take`, `with_kernel`) and cleared
+        // only by `drop`, guarantees this is the only live reference (`with_kernel` checks
+        // it; a `syscall` way in needs not: see `mark_borrowed`); the returned one borrows
+        // `self`, so it ends before the drop.
         unsafe { &mut *KERNEL.kernel.get() }
     }
 }

@@ -49,6 +49,9 @@ fn echo_server(_: usize) {
 static CUT_GOT: [AtomicU64; 6 * CUT_CALLS] = [const { AtomicU64::new(u64::MAX) }; 6 * CUT_CALLS];
 /// The calls of the payload-cut case: one per length, 0 to `fast::MAX`.
 const CUT_CALLS: usize = fast::MAX + 1;
+/// The words every call of `fast::payloads_travel_as_sent…` carries, and every reply.
+const CUT_CALL: [u64; 5] = [0x1111_1111_1111_1111, 0x2222_2222_2222_2222, 0x3333, 0x4444, u64::MAX];
+const CUT_REPLY: [u64; 5] = [0xa0a0_a0a0_a0a0_a0a0, 0xb0b0, 0xc0c0, 0xd0d0, 0xe0e0_e0e0_e0e0_e0e0];
 
 /// Receives `CUT_CALLS` calls, records each one's length and words, and answers each with
 /// a whole register payload of ones (cut, by the kernel, to what the caller takes).
@@ -61,7 +64,7 @@ fn cutting_server(_: usize) {
         for (j, w) in words.iter().enumerate() {
             CUT_GOT[6 * i + 1 + j].store(*w, Ordering::SeqCst);
         }
-        reply = Some((fast::MAX, [u64::MAX; 5]));
+        reply = Some((fast::MAX, CUT_REPLY));
     }
     // SAFETY: registers only; a poll after the last reply: nothing more is waited for.
     unsafe { raw::ipc_reply_wait(reply, 0) };
@@ -186,21 +189,20 @@ pub fn cases(s: &mut Suite) {
         Ok(())
     });
 
-    s.case("fast::payloads_are_cut_to_their_length_both_ways", || {
-        // Every byte past the length reads as zero, in the call the server gets and in the
-        // reply the caller gets (cut to the call's length, its reply capacity): on the
-        // direct switch, the exit cuts them in registers.
+    s.case("fast::payloads_travel_as_sent_and_lengths_are_cut_both_ways", || {
+        // Every length of call: the server gets that length and the caller's five words as
+        // it left them (a receiver reads only the length: `abi::ipc::fast`); the reply of
+        // `MAX` bytes reaches the caller cut to the call's length (its reply capacity), with
+        // the server's words as it left them. Nothing else reaches either side.
         let srv = libsys::thread::spawn(cutting_server, 0).map_err(|e| Msg::new(format_args!("{e}")))?;
         for len in 0..CUT_CALLS {
             wait_blocked(srv);
-            let mut want = [u64::MAX; 5];
-            fast::truncate(&mut want, len);
             // SAFETY: registers only.
-            let (r, rlen, words) = unsafe { raw::ipc_call_fast(srv, len, [u64::MAX; 5], FOREVER) };
-            ensure_eq!((r, rlen, words), (0, len, want), "the reply to a call of {len} bytes");
+            let (r, rlen, words) = unsafe { raw::ipc_call_fast(srv, len, CUT_CALL, FOREVER) };
+            ensure_eq!((r, rlen, words), (0, len, CUT_REPLY), "the reply to a call of {len} bytes");
             let got: [u64; 6] = core::array::from_fn(|j| CUT_GOT[6 * len + j].load(Ordering::SeqCst));
             ensure_eq!(got[0], len as u64, "the length the server got");
-            ensure_eq!(got[1..], want[..], "the words of a call of {len} bytes");
+            ensure_eq!(got[1..], CUT_CALL[..], "the words of a call of {len} bytes");
         }
         Ok(())
     });

@@ -5,9 +5,9 @@
 //! An attempt either declines, having changed nothing (the general path then runs the call
 //! exactly as it always does), or makes the state change the general path (`fastpath`,
 //! `send_pending`, `reply_with`, `receive`, `hand_off`) makes for the same call and returns
-//! the partner's result registers ([`Switch`]: the value, sender word and length, and the
-//! masks that cut the payload, which stays in the calling thread's saved registers), which
-//! the architecture loads into the partner's registers on the way out: one of the
+//! the partner's result registers ([`Switch`]: the value, sender word and length; the
+//! payload stays in the calling thread's saved registers), which the architecture loads
+//! into the partner's registers on the way out: one of the
 //! documented exceptions to "results take one path" (docs/architecture.md, "The
 //! shortcuts"). Neither thread is left with results
 //! pending that the general path would not leave.
@@ -31,28 +31,25 @@ use abi::syscall::regs::RESULTS;
 /// A direct switch made: the thread to run now, and its result registers: `head` by
 /// result index (`abi::syscall::regs`: the return value, `rdi`, `rsi`), then the payload
 /// (`rdx`, `r10`, `r8`, `r9`, `r12`), which is not copied here: it is the current thread's
-/// argument registers 2 to 6 (still in its saved frame), each cut with its word of
-/// `masks` (see [`Switch::regs`], which the architecture's exit does in registers).
+/// argument registers 2 to 6 (still in its saved frame), as they are (see [`Switch::regs`],
+/// which the architecture's exit does in registers). Words past the length are the sender's
+/// registers as it left them, as on the general path (`abi::ipc::fast`: the receiver reads
+/// only the length).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Switch {
     pub to: ThreadSlot,
     pub head: [u64; HEAD],
-    pub masks: &'static Masks,
 }
 
 /// Result registers a [`Switch`] gives as values: the value, the sender word, the length.
 pub const HEAD: usize = 3;
 
-/// The byte masks that cut a payload to a length, word by word (see [`masks`]).
-pub type Masks = [u8; fast::MAX];
-
 impl Switch {
     /// The partner's result registers by result index, the payload taken from the
     /// registers `regs` of the thread that made the switch: what the architecture writes.
     pub fn regs(&self, regs: &impl ArchState) -> [u64; RESULTS] {
-        let w = payload(regs, self.masks);
         let [value, sender, len] = self.head;
-        [value, sender, len, w[0], w[1], w[2], w[3], w[4]]
+        [value, sender, len, regs.arg(2), regs.arg(3), regs.arg(4), regs.arg(5), regs.arg(6)]
     }
 }
 
@@ -91,80 +88,6 @@ impl Home {
 #[inline(always)]
 fn io_key((base, count): (u16, u16)) -> u64 {
     u64::from(base) | u64::from(count) << 16
-}
-
-/// Byte masks for cutting a payload: `MAX` bytes 0xff, then `MAX` zero bytes. The mask
-/// that keeps the first `len` bytes of the payload starts `MAX - len` bytes in. A
-/// reference constant, not a static: its bytes are then placed with the code that uses
-/// them, which takes their address as an offset from itself instead of loading it.
-const CUT: &[u8; 2 * fast::MAX] = &{
-    let mut m = [0u8; 2 * fast::MAX];
-    let mut i = 0;
-    while i < fast::MAX {
-        m[i] = 0xff;
-        i += 1;
-    }
-    m
-};
-
-/// The masks that keep the first `len` bytes of a payload (all of it past `fast::MAX`):
-/// word `i` of the payload is cut with bytes `8 * i..8 * i + 8` of them, as one `and`,
-/// which makes what `fast::truncate` makes (a test compares the two for every length)
-/// without a chain of compares per word.
-#[inline(always)]
-pub fn masks(len: u32) -> &'static Masks {
-    let start = fast::MAX - (len as usize).min(fast::MAX);
-    // `start <= MAX`, so the window `start..start + MAX` lies within `CUT` (its length is
-    // `2 * MAX`): the split and the chunk are always there.
-    match CUT.split_at(start).1.first_chunk() {
-        Some(m) => m,
-        None => &CUT_NONE,
-    }
-}
-
-/// Masks that keep nothing: never used (see [`masks`]), a total fallback instead of a
-/// panic.
-static CUT_NONE: Masks = [0; fast::MAX];
-
-/// The payload words of a fast call's registers, cut with `masks` (see [`masks`]); the
-/// architecture's exit does the same in registers (`entry::enter_direct`).
-#[inline(always)]
-fn payload(regs: &impl ArchState, masks: &Masks) -> [u64; WORDS] {
-    #[inline(always)]
-    fn mask(m: &Masks, i: usize) -> u64 {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&m[8 * i..8 * i + 8]);
-        u64::from_le_bytes(b)
-    }
-    [
-        regs.arg(2) & mask(masks, 0),
-        regs.arg(3) & mask(masks, 1),
-        regs.arg(4) & mask(masks, 2),
-        regs.arg(5) & mask(masks, 3),
-        regs.arg(6) & mask(masks, 4),
-    ]
-}
-
-#[cfg(test)]
-#[test]
-fn payload_is_cut_as_truncate_cuts_it() {
-    struct Regs([u64; 7]);
-    impl ArchState for Regs {
-        fn syscall_number(&self) -> u64 {
-            0
-        }
-        fn arg(&self, i: usize) -> u64 {
-            self.0[i]
-        }
-        fn set_result(&mut self, _: usize, _: u64) {}
-    }
-    let w = [0x0102_0304_0506_0708, u64::MAX, 0x1111_2222_3333_4444, 0xdead_beef_cafe_f00d, u64::MAX - 1];
-    let regs = Regs([0, 0, w[0], w[1], w[2], w[3], w[4]]);
-    for len in (0..=fast::MAX as u32 + 9).chain([u32::MAX]) {
-        let mut want = w;
-        fast::truncate(&mut want, len as usize);
-        assert_eq!(payload(&regs, masks(len)), want, "len {len}");
-    }
 }
 
 /// Whether raw timeout `t` is `Timeout::Forever` or `Timeout::Poll` (-1 or 0), in one
@@ -265,11 +188,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let reply = ReplyDest::into_regs(len);
         self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: me_tid, seq });
         self.switch_direct(me, State::AwaitingReply { from: to, seq, reply }, Fast::AwaitingReply, to);
-        Some(Switch {
-            to,
-            head: [u32::from(RecvKind::Call) as u64, me_tid.raw() as u64, len as u64],
-            masks: masks(len),
-        })
+        Some(Switch { to, head: [u32::from(RecvKind::Call) as u64, me_tid.raw() as u64, len as u64] })
     }
 
     /// `IpcReplyWait` by `me` (its registers `regs`) replying to a caller waiting in
@@ -316,6 +235,6 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // its registers as it arrives, a timeout writes zeros (`Core::tick`).
         self.threads[me].ipc.reply_to = None;
         self.switch_direct(me, State::Receiving(recv_regs()), Fast::Receiving, to.slot);
-        Some(Switch { to: to.slot, head: [0, 0, n as u64], masks: masks(n) })
+        Some(Switch { to: to.slot, head: [0, 0, n as u64] })
     }
 }

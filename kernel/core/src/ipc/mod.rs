@@ -68,7 +68,7 @@ use abi::syscall::regs::SECOND;
 use abi::{Error, SHORT_MAX};
 use mailbox::{Msg, MsgBuffers};
 
-pub use direct::{masks, Home, Masks, Switch, HEAD};
+pub use direct::{Home, Switch, HEAD};
 use records::ReplyTo;
 pub use records::{PendingRecv, PendingSend, ReplyDest};
 

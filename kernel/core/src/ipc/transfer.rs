@@ -87,11 +87,9 @@ pub(super) fn put_short<S: UserMemory>(
         Sink::Regs { cap } => {
             let n = len.min(cap).min(fast::MAX as u32);
             let words = match payload {
-                Payload::Regs(words, _) => {
-                    let mut words = *words;
-                    fast::truncate(&mut words, n as usize);
-                    words
-                }
+                // Register to register: the words as the sender left them, as the direct
+                // switch passes them (`abi::ipc::fast`: the receiver reads `n` bytes).
+                Payload::Regs(words, _) => *words,
                 Payload::Memory(b) => {
                     let mut bytes = [0u8; fast::MAX];
                     b.read(&mut bytes[..n as usize]);
@@ -150,10 +148,10 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// by their `ipc_send` and `ipc_recv`, usually cost no walk here.
     pub(super) fn copy_short(&mut self, p: &Pair) -> Result<(), Fault> {
         let (send, recv) = (p.send, p.recv);
-        if let (Some(mut words), true) = (send.regs(), recv.in_regs()) {
-            // Register to register: no bytes, no address space.
+        if let (Some(words), true) = (send.regs(), recv.in_regs()) {
+            // Register to register: no bytes, no address space; the words as the sender
+            // left them, as the direct switch passes them (`abi::ipc::fast`).
             let n = send.len.min(recv.cap).min(fast::MAX as u32);
-            fast::truncate(&mut words, n as usize);
             self.threads[p.r].ret.fast(0, n, words);
             return Ok(());
         }

@@ -8,7 +8,7 @@
 //! - the **direct switch** ([`Kernel::direct`]) for `IpcCall` and `IpcReplyWait` when the
 //!   partner already waits for exactly this (`crate::ipc::direct`): the CPU goes straight
 //!   to the partner, whose result registers the architecture loads on the way out (the
-//!   payload from the caller's saved registers, cut to its length: [`Direct::regs`]).
+//!   payload from the caller's saved registers, as they are: [`Direct::regs`]).
 //!
 //! Both are the general path's semantics, not new ones: the light path runs the same
 //! handlers, and the direct switch declines, changing nothing, whenever the general path
@@ -20,7 +20,7 @@
 use super::calls::{self, Caller};
 use super::platform::Platform;
 use super::Kernel;
-use crate::ipc::{Masks, Switch, HEAD};
+use crate::ipc::{Switch, HEAD};
 use crate::regs::ArchState;
 use crate::task::ThreadSlot;
 use abi::syscall::regs::RESULTS;
@@ -30,21 +30,20 @@ pub use calls::LIGHT;
 
 /// A direct switch made: enter thread `slot` (its kernel stack's top `stack_top`, address
 /// space and kernel stack already switched to) with its result registers: `head` by
-/// result index (`abi::syscall::regs`), then the calling thread's payload registers cut
-/// with `masks` (`Switch`; [`Direct::regs`] says what they come to).
+/// result index (`abi::syscall::regs`), then the calling thread's payload registers as
+/// they are (`Switch`; [`Direct::regs`] says what they come to).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Direct {
     pub slot: ThreadSlot,
     pub stack_top: u64,
     pub head: [u64; HEAD],
-    pub masks: &'static Masks,
 }
 
 impl Direct {
     /// The result registers of thread `slot` by result index, `regs` being those of the
     /// thread that made the switch (see `Switch::regs`).
     pub fn regs(&self, regs: &impl ArchState) -> [u64; RESULTS] {
-        Switch { to: self.slot, head: self.head, masks: self.masks }.regs(regs)
+        Switch { to: self.slot, head: self.head }.regs(regs)
     }
 }
 
@@ -128,7 +127,7 @@ impl<P: Platform> Kernel<P> {
         // invariant): `home.space()` is the `space_id` of that task's space, live while
         // the task has such a thread.
         unsafe { self.platform.switch_to_id(thread.home.space(), &thread.kstack, thread.tid) };
-        Direct { slot: sw.to, stack_top, head: sw.head, masks: sw.masks }
+        Direct { slot: sw.to, stack_top, head: sw.head }
     }
 }
 

@@ -136,7 +136,9 @@ fn a_call_to_a_waiting_server_switches_to_it_with_the_general_path_s_results() {
     assert_eq!(m.running, Some(w.b));
     let r = m.regs(w.b).out;
     assert_eq!(r[0], u32::from(RecvKind::Call) as u64);
-    assert_eq!(r[1..], [m.tid(c.caller) as u64, 13, 11, 12, 0, 0, 0], "sender, length, payload cut to 13 bytes");
+    // The payload words as the caller left them: the receiver reads the 13 bytes
+    // (`abi::ipc::fast`), and the caller's own words past them are its to send.
+    assert_eq!(r[1..], [m.tid(c.caller) as u64, 13, 11, 12, 13, 14, 15], "sender, length, payload as sent");
     assert_eq!(m.k.core.thread(c.caller).fast(), Fast::AwaitingReply);
     assert!(m.k.core.thread(w.b).ret.is_empty(), "nothing left pending for the server");
     assert_eq!(m.k.platform.running_tid, m.tid(w.b), "what the machine's `gettid` answers");
@@ -286,7 +288,7 @@ fn a_reply_to_a_waiting_caller_switches_to_it_and_the_server_waits() {
     let (m, c) = check(reply_setup(-1, Some(6), -1, nothing), true);
     let w = world(&mut Machine::new());
     assert_eq!(m.running, Some(w.a));
-    assert_eq!(m.regs(w.a).out, [0, 0, 6, 1, 0, 0, 0, 0], "cut to the 6 bytes replied");
+    assert_eq!(m.regs(w.a).out, [0, 0, 6, 1, 2, 3, 4, 5], "6 bytes replied, the words as the server left them");
     assert!(m.k.core.thread(w.a).ret.is_empty(), "nothing left pending for the caller");
     assert_eq!(m.k.core.thread(c.caller).fast(), Fast::Receiving);
     // The reply is cut to the call's length, as the general path cuts it.

@@ -389,12 +389,11 @@ pub(crate) use sysret_through_frame;
 /// Leaves the kernel into thread `frame`'s owner after a direct switch (`run::syscall_ipc`),
 /// with its result registers given in registers instead of written into the frame and
 /// popped back out: `head` (by result index, `abi::syscall::regs`: `rax`, `rdi`, `rsi`),
-/// then the payload registers (`rdx`, `r10`, `r8`, `r9`, `r12`), loaded from the frame
-/// `src` of the thread that made the switch (its arguments 2 to 6) and each cut with its
-/// word of `masks`, as `ipc::Switch::regs` does. Only the registers a system call
-/// preserves (`rbx`, `rbp`, `r13`..`r15`) and the `sysretq` state (user `rip`, `rflags`,
-/// `rsp`) are read from `frame`. The data segment selectors are reset as
-/// `trap_restore_switch` resets them.
+/// then the payload registers (`rdx`, `r10`, `r8`, `r9`, `r12`), loaded as they are from
+/// the frame `src` of the thread that made the switch (its arguments 2 to 6), as
+/// `ipc::Switch::regs` says. Only the registers a system call preserves (`rbx`, `rbp`,
+/// `r13`..`r15`) and the `sysretq` state (user `rip`, `rflags`, `rsp`) are read from
+/// `frame`. The data segment selectors are reset as `trap_restore_switch` resets them.
 ///
 /// # Safety
 /// `frame` is the saved frame of a thread blocked in `IpcCall` or `IpcReplyWait` (so one
@@ -404,12 +403,7 @@ pub(crate) use sysret_through_frame;
 /// that made the switch, on its live kernel stack (mapped in every address space, as the
 /// whole kernel half is). Nothing on the current stack is needed any more.
 #[inline(always)]
-pub unsafe fn enter_direct(
-    frame: *mut TrapFrame,
-    head: [u64; crate::ipc::HEAD],
-    src: *const TrapFrame,
-    masks: &'static crate::ipc::Masks,
-) -> ! {
+pub unsafe fn enter_direct(frame: *mut TrapFrame, head: [u64; crate::ipc::HEAD], src: *const TrapFrame) -> ! {
     use core::mem::offset_of;
     debug_assert_eq!(
         // SAFETY: as the function's precondition says, a live saved frame.
@@ -418,28 +412,22 @@ pub unsafe fn enter_direct(
         "a thread the direct switch enters blocked in a system call"
     );
     let [rax, rdi, rsi] = head;
-    // SAFETY: by the precondition, `src` holds the switching thread's arguments, `masks`
-    // is 40 readable bytes (a reference), and `frame` holds the thread's preserved
-    // registers and the `sysretq` state its `syscall` stub saved; `rcx` (its `rip`) is
-    // canonical, as `sysretq` needs. `rdx` and `rcx` (`src` and `masks`) are read before
-    // they are written. Interrupts stay off (SFMASK) until `sysretq` loads the user's
-    // flags, so nothing runs on the user stack in between; GS is reset only after the
-    // exit `swapgs`, as in `trap_restore_switch`. `rbx`, `rbp` and `r12`..`r15` are written
-    // although LLVM reserves or preserves them: the block never returns, so no compiled
-    // code sees them again.
+    // SAFETY: by the precondition, `src` holds the switching thread's arguments, and
+    // `frame` holds the thread's preserved registers and the `sysretq` state its `syscall`
+    // stub saved; `rcx` (its `rip`) is canonical, as `sysretq` needs. `rdx` (`src`) is read
+    // last of the payload, as it is overwritten by its own word. Interrupts stay off
+    // (SFMASK) until `sysretq` loads the user's flags, so nothing runs on the user stack in
+    // between; GS is reset only after the exit `swapgs`, as in `trap_restore_switch`. `rbx`,
+    // `rbp` and `r12`..`r15` are written although LLVM reserves or preserves them: the block
+    // never returns, so no compiled code sees them again.
     unsafe {
         sysret_through_frame!(
             [
                 "mov r10, [rdx + {a3}]",
-                "and r10, [rcx + 8]",
                 "mov r8, [rdx + {a4}]",
-                "and r8, [rcx + 16]",
                 "mov r9, [rdx + {a5}]",
-                "and r9, [rcx + 24]",
                 "mov r12, [rdx + {a6}]",
-                "and r12, [rcx + 32]",
                 "mov rdx, [rdx + {a2}]",
-                "and rdx, [rcx]",
             ],
             a2 = const offset_of!(TrapFrame, rdx),
             a3 = const offset_of!(TrapFrame, r10),
@@ -451,7 +439,6 @@ pub unsafe fn enter_direct(
             in("rdi") rdi,
             in("rsi") rsi,
             in("rdx") src,
-            in("rcx") masks,
         )
     }
 }
