@@ -17,6 +17,7 @@ use crate::loader::image::BootImage;
 use crate::sys::fast::Direct;
 use crate::sys::spec::Spec;
 use crate::sys::{Kernel, Leave, UserFault};
+use abi::Syscall;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -139,18 +140,23 @@ pub extern "C" fn syscall(frame: *mut TrapFrame) {
 /// partner is entered with its result registers (`entry::enter_direct`); else the general
 /// path, as for any call.
 pub extern "C" fn syscall_ipc_call(frame: *mut TrapFrame) {
-    syscall_ipc(frame, Kernel::direct_call)
+    syscall_ipc(frame, Syscall::IpcCall, Kernel::direct_call)
 }
 
 /// An `IpcReplyWait` from the current thread: as [`syscall_ipc_call`].
 pub extern "C" fn syscall_ipc_reply_wait(frame: *mut TrapFrame) {
-    syscall_ipc(frame, Kernel::direct_reply_wait)
+    syscall_ipc(frame, Syscall::IpcReplyWait, Kernel::direct_reply_wait)
 }
 
-/// The direct switch `direct` for the call in `frame`, else the general path in the same
-/// borrow.
+/// The direct switch `direct` for call `nr` in `frame`, else the general path in the same
+/// borrow. The stub did not store `rax` (`TrapFrame`, "The slots a system call's frame
+/// leaves"): the direct switch does not read it, and `declined` writes `nr` there.
 #[inline(always)]
-fn syscall_ipc(frame: *mut TrapFrame, direct: impl FnOnce(&mut Kernel<X86>, &TrapFrame) -> Option<Direct>) {
+fn syscall_ipc(
+    frame: *mut TrapFrame,
+    nr: Syscall,
+    direct: impl FnOnce(&mut Kernel<X86>, &TrapFrame) -> Option<Direct>,
+) {
     let mut kernel = Borrow::take();
     let k = kernel.get();
     // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing
@@ -158,7 +164,7 @@ fn syscall_ipc(frame: *mut TrapFrame, direct: impl FnOnce(&mut Kernel<X86>, &Tra
     // decision (a decline hands `declined` the raw pointer, not this reference).
     let regs = unsafe { &*frame };
     let Some(d) = direct(k, regs) else {
-        return declined(kernel, frame);
+        return declined(kernel, frame, nr);
     };
     // Ended here, not by a drop the block below never reaches.
     drop(kernel);
@@ -205,15 +211,19 @@ impl Drop for Borrow {
     }
 }
 
-/// The general path for an `IpcCall` or `IpcReplyWait` the direct switch declined, in the
-/// same borrow (`kernel`, ended here), then out as for any call. Not inlined: the direct
+/// The general path for an `IpcCall` or `IpcReplyWait` (`nr`) the direct switch declined,
+/// in the same borrow (`kernel`, ended here), then out as for any call. Not inlined: the direct
 /// switch, the hot way, then needs few registers and no stack of its own (this is its
 /// tail call), so its function saves almost nothing in its prologue.
 ///
 /// Takes the frame as a raw pointer: a reference argument would stay borrowed for the whole
 /// call, across `deliver`'s write of results into this very frame.
 #[inline(never)]
-fn declined(mut kernel: Borrow, frame: *mut TrapFrame) {
+fn declined(mut kernel: Borrow, frame: *mut TrapFrame, nr: Syscall) {
+    // SAFETY: `frame` is the current thread's saved frame on its kernel stack, and no
+    // reference to it is live (the direct switch's ended with its decision): the call's
+    // number goes where the stub did not store it, for the general path's dispatch.
+    unsafe { (*frame).rax = nr as u64 };
     let k = kernel.get();
     let how = {
         // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing

@@ -395,11 +395,12 @@ fn incoming<M: Message>(kind: i32, sender: raw::Sender, bytes: &[u8]) -> Result<
             return Err(e.into());
         }
     };
-    Ok(match kind {
-        0 => Incoming::Call { from, msg, reply: ReplyToken::new() },
-        1 => Incoming::Async { from, msg },
-        _ => Incoming::NoReply { from, msg },
-    })
+    // A call first, on its own: the common case of a server loop, whose variant is then a
+    // constant the caller's `match` can branch on at once.
+    if kind == 0 {
+        return Ok(Incoming::Call { from, msg, reply: ReplyToken::new() });
+    }
+    Ok(if kind == 1 { Incoming::Async { from, msg } } else { Incoming::NoReply { from, msg } })
 }
 
 /// A received message.

@@ -24,7 +24,7 @@ use crate::ipc::{Switch, HEAD};
 use crate::regs::ArchState;
 use crate::task::ThreadSlot;
 use abi::syscall::regs::RESULTS;
-use abi::{Error, Syscall};
+use abi::Error;
 
 pub use calls::LIGHT;
 
@@ -78,9 +78,9 @@ impl<P: Platform> Kernel<P> {
     #[cfg(test)]
     pub fn direct(&mut self, regs: &P::Regs) -> Option<Direct> {
         let nr = regs.syscall_number();
-        if nr == Syscall::IpcCall as u64 {
+        if nr == abi::Syscall::IpcCall as u64 {
             self.direct_call(regs)
-        } else if nr == Syscall::IpcReplyWait as u64 {
+        } else if nr == abi::Syscall::IpcReplyWait as u64 {
             self.direct_reply_wait(regs)
         } else {
             None
@@ -89,10 +89,10 @@ impl<P: Platform> Kernel<P> {
 
     /// [`direct`](Self::direct) for a call the architecture knows to be `IpcCall` (its
     /// `syscall` stub routes each of the two calls its own way, so that the number need
-    /// not be tested again here).
+    /// not be tested again here; `regs`' number is not read, and the x86 stub does not
+    /// even store it).
     #[inline(always)]
     pub fn direct_call(&mut self, regs: &P::Regs) -> Option<Direct> {
-        debug_assert_eq!(regs.syscall_number(), Syscall::IpcCall as u64);
         let me = self.core.current()?;
         if self.core.has_zombies() {
             return None;
@@ -101,10 +101,10 @@ impl<P: Platform> Kernel<P> {
         Some(self.switch(sw))
     }
 
-    /// [`direct`](Self::direct) for a call the architecture knows to be `IpcReplyWait`.
+    /// [`direct`](Self::direct) for a call the architecture knows to be `IpcReplyWait` (as
+    /// for [`direct_call`](Self::direct_call), its number is not read).
     #[inline(always)]
     pub fn direct_reply_wait(&mut self, regs: &P::Regs) -> Option<Direct> {
-        debug_assert_eq!(regs.syscall_number(), Syscall::IpcReplyWait as u64);
         let me = self.core.current()?;
         if self.core.has_zombies() {
             return None;

@@ -23,10 +23,11 @@
 //! GS convention: in the kernel GS.base is the per-CPU block and KERNEL_GS_BASE holds the
 //! user's value; `swapgs` on every user<->kernel transition keeps it so.
 
-use super::frame::{push_registers, TrapFrame, SYSCALL_VECTOR};
+use super::frame::{TrapFrame, SYSCALL_VECTOR};
 use super::gdt::{self, KERNEL_CODE, USER_CODE, USER_DATA};
 use crate::mem::KernelStack;
 use core::cell::UnsafeCell;
+use core::mem::offset_of;
 use x86_64::registers::model_specific::{Efer, EferFlags, GsBase, KernelGsBase, LStar, SFMask, Star};
 use x86_64::registers::rflags::RFlags;
 use x86_64::structures::gdt::SegmentSelector;
@@ -52,11 +53,8 @@ struct PerCpuCell(UnsafeCell<PerCpu>);
 unsafe impl Sync for PerCpuCell {}
 
 // The offsets the `syscall` stub uses.
-const _: () = assert!(
-    core::mem::offset_of!(PerCpu, kernel_rsp) == 0
-        && core::mem::offset_of!(PerCpu, user_rsp) == 8
-        && core::mem::offset_of!(PerCpu, tid) == 16
-);
+const _: () =
+    assert!(offset_of!(PerCpu, kernel_rsp) == 0 && offset_of!(PerCpu, user_rsp) == 8 && offset_of!(PerCpu, tid) == 16);
 
 // The routing table picks light calls by shifting a 64-bit mask by the call number.
 const _: () = assert!(abi::Syscall::COUNT <= u64::BITS as usize);
@@ -96,16 +94,36 @@ syscall_general:
     syscall_frame_header
     jmp trap_save_syscall
 
-    /* `IpcCall` and `IpcReplyWait`: the same frame, the general registers pushed here
-       (as `trap_save` pushes them: no jump on the hottest way in), then
+    /* `IpcCall` and `IpcReplyWait`: the frame's slots that anything reads of a thread
+       blocked in a system call, stored here (no jump on the hottest way in), then
        `run::syscall_ipc_call` or `run::syscall_ipc_reply_wait` (one way per call, so
        that Rust need not test the number again), which try the direct switch before
-       the general path, and out through `trap_restore` if they return. */
+       the general path, and out through `trap_restore` if they return. Not stored,
+       since nothing reads them before they are written (`TrapFrame`, "The slots a system
+       call's frame leaves"): `ss`, `cs` and the error code (the same in every frame of a
+       live thread, and already there), `rcx` and `r11` (`syscall` put the user's rip and
+       flags there, stored as `rip` and `rflags`; `sysretq` takes them from those), and
+       `rax` (the call's number, which the general path writes itself after a decline,
+       `run::declined`; a result is written over it before the frame is restored). */
     .macro ipc_frame
-    syscall_frame_header
-    "#,
-    push_registers!(),
-    r#"
+    sub ${frame_size}, %rsp
+    mov %rcx, {f_rip}(%rsp)
+    mov %r11, {f_rflags}(%rsp)
+    mov %gs:8, %rcx
+    mov %rcx, {f_rsp}(%rsp)
+    movq ${vector}, {f_vector}(%rsp)
+    mov %rbx, {f_rbx}(%rsp)
+    mov %rdx, {f_rdx}(%rsp)
+    mov %rsi, {f_rsi}(%rsp)
+    mov %rdi, {f_rdi}(%rsp)
+    mov %rbp, {f_rbp}(%rsp)
+    mov %r8, {f_r8}(%rsp)
+    mov %r9, {f_r9}(%rsp)
+    mov %r10, {f_r10}(%rsp)
+    mov %r12, {f_r12}(%rsp)
+    mov %r13, {f_r13}(%rsp)
+    mov %r14, {f_r14}(%rsp)
+    mov %r15, {f_r15}(%rsp)
     mov %rsp, %rdi
     .endm
 syscall_ipc_call:
@@ -218,6 +236,23 @@ syscall_routes:
     syscall_ipc_call = sym crate::run::syscall_ipc_call,
     syscall_ipc_reply_wait = sym crate::run::syscall_ipc_reply_wait,
     light_mask = const crate::sys::fast::LIGHT,
+    frame_size = const size_of::<TrapFrame>(),
+    f_rip = const offset_of!(TrapFrame, rip),
+    f_rflags = const offset_of!(TrapFrame, rflags),
+    f_rsp = const offset_of!(TrapFrame, rsp),
+    f_vector = const offset_of!(TrapFrame, vector),
+    f_rbx = const offset_of!(TrapFrame, rbx),
+    f_rdx = const offset_of!(TrapFrame, rdx),
+    f_rsi = const offset_of!(TrapFrame, rsi),
+    f_rdi = const offset_of!(TrapFrame, rdi),
+    f_rbp = const offset_of!(TrapFrame, rbp),
+    f_r8 = const offset_of!(TrapFrame, r8),
+    f_r9 = const offset_of!(TrapFrame, r9),
+    f_r10 = const offset_of!(TrapFrame, r10),
+    f_r12 = const offset_of!(TrapFrame, r12),
+    f_r13 = const offset_of!(TrapFrame, r13),
+    f_r14 = const offset_of!(TrapFrame, r14),
+    f_r15 = const offset_of!(TrapFrame, r15),
     options(att_syntax)
 );
 
@@ -295,7 +330,6 @@ pub fn init_user_frame(kstack_top: u64, rip: u64, rsp: u64, arg0: u64, arg1: u64
 /// Makes `stack` the stack the CPU and the `syscall` stub enter on, that of thread `tid`
 /// (which the `gettid` stub then answers).
 pub fn set_kernel_stack(stack: &KernelStack, tid: u32) {
-    use core::mem::offset_of;
     // SAFETY: see `PerCpuCell`; in the kernel GS.base is the per-CPU block (set up by
     // `init` before the first thread runs, and kept so by `swapgs` on every transition),
     // so these are its two fields, written through GS as the stub reads them (no address
@@ -404,7 +438,6 @@ pub(crate) use sysret_through_frame;
 /// whole kernel half is). Nothing on the current stack is needed any more.
 #[inline(always)]
 pub unsafe fn enter_direct(frame: *mut TrapFrame, head: [u64; crate::ipc::HEAD], src: *const TrapFrame) -> ! {
-    use core::mem::offset_of;
     debug_assert_eq!(
         // SAFETY: as the function's precondition says, a live saved frame.
         unsafe { (*frame).vector },

@@ -19,9 +19,10 @@ pub const VEC_MACHINE_CHECK: u8 = 18;
 pub const VEC_IRQ_BASE: u8 = 32;
 
 /// The general registers pushed in [`TrapFrame`] order (`rax` first, so `r15` ends lowest),
-/// as AT&T lines for the `global_asm!` blocks that build frames (`traps`, `entry`). A Rust
-/// macro, not an assembler `.macro`: those do not carry from one `global_asm!` block to
-/// another, so each block had its own copy of this sequence.
+/// as AT&T lines for the `global_asm!` blocks that build whole frames (`traps`; `entry`'s
+/// IPC stubs store theirs by offset, see [`TrapFrame`]). A Rust macro beside the layout it
+/// follows, not an assembler `.macro`: those do not carry from one `global_asm!` block to
+/// another.
 macro_rules! push_registers {
     () => {
         "
@@ -45,7 +46,30 @@ macro_rules! push_registers {
 }
 pub(crate) use push_registers;
 
-/// The registers saved on every trap, in stack order (lowest address first).
+/// The registers saved on every trap, in stack order (lowest address first), at the top of
+/// the thread's kernel stack.
+///
+/// # The slots a system call's frame leaves
+///
+/// The `syscall` stub's ways for `IpcCall` and `IpcReplyWait` (`entry`, `ipc_frame`) store
+/// all but six slots, which nothing reads of a frame the stub built before they are written
+/// again:
+///
+/// - `ss`, `cs` and `error_code`: the same in every frame of a live thread (the user
+///   selectors and 0). The thread's first frame has them (`entry::init_user_frame`), an
+///   interrupt from user mode pushes the same, and a user-mode exception with an error code
+///   ends the thread's task (`run::user_fault`), so its frame never runs again. They are
+///   read only by `iretq`, and a frame with the `syscall` stub's vector leaves by `sysretq`.
+/// - `rcx` and `r11`: `syscall` put the user's `rip` and flags in them, which the stub
+///   stores as `rip` and `rflags`; `sysretq` takes them from those (`trap_restore`), and the
+///   kernel reads neither slot of such a frame.
+/// - `rax`: the call's number. The direct switch does not read it (the stub has routed by
+///   it), the general path after a decline writes it first (`run::declined`), and a thread
+///   blocked in the call is resumed only with its value written there (every result has
+///   one) or by the direct switch, which passes `rax` in a register.
+///
+/// A stale slot holds the thread's own earlier register value: the slots at the top of a
+/// thread's kernel stack hold nothing but its frames.
 #[derive(Debug, Clone)]
 #[repr(C)]
 pub struct TrapFrame {
