@@ -186,7 +186,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let me_tid = self.threads[me].tid;
         // Where the reply goes, as `PendingSend::reply_to` says for a call in registers.
         let reply = ReplyDest::into_regs(len);
-        self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: me_tid, seq });
+        self.threads[to].ipc.reply_to.set(ReplyTo { slot: me, tid: me_tid, seq });
         self.switch_direct(me, State::AwaitingReply { from: to, seq, reply }, Fast::AwaitingReply, to);
         Some(Switch { to, head: [u32::from(RecvKind::Call) as u64, me_tid.raw() as u64, len as u64] })
     }
@@ -213,13 +213,22 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         if !self.direct_allowed(me) || Timeout::from_raw(fast::decode_timeout(regs.arg(1))) != Some(Timeout::Forever) {
             return None;
         }
-        let to = self.threads[me].ipc.reply_to?;
+        // The record as it is: with no reply owed its `tid` is 0, no living thread's, so
+        // the compare with the caller's id below declines for it (`Owed`).
+        let to = self.threads[me].ipc.reply_to.raw();
         let c = &self.threads[to.slot];
         if c.tid != to.tid || c.fast() != Fast::AwaitingReply {
             return None;
         }
+        debug_assert!(self.threads[me].ipc.reply_to.is_some());
+        // The call's number alone: numbers are never given twice (`next_seq`), and the
+        // call numbered `to.seq` went to `me` (which owes its reply), so a caller waiting
+        // for that number waits for `me` (its `from`, which is not compared again).
         let reply = match *c.state() {
-            State::AwaitingReply { from, seq, reply } if from == me && seq == to.seq => reply,
+            State::AwaitingReply { from, seq, reply } if seq == to.seq => {
+                debug_assert_eq!(from, me, "call {seq} went to the thread that owes its reply");
+                reply
+            }
             _ => return None,
         };
         let m = &self.threads[me];
@@ -233,7 +242,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let n = len.min(reply.len).min(fast::MAX as u32);
         // Nothing pending while it waits, as the general path leaves it: a message writes
         // its registers as it arrives, a timeout writes zeros (`Core::tick`).
-        self.threads[me].ipc.reply_to = None;
+        self.threads[me].ipc.reply_to.clear();
         self.switch_direct(me, State::Receiving(recv_regs()), Fast::Receiving, to.slot);
         Some(Switch { to: to.slot, head: [0, 0, n as u64] })
     }

@@ -147,7 +147,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let seq = self.next_seq();
         let me_tid = self.threads[me].tid;
         let reply = ReplyDest { len, to: ReplyBuf::Memory { buf, len_ptr } };
-        self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: me_tid, seq });
+        self.threads[to].ipc.reply_to.set(ReplyTo { slot: me, tid: me_tid, seq });
         self.switch_direct(me, State::AwaitingReply { from: to, seq, reply }, Fast::No, to);
         // Its record's buffers are those it keeps (`buf` and `len_ptr` came from them).
         self.threads[me].ipc.kept.set_pending();

@@ -304,7 +304,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             SendMode::Sync => {
                 // Still bounded by its deadline, if it has one: now waiting for the reply.
                 self.sender_received(s, me);
-                self.threads[me].ipc.reply_to = Some(ReplyTo { slot: s, tid: self.threads[s].tid, seq: send.seq });
+                let to = ReplyTo { slot: s, tid: self.threads[s].tid, seq: send.seq };
+                self.threads[me].ipc.reply_to.set(to);
                 self.received(me, RecvKind::Call, tid | flags)
             }
             SendMode::SyncNoReply => {

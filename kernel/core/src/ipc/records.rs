@@ -70,9 +70,61 @@ pub(crate) struct ReplyTo {
     pub(in crate::ipc) seq: u64,
 }
 
+/// The reply a receiver owes, if any: a [`ReplyTo`] whose `tid` is 0 when none is owed.
+/// No thread has id 0 (`Tid::slot` refuses it), so a reader that compares the record's
+/// `tid` with a living thread's (the direct switch: [`raw`](Owed::raw)) finds "none owed"
+/// in that compare, without a test of its own; every other reader asks [`get`](Owed::get).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Owed(ReplyTo);
+
+impl Owed {
+    /// No reply owed.
+    pub(in crate::ipc) const NONE: Owed = Owed(ReplyTo { slot: ThreadSlot::new(0), tid: Tid::from_raw(0), seq: 0 });
+
+    /// The reply owed, if any.
+    #[inline(always)]
+    pub(in crate::ipc) fn get(&self) -> Option<ReplyTo> {
+        (self.0.tid.raw() != 0).then_some(self.0)
+    }
+
+    /// Whether a reply is owed.
+    #[inline(always)]
+    pub(in crate::ipc) fn is_some(&self) -> bool {
+        self.0.tid.raw() != 0
+    }
+
+    /// A reply is now owed to `to` (a living thread's, so its id is not 0).
+    #[inline(always)]
+    pub(in crate::ipc) fn set(&mut self, to: ReplyTo) {
+        debug_assert_ne!(to.tid.raw(), 0, "a reply is owed to a living thread");
+        self.0 = to;
+    }
+
+    /// The reply owed, if any, which is no longer owed.
+    #[inline(always)]
+    pub(in crate::ipc) fn take(&mut self) -> Option<ReplyTo> {
+        let to = self.get();
+        self.clear();
+        to
+    }
+
+    /// No reply is owed any more.
+    #[inline(always)]
+    pub(in crate::ipc) fn clear(&mut self) {
+        self.0.tid = Tid::from_raw(0);
+    }
+
+    /// The record as it is, `tid` 0 if none is owed: for a reader that goes on only if
+    /// `tid` is a living thread's (see [`Owed`]).
+    #[inline(always)]
+    pub(in crate::ipc) fn raw(&self) -> ReplyTo {
+        self.0
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ThreadIpc {
-    pub(in crate::ipc) reply_to: Option<ReplyTo>,
+    pub(in crate::ipc) reply_to: Owed,
     /// The receive window whose page tables this thread holds reserved in its task's
     /// space (`PageMap::reserve_window`), from its `ipc_recv` until the receive ends.
     pub(in crate::ipc) window: Option<Region>,
@@ -112,7 +164,7 @@ pub(crate) struct ThreadIpc {
 
 impl ThreadIpc {
     pub(crate) const EMPTY: ThreadIpc = ThreadIpc {
-        reply_to: None,
+        reply_to: Owed::NONE,
         window: None,
         long_checked: 0,
         received: None,
@@ -256,6 +308,6 @@ impl ThreadIpc {
 
     /// Forgets the call the thread owes a reply to (it is dying).
     pub(crate) fn forget_reply(&mut self) {
-        self.reply_to = None;
+        self.reply_to.clear();
     }
 }

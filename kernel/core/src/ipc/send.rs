@@ -165,7 +165,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
                 self.wake(to, u32::from(kind) as i64);
                 // Timeout 0: delivered, so wait for the reply without a deadline.
                 self.block_awaiting_reply(me, to, seq, reply, timeout);
-                self.threads[to].ipc.reply_to = Some(ReplyTo { slot: me, tid: self.threads[me].tid, seq });
+                let owed = ReplyTo { slot: me, tid: self.threads[me].tid, seq };
+                self.threads[to].ipc.reply_to.set(owed);
                 self.hand_off(me, to); // the caller waits: run the receiver now
                 Outcome::Blocked
             }

@@ -10,7 +10,7 @@
 
 use super::fixture::{data, err, Machine, Regs};
 use super::Leave;
-use crate::task::{Fast, ThreadSlot};
+use crate::task::{Fast, State, ThreadSlot};
 use abi::image::Grants;
 use abi::ipc::{fast, RecvKind, SendControl};
 use abi::syscall::tid_word;
@@ -349,6 +349,31 @@ fn a_reply_to_a_caller_that_died_declines() {
         false,
     );
     assert_eq!(m.rax(c.caller), err(Error::PeerDied));
+}
+
+#[test]
+fn a_stale_reply_to_a_caller_now_waiting_on_another_server_declines() {
+    // `a`'s call to `b` times out while `b` still owes its reply; `a` then calls `c`, and
+    // waits for `c` in registers with no deadline, as the direct switch's own callers
+    // wait. `b`'s reply is for the old call's number: it must not reach `a`.
+    let (m, c) = check(
+        reply_setup(2, Some(8), -1, |m, w| {
+            for _ in 0..3 {
+                m.tick(true);
+            }
+            assert_eq!(m.k.core.thread(w.a).state(), &State::Runnable, "the first call gave up");
+            waits(m, w.c, -1);
+            let leave = m.call(w.a, Syscall::IpcCall, &call_args(m.tid(w.c), 8, -1));
+            assert!(matches!(leave, Leave::Run { switch: true, .. }), "{leave:?}");
+            assert_eq!(m.k.core.thread(w.a).fast(), Fast::AwaitingReply, "waits for c as a direct caller would");
+        }),
+        false,
+    );
+    let w = world(&mut Machine::new());
+    assert_eq!(m.k.core.thread(w.a).fast(), Fast::AwaitingReply, "still waiting for c");
+    // Refused with the old call's timeout, as a reply to a caller that gave up is: `b`
+    // still owed it (a reply owed to nobody would be `NoReplyPending`).
+    assert_eq!(m.rax(c.caller), err(Error::Timeout), "b's reply was refused");
 }
 
 #[test]

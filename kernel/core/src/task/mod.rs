@@ -537,6 +537,11 @@ impl<S, B: MsgBuffers> Core<S, B> {
             if t.fast != fast {
                 return Err(format!("thread {slot} ({:?}) has fast byte {:?}, not {fast:?}", t.state, t.fast));
             }
+            // What `switch_direct` relies on instead of clearing them: a thread the direct
+            // switch may enter waits with nothing pending (its results arrive in registers).
+            if t.fast != Fast::No && !t.ret.is_empty() {
+                return Err(format!("thread {slot} ({:?}) waits with results pending: {:?}", t.state, t.ret));
+            }
         }
         if let Some(c) = self.current {
             if self.threads[c].state != State::Runnable {
@@ -641,7 +646,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// thread, blocks into `state`, a wait in no list and with no timer (`fast` being what
     /// the direct switch may do with it), and `to`, blocked in no list and with no timer,
     /// becomes runnable and current at once, on the rest of `me`'s slice, with no results
-    /// pending (the architecture writes its registers). What `block_*`, `wake` and
+    /// pending (it had none while it waited, and the architecture writes its registers). What `block_*`, `wake` and
     /// [`hand_off`](Self::hand_off) do together for the same call, without the run-queue
     /// push and removal or a timer to cancel.
     #[inline(always)]
@@ -654,9 +659,11 @@ impl<S, B: MsgBuffers> Core<S, B> {
         c.state = state;
         c.fast = fast;
         let t = &mut self.threads[to];
+        // Nothing to clear: a thread whose fast byte lets the direct switch enter it waits
+        // with no results pending (`check_invariants`).
+        debug_assert!(t.ret.is_empty(), "the direct switch enters a thread with results pending");
         t.state = State::Runnable;
         t.fast = Fast::No;
-        t.ret.clear();
         t.quantum = quantum;
         self.current = Some(to);
     }

@@ -34,14 +34,14 @@ use x86_64::structures::gdt::SegmentSelector;
 use x86_64::VirtAddr;
 
 /// Per-CPU block at GS.base while in the kernel. Layout is used by the `syscall` stub.
+/// The current thread's kernel stack is not kept here: the stub reads it where the CPU
+/// does, TSS.rsp0 (`gdt`), so one store per switch sets both.
 #[repr(C)]
 struct PerCpu {
-    /// Top of the current thread's kernel stack.
-    kernel_rsp: u64,
     /// Scratch: the user rsp during `syscall` entry.
     user_rsp: u64,
-    /// The id of the thread whose kernel stack `kernel_rsp` is: the thread running in user
-    /// mode, whose `gettid` the stub answers from here. Written with `kernel_rsp`, by
+    /// The id of the thread whose kernel stack TSS.rsp0 is: the thread running in user
+    /// mode, whose `gettid` the stub answers from here. Written with rsp0, by
     /// `Platform::switch_to`, which the kernel calls whenever the thread to run changes.
     /// 32 bits, as ids are; the stub loads it zero-extended into `rax`.
     tid: u32,
@@ -53,13 +53,11 @@ struct PerCpuCell(UnsafeCell<PerCpu>);
 unsafe impl Sync for PerCpuCell {}
 
 // The offsets the `syscall` stub uses.
-const _: () =
-    assert!(offset_of!(PerCpu, kernel_rsp) == 0 && offset_of!(PerCpu, user_rsp) == 8 && offset_of!(PerCpu, tid) == 16);
 
 // The routing table picks light calls by shifting a 64-bit mask by the call number.
 const _: () = assert!(abi::Syscall::COUNT <= u64::BITS as usize);
 
-static PERCPU: PerCpuCell = PerCpuCell(UnsafeCell::new(PerCpu { kernel_rsp: 0, user_rsp: 0, tid: 0 }));
+static PERCPU: PerCpuCell = PerCpuCell(UnsafeCell::new(PerCpu { user_rsp: 0, tid: 0 }));
 
 core::arch::global_asm!(concat!(
     r#"
@@ -69,8 +67,8 @@ core::arch::global_asm!(concat!(
        to one of the ways through the kernel that table lists. */
 syscall_entry:
     swapgs
-    mov %rsp, %gs:8
-    mov %gs:0, %rsp
+    mov %rsp, %gs:{pc_user_rsp}
+    mov {tss}+{rsp0}(%rip), %rsp
     cmp ${count}, %rax
     jae syscall_general
     jmp *syscall_routes(,%rax,8)
@@ -80,7 +78,7 @@ syscall_entry:
        user rsp saved in the per-CPU block, rflags in r11, rip in rcx. */
     .macro syscall_frame_header
     pushq ${user_ss}
-    pushq %gs:8
+    pushq %gs:{pc_user_rsp}
     pushq %r11
     pushq ${user_cs}
     pushq %rcx
@@ -109,7 +107,7 @@ syscall_general:
     sub ${frame_size}, %rsp
     mov %rcx, {f_rip}(%rsp)
     mov %r11, {f_rflags}(%rsp)
-    mov %gs:8, %rcx
+    mov %gs:{pc_user_rsp}, %rcx
     mov %rcx, {f_rsp}(%rsp)
     movq ${vector}, {f_vector}(%rsp)
     mov %rbx, {f_rbx}(%rsp)
@@ -148,8 +146,8 @@ syscall_spec:
        bits, zero-extended into rax by the load). Only rax changes. RCX is the instruction after the user's `syscall`, so it is canonical,
        as `sysretq` needs (see `trap_restore`). */
 gettid_entry:
-    mov %gs:16, %eax
-    mov %gs:8, %rsp
+    mov %gs:{pc_tid}, %eax
+    mov %gs:{pc_user_rsp}, %rsp
     swapgs
     sysretq
 
@@ -178,7 +176,7 @@ gettid_entry:
     popq %rdi
     popq %r11
     popq %rcx
-    mov %gs:8, %rsp
+    mov %gs:{pc_user_rsp}, %rsp
     swapgs
     sysretq
     .endm
@@ -236,6 +234,10 @@ syscall_routes:
     syscall_ipc_call = sym crate::run::syscall_ipc_call,
     syscall_ipc_reply_wait = sym crate::run::syscall_ipc_reply_wait,
     light_mask = const crate::sys::fast::LIGHT,
+    tss = sym super::gdt::TSS,
+    rsp0 = const super::gdt::RSP0,
+    pc_user_rsp = const offset_of!(PerCpu, user_rsp),
+    pc_tid = const offset_of!(PerCpu, tid),
     frame_size = const size_of::<TrapFrame>(),
     f_rip = const offset_of!(TrapFrame, rip),
     f_rflags = const offset_of!(TrapFrame, rflags),
@@ -332,19 +334,17 @@ pub fn init_user_frame(kstack_top: u64, rip: u64, rsp: u64, arg0: u64, arg1: u64
 pub fn set_kernel_stack(stack: &KernelStack, tid: u32) {
     // SAFETY: see `PerCpuCell`; in the kernel GS.base is the per-CPU block (set up by
     // `init` before the first thread runs, and kept so by `swapgs` on every transition),
-    // so these are its two fields, written through GS as the stub reads them (no address
-    // to load first).
+    // so this is its `tid` field, written through GS as the stub reads it (no address to
+    // load first).
     unsafe {
         core::arch::asm!(
-            "mov gs:[{rsp}], {top}",
             "mov dword ptr gs:[{tid}], {id:e}",
-            top = in(reg) stack.top(),
             id = in(reg) tid,
-            rsp = const offset_of!(PerCpu, kernel_rsp),
             tid = const offset_of!(PerCpu, tid),
             options(nostack, preserves_flags)
         )
     };
+    // The CPU's stack for interrupts from user mode, and the `syscall` stub's.
     gdt::set_rsp0(stack);
 }
 

@@ -47,12 +47,13 @@ struct TssWithIomap {
 }
 
 #[repr(transparent)]
-struct TssCell(UnsafeCell<TssWithIomap>);
+pub(super) struct TssCell(UnsafeCell<TssWithIomap>);
 // SAFETY: the TSS is written only during `init`, before it is loaded, on the single CPU,
 // and afterwards only by kernel entry paths with interrupts disabled (rsp0, the bitmap).
 unsafe impl Sync for TssCell {}
 
-static TSS: TssCell =
+/// The TSS; the `syscall` stub reads its rsp0 (`entry`).
+pub(super) static TSS: TssCell =
     TssCell(UnsafeCell::new(TssWithIomap { tss: TaskStateSegment::new(), iomap: [0xff; IO_PORTS / 8 + 1] }));
 static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 
@@ -93,7 +94,7 @@ pub fn init(ist: [VirtAddr; 3]) -> Selectors {
 }
 
 /// Where `privilege_stack_table[0]` (the CPU's rsp0) lies in `TSS`.
-const RSP0: usize =
+pub(super) const RSP0: usize =
     core::mem::offset_of!(TssWithIomap, tss) + core::mem::offset_of!(TaskStateSegment, privilege_stack_table);
 
 /// Sets the stack the CPU switches to on an interrupt or exception from user mode: the top
