@@ -15,7 +15,7 @@
 //! It handles only the common case and declines everything else: the direct switch turned
 //! off (`nohandoff`), a tracing kernel (the general path records the events), a zombie
 //! waiting to be reaped (every general entry reaps first), a payload past the registers, a
-//! call with a deadline or a receive that would not wait forever, a target that is the
+//! call or a receive that would not wait forever (a poll too), a target that is the
 //! caller, dead, stale or not receiving into registers with no deadline (its
 //! [`Fast`] byte), a reply to nobody or to a caller not waiting for it in registers with no
 //! deadline, a server with anything else to receive (an interrupt, a queued sender, a
@@ -90,27 +90,12 @@ fn io_key((base, count): (u16, u16)) -> u64 {
     u64::from(base) | u64::from(count) << 16
 }
 
-/// Whether raw timeout `t` is `Timeout::Forever` or `Timeout::Poll` (-1 or 0), in one
-/// compare: those two are the only values that 1 more makes at most 1, as unsigned.
-#[inline(always)]
-fn forever_or_poll(t: i32) -> bool {
-    (t as u32).wrapping_add(1) <= 1
-}
-
-#[cfg(test)]
-#[test]
-fn forever_or_poll_is_what_the_timeout_says() {
-    for t in [i32::MIN, i32::MIN + 1, -2, -1, 0, 1, 2, i32::MAX - 1, i32::MAX] {
-        let want = matches!(Timeout::from_raw(t), Some(Timeout::Forever | Timeout::Poll));
-        assert_eq!(forever_or_poll(t), want, "{t}");
-    }
-}
-
 impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
-    /// What every attempt needs: the switch allowed, no tracing, `me` running.
+    /// What every attempt needs: the direct ways on (`nohandoff` not given) and no zombie
+    /// to reap (one byte: `Core::direct_on`), no tracing, `me` running.
     #[inline(always)]
     fn direct_allowed(&self, me: ThreadSlot) -> bool {
-        self.handoff && !cfg!(all(feature = "trace", target_os = "none")) && self.current() == Some(me)
+        self.direct_on() && !cfg!(all(feature = "trace", target_os = "none")) && self.current() == Some(me)
     }
 
     /// Whether the partner's task runs with the I/O ports `io_loaded` (the general path
@@ -173,9 +158,10 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return None;
         }
         debug_assert!(to != me && tid.slot() == Some(to));
-        // Forever, or a poll (delivered, it waits for the reply without a deadline).
+        // Forever only: a poll would be delivered too (it then waits for the reply without
+        // a deadline), but it is rare, and one compare for the common case is cheaper.
         if len as usize > fast::MAX
-            || !forever_or_poll(fast::decode_timeout(regs.arg(1)))
+            || Timeout::from_raw(fast::decode_timeout(regs.arg(1))) != Some(Timeout::Forever)
             || !self.same_io(to, io_loaded)
         {
             return None;

@@ -153,7 +153,7 @@ fn a_caller_held_for_the_donation_that_dies_is_never_run() {
 #[test]
 fn without_the_direct_switch_there_is_no_donation() {
     let (mut w, a, b, spinners) = world();
-    w.core.handoff = false;
+    w.core.set_handoff(false);
     assert_eq!(w.recv(b, 64, FOREVER), Ok(Blocked));
     assert_eq!(w.send(a, b, b"ping", 1, FOREVER), Ok(Blocked));
     w.core.switch_to(b);

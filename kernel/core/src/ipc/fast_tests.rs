@@ -33,7 +33,7 @@ fn registers_to_registers_both_ways_with_direct_switches() {
 #[test]
 fn without_the_direct_switch_the_results_are_the_same() {
     let (mut w, a, b) = world();
-    w.core.handoff = false;
+    w.core.set_handoff(false);
     assert_eq!(w.reply_wait(b, None, FOREVER), Ok(Blocked));
     assert_eq!(w.call_fast(a, b, b"x", FOREVER), Ok(Blocked));
     assert_eq!(w.core.current(), None, "the server waits its turn in the run queue");

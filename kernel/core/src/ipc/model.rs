@@ -314,7 +314,7 @@ struct Coverage {
 fn run_sequence(seed: u64, cov: &mut Coverage, handoff: bool) {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut w = World::chain(&[1; THREADS]);
-    w.core.handoff = handoff;
+    w.core.set_handoff(handoff);
     let th = w.threads.clone();
     let tids: Vec<u32> = th.iter().map(|&t| w.tid(t)).collect();
     let mut m = Model {

@@ -71,9 +71,9 @@ impl<P: Platform> Kernel<P> {
 
     /// Tries the direct switch for the current thread's system call in `regs` (`IpcCall`
     /// or `IpcReplyWait`; any other declines). `None`: declined with nothing changed; run
-    /// the general path. Declines while a zombie waits to be reaped (the general entry
-    /// reaps first) and, through the core, whenever the partner's task needs other I/O
-    /// ports than those loaded (the general path would load them). The `syscall` stub
+    /// the general path. Declines, in the core, while a zombie waits to be reaped (the
+    /// general entry reaps first) and whenever the partner's task needs other I/O ports
+    /// than those loaded (the general path would load them). The `syscall` stub
     /// routes the two calls apart itself, so only the tests dispatch by number here.
     #[cfg(test)]
     pub fn direct(&mut self, regs: &P::Regs) -> Option<Direct> {
@@ -93,10 +93,8 @@ impl<P: Platform> Kernel<P> {
     /// even store it).
     #[inline(always)]
     pub fn direct_call(&mut self, regs: &P::Regs) -> Option<Direct> {
+        // A zombie to reap declines in the core (`Core::direct_on`).
         let me = self.core.current()?;
-        if self.core.has_zombies() {
-            return None;
-        }
         let sw = self.core.direct_call(me, regs, self.io_loaded)?;
         Some(self.switch(sw))
     }
@@ -106,9 +104,6 @@ impl<P: Platform> Kernel<P> {
     #[inline(always)]
     pub fn direct_reply_wait(&mut self, regs: &P::Regs) -> Option<Direct> {
         let me = self.core.current()?;
-        if self.core.has_zombies() {
-            return None;
-        }
         let sw = self.core.direct_reply_wait(me, regs, self.io_loaded)?;
         Some(self.switch(sw))
     }

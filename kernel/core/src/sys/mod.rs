@@ -139,7 +139,7 @@ impl<P: Platform> Kernel<P> {
     /// do not depend on them).
     pub fn start(&mut self, image: Option<BootImage<'static>>, handoff: bool, first_arg: u64) -> Leave {
         self.image = image;
-        self.core.handoff = handoff;
+        self.core.set_handoff(handoff);
         let Some(image) = self.image else {
             self.platform.print(format_args!("no boot image: nothing to run\n"));
             return Leave::PowerOff(0);

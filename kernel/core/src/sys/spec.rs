@@ -55,11 +55,12 @@ impl<P: Platform> Kernel<P> {
     /// straight away (the dispatch table would pick the same one). `Some`: done, leave as
     /// it says. `None`: declined with nothing changed, run the general entry: with the
     /// direct way turned off (`nohandoff`, so that run takes the general entry only), or
-    /// while a zombie waits to be reaped (the general entry reaps first).
+    /// while a zombie waits to be reaped (the general entry reaps first): one byte for
+    /// both, `Core::direct_on`.
     #[inline(always)]
     pub fn direct_spec(&mut self, regs: &P::Regs) -> Option<Spec> {
         let me = self.core.current()?;
-        if self.core.has_zombies() || !self.core.handoff {
+        if !self.core.direct_on() {
             return None;
         }
         let caller = calls::Caller { slot: me, task: self.core.thread(me).task };

@@ -57,6 +57,10 @@ pub use crate::limits::{MAX_TASKS, MAX_THREADS, QUANTUM_TICKS};
 pub type ThreadIds = IdSpace<MAX_THREADS>;
 pub type TaskIds = IdSpace<MAX_TASKS>;
 
+/// `Core::direct_off`'s bits.
+const DIRECT_OFF_HANDOFF: u8 = 1;
+const DIRECT_OFF_ZOMBIES: u8 = 2;
+
 const RUN_QUEUE: u16 = 0;
 const ZOMBIES: u16 = 1;
 const fn waiters_list(task: TaskSlot) -> u16 {
@@ -243,8 +247,14 @@ pub struct Core<S, B> {
     /// Switch straight to the partner of an IPC rendezvous (the fast path's direct
     /// switch) and donate the rest of the slice to a thread IPC woke (see
     /// [`Core::donate`]); off, the partner waits its turn in the run queue. Results are
-    /// the same.
-    pub handoff: bool,
+    /// the same. Set with [`set_handoff`](Core::set_handoff), which keeps `direct_off`.
+    handoff: bool,
+    /// Why the direct ways (`crate::ipc::direct`, `crate::ipc::direct_spec`) may not run
+    /// now, as bits (`DIRECT_OFF_HANDOFF`: `handoff` is off; `DIRECT_OFF_ZOMBIES`: a zombie
+    /// waits to be reaped, which the general entry does first), 0 when they may: the one
+    /// byte their hot paths test for both. Kept by `set_handoff` and the zombie list's two
+    /// changes (`exit_thread`'s push, `reap`'s removal); `check_invariants` checks it.
+    direct_off: u8,
     /// The thread an IPC operation of the current thread woke (a reply, a message to a
     /// waiting receiver), with the slice the current thread had left then: if the current
     /// thread blocks before the next tick, that thread runs next, on that slice. It is
@@ -299,6 +309,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             current: None,
             now: 0,
             handoff: true,
+            direct_off: 0,
             donation: None,
             first_task: None,
             first_status: None,
@@ -542,6 +553,11 @@ impl<S, B: MsgBuffers> Core<S, B> {
             if t.fast != Fast::No && !t.ret.is_empty() {
                 return Err(format!("thread {slot} ({:?}) waits with results pending: {:?}", t.state, t.ret));
             }
+        }
+        let off = if self.handoff { 0 } else { DIRECT_OFF_HANDOFF }
+            | if self.zombies.is_empty() { 0 } else { DIRECT_OFF_ZOMBIES };
+        if self.direct_off != off {
+            return Err(format!("direct_off is {:#x}, not {off:#x}", self.direct_off));
         }
         if let Some(c) = self.current {
             if self.threads[c].state != State::Runnable {
@@ -1008,6 +1024,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.threads[slot].state = State::Zombie;
         self.threads[slot].fast = Fast::No;
         self.links.push_back(&mut self.zombies, slot);
+        self.direct_off |= DIRECT_OFF_ZOMBIES;
         self.tasks[task].live_threads -= 1;
     }
 
@@ -1140,11 +1157,37 @@ impl<S, B: MsgBuffers> Core<S, B> {
         !self.zombies.is_empty()
     }
 
+    /// Whether IPC switches straight to the partner and donates (see `handoff`).
+    pub fn handoff(&self) -> bool {
+        self.handoff
+    }
+
+    /// Turns the direct switch and donation on or off (the kernel command line's
+    /// `nohandoff`; tests).
+    pub fn set_handoff(&mut self, on: bool) {
+        self.handoff = on;
+        if on {
+            self.direct_off &= !DIRECT_OFF_HANDOFF;
+        } else {
+            self.direct_off |= DIRECT_OFF_HANDOFF;
+        }
+    }
+
+    /// Whether the direct ways may run now: the switch is on and no zombie waits to be
+    /// reaped (one byte, see `direct_off`).
+    #[inline(always)]
+    pub fn direct_on(&self) -> bool {
+        self.direct_off == 0
+    }
+
     /// A zombie whose kernel stack may now be freed (never the current thread's), and
     /// frees its slot.
     pub fn reap(&mut self) -> Option<KernelStack> {
         let slot = self.links.iter(&self.zombies).find(|&s| Some(s) != self.current)?;
         self.links.remove(&mut self.zombies, slot);
+        if self.zombies.is_empty() {
+            self.direct_off &= !DIRECT_OFF_ZOMBIES;
+        }
         let t = &mut self.threads[slot];
         t.state = State::Free;
         t.fast = Fast::No;
