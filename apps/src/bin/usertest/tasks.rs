@@ -3,7 +3,7 @@
 
 use crate::child::{self, arg};
 use crate::err;
-use libsys::abi::{status, Error};
+use libsys::abi::{status, Error, Syscall};
 use libsys::task;
 use moroso_apps::harness::Suite;
 use moroso_apps::{ensure, ensure_eq};
@@ -26,11 +26,12 @@ pub fn cases(s: &mut Suite) {
         ensure_eq!(task::spawn("no-such-program", 0), Err(Error::NoSuchProgram), "unknown name");
         ensure_eq!(task::spawn("", 0), Err(Error::NoSuchProgram), "empty name");
         ensure_eq!(task::spawn("a-program-name-longer-than-32-bytes", 0), Err(Error::NoSuchProgram), "name too long");
-        // SAFETY: a fake name the kernel must refuse to read; never dereferenced here.
-        let bogus = unsafe {
-            core::str::from_utf8_unchecked(core::slice::from_raw_parts(0xffff_ffff_8010_0000 as *const u8, 5))
-        };
-        ensure_eq!(err(libsys::raw::task_spawn(bogus, 0) as i64), Some(Error::BadAddress), "kernel pointer");
+        // Through the raw call: a `&str` at a kernel address would be undefined behaviour to
+        // make, whether read or not.
+        // SAFETY: the kernel must refuse to read the name; nothing here reads it.
+        let (r, _) =
+            unsafe { libsys::raw::syscall_number(Syscall::TaskSpawn as u64, [0xffff_ffff_8010_0000, 5, 0, 0, 0, 0]) };
+        ensure_eq!(err(r as i32 as i64), Some(Error::BadAddress), "kernel pointer");
         Ok(())
     });
 
