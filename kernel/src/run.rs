@@ -52,7 +52,8 @@ fn with_kernel<R>(f: impl FnOnce(&mut Kernel<X86>) -> R) -> R {
 
 /// [`with_kernel`] for the `syscall` stub's ways in, which need not ask whether
 /// interrupts are off: the CPU clears IF on `syscall` (SFMASK, set in `entry::init`), and
-/// nothing between the instruction and this call sets it.
+/// nothing between the instruction and this call sets it. Nor whether the kernel is
+/// borrowed already: see [`mark_borrowed`].
 #[inline(always)]
 fn with_kernel_from_syscall<R>(f: impl FnOnce(&mut Kernel<X86>) -> R) -> R {
     let mut kernel = Borrow::take();
@@ -178,10 +179,11 @@ fn syscall_ipc(
     unsafe { entry::enter_direct(frame_of(d.stack_top), d.head, frame) }
 }
 
-/// The kernel borrowed by a `syscall` stub's way in, until the value is dropped: for the
-/// direct switch, which leaves the kernel without returning, so that what it carries out
-/// of the borrow stays in registers (a closure's result went through memory); and under
-/// [`with_kernel_from_syscall`].
+/// The kernel borrowed, until the value is dropped: by a `syscall` stub's way in
+/// ([`Borrow::take`], which marks it without testing the mark), or by [`with_kernel`] after
+/// its test. For the direct switch, which leaves the kernel without returning, so that what
+/// it carries out of the borrow stays in registers (a closure's result went through
+/// memory); and under [`with_kernel_from_syscall`] and [`with_kernel`].
 struct Borrow(());
 
 impl Borrow {

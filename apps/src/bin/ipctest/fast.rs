@@ -45,16 +45,18 @@ fn echo_server(_: usize) {
     }
 }
 
-/// What the cutting server got from each call of `LENGTHS` calls: its length and words.
+/// What the cutting server got from each of its `CUT_CALLS` calls: its length and words.
 static CUT_GOT: [AtomicU64; 6 * CUT_CALLS] = [const { AtomicU64::new(u64::MAX) }; 6 * CUT_CALLS];
-/// The calls of the payload-cut case: one per length, 0 to `fast::MAX`.
+/// The calls of the payload case (`fast::payloads_travel_as_sent…`): one per length, 0 to
+/// `fast::MAX`.
 const CUT_CALLS: usize = fast::MAX + 1;
 /// The words every call of `fast::payloads_travel_as_sent…` carries, and every reply.
 const CUT_CALL: [u64; 5] = [0x1111_1111_1111_1111, 0x2222_2222_2222_2222, 0x3333, 0x4444, u64::MAX];
 const CUT_REPLY: [u64; 5] = [0xa0a0_a0a0_a0a0_a0a0, 0xb0b0, 0xc0c0, 0xd0d0, 0xe0e0_e0e0_e0e0_e0e0];
 
 /// Receives `CUT_CALLS` calls, records each one's length and words, and answers each with
-/// a whole register payload of ones (cut, by the kernel, to what the caller takes).
+/// a whole register payload, `CUT_REPLY` (its length cut, by the kernel, to what the caller
+/// takes; the words as they are).
 fn cutting_server(_: usize) {
     let mut reply = None;
     for i in 0..CUT_CALLS {

@@ -200,7 +200,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return None;
         }
         // The record as it is: with no reply owed its `tid` is 0, no living thread's, so
-        // the compare with the caller's id below declines for it (`Owed`).
+        // the tests of the caller below decline for it (`Owed`): the id in its slot is
+        // another, or it is 0 too (slot 0, which never holds a thread) and the fast byte
+        // there is `No`.
         let to = self.threads[me].ipc.reply_to.raw();
         let c = &self.threads[to.slot];
         if c.tid != to.tid || c.fast() != Fast::AwaitingReply {

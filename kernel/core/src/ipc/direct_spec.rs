@@ -21,7 +21,9 @@
 //! is too long, to itself or to a thread not blocked in a plain `ipc_recv` (into
 //! registers, with a window or a long capacity, or with a deadline); a receive with a long
 //! capacity, a poll, interrupts pending, a reply still owed, a window held, or anything
-//! queued. Zombies waiting to be reaped are declined by the caller (`sys::spec`).
+//! queued. Zombies waiting to be reaped are declined here too, in the byte that says
+//! whether the direct ways may run (`Core::direct_on`, with `nohandoff`), besides by the
+//! caller (`sys::spec`).
 //!
 //! [`resumed`] starts each walk from the pages the thread's last spec call looked up, if
 //! its space's generation has not moved since; `ipc_send`, `ipc_recv` and `ipc_reply` use

@@ -71,9 +71,10 @@ pub(crate) struct ReplyTo {
 }
 
 /// The reply a receiver owes, if any: a [`ReplyTo`] whose `tid` is 0 when none is owed.
-/// No thread has id 0 (`Tid::slot` refuses it), so a reader that compares the record's
-/// `tid` with a living thread's (the direct switch: [`raw`](Owed::raw)) finds "none owed"
-/// in that compare, without a test of its own; every other reader asks [`get`](Owed::get).
+/// No thread has id 0 (`Tid::slot` refuses it), so a reader that goes on only if the
+/// record's `tid` is that of a living thread in its slot (the direct switch:
+/// [`raw`](Owed::raw), then the slot's id and fast byte) finds "none owed" in those tests,
+/// without one of its own; every other reader asks [`get`](Owed::get).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Owed(ReplyTo);
 

@@ -31,6 +31,10 @@
 //!   exceeds its `limits.tasks`. Only the parent may collect a status, so a task with no
 //!   parent is freed as soon as it ends, and an `Exited` slot is never reused before its
 //!   parent collects it or ends.
+//! - `direct_off` is 0 exactly when `handoff` is on and the zombie list is empty (its bits
+//!   say which is not), so that the direct ways test one byte for both.
+//! - A thread whose [`Fast`] byte is not `No` waits with no results pending (they arrive in
+//!   its registers), so the direct switch that enters it clears nothing.
 //!
 //! A thread's state is private: only `Core`'s transitions write it, and each keeps the lists
 //! and timers above in step. `Core::check_invariants` checks the state invariants; the IPC
@@ -73,7 +77,7 @@ const fn mailbox_list(thread: ThreadSlot) -> u16 {
 /// Whether the direct switch (`crate::ipc::direct`) may complete a thread's wait: one byte
 /// the fast path tests instead of a state, a receive mode, a timer and a window. Written
 /// only with the state, by `Core`'s transitions; `Core::check_invariants` checks that it
-/// agrees with them.
+/// agrees with them, and that a thread with a byte other than `No` has no results pending.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Fast {
@@ -662,7 +666,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// thread, blocks into `state`, a wait in no list and with no timer (`fast` being what
     /// the direct switch may do with it), and `to`, blocked in no list and with no timer,
     /// becomes runnable and current at once, on the rest of `me`'s slice, with no results
-    /// pending (it had none while it waited, and the architecture writes its registers). What `block_*`, `wake` and
+    /// pending (the threads the direct ways enter wait with none; their results are written
+    /// as the wait ends, here, by the architecture into its registers or by the caller into
+    /// `ret`). What `block_*`, `wake` and
     /// [`hand_off`](Self::hand_off) do together for the same call, without the run-queue
     /// push and removal or a timer to cancel.
     #[inline(always)]
@@ -675,8 +681,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
         c.state = state;
         c.fast = fast;
         let t = &mut self.threads[to];
-        // Nothing to clear: a thread whose fast byte lets the direct switch enter it waits
-        // with no results pending (`check_invariants`).
+        // Nothing to clear: the threads the direct ways enter wait with no results pending
+        // (`check_invariants` checks it for every thread whose fast byte is set; the spec
+        // calls' receiver, blocked in a plain `ipc_recv`, has none until a message arrives).
         debug_assert!(t.ret.is_empty(), "the direct switch enters a thread with results pending");
         t.state = State::Runnable;
         t.fast = Fast::No;
@@ -1150,8 +1157,8 @@ impl<S, B: MsgBuffers> Core<S, B> {
         ended.space
     }
 
-    /// Whether any thread has exited and waits to be reaped (every kernel entry asks;
-    /// almost always there is none).
+    /// Whether any thread has exited and waits to be reaped (every kernel entry asks, the
+    /// direct ways through [`direct_on`](Self::direct_on); almost always there is none).
     #[inline]
     pub fn has_zombies(&self) -> bool {
         !self.zombies.is_empty()

@@ -10,9 +10,11 @@
 //! general path for every other call (`run::syscall`).
 //!
 //! Every thread's user registers live in a [`TrapFrame`] at the top of its kernel stack:
-//! the CPU puts them there on an interrupt (TSS.rsp0 is that stack's top), and the
-//! `syscall` stub builds the same layout at the same place (but for `gettid` and the light
-//! path, which never leave their caller and save no frame). Leaving the kernel otherwise is
+//! the CPU puts them there on an interrupt (TSS.rsp0 is that stack's top, which the
+//! `syscall` stub loads as its stack too), and the `syscall` stub builds the same layout at
+//! the same place (but for `gettid` and the light path, which never leave their caller and
+//! save no frame; `IpcCall` and `IpcReplyWait` store all but the six slots nothing reads of
+//! such a frame, see [`TrapFrame`]). Leaving the kernel otherwise is
 //! "point rsp at a frame and run the restore path" (`trap_restore`: pop, then `sysretq` for
 //! a frame the `syscall` stub built, else `swapgs` if returning to user mode and `iretq`;
 //! `trap_restore_switch`, which also resets the data segment selectors, when the thread is
@@ -51,8 +53,6 @@ struct PerCpuCell(UnsafeCell<PerCpu>);
 // SAFETY: one CPU; written only by kernel code with interrupts disabled, read by the
 // `syscall` stub, which runs with interrupts disabled (SFMASK clears IF).
 unsafe impl Sync for PerCpuCell {}
-
-// The offsets the `syscall` stub uses.
 
 // The routing table picks light calls by shifting a 64-bit mask by the call number.
 const _: () = assert!(abi::Syscall::COUNT <= u64::BITS as usize);
@@ -98,8 +98,8 @@ syscall_general:
        that Rust need not test the number again), which try the direct switch before
        the general path, and out through `trap_restore` if they return. Not stored,
        since nothing reads them before they are written (`TrapFrame`, "The slots a system
-       call's frame leaves"): `ss`, `cs` and the error code (the same in every frame of a
-       live thread, and already there), `rcx` and `r11` (`syscall` put the user's rip and
+       call's frame leaves"): `ss`, `cs` and the error code (read only by `iretq`, and
+       such a frame leaves by `sysretq`), `rcx` and `r11` (`syscall` put the user's rip and
        flags there, stored as `rip` and `rflags`; `sysretq` takes them from those), and
        `rax` (the call's number, which the general path writes itself after a decline,
        `run::declined`; a result is written over it before the frame is restored). */
@@ -135,7 +135,7 @@ syscall_ipc_reply_wait:
 
     /* The spec's `ipc_send` and `ipc_recv` (its `ipc_reply` has a light way of its own,
        `syscall_reply_entry` below): the
-       same frame, then
+       whole frame, as the general path's, then
        `run::syscall_spec`, which tries their direct way before the general path
        (`trap_save_spec`). */
 syscall_spec:

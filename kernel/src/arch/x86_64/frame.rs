@@ -4,7 +4,8 @@
 //! `probe` each reached into the other for these).
 //!
 //! Invariant: `TrapFrame`'s layout is the one the assembly of `traps` and `entry` pushes
-//! and pops (checked below at compile time).
+//! (or, in `entry`'s `IpcCall` and `IpcReplyWait` ways, stores by offset) and pops (checked
+//! below at compile time).
 
 /// The `vector` value of a frame built by the `syscall` stub (beyond every hardware vector).
 pub const SYSCALL_VECTOR: u64 = 256;
@@ -55,11 +56,11 @@ pub(crate) use push_registers;
 /// all but six slots, which nothing reads of a frame the stub built before they are written
 /// again:
 ///
-/// - `ss`, `cs` and `error_code`: the same in every frame of a live thread (the user
-///   selectors and 0). The thread's first frame has them (`entry::init_user_frame`), an
-///   interrupt from user mode pushes the same, and a user-mode exception with an error code
-///   ends the thread's task (`run::user_fault`), so its frame never runs again. They are
-///   read only by `iretq`, and a frame with the `syscall` stub's vector leaves by `sysretq`.
+/// - `ss`, `cs` and `error_code`: read only by `iretq` and by the trap path's test of where
+///   a trap came from (`cs`, of a frame the CPU has just pushed), and a frame with the
+///   `syscall` stub's vector leaves by `sysretq`. They need not even hold the user
+///   selectors and 0: a light call made since the thread's last frame leaves its own
+///   registers there (below).
 /// - `rcx` and `r11`: `syscall` put the user's `rip` and flags in them, which the stub
 ///   stores as `rip` and `rflags`; `sysretq` takes them from those (`trap_restore`), and the
 ///   kernel reads neither slot of such a frame.
@@ -68,8 +69,13 @@ pub(crate) use push_registers;
 ///   blocked in the call is resumed only with its value written there (every result has
 ///   one) or by the direct switch, which passes `rax` in a register.
 ///
-/// A stale slot holds the thread's own earlier register value: the slots at the top of a
-/// thread's kernel stack hold nothing but its frames.
+/// A slot left out holds what the thread's kernel stack last held there: an earlier frame's
+/// value, or what a light call left (the light path pushes eight of the thread's registers
+/// over the frame's top eight slots, `ss` to `rax`, and the Rust call below them may reach
+/// the `rcx` and `r11` slots with kernel data). None of it leaves the kernel: `trap_restore`
+/// loads `rcx` and `r11` from `rip` and `rflags` before `sysretq`, the direct ways' exits
+/// (`entry::sysret_through_frame`) read neither, and `rax` is written before the frame is
+/// restored.
 #[derive(Debug, Clone)]
 #[repr(C)]
 pub struct TrapFrame {

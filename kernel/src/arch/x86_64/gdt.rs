@@ -49,7 +49,8 @@ struct TssWithIomap {
 #[repr(transparent)]
 pub(super) struct TssCell(UnsafeCell<TssWithIomap>);
 // SAFETY: the TSS is written only during `init`, before it is loaded, on the single CPU,
-// and afterwards only by kernel entry paths with interrupts disabled (rsp0, the bitmap).
+// and afterwards only by kernel entry paths with interrupts disabled (rsp0, the bitmap);
+// the `syscall` stub reads rsp0 only on entry from user mode, when no such write runs.
 unsafe impl Sync for TssCell {}
 
 /// The TSS; the `syscall` stub reads its rsp0 (`entry`).
@@ -97,8 +98,8 @@ pub fn init(ist: [VirtAddr; 3]) -> Selectors {
 pub(super) const RSP0: usize =
     core::mem::offset_of!(TssWithIomap, tss) + core::mem::offset_of!(TaskStateSegment, privilege_stack_table);
 
-/// Sets the stack the CPU switches to on an interrupt or exception from user mode: the top
-/// of kernel stack `stack`.
+/// Sets the stack the CPU switches to on an interrupt or exception from user mode, which
+/// the `syscall` stub loads too (`entry`): the top of kernel stack `stack`.
 pub fn set_rsp0(stack: &KernelStack) {
     let top = stack.top();
     // Every kernel stack lies in `[KSTACKS_BASE, KSTACKS_BASE + KSTACKS_SIZE)`
@@ -106,8 +107,9 @@ pub fn set_rsp0(stack: &KernelStack) {
     // in the upper half below the kernel image, so its top is canonical.
     debug_assert_eq!(VirtAddr::new_truncate(top).as_u64(), top, "a kernel stack's top is canonical");
     // SAFETY: single CPU, interrupts disabled (callers are kernel entry paths); the CPU
-    // reads this field only when delivering an interrupt from ring 3, which cannot happen
-    // while the kernel runs. `top` is canonical (above), as the field must be: no check or
+    // reads this field only when delivering an interrupt from ring 3, and the `syscall`
+    // stub only on a `syscall` from user mode, neither of which can happen while the kernel
+    // runs. `top` is canonical (above), as the field must be: no check or
     // truncation on every switch. The field is `TSS`'s (a transparent cell around a
     // `repr(C)` struct), written at its own address, where the assembler puts the symbol
     // (no address loaded first); unaligned, as the TSS layout has it, which `mov` allows.
