@@ -200,7 +200,8 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return None;
         }
         // The record as it is: with no reply owed its `tid` is 0, no living thread's, so
-        // the compare with the caller's id below declines for it (`Owed`).
+        // the compares below decline for it (`Owed`): the ids differ, or the slot holds no
+        // living thread (a slot never used also has id 0), whose fast byte is `No`.
         let to = self.threads[me].ipc.reply_to.raw();
         let c = &self.threads[to.slot];
         if c.tid != to.tid || c.fast() != Fast::AwaitingReply {

@@ -70,10 +70,14 @@ pub(crate) struct ReplyTo {
     pub(in crate::ipc) seq: u64,
 }
 
-/// The reply a receiver owes, if any: a [`ReplyTo`] whose `tid` is 0 when none is owed.
-/// No thread has id 0 (`Tid::slot` refuses it), so a reader that compares the record's
-/// `tid` with a living thread's (the direct switch: [`raw`](Owed::raw)) finds "none owed"
-/// in that compare, without a test of its own; every other reader asks [`get`](Owed::get).
+/// The reply a receiver owes, if any: a [`ReplyTo`] whose `tid` is 0 when none is owed
+/// (its `slot` and `seq` are then left as they were). No living thread has id 0
+/// (`Tid::slot` refuses it), so a reader that goes on only if the record's `tid` is that
+/// of a living thread in its `slot` (the direct switch: [`raw`](Owed::raw)) finds "none
+/// owed" without a test of its own; every other reader asks [`get`](Owed::get). The tid
+/// compare alone is not that test: a slot never used (slot 0, which `NONE` names, or one
+/// no thread has had yet) holds id 0 too, so the reader must also see the slot's thread
+/// living (the direct switch's fast-byte test, which no free slot passes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Owed(ReplyTo);
 

@@ -98,11 +98,12 @@ syscall_general:
        that Rust need not test the number again), which try the direct switch before
        the general path, and out through `trap_restore` if they return. Not stored,
        since nothing reads them before they are written (`TrapFrame`, "The slots a system
-       call's frame leaves"): `ss`, `cs` and the error code (the same in every frame of a
-       live thread, and already there), `rcx` and `r11` (`syscall` put the user's rip and
-       flags there, stored as `rip` and `rflags`; `sysretq` takes them from those), and
-       `rax` (the call's number, which the general path writes itself after a decline,
-       `run::declined`; a result is written over it before the frame is restored). */
+       call's frame leaves"): `ss`, `cs` and the error code (read only by `iretq`, and
+       this frame's vector sends it out by `sysretq`), `rcx` and `r11` (`syscall` put
+       the user's rip and flags there, stored as `rip` and `rflags`; `sysretq` takes
+       them from those), and `rax` (the call's number, which the general path writes
+       itself after a decline, `run::declined`; a result is written over it before the
+       frame is restored). */
     .macro ipc_frame
     sub ${frame_size}, %rsp
     mov %rcx, {f_rip}(%rsp)

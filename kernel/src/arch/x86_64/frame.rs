@@ -55,21 +55,27 @@ pub(crate) use push_registers;
 /// all but six slots, which nothing reads of a frame the stub built before they are written
 /// again:
 ///
-/// - `ss`, `cs` and `error_code`: the same in every frame of a live thread (the user
-///   selectors and 0). The thread's first frame has them (`entry::init_user_frame`), an
-///   interrupt from user mode pushes the same, and a user-mode exception with an error code
-///   ends the thread's task (`run::user_fault`), so its frame never runs again. They are
-///   read only by `iretq`, and a frame with the `syscall` stub's vector leaves by `sysretq`.
+/// - `ss`, `cs` and `error_code`: read only by `iretq` (and `error_code` of a user
+///   exception's own frame, which the CPU or the trap stub has just pushed), and a frame
+///   with the `syscall` stub's vector leaves by `sysretq`, which reads none of them
+///   (`trap_restore` tests the vector before anything else; `enter_direct` and
+///   `spec::enter` are `sysretq` ways). Their stale values need not be the user selectors
+///   and 0: the light path (`light_save`) pushes the user's `rcx`, `rsi` and `r8` over them
+///   (and its `rdx`, `rdi`, `r9` and `r10` over `rip`, `rflags`, `vector` and `rax`, which
+///   every way in writes again), so a program can forge them
+///   (`usertest cpu::forged_slots_under_an_ipc_frame_are_never_restored`).
 /// - `rcx` and `r11`: `syscall` put the user's `rip` and flags in them, which the stub
-///   stores as `rip` and `rflags`; `sysretq` takes them from those (`trap_restore`), and the
-///   kernel reads neither slot of such a frame.
+///   stores as `rip` and `rflags`; `sysretq` takes them from those (`trap_restore`
+///   overwrites both after its pops), and the kernel reads neither slot of such a frame.
+///   Their stale values may be the kernel's: the light path runs its Rust call on the top
+///   of the kernel stack, whose own frame lies over these two slots.
 /// - `rax`: the call's number. The direct switch does not read it (the stub has routed by
 ///   it), the general path after a decline writes it first (`run::declined`), and a thread
 ///   blocked in the call is resumed only with its value written there (every result has
-///   one) or by the direct switch, which passes `rax` in a register.
+///   one) or by the direct switch, which passes `rax` in a register. A stale `rax` is the
+///   thread's own (a result, its `rax`, or the `r10` the light path pushes there).
 ///
-/// A stale slot holds the thread's own earlier register value: the slots at the top of a
-/// thread's kernel stack hold nothing but its frames.
+/// So nothing of a stale slot reaches user mode, and a forged `cs` never reaches `iretq`.
 #[derive(Debug, Clone)]
 #[repr(C)]
 pub struct TrapFrame {
