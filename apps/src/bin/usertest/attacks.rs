@@ -52,6 +52,27 @@ pub fn cases(s: &mut Suite) {
         Ok(())
     });
 
+    s.case("cpu::forged_slots_under_an_ipc_frame_are_never_restored", || {
+        let server = thread::spawn(|_| forging_server(), 0).expect("server");
+        // Calls that wait forever go the direct switch both ways once the server waits;
+        // calls with a deadline go the general path both ways (the server's reply cannot
+        // switch straight to a caller with a deadline), so the caller leaves through its
+        // forged frame by the general exit.
+        for i in 0..16 {
+            let timeout = if i % 2 == 0 { -1 } else { 1 << 20 };
+            // SAFETY: registers only.
+            let (ret, _, len, w) =
+                unsafe { forged_fast_syscall(Syscall::IpcCall, call_word(server, 8), timeout, [i, 0, 0, 0, 0]) };
+            ensure_eq!(ret, 0, "call {i}: the reply's value (not the forged rax {FORGED_RAX:#x})");
+            ensure_eq!((len, w[0]), (8, i + 1), "call {i}: the reply");
+        }
+        // SAFETY: registers only.
+        let (ret, _, _, w) =
+            unsafe { forged_fast_syscall(Syscall::IpcCall, call_word(server, 8), -1, [QUIT, 0, 0, 0, 0]) };
+        ensure_eq!((ret, w[0]), (0, QUIT + 1), "the server's last reply");
+        Ok(())
+    });
+
     s.case("cpu::x87_mmx_sse_end_only_the_task", || {
         // With CR0.EM and CR0.TS both set, the SDM gives #UD for MMX instructions; QEMU
         // checks TS first and raises #NM. Either ends the task, which is what matters.
@@ -242,6 +263,93 @@ fn marked_call(to: u32, i: u64) -> (i64, u64, [u64; 5]) {
         );
     }
     (ret, w0, [b, p, r13, r14, r15])
+}
+
+/// The `rax` a light call leaves in the frame slot the IPC stub does not store (see
+/// [`forged_fast_syscall`]).
+const FORGED_RAX: u64 = 0x5a5a_0bad_0000_0001;
+/// What [`forging_server`] is told to stop with.
+const QUIT: u64 = u64::MAX - 1;
+
+fn call_word(to: u32, len: usize) -> u64 {
+    libsys::abi::ipc::fast::call_word(to, len)
+}
+
+/// `raw::fast_syscall` (`n`, `rdi`, timeout `t`, the payload `words`) right after a light
+/// call (`get_ticks`), whose stub pushes the registers it must keep over the top of the
+/// thread's kernel stack, where its saved frame lies: `rsi` over `cs`, `r8` over the error
+/// code, `r9` over the vector, `r10` over `rax` (`rcx`, the user's `rip`, over `ss`). They
+/// are set to make those slots a kernel-mode interrupt's frame (`cs` of RPL 0, the timer's
+/// vector) with `rax` [`FORGED_RAX`]. The IPC stub then stores all but `ss`, `cs`, the
+/// error code, `rax`, `rcx` and `r11` (the kernel's `TrapFrame` doc, "The slots a system
+/// call's frame leaves"): the forged `cs` and `rax` stay under this call's frame, and the
+/// kernel must leave through it by `sysretq` (its vector is the `syscall` stub's), never by
+/// `iretq` into ring 0, and write the call's `rax` before it does.
+///
+/// # Safety
+/// Registers only, as `raw::fast_syscall`.
+unsafe fn forged_fast_syscall(n: Syscall, rdi: u64, t: i32, words: [u64; 5]) -> (i64, u64, u64, [u64; 5]) {
+    /// The kernel's code selector (its GDT's entry 1, RPL 0): any `cs` of RPL 0 would do.
+    const KERNEL_CS: u64 = 0x08;
+    /// The vector of the timer's interrupt (IRQ 0 at vector 32).
+    const TIMER_VECTOR: u64 = 32;
+    let timeout = libsys::abi::ipc::fast::timeout_word(t);
+    let second = [n as u64, rdi, timeout, words[0], words[1], words[2], words[3]];
+    let (ret, rdi_out, rsi_out, w0, w1, w2, w3, w4): (i64, u64, u64, u64, u64, u64, u64, u64);
+    // SAFETY: two system calls on registers only (the server's thread runs in between,
+    // hence no `readonly`); `second` is read through `r13`, which the first call
+    // preserves, and lives until the block ends.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            "mov rax, [r13]",
+            "mov rdi, [r13 + 8]",
+            "mov rsi, [r13 + 16]",
+            "mov rdx, [r13 + 24]",
+            "mov r10, [r13 + 32]",
+            "mov r8, [r13 + 40]",
+            "mov r9, [r13 + 48]",
+            "syscall",
+            in("r13") second.as_ptr(),
+            inlateout("rax") Syscall::GetTicks as u64 => ret,
+            inlateout("rdi") 2u64 => rdi_out,
+            inlateout("rsi") KERNEL_CS => rsi_out,
+            inlateout("rdx") 0u64 => w0,
+            inlateout("r10") FORGED_RAX => w1,
+            inlateout("r8") 0u64 => w2,
+            inlateout("r9") TIMER_VECTOR => w3,
+            inlateout("r12") words[4] => w4,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    (ret, rdi_out, rsi_out, [w0, w1, w2, w3, w4])
+}
+
+/// A server for `cpu::forged_slots_under_an_ipc_frame_are_never_restored`: answers each
+/// 8-byte call with its first word plus one, each reply and wait made through
+/// [`forged_fast_syscall`] (so that it too leaves through forged frames); after [`QUIT`]
+/// it answers, and ends.
+fn forging_server() {
+    use libsys::abi::ipc::fast::reply_word;
+    let mut reply = reply_word(None);
+    let mut words = [0; 5];
+    loop {
+        // SAFETY: registers only.
+        let (r, _, _, w) = unsafe { forged_fast_syscall(Syscall::IpcReplyWait, reply, -1, words) };
+        if r < 0 {
+            reply = reply_word(None);
+            continue;
+        }
+        words = [w[0].wrapping_add(1), 0, 0, 0, 0];
+        if w[0] == QUIT {
+            // SAFETY: registers only. The reply, then a poll that finds nothing.
+            unsafe { raw::ipc_reply_wait(Some((8, words)), 0) };
+            return;
+        }
+        reply = reply_word(Some(8));
+    }
 }
 
 /// Loads DS, FS and GS with the user data selector and ES with a null selector of RPL 3,
