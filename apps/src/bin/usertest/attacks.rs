@@ -265,8 +265,8 @@ fn marked_call(to: u32, i: u64) -> (i64, u64, [u64; 5]) {
     (ret, w0, [b, p, r13, r14, r15])
 }
 
-/// The `rax` a light call leaves in the frame slot the IPC stub does not store (see
-/// [`forged_fast_syscall`]).
+/// The `rax` a light call would leave in the frame slot the IPC stub does not store, were
+/// its pushes to land there (see [`forged_fast_syscall`]).
 const FORGED_RAX: u64 = 0x5a5a_0bad_0000_0001;
 /// What [`forging_server`] is told to stop with.
 const QUIT: u64 = u64::MAX - 1;
@@ -276,15 +276,14 @@ fn call_word(to: u32, len: usize) -> u64 {
 }
 
 /// `raw::fast_syscall` (`n`, `rdi`, timeout `t`, the payload `words`) right after a light
-/// call (`get_ticks`), whose stub pushes the registers it must keep over the top of the
-/// thread's kernel stack, where its saved frame lies: `rsi` over `cs`, `r8` over the error
-/// code, `r9` over the vector, `r10` over `rax` (`rcx`, the user's `rip`, over `ss`). They
-/// are set to make those slots a kernel-mode interrupt's frame (`cs` of RPL 0, the timer's
-/// vector) with `rax` [`FORGED_RAX`]. The IPC stub then stores all but `ss`, `cs`, the
-/// error code, `rax`, `rcx` and `r11` (the kernel's `TrapFrame` doc, "The slots a system
-/// call's frame leaves"): the forged `cs` and `rax` stay under this call's frame, and the
-/// kernel must leave through it by `sysretq` (its vector is the `syscall` stub's), never by
-/// `iretq` into ring 0, and write the call's `rax` before it does.
+/// call (`get_ticks`) whose registers would forge the slots the IPC stub leaves out (the
+/// kernel's `TrapFrame` doc, "The slots a system call's frame leaves") if the light path's
+/// pushes landed in the saved frame's place, as they did when it ran from the top of the
+/// kernel stack: `rsi` over `cs`, `r8` over the error code, `r9` over the vector, `r10`
+/// over `rax` (`rcx`, the user's `rip`, over `ss`), making them a kernel-mode interrupt's
+/// frame (`cs` of RPL 0, the timer's vector) with `rax` [`FORGED_RAX`]. Whatever those
+/// slots hold, the kernel must leave this call's frame by `sysretq` (its vector is the
+/// `syscall` stub's), never by `iretq` into ring 0, and write the call's `rax` first.
 ///
 /// # Safety
 /// Registers only, as `raw::fast_syscall`.

@@ -54,6 +54,10 @@ struct PerCpuCell(UnsafeCell<PerCpu>);
 // `syscall` stub, which runs with interrupts disabled (SFMASK clears IF).
 unsafe impl Sync for PerCpuCell {}
 
+// The light path runs below the frame's place and calls Rust 16-byte aligned: the frame
+// must keep the stack's alignment.
+const _: () = assert!(size_of::<TrapFrame>().is_multiple_of(16));
+
 // The routing table picks light calls by shifting a 64-bit mask by the call number.
 const _: () = assert!(abi::Syscall::COUNT <= u64::BITS as usize);
 
@@ -153,11 +157,14 @@ gettid_entry:
 
     /* The light path (`sys::fast`): saves what the call must preserve and Rust may
        clobber (the caller-saved registers but rax, and rcx/r11, which hold the user rip
-       and flags for `sysretq`), runs the call on the top of the thread's kernel stack
-       (16-byte aligned at the `call`: the top is, and 8 pushes keep it so), and returns
-       its value in rax. Interrupts stay off throughout (SFMASK), and the thread's saved
-       frame is neither written nor read: the call never switches. */
+       and flags for `sysretq`), runs the call on the thread's kernel stack below the
+       place of its saved frame (16-byte aligned at the `call`: the top is, the frame's
+       size is a multiple of 16, and 8 pushes keep it so), and returns its value in rax.
+       Interrupts stay off throughout (SFMASK), and the thread's saved frame is neither
+       written nor read: the call never switches, and nothing of the kernel's lands in
+       the frame's slots (`TrapFrame`, "The slots a system call's frame leaves"). */
     .macro light_save
+    sub ${frame_size}, %rsp
     pushq %rcx
     pushq %r11
     pushq %rdi

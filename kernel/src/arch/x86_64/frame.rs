@@ -58,9 +58,7 @@ pub(crate) use push_registers;
 ///
 /// - `ss`, `cs` and `error_code`: read only by `iretq` and by the trap path's test of where
 ///   a trap came from (`cs`, of a frame the CPU has just pushed), and a frame with the
-///   `syscall` stub's vector leaves by `sysretq`. They need not even hold the user
-///   selectors and 0: a light call made since the thread's last frame leaves its own
-///   registers there (below).
+///   `syscall` stub's vector leaves by `sysretq`.
 /// - `rcx` and `r11`: `syscall` put the user's `rip` and flags in them, which the stub
 ///   stores as `rip` and `rflags`; `sysretq` takes them from those (`trap_restore`), and the
 ///   kernel reads neither slot of such a frame.
@@ -69,13 +67,13 @@ pub(crate) use push_registers;
 ///   blocked in the call is resumed only with its value written there (every result has
 ///   one) or by the direct switch, which passes `rax` in a register.
 ///
-/// A slot left out holds what the thread's kernel stack last held there: an earlier frame's
-/// value, or what a light call left (the light path pushes eight of the thread's registers
-/// over the frame's top eight slots, `ss` to `rax`, and the Rust call below them may reach
-/// the `rcx` and `r11` slots with kernel data). None of it leaves the kernel: `trap_restore`
-/// loads `rcx` and `r11` from `rip` and `rflags` before `sysretq`, the direct ways' exits
-/// (`entry::sysret_through_frame`) read neither, and `rax` is written before the frame is
-/// restored.
+/// A slot left out holds what the thread's earlier frame had there: its own registers or
+/// a result written for it, and in `ss`, `cs` and `error_code` the user selectors and 0
+/// (every frame of a live thread has them: its first frame, written whole, and every
+/// interrupt from user mode; an exception with an error code ends the task). Nothing else
+/// writes the frame's place at the top of the kernel stack: every way in that saves
+/// registers builds its frame there, and the light path and every call into Rust run
+/// below it (`entry`, `light_save`), so no kernel value lands in a slot.
 #[derive(Debug, Clone)]
 #[repr(C)]
 pub struct TrapFrame {
