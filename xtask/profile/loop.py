@@ -40,10 +40,20 @@ counts = collections.Counter()
 # SEQ=1: also list the functions in the order they ran, one line per run of instructions
 # in one function (after SEQUENCE; group.py ignores it).
 seq = [] if os.environ.get("SEQ") else None
+# INSNS=FILE: also write every instruction of the iteration to FILE, in the order it ran,
+# one line each: user or kernel, the function (as the report counts it) and the
+# instruction as gdb disassembles it (Intel syntax). For placing each instruction of a
+# trace by hand ("where the instructions went", BENCHMARKS.md).
+insns = open(os.environ["INSNS"], "w") if os.environ.get("INSNS") else None
+if insns is not None:
+    gdb.execute("set disassembly-flavor intel")
 steps = 0
 while steps < 200000:
     w = where_now()
     counts[w] += 1
+    if insns is not None:
+        text = gdb.execute("x/i $pc", to_string=True).strip().lstrip("=> ").split("\n")[-1]
+        insns.write("%-7s %s | %s\n" % (w.split(" ", 1)[0], w.split(" ", 1)[1], text))
     if seq is not None:
         if seq and seq[-1][0] == w:
             seq[-1][1] += 1
@@ -53,6 +63,8 @@ while steps < 200000:
     steps += 1
     if int(gdb.parse_and_eval("$pc")) == entry and int(gdb.parse_and_eval("$rax")) == target:
         break
+if insns is not None:
+    insns.close()
 print("TOTAL", steps)
 for w, c in counts.most_common():
     print("%6d  %s" % (c, w))

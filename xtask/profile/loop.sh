@@ -8,7 +8,8 @@
 #   SYSNO=15 SKIP=100 xtask/profile/loop.sh      # the spec's ipc_send, 8 bytes
 #
 # BY=ours counts inlined library code as the function of ours it was inlined into; SEQ=1
-# also lists the functions in the order they ran; PORT picks the gdbstub's TCP port
+# also lists the functions in the order they ran; INSNS=FILE writes every instruction, in
+# the order it ran, with its function and disassembly, to FILE; PORT picks the gdbstub's TCP port
 # (default 1234), so that two traces can run at once; WARM=N single-steps N iterations first,
 # uncounted (WARM=1 for the long-message benchmarks: see loop.py).
 set -euo pipefail
