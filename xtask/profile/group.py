@@ -13,7 +13,7 @@ def cat(w):
     # Classify by the function's path, without its generic arguments.
     n = re.sub(r"<[^<>]*(<[^<>]*(<[^<>]*>[^<>]*)*>[^<>]*)*>", "", w[len("kernel "):])
     if "mem::replace" in n or "Option" in n or n.startswith("core::"): return "dispatch and bookkeeping (with_kernel, reap, table, next, Option moves)"
-    if n == "syscall_entry" or n.startswith("trap_"): return "entry/exit stubs (save and restore 22 registers, swapgs, sysret)"
+    if n == "syscall_entry" or n.startswith("trap_"): return "entry/exit stubs (routing, saved registers, swapgs, sysret)"
     ipc_methods = ("rendezvous", "ipc_", "::receive", "take_sender", "take_async", "send_pending", "reply_with",
                    "prepare_long", "commit_long", "copy_user", "write_len", "write_received_lens", "fast::", "truncate", "Ord::min")
     if any(m in n for m in ipc_methods) or "ipc::" in n or "mailbox" in n or "pagemap" in n or "regions" in n or "umem" in n or "aspace" in n: return "IPC and memory logic (ipc::, umem, page tables)"

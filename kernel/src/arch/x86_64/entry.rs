@@ -1,13 +1,13 @@
 //! The `syscall` entry, the per-CPU block it needs, and the two ways out of the kernel:
 //! into a thread's saved frame, or into the idle loop.
 //!
-//! The stub sends each call number one of five ways (`syscall_routes`): `gettid`, answered
+//! The stub sends each call number one of six ways (`syscall_routes`): `gettid`, answered
 //! from the per-CPU block; the light path (`sys::fast::LIGHT`), which saves only what
 //! Rust may clobber and returns to the caller by `sysretq`; `IpcCall` and `IpcReplyWait`,
-//! which try the direct switch (`run::syscall_ipc`) before the general path; the spec's
-//! IPC calls, which try their direct way (`run::syscall_spec`) first (`ipc_reply` by a
-//! light way of its own, in `spec`); and the
-//! general path for every other call (`run::syscall`).
+//! which try the direct switch (`run::syscall_ipc`) before the general path; `ipc_send`
+//! and `ipc_recv`, which try their direct way (`run::syscall_spec`) first; `ipc_reply`,
+//! by a light way of its own (`syscall_reply_entry`); and the general path for every
+//! other call (`run::syscall`).
 //!
 //! Every thread's user registers live in a [`TrapFrame`] at the top of its kernel stack:
 //! the CPU puts them there on an interrupt (TSS.rsp0 is that stack's top, which the
