@@ -188,13 +188,20 @@ fn lints(_: &mut Ctx) -> StepResult {
         }
     }
     // The public crates' documentation: every item documented (`deny(missing_docs)` in
-    // each), every intra-doc link resolving.
-    let doc = ["doc", "--no-deps", "--quiet", "-p", "abi", "-p", "moroso-derive", "-p", "libsys"];
-    eprintln!("xtask: RUSTDOCFLAGS=\"-D warnings\" cargo {}", doc.join(" "));
-    match cargo().args(doc).env("RUSTDOCFLAGS", "-D warnings").status() {
-        Ok(s) if s.success() => r.passed += 1,
-        Ok(s) => r.problem(format!("rustdoc: cargo {} exited with {s}", doc.join(" "))),
-        Err(e) => r.problem(format!("rustdoc: cannot run cargo: {e}")),
+    // each), every intra-doc link resolving. Then the kernel's (its portable core on the
+    // host, the kernel for its own target): every intra-doc link resolving.
+    let docs: [&[&str]; 3] = [
+        &["doc", "--no-deps", "--quiet", "-p", "abi", "-p", "moroso-derive", "-p", "libsys"],
+        &["doc", "--no-deps", "--quiet", "-p", "moroso-kernel-core"],
+        &["doc", "--no-deps", "--quiet", "-p", "moroso-kernel", "--target", "x86_64-unknown-none"],
+    ];
+    for doc in docs {
+        eprintln!("xtask: RUSTDOCFLAGS=\"-D warnings\" cargo {}", doc.join(" "));
+        match cargo().args(doc).env("RUSTDOCFLAGS", "-D warnings").status() {
+            Ok(s) if s.success() => r.passed += 1,
+            Ok(s) => r.problem(format!("rustdoc: cargo {} exited with {s}", doc.join(" "))),
+            Err(e) => r.problem(format!("rustdoc: cannot run cargo: {e}")),
+        }
     }
     r
 }

@@ -906,7 +906,7 @@ impl core::fmt::Debug for Kept {
 /// borrowed for `'s`, with the kernel addresses of its pages: `head_len` bytes from `head`
 /// in its first page, the rest from `tail` at the start of the next.
 ///
-/// Invariant: made only by [`Walker::buf`], from addresses `page_bytes` gave while the
+/// Invariant: made only by `Walker::buf`, from addresses `page_bytes` gave while the
 /// space is borrowed for `'s`, readable (and writable, if `A` is `Writable`) for those
 /// bytes; `head_len <= len <= BUF_MAX`, `head_len > 0` unless `len == 0`.
 pub struct UserBuf<'s, A> {

@@ -1,6 +1,6 @@
 //! The records IPC keeps per thread, and in a blocked thread's state: a pending send
 //! ([`PendingSend`]), a pending receive ([`PendingRecv`]), where a reply goes
-//! ([`ReplyDest`]), and the rest of a thread's IPC bookkeeping ([`ThreadIpc`]).
+//! ([`ReplyDest`]), and the rest of a thread's IPC bookkeeping (`ThreadIpc`).
 //!
 //! A leaf: it depends on no other part of IPC and on nothing of `crate::task` (only the ids
 //! in `crate::ids`), so that the thread table (`crate::task`) can store these records

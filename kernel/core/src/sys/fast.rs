@@ -5,9 +5,9 @@
 //! - the **light path** ([`Kernel::light`]) for the calls that never block, switch or end
 //!   their caller (`calls::LIGHT`): the architecture saves no frame, and the call's value
 //!   goes straight back in `rax`;
-//! - the **direct switch** ([`Kernel::direct`]) for `IpcCall` and `IpcReplyWait` when the
-//!   partner already waits for exactly this (`crate::ipc::direct`): the CPU goes straight
-//!   to the partner, whose result registers the architecture loads on the way out (the
+//! - the **direct switch** ([`Kernel::direct_call`], [`Kernel::direct_reply_wait`]) for
+//!   `IpcCall` and `IpcReplyWait` when the partner already waits for exactly this
+//!   (`crate::ipc::direct`): the CPU goes straight to the partner, whose result registers the architecture loads on the way out (the
 //!   payload from the caller's saved registers, as they are: [`Direct::regs`]).
 //!
 //! Both are the general path's semantics, not new ones: the light path runs the same
@@ -87,10 +87,10 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// [`direct`](Self::direct) for a call the architecture knows to be `IpcCall` (its
-    /// `syscall` stub routes each of the two calls its own way, so that the number need
-    /// not be tested again here; `regs`' number is not read, and the x86 stub does not
-    /// even store it).
+    /// The direct switch (`direct`, which the tests call) for a call the architecture knows
+    /// to be `IpcCall` (its `syscall` stub routes each of the two calls its own way, so
+    /// that the number need not be tested again here; `regs`' number is not read, and the
+    /// x86 stub does not even store it).
     #[inline(always)]
     pub fn direct_call(&mut self, regs: &P::Regs) -> Option<Direct> {
         // A zombie to reap declines in the core (`Core::direct_on`).
@@ -99,7 +99,7 @@ impl<P: Platform> Kernel<P> {
         Some(self.switch(sw))
     }
 
-    /// [`direct`](Self::direct) for a call the architecture knows to be `IpcReplyWait` (as
+    /// The direct switch for a call the architecture knows to be `IpcReplyWait` (as
     /// for [`direct_call`](Self::direct_call), its number is not read).
     #[inline(always)]
     pub fn direct_reply_wait(&mut self, regs: &P::Regs) -> Option<Direct> {

@@ -8,7 +8,7 @@
 //!    data by physical address) and at `KERNEL_VMA` (where the kernel is linked);
 //! 3. enables PAE, long mode and paging (with CR0.WP, so read-only means read-only in ring
 //!    0 too), loads a minimal 64-bit GDT and far-jumps into 64-bit code;
-//! 4. switches to the boot stack and calls [`kernel_entry`](super::kernel_entry) with the
+//! 4. switches to the boot stack and calls `kernel_entry` with the
 //!    start-info address.
 //!
 //! These tables are temporary: `paging::init` replaces them with the kernel's real tables

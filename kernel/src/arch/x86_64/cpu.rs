@@ -25,11 +25,11 @@ use x86_64::registers::model_specific::{Efer, EferFlags};
 pub struct Features {
     pub vendor: [u8; 12],
     pub huge_1g: bool,
-    /// Supervisor-mode execution prevention (CPUID.7.0:EBX[7]); on when present.
+    /// Supervisor-mode execution prevention (CPUID.7.0:EBX bit 7); on when present.
     pub smep: bool,
-    /// Supervisor-mode access prevention (CPUID.7.0:EBX[20]); on when present.
+    /// Supervisor-mode access prevention (CPUID.7.0:EBX bit 20); on when present.
     pub smap: bool,
-    /// User-mode instruction prevention (CPUID.7.0:ECX[2]); on when present.
+    /// User-mode instruction prevention (CPUID.7.0:ECX bit 2); on when present.
     pub umip: bool,
 }
 
@@ -66,7 +66,7 @@ pub fn detect() -> Features {
     }
 }
 
-/// Whether the CPU supports no-execute pages (CPUID.80000001h:EDX[20]).
+/// Whether the CPU supports no-execute pages (CPUID.80000001h:EDX bit 20).
 fn has_nx() -> bool {
     __cpuid(0x8000_0001).edx & (1 << 20) != 0
 }

@@ -1,5 +1,5 @@
 //! Trap entry: one assembly stub per vector, a common path that saves every general
-//! register into a [`TrapFrame`], and [`dispatch`], which decides what the trap means.
+//! register into a [`TrapFrame`], and `dispatch`, which decides what the trap means.
 //!
 //! Invariants: each stub pushes an error code (a zero where the CPU does not push one)
 //! and its vector number, so every frame has the same layout; `swapgs` is executed exactly
