@@ -76,6 +76,7 @@ const STEPS: &[Step] = &[
     Step { key: "console", title: "user-level console and shell in QEMU", run: console },
     Step { key: "system", title: "the system: names, files, supervision, shell scripts", run: system },
     Step { key: "fuzz", title: "system-call fuzzer in QEMU (fresh seed)", run: fuzz_step },
+    Step { key: "debug", title: "in-QEMU suites again, debug assertions on", run: with_debug_assertions },
     Step { key: "contract", title: "external contract (project checkout)", run: contract },
     Step { key: "bench", title: "benchmark regressions (-icount)", run: bench_regressions },
     Step { key: "runner", title: "runner contract (cargo xtask run)", run: runner },
@@ -501,6 +502,45 @@ const LONG_LINE: usize = 8192;
 
 /// Calls the `fuzz` step makes, each run from a fresh seed (printed for `--seed`).
 const FUZZ_CALLS: u64 = 100_000;
+
+/// The steps [`with_debug_assertions`] runs again.
+const DEBUG_STEPS: &[&str] = &["selftest", "usertest", "ipc", "typed", "nohandoff", "sync", "irq", "system", "fuzz"];
+
+/// The in-QEMU suites of [`DEBUG_STEPS`] again, with the kernel and the programs built with
+/// debug assertions and overflow checks on: the kernel's `debug_assert!`s (the invariants
+/// its hot paths rely on without testing them in release builds) and core's own checks of
+/// unsafe preconditions then run on the real machine, not only in the host tests. Built in
+/// a target directory of its own (`debug-assertions` inside the usual one), so that neither
+/// build undoes the other; the variables are set for this step only (the steps run one at
+/// a time, and nothing else runs meanwhile).
+fn with_debug_assertions(_: &mut Ctx) -> StepResult {
+    let dir = build::target_dir().join("debug-assertions");
+    let vars: [(&str, &std::ffi::OsStr); 3] = [
+        ("CARGO_TARGET_DIR", dir.as_os_str()),
+        ("CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS", "true".as_ref()),
+        ("CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS", "true".as_ref()),
+    ];
+    let saved: Vec<(&str, Option<std::ffi::OsString>)> = vars.iter().map(|(k, _)| (*k, std::env::var_os(k))).collect();
+    for (k, v) in vars {
+        std::env::set_var(k, v);
+    }
+    let mut ctx = Ctx::default();
+    let mut r = StepResult::default();
+    for step in STEPS.iter().filter(|s| DEBUG_STEPS.contains(&s.key)) {
+        eprintln!("--> {}, debug assertions on", step.title);
+        let s = (step.run)(&mut ctx);
+        r.passed += s.passed;
+        r.failed += s.failed;
+        r.problems.extend(s.problems.into_iter().map(|p| format!("{}: {p}", step.key)));
+    }
+    for (k, v) in saved {
+        match v {
+            Some(v) => std::env::set_var(k, v),
+            None => std::env::remove_var(k),
+        }
+    }
+    r
+}
 
 fn fuzz_step(ctx: &mut Ctx) -> StepResult {
     let mut r = StepResult::default();
@@ -1247,6 +1287,15 @@ mod tests {
     }
     const OK: End = End::Guest(GuestExit::Success);
     const FAIL: End = End::Guest(GuestExit::Failure);
+
+    #[test]
+    fn the_debug_step_runs_in_qemu_steps_that_exist() {
+        // A renamed or removed step must not drop out of the debug-assertions run unseen.
+        for key in DEBUG_STEPS {
+            let step = STEPS.iter().find(|s| s.key == *key);
+            assert!(step.is_some_and(|s| s.key != "debug"), "{key}");
+        }
+    }
 
     #[test]
     fn a_clean_suite_passes() {
