@@ -27,6 +27,33 @@ fn run_child(a: u64) -> Result<i32, libsys::abi::Error> {
 }
 
 pub fn cases(s: &mut Suite) {
+    s.case("cpu::numbers_past_the_calls_are_refused_through_the_routing_clamp", || {
+        // The `syscall` stub clamps a number past the calls to its routing table's last
+        // entry with a `cmov` (no branch to mispredict): each must reach the general path
+        // and be refused there, with only `rax` written, and the caller go on.
+        let past = [Syscall::COUNT as u64, Syscall::COUNT as u64 + 1, 255, 1 << 32, 1 << 63, u64::MAX];
+        for n in past {
+            let (ret, rdx): (i64, u64);
+            // SAFETY: no memory is named; a refused call changes nothing but `rax`.
+            unsafe {
+                core::arch::asm!(
+                    "syscall",
+                    inlateout("rax") n => ret,
+                    in("rdi") 1u64,
+                    in("rsi") 2u64,
+                    inlateout("rdx") 3u64 => rdx,
+                    lateout("rcx") _,
+                    lateout("r11") _,
+                    options(nostack),
+                );
+            }
+            ensure_eq!(ret, libsys::abi::Error::InvalidArgument.code() as i64, "number {n:#x}");
+            ensure_eq!(rdx, 3, "number {n:#x}: rdx kept");
+        }
+        ensure_eq!(raw::gettid() != 0, true, "the caller goes on");
+        Ok(())
+    });
+
     s.case("cpu::nested_task_flag_cannot_crash_the_kernel", || {
         ensure_eq!(run_child(arg(child::NT_THEN_SWITCH, 0)), Ok(0), "child that set NT and switched threads");
         ensure_eq!(run_child(arg(child::EXIT_WITH, 4)), Ok(4), "the kernel still runs programs");

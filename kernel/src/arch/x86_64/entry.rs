@@ -68,13 +68,17 @@ core::arch::global_asm!(concat!(
     .section .text.syscall, "ax"
     .global syscall_entry
     /* Every system call: onto the thread's kernel stack, then by number (`syscall_routes`)
-       to one of the ways through the kernel that table lists. */
+       to one of the ways through the kernel that table lists. A number past the calls is
+       clamped to the table's last entry (the general path, which refuses it) by a `cmov`,
+       not a branch: a data dependency the CPU does not predict, so that not even a
+       mispredicted bound reads, and jumps through, a word past the table (Spectre v1). It
+       costs what the branch did. */
 syscall_entry:
     swapgs
     mov %rsp, %gs:{pc_user_rsp}
     mov {tss}+{rsp0}(%rip), %rsp
     cmp ${count}, %rax
-    jae syscall_general
+    cmovae syscall_past_the_calls(%rip), %rax
     jmp *syscall_routes(,%rax,8)
 
     /* The part of a `TrapFrame` the CPU pushes on an interrupt (`ss`, `rsp`, `rflags`,
@@ -203,8 +207,12 @@ syscall_reply_entry:
 
     .section .rodata.syscall, "a"
     .balign 8
+    /* The index a number past the calls is clamped to: the routing table's last entry. */
+syscall_past_the_calls:
+    .quad {count}
     /* Where each call number goes: `gettid_entry`, `syscall_ipc_call`, `syscall_ipc_reply_wait`, `syscall_spec`, `syscall_reply_entry`, `light_entry` for the
-       calls of `sys::fast::LIGHT`, else `syscall_general`. */
+       calls of `sys::fast::LIGHT`, else `syscall_general`; then one entry more, for every
+       number past the calls, `syscall_general`. */
 syscall_routes:
     .set nr, 0
     .rept {count}
@@ -225,6 +233,7 @@ syscall_routes:
     .endif
     .set nr, nr + 1
     .endr
+    .quad syscall_general
     "#),
     user_ss = const USER_DATA,
     user_cs = const USER_CODE,
