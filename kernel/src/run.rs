@@ -164,6 +164,7 @@ fn syscall_ipc(
     // writes it while the direct switch decides, and this shared borrow ends with that
     // decision (a decline hands `declined` the raw pointer, not this reference).
     let regs = unsafe { &*frame };
+    debug_assert!(entry::left_slots_are_users(regs), "the slots an IPC frame leaves out hold the user's");
     let Some(d) = direct(k, regs) else {
         return declined(kernel, frame, nr);
     };

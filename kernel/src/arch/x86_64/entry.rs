@@ -310,6 +310,15 @@ pub fn init() {
     unsafe { Efer::update(|f| f.insert(EferFlags::SYSTEM_CALL_EXTENSIONS)) };
 }
 
+/// Whether the slots of `frame` that the IPC stub leaves out and that `iretq` would read
+/// (`ss`, `cs`, `error_code`) hold the user selectors and 0 or 2, as they do in every frame
+/// of a live thread ([`TrapFrame`], "The slots a system call's frame leaves"): for the
+/// debug assertion at every `IpcCall` and `IpcReplyWait` (`run::syscall_ipc`), which a
+/// kernel value landing there (as the light path's pushes once did) would fail.
+pub fn left_slots_are_users(frame: &TrapFrame) -> bool {
+    (frame.ss, frame.cs) == (USER_DATA as u64, USER_CODE as u64) && matches!(frame.error_code, 0 | 2)
+}
+
 /// Where a thread's user frame lives on its kernel stack.
 pub fn frame_of(kstack_top: u64) -> *mut TrapFrame {
     (kstack_top - size_of::<TrapFrame>() as u64) as *mut TrapFrame

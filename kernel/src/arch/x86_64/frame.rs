@@ -68,11 +68,16 @@ pub(crate) use push_registers;
 ///   one) or by the direct switch, which passes `rax` in a register.
 ///
 /// A slot left out holds what the thread's earlier frame had there: its own registers or
-/// a result written for it, and in `ss`, `cs` and `error_code` the user selectors and 0
-/// (every frame of a live thread has them: its first frame, written whole, and every
-/// interrupt from user mode; an exception with an error code ends the task). Nothing else
-/// writes the frame's place at the top of the kernel stack: every way in that saves
-/// registers builds its frame there, and the light path and every call into Rust run
+/// a result written for it, and in `ss` and `cs` the user selectors, in `error_code` 0 or
+/// 2 (every frame of a live thread has them: its first frame, written whole, the `syscall`
+/// stub's other frames, and every interrupt from user mode; any exception from user mode
+/// ends the task, or the machine, so no exception's frame is ever resumed; the 2 is the
+/// clean flags the `iretq` exit pushes there once it has popped the registers,
+/// `trap_restore`; checked in debug builds at every `IpcCall` and `IpcReplyWait`,
+/// `entry::left_slots_are_users`). Nothing else writes the frame's place at the top of the
+/// kernel stack: every way in from user mode builds its frame there (but the double fault,
+/// NMI and machine check, on their own IST stacks), a trap taken in kernel mode pushes its
+/// frame at the kernel's `rsp`, below, and the light path and every call into Rust run
 /// below it (`entry`, `light_save`), so no kernel value lands in a slot.
 #[derive(Debug, Clone)]
 #[repr(C)]

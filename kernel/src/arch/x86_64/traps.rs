@@ -70,7 +70,8 @@ core::arch::global_asm!(concat!(
     .endif
 2:  add $16, %rsp
     /* `iretq` with RFLAGS.NT set raises #GP: whatever the kernel's flags became, leave
-       with clean ones (the frame's own flags are what `iretq` loads). */
+       with clean ones (the frame's own flags are what `iretq` loads). The push lands in
+       the frame's error code slot, which nothing reads again (`TrapFrame`). */
     pushq $2
     popfq
     iretq
