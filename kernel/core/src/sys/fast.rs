@@ -7,8 +7,9 @@
 //!   goes straight back in `rax`;
 //! - the **direct switch** ([`Kernel::direct_call`], [`Kernel::direct_reply_wait`]) for
 //!   `IpcCall` and `IpcReplyWait` when the partner already waits for exactly this
-//!   (`crate::ipc::direct`): the CPU goes straight to the partner, whose result registers the architecture loads on the way out (the
-//!   payload from the caller's saved registers, as they are: [`Direct::regs`]).
+//!   (`crate::ipc::direct`): the CPU goes straight to the partner, whose result registers
+//!   the architecture loads on the way out (the payload from the caller's saved
+//!   registers, as they are: [`Direct::regs`]).
 //!
 //! Both are the general path's semantics, not new ones: the light path runs the same
 //! handlers, and the direct switch declines, changing nothing, whenever the general path

@@ -8,8 +8,8 @@
 //!    data by physical address) and at `KERNEL_VMA` (where the kernel is linked);
 //! 3. enables PAE, long mode and paging (with CR0.WP, so read-only means read-only in ring
 //!    0 too), loads a minimal 64-bit GDT and far-jumps into 64-bit code;
-//! 4. switches to the boot stack and calls `kernel_entry` with the
-//!    start-info address.
+//! 4. switches to the boot stack and calls `kernel_entry` (in this module's parent,
+//!    `arch::x86_64`) with the start-info address.
 //!
 //! These tables are temporary: `paging::init` replaces them with the kernel's real tables
 //! (W^X, direct map, no identity map) before anything else runs.
