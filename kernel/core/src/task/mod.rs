@@ -1164,11 +1164,6 @@ impl<S, B: MsgBuffers> Core<S, B> {
         !self.zombies.is_empty()
     }
 
-    /// Whether IPC switches straight to the partner and donates (see `handoff`).
-    pub fn handoff(&self) -> bool {
-        self.handoff
-    }
-
     /// Turns the direct switch and donation on or off (the kernel command line's
     /// `nohandoff`; tests).
     pub fn set_handoff(&mut self, on: bool) {
