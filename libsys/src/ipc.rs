@@ -5,7 +5,7 @@
 //! A complete server and client:
 //!
 //! ```no_run
-//! use libsys::ipc::{self, Incoming, Timeout};
+//! use libsys::ipc::{self, Incoming, Next, Timeout};
 //! use libsys::Message;
 //!
 //! /// A request: add two numbers. Its reply type is part of its declaration.
@@ -23,16 +23,13 @@
 //!     value: u64,
 //! }
 //!
-//! fn server() -> ! {
-//!     loop {
-//!         match ipc::receive::<Add>(Timeout::Forever) {
-//!             // A call comes with a token: the only way to answer it, exactly once, with a Sum.
-//!             Ok(Incoming::Call { msg, reply, .. }) => {
-//!                 let _ = reply.reply(&Sum { value: msg.a as u64 + msg.b as u64 });
-//!             }
-//!             Ok(_) | Err(_) => {} // asynchronous notes, or malformed messages
-//!         }
-//!     }
+//! fn server() {
+//!     ipc::serve::<Add, _>(Timeout::Forever, |next| match next {
+//!         // A call comes with a token: the only way to answer it, exactly once, with a Sum
+//!         // (here with the wait for the next call, in one system call).
+//!         Ok(Incoming::Call { msg, reply, .. }) => Next::Reply(reply, Sum { value: msg.a as u64 + msg.b as u64 }),
+//!         Ok(_) | Err(_) => Next::Receive, // asynchronous notes, or malformed messages
+//!     });
 //! }
 //!
 //! fn client(server: u32) {
@@ -107,6 +104,12 @@
 //! }
 //! ```
 //!
+//! [`serve`] is the server loop: replies and the wait for the next message go in one
+//! system call when they fit the registers, and what goes round the loop is registers, not
+//! the received message (a loop written by hand with [`ReplyToken::reply_and_receive`]
+//! works the same, a dozen instructions a turn slower). [`receive`] takes one message at a
+//! time.
+//!
 //! For a service with several operations, declare a trait with
 //! [`#[libsys::interface]`](crate::interface) instead: it generates the messages, the
 //! client and the server loop, pages included.
@@ -119,6 +122,7 @@
 //! The specification's exact calls remain in [`crate::raw`].
 
 pub mod interface;
+mod server;
 
 use crate::raw;
 use abi::ipc::fast;
@@ -130,6 +134,7 @@ const FAST: usize = fast::MAX;
 pub use abi::ipc::Timeout;
 pub use abi::message::{Bytes, DecodeError, Message, NoReply, Text};
 pub use interface::Caller;
+pub use server::{serve, Next};
 
 /// A thread id.
 pub type Tid = u32;
@@ -353,7 +358,8 @@ impl<R: Message> ReplyToken<R> {
     }
 
     /// Answers the call with `reply` and waits (up to `timeout`) for the next message, in
-    /// one system call when both fit in registers: a server's loop. If the reply fails
+    /// one system call when both fit in registers: a server's loop ([`serve`] is that loop,
+    /// written so that only registers go round it). If the reply fails
     /// (the caller timed out or died), that error is returned without waiting.
     pub fn reply_and_receive<M: Message>(self, reply: &R, timeout: Timeout) -> Result<Incoming<M>, IpcError> {
         if R::SIZE <= FAST && M::SIZE <= FAST {

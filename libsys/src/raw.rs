@@ -163,7 +163,7 @@ pub struct Sender {
 }
 
 impl Sender {
-    fn from_word(word: u64) -> Sender {
+    pub(crate) fn from_word(word: u64) -> Sender {
         let flags = abi::ipc::RecvFlags::from_bits_truncate((word >> 32) as u32);
         Sender {
             tid: word as u32,

@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use libsys::abi;
 use libsys::abi::layout::PROGRAM_REGION;
-use libsys::ipc::{self, Incoming, Timeout};
+use libsys::ipc::{self, Incoming, Next, Timeout};
 use libsys::{println, raw, Message};
 
 libsys::entry!(main);
@@ -117,17 +117,15 @@ fn partner(arg: u64) -> i32 {
 const QUIT: u64 = u64::MAX;
 
 fn fast_server() -> i32 {
-    let mut next = ipc::receive::<Ping>(Timeout::Forever);
-    loop {
-        next = match next {
-            Ok(Incoming::Call { msg, reply, .. }) if msg.n == QUIT => {
-                let _ = reply.reply(&Pong { n: 0 });
-                return 0;
-            }
-            Ok(Incoming::Call { msg, reply, .. }) => reply.reply_and_receive(&Pong { n: msg.n + 1 }, Timeout::Forever),
-            _ => ipc::receive::<Ping>(Timeout::Forever),
-        };
-    }
+    ipc::serve::<Ping, _>(Timeout::Forever, |next| match next {
+        Ok(Incoming::Call { msg, reply, .. }) if msg.n == QUIT => {
+            let _ = reply.reply(&Pong { n: 0 });
+            Next::Stop
+        }
+        Ok(Incoming::Call { msg, reply, .. }) => Next::Reply(reply, Pong { n: msg.n + 1 }),
+        _ => Next::Receive,
+    });
+    0
 }
 
 fn raw_server() -> i32 {

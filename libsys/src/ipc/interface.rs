@@ -269,32 +269,36 @@ where
 }
 
 /// `serve` for an interface whose requests and replies all fit the registers: each reply
-/// and the wait for the next call are one `ipc_reply_wait`.
+/// and the wait for the next call are one `ipc_reply_wait`. Each way on has its own system
+/// call, so what goes round the loop is registers (as in `ipc::serve`).
 fn serve_in_registers<F>(mut dispatch: F) -> IpcError
 where
     F: FnMut(Caller, &[u8], Received, &mut [u8]) -> usize,
 {
-    let mut pending: Option<(usize, [u64; abi::ipc::fast::WORDS])> = None;
+    let timeout = abi::ipc::fast::timeout_word(Timeout::Forever.to_raw());
+    let receive = || super::server::reply_wait(abi::ipc::fast::reply_word(None), [0; abi::ipc::fast::WORDS], timeout);
+    let mut out = receive();
     loop {
-        let replied = pending.is_some();
-        // SAFETY: registers only.
-        let (r, sender, len, words) = unsafe { raw::ipc_reply_wait(pending.take(), Timeout::Forever.to_raw()) };
+        let (r, sender, len, words) = out;
         let kind = match check(r) {
             Ok(kind) => kind,
-            // A failed reply returns without waiting: its caller gave up or died, which
-            // ends nothing. Receive afresh; if receiving itself fails, that fails again
-            // below with nothing to reply.
-            Err(_) if replied => continue,
             Err(e) => return e.into(),
         };
         if sender.interrupt || kind != abi::ipc::RecvKind::Call as i32 {
-            continue; // nobody waits for an answer
+            out = receive(); // nobody waits for an answer
+            continue;
         }
         let bytes = abi::ipc::fast::to_bytes(&words);
         // A whole buffer, though replies fit in `FAST`: refusals and replies are written
         // by the same code as on the general path.
         let mut reply = [0u8; SHORT_MAX];
         let n = dispatch(Caller::new(sender.tid), &bytes[..len.min(FAST)], Received::None, &mut reply).min(FAST);
-        pending = Some((n, abi::ipc::fast::to_words(&reply[..FAST])));
+        let words = abi::ipc::fast::to_words(&reply[..FAST]);
+        out = super::server::reply_wait(abi::ipc::fast::reply_word(Some(n)), words, timeout);
+        if out.0 < 0 {
+            // The reply failed, without a wait: its caller gave up or died, which ends
+            // nothing. Receive afresh; if receiving itself fails, that ends the loop above.
+            out = receive();
+        }
     }
 }

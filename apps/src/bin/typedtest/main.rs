@@ -9,7 +9,7 @@ extern crate alloc;
 mod iface;
 
 use core::sync::atomic::{AtomicU32, Ordering};
-use libsys::ipc::{self, Delivery, Incoming, IpcError, Pages, Received, Timeout, Window};
+use libsys::ipc::{self, Delivery, Incoming, IpcError, Next, Pages, Received, Timeout, Window};
 use libsys::{raw, Message};
 use moroso_apps::harness::{Msg, Suite};
 use moroso_apps::{ensure, ensure_eq};
@@ -90,6 +90,114 @@ fn slow_server(_: usize) {
             }
         }
     }
+}
+
+/// The fields `serve_server` reads, of `Calc` (in registers) and `BigCalc` (in memory).
+trait Request: Message<Reply = Answer> {
+    fn parts(&self) -> (u32, u32, Op);
+}
+
+impl Request for Calc {
+    fn parts(&self) -> (u32, u32, Op) {
+        (self.a, self.b, self.op)
+    }
+}
+
+impl Request for BigCalc {
+    fn parts(&self) -> (u32, u32, Op) {
+        (self.a, self.b, self.op)
+    }
+}
+
+/// What `serve_server` saw besides calls it answered, in order: `a` of each asynchronous
+/// message, `ERRORS + n` for the n-th error; and whether its `serve` returned.
+static SERVE_LOG: [AtomicU32; 4] = [const { AtomicU32::new(0) }; 4];
+static SERVE_LOGGED: AtomicU32 = AtomicU32::new(0);
+static SERVE_RETURNED: AtomicU32 = AtomicU32::new(0);
+const ERRORS: u32 = 1000;
+/// A call with this `a` is not answered: its token is dropped, which refuses it.
+const IGNORED: u32 = 0xdead;
+
+fn serve_log(v: u32) {
+    let i = SERVE_LOGGED.load(Ordering::SeqCst) as usize;
+    if i < SERVE_LOG.len() {
+        SERVE_LOG[i].store(v, Ordering::SeqCst);
+        SERVE_LOGGED.store(i as u32 + 1, Ordering::SeqCst);
+    }
+}
+
+/// A server on `ipc::serve`: every way a handler can go on (`Next::Reply`, `Next::Receive`
+/// with a token dropped or with nothing to answer, `Next::Stop`).
+fn serve_server<M: Request>(_: usize) {
+    let mut errors = 0;
+    ipc::serve::<M, _>(Timeout::Forever, |next| match next {
+        Ok(Incoming::Call { msg, reply, .. }) => {
+            let (a, b, op) = msg.parts();
+            match compute(op, a, b) {
+                _ if a == IGNORED => Next::Receive, // `reply` dropped here: an empty answer
+                Some(value) => Next::Reply(reply, Answer { value, by: raw::gettid(), pages_seen: 0 }),
+                None => {
+                    let _ = reply.reply(&Answer { value: 0, by: raw::gettid(), pages_seen: 0 });
+                    Next::Stop
+                }
+            }
+        }
+        Ok(Incoming::Async { msg, .. } | Incoming::NoReply { msg, .. }) => {
+            serve_log(msg.parts().0);
+            Next::Receive
+        }
+        Ok(Incoming::Interrupt { .. }) => Next::Receive,
+        Err(_) => {
+            errors += 1;
+            serve_log(ERRORS + errors);
+            Next::Receive
+        }
+    });
+    SERVE_RETURNED.store(1, Ordering::SeqCst);
+}
+
+/// Drives one `serve_server` (spawned by the caller) through each of its ways on.
+/// `request(a, b, op)` makes its request type, `malformed` is a call whose `Op` tag is no
+/// `Op`, of the request's size.
+fn exercise_serve<M: Request>(
+    server: u32,
+    request: impl Fn(u32, u32, Op) -> M,
+    malformed: &mut [u8],
+) -> Result<(), Msg> {
+    SERVE_LOGGED.store(0, Ordering::SeqCst);
+    SERVE_RETURNED.store(0, Ordering::SeqCst);
+    for i in 0..50u32 {
+        let op = if i % 2 == 0 { Op::Add } else { Op::Mul };
+        let r: Answer = ipc::call(server, &request(i, i + 3, op), Timeout::Forever)
+            .map_err(|e| Msg::new(format_args!("call {i}: {e}")))?;
+        ensure_eq!(r.value, compute(op, i, i + 3).unwrap_or(0), "call {i} answered");
+        ensure_eq!(r.by, server, "by the serving thread");
+    }
+    // An asynchronous message, then a call: the server took the message first.
+    ensure!(ipc::send(server, &request(5, 0, Op::Add)).is_ok(), "send");
+    ipc::call(server, &request(1, 1, Op::Add), Timeout::Forever)
+        .map_err(|e| Msg::new(format_args!("the call after the message: {e}")))?;
+    // A malformed call: answered empty at once (its decode of the reply fails), and the
+    // handler is given the decode error.
+    let mut len = malformed.len() as u32;
+    // SAFETY: a valid local buffer, answered into.
+    let r = unsafe { raw::ipc_send(server, core::ptr::null_mut(), malformed.as_mut_ptr(), 0, &mut len, -1, false, 1) };
+    ensure_eq!((r, len), (0, 0), "a malformed call is answered, empty");
+    // A dropped token refuses the call.
+    let refused = ipc::call(server, &request(IGNORED, 0, Op::Add), Timeout::Forever);
+    ensure_eq!(refused.err(), Some(IpcError::Refused(ipc::Refusal::Unanswered)), "the drop answered the call");
+    // Still serving, then told to stop: `serve` returns.
+    let r = ipc::call(server, &request(2, 3, Op::Mul), Timeout::Forever)
+        .map_err(|e| Msg::new(format_args!("the call after the refusal: {e}")))?;
+    ensure_eq!(r.value, 6, "served after all of that");
+    ipc::call(server, &request(0, 0, Op::Stop), Timeout::Forever)
+        .map_err(|e| Msg::new(format_args!("the stop: {e}")))?;
+    while SERVE_RETURNED.load(Ordering::SeqCst) == 0 {
+        libsys::time::yield_now();
+    }
+    let log: [u32; 2] = core::array::from_fn(|i| SERVE_LOG[i].load(Ordering::SeqCst));
+    ensure_eq!((SERVE_LOGGED.load(Ordering::SeqCst), log), (2, [5, ERRORS + 1]), "the message, then the error");
+    Ok(())
 }
 
 const WINDOW: u64 = libsys::abi::layout::PROGRAM_REGION.0 + 0x5000_0000;
@@ -305,6 +413,21 @@ fn main() -> i32 {
         ipc::call(fast, &calc(0, 0, Op::Stop), Timeout::Forever).map_err(fail)?;
         ipc::call(slow, &BigCalc { a: 0, b: 0, op: Op::Stop, pad: [0; 55] }, Timeout::Forever).map_err(fail)?;
         Ok(())
+    });
+
+    s.case("typed::serve_replies_receives_and_stops_in_registers", || {
+        const { assert!(Calc::FITS_FAST_PATH) };
+        let server = libsys::thread::spawn(serve_server::<Calc>, 0).map_err(fail)?;
+        let mut bad = [1u8, 0, 0, 0, 2, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0];
+        exercise_serve(server, |a, b, op| Calc { a, b, op, pad: [0; 3] }, &mut bad)
+    });
+
+    s.case("typed::serve_replies_receives_and_stops_in_memory", || {
+        const { assert!(!BigCalc::FITS_FAST_PATH) };
+        let server = libsys::thread::spawn(serve_server::<BigCalc>, 0).map_err(fail)?;
+        let mut bad = [0u8; BigCalc::SIZE];
+        bad[8] = 9; // no `Op`
+        exercise_serve(server, |a, b, op| BigCalc { a, b, op, pad: [0; 55] }, &mut bad)
     });
 
     s.case("typed::a_dropped_reply_token_refuses_the_call", || {
