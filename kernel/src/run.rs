@@ -14,7 +14,7 @@ use crate::arch::msgbuf::FrameBuffers;
 use crate::arch::platform::X86;
 use crate::arch::{paging, power, spec};
 use crate::loader::image::BootImage;
-use crate::sys::fast::Direct;
+use crate::sys::fast::{Args2, Direct};
 use crate::sys::spec::Spec;
 use crate::sys::{Kernel, Leave, UserFault};
 use abi::Syscall;
@@ -136,36 +136,43 @@ pub extern "C" fn syscall(frame: *mut TrapFrame) {
     leave(how);
 }
 
-/// An `IpcCall` from the current thread (the `syscall` stub routes it here); `frame` is
-/// its saved user frame. The direct switch (`sys::fast`) first: if it is taken, the
-/// partner is entered with its result registers (`entry::enter_direct`); else the general
-/// path, as for any call.
-pub extern "C" fn syscall_ipc_call(frame: *mut TrapFrame) {
-    syscall_ipc(frame, Syscall::IpcCall, Kernel::direct_call)
+/// An `IpcCall` from the current thread (the `syscall` stub routes it here): its first
+/// two arguments `rdi` and `rsi`, passed in registers as the stub found them (so that the
+/// direct switch reads them without a load; they are in `frame` too, for the general
+/// path), and `frame`, its saved user frame. The direct switch (`sys::fast`) first: if it
+/// is taken, the partner is entered with its result registers (`entry::enter_direct`);
+/// else the general path, as for any call.
+pub extern "C" fn syscall_ipc_call(rdi: u64, rsi: u64, frame: *mut TrapFrame) {
+    syscall_ipc(Args2(rdi, rsi), frame, Syscall::IpcCall, Kernel::direct_call)
 }
 
 /// An `IpcReplyWait` from the current thread: as [`syscall_ipc_call`].
-pub extern "C" fn syscall_ipc_reply_wait(frame: *mut TrapFrame) {
-    syscall_ipc(frame, Syscall::IpcReplyWait, Kernel::direct_reply_wait)
+pub extern "C" fn syscall_ipc_reply_wait(rdi: u64, rsi: u64, frame: *mut TrapFrame) {
+    syscall_ipc(Args2(rdi, rsi), frame, Syscall::IpcReplyWait, Kernel::direct_reply_wait)
 }
 
-/// The direct switch `direct` for call `nr` in `frame`, else the general path in the same
-/// borrow. The stub did not store `rax` (`TrapFrame`, "The slots a system call's frame
-/// leaves"): the direct switch does not read it, and `declined` writes `nr` there.
+/// The direct switch `direct` for call `nr` with first arguments `args` (the rest in
+/// `frame`), else the general path in the same borrow. The stub did not store `rax`
+/// (`TrapFrame`, "The slots a system call's frame leaves"): the direct switch does not read
+/// it, and `declined` writes `nr` there.
 #[inline(always)]
 fn syscall_ipc(
+    args: Args2,
     frame: *mut TrapFrame,
     nr: Syscall,
-    direct: impl FnOnce(&mut Kernel<X86>, &TrapFrame) -> Option<Direct>,
+    direct: impl FnOnce(&mut Kernel<X86>, &Args2) -> Option<Direct>,
 ) {
     let mut kernel = Borrow::take();
     let k = kernel.get();
-    // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing
-    // writes it while the direct switch decides, and this shared borrow ends with that
-    // decision (a decline hands `declined` the raw pointer, not this reference).
-    let regs = unsafe { &*frame };
-    debug_assert!(entry::left_slots_are_users(regs), "the slots an IPC frame leaves out hold the user's");
-    let Some(d) = direct(k, regs) else {
+    #[cfg(debug_assertions)]
+    {
+        // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing
+        // writes it while this shared borrow lives, which ends in this block.
+        let regs = unsafe { &*frame };
+        debug_assert!(entry::left_slots_are_users(regs), "the slots an IPC frame leaves out hold the user's");
+        debug_assert_eq!((args.0, args.1), (regs.rdi, regs.rsi), "the stub passes the arguments it stored");
+    }
+    let Some(d) = direct(k, &args) else {
         return declined(kernel, frame, nr);
     };
     // Ended here, not by a drop the block below never reaches.

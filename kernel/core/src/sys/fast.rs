@@ -93,7 +93,7 @@ impl<P: Platform> Kernel<P> {
     /// that the number need not be tested again here; `regs`' number is not read, and the
     /// x86 stub does not even store it).
     #[inline(always)]
-    pub fn direct_call(&mut self, regs: &P::Regs) -> Option<Direct> {
+    pub fn direct_call(&mut self, regs: &impl ArchState) -> Option<Direct> {
         // A zombie to reap declines in the core (`Core::direct_on`).
         let me = self.core.current()?;
         let sw = self.core.direct_call(me, regs, self.io_loaded)?;
@@ -103,7 +103,7 @@ impl<P: Platform> Kernel<P> {
     /// The direct switch for a call the architecture knows to be `IpcReplyWait` (as
     /// for [`direct_call`](Self::direct_call), its number is not read).
     #[inline(always)]
-    pub fn direct_reply_wait(&mut self, regs: &P::Regs) -> Option<Direct> {
+    pub fn direct_reply_wait(&mut self, regs: &impl ArchState) -> Option<Direct> {
         let me = self.core.current()?;
         let sw = self.core.direct_reply_wait(me, regs, self.io_loaded)?;
         Some(self.switch(sw))
@@ -127,8 +127,9 @@ impl<P: Platform> Kernel<P> {
     }
 }
 
-/// The two argument registers a light call reads.
-struct Args2(u64, u64);
+/// The first two argument registers (`rdi`, `rsi`), as a light call reads them and as the
+/// direct switch's ways in pass them, in registers (every other argument reads as 0).
+pub struct Args2(pub u64, pub u64);
 
 impl ArchState for Args2 {
     fn syscall_number(&self) -> u64 {

@@ -103,7 +103,9 @@ syscall_general:
     /* `IpcCall` and `IpcReplyWait`: the frame's slots that anything reads of a thread
        blocked in a system call, stored here (no jump on the hottest way in), then
        `run::syscall_ipc_call` or `run::syscall_ipc_reply_wait` (one way per call, so
-       that Rust need not test the number again), which try the direct switch before
+       that Rust need not test the number again; `rdi` and `rsi` are passed on as they
+       are, the first two arguments, so that the direct switch need not load them back,
+       and the frame as the third), which try the direct switch before
        the general path, and out through `trap_restore` if they return. Not stored,
        since nothing reads them before they are written (`TrapFrame`, "The slots a system
        call's frame leaves"): `ss`, `cs` and the error code (read only by `iretq`, and
@@ -130,7 +132,7 @@ syscall_general:
     mov %r13, {f_r13}(%rsp)
     mov %r14, {f_r14}(%rsp)
     mov %r15, {f_r15}(%rsp)
-    mov %rsp, %rdi
+    mov %rsp, %rdx
     .endm
 syscall_ipc_call:
     ipc_frame
