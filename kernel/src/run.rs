@@ -14,7 +14,6 @@ use crate::arch::msgbuf::FrameBuffers;
 use crate::arch::platform::X86;
 use crate::arch::{paging, power, spec};
 use crate::loader::image::BootImage;
-use crate::sys::fast::{Args2, Direct};
 use crate::sys::spec::Spec;
 use crate::sys::{Kernel, Leave, UserFault};
 use abi::Syscall;
@@ -22,7 +21,7 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The one `Kernel`, borrowed by one entry at a time.
-struct KernelCell {
+pub(crate) struct KernelCell {
     busy: AtomicBool,
     kernel: UnsafeCell<Kernel<X86>>,
 }
@@ -32,7 +31,11 @@ struct KernelCell {
 // instead of aliasing.
 unsafe impl Sync for KernelCell {}
 
-static KERNEL: KernelCell =
+/// Where the kernel lies in its cell, for the direct switch's assembly (`arch::direct`,
+/// whose offsets, `sys::fast_layout`, are from the kernel's start).
+pub(crate) const KERNEL_AT: usize = core::mem::offset_of!(KernelCell, kernel);
+
+pub(crate) static KERNEL: KernelCell =
     KernelCell { busy: AtomicBool::new(false), kernel: UnsafeCell::new(Kernel::new(X86, FrameBuffers)) };
 
 /// Top of the stack the idle loop runs on (set once, at start).
@@ -64,8 +67,8 @@ fn with_kernel_from_syscall<R>(f: impl FnOnce(&mut Kernel<X86>) -> R) -> R {
 /// [`with_kernel`], it does not test the mark first: `syscall` is executed only in user
 /// mode (the kernel never executes it), and no borrow is live while a thread runs in user
 /// mode, since every way out of the kernel ends its borrow before it leaves (`with_kernel`
-/// and `with_kernel_from_syscall` return, `Borrow` is dropped, before `enter_direct`,
-/// `spec::enter`, `leave` or the stubs' `sysretq`). The mark is still set, so that an entry
+/// and `with_kernel_from_syscall` return, `Borrow` is dropped, before `spec::enter`,
+/// `leave` or the stubs' `sysretq`; the direct switch in assembly takes no borrow). The mark is still set, so that an entry
 /// nested in this one (a fault in kernel code) finds it and panics instead of aliasing.
 #[inline(always)]
 fn mark_borrowed() {
@@ -136,55 +139,16 @@ pub extern "C" fn syscall(frame: *mut TrapFrame) {
     leave(how);
 }
 
-/// An `IpcCall` from the current thread (the `syscall` stub routes it here): its first
-/// two arguments `rdi` and `rsi`, passed in registers as the stub found them (so that the
-/// direct switch reads them without a load; they are in `frame` too, for the general
-/// path), and `frame`, its saved user frame. The direct switch (`sys::fast`) first: if it
-/// is taken, the partner is entered with its result registers (`entry::enter_direct`);
-/// else the general path, as for any call.
-pub extern "C" fn syscall_ipc_call(rdi: u64, rsi: u64, frame: *mut TrapFrame) {
-    syscall_ipc(Args2(rdi, rsi), frame, Syscall::IpcCall, Kernel::direct_call)
+/// An `IpcCall` from the current thread that the direct switch in the `syscall` stub
+/// (`arch::direct`) declined, having changed nothing; `frame` is its saved user frame,
+/// whole but for `rax`. The general path, as for any call.
+pub extern "C" fn syscall_ipc_call(frame: *mut TrapFrame) {
+    declined(Borrow::take(), frame, Syscall::IpcCall)
 }
 
-/// An `IpcReplyWait` from the current thread: as [`syscall_ipc_call`].
-pub extern "C" fn syscall_ipc_reply_wait(rdi: u64, rsi: u64, frame: *mut TrapFrame) {
-    syscall_ipc(Args2(rdi, rsi), frame, Syscall::IpcReplyWait, Kernel::direct_reply_wait)
-}
-
-/// The direct switch `direct` for call `nr` with first arguments `args` (the rest in
-/// `frame`), else the general path in the same borrow. The stub did not store `rax`
-/// (`TrapFrame`, "The slots a system call's frame leaves"): the direct switch does not read
-/// it, and `declined` writes `nr` there.
-#[inline(always)]
-fn syscall_ipc(
-    args: Args2,
-    frame: *mut TrapFrame,
-    nr: Syscall,
-    direct: impl FnOnce(&mut Kernel<X86>, &Args2) -> Option<Direct>,
-) {
-    let mut kernel = Borrow::take();
-    let k = kernel.get();
-    #[cfg(debug_assertions)]
-    {
-        // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing
-        // writes it while this shared borrow lives, which ends in this block.
-        let regs = unsafe { &*frame };
-        debug_assert!(entry::left_slots_are_users(regs), "the slots an IPC frame leaves out hold the user's");
-        debug_assert_eq!((args.0, args.1), (regs.rdi, regs.rsi), "the stub passes the arguments it stored");
-    }
-    let Some(d) = direct(k, &args) else {
-        return declined(kernel, frame, nr);
-    };
-    // Ended here, not by a drop the block below never reaches.
-    drop(kernel);
-    // SAFETY: `frame_of(d.stack_top)` is the saved frame of thread `d.slot`, at the top of
-    // its live kernel stack; the direct switch enters only a thread whose fast byte says
-    // it blocked in `IpcCall` or `IpcReplyWait`, whose frame the `syscall` stub built, and
-    // it has just loaded that thread's address space and kernel stack (its I/O ports are
-    // the loaded ones, or it would have declined). `frame`, the payload's source, is the
-    // switching thread's saved frame on its own live kernel stack. The kernel borrow has
-    // ended and this stack is not needed any more.
-    unsafe { entry::enter_direct(frame_of(d.stack_top), d.head, frame) }
+/// An `IpcReplyWait` the direct switch declined: as [`syscall_ipc_call`].
+pub extern "C" fn syscall_ipc_reply_wait(frame: *mut TrapFrame) {
+    declined(Borrow::take(), frame, Syscall::IpcReplyWait)
 }
 
 /// The kernel borrowed, until the value is dropped: by a `syscall` stub's way in
@@ -222,18 +186,23 @@ impl Drop for Borrow {
 }
 
 /// The general path for an `IpcCall` or `IpcReplyWait` (`nr`) the direct switch declined,
-/// in the same borrow (`kernel`, ended here), then out as for any call. Not inlined: the direct
-/// switch, the hot way, then needs few registers and no stack of its own (this is its
-/// tail call), so its function saves almost nothing in its prologue.
+/// in the borrow `kernel` (ended here), then out as for any call. The stub did not store
+/// `rax` (`TrapFrame`, "The slots a system call's frame leaves"): `nr` is written there
+/// first, for the general path's dispatch.
 ///
 /// Takes the frame as a raw pointer: a reference argument would stay borrowed for the whole
 /// call, across `deliver`'s write of results into this very frame.
-#[inline(never)]
+#[inline(always)]
 fn declined(mut kernel: Borrow, frame: *mut TrapFrame, nr: Syscall) {
     // SAFETY: `frame` is the current thread's saved frame on its kernel stack, and no
-    // reference to it is live (the direct switch's ended with its decision): the call's
-    // number goes where the stub did not store it, for the general path's dispatch.
+    // reference to it is live: the call's number goes where the stub did not store it.
     unsafe { (*frame).rax = nr as u64 };
+    #[cfg(debug_assertions)]
+    {
+        // SAFETY: as above; this shared borrow ends in this block.
+        let regs = unsafe { &*frame };
+        debug_assert!(entry::left_slots_are_users(regs), "the slots an IPC frame leaves out hold the user's");
+    }
     let k = kernel.get();
     let how = {
         // SAFETY: `frame` is the current thread's saved frame on its kernel stack; nothing

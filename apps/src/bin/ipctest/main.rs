@@ -10,6 +10,7 @@ extern crate alloc;
 
 mod coverage;
 mod death;
+mod direct;
 mod fast;
 mod ipc;
 mod load;
@@ -34,6 +35,7 @@ fn main() -> i32 {
     recv::cases(&mut s);
     death::cases(&mut s);
     fast::cases(&mut s);
+    direct::cases(&mut s);
     long::cases(&mut s);
     coverage::cases(&mut s);
     window::cases(&mut s);

@@ -74,6 +74,11 @@ pub struct Home {
 }
 
 impl Home {
+    /// Where the space and the I/O key lie, for the direct switch's assembly
+    /// (`sys::fast_layout`).
+    pub(crate) const AT_SPACE: usize = core::mem::offset_of!(Home, space);
+    pub(crate) const AT_IO: usize = core::mem::offset_of!(Home, io);
+
     /// No home: the I/O key is past every pair's (`io_key` is at most `u32::MAX`).
     pub const NONE: Home = Home { space: 0, io: u64::MAX };
 

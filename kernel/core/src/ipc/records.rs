@@ -53,6 +53,7 @@ pub struct PendingRecv {
 /// Where a receive's message goes. One or the other, so that a receive into registers is
 /// written in two words when a thread blocks in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)] // a tag byte first: the direct switch's assembly writes `Regs` (`sys::fast_layout`)
 pub(in crate::ipc) enum RecvBuf {
     /// A fast-path receive: registers.
     Regs,
@@ -79,6 +80,12 @@ pub(crate) struct ReplyTo {
 pub(crate) struct Owed(ReplyTo);
 
 impl Owed {
+    /// Where the caller's slot, id and call number lie, for the direct switch's assembly
+    /// (`sys::fast_layout`); none owed is an id of 0.
+    pub(crate) const AT_SLOT: usize = core::mem::offset_of!(Owed, 0.slot);
+    pub(crate) const AT_TID: usize = core::mem::offset_of!(Owed, 0.tid);
+    pub(crate) const AT_SEQ: usize = core::mem::offset_of!(Owed, 0.seq);
+
     /// No reply owed.
     pub(in crate::ipc) const NONE: Owed = Owed(ReplyTo { slot: ThreadSlot::new(0), tid: Tid::from_raw(0), seq: 0 });
 
@@ -164,6 +171,9 @@ pub(crate) struct ThreadIpc {
 }
 
 impl ThreadIpc {
+    /// Where the reply owed lies, for the direct switch's assembly (`sys::fast_layout`).
+    pub(crate) const AT_REPLY_TO: usize = core::mem::offset_of!(ThreadIpc, reply_to);
+
     pub(crate) const EMPTY: ThreadIpc = ThreadIpc {
         reply_to: Owed::NONE,
         window: None,
@@ -218,7 +228,18 @@ impl PendingSend {
     }
 }
 
-impl PendingRecv {}
+impl PendingRecv {
+    /// Where the capacity and the destination's tag lie, and the tag of a receive into
+    /// registers, for the direct switch's assembly (`sys::fast_layout`).
+    pub(crate) const AT_CAP: usize = core::mem::offset_of!(PendingRecv, cap);
+    pub(crate) const AT_DEST: usize = core::mem::offset_of!(PendingRecv, dest);
+    pub(crate) const REGS_CAP: u32 = RECV_REGS.cap;
+    pub(crate) const REGS_TAG: u8 = {
+        // SAFETY: `RecvBuf` is `repr(u8)`: its first byte is the tag, initialised in
+        // every value.
+        unsafe { *(&RecvBuf::Regs as *const RecvBuf as *const u8) }
+    };
+}
 
 /// Where a reply goes: the caller's buffer (`buf`, capacity `len`, its length written to
 /// `len_ptr`), or its registers if `regs`. What a caller's `State::AwaitingReply` carries.
@@ -231,13 +252,14 @@ pub struct ReplyDest {
 /// Where a reply goes: registers (an `IpcCall`'s), or the caller's buffer `buf` with its
 /// length written to `len_ptr`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)] // a tag byte first: the direct switch's assembly writes `Regs` (`sys::fast_layout`)
 pub(in crate::ipc) enum ReplyBuf {
     Regs,
     Memory { buf: UserRange, len_ptr: UserRange },
 }
 
 /// A receive into registers, as `IpcReplyWait` makes it.
-pub(in crate::ipc) const RECV_REGS: PendingRecv = PendingRecv { cap: fast::MAX as u32, dest: RecvBuf::Regs };
+pub(crate) const RECV_REGS: PendingRecv = PendingRecv { cap: fast::MAX as u32, dest: RecvBuf::Regs };
 
 /// [`RECV_REGS`], made where it is stored: two words written, not the whole record copied
 /// from a constant (the direct switch's hot path).
@@ -279,9 +301,19 @@ impl PendingRecv {
 }
 
 impl ReplyDest {
+    /// Where the length and the destination's tag lie, and the tag of a reply into
+    /// registers, for the direct switch's assembly (`sys::fast_layout`).
+    pub(crate) const AT_LEN: usize = core::mem::offset_of!(ReplyDest, len);
+    pub(crate) const AT_TO: usize = core::mem::offset_of!(ReplyDest, to);
+    pub(crate) const REGS_TAG: u8 = {
+        // SAFETY: `ReplyBuf` is `repr(u8)`: its first byte is the tag, initialised in
+        // every value.
+        unsafe { *(&ReplyBuf::Regs as *const ReplyBuf as *const u8) }
+    };
+
     /// A reply into registers (an `IpcCall`'s), of at most `len` bytes.
     #[inline(always)]
-    pub(in crate::ipc) const fn into_regs(len: u32) -> ReplyDest {
+    pub(crate) const fn into_regs(len: u32) -> ReplyDest {
         ReplyDest { len, to: ReplyBuf::Regs }
     }
 

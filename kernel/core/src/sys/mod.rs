@@ -13,6 +13,7 @@
 
 mod calls;
 pub mod fast;
+pub mod fast_layout;
 pub mod platform;
 mod spawn;
 pub mod spec;
@@ -68,6 +69,11 @@ pub struct UserFault {
 const PAGE_FAULT: u8 = 14;
 
 impl<P: Platform> Kernel<P> {
+    /// Where the core and the loaded I/O ports lie, for the direct switch's assembly
+    /// (`fast_layout`).
+    pub(crate) const AT_CORE: usize = core::mem::offset_of!(Self, core);
+    pub(crate) const AT_IO_LOADED: usize = core::mem::offset_of!(Self, io_loaded);
+
     pub const fn new(platform: P, buffers: P::Buffers) -> Self {
         Kernel { core: Core::new(buffers), platform, image: None, irqs: [None; IRQ_LINES], io_loaded: (0, 0) }
     }

@@ -90,8 +90,39 @@ pub enum Fast {
     AwaitingReply,
 }
 
-/// What a thread is doing.
+/// The running thread's slot, 0 for none: slot 0 never holds a thread (`IdSpace::slot`
+/// refuses it), so no tag is needed, and the direct switch's assembly reads and writes
+/// the running thread as one word (`sys::fast_layout`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
+pub(crate) struct Running(usize);
+
+impl Running {
+    pub(crate) const NONE: Running = Running(0);
+
+    /// `slot` runs (never slot 0, which holds no thread).
+    #[inline(always)]
+    fn of(slot: ThreadSlot) -> Running {
+        debug_assert_ne!(slot.index(), 0, "slot 0 holds no thread");
+        Running(slot.index())
+    }
+
+    #[inline(always)]
+    fn get(self) -> Option<ThreadSlot> {
+        (self.0 != 0).then(|| ThreadSlot::new(self.0))
+    }
+
+    #[inline(always)]
+    fn take(&mut self) -> Option<ThreadSlot> {
+        core::mem::replace(self, Running::NONE).get()
+    }
+}
+
+/// What a thread is doing. A primitive representation (`repr(u8)`: a tag byte, then each
+/// variant's fields as a `repr(C)` struct would lay them out) so that the direct switch's
+/// assembly can write the states it makes (`sys::fast_layout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum State {
     Free,
     Runnable,
@@ -148,7 +179,57 @@ pub struct Thread {
     pub pending_irqs: u16,
 }
 
+/// The layout of [`State::AwaitingReply`] under `repr(u8)`: the tag byte, then its fields
+/// as a `repr(C)` struct lays them out (the primitive representation's definition).
+#[repr(C)]
+#[allow(dead_code)] // read only through `offset_of!`
+struct AwaitingReplyLayout {
+    tag: u8,
+    from: ThreadSlot,
+    seq: u64,
+    reply: ReplyDest,
+}
+
+/// The layout of [`State::Receiving`] under `repr(u8)`, as [`AwaitingReplyLayout`].
+#[repr(C)]
+#[allow(dead_code)] // read only through `offset_of!`
+struct ReceivingLayout {
+    tag: u8,
+    recv: PendingRecv,
+}
+
+/// The tag byte of `state` (`State` is `repr(u8)`: its first byte).
+const fn tag_of(state: &State) -> u8 {
+    // SAFETY: `State` is `repr(u8)`, so every value starts with its tag, an initialised
+    // byte; `state` is a live reference.
+    unsafe { *(state as *const State as *const u8) }
+}
+
+impl State {
+    /// The tags of the states the direct switch's assembly tests and writes, and where
+    /// the fields it reads and writes lie (`sys::fast_layout`).
+    pub(crate) const RUNNABLE_TAG: u8 = tag_of(&State::Runnable);
+    pub(crate) const AWAITING_REPLY_TAG: u8 =
+        tag_of(&State::AwaitingReply { from: ThreadSlot::new(0), seq: 0, reply: ReplyDest::into_regs(0) });
+    pub(crate) const RECEIVING_TAG: u8 = tag_of(&State::Receiving(crate::ipc::records::RECV_REGS));
+    pub(crate) const AT_AWAITING_FROM: usize = core::mem::offset_of!(AwaitingReplyLayout, from);
+    pub(crate) const AT_AWAITING_SEQ: usize = core::mem::offset_of!(AwaitingReplyLayout, seq);
+    pub(crate) const AT_AWAITING_REPLY: usize = core::mem::offset_of!(AwaitingReplyLayout, reply);
+    pub(crate) const AT_RECEIVING: usize = core::mem::offset_of!(ReceivingLayout, recv);
+}
+
 impl Thread {
+    /// Where the fields the direct switch's assembly reads and writes lie
+    /// (`sys::fast_layout`).
+    pub(crate) const AT_TID: usize = core::mem::offset_of!(Thread, tid);
+    pub(crate) const AT_STATE: usize = core::mem::offset_of!(Thread, state);
+    pub(crate) const AT_FAST: usize = core::mem::offset_of!(Thread, fast);
+    pub(crate) const AT_KSTACK_TOP: usize = core::mem::offset_of!(Thread, kstack) + KernelStack::AT_TOP;
+    pub(crate) const AT_QUANTUM: usize = core::mem::offset_of!(Thread, quantum);
+    pub(crate) const AT_REPLY_TO: usize = core::mem::offset_of!(Thread, ipc) + ThreadIpc::AT_REPLY_TO;
+    pub(crate) const AT_HOME: usize = core::mem::offset_of!(Thread, home);
+    pub(crate) const AT_PENDING_IRQS: usize = core::mem::offset_of!(Thread, pending_irqs);
+
     /// What the thread is doing.
     #[inline(always)]
     pub fn state(&self) -> &State {
@@ -244,7 +325,7 @@ pub struct Core<S, B> {
     /// (a rare case: every other copy goes frame to frame). Kept here, not on the kernel
     /// stack.
     pub(crate) bounce: [u8; BOUNCE],
-    current: Option<ThreadSlot>,
+    current: Running,
     /// The tick counter as of the last tick (see [`Core::tick`]): deadlines are counted
     /// from it.
     now: u64,
@@ -273,6 +354,17 @@ pub struct Core<S, B> {
 
 /// Bytes of `Core::bounce`: a whole short message.
 pub(crate) const BOUNCE: usize = abi::SHORT_MAX;
+
+impl<S, B> Core<S, B> {
+    /// Where the fields the direct switch's assembly reads and writes lie
+    /// (`sys::fast_layout`).
+    pub(crate) const AT_THREADS: usize = core::mem::offset_of!(Self, threads);
+    pub(crate) const AT_MAILBOXES: usize = core::mem::offset_of!(Self, mailboxes);
+    pub(crate) const AT_MESSAGE_QUEUES: usize = core::mem::offset_of!(Self, messages) + MessagePool::AT_QUEUES;
+    pub(crate) const AT_SEQ: usize = core::mem::offset_of!(Self, seq);
+    pub(crate) const AT_CURRENT: usize = core::mem::offset_of!(Self, current);
+    pub(crate) const AT_DIRECT_OFF: usize = core::mem::offset_of!(Self, direct_off);
+}
 
 impl<S, B: MsgBuffers> Core<S, B> {
     pub const fn new(buffers: B) -> Self {
@@ -310,7 +402,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             buffers,
             seq: 0,
             bounce: [0; BOUNCE],
-            current: None,
+            current: Running::NONE,
             now: 0,
             handoff: true,
             direct_off: 0,
@@ -327,7 +419,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.now
     }
     pub fn current(&self) -> Option<ThreadSlot> {
-        self.current
+        self.current.get()
     }
     pub fn thread(&self, slot: ThreadSlot) -> &Thread {
         &self.threads[slot]
@@ -492,19 +584,19 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// entry asks, and almost always the answer is the first test.
     #[inline(always)]
     pub fn schedule(&mut self) -> Option<ThreadSlot> {
-        if let Some(c) = self.current {
+        if let Some(c) = self.current.get() {
             return Some(c);
         }
         // The thread held for the donation: runnable, in no list (see `donation`).
         if let Some((d, quantum)) = self.donation.take() {
             debug_assert!(self.threads[d].state == State::Runnable && self.links.list_of(d).is_none());
             self.threads[d].quantum = quantum;
-            self.current = Some(d);
+            self.current = Running::of(d);
             return Some(d);
         }
         let next = self.links.pop_front(&mut self.run_queue)?;
         self.threads[next].quantum = QUANTUM_TICKS;
-        self.current = Some(next);
+        self.current = Running::of(next);
         Some(next)
     }
 
@@ -519,7 +611,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             let t = &self.threads[slot];
             let (list, timer) = (in_list(slot), self.timers.deadline(slot).is_some());
             let want = match t.state {
-                State::Runnable if self.current == Some(slot) => None,
+                State::Runnable if self.current.get() == Some(slot) => None,
                 State::Runnable if self.donation.is_some_and(|(d, _)| d == slot) => None,
                 State::Runnable => Some(RUN_QUEUE),
                 State::WaitingTask(task) => Some(waiters_list(task)),
@@ -563,7 +655,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         if self.direct_off != off {
             return Err(format!("direct_off is {:#x}, not {off:#x}", self.direct_off));
         }
-        if let Some(c) = self.current {
+        if let Some(c) = self.current.get() {
             if self.threads[c].state != State::Runnable {
                 return Err(format!("the current thread {c} is {:?}", self.threads[c].state));
             }
@@ -575,7 +667,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             if self.threads[d].state != State::Runnable {
                 return Err(format!("the thread {d} held for the donation is {:?}", self.threads[d].state));
             }
-            if self.current == Some(d) {
+            if self.current.get() == Some(d) {
                 return Err(format!("the thread {d} held for the donation is the current one"));
             }
         }
@@ -611,7 +703,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     pub(crate) fn snapshot(&self) -> String {
         let mut out = format!(
             "current {:?} donation {:?} seq {} now {} run queue {:?}\n",
-            self.current,
+            self.current.get(),
             self.donation,
             self.seq,
             self.now,
@@ -644,21 +736,21 @@ impl<S, B: MsgBuffers> Core<S, B> {
     #[cfg(test)]
     pub(crate) fn switch_to(&mut self, slot: ThreadSlot) {
         assert_eq!(self.threads[slot].state, State::Runnable, "only a runnable thread can run");
-        if self.current == Some(slot) {
+        if self.current.get() == Some(slot) {
             return;
         }
         self.end_donation();
         self.requeue_current();
         self.links.remove(&mut self.run_queue, slot);
-        self.current = Some(slot);
+        self.current = Running::of(slot);
     }
 
     /// If the CPU is free (`from`, the caller, just blocked), runs `slot` next, ahead of
     /// the run queue, on the rest of `from`'s slice: the direct switch of the IPC fast path.
     pub(crate) fn hand_off(&mut self, from: ThreadSlot, slot: ThreadSlot) {
-        if self.handoff && self.current.is_none() && self.links.remove(&mut self.run_queue, slot) {
+        if self.handoff && self.current.get().is_none() && self.links.remove(&mut self.run_queue, slot) {
             self.threads[slot].quantum = self.threads[from].quantum;
-            self.current = Some(slot);
+            self.current = Running::of(slot);
         }
     }
 
@@ -673,7 +765,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// push and removal or a timer to cancel.
     #[inline(always)]
     pub(crate) fn switch_direct(&mut self, me: ThreadSlot, state: State, fast: Fast, to: ThreadSlot) {
-        debug_assert_eq!(self.current, Some(me));
+        debug_assert_eq!(self.current.get(), Some(me));
         debug_assert!(self.links.list_of(to).is_none() && self.timers.deadline(to).is_none());
         debug_assert!(self.links.list_of(me).is_none() && self.timers.deadline(me).is_none());
         let quantum = self.threads[me].quantum;
@@ -688,7 +780,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.state = State::Runnable;
         t.fast = Fast::No;
         t.quantum = quantum;
-        self.current = Some(to);
+        self.current = Running::of(to);
     }
 
     /// Scheduler donation: `slot`, just woken by an IPC operation of the current thread
@@ -698,7 +790,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// running puts the thread at the back of the queue, so round robin's bound holds
     /// (docs/architecture.md, "Scheduling and IPC").
     pub(crate) fn donate(&mut self, slot: ThreadSlot) {
-        if let (true, Some(c)) = (self.handoff, self.current) {
+        if let (true, Some(c)) = (self.handoff, self.current.get()) {
             if self.links.remove(&mut self.run_queue, slot) {
                 self.end_donation();
                 self.donation = Some((slot, self.threads[c].quantum));
@@ -734,8 +826,8 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// call it and then put the thread in the list and timer heap its state calls for.
     #[inline(always)]
     fn block_current(&mut self, me: ThreadSlot, state: State) {
-        debug_assert_eq!(self.current, Some(me));
-        self.current = None;
+        debug_assert_eq!(self.current.get(), Some(me));
+        self.current = Running::NONE;
         self.threads[me].state = state;
         self.threads[me].fast = Fast::No;
         self.threads[me].ipc.left_running();
@@ -821,7 +913,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     #[inline(always)]
     pub(crate) fn wake_donated(&mut self, slot: ThreadSlot, value: i64) {
         self.unblock(slot, value);
-        match (self.handoff, self.current) {
+        match (self.handoff, self.current.get()) {
             (true, Some(c)) => {
                 self.end_donation();
                 self.donation = Some((slot, self.threads[c].quantum));
@@ -899,7 +991,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 _ => {}
             }
         }
-        if let Some(c) = self.current {
+        if let Some(c) = self.current.get() {
             let t = &mut self.threads[c];
             t.quantum = t.quantum.saturating_sub(1);
             if t.quantum == 0 && !self.run_queue.is_empty() {
@@ -933,7 +1025,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         // Move the target to the front, then give up the CPU: it runs next.
         self.links.remove(&mut self.run_queue, slot);
         self.requeue_current();
-        self.current = Some(slot);
+        self.current = Running::of(slot);
         self.threads[slot].quantum = QUANTUM_TICKS;
         Ok(())
     }
@@ -1014,7 +1106,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             self.donation = None; // its slot may be reused before the next tick (held in no list)
         }
         match state {
-            State::Runnable if self.current == Some(slot) => self.current = None,
+            State::Runnable if self.current.get() == Some(slot) => self.current = Running::NONE,
             State::Runnable => {
                 self.links.remove(&mut self.run_queue, slot);
             }
@@ -1185,7 +1277,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// A zombie whose kernel stack may now be freed (never the current thread's), and
     /// frees its slot.
     pub fn reap(&mut self) -> Option<KernelStack> {
-        let slot = self.links.iter(&self.zombies).find(|&s| Some(s) != self.current)?;
+        let slot = self.links.iter(&self.zombies).find(|&s| Some(s) != self.current.get())?;
         self.links.remove(&mut self.zombies, slot);
         if self.zombies.is_empty() {
             self.direct_off &= !DIRECT_OFF_ZOMBIES;

@@ -40,7 +40,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             let th = &self.threads[slot];
             let st = match th.state {
                 State::Free | State::Zombie => continue,
-                State::Runnable if self.current == Some(slot) => state::RUNNING,
+                State::Runnable if self.current.get() == Some(slot) => state::RUNNING,
                 State::Runnable => state::READY,
                 State::Sleeping => state::SLEEPING,
                 State::Descheduled => state::DESCHEDULED,

@@ -4,7 +4,7 @@
 //! The stub sends each call number one of six ways (`syscall_routes`): `gettid`, answered
 //! from the per-CPU block; the light path (`sys::fast::LIGHT`), which saves only what
 //! Rust may clobber and returns to the caller by `sysretq`; `IpcCall` and `IpcReplyWait`,
-//! which try the direct switch (`run::syscall_ipc`) before the general path; `ipc_send`
+//! which try the direct switch in assembly (`direct`) before the general path; `ipc_send`
 //! and `ipc_recv`, which try their direct way (`run::syscall_spec`) first; `ipc_reply`,
 //! by a light way of its own (`syscall_reply_entry`); and the general path for every
 //! other call (`run::syscall`).
@@ -14,13 +14,14 @@
 //! `syscall` stub loads as its stack too), and the `syscall` stub builds the same layout at
 //! the same place (but for `gettid` and the light path, which never leave their caller and
 //! save no frame; `IpcCall` and `IpcReplyWait` store all but the six slots nothing reads of
-//! such a frame, see [`TrapFrame`]). Leaving the kernel otherwise is
+//! such a frame, and on the direct switch only what a blocked thread needs, see
+//! [`TrapFrame`]). Leaving the kernel otherwise is
 //! "point rsp at a frame and run the restore path" (`trap_restore`: pop, then `sysretq` for
 //! a frame the `syscall` stub built, else `swapgs` if returning to user mode and `iretq`;
 //! `trap_restore_switch`, which also resets the data segment selectors, when the thread is
-//! not the one the kernel was entered from), but for the direct switch, which enters its
-//! partner with the result registers in registers and reads only the rest from the frame
-//! (`enter_direct`, resetting the selectors the same way).
+//! not the one the kernel was entered from), but for the direct ways, which enter their
+//! partner with the result registers in registers and read only the rest from the frame
+//! (`sysret_exit_text`, resetting the selectors the same way).
 //!
 //! GS convention: in the kernel GS.base is the per-CPU block and KERNEL_GS_BASE holds the
 //! user's value; `swapgs` on every user<->kernel transition keeps it so.
@@ -48,6 +49,10 @@ struct PerCpu {
     /// 32 bits, as ids are; the stub loads it zero-extended into `rax`.
     tid: u32,
 }
+
+/// Where the per-CPU block's fields lie, for the stubs (here and in `direct`).
+pub(crate) const PC_USER_RSP: usize = offset_of!(PerCpu, user_rsp);
+pub(crate) const PC_TID: usize = offset_of!(PerCpu, tid);
 
 struct PerCpuCell(UnsafeCell<PerCpu>);
 // SAFETY: one CPU; written only by kernel code with interrupts disabled, read by the
@@ -100,48 +105,8 @@ syscall_general:
     syscall_frame_header
     jmp trap_save_syscall
 
-    /* `IpcCall` and `IpcReplyWait`: the frame's slots that anything reads of a thread
-       blocked in a system call, stored here (no jump on the hottest way in), then
-       `run::syscall_ipc_call` or `run::syscall_ipc_reply_wait` (one way per call, so
-       that Rust need not test the number again; `rdi` and `rsi` are passed on as they
-       are, the first two arguments, so that the direct switch need not load them back,
-       and the frame as the third), which try the direct switch before
-       the general path, and out through `trap_restore` if they return. Not stored,
-       since nothing reads them before they are written (`TrapFrame`, "The slots a system
-       call's frame leaves"): `ss`, `cs` and the error code (read only by `iretq`, and
-       such a frame leaves by `sysretq`), `rcx` and `r11` (`syscall` put the user's rip and
-       flags there, stored as `rip` and `rflags`; `sysretq` takes them from those), and
-       `rax` (the call's number, which the general path writes itself after a decline,
-       `run::declined`; a result is written over it before the frame is restored). */
-    .macro ipc_frame
-    sub ${frame_size}, %rsp
-    mov %rcx, {f_rip}(%rsp)
-    mov %r11, {f_rflags}(%rsp)
-    mov %gs:{pc_user_rsp}, %rcx
-    mov %rcx, {f_rsp}(%rsp)
-    movq ${vector}, {f_vector}(%rsp)
-    mov %rbx, {f_rbx}(%rsp)
-    mov %rdx, {f_rdx}(%rsp)
-    mov %rsi, {f_rsi}(%rsp)
-    mov %rdi, {f_rdi}(%rsp)
-    mov %rbp, {f_rbp}(%rsp)
-    mov %r8, {f_r8}(%rsp)
-    mov %r9, {f_r9}(%rsp)
-    mov %r10, {f_r10}(%rsp)
-    mov %r12, {f_r12}(%rsp)
-    mov %r13, {f_r13}(%rsp)
-    mov %r14, {f_r14}(%rsp)
-    mov %r15, {f_r15}(%rsp)
-    mov %rsp, %rdx
-    .endm
-syscall_ipc_call:
-    ipc_frame
-    call {syscall_ipc_call}
-    jmp trap_restore
-syscall_ipc_reply_wait:
-    ipc_frame
-    call {syscall_ipc_reply_wait}
-    jmp trap_restore
+    /* `IpcCall` and `IpcReplyWait` go to the direct switch in assembly (`direct`:
+       `syscall_ipc_call`, `syscall_ipc_reply_wait`). */
 
     /* The spec's `ipc_send` and `ipc_recv` (its `ipc_reply` has a light way of its own,
        `syscall_reply_entry` below): the
@@ -249,30 +214,12 @@ syscall_routes:
     ipc_reply = const abi::Syscall::IpcReply as u64,
     light = sym crate::run::light_syscall,
     reply = sym crate::run::reply_syscall,
-    syscall_ipc_call = sym crate::run::syscall_ipc_call,
-    syscall_ipc_reply_wait = sym crate::run::syscall_ipc_reply_wait,
     light_mask = const crate::sys::fast::LIGHT,
     tss = sym super::gdt::TSS,
     rsp0 = const super::gdt::RSP0,
     pc_user_rsp = const offset_of!(PerCpu, user_rsp),
     pc_tid = const offset_of!(PerCpu, tid),
     frame_size = const size_of::<TrapFrame>(),
-    f_rip = const offset_of!(TrapFrame, rip),
-    f_rflags = const offset_of!(TrapFrame, rflags),
-    f_rsp = const offset_of!(TrapFrame, rsp),
-    f_vector = const offset_of!(TrapFrame, vector),
-    f_rbx = const offset_of!(TrapFrame, rbx),
-    f_rdx = const offset_of!(TrapFrame, rdx),
-    f_rsi = const offset_of!(TrapFrame, rsi),
-    f_rdi = const offset_of!(TrapFrame, rdi),
-    f_rbp = const offset_of!(TrapFrame, rbp),
-    f_r8 = const offset_of!(TrapFrame, r8),
-    f_r9 = const offset_of!(TrapFrame, r9),
-    f_r10 = const offset_of!(TrapFrame, r10),
-    f_r12 = const offset_of!(TrapFrame, r12),
-    f_r13 = const offset_of!(TrapFrame, r13),
-    f_r14 = const offset_of!(TrapFrame, r14),
-    f_r15 = const offset_of!(TrapFrame, r15),
     options(att_syntax)
 );
 
@@ -315,7 +262,8 @@ pub fn init() {
 /// Whether the slots of `frame` that the IPC stub leaves out and that `iretq` would read
 /// (`ss`, `cs`, `error_code`) hold the user selectors and 0 or 2, as they do in every frame
 /// of a live thread ([`TrapFrame`], "The slots a system call's frame leaves"): for the
-/// debug assertion at every `IpcCall` and `IpcReplyWait` (`run::syscall_ipc`), which a
+/// debug assertion at every `IpcCall` and `IpcReplyWait` the direct switch declines
+/// (`run::declined`), which a
 /// kernel value landing there (as the light path's pushes once did) would fail.
 pub fn left_slots_are_users(frame: &TrapFrame) -> bool {
     (frame.ss, frame.cs) == (USER_DATA as u64, USER_CODE as u64) && matches!(frame.error_code, 0 | 2)
@@ -398,8 +346,9 @@ pub fn enter_thread(frame: *mut TrapFrame) -> ! {
 /// (see `trap_restore_switch` in `traps` for why each of them is reset).
 pub(crate) static NULL_SELECTOR: u16 = 0;
 
-/// The direct ways' exit into another thread by `sysretq` (`enter_direct`, and the spec
-/// calls' `spec::enter`): the instructions `$pre` first (each way's own result and
+/// The direct ways' exit into another thread by `sysretq`, for the spec calls' direct way
+/// (`spec::enter`; the direct switch in assembly, `direct`, runs the same text,
+/// [`sysret_exit_text!`]): the instructions `$pre` first (each way's own result and
 /// argument registers), then the data segment selectors reset, the registers a system call
 /// preserves (`rbx`, `rbp`, `r13`..`r15`) and the `sysretq` state (user `rip`, `rsp`,
 /// `rflags`) read from the saved frame whose address is in `r11`, `swapgs`, `gs` reset and
@@ -417,91 +366,48 @@ macro_rules! sysret_through_frame {
     ([$($pre:literal),* $(,)?], $($operands:tt)*) => {
         core::arch::asm!(
             $($pre,)*
-            "mov ds, word ptr [rip + {null}]",
-            "mov es, word ptr [rip + {null}]",
-            "mov fs, word ptr [rip + {null}]",
-            "mov rbx, [r11 + {rbx}]",
-            "mov rbp, [r11 + {rbp}]",
-            "mov r13, [r11 + {r13}]",
-            "mov r14, [r11 + {r14}]",
-            "mov r15, [r11 + {r15}]",
-            "mov rcx, [r11 + {rip}]",
-            "mov rsp, [r11 + {rsp}]",
-            "mov r11, [r11 + {rflags}]",
-            "swapgs",
-            "mov gs, word ptr [rip + {null}]",
-            "sysretq",
+            $crate::arch::x86_64::entry::sysret_exit_text!(),
             null = sym $crate::arch::x86_64::entry::NULL_SELECTOR,
-            rbx = const core::mem::offset_of!(TrapFrame, rbx),
-            rbp = const core::mem::offset_of!(TrapFrame, rbp),
-            r13 = const core::mem::offset_of!(TrapFrame, r13),
-            r14 = const core::mem::offset_of!(TrapFrame, r14),
-            r15 = const core::mem::offset_of!(TrapFrame, r15),
-            rip = const core::mem::offset_of!(TrapFrame, rip),
-            rsp = const core::mem::offset_of!(TrapFrame, rsp),
-            rflags = const core::mem::offset_of!(TrapFrame, rflags),
+            f_rbx = const core::mem::offset_of!(TrapFrame, rbx),
+            f_rbp = const core::mem::offset_of!(TrapFrame, rbp),
+            f_r13 = const core::mem::offset_of!(TrapFrame, r13),
+            f_r14 = const core::mem::offset_of!(TrapFrame, r14),
+            f_r15 = const core::mem::offset_of!(TrapFrame, r15),
+            f_rip = const core::mem::offset_of!(TrapFrame, rip),
+            f_rsp = const core::mem::offset_of!(TrapFrame, rsp),
+            f_rflags = const core::mem::offset_of!(TrapFrame, rflags),
             $($operands)*
             options(noreturn, nostack)
         )
     };
 }
-pub(crate) use sysret_through_frame;
 
-/// Leaves the kernel into thread `frame`'s owner after a direct switch (`run::syscall_ipc`),
-/// with its result registers given in registers instead of written into the frame and
-/// popped back out: `head` (by result index, `abi::syscall::regs`: `rax`, `rdi`, `rsi`),
-/// then the payload registers (`rdx`, `r10`, `r8`, `r9`, `r12`), loaded as they are from
-/// the frame `src` of the thread that made the switch (its arguments 2 to 6), as
-/// `ipc::Switch::regs` says. Only the registers a system call preserves (`rbx`, `rbp`,
-/// `r13`..`r15`) and the `sysretq` state (user `rip`, `rflags`, `rsp`) are read from
-/// `frame`. The data segment selectors are reset as `trap_restore_switch` resets them.
-///
-/// # Safety
-/// `frame` is the saved frame of a thread blocked in `IpcCall` or `IpcReplyWait` (so one
-/// the `syscall` stub built, with a user `rip` that is canonical and the user's flags, which
-/// `sysretq` may load), at the top of its live kernel stack; that thread's address space,
-/// kernel stack and I/O ports are the ones loaded. `src` is the saved frame of the thread
-/// that made the switch, on its live kernel stack (mapped in every address space, as the
-/// whole kernel half is). Nothing on the current stack is needed any more.
-#[inline(always)]
-pub unsafe fn enter_direct(frame: *mut TrapFrame, head: [u64; crate::ipc::HEAD], src: *const TrapFrame) -> ! {
-    debug_assert_eq!(
-        // SAFETY: as the function's precondition says, a live saved frame.
-        unsafe { (*frame).vector },
-        super::frame::SYSCALL_VECTOR,
-        "a thread the direct switch enters blocked in a system call"
-    );
-    let [rax, rdi, rsi] = head;
-    // SAFETY: by the precondition, `src` holds the switching thread's arguments, and
-    // `frame` holds the thread's preserved registers and the `sysretq` state its `syscall`
-    // stub saved; `rcx` (its `rip`) is canonical, as `sysretq` needs. `rdx` (`src`) is read
-    // last of the payload, as it is overwritten by its own word. Interrupts stay off
-    // (SFMASK) until `sysretq` loads the user's flags, so nothing runs on the user stack in
-    // between; GS is reset only after the exit `swapgs`, as in `trap_restore_switch`. `rbx`,
-    // `rbp` and `r12`..`r15` are written although LLVM reserves or preserves them: the block
-    // never returns, so no compiled code sees them again.
-    unsafe {
-        sysret_through_frame!(
-            [
-                "mov r10, [rdx + {a3}]",
-                "mov r8, [rdx + {a4}]",
-                "mov r9, [rdx + {a5}]",
-                "mov r12, [rdx + {a6}]",
-                "mov rdx, [rdx + {a2}]",
-            ],
-            a2 = const offset_of!(TrapFrame, rdx),
-            a3 = const offset_of!(TrapFrame, r10),
-            a4 = const offset_of!(TrapFrame, r8),
-            a5 = const offset_of!(TrapFrame, r9),
-            a6 = const offset_of!(TrapFrame, r12),
-            in("r11") frame,
-            in("rax") rax,
-            in("rdi") rdi,
-            in("rsi") rsi,
-            in("rdx") src,
+/// The direct ways' exit as text (Intel syntax), from "the data segment selectors reset"
+/// to `sysretq` (see [`sysret_through_frame!`]): one sequence for the ways in Rust and for
+/// the assembly direct switch (`direct`), which name its operands the same (`null`, the
+/// null selector's symbol; `f_rbx`..`f_rflags`, the frame's offsets).
+macro_rules! sysret_exit_text {
+    () => {
+        concat!(
+            "mov ds, word ptr [rip + {null}]\n",
+            "mov es, word ptr [rip + {null}]\n",
+            "mov fs, word ptr [rip + {null}]\n",
+            "mov rbx, [r11 + {f_rbx}]\n",
+            "mov rbp, [r11 + {f_rbp}]\n",
+            "mov r13, [r11 + {f_r13}]\n",
+            "mov r14, [r11 + {f_r14}]\n",
+            "mov r15, [r11 + {f_r15}]\n",
+            "mov rcx, [r11 + {f_rip}]\n",
+            "mov rsp, [r11 + {f_rsp}]\n",
+            "mov r11, [r11 + {f_rflags}]\n",
+            "swapgs\n",
+            "mov gs, word ptr [rip + {null}]\n",
+            "sysretq\n",
         )
-    }
+    };
 }
+pub(crate) use sysret_exit_text;
+pub(crate) use sysret_through_frame;
 
 /// Idles on `stack_top` until an interrupt makes a thread runnable (the interrupt path then
 /// enters it and never comes back here) or forever.

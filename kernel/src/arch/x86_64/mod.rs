@@ -4,6 +4,7 @@
 pub mod aspace;
 pub mod boot;
 pub mod cpu;
+pub mod direct;
 pub mod entry;
 pub mod frame;
 pub mod gdt;
