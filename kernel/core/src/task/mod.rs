@@ -138,7 +138,6 @@ pub struct Thread {
     /// next runs: its value, a second word in `rdx` (a receive's sender word, a
     /// general-path send's `abi::ipc::SendStatus`), or the fast path's registers.
     pub(crate) ret: crate::regs::Results,
-    quantum: u32,
     pub(crate) ipc: ThreadIpc,
     /// What the direct switch needs of the thread's task (`crate::ipc::Home`), kept here
     /// so that it need not reach the task; `Home::NONE` until `Core::settle_home`.
@@ -169,7 +168,6 @@ impl Thread {
         fast: Fast::No,
         kstack: KernelStack::EMPTY,
         ret: crate::regs::Results::NONE,
-        quantum: 0,
         ipc: ThreadIpc::EMPTY,
         home: crate::ipc::Home::NONE,
         pending_irqs: 0,
@@ -245,6 +243,13 @@ pub struct Core<S, B> {
     /// stack.
     pub(crate) bounce: [u8; BOUNCE],
     current: Option<ThreadSlot>,
+    /// What is left of the running thread's time slice, in ticks: a whole one
+    /// (`QUANTUM_TICKS`) when the run queue or `yield_to` puts a thread on the CPU, one less
+    /// at every tick it runs through (see [`Core::tick`]). The CPU's, not a thread's: a
+    /// partner the current thread switches to (`hand_off`, `switch_direct`) or donates to
+    /// goes on with it as it is, so that an IPC pair shares one slice as one thread would
+    /// and the switch copies nothing. Meaningless while no thread runs.
+    slice: u32,
     /// The tick counter as of the last tick (see [`Core::tick`]): deadlines are counted
     /// from it.
     now: u64,
@@ -260,12 +265,14 @@ pub struct Core<S, B> {
     /// changes (`exit_thread`'s push, `reap`'s removal); `check_invariants` checks it.
     direct_off: u8,
     /// The thread an IPC operation of the current thread woke (a reply, a message to a
-    /// waiting receiver), with the slice the current thread had left then: if the current
-    /// thread blocks before the next tick, that thread runs next, on that slice. It is
-    /// runnable and held out of the run queue meanwhile (so that neither the wake pushes it
-    /// nor the switch takes it out again); every tick and yield, and the next donation,
-    /// end the donation and put it at the back of the queue (`end_donation`).
-    donation: Option<(ThreadSlot, u32)>,
+    /// waiting receiver): if the current thread blocks before the next tick, that thread
+    /// runs next, on what is left of the slice (`slice`, which nothing changes while a
+    /// donation lasts: a tick and a yield end it first, and the run queue is not looked at
+    /// while it lasts). It is runnable and held out of the run queue meanwhile (so that
+    /// neither the wake pushes it nor the switch takes it out again); every tick and
+    /// yield, and the next donation, end the donation and put it at the back of the queue
+    /// (`end_donation`).
+    donation: Option<ThreadSlot>,
     first_task: Option<TaskSlot>,
     first_status: Option<i32>,
     live_tasks: usize,
@@ -311,6 +318,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             seq: 0,
             bounce: [0; BOUNCE],
             current: None,
+            slice: 0,
             now: 0,
             handoff: true,
             direct_off: 0,
@@ -328,6 +336,10 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
     pub fn current(&self) -> Option<ThreadSlot> {
         self.current
+    }
+    /// What is left of the running thread's time slice, in ticks (see `slice`).
+    pub fn slice(&self) -> u32 {
+        self.slice
     }
     pub fn thread(&self, slot: ThreadSlot) -> &Thread {
         &self.threads[slot]
@@ -476,7 +488,6 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.fast = Fast::No;
         t.kstack = kstack;
         t.ret = crate::regs::Results::NONE;
-        t.quantum = QUANTUM_TICKS;
         t.ipc = ThreadIpc::EMPTY;
         t.home = crate::ipc::Home::NONE;
         t.pending_irqs = 0;
@@ -495,15 +506,15 @@ impl<S, B: MsgBuffers> Core<S, B> {
         if let Some(c) = self.current {
             return Some(c);
         }
-        // The thread held for the donation: runnable, in no list (see `donation`).
-        if let Some((d, quantum)) = self.donation.take() {
+        // The thread held for the donation: runnable, in no list (see `donation`); it runs
+        // on the rest of the slice.
+        if let Some(d) = self.donation.take() {
             debug_assert!(self.threads[d].state == State::Runnable && self.links.list_of(d).is_none());
-            self.threads[d].quantum = quantum;
             self.current = Some(d);
             return Some(d);
         }
         let next = self.links.pop_front(&mut self.run_queue)?;
-        self.threads[next].quantum = QUANTUM_TICKS;
+        self.slice = QUANTUM_TICKS;
         self.current = Some(next);
         Some(next)
     }
@@ -520,7 +531,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             let (list, timer) = (in_list(slot), self.timers.deadline(slot).is_some());
             let want = match t.state {
                 State::Runnable if self.current == Some(slot) => None,
-                State::Runnable if self.donation.is_some_and(|(d, _)| d == slot) => None,
+                State::Runnable if self.donation == Some(slot) => None,
                 State::Runnable => Some(RUN_QUEUE),
                 State::WaitingTask(task) => Some(waiters_list(task)),
                 State::Sending { to, .. } => Some(mailbox_list(to)),
@@ -571,7 +582,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         // The thread held for the donation: runnable (a blocked, dead or free thread held
         // would be run by `schedule`), not the current one (it would be run twice over),
         // and in no list (checked above, for a runnable thread).
-        if let Some((d, _)) = self.donation {
+        if let Some(d) = self.donation {
             if self.threads[d].state != State::Runnable {
                 return Err(format!("the thread {d} held for the donation is {:?}", self.threads[d].state));
             }
@@ -610,8 +621,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
     #[cfg(test)]
     pub(crate) fn snapshot(&self) -> String {
         let mut out = format!(
-            "current {:?} donation {:?} seq {} now {} run queue {:?}\n",
+            "current {:?} slice {} donation {:?} seq {} now {} run queue {:?}\n",
             self.current,
+            self.slice,
             self.donation,
             self.seq,
             self.now,
@@ -623,12 +635,11 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 continue;
             }
             out += &format!(
-                "{slot}: {} {:?} {:?} {:?} q{} {:?} irqs {:#x} list {:?} timer {:?} mailbox {:?} msgs {}\n",
+                "{slot}: {} {:?} {:?} {:?} {:?} irqs {:#x} list {:?} timer {:?} mailbox {:?} msgs {}\n",
                 t.tid,
                 t.state,
                 t.fast,
                 (0..abi::syscall::regs::RESULTS).map(|i| t.ret.get(i)).collect::<Vec<_>>(),
-                t.quantum,
                 t.ipc,
                 t.pending_irqs,
                 self.links.list_of(slot),
@@ -640,7 +651,8 @@ impl<S, B: MsgBuffers> Core<S, B> {
         out
     }
 
-    /// Makes runnable thread `slot` the current one at once (tests drive the core directly).
+    /// Makes runnable thread `slot` the current one at once, on a whole slice as if the
+    /// scheduler had picked it (tests drive the core directly); nothing if it already is.
     #[cfg(test)]
     pub(crate) fn switch_to(&mut self, slot: ThreadSlot) {
         assert_eq!(self.threads[slot].state, State::Runnable, "only a runnable thread can run");
@@ -651,13 +663,15 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.requeue_current();
         self.links.remove(&mut self.run_queue, slot);
         self.current = Some(slot);
+        self.slice = QUANTUM_TICKS;
     }
 
     /// If the CPU is free (`from`, the caller, just blocked), runs `slot` next, ahead of
-    /// the run queue, on the rest of `from`'s slice: the direct switch of the IPC fast path.
+    /// the run queue, on the rest of `from`'s slice (`slice`, as it is): the direct switch
+    /// of the IPC fast path.
     pub(crate) fn hand_off(&mut self, from: ThreadSlot, slot: ThreadSlot) {
+        debug_assert!(self.threads[from].state != State::Runnable, "the caller just blocked");
         if self.handoff && self.current.is_none() && self.links.remove(&mut self.run_queue, slot) {
-            self.threads[slot].quantum = self.threads[from].quantum;
             self.current = Some(slot);
         }
     }
@@ -665,7 +679,8 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// The direct switch's one transition (`crate::ipc::direct`): `me`, the current
     /// thread, blocks into `state`, a wait in no list and with no timer (`fast` being what
     /// the direct switch may do with it), and `to`, blocked in no list and with no timer,
-    /// becomes runnable and current at once, on the rest of `me`'s slice, with no results
+    /// becomes runnable and current at once, on the rest of `me`'s slice (`slice`, as it
+    /// is: nothing to copy), with no results
     /// pending (the threads the direct ways enter wait with none; their results are written
     /// as the wait ends, here, by the architecture into its registers or by the caller into
     /// `ret`). What `block_*`, `wake` and
@@ -676,7 +691,6 @@ impl<S, B: MsgBuffers> Core<S, B> {
         debug_assert_eq!(self.current, Some(me));
         debug_assert!(self.links.list_of(to).is_none() && self.timers.deadline(to).is_none());
         debug_assert!(self.links.list_of(me).is_none() && self.timers.deadline(me).is_none());
-        let quantum = self.threads[me].quantum;
         let c = &mut self.threads[me];
         c.state = state;
         c.fast = fast;
@@ -687,7 +701,6 @@ impl<S, B: MsgBuffers> Core<S, B> {
         debug_assert!(t.ret.is_empty(), "the direct switch enters a thread with results pending");
         t.state = State::Runnable;
         t.fast = Fast::No;
-        t.quantum = quantum;
         self.current = Some(to);
     }
 
@@ -698,11 +711,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// running puts the thread at the back of the queue, so round robin's bound holds
     /// (docs/architecture.md, "Scheduling and IPC").
     pub(crate) fn donate(&mut self, slot: ThreadSlot) {
-        if let (true, Some(c)) = (self.handoff, self.current) {
-            if self.links.remove(&mut self.run_queue, slot) {
-                self.end_donation();
-                self.donation = Some((slot, self.threads[c].quantum));
-            }
+        if self.handoff && self.current.is_some() && self.links.remove(&mut self.run_queue, slot) {
+            self.end_donation();
+            self.donation = Some(slot);
         }
     }
 
@@ -710,14 +721,14 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// once the current thread has blocked.
     #[inline(always)]
     pub(crate) fn donated(&self) -> Option<ThreadSlot> {
-        self.donation.map(|(d, _)| d)
+        self.donation
     }
 
     /// Ends the donation, if there is one: the thread held for it joins the back of the
     /// run queue, where every runnable thread that is not running waits.
     #[inline(always)]
     fn end_donation(&mut self) {
-        if let Some((d, _)) = self.donation.take() {
+        if let Some(d) = self.donation.take() {
             self.links.push_back(&mut self.run_queue, d);
         }
     }
@@ -821,14 +832,11 @@ impl<S, B: MsgBuffers> Core<S, B> {
     #[inline(always)]
     pub(crate) fn wake_donated(&mut self, slot: ThreadSlot, value: i64) {
         self.unblock(slot, value);
-        match (self.handoff, self.current) {
-            (true, Some(c)) => {
-                self.end_donation();
-                self.donation = Some((slot, self.threads[c].quantum));
-            }
-            _ => {
-                self.links.push_back(&mut self.run_queue, slot);
-            }
+        if self.handoff && self.current.is_some() {
+            self.end_donation();
+            self.donation = Some(slot);
+        } else {
+            self.links.push_back(&mut self.run_queue, slot);
         }
         crate::trace_event!(crate::trace::wake(self, slot, value));
     }
@@ -877,7 +885,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     /// One timer tick, after which the tick counter reads `now` (`time::ticks()` on the
     /// machine: the core keeps no counter of its own): wakes expired sleepers, and preempts
-    /// the current thread when its quantum is used up and another thread is waiting to run.
+    /// the current thread when the slice is used up and another thread is waiting to run.
     pub fn tick(&mut self, now: u64) {
         self.now = now;
         self.end_donation();
@@ -899,10 +907,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 _ => {}
             }
         }
-        if let Some(c) = self.current {
-            let t = &mut self.threads[c];
-            t.quantum = t.quantum.saturating_sub(1);
-            if t.quantum == 0 && !self.run_queue.is_empty() {
+        if self.current.is_some() {
+            self.slice = self.slice.saturating_sub(1);
+            if self.slice == 0 && !self.run_queue.is_empty() {
                 self.requeue_current();
             }
         }
@@ -913,7 +920,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// `yield_to(-1)` runs the next thread in line; `yield_to(tid)` runs `tid` next.
     pub fn yield_to(&mut self, me: ThreadSlot, target: i32) -> Result<(), Error> {
         // Yielding gives the CPU to the queue, not to a partner.
-        if let Some((d, _)) = self.donation {
+        if let Some(d) = self.donation {
             self.donation = None;
             self.links.push_back(&mut self.run_queue, d);
         }
@@ -934,7 +941,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.links.remove(&mut self.run_queue, slot);
         self.requeue_current();
         self.current = Some(slot);
-        self.threads[slot].quantum = QUANTUM_TICKS;
+        self.slice = QUANTUM_TICKS;
         Ok(())
     }
 
@@ -1010,7 +1017,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             return;
         }
         self.release_mailbox(slot);
-        if self.donation.is_some_and(|(d, _)| d == slot) {
+        if self.donation == Some(slot) {
             self.donation = None; // its slot may be reused before the next tick (held in no list)
         }
         match state {
