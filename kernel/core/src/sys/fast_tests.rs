@@ -416,9 +416,43 @@ fn a_reply_declines_while_a_message_is_buffered() {
     );
 }
 
+/// Once the server has received what made it decline, its flag is clear again
+/// (`Inboxes`): the next reply switches directly.
+#[test]
+fn a_reply_switches_directly_again_once_the_queued_sender_is_received() {
+    check(
+        reply_setup(-1, Some(8), -1, |m, w| {
+            m.call(w.c, Syscall::IpcCall, &call_args(m.tid(w.b), 8, -1));
+            let leave = m.call(w.b, Syscall::IpcReplyWait, &reply_wait_args(Some(8), -1));
+            assert!(matches!(leave, Leave::Run { slot, .. } if slot == w.b), "the queued call at once: {leave:?}");
+            assert_eq!(m.regs(w.b).out[1], m.tid(w.c) as u64, "from `c`");
+        }),
+        true,
+    );
+}
+
+#[test]
+fn a_reply_switches_directly_again_once_the_buffered_message_is_received() {
+    check(
+        |m| {
+            let w = world(m);
+            let lens = data(w.c) + 3 * PAGE;
+            m.poke(w.c, lens, &8u32.to_le_bytes());
+            let async_ = SendControl { timeout: 0, shared: false, option_sync: 0 }.encode();
+            assert_eq!(m.value(w.c, Syscall::IpcSend, &[m.tid(w.b) as u64, 0, data(w.c), 0, lens, async_]), 1);
+            let leave = m.call(w.b, Syscall::IpcReplyWait, &reply_wait_args(None, -1));
+            assert!(matches!(leave, Leave::Run { slot, .. } if slot == w.b), "the message at once: {leave:?}");
+            waits(m, w.b, -1);
+            m.call(w.a, Syscall::IpcCall, &call_args(m.tid(w.b), 8, -1));
+            Case { caller: w.b, nr: Syscall::IpcReplyWait, args: reply_wait_args(Some(8), -1) }
+        },
+        true,
+    );
+}
+
 #[test]
 fn a_reply_declines_while_an_interrupt_is_pending() {
-    check(reply_setup(-1, Some(8), -1, |m, w| m.k.core.thread_mut(w.b).pending_irqs = 1 << 3), false);
+    check(reply_setup(-1, Some(8), -1, |m, w| m.k.core.inboxes.post_irq(w.b, 3)), false);
 }
 
 #[test]

@@ -21,7 +21,8 @@
 //!   lost and never put ahead of another there (docs/architecture.md, "Scheduling and
 //!   IPC").
 //! - A `WaitingTask(t)` thread is in task `t`'s waiter list; a `Sending { to }` thread
-//!   is in `to`'s mailbox sender queue (IPC: see `crate::ipc`).
+//!   is in `to`'s mailbox sender queue (IPC: see `crate::ipc`), whose changes keep `to`'s
+//!   inbox flag (`crate::ipc::inbox`).
 //! - `Zombie` threads are in the zombie list until their kernel stack is reclaimed; the
 //!   current thread's stack is never reclaimed while it runs on it.
 //! - A task's `live_threads` counts its threads that are not `Free` or `Zombie`, and never
@@ -46,9 +47,11 @@ mod ps;
 
 use crate::ids::IdSpace;
 pub use crate::ids::{TaskId, TaskSlot, ThreadSlot, Tid};
-// Of IPC, only its two leaves (which depend on nothing here but `crate::ids`): the
-// per-thread records it keeps in a thread's state, opaque here, and the mailbox pool.
-use crate::ipc::mailbox::{MessagePool, MsgBuffers};
+// Of IPC, only its leaves (which depend on nothing here but `crate::ids`): the
+// per-thread records it keeps in a thread's state, opaque here, the mailbox pool's
+// buffers, and the inboxes (what waits to be received, and its flag).
+use crate::ipc::inbox::Inboxes;
+use crate::ipc::mailbox::MsgBuffers;
 use crate::ipc::records::{PendingRecv, PendingSend, ReplyDest, ThreadIpc};
 use crate::mem::KernelStack;
 use crate::sched::list::{Links, List};
@@ -142,9 +145,6 @@ pub struct Thread {
     /// What the direct switch needs of the thread's task (`crate::ipc::Home`), kept here
     /// so that it need not reach the task; `Home::NONE` until `Core::settle_home`.
     pub(crate) home: crate::ipc::Home,
-    /// Interrupts (bit n: IRQ n) for this driver thread not yet received: at most one per
-    /// line (the line stays masked until acknowledged), so nothing queues without bound.
-    pub pending_irqs: u16,
 }
 
 impl Thread {
@@ -170,7 +170,6 @@ impl Thread {
         ret: crate::regs::Results::NONE,
         ipc: ThreadIpc::EMPTY,
         home: crate::ipc::Home::NONE,
-        pending_irqs: 0,
     };
 }
 
@@ -231,10 +230,10 @@ pub struct Core<S, B> {
     run_queue: List,
     zombies: List,
     timers: TimerHeap<MAX_THREADS, ThreadSlot>,
-    /// Each thread's mailbox: its queue of blocked synchronous senders.
-    pub(crate) mailboxes: [List; MAX_THREADS],
-    /// Each thread's mailbox: its buffered asynchronous messages.
-    pub(crate) messages: MessagePool,
+    /// What waits for each thread to receive it: its pending interrupts and its mailbox
+    /// (the queue of blocked synchronous senders, the buffered asynchronous messages),
+    /// with one flag per thread saying whether there is any (`crate::ipc::inbox`).
+    pub(crate) inboxes: Inboxes,
     pub(crate) buffers: B,
     /// Send order, shared by synchronous senders and asynchronous messages.
     pub(crate) seq: u64,
@@ -283,12 +282,6 @@ pub(crate) const BOUNCE: usize = abi::SHORT_MAX;
 
 impl<S, B: MsgBuffers> Core<S, B> {
     pub const fn new(buffers: B) -> Self {
-        let mut mailboxes = [List::new(0); MAX_THREADS];
-        let mut i = 0;
-        while i < MAX_THREADS {
-            mailboxes[i] = List::new(mailbox_list(ThreadSlot::new(i)));
-            i += 1;
-        }
         Core {
             threads: [Thread::EMPTY; MAX_THREADS],
             tasks: [const {
@@ -312,8 +305,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             run_queue: List::new(RUN_QUEUE),
             zombies: List::new(ZOMBIES),
             timers: TimerHeap::new(),
-            mailboxes,
-            messages: MessagePool::new(),
+            inboxes: Inboxes::new(mailbox_list(ThreadSlot::new(0))),
             buffers,
             seq: 0,
             bounce: [0; BOUNCE],
@@ -355,7 +347,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
     /// Asynchronous messages buffered in thread `slot`'s mailbox.
     pub fn queued_messages(&self, slot: ThreadSlot) -> usize {
-        self.messages.queued(slot)
+        self.inboxes.messages().queued(slot)
     }
     /// Task slots in use (live, or ended and not yet collected).
     pub fn tasks_in_use(&self) -> usize {
@@ -452,7 +444,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.children = 0;
         t.live_threads = 0;
         t.waiters = List::new(waiters_list(slot));
-        self.messages.reset_task(slot);
+        self.inboxes.reset_task(slot);
         self.live_tasks += 1;
         if self.first_task.is_none() {
             self.first_task = Some(slot);
@@ -490,7 +482,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.ret = crate::regs::Results::NONE;
         t.ipc = ThreadIpc::EMPTY;
         t.home = crate::ipc::Home::NONE;
-        t.pending_irqs = 0;
+        self.inboxes.clear_irqs(slot);
         self.tasks[task].live_threads += 1;
         self.links.push_back(&mut self.run_queue, slot);
         Ok(slot)
@@ -574,6 +566,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         if self.direct_off != off {
             return Err(format!("direct_off is {:#x}, not {off:#x}", self.direct_off));
         }
+        self.inboxes.check()?;
         if let Some(c) = self.current {
             if self.threads[c].state != State::Runnable {
                 return Err(format!("the current thread {c} is {:?}", self.threads[c].state));
@@ -641,11 +634,11 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 t.fast,
                 (0..abi::syscall::regs::RESULTS).map(|i| t.ret.get(i)).collect::<Vec<_>>(),
                 t.ipc,
-                t.pending_irqs,
+                self.inboxes.irqs(slot),
                 self.links.list_of(slot),
                 self.timers.deadline(slot),
-                self.links.iter(&self.mailboxes[slot]).collect::<Vec<ThreadSlot>>(),
-                self.messages.queued(slot),
+                self.links.iter(self.inboxes.senders(slot)).collect::<Vec<ThreadSlot>>(),
+                self.inboxes.messages().queued(slot),
             );
         }
         out
@@ -784,7 +777,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     #[inline(always)]
     pub(crate) fn block_sending(&mut self, me: ThreadSlot, to: ThreadSlot, send: PendingSend, timeout: Timeout) {
         self.block_current(me, State::Sending { to, send });
-        let queued = self.links.push_back(&mut self.mailboxes[to], me);
+        let queued = self.inboxes.push_sender(&mut self.links, to, me);
         debug_assert!(queued);
         self.arm(me, timeout);
     }
@@ -852,7 +845,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 self.links.remove(&mut self.tasks[task].waiters, slot);
             }
             State::Sending { to, .. } => {
-                self.links.remove(&mut self.mailboxes[to], slot);
+                self.inboxes.remove_sender(&mut self.links, to, slot);
             }
             _ => {}
         }
@@ -874,7 +867,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     pub(crate) fn sender_received(&mut self, s: ThreadSlot, receiver: ThreadSlot) {
         if let State::Sending { to, send } = self.threads[s].state {
             debug_assert_eq!(to, receiver);
-            self.links.remove(&mut self.mailboxes[to], s);
+            self.inboxes.remove_sender(&mut self.links, to, s);
             let reply = send.reply_to();
             self.threads[s].state = State::AwaitingReply { from: to, seq: send.seq(), reply };
             // Still bounded by its deadline, if it has one.
@@ -1029,7 +1022,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 self.links.remove(&mut self.tasks[waited].waiters, slot);
             }
             State::Sending { to, .. } => {
-                self.links.remove(&mut self.mailboxes[to], slot);
+                self.inboxes.remove_sender(&mut self.links, to, slot);
             }
             State::Sleeping | State::AwaitingReply { .. } | State::Receiving(_) | State::Descheduled => {}
             State::Free | State::Zombie => return,
@@ -1045,7 +1038,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// Releases everything waiting on `slot`'s mailbox (the thread is dying).
     fn release_mailbox(&mut self, slot: ThreadSlot) {
         let died = Error::PeerDied.code() as i64;
-        while let Some(sender) = self.mailboxes[slot].front() {
+        while let Some(sender) = self.inboxes.first_sender(slot) {
             self.wake(sender, died);
         }
         for s in ThreadSlot::all() {
@@ -1053,9 +1046,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 self.wake(s, died);
             }
         }
-        while let Some(m) = self.messages.pop(slot) {
+        while let Some(m) = self.inboxes.pop_message(slot) {
             if let Some(t) = self.live_task_slot(m.sender_task) {
-                self.messages.uncharge(t);
+                self.inboxes.uncharge(t);
             }
             self.buffers.free(m.buffer);
         }
@@ -1076,7 +1069,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// Takes `s` out of `owner`'s mailbox sender queue, if it is there (for a thread found
     /// queued that is not sending, which the invariants rule out).
     pub(crate) fn unqueue_sender(&mut self, owner: ThreadSlot, s: ThreadSlot) {
-        self.links.remove(&mut self.mailboxes[owner], s);
+        self.inboxes.remove_sender(&mut self.links, owner, s);
     }
 
     /// The next send-order number.

@@ -392,7 +392,7 @@ fn a_sender_gets_only_its_share_of_another_tasks_mailbox() {
     }
     assert_eq!(w.send(a, b, b"flood", 0, 0), Err(Error::QueueFull), "at its share");
     assert_eq!(w.send(c, b, b"hello", 0, 0), Ok(Outcome::Done(1, 0)), "another sender still gets in");
-    assert_eq!(w.core.messages.queued(b), share + 1);
+    assert_eq!(w.core.queued_messages(b), share + 1);
     assert!(w.recv(b, 8, 0).is_ok());
     assert_eq!(w.send(a, b, b"flood", 0, 0), Ok(Outcome::Done(1, 0)), "one taken: room in its share");
 }
