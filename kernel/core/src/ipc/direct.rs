@@ -172,7 +172,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return None;
         }
         // A receiver waits only with nothing to receive.
-        debug_assert!(t.pending_irqs == 0 && self.mailboxes[to].is_empty() && self.messages.queued(to) == 0);
+        debug_assert!(!self.inboxes.any(to));
         let seq = self.next_seq();
         let me_tid = self.threads[me].tid;
         // Where the reply goes, as `PendingSend::reply_to` says for a call in registers.
@@ -224,14 +224,14 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             }
             _ => return None,
         };
-        let m = &self.threads[me];
-        if m.pending_irqs != 0 || !self.mailboxes[me].is_empty() || self.messages.queued(me) != 0 {
+        // One flag for an interrupt, a queued sender and a buffered message (`Inboxes`).
+        if self.inboxes.any(me) {
             return None;
         }
         if !self.same_io(to.slot, io_loaded) {
             return None;
         }
-        debug_assert!(!m.ipc.has_window(), "no window is held outside a receive");
+        debug_assert!(!self.threads[me].ipc.has_window(), "no window is held outside a receive");
         let n = len.min(reply.len).min(fast::MAX as u32);
         // Nothing pending while it waits, as the general path leaves it: a message writes
         // its registers as it arrives, a timeout writes zeros (`Core::tick`).

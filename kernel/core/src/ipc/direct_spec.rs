@@ -167,14 +167,10 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     pub fn direct_recv_block(&mut self, me: ThreadSlot, a: &RecvArgs) -> Option<()> {
         // Something queued (or a poll) first: the commonest ways to decline.
         let t = &self.threads[me];
-        if !self.mailboxes[me].is_empty()
-            || self.messages.queued(me) != 0
+        if self.inboxes.any(me)
             || a.timeout == Timeout::Poll.to_raw()
-            || t.pending_irqs != 0
             || t.ipc.has_window()
             || t.ipc.reply_to.is_some()
-            || !self.mailboxes[me].is_empty()
-            || self.messages.queued(me) != 0
             || !self.spec_allowed(me)
         {
             return None;

@@ -6,7 +6,7 @@
 
 use super::fixture::Outcome::{Blocked, Done};
 use super::fixture::World;
-use crate::task::{State, ThreadSlot};
+use crate::task::{State, ThreadSlot, QUANTUM_TICKS};
 
 const FOREVER: i32 = -1;
 const SPINNERS: usize = 16;
@@ -76,6 +76,38 @@ fn yielding_gives_the_cpu_to_the_queue_not_to_the_partner() {
     assert_eq!(w.reply(b, b"pong"), Ok(Done(0, 0)));
     assert_eq!(w.core.yield_to(w.cur(), -1), Ok(()));
     assert_eq!(w.core.schedule(), Some(spinners[0]));
+}
+
+/// A partner an IPC operation runs, at once (the call's hand-off, the fast path's) or on
+/// the donation (a reply, an asynchronous message to a waiting receiver), goes on with what
+/// is left of the slice, not a fresh one: an IPC pair shares one slice as one thread would.
+#[test]
+fn a_partner_runs_on_the_rest_of_the_slice() {
+    let mut w = World::new(&[1, 1]);
+    let (a, b) = (w.threads[0], w.threads[1]);
+    let run = |w: &World| (w.core.current(), w.core.slice());
+    assert_eq!(w.recv(b, 64, FOREVER), Ok(Blocked));
+    assert_eq!(w.core.schedule(), Some(a));
+    assert_eq!(w.core.slice(), QUANTUM_TICKS, "a whole slice, from the run queue");
+    w.tick(1); // nobody else is runnable: `a` goes on, on what is left
+    let left = QUANTUM_TICKS - 1;
+    assert_eq!(run(&w), (Some(a), left));
+    assert_eq!(w.send(a, b, b"ping", 1, FOREVER), Ok(Blocked));
+    assert_eq!(run(&w), (Some(b), left), "the call runs the server on the rest");
+    assert_eq!(w.reply(b, b"pong"), Ok(Done(0, 0)));
+    assert_eq!(w.reply_wait(b, None, FOREVER), Ok(Blocked));
+    assert_eq!(w.core.schedule(), Some(a));
+    assert_eq!(run(&w), (Some(a), left), "the reply's donation");
+    w.take_wake(a);
+    assert_eq!(w.call_fast(a, b, b"ping", FOREVER), Ok(Blocked));
+    assert_eq!(run(&w), (Some(b), left), "the fast path's call");
+    assert_eq!(w.reply_wait(b, Some(b"pong"), FOREVER), Ok(Blocked));
+    assert_eq!(run(&w), (Some(a), left), "the fast path's reply and wait");
+    assert_eq!(w.send(a, b, b"note", 0, 0), Ok(Done(0, 0)));
+    assert_eq!(w.recv(a, 64, FOREVER), Ok(Blocked));
+    assert_eq!(w.core.schedule(), Some(b));
+    assert_eq!(run(&w), (Some(b), left), "an asynchronous message's donation");
+    w.core.check_invariants().unwrap();
 }
 
 /// The threads in the order they run from now on, each yielding at once, `n` of them.

@@ -19,7 +19,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             // Its buffer is gone: it learns of that, and of the interrupt next time.
             self.wake(slot, Error::BadAddress.code() as i64);
         }
-        self.threads[slot].pending_irqs |= 1 << irq;
+        self.inboxes.post_irq(slot, irq);
     }
 
     /// Writes interrupt `irq` where receiver `slot` receives; returns the sender word.

@@ -85,10 +85,6 @@ impl Default for MessagePool {
 }
 
 impl MessagePool {
-    /// Where the per-thread queues lie, for the direct switch's assembly
-    /// (`sys::fast_layout`): `queued(t)` is the length of entry `t`.
-    pub(crate) const AT_QUEUES: usize = core::mem::offset_of!(MessagePool, queues);
-
     pub const fn new() -> Self {
         let mut queues = [List::new(0); MAX_THREADS];
         let mut i = 0;

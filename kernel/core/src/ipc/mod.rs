@@ -23,12 +23,14 @@
 //!
 //! By concern: `send` (`ipc_send`), `receive` (`ipc_recv`, windows), `reply` (`ipc_reply`),
 //! `transfer` (one rendezvous: the short copy and the page transfer), `fastpath`
-//! (`IpcCall`, `IpcReplyWait`), `interrupts` (IRQs as messages). This file holds what they
+//! (`IpcCall`, `IpcReplyWait`), `interrupts` (IRQs as messages), `inbox` (what waits to be
+//! received, with the flag the direct ways test). This file holds what they
 //! share: the pending send and receive, the arguments, and the helpers.
 
 mod direct;
 mod direct_spec;
 mod fastpath;
+pub mod inbox;
 mod interrupts;
 pub mod mailbox;
 mod receive;
@@ -45,6 +47,8 @@ mod fast_tests;
 pub(crate) mod fixture;
 #[cfg(test)]
 mod held_donation_tests;
+#[cfg(test)]
+mod inbox_tests;
 #[cfg(test)]
 mod irq_tests;
 #[cfg(test)]

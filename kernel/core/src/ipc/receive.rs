@@ -49,7 +49,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // Its window (`long`) checked by `recv_general`, if it has one.
         let recv = PendingRecv { cap, dest: RecvBuf::Memory { buf, len_ptr, long_len_ptr, long: UserRange::NONE } };
         let t = &self.threads[me];
-        if long_cap != 0 || t.pending_irqs != 0 || t.ipc.window.is_some() {
+        if long_cap != 0 || self.inboxes.irqs(me) != 0 || t.ipc.window.is_some() {
             return self.recv_general(me, a, recv, long_cap);
         }
         let timeout = Timeout::from_raw(a.timeout).ok_or(Error::InvalidArgument)?;
@@ -61,7 +61,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         // up (the general `receive` would look them up again).
         match self.next_incoming(me) {
             Next::Message => {
-                let Some(m) = self.messages.front(me) else { return Err(Error::Timeout) };
+                let Some(m) = self.inboxes.messages().front(me) else { return Err(Error::Timeout) };
                 let bytes = &self.buffers.bytes(&m.buffer)[..m.len as usize];
                 // On failure the message stays queued: nothing is lost.
                 let ret = &mut self.threads[me].ret;
@@ -155,7 +155,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// freed again if the rendezvous fails. `None`: nothing taken (not such a sender, or
     /// it failed and was woken with its error): the receive goes on as usual.
     fn take_long_at_once(&mut self, me: ThreadSlot, recv: &PendingRecv) -> Result<Option<Outcome>, Error> {
-        if self.threads[me].pending_irqs != 0 {
+        if self.inboxes.irqs(me) != 0 {
             return Ok(None);
         }
         let Next::Sender(s) = self.next_incoming(me) else { return Ok(None) };
@@ -204,11 +204,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// The receive half of `ipc_recv` and `ipc_reply_wait`, arguments checked.
     pub(super) fn receive(&mut self, me: ThreadSlot, recv: &PendingRecv, timeout: Timeout) -> Result<Outcome, Error> {
         // Interrupts first: a driver is never starved of its device by its clients.
-        let pending = self.threads[me].pending_irqs;
-        if pending != 0 {
-            let irq = pending.trailing_zeros() as u8;
+        if let Some(irq) = self.inboxes.first_irq(me) {
             let word = self.put_interrupt(me, recv, irq)?;
-            self.threads[me].pending_irqs &= !(1 << irq);
+            self.inboxes.clear_irq(me, irq);
             return Ok(self.received(me, RecvKind::Async, word));
         }
         // Then the oldest sender.
@@ -234,9 +232,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// and the oldest queued sender.
     #[inline(always)]
     fn next_incoming(&self, me: ThreadSlot) -> Next {
-        let sender = self.mailboxes[me].front();
+        let sender = self.inboxes.first_sender(me);
         let sender_seq = sender.map(|s| self.queued_seq(s));
-        if let Some(m) = self.messages.front(me) {
+        if let Some(m) = self.inboxes.messages().front(me) {
             if sender_seq.is_none_or(|s| m.seq < s) {
                 return Next::Message;
             }
@@ -247,7 +245,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Receives the message at the front of `me`'s queue.
     pub(super) fn take_async(&mut self, me: ThreadSlot, recv: &PendingRecv) -> Result<Outcome, Error> {
         let task = self.task_of(me);
-        let Some(m) = self.messages.front(me) else { return Err(Error::Timeout) }; // the caller saw one
+        let Some(m) = self.inboxes.messages().front(me) else { return Err(Error::Timeout) }; // the caller saw one
         let bytes = &self.buffers.bytes(&m.buffer)[..m.len as usize];
         // On failure the message stays queued: nothing is lost.
         let (mut theirs, ret) = (Walker::new(space_of(&self.tasks, task)), &mut self.threads[me].ret);
@@ -258,9 +256,9 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// The message at the front of `me`'s queue has been put where it receives: it leaves
     /// the queue, its buffer and its sender's quota go back.
     fn async_taken(&mut self, me: ThreadSlot) -> Result<Outcome, Error> {
-        let Some(m) = self.messages.pop(me) else { return Err(Error::Timeout) }; // the front above
+        let Some(m) = self.inboxes.pop_message(me) else { return Err(Error::Timeout) }; // the front above
         if let Some(t) = self.live_task_slot(m.sender_task) {
-            self.messages.uncharge(t);
+            self.inboxes.uncharge(t);
         }
         let sender_tid = m.sender_tid;
         crate::trace_event!(crate::trace::recv(self, me, sender_tid, m.seq));

@@ -195,7 +195,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         } else {
             self.tasks[task].limits.async_per_mailbox as usize
         };
-        self.messages.check_room(to, task, self.tasks[task].id, share)?;
+        self.inboxes.messages().check_room(to, task, self.tasks[task].id, share)?;
         let buffer = self.buffers.alloc().ok_or(Error::OutOfMemory)?;
         let bytes = &mut self.buffers.bytes(&buffer)[..len as usize];
         // The caller's own buffer, walked again (checked in this call, but kept no longer).
@@ -204,7 +204,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
             return Err(e);
         }
         let msg = Msg { seq, sender_tid: self.threads[me].tid, sender_task: self.tasks[task].id, len, buffer };
-        self.messages.push(to, task, msg);
+        self.inboxes.push_message(to, task, msg);
         self.threads[me].ret.value(1);
         Ok(Outcome::Returned)
     }

@@ -20,10 +20,6 @@ pub struct List {
 }
 
 impl List {
-    /// Where the length lies in the record, for the direct switch's assembly
-    /// (`sys::fast_layout`): a list is empty exactly when it is 0.
-    pub(crate) const AT_LEN: usize = core::mem::offset_of!(List, len);
-
     pub const fn new(id: u16) -> List {
         List { id, head: NIL, tail: NIL, len: 0 }
     }

@@ -16,7 +16,6 @@ use super::Kernel;
 use crate::ipc::records::{Owed, PendingRecv, ReplyDest};
 use crate::ipc::Home;
 use crate::limits::MAX_THREADS;
-use crate::sched::list::List;
 use crate::task::{Core, Fast, State, Thread};
 use core::mem::size_of;
 
@@ -56,8 +55,7 @@ pub struct FastLayout {
     pub fast_no: u8,
     pub fast_receiving: u8,
     pub fast_awaiting_reply: u8,
-    /// The running slice (32 bits), the top of the kernel stack (64 bits).
-    pub quantum: usize,
+    /// The top of the kernel stack (64 bits).
     pub kstack_top: usize,
     /// The reply owed: the caller's slot (64 bits), id (32 bits; 0: none) and call number
     /// (64 bits).
@@ -67,14 +65,9 @@ pub struct FastLayout {
     /// The home: the address space's root (64 bits) and the I/O key (64 bits).
     pub home_space: usize,
     pub home_io: usize,
-    /// Pending interrupts (16 bits).
-    pub pending_irqs: usize,
-    /// `Core::mailboxes` and the message queues: one list per thread, `list_size` bytes
-    /// apart, empty when its length (16 bits, at `list_len`) is 0.
-    pub mailboxes: usize,
-    pub message_queues: usize,
-    pub list_size: usize,
-    pub list_len: usize,
+    /// Whether each thread has anything else to receive (`ipc::inbox`): one byte per
+    /// thread, by slot, 0 for nothing.
+    pub inbox_any: usize,
     /// `Core::seq` (64 bits), the running thread's slot (64 bits; 0: none) and the byte
     /// that is 0 when the direct ways may run.
     pub seq: usize,
@@ -94,7 +87,7 @@ impl FastLayout {
         let recv = state + State::AT_RECEIVING;
         // The widths the assembly loads and stores.
         assert!(size_of::<crate::ids::Tid>() == 4 && size_of::<crate::task::ThreadSlot>() == 8);
-        assert!(size_of::<Fast>() == 1 && size_of::<List>() == 8);
+        assert!(size_of::<Fast>() == 1 && size_of::<bool>() == 1);
         // A slot is an id's low byte (the assembly takes it with one zero-extending load).
         const { assert!(MAX_THREADS == 256) };
         // The I/O key's low half is the loaded pair as it lies in memory (`io_key`).
@@ -120,18 +113,13 @@ impl FastLayout {
             fast_no: Fast::No as u8,
             fast_receiving: Fast::Receiving as u8,
             fast_awaiting_reply: Fast::AwaitingReply as u8,
-            quantum: Thread::AT_QUANTUM,
             kstack_top: Thread::AT_KSTACK_TOP,
             owed_slot: Thread::AT_REPLY_TO + Owed::AT_SLOT,
             owed_tid: Thread::AT_REPLY_TO + Owed::AT_TID,
             owed_seq: Thread::AT_REPLY_TO + Owed::AT_SEQ,
             home_space: Thread::AT_HOME + Home::AT_SPACE,
             home_io: Thread::AT_HOME + Home::AT_IO,
-            pending_irqs: Thread::AT_PENDING_IRQS,
-            mailboxes: core + Core::<P::Space, P::Buffers>::AT_MAILBOXES,
-            message_queues: core + Core::<P::Space, P::Buffers>::AT_MESSAGE_QUEUES,
-            list_size: size_of::<List>(),
-            list_len: List::AT_LEN,
+            inbox_any: core + Core::<P::Space, P::Buffers>::AT_INBOX_ANY,
             seq: core + Core::<P::Space, P::Buffers>::AT_SEQ,
             current: core + Core::<P::Space, P::Buffers>::AT_CURRENT,
             direct_off: core + Core::<P::Space, P::Buffers>::AT_DIRECT_OFF,
@@ -183,7 +171,7 @@ mod tests {
             assert_eq!(field::<u32>(&m.k, s, L.tid), t.tid.raw());
             assert_eq!(field::<u64>(&m.k, s, L.kstack_top), t.kstack.top());
             assert_eq!(field::<u64>(&m.k, s, L.home_space), t.home.space());
-            assert_eq!(field::<u16>(&m.k, s, L.pending_irqs), t.pending_irqs);
+            assert_eq!(read::<u8>(&m.k, L.inbox_any + s.index()), 0, "nothing to receive");
             assert_eq!(field::<u8>(&m.k, s, L.fast), L.fast_no);
         }
         assert_eq!(field::<u64>(&m.k, a, L.home_io), 0x3f8 | 8 << 16, "the I/O key of a's task");
@@ -218,23 +206,22 @@ mod tests {
         assert_eq!(field::<u64>(&m.k, b, L.owed_slot), a.index() as u64);
         assert_eq!(field::<u32>(&m.k, b, L.owed_tid), m.tid(a));
         assert_eq!(field::<u64>(&m.k, b, L.owed_seq), seq);
-        assert_eq!(field::<u32>(&m.k, a, L.quantum), field::<u32>(&m.k, b, L.quantum));
         assert_eq!(read::<u32>(&m.k, L.io_loaded), 0x3f8 | 8 << 16, "b's ports are loaded");
         assert_eq!(read::<u8>(&m.k, L.direct_off), 0);
 
-        // A caller queued in the server's mailbox, and a message buffered for it.
-        let mailbox = L.mailboxes + b.index() * L.list_size + L.list_len;
-        let messages = L.message_queues + b.index() * L.list_size + L.list_len;
-        assert_eq!((read::<u16>(&m.k, mailbox), read::<u16>(&m.k, messages)), (0, 0));
+        // A caller queued in the server's mailbox, then a message buffered for it: its flag.
+        let any = L.inbox_any + b.index();
+        assert_eq!(read::<u8>(&m.k, any), 0);
         m.call(c, Syscall::IpcCall, &[fast::call_word(m.tid(b), 8), fast::timeout_word(-1), 0, 0, 0, 0, 0]);
-        assert!(!m.k.core.mailboxes[b].is_empty());
-        assert_eq!(read::<u16>(&m.k, mailbox), 1);
+        assert!(m.k.core.inboxes.any(b) && m.k.core.inboxes.first_sender(b) == Some(c));
+        assert_eq!(read::<u8>(&m.k, any), 1);
         let lens = data(a2) + 3 * abi::PAGE_SIZE as u64;
         m.poke(a2, lens, &8u32.to_le_bytes());
         let async_ = SendControl { timeout: 0, shared: false, option_sync: 0 }.encode();
         assert_eq!(m.value(a2, Syscall::IpcSend, &[m.tid(b) as u64, 0, data(a2), 0, lens, async_]), 1);
-        assert_eq!(m.k.core.messages.queued(b), 1);
-        assert_eq!(read::<u16>(&m.k, messages), 1);
+        assert_eq!(m.k.core.inboxes.messages().queued(b), 1);
+        assert_eq!(read::<u8>(&m.k, any), 1);
+        assert_eq!(read::<u8>(&m.k, L.inbox_any + a2.index()), 0, "the sender's own is not");
 
         // The direct ways turned off.
         m.k.core.set_handoff(false);

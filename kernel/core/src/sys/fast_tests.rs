@@ -5,12 +5,12 @@
 //! changed nothing at all; on the second the call runs as the machine runs it (light path
 //! or direct switch first); on the third through the general path only. The last two must
 //! end in the same state to the bit: every thread's state, fast byte, pending results,
-//! quantum, lists, timers, mailbox and saved registers, the run queue, the donation, the
+//! lists, timers, mailbox and saved registers, the run queue, the slice, the donation, the
 //! send counter and what was asked of the hardware.
 
 use super::fixture::{data, err, Machine, Regs};
 use super::Leave;
-use crate::task::{Fast, State, ThreadSlot};
+use crate::task::{Fast, State, ThreadSlot, QUANTUM_TICKS};
 use abi::image::Grants;
 use abi::ipc::{fast, RecvKind, SendControl};
 use abi::syscall::tid_word;
@@ -416,9 +416,43 @@ fn a_reply_declines_while_a_message_is_buffered() {
     );
 }
 
+/// Once the server has received what made it decline, its flag is clear again
+/// (`Inboxes`): the next reply switches directly.
+#[test]
+fn a_reply_switches_directly_again_once_the_queued_sender_is_received() {
+    check(
+        reply_setup(-1, Some(8), -1, |m, w| {
+            m.call(w.c, Syscall::IpcCall, &call_args(m.tid(w.b), 8, -1));
+            let leave = m.call(w.b, Syscall::IpcReplyWait, &reply_wait_args(Some(8), -1));
+            assert!(matches!(leave, Leave::Run { slot, .. } if slot == w.b), "the queued call at once: {leave:?}");
+            assert_eq!(m.regs(w.b).out[1], m.tid(w.c) as u64, "from `c`");
+        }),
+        true,
+    );
+}
+
+#[test]
+fn a_reply_switches_directly_again_once_the_buffered_message_is_received() {
+    check(
+        |m| {
+            let w = world(m);
+            let lens = data(w.c) + 3 * PAGE;
+            m.poke(w.c, lens, &8u32.to_le_bytes());
+            let async_ = SendControl { timeout: 0, shared: false, option_sync: 0 }.encode();
+            assert_eq!(m.value(w.c, Syscall::IpcSend, &[m.tid(w.b) as u64, 0, data(w.c), 0, lens, async_]), 1);
+            let leave = m.call(w.b, Syscall::IpcReplyWait, &reply_wait_args(None, -1));
+            assert!(matches!(leave, Leave::Run { slot, .. } if slot == w.b), "the message at once: {leave:?}");
+            waits(m, w.b, -1);
+            m.call(w.a, Syscall::IpcCall, &call_args(m.tid(w.b), 8, -1));
+            Case { caller: w.b, nr: Syscall::IpcReplyWait, args: reply_wait_args(Some(8), -1) }
+        },
+        true,
+    );
+}
+
 #[test]
 fn a_reply_declines_while_an_interrupt_is_pending() {
-    check(reply_setup(-1, Some(8), -1, |m, w| m.k.core.thread_mut(w.b).pending_irqs = 1 << 3), false);
+    check(reply_setup(-1, Some(8), -1, |m, w| m.k.core.inboxes.post_irq(w.b, 3)), false);
 }
 
 #[test]
@@ -443,6 +477,32 @@ fn a_reply_to_a_caller_with_other_io_ports_declines() {
         },
         false,
     );
+}
+
+/// The direct switch, both ways, runs the partner on what is left of the slice, as the
+/// general path's hand-off does (the comparisons above check the rest of its state).
+#[test]
+fn the_direct_switch_runs_the_partner_on_the_rest_of_the_slice() {
+    let mut m = Machine::new();
+    let w = world(&mut m);
+    for t in [w.a2, w.c, w.b] {
+        waits(&mut m, t, -1); // nobody but `a` left to run
+    }
+    assert_eq!((m.running, m.k.core.slice()), (Some(w.a), QUANTUM_TICKS), "a whole slice, from the run queue");
+    m.tick(true); // `a` goes on, on what is left
+    let left = QUANTUM_TICKS - 1;
+    assert_eq!((m.running, m.k.core.slice()), (Some(w.a), left));
+    let direct = |m: &mut Machine, args: Vec<u64>, nr: Syscall| {
+        let mut regs = Regs { number: nr as u64, ..Regs::default() };
+        regs.args[..args.len()].copy_from_slice(&args);
+        m.k.direct(&regs).map(|d| d.slot)
+    };
+    let call = call_args(m.tid(w.b), 8, -1);
+    assert_eq!(direct(&mut m, call, Syscall::IpcCall), Some(w.b));
+    assert_eq!(m.k.core.slice(), left, "the call's switch");
+    assert_eq!(direct(&mut m, reply_wait_args(Some(8), -1), Syscall::IpcReplyWait), Some(w.a));
+    assert_eq!(m.k.core.slice(), left, "the reply's switch");
+    m.k.core.check_invariants().unwrap();
 }
 
 #[test]

@@ -712,7 +712,7 @@ fn a_receive_with_a_sender_queued_declines() {
 
 #[test]
 fn a_receive_with_an_interrupt_pending_declines() {
-    check(recv_setup(0, -1, |m, w| m.k.core.thread_mut(w.b).pending_irqs = 1 << 3), false);
+    check(recv_setup(0, -1, |m, w| m.k.core.inboxes.post_irq(w.b, 3)), false);
 }
 
 #[test]

@@ -21,7 +21,8 @@
 //!   lost and never put ahead of another there (docs/architecture.md, "Scheduling and
 //!   IPC").
 //! - A `WaitingTask(t)` thread is in task `t`'s waiter list; a `Sending { to }` thread
-//!   is in `to`'s mailbox sender queue (IPC: see `crate::ipc`).
+//!   is in `to`'s mailbox sender queue (IPC: see `crate::ipc`), whose changes keep `to`'s
+//!   inbox flag (`crate::ipc::inbox`).
 //! - `Zombie` threads are in the zombie list until their kernel stack is reclaimed; the
 //!   current thread's stack is never reclaimed while it runs on it.
 //! - A task's `live_threads` counts its threads that are not `Free` or `Zombie`, and never
@@ -46,9 +47,11 @@ mod ps;
 
 use crate::ids::IdSpace;
 pub use crate::ids::{TaskId, TaskSlot, ThreadSlot, Tid};
-// Of IPC, only its two leaves (which depend on nothing here but `crate::ids`): the
-// per-thread records it keeps in a thread's state, opaque here, and the mailbox pool.
-use crate::ipc::mailbox::{MessagePool, MsgBuffers};
+// Of IPC, only its leaves (which depend on nothing here but `crate::ids`): the
+// per-thread records it keeps in a thread's state, opaque here, the mailbox pool's
+// buffers, and the inboxes (what waits to be received, and its flag).
+use crate::ipc::inbox::Inboxes;
+use crate::ipc::mailbox::MsgBuffers;
 use crate::ipc::records::{PendingRecv, PendingSend, ReplyDest, ThreadIpc};
 use crate::mem::KernelStack;
 use crate::sched::list::{Links, List};
@@ -169,14 +172,10 @@ pub struct Thread {
     /// next runs: its value, a second word in `rdx` (a receive's sender word, a
     /// general-path send's `abi::ipc::SendStatus`), or the fast path's registers.
     pub(crate) ret: crate::regs::Results,
-    quantum: u32,
     pub(crate) ipc: ThreadIpc,
     /// What the direct switch needs of the thread's task (`crate::ipc::Home`), kept here
     /// so that it need not reach the task; `Home::NONE` until `Core::settle_home`.
     pub(crate) home: crate::ipc::Home,
-    /// Interrupts (bit n: IRQ n) for this driver thread not yet received: at most one per
-    /// line (the line stays masked until acknowledged), so nothing queues without bound.
-    pub pending_irqs: u16,
 }
 
 /// The layout of [`State::AwaitingReply`] under `repr(u8)`: the tag byte, then its fields
@@ -225,10 +224,8 @@ impl Thread {
     pub(crate) const AT_STATE: usize = core::mem::offset_of!(Thread, state);
     pub(crate) const AT_FAST: usize = core::mem::offset_of!(Thread, fast);
     pub(crate) const AT_KSTACK_TOP: usize = core::mem::offset_of!(Thread, kstack) + KernelStack::AT_TOP;
-    pub(crate) const AT_QUANTUM: usize = core::mem::offset_of!(Thread, quantum);
     pub(crate) const AT_REPLY_TO: usize = core::mem::offset_of!(Thread, ipc) + ThreadIpc::AT_REPLY_TO;
     pub(crate) const AT_HOME: usize = core::mem::offset_of!(Thread, home);
-    pub(crate) const AT_PENDING_IRQS: usize = core::mem::offset_of!(Thread, pending_irqs);
 
     /// What the thread is doing.
     #[inline(always)]
@@ -250,10 +247,8 @@ impl Thread {
         fast: Fast::No,
         kstack: KernelStack::EMPTY,
         ret: crate::regs::Results::NONE,
-        quantum: 0,
         ipc: ThreadIpc::EMPTY,
         home: crate::ipc::Home::NONE,
-        pending_irqs: 0,
     };
 }
 
@@ -314,10 +309,10 @@ pub struct Core<S, B> {
     run_queue: List,
     zombies: List,
     timers: TimerHeap<MAX_THREADS, ThreadSlot>,
-    /// Each thread's mailbox: its queue of blocked synchronous senders.
-    pub(crate) mailboxes: [List; MAX_THREADS],
-    /// Each thread's mailbox: its buffered asynchronous messages.
-    pub(crate) messages: MessagePool,
+    /// What waits for each thread to receive it: its pending interrupts and its mailbox
+    /// (the queue of blocked synchronous senders, the buffered asynchronous messages),
+    /// with one flag per thread saying whether there is any (`crate::ipc::inbox`).
+    pub(crate) inboxes: Inboxes,
     pub(crate) buffers: B,
     /// Send order, shared by synchronous senders and asynchronous messages.
     pub(crate) seq: u64,
@@ -326,6 +321,13 @@ pub struct Core<S, B> {
     /// stack.
     pub(crate) bounce: [u8; BOUNCE],
     current: Running,
+    /// What is left of the running thread's time slice, in ticks: a whole one
+    /// (`QUANTUM_TICKS`) when the run queue or `yield_to` puts a thread on the CPU, one less
+    /// at every tick it runs through (see [`Core::tick`]). The CPU's, not a thread's: a
+    /// partner the current thread switches to (`hand_off`, `switch_direct`) or donates to
+    /// goes on with it as it is, so that an IPC pair shares one slice as one thread would
+    /// and the switch copies nothing. Meaningless while no thread runs.
+    slice: u32,
     /// The tick counter as of the last tick (see [`Core::tick`]): deadlines are counted
     /// from it.
     now: u64,
@@ -341,12 +343,14 @@ pub struct Core<S, B> {
     /// changes (`exit_thread`'s push, `reap`'s removal); `check_invariants` checks it.
     direct_off: u8,
     /// The thread an IPC operation of the current thread woke (a reply, a message to a
-    /// waiting receiver), with the slice the current thread had left then: if the current
-    /// thread blocks before the next tick, that thread runs next, on that slice. It is
-    /// runnable and held out of the run queue meanwhile (so that neither the wake pushes it
-    /// nor the switch takes it out again); every tick and yield, and the next donation,
-    /// end the donation and put it at the back of the queue (`end_donation`).
-    donation: Option<(ThreadSlot, u32)>,
+    /// waiting receiver): if the current thread blocks before the next tick, that thread
+    /// runs next, on what is left of the slice (`slice`, which nothing changes while a
+    /// donation lasts: a tick and a yield end it first, and the run queue is not looked at
+    /// while it lasts). It is runnable and held out of the run queue meanwhile (so that
+    /// neither the wake pushes it nor the switch takes it out again); every tick and
+    /// yield, and the next donation, end the donation and put it at the back of the queue
+    /// (`end_donation`).
+    donation: Option<ThreadSlot>,
     first_task: Option<TaskSlot>,
     first_status: Option<i32>,
     live_tasks: usize,
@@ -359,8 +363,7 @@ impl<S, B> Core<S, B> {
     /// Where the fields the direct switch's assembly reads and writes lie
     /// (`sys::fast_layout`).
     pub(crate) const AT_THREADS: usize = core::mem::offset_of!(Self, threads);
-    pub(crate) const AT_MAILBOXES: usize = core::mem::offset_of!(Self, mailboxes);
-    pub(crate) const AT_MESSAGE_QUEUES: usize = core::mem::offset_of!(Self, messages) + MessagePool::AT_QUEUES;
+    pub(crate) const AT_INBOX_ANY: usize = core::mem::offset_of!(Self, inboxes) + Inboxes::AT_ANY;
     pub(crate) const AT_SEQ: usize = core::mem::offset_of!(Self, seq);
     pub(crate) const AT_CURRENT: usize = core::mem::offset_of!(Self, current);
     pub(crate) const AT_DIRECT_OFF: usize = core::mem::offset_of!(Self, direct_off);
@@ -368,12 +371,6 @@ impl<S, B> Core<S, B> {
 
 impl<S, B: MsgBuffers> Core<S, B> {
     pub const fn new(buffers: B) -> Self {
-        let mut mailboxes = [List::new(0); MAX_THREADS];
-        let mut i = 0;
-        while i < MAX_THREADS {
-            mailboxes[i] = List::new(mailbox_list(ThreadSlot::new(i)));
-            i += 1;
-        }
         Core {
             threads: [Thread::EMPTY; MAX_THREADS],
             tasks: [const {
@@ -397,12 +394,12 @@ impl<S, B: MsgBuffers> Core<S, B> {
             run_queue: List::new(RUN_QUEUE),
             zombies: List::new(ZOMBIES),
             timers: TimerHeap::new(),
-            mailboxes,
-            messages: MessagePool::new(),
+            inboxes: Inboxes::new(mailbox_list(ThreadSlot::new(0))),
             buffers,
             seq: 0,
             bounce: [0; BOUNCE],
             current: Running::NONE,
+            slice: 0,
             now: 0,
             handoff: true,
             direct_off: 0,
@@ -421,6 +418,10 @@ impl<S, B: MsgBuffers> Core<S, B> {
     pub fn current(&self) -> Option<ThreadSlot> {
         self.current.get()
     }
+    /// What is left of the running thread's time slice, in ticks (see `slice`).
+    pub fn slice(&self) -> u32 {
+        self.slice
+    }
     pub fn thread(&self, slot: ThreadSlot) -> &Thread {
         &self.threads[slot]
     }
@@ -435,7 +436,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     }
     /// Asynchronous messages buffered in thread `slot`'s mailbox.
     pub fn queued_messages(&self, slot: ThreadSlot) -> usize {
-        self.messages.queued(slot)
+        self.inboxes.messages().queued(slot)
     }
     /// Task slots in use (live, or ended and not yet collected).
     pub fn tasks_in_use(&self) -> usize {
@@ -532,7 +533,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.children = 0;
         t.live_threads = 0;
         t.waiters = List::new(waiters_list(slot));
-        self.messages.reset_task(slot);
+        self.inboxes.reset_task(slot);
         self.live_tasks += 1;
         if self.first_task.is_none() {
             self.first_task = Some(slot);
@@ -568,10 +569,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
         t.fast = Fast::No;
         t.kstack = kstack;
         t.ret = crate::regs::Results::NONE;
-        t.quantum = QUANTUM_TICKS;
         t.ipc = ThreadIpc::EMPTY;
         t.home = crate::ipc::Home::NONE;
-        t.pending_irqs = 0;
+        self.inboxes.clear_irqs(slot);
         self.tasks[task].live_threads += 1;
         self.links.push_back(&mut self.run_queue, slot);
         Ok(slot)
@@ -587,15 +587,15 @@ impl<S, B: MsgBuffers> Core<S, B> {
         if let Some(c) = self.current.get() {
             return Some(c);
         }
-        // The thread held for the donation: runnable, in no list (see `donation`).
-        if let Some((d, quantum)) = self.donation.take() {
+        // The thread held for the donation: runnable, in no list (see `donation`); it runs
+        // on the rest of the slice.
+        if let Some(d) = self.donation.take() {
             debug_assert!(self.threads[d].state == State::Runnable && self.links.list_of(d).is_none());
-            self.threads[d].quantum = quantum;
             self.current = Running::of(d);
             return Some(d);
         }
         let next = self.links.pop_front(&mut self.run_queue)?;
-        self.threads[next].quantum = QUANTUM_TICKS;
+        self.slice = QUANTUM_TICKS;
         self.current = Running::of(next);
         Some(next)
     }
@@ -612,7 +612,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             let (list, timer) = (in_list(slot), self.timers.deadline(slot).is_some());
             let want = match t.state {
                 State::Runnable if self.current.get() == Some(slot) => None,
-                State::Runnable if self.donation.is_some_and(|(d, _)| d == slot) => None,
+                State::Runnable if self.donation == Some(slot) => None,
                 State::Runnable => Some(RUN_QUEUE),
                 State::WaitingTask(task) => Some(waiters_list(task)),
                 State::Sending { to, .. } => Some(mailbox_list(to)),
@@ -655,6 +655,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         if self.direct_off != off {
             return Err(format!("direct_off is {:#x}, not {off:#x}", self.direct_off));
         }
+        self.inboxes.check()?;
         if let Some(c) = self.current.get() {
             if self.threads[c].state != State::Runnable {
                 return Err(format!("the current thread {c} is {:?}", self.threads[c].state));
@@ -663,7 +664,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         // The thread held for the donation: runnable (a blocked, dead or free thread held
         // would be run by `schedule`), not the current one (it would be run twice over),
         // and in no list (checked above, for a runnable thread).
-        if let Some((d, _)) = self.donation {
+        if let Some(d) = self.donation {
             if self.threads[d].state != State::Runnable {
                 return Err(format!("the thread {d} held for the donation is {:?}", self.threads[d].state));
             }
@@ -702,8 +703,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
     #[cfg(test)]
     pub(crate) fn snapshot(&self) -> String {
         let mut out = format!(
-            "current {:?} donation {:?} seq {} now {} run queue {:?}\n",
+            "current {:?} slice {} donation {:?} seq {} now {} run queue {:?}\n",
             self.current.get(),
+            self.slice,
             self.donation,
             self.seq,
             self.now,
@@ -715,24 +717,24 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 continue;
             }
             out += &format!(
-                "{slot}: {} {:?} {:?} {:?} q{} {:?} irqs {:#x} list {:?} timer {:?} mailbox {:?} msgs {}\n",
+                "{slot}: {} {:?} {:?} {:?} {:?} irqs {:#x} list {:?} timer {:?} mailbox {:?} msgs {}\n",
                 t.tid,
                 t.state,
                 t.fast,
                 (0..abi::syscall::regs::RESULTS).map(|i| t.ret.get(i)).collect::<Vec<_>>(),
-                t.quantum,
                 t.ipc,
-                t.pending_irqs,
+                self.inboxes.irqs(slot),
                 self.links.list_of(slot),
                 self.timers.deadline(slot),
-                self.links.iter(&self.mailboxes[slot]).collect::<Vec<ThreadSlot>>(),
-                self.messages.queued(slot),
+                self.links.iter(self.inboxes.senders(slot)).collect::<Vec<ThreadSlot>>(),
+                self.inboxes.messages().queued(slot),
             );
         }
         out
     }
 
-    /// Makes runnable thread `slot` the current one at once (tests drive the core directly).
+    /// Makes runnable thread `slot` the current one at once, on a whole slice as if the
+    /// scheduler had picked it (tests drive the core directly); nothing if it already is.
     #[cfg(test)]
     pub(crate) fn switch_to(&mut self, slot: ThreadSlot) {
         assert_eq!(self.threads[slot].state, State::Runnable, "only a runnable thread can run");
@@ -743,13 +745,15 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.requeue_current();
         self.links.remove(&mut self.run_queue, slot);
         self.current = Running::of(slot);
+        self.slice = QUANTUM_TICKS;
     }
 
     /// If the CPU is free (`from`, the caller, just blocked), runs `slot` next, ahead of
-    /// the run queue, on the rest of `from`'s slice: the direct switch of the IPC fast path.
+    /// the run queue, on the rest of `from`'s slice (`slice`, as it is): the direct switch
+    /// of the IPC fast path.
     pub(crate) fn hand_off(&mut self, from: ThreadSlot, slot: ThreadSlot) {
+        debug_assert!(self.threads[from].state != State::Runnable, "the caller just blocked");
         if self.handoff && self.current.get().is_none() && self.links.remove(&mut self.run_queue, slot) {
-            self.threads[slot].quantum = self.threads[from].quantum;
             self.current = Running::of(slot);
         }
     }
@@ -757,7 +761,8 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// The direct switch's one transition (`crate::ipc::direct`): `me`, the current
     /// thread, blocks into `state`, a wait in no list and with no timer (`fast` being what
     /// the direct switch may do with it), and `to`, blocked in no list and with no timer,
-    /// becomes runnable and current at once, on the rest of `me`'s slice, with no results
+    /// becomes runnable and current at once, on the rest of `me`'s slice (`slice`, as it
+    /// is: nothing to copy), with no results
     /// pending (the threads the direct ways enter wait with none; their results are written
     /// as the wait ends, here, by the architecture into its registers or by the caller into
     /// `ret`). What `block_*`, `wake` and
@@ -768,7 +773,6 @@ impl<S, B: MsgBuffers> Core<S, B> {
         debug_assert_eq!(self.current.get(), Some(me));
         debug_assert!(self.links.list_of(to).is_none() && self.timers.deadline(to).is_none());
         debug_assert!(self.links.list_of(me).is_none() && self.timers.deadline(me).is_none());
-        let quantum = self.threads[me].quantum;
         let c = &mut self.threads[me];
         c.state = state;
         c.fast = fast;
@@ -779,7 +783,6 @@ impl<S, B: MsgBuffers> Core<S, B> {
         debug_assert!(t.ret.is_empty(), "the direct switch enters a thread with results pending");
         t.state = State::Runnable;
         t.fast = Fast::No;
-        t.quantum = quantum;
         self.current = Running::of(to);
     }
 
@@ -790,11 +793,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// running puts the thread at the back of the queue, so round robin's bound holds
     /// (docs/architecture.md, "Scheduling and IPC").
     pub(crate) fn donate(&mut self, slot: ThreadSlot) {
-        if let (true, Some(c)) = (self.handoff, self.current.get()) {
-            if self.links.remove(&mut self.run_queue, slot) {
-                self.end_donation();
-                self.donation = Some((slot, self.threads[c].quantum));
-            }
+        if self.handoff && self.current.get().is_some() && self.links.remove(&mut self.run_queue, slot) {
+            self.end_donation();
+            self.donation = Some(slot);
         }
     }
 
@@ -802,14 +803,14 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// once the current thread has blocked.
     #[inline(always)]
     pub(crate) fn donated(&self) -> Option<ThreadSlot> {
-        self.donation.map(|(d, _)| d)
+        self.donation
     }
 
     /// Ends the donation, if there is one: the thread held for it joins the back of the
     /// run queue, where every runnable thread that is not running waits.
     #[inline(always)]
     fn end_donation(&mut self) {
-        if let Some((d, _)) = self.donation.take() {
+        if let Some(d) = self.donation.take() {
             self.links.push_back(&mut self.run_queue, d);
         }
     }
@@ -865,7 +866,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     #[inline(always)]
     pub(crate) fn block_sending(&mut self, me: ThreadSlot, to: ThreadSlot, send: PendingSend, timeout: Timeout) {
         self.block_current(me, State::Sending { to, send });
-        let queued = self.links.push_back(&mut self.mailboxes[to], me);
+        let queued = self.inboxes.push_sender(&mut self.links, to, me);
         debug_assert!(queued);
         self.arm(me, timeout);
     }
@@ -913,14 +914,11 @@ impl<S, B: MsgBuffers> Core<S, B> {
     #[inline(always)]
     pub(crate) fn wake_donated(&mut self, slot: ThreadSlot, value: i64) {
         self.unblock(slot, value);
-        match (self.handoff, self.current.get()) {
-            (true, Some(c)) => {
-                self.end_donation();
-                self.donation = Some((slot, self.threads[c].quantum));
-            }
-            _ => {
-                self.links.push_back(&mut self.run_queue, slot);
-            }
+        if self.handoff && self.current.get().is_some() {
+            self.end_donation();
+            self.donation = Some(slot);
+        } else {
+            self.links.push_back(&mut self.run_queue, slot);
         }
         crate::trace_event!(crate::trace::wake(self, slot, value));
     }
@@ -936,7 +934,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 self.links.remove(&mut self.tasks[task].waiters, slot);
             }
             State::Sending { to, .. } => {
-                self.links.remove(&mut self.mailboxes[to], slot);
+                self.inboxes.remove_sender(&mut self.links, to, slot);
             }
             _ => {}
         }
@@ -958,7 +956,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     pub(crate) fn sender_received(&mut self, s: ThreadSlot, receiver: ThreadSlot) {
         if let State::Sending { to, send } = self.threads[s].state {
             debug_assert_eq!(to, receiver);
-            self.links.remove(&mut self.mailboxes[to], s);
+            self.inboxes.remove_sender(&mut self.links, to, s);
             let reply = send.reply_to();
             self.threads[s].state = State::AwaitingReply { from: to, seq: send.seq(), reply };
             // Still bounded by its deadline, if it has one.
@@ -969,7 +967,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
 
     /// One timer tick, after which the tick counter reads `now` (`time::ticks()` on the
     /// machine: the core keeps no counter of its own): wakes expired sleepers, and preempts
-    /// the current thread when its quantum is used up and another thread is waiting to run.
+    /// the current thread when the slice is used up and another thread is waiting to run.
     pub fn tick(&mut self, now: u64) {
         self.now = now;
         self.end_donation();
@@ -991,10 +989,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 _ => {}
             }
         }
-        if let Some(c) = self.current.get() {
-            let t = &mut self.threads[c];
-            t.quantum = t.quantum.saturating_sub(1);
-            if t.quantum == 0 && !self.run_queue.is_empty() {
+        if self.current.get().is_some() {
+            self.slice = self.slice.saturating_sub(1);
+            if self.slice == 0 && !self.run_queue.is_empty() {
                 self.requeue_current();
             }
         }
@@ -1005,7 +1002,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// `yield_to(-1)` runs the next thread in line; `yield_to(tid)` runs `tid` next.
     pub fn yield_to(&mut self, me: ThreadSlot, target: i32) -> Result<(), Error> {
         // Yielding gives the CPU to the queue, not to a partner.
-        if let Some((d, _)) = self.donation {
+        if let Some(d) = self.donation {
             self.donation = None;
             self.links.push_back(&mut self.run_queue, d);
         }
@@ -1026,7 +1023,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
         self.links.remove(&mut self.run_queue, slot);
         self.requeue_current();
         self.current = Running::of(slot);
-        self.threads[slot].quantum = QUANTUM_TICKS;
+        self.slice = QUANTUM_TICKS;
         Ok(())
     }
 
@@ -1102,7 +1099,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
             return;
         }
         self.release_mailbox(slot);
-        if self.donation.is_some_and(|(d, _)| d == slot) {
+        if self.donation == Some(slot) {
             self.donation = None; // its slot may be reused before the next tick (held in no list)
         }
         match state {
@@ -1114,7 +1111,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 self.links.remove(&mut self.tasks[waited].waiters, slot);
             }
             State::Sending { to, .. } => {
-                self.links.remove(&mut self.mailboxes[to], slot);
+                self.inboxes.remove_sender(&mut self.links, to, slot);
             }
             State::Sleeping | State::AwaitingReply { .. } | State::Receiving(_) | State::Descheduled => {}
             State::Free | State::Zombie => return,
@@ -1130,7 +1127,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// Releases everything waiting on `slot`'s mailbox (the thread is dying).
     fn release_mailbox(&mut self, slot: ThreadSlot) {
         let died = Error::PeerDied.code() as i64;
-        while let Some(sender) = self.mailboxes[slot].front() {
+        while let Some(sender) = self.inboxes.first_sender(slot) {
             self.wake(sender, died);
         }
         for s in ThreadSlot::all() {
@@ -1138,9 +1135,9 @@ impl<S, B: MsgBuffers> Core<S, B> {
                 self.wake(s, died);
             }
         }
-        while let Some(m) = self.messages.pop(slot) {
+        while let Some(m) = self.inboxes.pop_message(slot) {
             if let Some(t) = self.live_task_slot(m.sender_task) {
-                self.messages.uncharge(t);
+                self.inboxes.uncharge(t);
             }
             self.buffers.free(m.buffer);
         }
@@ -1161,7 +1158,7 @@ impl<S, B: MsgBuffers> Core<S, B> {
     /// Takes `s` out of `owner`'s mailbox sender queue, if it is there (for a thread found
     /// queued that is not sending, which the invariants rule out).
     pub(crate) fn unqueue_sender(&mut self, owner: ThreadSlot, s: ThreadSlot) {
-        self.links.remove(&mut self.mailboxes[owner], s);
+        self.inboxes.remove_sender(&mut self.links, owner, s);
     }
 
     /// The next send-order number.

@@ -392,7 +392,7 @@ fn a_sender_gets_only_its_share_of_another_tasks_mailbox() {
     }
     assert_eq!(w.send(a, b, b"flood", 0, 0), Err(Error::QueueFull), "at its share");
     assert_eq!(w.send(c, b, b"hello", 0, 0), Ok(Outcome::Done(1, 0)), "another sender still gets in");
-    assert_eq!(w.core.messages.queued(b), share + 1);
+    assert_eq!(w.core.queued_messages(b), share + 1);
     assert!(w.recv(b, 8, 0).is_ok());
     assert_eq!(w.send(a, b, b"flood", 0, 0), Ok(Outcome::Done(1, 0)), "one taken: room in its share");
 }
@@ -412,4 +412,50 @@ fn a_tasks_own_mailboxes_are_not_limited_by_its_share() {
 /// The value a woken thread's system call returns, if one is pending.
 fn wake_value<S, B: MsgBuffers>(c: &Core<S, B>, slot: ThreadSlot) -> Option<i64> {
     c.thread(slot).ret.get(abi::syscall::regs::VALUE).map(|v| v as i64)
+}
+
+// ---- the time slice ---------------------------------------------------------------------
+
+#[test]
+fn a_thread_put_on_the_cpu_by_the_scheduler_or_a_yield_gets_a_whole_slice() {
+    let (mut c, _, t) = setup(2);
+    assert_eq!(c.schedule(), Some(t[0]));
+    assert_eq!(c.slice(), QUANTUM_TICKS, "picked from the run queue");
+    c.tick(c.now() + 1);
+    assert_eq!(c.schedule(), Some(t[1]), "its slice used up, another waiting: preempted");
+    assert_eq!(c.slice(), QUANTUM_TICKS, "the next one starts a whole slice");
+    c.yield_to(t[1], tid(&c, t[0]).raw() as i32).unwrap();
+    assert_eq!(c.schedule(), Some(t[0]));
+    assert_eq!(c.slice(), QUANTUM_TICKS, "a thread yielded to gets a whole slice");
+}
+
+#[test]
+fn a_thread_runs_on_past_its_slice_until_another_is_runnable() {
+    let (mut c, _, t) = setup(2);
+    assert_eq!(c.schedule(), Some(t[0]));
+    assert!(c.deschedule(t[0], 0));
+    assert_eq!(c.schedule(), Some(t[1]));
+    for _ in 0..QUANTUM_TICKS + 2 {
+        c.tick(c.now() + 1);
+        assert_eq!(c.schedule(), Some(t[1]), "nobody else to run");
+    }
+    assert_eq!(c.slice(), 0, "used up, not wrapped");
+    c.make_runnable(t[1], tid(&c, t[0])).unwrap();
+    assert_eq!(c.schedule(), Some(t[1]), "a wake does not end the slice");
+    c.tick(c.now() + 1);
+    assert_eq!(c.schedule(), Some(t[0]), "the next tick does");
+    assert_eq!(c.slice(), QUANTUM_TICKS);
+}
+
+#[test]
+fn a_thread_yielded_to_gets_a_whole_slice_not_what_was_left() {
+    let (mut c, _, t) = setup(2);
+    assert_eq!(c.schedule(), Some(t[0]));
+    assert!(c.deschedule(t[0], 0));
+    assert_eq!(c.schedule(), Some(t[1]));
+    c.tick(c.now() + 1);
+    c.make_runnable(t[1], tid(&c, t[0])).unwrap();
+    assert_eq!((c.schedule(), c.slice()), (Some(t[1]), QUANTUM_TICKS - 1));
+    c.yield_to(t[1], tid(&c, t[0]).raw() as i32).unwrap();
+    assert_eq!((c.schedule(), c.slice()), (Some(t[0]), QUANTUM_TICKS));
 }

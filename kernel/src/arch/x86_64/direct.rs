@@ -32,9 +32,6 @@ use core::mem::offset_of;
 /// Where the records lie in the kernel the `run::KERNEL` cell holds.
 const L: FastLayout = FastLayout::of::<X86>();
 
-// The mailboxes and message queues are indexed by slot with the scale 8.
-const _: () = assert!(L.list_size == 8);
-
 core::arch::global_asm!(
     concat!(
         r#"
@@ -122,8 +119,8 @@ syscall_ipc_call:
     cmp qword ptr [rbx + {kernel} + {threads} + {home_io}], rcx
     jne 9f
     /* Taken. The call's number; the target owes the caller (rbp: its record) the
-       reply; the caller waits for it in registers; the target runs on the caller's
-       slice. */
+       reply; the caller waits for it in registers; the target runs (on the rest of the
+       caller's slice, which is the CPU's: `Core::slice`). */
     mov r14, qword ptr [rip + {kernel} + {current}]
     imul rbp, r14, {thread_size}
     mov r15, qword ptr [rip + {kernel} + {seq}]
@@ -141,8 +138,6 @@ syscall_ipc_call:
     mov byte ptr [rbp + {kernel} + {threads} + {fast}], {fast_awaiting_reply}
     mov byte ptr [rbx + {kernel} + {threads} + {state_tag}], {runnable}
     mov byte ptr [rbx + {kernel} + {threads} + {fast}], {fast_no}
-    mov r11d, dword ptr [rbp + {kernel} + {threads} + {quantum}]
-    mov dword ptr [rbx + {kernel} + {threads} + {quantum}], r11d
     mov r15d, edi
     switch_to_partner
     /* Its result registers: a call (`RecvKind::Call`), from the caller, this long; the
@@ -187,18 +182,15 @@ syscall_ipc_reply_wait:
     mov rax, qword ptr [rbp + {kernel} + {threads} + {owed_seq}]
     cmp qword ptr [rbx + {kernel} + {threads} + {awaiting_seq}], rax
     jne 9f
-    /* Nothing else to receive: no interrupt, no queued sender, no buffered message. */
-    cmp word ptr [rbp + {kernel} + {threads} + {pending_irqs}], 0
-    jne 9f
-    cmp word ptr [r14 * 8 + {kernel} + {mailboxes} + {list_len}], 0
-    jne 9f
-    cmp word ptr [r14 * 8 + {kernel} + {message_queues} + {list_len}], 0
+    /* Nothing else to receive (no interrupt, no queued sender, no buffered message): its
+       inbox's one flag (`ipc::inbox`). */
+    cmp byte ptr [r14 + {kernel} + {inbox_any}], 0
     jne 9f
     mov eax, dword ptr [rip + {kernel} + {io_loaded}]
     cmp qword ptr [rbx + {kernel} + {threads} + {home_io}], rax
     jne 9f
     /* Taken. The reply's length, cut to the caller's room; none owed now; this thread
-       waits in registers; the caller runs on its slice. */
+       waits in registers; the caller runs (on the rest of the slice). */
     mov eax, dword ptr [rbx + {kernel} + {threads} + {awaiting_len}]
     cmp eax, edi
     cmova eax, edi
@@ -209,8 +201,6 @@ syscall_ipc_reply_wait:
     mov byte ptr [rbp + {kernel} + {threads} + {fast}], {fast_receiving}
     mov byte ptr [rbx + {kernel} + {threads} + {state_tag}], {runnable}
     mov byte ptr [rbx + {kernel} + {threads} + {fast}], {fast_no}
-    mov r11d, dword ptr [rbp + {kernel} + {threads} + {quantum}]
-    mov dword ptr [rbx + {kernel} + {threads} + {quantum}], r11d
     switch_to_partner
     /* Its result registers: 0, no sender word, the reply's length; the payload is where
        this thread left it. */
@@ -273,17 +263,13 @@ syscall_ipc_reply_wait:
     fast_no = const L.fast_no,
     fast_receiving = const L.fast_receiving,
     fast_awaiting_reply = const L.fast_awaiting_reply,
-    quantum = const L.quantum,
     kstack_top = const L.kstack_top,
     owed_slot = const L.owed_slot,
     owed_tid = const L.owed_tid,
     owed_seq = const L.owed_seq,
     home_space = const L.home_space,
     home_io = const L.home_io,
-    pending_irqs = const L.pending_irqs,
-    mailboxes = const crate::run::KERNEL_AT + L.mailboxes,
-    message_queues = const crate::run::KERNEL_AT + L.message_queues,
-    list_len = const L.list_len,
+    inbox_any = const crate::run::KERNEL_AT + L.inbox_any,
     seq = const crate::run::KERNEL_AT + L.seq,
     current = const crate::run::KERNEL_AT + L.current,
     direct_off = const crate::run::KERNEL_AT + L.direct_off,
