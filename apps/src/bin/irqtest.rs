@@ -28,6 +28,21 @@ const TRY_BIND: u64 = 1;
 const READ_PORT_0X60: u64 = 2;
 const READ_COM1: u64 = 3;
 const BIND_AND_EXIT: u64 = 4;
+/// Calls the port server whose id is in the argument's high half.
+const CALL_PORT_SERVER: u64 = 5;
+
+/// A server thread of this program (granted COM1) that answers one call in registers with
+/// COM1's line status, read after the call arrives: `0x1_0000 | lsr`.
+fn port_server(_: usize) {
+    // SAFETY (both calls): registers only.
+    let (r, ..) = unsafe { libsys::raw::ipc_reply_wait(None, -1) };
+    if r == 0 {
+        // SAFETY: COM1's line-status register, granted to this program: reading it is
+        // harmless (it faults only if this task's ports are not the ones loaded).
+        let lsr = unsafe { Port::new(COM1 + 5).read() };
+        unsafe { libsys::raw::ipc_reply_wait(Some((8, [0x1_0000 | lsr as u64, 0, 0, 0, 0])), 0) };
+    }
+}
 
 fn child(arg: u64) -> i32 {
     match arg {
@@ -41,6 +56,14 @@ fn child(arg: u64) -> i32 {
         // SAFETY: as above, for a program granted no ports at all.
         READ_COM1 => unsafe { Port::new(COM1 + 5).read() as i32 + 100 },
         BIND_AND_EXIT => device::bind(IRQ).map_or(3, |_| 0),
+        a if a & 0xffff_ffff == CALL_PORT_SERVER => {
+            // SAFETY: registers only.
+            let (r, len, w) = unsafe { libsys::raw::ipc_call_fast((a >> 32) as u32, 8, [1, 0, 0, 0, 0], -1) };
+            match (r, len, w[0] >> 16) {
+                (0, 8, 1) => 0,
+                _ => 4,
+            }
+        }
         _ => 99,
     }
 }
@@ -71,6 +94,15 @@ fn main() -> i32 {
         ensure_eq!(run("irqnocap", READ_COM1)?, status::faulted(13), "COM1, for a program granted nothing");
         // SAFETY: COM1's line-status register, granted to this program: reading it is harmless.
         let _lsr = unsafe { Port::new(COM1 + 5).read() };
+        Ok(())
+    });
+
+    s.case("io::a_call_from_a_task_without_ports_runs_the_server_with_its_own", || {
+        // The caller's task has no ports loaded, the server's has COM1: the call must not
+        // switch straight to the server with the caller's (none), or its read faults.
+        let srv = libsys::thread::spawn(port_server, 0).map_err(|e| Msg::new(format_args!("spawn: {e}")))?;
+        while libsys::raw::yield_to(srv as i32) == 0 {}
+        ensure_eq!(run("irqnocap", CALL_PORT_SERVER | (srv as u64) << 32)?, 0, "answered with COM1's status");
         Ok(())
     });
 
