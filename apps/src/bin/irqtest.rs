@@ -32,7 +32,8 @@ const BIND_AND_EXIT: u64 = 4;
 const CALL_PORT_SERVER: u64 = 5;
 
 /// A server thread of this program (granted COM1) that answers one call in registers with
-/// COM1's line status, read after the call arrives: `0x1_0000 | lsr`.
+/// COM1's line status, read after the call arrives: `0x1_0000 | lsr`; then it waits (with
+/// no deadline, so that the reply may switch straight to the caller) for ever.
 fn port_server(_: usize) {
     // SAFETY (both calls): registers only.
     let (r, ..) = unsafe { libsys::raw::ipc_reply_wait(None, -1) };
@@ -40,7 +41,7 @@ fn port_server(_: usize) {
         // SAFETY: COM1's line-status register, granted to this program: reading it is
         // harmless (it faults only if this task's ports are not the ones loaded).
         let lsr = unsafe { Port::new(COM1 + 5).read() };
-        unsafe { libsys::raw::ipc_reply_wait(Some((8, [0x1_0000 | lsr as u64, 0, 0, 0, 0])), 0) };
+        unsafe { libsys::raw::ipc_reply_wait(Some((8, [0x1_0000 | lsr as u64, 0, 0, 0, 0])), -1) };
     }
 }
 
@@ -59,10 +60,12 @@ fn child(arg: u64) -> i32 {
         a if a & 0xffff_ffff == CALL_PORT_SERVER => {
             // SAFETY: registers only.
             let (r, len, w) = unsafe { libsys::raw::ipc_call_fast((a >> 32) as u32, 8, [1, 0, 0, 0, 0], -1) };
-            match (r, len, w[0] >> 16) {
-                (0, 8, 1) => 0,
-                _ => 4,
+            if (r, len, w[0] >> 16) != (0, 8, 1) {
+                return 4;
             }
+            // Back from the server, with this task's ports again (none): COM1 faults.
+            // SAFETY: not safe, on purpose, as `READ_COM1`.
+            unsafe { Port::new(COM1 + 5).read() as i32 + 100 }
         }
         _ => 99,
     }
@@ -97,12 +100,17 @@ fn main() -> i32 {
         Ok(())
     });
 
-    s.case("io::a_call_from_a_task_without_ports_runs_the_server_with_its_own", || {
+    s.case("io::a_call_between_tasks_with_other_ports_runs_each_with_its_own", || {
         // The caller's task has no ports loaded, the server's has COM1: the call must not
-        // switch straight to the server with the caller's (none), or its read faults.
+        // switch straight to the server with the caller's (none), or its read faults; nor
+        // the reply back to the caller with the server's, or the caller's read succeeds.
         let srv = libsys::thread::spawn(port_server, 0).map_err(|e| Msg::new(format_args!("spawn: {e}")))?;
         while libsys::raw::yield_to(srv as i32) == 0 {}
-        ensure_eq!(run("irqnocap", CALL_PORT_SERVER | (srv as u64) << 32)?, 0, "answered with COM1's status");
+        ensure_eq!(
+            run("irqnocap", CALL_PORT_SERVER | (srv as u64) << 32)?,
+            status::faulted(13),
+            "answered with COM1's status, then COM1 refused to the caller"
+        );
         Ok(())
     });
 

@@ -8,7 +8,7 @@
 use crate::ipc::{recv, reply, result, send_msg, wait_blocked, ASYNC, FOREVER};
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use libsys::abi::ipc::fast;
-use libsys::abi::Error;
+use libsys::abi::{Error, Syscall};
 use libsys::raw;
 use moroso_apps::ensure_eq;
 use moroso_apps::harness::{Msg, Suite};
@@ -216,6 +216,15 @@ fn deadline_server(_: usize) {
     }
 }
 
+/// Receives one call and ends without answering it.
+fn dying_server(_: usize) {
+    // SAFETY: registers only.
+    unsafe { raw::ipc_reply_wait(None, FOREVER) };
+}
+
+/// Words a declined call leaves in its caller's saved frame, to see whether they come back.
+const JUNK: [u64; 5] = [0x5a5a_0001, 0x5a5a_0002, 0x5a5a_0003, 0x5a5a_0004, 0x5a5a_0005];
+
 pub fn cases(s: &mut Suite) {
     s.case("direct::a_reply_wait_takes_a_message_buffered_meanwhile_at_once", || queued_before_the_reply(0));
 
@@ -264,6 +273,23 @@ pub fn cases(s: &mut Suite) {
             Err(Error::Timeout),
             "its wait ended at the deadline"
         );
+        Ok(())
+    });
+
+    s.case("direct::a_caller_whose_server_dies_gets_peer_died_and_zeros", || {
+        // A call the direct switch declines (to nobody) saves the whole frame: junk in
+        // every argument slot. The next call is switched directly, which saves none of
+        // them; its server dies owing the reply. The caller must get PeerDied and zeros,
+        // not what its frame held from before.
+        // SAFETY (all three calls): registers only.
+        let (r, ..) = unsafe { raw::fast_syscall(Syscall::IpcCall, fast::call_word(0, 8), 0x5a5a_0000, JUNK) };
+        ensure_eq!(result(r as i32), Err(Error::NoSuchThread), "the junk call went nowhere");
+        let srv = spawn(dying_server)?;
+        wait_blocked(srv);
+        let (r, rdi, rsi, w) = unsafe {
+            raw::fast_syscall(Syscall::IpcCall, fast::call_word(srv, 8), fast::timeout_word(FOREVER), [7; 5])
+        };
+        ensure_eq!((result(r as i32), rdi, rsi, w), (Err(Error::PeerDied), 0, 0, [0; 5]), "PeerDied and zeros");
         Ok(())
     });
 

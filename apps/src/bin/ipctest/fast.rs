@@ -76,6 +76,8 @@ fn cutting_server(_: usize) {
 const BAD_REPLIES: [u64; 5] = [41, 256, 0x1_0000, 0x1_0000_0000, 0x1_0000_0005];
 static REPLY_RESULTS: [AtomicI32; 5] = [const { AtomicI32::new(1) }; 5];
 static FINAL_RESULT: AtomicI32 = AtomicI32::new(1);
+/// What a wait with no reply returned while the reply was owed.
+static NO_REPLY_RESULT: AtomicI32 = AtomicI32::new(1);
 
 /// Receives one call, answers it with every length of `BAD_REPLIES`, then properly.
 fn bad_reply_server(_: usize) {
@@ -85,11 +87,17 @@ fn bad_reply_server(_: usize) {
         FINAL_RESULT.store(r, Ordering::SeqCst);
         return;
     }
+    // With no deadline, as the direct switch takes a reply: each fails at once (nothing is
+    // waited for after a failed reply), and so does a wait with no reply while one is owed.
     for (i, &rdi) in BAD_REPLIES.iter().enumerate() {
         // SAFETY: registers only.
-        let (ret, ..) = unsafe { raw::fast_syscall(Syscall::IpcReplyWait, rdi, fast::timeout_word(0), [u64::MAX; 5]) };
+        let (ret, ..) =
+            unsafe { raw::fast_syscall(Syscall::IpcReplyWait, rdi, fast::timeout_word(FOREVER), [u64::MAX; 5]) };
         REPLY_RESULTS[i].store(ret as i32, Ordering::SeqCst);
     }
+    // SAFETY: registers only.
+    let (ret, ..) = unsafe { raw::ipc_reply_wait(None, FOREVER) };
+    NO_REPLY_RESULT.store(ret, Ordering::SeqCst);
     // SAFETY: registers only. The real reply, then a poll that finds nothing.
     let (ret, ..) = unsafe { raw::ipc_reply_wait(Some((4, fast::to_words(b"good"))), 0) };
     FINAL_RESULT.store(ret, Ordering::SeqCst);
@@ -219,6 +227,7 @@ pub fn cases(s: &mut Suite) {
         while FINAL_RESULT.load(Ordering::SeqCst) == 1 {
             libsys::time::yield_now();
         }
+        ensure_eq!(result(NO_REPLY_RESULT.load(Ordering::SeqCst)), Err(Error::ReplyPending), "no reply while owed");
         for (i, rdi) in BAD_REPLIES.iter().enumerate() {
             ensure_eq!(result(REPLY_RESULTS[i].load(Ordering::SeqCst)), Err(Error::TooLong), "reply length {rdi:#x}");
         }

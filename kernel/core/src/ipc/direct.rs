@@ -78,6 +78,8 @@ impl Home {
     /// (`sys::fast_layout`).
     pub(crate) const AT_SPACE: usize = core::mem::offset_of!(Home, space);
     pub(crate) const AT_IO: usize = core::mem::offset_of!(Home, io);
+    pub(crate) const SPACE_BYTES: usize = crate::sys::fast_layout::width(|h: &Home| &h.space);
+    pub(crate) const IO_BYTES: usize = crate::sys::fast_layout::width(|h: &Home| &h.io);
 
     /// No home: the I/O key is past every pair's (`io_key` is at most `u32::MAX`).
     pub const NONE: Home = Home { space: 0, io: u64::MAX };

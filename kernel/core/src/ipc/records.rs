@@ -85,6 +85,9 @@ impl Owed {
     pub(crate) const AT_SLOT: usize = core::mem::offset_of!(Owed, 0.slot);
     pub(crate) const AT_TID: usize = core::mem::offset_of!(Owed, 0.tid);
     pub(crate) const AT_SEQ: usize = core::mem::offset_of!(Owed, 0.seq);
+    pub(crate) const SLOT_BYTES: usize = crate::sys::fast_layout::width(|o: &Owed| &o.0.slot);
+    pub(crate) const TID_BYTES: usize = crate::sys::fast_layout::width(|o: &Owed| &o.0.tid);
+    pub(crate) const SEQ_BYTES: usize = crate::sys::fast_layout::width(|o: &Owed| &o.0.seq);
 
     /// No reply owed.
     pub(in crate::ipc) const NONE: Owed = Owed(ReplyTo { slot: ThreadSlot::new(0), tid: Tid::from_raw(0), seq: 0 });
@@ -233,6 +236,7 @@ impl PendingRecv {
     /// registers, for the direct switch's assembly (`sys::fast_layout`).
     pub(crate) const AT_CAP: usize = core::mem::offset_of!(PendingRecv, cap);
     pub(crate) const AT_DEST: usize = core::mem::offset_of!(PendingRecv, dest);
+    pub(crate) const CAP_BYTES: usize = crate::sys::fast_layout::width(|r: &PendingRecv| &r.cap);
     pub(crate) const REGS_CAP: u32 = RECV_REGS.cap;
     pub(crate) const REGS_TAG: u8 = {
         // SAFETY: `RecvBuf` is `repr(u8)`: its first byte is the tag, initialised in
@@ -305,6 +309,7 @@ impl ReplyDest {
     /// registers, for the direct switch's assembly (`sys::fast_layout`).
     pub(crate) const AT_LEN: usize = core::mem::offset_of!(ReplyDest, len);
     pub(crate) const AT_TO: usize = core::mem::offset_of!(ReplyDest, to);
+    pub(crate) const LEN_BYTES: usize = crate::sys::fast_layout::width(|r: &ReplyDest| &r.len);
     pub(crate) const REGS_TAG: u8 = {
         // SAFETY: `ReplyBuf` is `repr(u8)`: its first byte is the tag, initialised in
         // every value.

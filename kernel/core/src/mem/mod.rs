@@ -42,6 +42,7 @@ pub struct KernelStack {
 impl KernelStack {
     /// Where `top` lies in the record, for the direct switch's assembly (`sys::fast_layout`).
     pub(crate) const AT_TOP: usize = core::mem::offset_of!(KernelStack, top);
+    pub(crate) const TOP_BYTES: usize = crate::sys::fast_layout::width(|k: &KernelStack| &k.top);
 
     /// No stack (an unused thread slot's).
     pub const EMPTY: KernelStack = KernelStack { bottom: 0, top: 0 };

@@ -19,6 +19,13 @@ use crate::limits::MAX_THREADS;
 use crate::task::{Core, Fast, State, Thread};
 use core::mem::size_of;
 
+/// The width of the field `project` names (from its type; the projection is never
+/// called): for the owning modules' `*_BYTES` constants, which `FastLayout::of` checks
+/// against the widths the assembly uses.
+pub(crate) const fn width<S, T>(_project: fn(&S) -> &T) -> usize {
+    size_of::<T>()
+}
+
 /// Whether this kernel traces (`cargo xtask trace`): then the direct ways never run, so
 /// that the general path records every event.
 pub const TRACED: bool = cfg!(all(feature = "trace", target_os = "none"));
@@ -85,9 +92,15 @@ impl FastLayout {
         let state = Thread::AT_STATE;
         let reply = state + State::AT_AWAITING_REPLY;
         let recv = state + State::AT_RECEIVING;
-        // The widths the assembly loads and stores.
+        // The widths the assembly loads and stores, each field's type as it lies.
         assert!(size_of::<crate::ids::Tid>() == 4 && size_of::<crate::task::ThreadSlot>() == 8);
         assert!(size_of::<Fast>() == 1 && size_of::<bool>() == 1);
+        assert!(size_of::<crate::task::Running>() == 8 && Core::<P::Space, P::Buffers>::SEQ_BYTES == 8);
+        const { assert!(Owed::SLOT_BYTES == 8 && Owed::TID_BYTES == 4 && Owed::SEQ_BYTES == 8) };
+        const { assert!(ReplyDest::LEN_BYTES == 4 && PendingRecv::CAP_BYTES == 4) };
+        const { assert!(Home::SPACE_BYTES == 8 && Home::IO_BYTES == 8) };
+        assert!(crate::mem::KernelStack::TOP_BYTES == 8 && Core::<P::Space, P::Buffers>::DIRECT_OFF_BYTES == 1);
+        const { assert!(size_of::<(u16, u16)>() == 4) };
         // A slot is an id's low byte (the assembly takes it with one zero-extending load).
         const { assert!(MAX_THREADS == 256) };
         // The I/O key's low half is the loaded pair as it lies in memory (`io_key`).

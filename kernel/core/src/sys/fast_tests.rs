@@ -589,3 +589,30 @@ fn each_light_call_gives_the_general_path_s_results() {
         assert_eq!(m.running, Some(c.caller), "{nr:?} returns to its caller");
     }
 }
+
+/// A call waiting for its reply in registers that ends in an error gets zeros in every
+/// register beside the error, as a receive into registers does: its server's death (the
+/// caller then blocked by the direct switch, which stores none of its argument registers)
+/// and a timeout (a caller with a deadline, blocked by the general path).
+#[test]
+fn a_call_in_registers_ended_by_an_error_gets_zeros_beside_it() {
+    for (call_timeout, error) in [(-1, Error::PeerDied), (3, Error::Timeout)] {
+        let mut m = Machine::new();
+        let w = world(&mut m);
+        waits(&mut m, w.b, -1);
+        m.call(w.a, Syscall::IpcCall, &call_args(m.tid(w.b), 8, call_timeout));
+        assert_eq!(m.k.core.thread(w.a).fast(), if call_timeout < 0 { Fast::AwaitingReply } else { Fast::No });
+        if call_timeout < 0 {
+            m.call(w.b, Syscall::ThreadExit, &[0]);
+        } else {
+            for _ in 0..4 {
+                m.tick(true);
+            }
+        }
+        let ret = &m.k.core.thread(w.a).ret;
+        let pending: Vec<Option<u64>> = (0..abi::syscall::regs::RESULTS).map(|i| ret.get(i)).collect();
+        let mut want = vec![Some(0); abi::syscall::regs::RESULTS];
+        want[0] = Some(err(error) as u64);
+        assert_eq!(pending, want, "{error:?} and zeros, pending for when it runs");
+    }
+}

@@ -179,7 +179,9 @@ pub struct Thread {
 }
 
 /// The layout of [`State::AwaitingReply`] under `repr(u8)`: the tag byte, then its fields
-/// as a `repr(C)` struct lays them out (the primitive representation's definition).
+/// as a `repr(C)` struct lays them out (the primitive representation's definition). Its
+/// fields must be the variant's, in order; `sys::fast_layout`'s host test reads each one
+/// back through the variant, so a change to one and not the other fails it.
 #[repr(C)]
 #[allow(dead_code)] // read only through `offset_of!`
 struct AwaitingReplyLayout {
@@ -367,6 +369,8 @@ impl<S, B> Core<S, B> {
     pub(crate) const AT_SEQ: usize = core::mem::offset_of!(Self, seq);
     pub(crate) const AT_CURRENT: usize = core::mem::offset_of!(Self, current);
     pub(crate) const AT_DIRECT_OFF: usize = core::mem::offset_of!(Self, direct_off);
+    pub(crate) const SEQ_BYTES: usize = crate::sys::fast_layout::width(|c: &Self| &c.seq);
+    pub(crate) const DIRECT_OFF_BYTES: usize = crate::sys::fast_layout::width(|c: &Self| &c.direct_off);
 }
 
 impl<S, B: MsgBuffers> Core<S, B> {
@@ -946,6 +950,14 @@ impl<S, B: MsgBuffers> Core<S, B> {
             !matches!(t.state, State::Receiving(r) if r.in_regs()) || t.ret.has_fast(),
             "a receive into registers woken with its registers unwritten"
         );
+        // So does a call waiting for its reply in registers (`IpcCall`): a reply writes
+        // them; an error (a timeout, its server's death) writes zeros beside it. Not only
+        // for its own sake: the direct switch stores no argument register of a caller it
+        // blocks (`TrapFrame`, "The slots a system call's frame leaves"), so what its frame
+        // holds there is older.
+        if matches!(t.state, State::AwaitingReply { reply, .. } if reply.in_regs()) && !t.ret.has_fast() {
+            t.ret.fast(0, 0, [0; abi::ipc::fast::WORDS]);
+        }
         t.state = State::Runnable;
         t.fast = Fast::No;
         t.ret.value(value as u64);

@@ -122,6 +122,12 @@ syscall_ipc_call:
        reply; the caller waits for it in registers; the target runs (on the rest of the
        caller's slice, which is the CPU's: `Core::slice`). */
     mov r14, qword ptr [rip + {kernel} + {current}]
+    .if {debug}
+    test r14, r14 /* a system call comes from the running thread: never slot 0 */
+    jnz 3f
+    ud2
+3:
+    .endif
     imul rbp, r14, {thread_size}
     mov r15, qword ptr [rip + {kernel} + {seq}]
     inc r15
@@ -166,8 +172,9 @@ syscall_ipc_reply_wait:
     cmp esi, -1
     jne 9f
     /* The caller owed the reply (rbp: this thread's record; rbx: the caller's), waiting
-       for it in registers, for this call's number. None owed is id 0 in slot 0, which
-       holds no thread (its id is 0 and its fast byte `No`), so the tests decline. */
+       for it in registers, for this call's number. None owed is an owed id of 0
+       (`Owed::clear` zeroes only the id): no thread in a used slot has id 0, and a slot
+       never used has fast byte `No`, so the tests decline. */
     mov r14, qword ptr [rip + {kernel} + {current}]
     imul rbp, r14, {thread_size}
     mov r13, qword ptr [rbp + {kernel} + {threads} + {owed_slot}]
@@ -216,6 +223,7 @@ syscall_ipc_reply_wait:
     ),
     kernel = sym crate::run::KERNEL,
     traced = const crate::sys::fast_layout::TRACED as u8,
+    debug = const cfg!(debug_assertions) as u8,
     rust_call = sym crate::run::syscall_ipc_call,
     rust_reply_wait = sym crate::run::syscall_ipc_reply_wait,
     tss = sym gdt::TSS,

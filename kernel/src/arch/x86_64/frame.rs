@@ -52,9 +52,10 @@ pub(crate) use push_registers;
 ///
 /// # The slots a system call's frame leaves
 ///
-/// The `syscall` stub's ways for `IpcCall` and `IpcReplyWait` (`entry`, `ipc_frame`) store
-/// all but six slots, which nothing reads of a frame the stub built before they are written
-/// again:
+/// The `syscall` stub's ways for `IpcCall` and `IpcReplyWait` (`direct`) store all but six
+/// slots when the direct switch declines (`blocked_slots`, then `declined`), and all but
+/// twelve when it switches (`blocked_slots` alone), which nothing reads of a frame the stub
+/// built before they are written again:
 ///
 /// - `ss`, `cs` and `error_code`: read only by `iretq` and by the trap path's test of where
 ///   a trap came from (`cs`, of a frame the CPU has just pushed), and a frame with the
@@ -66,6 +67,13 @@ pub(crate) use push_registers;
 ///   it), the general path after a decline writes it first (`run::declined`), and a thread
 ///   blocked in the call is resumed only with its value written there (every result has
 ///   one) or by the direct switch, which passes `rax` in a register.
+/// - On a switch, also `rdi`, `rsi`, `rdx`, `r8`, `r9` and `r10`, the arguments, which the
+///   direct switch reads in registers: the thread it blocks waits in registers (`IpcCall`
+///   for its reply, `IpcReplyWait` for a message), and such a wait ends only with every
+///   result register written: by the direct switch, in registers; by a message or a reply
+///   the general path delivers, into `Results`; or with zeros beside an error
+///   (`Core::unblock`, `Core::tick`). (`r12`, the fifth payload word, is stored anyway, as
+///   a register a system call preserves.)
 ///
 /// A slot left out holds what the thread's earlier frame had there: its own registers or
 /// a result written for it, and in `ss` and `cs` the user selectors, in `error_code` 0 or

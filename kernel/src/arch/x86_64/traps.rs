@@ -123,7 +123,7 @@ trap_restore:
     /* The `syscall` stub's frames: the same registers, given straight to `run::syscall`
        instead of `dispatch`, which would only find the vector to be `SYSCALL_VECTOR`; out
        the same way. (`IpcCall` and `IpcReplyWait` save theirs in the stub itself, see
-       `entry`; `ipc_send` and `ipc_recv` go to `run::syscall_spec` through
+       `direct`; `ipc_send` and `ipc_recv` go to `run::syscall_spec` through
        `trap_save_spec`.) No `cld`: `syscall` cleared DF (SFMASK). */
     .global trap_save_syscall
 trap_save_syscall:
