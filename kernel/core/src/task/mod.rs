@@ -951,11 +951,12 @@ impl<S, B: MsgBuffers> Core<S, B> {
             "a receive into registers woken with its registers unwritten"
         );
         // So does a call waiting for its reply in registers (`IpcCall`): a reply writes
-        // them; an error (a timeout, its server's death) writes zeros beside it. Not only
+        // them; an error (a timeout, its server's death: any negative value) writes zeros
+        // beside it. Not only
         // for its own sake: the direct switch stores no argument register of a caller it
         // blocks (`TrapFrame`, "The slots a system call's frame leaves"), so what its frame
         // holds there is older.
-        if matches!(t.state, State::AwaitingReply { reply, .. } if reply.in_regs()) && !t.ret.has_fast() {
+        if value < 0 && matches!(t.state, State::AwaitingReply { reply, .. } if reply.in_regs()) && !t.ret.has_fast() {
             t.ret.fast(0, 0, [0; abi::ipc::fast::WORDS]);
         }
         t.state = State::Runnable;
