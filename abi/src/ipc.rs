@@ -290,6 +290,12 @@ mod tests {
 /// | `rsi` | [`timeout_word`](fast::timeout_word): timeout (`i32`) for the wait | message length |
 /// | `rdx`, `r10`, `r8`, `r9`, `r12` | reply | message (cut to [`MAX`](fast::MAX) bytes) |
 ///
+/// A call its server has received, waiting for the reply, and a receive, that end in an
+/// error (a deadline, the server's death) return zeros in `rdi`, `rsi` and the payload
+/// registers beside the error in `rax`. Any other error leaves them as the caller gave
+/// them: one found before any wait (a bad argument, `TooLong`, `ReplyPending`, a failed
+/// reply), and a deadline or death while the call still waits in the server's mailbox.
+///
 /// The receiver (of a call or of a reply) reads the length it is given and no byte past
 /// it: between two register parties the payload registers travel as they are, so the
 /// bytes past the length are whatever the sender left in those registers (its own, sent
