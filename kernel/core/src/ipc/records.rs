@@ -53,7 +53,7 @@ pub struct PendingRecv {
 /// Where a receive's message goes. One or the other, so that a receive into registers is
 /// written in two words when a thread blocks in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)] // a tag byte first: the direct switch's assembly writes `Regs` (`sys::fast_layout`)
+#[repr(u64)] // a tag word first: the direct switch's assembly writes `Regs` (`sys::fast_layout`)
 pub(in crate::ipc) enum RecvBuf {
     /// A fast-path receive: registers.
     Regs,
@@ -238,10 +238,10 @@ impl PendingRecv {
     pub(crate) const AT_DEST: usize = core::mem::offset_of!(PendingRecv, dest);
     pub(crate) const CAP_BYTES: usize = crate::sys::fast_layout::width(|r: &PendingRecv| &r.cap);
     pub(crate) const REGS_CAP: u32 = RECV_REGS.cap;
-    pub(crate) const REGS_TAG: u8 = {
-        // SAFETY: `RecvBuf` is `repr(u8)`: its first byte is the tag, initialised in
+    pub(crate) const REGS_TAG: u64 = {
+        // SAFETY: `RecvBuf` is `repr(u64)`: its first word is the tag, initialised in
         // every value.
-        unsafe { *(&RecvBuf::Regs as *const RecvBuf as *const u8) }
+        unsafe { *(&RecvBuf::Regs as *const RecvBuf as *const u64) }
     };
 }
 
@@ -256,7 +256,7 @@ pub struct ReplyDest {
 /// Where a reply goes: registers (an `IpcCall`'s), or the caller's buffer `buf` with its
 /// length written to `len_ptr`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)] // a tag byte first: the direct switch's assembly writes `Regs` (`sys::fast_layout`)
+#[repr(u64)] // a tag word first: the direct switch's assembly writes `Regs` (`sys::fast_layout`)
 pub(in crate::ipc) enum ReplyBuf {
     Regs,
     Memory { buf: UserRange, len_ptr: UserRange },
@@ -310,10 +310,10 @@ impl ReplyDest {
     pub(crate) const AT_LEN: usize = core::mem::offset_of!(ReplyDest, len);
     pub(crate) const AT_TO: usize = core::mem::offset_of!(ReplyDest, to);
     pub(crate) const LEN_BYTES: usize = crate::sys::fast_layout::width(|r: &ReplyDest| &r.len);
-    pub(crate) const REGS_TAG: u8 = {
-        // SAFETY: `ReplyBuf` is `repr(u8)`: its first byte is the tag, initialised in
+    pub(crate) const REGS_TAG: u64 = {
+        // SAFETY: `ReplyBuf` is `repr(u64)`: its first word is the tag, initialised in
         // every value.
-        unsafe { *(&ReplyBuf::Regs as *const ReplyBuf as *const u8) }
+        unsafe { *(&ReplyBuf::Regs as *const ReplyBuf as *const u64) }
     };
 
     /// A reply into registers (an `IpcCall`'s), of at most `len` bytes.

@@ -5,7 +5,7 @@
 //! before any Rust runs, so that the payload registers never leave the registers. That
 //! code reads and writes the same records the portable kernel keeps, and this module is
 //! the one place that says where they lie: every offset, size and encoding below is
-//! computed from the types (`offset_of!`, the tags of `repr(u8)` enums read from values),
+//! computed from the types (`offset_of!`, the tags of `repr(u64)` enums read from values),
 //! none is written by hand, and the host tests read each one back through Rust.
 //!
 //! Offsets are from the start of a `Kernel<P>`; a thread's fields are from the start of
@@ -39,24 +39,24 @@ pub struct FastLayout {
     pub thread_size: usize,
     /// A thread's id (32 bits).
     pub tid: usize,
-    /// Its state's tag (8 bits), and the tags the direct switch tests and writes.
+    /// Its state's tag (64 bits), and the tags the direct switch tests and writes.
     pub state_tag: usize,
-    pub runnable: u8,
-    pub awaiting_reply: u8,
-    pub receiving: u8,
+    pub runnable: u64,
+    pub awaiting_reply: u64,
+    pub receiving: u64,
     /// `State::AwaitingReply`'s `from` (a slot, 64 bits), `seq` (64 bits), its reply's
-    /// length (32 bits) and destination tag (8 bits, `reply_regs` for registers).
+    /// length (32 bits) and destination tag (64 bits, `reply_regs` for registers).
     pub awaiting_from: usize,
     pub awaiting_seq: usize,
     pub awaiting_len: usize,
     pub awaiting_to: usize,
-    pub reply_regs: u8,
-    /// `State::Receiving`'s capacity (32 bits) and destination tag (8 bits), and the values
+    pub reply_regs: u64,
+    /// `State::Receiving`'s capacity (32 bits) and destination tag (64 bits), and the values
     /// of a receive into registers (`RECV_REGS`).
     pub receiving_cap: usize,
     pub receiving_dest: usize,
     pub recv_regs_cap: u32,
-    pub recv_regs: u8,
+    pub recv_regs: u64,
     /// The fast byte (8 bits) and its values.
     pub fast: usize,
     pub fast_no: u8,
@@ -193,10 +193,10 @@ mod tests {
         // The server waits in registers.
         m.call(b, Syscall::IpcReplyWait, &[fast::reply_word(None), fast::timeout_word(-1), 0, 0, 0, 0, 0]);
         assert!(matches!(m.k.core.thread(b).state(), State::Receiving(r) if r.fast_receivable()));
-        assert_eq!(field::<u8>(&m.k, b, L.state_tag), L.receiving);
+        assert_eq!(field::<u64>(&m.k, b, L.state_tag), L.receiving);
         assert_eq!(field::<u32>(&m.k, b, L.receiving_cap), L.recv_regs_cap);
         assert_eq!(L.recv_regs_cap as usize, fast::MAX);
-        assert_eq!(field::<u8>(&m.k, b, L.receiving_dest), L.recv_regs);
+        assert_eq!(field::<u64>(&m.k, b, L.receiving_dest), L.recv_regs);
         assert_eq!(field::<u8>(&m.k, b, L.fast), L.fast_receiving);
 
         // A call switched to it: the caller waits for the reply, the server runs owing it.
@@ -208,13 +208,13 @@ mod tests {
         assert_eq!(m.k.core.current(), Some(b));
         assert_eq!(read::<u64>(&m.k, L.current), b.index() as u64);
         assert_eq!(read::<u64>(&m.k, L.seq), m.k.core.seq);
-        assert_eq!(field::<u8>(&m.k, a, L.state_tag), L.awaiting_reply);
+        assert_eq!(field::<u64>(&m.k, a, L.state_tag), L.awaiting_reply);
         assert_eq!(field::<u64>(&m.k, a, L.awaiting_from), b.index() as u64);
         assert_eq!(field::<u64>(&m.k, a, L.awaiting_seq), seq);
         assert_eq!(field::<u32>(&m.k, a, L.awaiting_len), 8);
-        assert_eq!(field::<u8>(&m.k, a, L.awaiting_to), L.reply_regs);
+        assert_eq!(field::<u64>(&m.k, a, L.awaiting_to), L.reply_regs);
         assert_eq!(field::<u8>(&m.k, a, L.fast), L.fast_awaiting_reply);
-        assert_eq!(field::<u8>(&m.k, b, L.state_tag), L.runnable);
+        assert_eq!(field::<u64>(&m.k, b, L.state_tag), L.runnable);
         assert_eq!(field::<u8>(&m.k, b, L.fast), L.fast_no);
         assert_eq!(field::<u64>(&m.k, b, L.owed_slot), a.index() as u64);
         assert_eq!(field::<u32>(&m.k, b, L.owed_tid), m.tid(a));

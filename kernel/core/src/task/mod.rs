@@ -121,11 +121,13 @@ impl Running {
     }
 }
 
-/// What a thread is doing. A primitive representation (`repr(u8)`: a tag byte, then each
+/// What a thread is doing. A primitive representation (`repr(u64)`: a tag word, then each
 /// variant's fields as a `repr(C)` struct would lay them out) so that the direct switch's
-/// assembly can write the states it makes (`sys::fast_layout`).
+/// assembly can write the states it makes (`sys::fast_layout`). A word rather than a byte:
+/// with a byte and seven bytes of padding after it, the compiler copied a receive's record
+/// into a state with a call to `memcpy` (long shares paid 59 instructions for it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
+#[repr(u64)]
 pub enum State {
     Free,
     Runnable,
@@ -178,41 +180,41 @@ pub struct Thread {
     pub(crate) home: crate::ipc::Home,
 }
 
-/// The layout of [`State::AwaitingReply`] under `repr(u8)`: the tag byte, then its fields
+/// The layout of [`State::AwaitingReply`] under `repr(u64)`: the tag word, then its fields
 /// as a `repr(C)` struct lays them out (the primitive representation's definition). Its
 /// fields must be the variant's, in order; `sys::fast_layout`'s host test reads each one
 /// back through the variant, so a change to one and not the other fails it.
 #[repr(C)]
 #[allow(dead_code)] // read only through `offset_of!`
 struct AwaitingReplyLayout {
-    tag: u8,
+    tag: u64,
     from: ThreadSlot,
     seq: u64,
     reply: ReplyDest,
 }
 
-/// The layout of [`State::Receiving`] under `repr(u8)`, as [`AwaitingReplyLayout`].
+/// The layout of [`State::Receiving`] under `repr(u64)`, as [`AwaitingReplyLayout`].
 #[repr(C)]
 #[allow(dead_code)] // read only through `offset_of!`
 struct ReceivingLayout {
-    tag: u8,
+    tag: u64,
     recv: PendingRecv,
 }
 
-/// The tag byte of `state` (`State` is `repr(u8)`: its first byte).
-const fn tag_of(state: &State) -> u8 {
-    // SAFETY: `State` is `repr(u8)`, so every value starts with its tag, an initialised
-    // byte; `state` is a live reference.
-    unsafe { *(state as *const State as *const u8) }
+/// The tag word of `state` (`State` is `repr(u64)`: its first word).
+const fn tag_of(state: &State) -> u64 {
+    // SAFETY: `State` is `repr(u64)`, so every value starts with its tag, an initialised
+    // word at the start of the value (aligned as `State` is); `state` is a live reference.
+    unsafe { *(state as *const State as *const u64) }
 }
 
 impl State {
     /// The tags of the states the direct switch's assembly tests and writes, and where
     /// the fields it reads and writes lie (`sys::fast_layout`).
-    pub(crate) const RUNNABLE_TAG: u8 = tag_of(&State::Runnable);
-    pub(crate) const AWAITING_REPLY_TAG: u8 =
+    pub(crate) const RUNNABLE_TAG: u64 = tag_of(&State::Runnable);
+    pub(crate) const AWAITING_REPLY_TAG: u64 =
         tag_of(&State::AwaitingReply { from: ThreadSlot::new(0), seq: 0, reply: ReplyDest::into_regs(0) });
-    pub(crate) const RECEIVING_TAG: u8 = tag_of(&State::Receiving(crate::ipc::records::RECV_REGS));
+    pub(crate) const RECEIVING_TAG: u64 = tag_of(&State::Receiving(crate::ipc::records::RECV_REGS));
     pub(crate) const AT_AWAITING_FROM: usize = core::mem::offset_of!(AwaitingReplyLayout, from);
     pub(crate) const AT_AWAITING_SEQ: usize = core::mem::offset_of!(AwaitingReplyLayout, seq);
     pub(crate) const AT_AWAITING_REPLY: usize = core::mem::offset_of!(AwaitingReplyLayout, reply);

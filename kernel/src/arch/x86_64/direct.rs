@@ -136,13 +136,13 @@ syscall_ipc_call:
     mov qword ptr [rbx + {kernel} + {threads} + {owed_slot}], r14
     mov dword ptr [rbx + {kernel} + {threads} + {owed_tid}], ecx
     mov qword ptr [rbx + {kernel} + {threads} + {owed_seq}], r15
-    mov byte ptr [rbp + {kernel} + {threads} + {state_tag}], {awaiting_reply}
+    mov qword ptr [rbp + {kernel} + {threads} + {state_tag}], {awaiting_reply}
     mov qword ptr [rbp + {kernel} + {threads} + {awaiting_from}], r13
     mov qword ptr [rbp + {kernel} + {threads} + {awaiting_seq}], r15
     mov dword ptr [rbp + {kernel} + {threads} + {awaiting_len}], eax
-    mov byte ptr [rbp + {kernel} + {threads} + {awaiting_to}], {reply_regs}
+    mov qword ptr [rbp + {kernel} + {threads} + {awaiting_to}], {reply_regs}
     mov byte ptr [rbp + {kernel} + {threads} + {fast}], {fast_awaiting_reply}
-    mov byte ptr [rbx + {kernel} + {threads} + {state_tag}], {runnable}
+    mov qword ptr [rbx + {kernel} + {threads} + {state_tag}], {runnable}
     mov byte ptr [rbx + {kernel} + {threads} + {fast}], {fast_no}
     mov r15d, edi
     switch_to_partner
@@ -184,7 +184,7 @@ syscall_ipc_reply_wait:
     jne 9f
     cmp byte ptr [rbx + {kernel} + {threads} + {fast}], {fast_awaiting_reply}
     jne 9f
-    cmp byte ptr [rbx + {kernel} + {threads} + {state_tag}], {awaiting_reply}
+    cmp qword ptr [rbx + {kernel} + {threads} + {state_tag}], {awaiting_reply}
     jne 9f
     mov rax, qword ptr [rbp + {kernel} + {threads} + {owed_seq}]
     cmp qword ptr [rbx + {kernel} + {threads} + {awaiting_seq}], rax
@@ -202,11 +202,11 @@ syscall_ipc_reply_wait:
     cmp eax, edi
     cmova eax, edi
     mov dword ptr [rbp + {kernel} + {threads} + {owed_tid}], 0
-    mov byte ptr [rbp + {kernel} + {threads} + {state_tag}], {receiving}
+    mov qword ptr [rbp + {kernel} + {threads} + {state_tag}], {receiving}
     mov dword ptr [rbp + {kernel} + {threads} + {receiving_cap}], {recv_regs_cap}
-    mov byte ptr [rbp + {kernel} + {threads} + {receiving_dest}], {recv_regs}
+    mov qword ptr [rbp + {kernel} + {threads} + {receiving_dest}], {recv_regs}
     mov byte ptr [rbp + {kernel} + {threads} + {fast}], {fast_receiving}
-    mov byte ptr [rbx + {kernel} + {threads} + {state_tag}], {runnable}
+    mov qword ptr [rbx + {kernel} + {threads} + {state_tag}], {runnable}
     mov byte ptr [rbx + {kernel} + {threads} + {fast}], {fast_no}
     switch_to_partner
     /* Its result registers: 0, no sender word, the reply's length; the payload is where
