@@ -12,8 +12,12 @@
 //! `run::syscall_ipc_reply_wait`) having changed nothing, with the whole frame saved as
 //! the general path needs it. So the assembly may decline more than the portable switch,
 //! never less; the portable one stays the model it follows, the one the host tests run
-//! against the general path (on twin machines, to the bit), while the in-QEMU cases
-//! (`ipctest`'s `direct::`, `fast::`, the nohandoff runs) run this one.
+//! against the general path (on twin machines, to the bit), while the in-QEMU cases run
+//! this one (`ipctest`'s `direct::` and `fast::`, `irqtest`'s `io::` call between tasks
+//! with other ports; the nohandoff runs, its first decline).
+//!
+//! A record's address is a 32-bit signed displacement (`[rbx + KERNEL + offset]`): the
+//! kernel is linked in the top 2 GiB of the address space, as the kernel code model needs.
 //!
 //! The ways run with interrupts off (SFMASK) on the thread's kernel stack; they touch only
 //! the kernel's static records at in-bounds indexes (a slot is an id's low byte, below
