@@ -9,7 +9,11 @@
 //!   `IpcCall` and `IpcReplyWait` when the partner already waits for exactly this
 //!   (`crate::ipc::direct`): the CPU goes straight to the partner, whose result registers
 //!   the architecture loads on the way out (the payload from the caller's saved
-//!   registers, as they are: [`Direct::regs`]).
+//!   registers, as they are: [`Direct::regs`]). This is the portable switch, the model
+//!   the host tests check against the general path; the x86-64 `syscall` stub runs the
+//!   same tests and state change in assembly (`arch/x86_64/direct.rs`, from where
+//!   [`fast_layout`](super::fast_layout) says each record lies), so the kernel on the
+//!   machine calls neither of these two.
 //!
 //! Both are the general path's semantics, not new ones: the light path runs the same
 //! handlers, and the direct switch declines, changing nothing, whenever the general path
@@ -127,9 +131,9 @@ impl<P: Platform> Kernel<P> {
     }
 }
 
-/// The first two argument registers (`rdi`, `rsi`), as a light call reads them and as the
-/// direct switch's ways in pass them, in registers (every other argument reads as 0).
-pub struct Args2(pub u64, pub u64);
+/// The first two argument registers (`rdi`, `rsi`), as a light call reads them (every
+/// other argument reads as 0).
+struct Args2(u64, u64);
 
 impl ArchState for Args2 {
     fn syscall_number(&self) -> u64 {
