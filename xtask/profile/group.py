@@ -14,6 +14,13 @@ def cat(w):
     n = re.sub(r"<[^<>]*(<[^<>]*(<[^<>]*>[^<>]*)*>[^<>]*)*>", "", w[len("kernel "):])
     if "mem::replace" in n or "Option" in n or n.startswith("core::"): return "dispatch and bookkeeping (with_kernel, reap, table, next, Option moves)"
     if n == "syscall_entry" or n.startswith("trap_"): return "entry/exit stubs (routing, saved registers, swapgs, sysret)"
+    # The direct switch in assembly (kernel/src/arch/x86_64/direct.rs), by its labels: the
+    # way in (the slots a blocked thread needs), the checks, the state change, the switch,
+    # the results and exit, a decline.
+    if n.startswith("syscall_ipc_call") or n.startswith("syscall_ipc_reply_wait"):
+        if n.endswith(("_checks", "_change")): return "IPC and memory logic (ipc::, umem, page tables)"
+        if n.endswith("_switch"): return "context switch (CR3, TSS.rsp0, frame registers)"
+        return "entry/exit stubs (routing, saved registers, swapgs, sysret)"
     ipc_methods = ("rendezvous", "ipc_", "::receive", "take_sender", "take_async", "send_pending", "reply_with",
                    "prepare_long", "commit_long", "copy_user", "write_len", "write_received_lens", "fast::", "truncate", "Ord::min")
     if any(m in n for m in ipc_methods) or "ipc::" in n or "mailbox" in n or "pagemap" in n or "regions" in n or "umem" in n or "aspace" in n: return "IPC and memory logic (ipc::, umem, page tables)"

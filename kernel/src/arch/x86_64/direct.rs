@@ -103,6 +103,9 @@ syscall_ipc_call:
     .if {traced}
     jmp 9f /* a tracing kernel records every event: the general path */
     .endif
+    /* (The labels name each part for the tracing tools, `xtask/profile`, which place an
+       instruction by the symbol before it; they cost nothing.) */
+syscall_ipc_call_checks:
     cmp byte ptr [rip + {kernel} + {direct_off}], 0
     jne 9f
     cmp esi, -1
@@ -125,6 +128,7 @@ syscall_ipc_call:
     /* Taken. The call's number; the target owes the caller (rbp: its record) the
        reply; the caller waits for it in registers; the target runs (on the rest of the
        caller's slice, which is the CPU's: `Core::slice`). */
+syscall_ipc_call_change:
     mov r14, qword ptr [rip + {kernel} + {current}]
     .if {debug}
     test r14, r14 /* a system call comes from the running thread: never slot 0 */
@@ -149,9 +153,11 @@ syscall_ipc_call:
     mov qword ptr [rbx + {kernel} + {threads} + {state_tag}], {runnable}
     mov byte ptr [rbx + {kernel} + {threads} + {fast}], {fast_no}
     mov r15d, edi
+syscall_ipc_call_switch:
     switch_to_partner
     /* Its result registers: a call (`RecvKind::Call`), from the caller, this long; the
        payload is where the caller left it. */
+syscall_ipc_call_exit:
     mov esi, eax
     mov edi, ecx
     mov eax, {kind_call}
@@ -159,6 +165,7 @@ syscall_ipc_call:
         sysret_exit_text!(),
         r#"
 9:
+syscall_ipc_call_declined:
     declined {rust_call}
 
     /* `IpcReplyWait` (`ipc::direct`, `direct_reply_wait`): rdi is the reply word (its
@@ -168,6 +175,7 @@ syscall_ipc_reply_wait:
     .if {traced}
     jmp 9f
     .endif
+syscall_ipc_reply_wait_checks:
     /* No reply, or one past the registers, in one compare: the top bit is past them. */
     cmp rdi, {max}
     ja 9f
@@ -202,6 +210,7 @@ syscall_ipc_reply_wait:
     jne 9f
     /* Taken. The reply's length, cut to the caller's room; none owed now; this thread
        waits in registers; the caller runs (on the rest of the slice). */
+syscall_ipc_reply_wait_change:
     mov eax, dword ptr [rbx + {kernel} + {threads} + {awaiting_len}]
     cmp eax, edi
     cmova eax, edi
@@ -212,9 +221,11 @@ syscall_ipc_reply_wait:
     mov byte ptr [rbp + {kernel} + {threads} + {fast}], {fast_receiving}
     mov qword ptr [rbx + {kernel} + {threads} + {state_tag}], {runnable}
     mov byte ptr [rbx + {kernel} + {threads} + {fast}], {fast_no}
+syscall_ipc_reply_wait_switch:
     switch_to_partner
     /* Its result registers: 0, no sender word, the reply's length; the payload is where
        this thread left it. */
+syscall_ipc_reply_wait_exit:
     mov esi, eax
     xor edi, edi
     xor eax, eax
@@ -222,6 +233,7 @@ syscall_ipc_reply_wait:
         sysret_exit_text!(),
         r#"
 9:
+syscall_ipc_reply_wait_declined:
     declined {rust_reply_wait}
     "#
     ),
