@@ -662,6 +662,14 @@ impl<S, B: MsgBuffers> Core<S, B> {
             return Err(format!("direct_off is {:#x}, not {off:#x}", self.direct_off));
         }
         self.inboxes.check()?;
+        // A receiver waits only with nothing to receive: whatever arrives for it is handed
+        // over or wakes it, never queued behind it. The direct call (`ipc::direct`, and the
+        // assembly) relies on it without a test of its own.
+        for slot in ThreadSlot::all() {
+            if matches!(self.threads[slot].state, State::Receiving(_)) && self.inboxes.any(slot) {
+                return Err(format!("thread {slot} waits to receive with something queued for it"));
+            }
+        }
         if let Some(c) = self.current.get() {
             if self.threads[c].state != State::Runnable {
                 return Err(format!("the current thread {c} is {:?}", self.threads[c].state));
