@@ -35,12 +35,13 @@ const CALL_PORT_SERVER: u64 = 5;
 /// COM1's line status, read after the call arrives: `0x1_0000 | lsr`; then it waits (with
 /// no deadline, so that the reply may switch straight to the caller) for ever.
 fn port_server(_: usize) {
-    // SAFETY (both calls): registers only.
+    // SAFETY: registers only.
     let (r, ..) = unsafe { libsys::raw::ipc_reply_wait(None, -1) };
     if r == 0 {
         // SAFETY: COM1's line-status register, granted to this program: reading it is
         // harmless (it faults only if this task's ports are not the ones loaded).
         let lsr = unsafe { Port::new(COM1 + 5).read() };
+        // SAFETY: registers only.
         unsafe { libsys::raw::ipc_reply_wait(Some((8, [0x1_0000 | lsr as u64, 0, 0, 0, 0])), -1) };
     }
 }

@@ -56,7 +56,7 @@ static QUEUED: AtomicU32 = AtomicU32::new(0);
 /// and waits in one `IpcReplyWait` (which must receive what was queued, at once), then
 /// answers every call (by its first word) until one says "quit"; logs everything.
 fn logging_server(_: usize) {
-    // SAFETY (each call below): registers only.
+    // SAFETY: registers only.
     let (r, _, _, w) = unsafe { raw::ipc_reply_wait(None, FOREVER) };
     log(r, w[0]);
     BUSY.store(1, Ordering::SeqCst);
@@ -177,7 +177,7 @@ static LATE_REPLY: AtomicI32 = AtomicI32::new(1);
 static LATE_DONE: AtomicU32 = AtomicU32::new(0);
 
 fn late_server(_: usize) {
-    // SAFETY (both calls): registers only.
+    // SAFETY: registers only.
     let (r, ..) = unsafe { raw::ipc_reply_wait(None, FOREVER) };
     if r != 0 {
         LATE_REPLY.store(r, Ordering::SeqCst);
@@ -187,6 +187,7 @@ fn late_server(_: usize) {
     wait_for(&GAVE_UP);
     // With no deadline, as the direct switch takes it; a reply that fails returns at once,
     // without the wait.
+    // SAFETY: registers only.
     let (r, ..) = unsafe { raw::ipc_reply_wait(Some((8, fast::to_words(b"late!!!!"))), FOREVER) };
     LATE_REPLY.store(r, Ordering::SeqCst);
     LATE_DONE.store(1, Ordering::SeqCst);
@@ -195,10 +196,11 @@ fn late_server(_: usize) {
 /// The seq case's second server: receives a call, answers it only after the first server
 /// has tried its late reply.
 fn second_server(_: usize) {
-    // SAFETY (both calls): registers only.
+    // SAFETY: registers only.
     let (r, ..) = unsafe { raw::ipc_reply_wait(None, FOREVER) };
     if r == 0 {
         wait_for(&LATE_DONE);
+        // SAFETY: registers only.
         unsafe { raw::ipc_reply_wait(Some((8, fast::to_words(b"second!!"))), 0) };
     }
 }
@@ -208,9 +210,10 @@ static DEADLINE_RESULT: AtomicI32 = AtomicI32::new(1);
 
 /// Receives a call, answers it and waits 3 ticks for another, which never comes.
 fn deadline_server(_: usize) {
-    // SAFETY (both calls): registers only.
+    // SAFETY: registers only.
     let (r, _, len, w) = unsafe { raw::ipc_reply_wait(None, FOREVER) };
     if r == 0 {
+        // SAFETY: registers only.
         let (r, ..) = unsafe { raw::ipc_reply_wait(Some((len, w)), 3) };
         DEADLINE_RESULT.store(r, Ordering::SeqCst);
     }
@@ -281,11 +284,12 @@ pub fn cases(s: &mut Suite) {
         // every argument slot. The next call is switched directly, which saves none of
         // them; its server dies owing the reply. The caller must get PeerDied and zeros,
         // not what its frame held from before.
-        // SAFETY (all three calls): registers only.
+        // SAFETY: registers only.
         let (r, ..) = unsafe { raw::fast_syscall(Syscall::IpcCall, fast::call_word(0, 8), 0x5a5a_0000, JUNK) };
         ensure_eq!(result(r as i32), Err(Error::NoSuchThread), "the junk call went nowhere");
         let srv = spawn(dying_server)?;
         wait_blocked(srv);
+        // SAFETY: registers only.
         let (r, rdi, rsi, w) = unsafe {
             raw::fast_syscall(Syscall::IpcCall, fast::call_word(srv, 8), fast::timeout_word(FOREVER), [7; 5])
         };

@@ -102,7 +102,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// to reap (one byte: `Core::direct_on`), no tracing, `me` running.
     #[inline(always)]
     fn direct_allowed(&self, me: ThreadSlot) -> bool {
-        self.direct_on() && !cfg!(all(feature = "trace", target_os = "none")) && self.current() == Some(me)
+        self.direct_on() && !crate::sys::fast_layout::TRACED && self.current() == Some(me)
     }
 
     /// Whether the partner's task runs with the I/O ports `io_loaded` (the general path
@@ -236,7 +236,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         debug_assert!(!self.threads[me].ipc.has_window(), "no window is held outside a receive");
         let n = len.min(reply.len).min(fast::MAX as u32);
         // Nothing pending while it waits, as the general path leaves it: a message writes
-        // its registers as it arrives, a timeout writes zeros (`Core::tick`).
+        // its registers as it arrives, a timeout writes zeros (`Core::unblock`).
         self.threads[me].ipc.reply_to.clear();
         self.switch_direct(me, State::Receiving(recv_regs()), Fast::Receiving, to.slot);
         Some(Switch { to: to.slot, head: [0, 0, n as u64] })

@@ -48,7 +48,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
     /// Whether a spec call of `me` may go the direct way at all.
     #[inline(always)]
     fn spec_allowed(&self, me: ThreadSlot) -> bool {
-        self.direct_on() && !cfg!(all(feature = "trace", target_os = "none")) && self.current() == Some(me)
+        self.direct_on() && !crate::sys::fast_layout::TRACED && self.current() == Some(me)
     }
 
     /// `ipc_send` by `me` with arguments `a`, synchronous and short, to a thread blocked

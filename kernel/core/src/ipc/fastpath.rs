@@ -60,7 +60,7 @@ impl<S: UserMemory + PageMap, B: MsgBuffers> Core<S, B> {
         let recv = super::records::RECV_REGS;
         // Whatever it receives comes back in registers, all of them: a message or an
         // interrupt writes them as it arrives, a timeout after waiting writes zeros
-        // (`Core::tick`); a failure at once returns its error code alone (`failed`).
+        // (`Core::unblock`); a failure at once returns its error code alone (`failed`).
         let outcome = self.receive(me, &recv, timeout);
         match (outcome, replied_to) {
             // The server waits: run the caller it just answered.

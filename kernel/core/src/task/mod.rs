@@ -222,6 +222,26 @@ impl State {
 }
 
 impl Thread {
+    /// Whether the thread waits with its results to come in registers: a receive
+    /// (`IpcReplyWait`) or a call's reply (`IpcCall`).
+    fn waits_in_registers(&self) -> bool {
+        match self.state {
+            State::Receiving(r) => r.in_regs(),
+            State::AwaitingReply { reply, .. } => reply.in_regs(),
+            _ => false,
+        }
+    }
+
+    /// Writes zeros into every result register of a wait in registers that an error ends
+    /// (`Core::unblock`); out of line, as errors are rare.
+    #[cold]
+    #[inline(never)]
+    fn zeros_beside_an_error(&mut self) {
+        if self.waits_in_registers() && !self.ret.has_fast() {
+            self.ret.fast(0, 0, [0; abi::ipc::fast::WORDS]);
+        }
+    }
+
     /// Where the fields the direct switch's assembly reads and writes lie
     /// (`sys::fast_layout`).
     pub(crate) const AT_TID: usize = core::mem::offset_of!(Thread, tid);
@@ -954,21 +974,19 @@ impl<S, B: MsgBuffers> Core<S, B> {
         }
         self.timers.cancel(slot);
         let t = &mut self.threads[slot];
-        // A receive into registers ends with all of them written: by what it received, or
-        // zeros beside a timeout (`tick`); nothing else ends one with an error.
-        debug_assert!(
-            !matches!(t.state, State::Receiving(r) if r.in_regs()) || t.ret.has_fast(),
-            "a receive into registers woken with its registers unwritten"
-        );
-        // So does a call waiting for its reply in registers (`IpcCall`): a reply writes
-        // them; an error (a timeout, its server's death: any negative value) writes zeros
-        // beside it. Not only
-        // for its own sake: the direct switch stores no argument register of a caller it
-        // blocks (`TrapFrame`, "The slots a system call's frame leaves"), so what its frame
-        // holds there is older.
-        if value < 0 && matches!(t.state, State::AwaitingReply { reply, .. } if reply.in_regs()) && !t.ret.has_fast() {
-            t.ret.fast(0, 0, [0; abi::ipc::fast::WORDS]);
+        // A wait in registers (a receive, `IpcReplyWait`; a call's reply, `IpcCall`) ends
+        // with all of them written: by what it received, or here, zeros beside an error (a
+        // deadline, the server's death: a negative value, tested first, so that a wake with
+        // a message pays nothing for it). Not only for the receiver's sake: the direct
+        // switch stores no argument register of a thread it blocks (`TrapFrame`, "The slots
+        // a system call's frame leaves"), so what its frame holds there is older.
+        if value < 0 {
+            t.zeros_beside_an_error();
         }
+        debug_assert!(
+            !t.waits_in_registers() || t.ret.has_fast(),
+            "a wait in registers ended with its registers unwritten"
+        );
         t.state = State::Runnable;
         t.fast = Fast::No;
         t.ret.value(value as u64);
@@ -997,16 +1015,8 @@ impl<S, B: MsgBuffers> Core<S, B> {
         while let Some(slot) = self.timers.pop_expired(self.now) {
             match self.threads[slot].state {
                 State::Sleeping => self.wake(slot, 0),
+                // A wait in registers gets zeros beside the error (`unblock`).
                 State::Sending { .. } | State::AwaitingReply { .. } | State::Receiving(_) => {
-                    if let State::Receiving(recv) = self.threads[slot].state {
-                        // A receive into registers returns them all, zeros beside its
-                        // error (docs/architecture.md, "Results take one path"): nothing
-                        // is pending while it waits (`IpcReplyWait`), so they are written
-                        // here, the one way such a receive ends without a message.
-                        if recv.in_regs() {
-                            self.threads[slot].ret.fast(0, 0, [0; abi::ipc::fast::WORDS]);
-                        }
-                    }
                     self.wake(slot, Error::Timeout.code() as i64)
                 }
                 _ => {}

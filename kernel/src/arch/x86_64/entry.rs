@@ -217,8 +217,8 @@ syscall_routes:
     light_mask = const crate::sys::fast::LIGHT,
     tss = sym super::gdt::TSS,
     rsp0 = const super::gdt::RSP0,
-    pc_user_rsp = const offset_of!(PerCpu, user_rsp),
-    pc_tid = const offset_of!(PerCpu, tid),
+    pc_user_rsp = const PC_USER_RSP,
+    pc_tid = const PC_TID,
     frame_size = const size_of::<TrapFrame>(),
     options(att_syntax)
 );
@@ -315,7 +315,7 @@ pub fn set_kernel_stack(stack: &KernelStack, tid: u32) {
         core::arch::asm!(
             "mov dword ptr gs:[{tid}], {id:e}",
             id = in(reg) tid,
-            tid = const offset_of!(PerCpu, tid),
+            tid = const PC_TID,
             options(nostack, preserves_flags)
         )
     };

@@ -72,7 +72,7 @@ pub(crate) use push_registers;
 ///   for its reply, `IpcReplyWait` for a message), and such a wait ends only with every
 ///   result register written: by the direct switch, in registers; by a message or a reply
 ///   the general path delivers, into `Results`; or with zeros beside an error
-///   (`Core::unblock`, `Core::tick`). (`r12`, the fifth payload word, is stored anyway, as
+///   (`Core::unblock`). (`r12`, the fifth payload word, is stored anyway, as
 ///   a register a system call preserves.)
 ///
 /// A slot left out holds what the thread's earlier frame had there: its own registers or
